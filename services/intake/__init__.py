@@ -1,0 +1,1 @@
+"""intake: programmes, projects, task forces, phases and progress reports (台账)."""

@@ -1,0 +1,24 @@
+"""Run intake as its own process: `python -m services.intake`."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from services.intake.bootstrap import SERVICE, create_app
+from shared.settings import Settings
+from shared.telemetry import log_config
+
+
+def main() -> None:
+    settings = Settings.from_env(SERVICE)
+    uvicorn.run(
+        create_app(settings),
+        host="127.0.0.1",
+        port=settings.service_port or 8000,
+        log_config=log_config(SERVICE),
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""intake's composition root: the one place where settings, connections, read model and API meet."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.intake.api import router
+from services.intake.read_model import IntakeReadModel
+from shared.auth import IdentityReadModel
+from shared.projection import AfterCommit
+from shared.runtime import CompositeReadModel, Runtime
+from shared.settings import Settings
+from shared.telemetry import setup_telemetry
+
+SERVICE = "intake"
+
+
+def read_model() -> CompositeReadModel:
+    return CompositeReadModel([IdentityReadModel(), IntakeReadModel()])
+
+
+def create_app(settings: Settings, *, schema: str | None = None, after_commit: AfterCommit | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        setup_telemetry(SERVICE, settings)
+        runtime = await Runtime.start(SERVICE, settings, read_model(), schema=schema, after_commit=after_commit)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title="Tiaodu intake 项目台账服务",
+        version="1.0.0",
+        description="重点项目登记、专班、阶段与进度填报。所有写操作返回事件流序号 seq;读操作可带 min_seq 等待读模型同步。",
+        lifespan=lifespan,
+    )
+    from shared.web import install_common
+
+    install_common(app)
+    app.include_router(router)
+    return app

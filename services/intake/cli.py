@@ -1,0 +1,75 @@
+"""Operator commands that work on the log directly, before any admin credential exists.
+
+    python -m services.intake.cli bootstrap-admin [--org admin]   # prints one admin token, once
+    python -m services.intake.cli bootstrap-demo                   # demo organisations, prints their tokens as JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import uuid
+
+from services.intake.demo_data import ORGANISATIONS
+from services.intake.identity import bootstrap_organisation
+from shared.envelope import Actor, Role
+from shared.eventstore import Context, EventStore
+from shared.runtime import connect_nats
+from shared.settings import Settings
+
+SYSTEM = Actor(org_id="platform", role=Role.SYSTEM, user="cli")
+
+
+async def _store(settings: Settings) -> tuple[EventStore, object]:
+    nc = await connect_nats(settings, "intake-cli")
+    store = EventStore(
+        nc.jetstream(), stream=settings.stream, prefix=settings.subject_prefix, partitions=settings.partitions
+    )
+    await store.ensure_stream()
+    return store, nc
+
+
+async def bootstrap_demo(settings: Settings) -> dict[str, object]:
+    store, nc = await _store(settings)
+    ctx = Context(actor=SYSTEM, correlation_id=f"bootstrap-demo-{uuid.uuid4()}")
+    tokens: dict[str, object] = {"leaders": {}, "units": {}}
+    try:
+        for org_id, name, role in ORGANISATIONS:
+            token = await bootstrap_organisation(store, org_id, name, role, ctx, demo=True, label="demo")
+            if role == Role.UNIT:
+                tokens["units"][org_id] = token  # type: ignore[index]
+            elif role == Role.LEADER:
+                tokens["leaders"][org_id] = token  # type: ignore[index]
+            else:
+                tokens[role.value if role != Role.AUDITOR else "auditor"] = token
+    finally:
+        await nc.close()  # type: ignore[attr-defined]
+    return tokens
+
+
+async def bootstrap_admin(settings: Settings, org_id: str) -> str:
+    store, nc = await _store(settings)
+    try:
+        ctx = Context(actor=SYSTEM, correlation_id=f"bootstrap-admin-{uuid.uuid4()}")
+        return await bootstrap_organisation(store, org_id, "系统管理", Role.ADMIN, ctx, demo=False, label="bootstrap")
+    finally:
+        await nc.close()  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m services.intake.cli")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("bootstrap-demo", help="register the demo organisations and print their tokens as JSON")
+    admin = sub.add_parser("bootstrap-admin", help="register an admin organisation and print a new token")
+    admin.add_argument("--org", default="admin")
+    args = parser.parse_args()
+    settings = Settings.from_env("intake-cli")
+    if args.command == "bootstrap-demo":
+        print(json.dumps(asyncio.run(bootstrap_demo(settings)), ensure_ascii=False))
+    else:
+        print(asyncio.run(bootstrap_admin(settings, args.org)))
+
+
+if __name__ == "__main__":
+    main()

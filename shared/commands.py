@@ -1,0 +1,137 @@
+"""A use case is load -> decide -> append.
+
+Loading never replays a whole history: it takes the read-model row (state and position) and folds only the
+events on the aggregate's subject after that position. A lost race is caught up the same way and decided again,
+unless the client pinned a version with If-Match, in which case it gets 409 with the current version.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+import asyncpg
+from pydantic import BaseModel
+
+from shared.eventstore import ConcurrencyConflict, Context, EventStore, Position, StoredEvent
+from shared.problems import Problem
+
+S = TypeVar("S")
+
+IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f8f3e-8a4c-4d0e-9a7e-6f1d2c3b4a59")
+
+
+def idempotent_event_id(org_id: str, key: str, scope: str) -> uuid.UUID:
+    """The event id a keyed command produces: the same key from the same organisation, the same event."""
+    return uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{org_id}\x1f{scope}\x1f{key}")
+
+
+class AggregateSpec(Protocol[S]):
+    aggregate_type: str
+
+    def evolve(self, state: S | None, event: StoredEvent) -> S: ...
+
+    async def load_row(
+        self, conn: asyncpg.Connection, schema: str, aggregate_id: str
+    ) -> tuple[S | None, Position]: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    aggregate_id: str
+    version: int
+    seq: int
+    event_id: uuid.UUID
+    replayed: bool = False
+
+    def body(self) -> dict[str, object]:
+        return {"id": self.aggregate_id, "version": self.version, "seq": self.seq}
+
+
+@dataclass
+class Loaded(Generic[S]):
+    state: S | None
+    position: Position
+    tail: list[StoredEvent]
+
+
+async def load(
+    pool: asyncpg.Pool, store: EventStore, schema: str, spec: AggregateSpec[S], aggregate_id: str
+) -> Loaded[S]:
+    async with pool.acquire() as conn:
+        state, position = await spec.load_row(conn, schema, aggregate_id)
+    tail = await store.read_aggregate(spec.aggregate_type, aggregate_id, after_seq=position.last_seq)
+    for event in tail:
+        state = spec.evolve(state, event)
+        position = position.after(event)
+    return Loaded(state, position, tail)
+
+
+async def already_applied(pool: asyncpg.Pool, schema: str, event_id: uuid.UUID) -> Outcome | None:
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            f"SELECT aggregate_id, version, seq FROM {schema}._applied_event WHERE event_id = $1", event_id
+        )
+    if row is None:
+        return None
+    return Outcome(row["aggregate_id"], row["version"], row["seq"], event_id, replayed=True)
+
+
+Decide = Callable[[S | None], BaseModel]
+
+
+async def execute(
+    *,
+    pool: asyncpg.Pool,
+    store: EventStore,
+    schema: str,
+    spec: AggregateSpec[S],
+    aggregate_id: str,
+    decide: Decide[S],
+    context: Context,
+    if_match: int | None = None,
+    event_id: uuid.UUID | None = None,
+    authorize: Callable[[S | None], Awaitable[None] | None] | None = None,
+    retries: int = 8,
+) -> Outcome:
+    if event_id is not None and (done := await already_applied(pool, schema, event_id)) is not None:
+        return done
+    for _attempt in range(retries):
+        loaded = await load(pool, store, schema, spec, aggregate_id)
+        if event_id is not None:
+            for event in loaded.tail:  # appended by the first try but not yet projected
+                if event.envelope.id == event_id:
+                    return Outcome(aggregate_id, event.envelope.version, event.seq, event_id, replayed=True)
+        if authorize is not None:
+            pending = authorize(loaded.state)
+            if pending is not None:
+                await pending
+        if if_match is not None and if_match != loaded.position.version:
+            raise Problem(
+                412,
+                f"If-Match 版本 {if_match} 与当前版本 {loaded.position.version} 不一致",
+                errors=[{"field": "If-Match", "reason": f"current version is {loaded.position.version}"}],
+                current_version=loaded.position.version,
+            )
+        payload = decide(loaded.state)
+        try:
+            stored = await store.append(
+                spec.aggregate_type, aggregate_id, payload, expected=loaded.position, context=context,
+                event_id=event_id,
+            )
+        except ConcurrencyConflict:
+            if if_match is not None:
+                current = await load(pool, store, schema, spec, aggregate_id)
+                if event_id is not None and any(e.envelope.id == event_id for e in current.tail):
+                    continue  # our own retry won: the next round answers from the tail
+                raise Problem(
+                    409,
+                    f"版本 {if_match} 已被其他请求更新,当前版本为 {current.position.version}",
+                    errors=[{"field": "If-Match", "reason": f"current version is {current.position.version}"}],
+                    current_version=current.position.version,
+                ) from None
+            continue
+        return Outcome(aggregate_id, stored.envelope.version, stored.seq, stored.envelope.id, stored.duplicate)
+    raise Problem(409, "并发写入过多,请稍后重试", current_version=None)

@@ -1,0 +1,33 @@
+"""PostgreSQL access: pools and identifier safety."""
+
+from __future__ import annotations
+
+import re
+
+import asyncpg
+
+IDENT_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def ident(name: str) -> str:
+    """A schema or table name we interpolate into SQL: refuse anything but a plain lower-case identifier."""
+    if not IDENT_RE.match(name):
+        raise ValueError(f"unsafe SQL identifier {name!r}")
+    return name
+
+
+async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(database_url, min_size=min_size, max_size=max_size, command_timeout=30)
+    assert pool is not None
+    return pool
+
+
+# Errors that mean "the database is unreachable", as opposed to "this event cannot be applied".
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    ConnectionError,
+)

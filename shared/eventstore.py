@@ -1,0 +1,256 @@
+"""The event store on one JetStream stream.
+
+Publishers write `<prefix>.ev.<aggregate_type>.<aggregate_id>`; the stream's subject transform stores each event
+as `<prefix>.evp.<partition>.<aggregate_type>.<aggregate_id>`, the partition a deterministic hash of the id, so
+one consumer per partition sees every aggregate's events in order (docs/adr/0002-partitioned-projections.md).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import nats.errors
+from nats.js import JetStreamContext
+from nats.js import api as js_api
+from nats.js.errors import APIError, NotFoundError
+from pydantic import BaseModel
+
+from shared.catalogue import CATALOGUE
+from shared.envelope import Actor, Envelope, parse_envelope, seal_envelope
+
+WRONG_LAST_SEQUENCE = 10071
+
+
+class ConcurrencyConflict(Exception):
+    """Someone else appended to the aggregate first."""
+
+    def __init__(self, aggregate_type: str, aggregate_id: str, detail: str) -> None:
+        super().__init__(f"{aggregate_type}/{aggregate_id}: {detail}")
+        self.aggregate_type = aggregate_type
+        self.aggregate_id = aggregate_id
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where an aggregate stands: its version, the stream sequence and the hash of its last event."""
+
+    version: int = 0
+    last_seq: int = 0
+    last_hash: str | None = None
+
+    def after(self, event: StoredEvent) -> Position:
+        return Position(event.envelope.version, event.seq, event.envelope.hash)
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    subject: str
+    envelope: Envelope
+    duplicate: bool = False
+
+    @property
+    def partition(self) -> int:
+        """The partition of a stored subject (`<prefix>.evp.<n>.<type>.<id>`) as read back from the stream."""
+        return int(self.subject.split(".")[2])
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who asks, and what caused the request: recorded on every event a command appends."""
+
+    actor: Actor
+    correlation_id: str
+    causation_id: str | None = None
+    trace_context: dict[str, str] | None = None
+
+
+class EventStore:
+    def __init__(self, js: JetStreamContext, *, stream: str, prefix: str, partitions: int) -> None:
+        self.js = js
+        self.stream = stream
+        self.prefix = prefix
+        self.partitions = partitions
+
+    # -- subjects -------------------------------------------------------------------------------------------
+
+    def publish_subject(self, aggregate_type: str, aggregate_id: str) -> str:
+        return f"{self.prefix}.ev.{aggregate_type}.{aggregate_id}"
+
+    def stored_filter(self, aggregate_type: str, aggregate_id: str) -> str:
+        return f"{self.prefix}.evp.*.{aggregate_type}.{aggregate_id}"
+
+    def partition_filter(self, partition: int) -> str:
+        return f"{self.prefix}.evp.{partition}.>"
+
+    async def ensure_stream(self) -> None:
+        """Create the event stream if missing. Deletes and purges are denied and nothing expires, for ever."""
+        transform = js_api.SubjectTransform(
+            src=f"{self.prefix}.ev.*.*",
+            dest=f"{self.prefix}.evp.{{{{partition({self.partitions},1,2)}}}}.{{{{wildcard(1)}}}}.{{{{wildcard(2)}}}}",
+        )
+        config = js_api.StreamConfig(
+            name=self.stream,
+            subjects=[f"{self.prefix}.ev.*.*"],
+            subject_transform=transform,
+            storage=js_api.StorageType.FILE,
+            retention=js_api.RetentionPolicy.LIMITS,
+            max_age=0,
+            max_msgs=-1,
+            max_bytes=-1,
+            deny_delete=True,
+            deny_purge=True,
+            allow_direct=True,
+            duplicate_window=120.0,
+        )
+        try:
+            info = await self.js.stream_info(self.stream)
+        except NotFoundError:
+            await self.js.add_stream(config)
+            return
+        if not (info.config.deny_delete and info.config.deny_purge):
+            raise RuntimeError(f"stream {self.stream} exists but allows deletes or purges; refusing to use it")
+
+    # -- writing --------------------------------------------------------------------------------------------
+
+    async def append(
+        self,
+        aggregate_type: str,
+        aggregate_id: str,
+        payload: BaseModel,
+        *,
+        expected: Position,
+        context: Context,
+        event_id: uuid.UUID | None = None,
+        occurred_at: datetime | None = None,
+    ) -> StoredEvent:
+        """Append one event after `expected`; raises ConcurrencyConflict if the aggregate moved on."""
+        entry = CATALOGUE.entry_for(payload)
+        if entry.aggregate_type != aggregate_type:
+            raise ValueError(f"{entry.name} belongs to {entry.aggregate_type}, not {aggregate_type}")
+        now = datetime.now(UTC)
+        envelope = seal_envelope(
+            {
+                "id": event_id or uuid.uuid4(),
+                "type": entry.name,
+                "schema_version": entry.schema_version,
+                "aggregate_type": aggregate_type,
+                "aggregate_id": aggregate_id,
+                "version": expected.version + 1,
+                "occurred_at": occurred_at or now,
+                "recorded_at": now,
+                "actor": context.actor,
+                "causation_id": context.causation_id,
+                "correlation_id": context.correlation_id,
+                "trace_context": context.trace_context or {},
+                "prev_hash": expected.last_hash,
+                "payload": payload.model_dump(mode="json"),
+            }
+        )
+        headers = {
+            js_api.Header.MSG_ID: str(envelope.id),
+            js_api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(expected.last_seq),
+            "Tiaodu-Event-Type": entry.name,
+            **(context.trace_context or {}),
+        }
+        subject = self.publish_subject(aggregate_type, aggregate_id)
+        try:
+            ack = await self.js.publish(subject, envelope.to_bytes(), stream=self.stream, headers=headers)
+        except APIError as exc:
+            if exc.err_code == WRONG_LAST_SEQUENCE:
+                raise ConcurrencyConflict(aggregate_type, aggregate_id, str(exc.description)) from exc
+            raise
+        if ack.duplicate:
+            # The same event id was appended moments ago (a retried command): answer with what is stored.
+            stored = await self.get(ack.seq)
+            return StoredEvent(stored.seq, stored.subject, stored.envelope, duplicate=True)
+        return StoredEvent(ack.seq, subject, envelope)
+
+    # -- reading --------------------------------------------------------------------------------------------
+
+    async def get(self, seq: int) -> StoredEvent:
+        msg = await self.js.get_msg(self.stream, seq=seq, direct=True)
+        assert msg.data is not None and msg.subject is not None and msg.seq is not None
+        return StoredEvent(msg.seq, msg.subject, parse_envelope(msg.data))
+
+    async def read_aggregate(self, aggregate_type: str, aggregate_id: str, after_seq: int = 0) -> list[StoredEvent]:
+        """Events of one aggregate after `after_seq`, in order (a command's tail read is usually empty)."""
+        subject = self.stored_filter(aggregate_type, aggregate_id)
+        events: list[StoredEvent] = []
+        seq = after_seq + 1
+        while True:
+            try:
+                msg = await self.js.get_msg(self.stream, seq=seq, subject=subject, next=True, direct=True)
+            except NotFoundError:
+                return events
+            assert msg.data is not None and msg.subject is not None and msg.seq is not None
+            events.append(StoredEvent(msg.seq, msg.subject, parse_envelope(msg.data)))
+            seq = msg.seq + 1
+
+    async def first_in_partition_after(self, partition: int, after_seq: int) -> int | None:
+        """Stream sequence of the next event in a partition after `after_seq`, or None if there is none."""
+        try:
+            msg = await self.js.get_msg(
+                self.stream, seq=after_seq + 1, subject=self.partition_filter(partition), next=True, direct=True
+            )
+        except NotFoundError:
+            return None
+        return msg.seq
+
+    async def last_seq(self) -> int:
+        info = await self.js.stream_info(self.stream)
+        return int(info.state.last_seq)
+
+    async def read_log(
+        self, from_seq: int = 1, *, until_seq: int | None = None, batch: int = 1000
+    ) -> AsyncIterator[list[tuple[int, str, bytes]]]:
+        """The raw log (seq, stored subject, data) from a sequence, in batches, up to `until_seq` (default: now).
+
+        Raw, so that a consumer decides what to do with an event it cannot parse.
+        """
+        end = until_seq if until_seq is not None else await self.last_seq()
+        if end < from_seq:
+            return
+        sub = await self.js.subscribe(
+            f"{self.prefix}.evp.>",
+            stream=self.stream,
+            ordered_consumer=True,
+            config=js_api.ConsumerConfig(
+                deliver_policy=js_api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=from_seq
+            ),
+            pending_msgs_limit=batch * 4,
+        )
+        try:
+            chunk: list[tuple[int, str, bytes]] = []
+            while True:
+                try:
+                    msg = await sub.next_msg(timeout=5.0)
+                except nats.errors.TimeoutError:
+                    raise RuntimeError(f"log replay stalled before sequence {end}") from None
+                seq = msg.metadata.sequence.stream
+                if seq > end:
+                    break
+                chunk.append((seq, msg.subject, msg.data))
+                if len(chunk) >= batch:
+                    yield chunk
+                    chunk = []
+                if seq >= end:
+                    break
+            if chunk:
+                yield chunk
+        finally:
+            await sub.unsubscribe()
+
+
+def subject_token_ok(value: str) -> bool:
+    from shared.envelope import TOKEN_RE
+
+    return bool(TOKEN_RE.match(value))
+
+
+def dump_headers(headers: dict[str, Any] | None) -> dict[str, str]:
+    return {k: str(v) for k, v in (headers or {}).items()}

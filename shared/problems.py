@@ -1,0 +1,100 @@
+"""RFC 9457 problem details: every error names the field and the reason, in Simplified Chinese by default."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("tiaodu.http")
+
+PROBLEM_JSON = "application/problem+json"
+
+TITLES = {
+    400: "请求有误",
+    401: "未认证",
+    403: "无权操作",
+    404: "未找到",
+    405: "方法不允许",
+    409: "版本冲突",
+    412: "前置条件不满足",
+    415: "不支持的媒体类型",
+    422: "输入校验失败",
+    428: "需要前置条件",
+    500: "服务器内部错误",
+    503: "服务暂不可用",
+    504: "读模型尚未同步",
+}
+
+
+class Problem(Exception):
+    """A deliberate error answer. `errors` lists {field, reason} pairs."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        errors: list[dict[str, str]] | None = None,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = errors or []
+        self.title = title or TITLES.get(status, "错误")
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def field_error(field: str, reason: str, status: int = 422) -> Problem:
+    return Problem(status, f"{field}: {reason}", errors=[{"field": field, "reason": reason}])
+
+
+def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if problem.errors:
+        body["errors"] = problem.errors
+    body.update(problem.extra)
+    return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers)
+
+
+def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header"}:
+        parts = parts[1:] if parts[0] == "body" else parts
+    return ".".join(parts) or "body"
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc, request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _loc_to_field(e.get("loc", ())), "reason": str(e.get("msg", ""))} for e in exc.errors()]
+        detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
+        return problem_response(Problem(422, detail, errors=errors), request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(Problem(exc.status_code, str(exc.detail)), request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(Problem(500, "服务器内部错误,已记录日志"), request.url.path)

@@ -1,0 +1,45 @@
+"""Settings read from the environment, once, by a service's composition root (never at import time)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Settings:
+    nats_url: str
+    database_url: str
+    environment: str = "development"
+    stream: str = "TIAODU"
+    subject_prefix: str = "tiaodu"
+    partitions: int = 4
+    replica_id: str = field(default_factory=socket.gethostname)
+    service_port: int = 0
+    nats_user: str | None = None
+    nats_password: str | None = None
+    read_wait_default_s: float = 2.0
+    lease_ttl_s: float = 6.0
+
+    @classmethod
+    def from_env(cls, service: str) -> Settings:
+        missing = [name for name in ("NATS_URL", "DATABASE_URL") if not os.environ.get(name)]
+        if missing:
+            raise RuntimeError(f"{service}: environment variable(s) {', '.join(missing)} must be set")
+        env = os.environ.get("TIAODU_ENV", "development")
+        settings = cls(
+            nats_url=os.environ["NATS_URL"],
+            database_url=os.environ["DATABASE_URL"],
+            environment=env,
+            stream=os.environ.get("TIAODU_STREAM", "TIAODU"),
+            subject_prefix=os.environ.get("TIAODU_SUBJECT_PREFIX", "tiaodu"),
+            partitions=int(os.environ.get("TIAODU_PARTITIONS", "4")),
+            replica_id=os.environ.get("REPLICA_ID") or f"{service}-{socket.gethostname()}-{os.getpid()}",
+            service_port=int(os.environ.get("SERVICE_PORT", "0")),
+            nats_user=os.environ.get("NATS_USER") or None,
+            nats_password=os.environ.get("NATS_PASSWORD") or None,
+        )
+        if env == "production" and "@" not in settings.database_url:
+            raise RuntimeError("TIAODU_ENV=production requires credentials in DATABASE_URL")
+        return settings

@@ -1,0 +1,128 @@
+"""FastAPI plumbing every service shares: authentication, request context, read waits, health."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi.responses import JSONResponse
+
+from shared.auth import Principal, authenticate
+from shared.envelope import Role
+from shared.eventstore import Context
+from shared.problems import Problem
+from shared.runtime import Runtime
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
+
+
+async def current_principal(request: Request, runtime: RuntimeDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem(401, "缺少或无效的 Authorization: Bearer 令牌", headers={"WWW-Authenticate": "Bearer"})
+    async with runtime.pool.acquire() as conn:
+        principal = await authenticate(conn, runtime.schema, token.strip())
+    if principal is None:
+        raise Problem(401, "令牌无效或已吊销", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
+    async def check(principal: PrincipalDep) -> Principal:
+        if principal.role not in roles:
+            allowed = "、".join(r.value for r in roles)
+            raise Problem(403, f"角色 {principal.role.value} 无权执行此操作(需要:{allowed})")
+        return principal
+
+    return Depends(check)
+
+
+def request_context(request: Request, principal: PrincipalDep) -> Context:
+    correlation = request.headers.get("x-correlation-id") or str(uuid.uuid4())
+    trace = {k: request.headers[k] for k in ("traceparent", "tracestate") if k in request.headers}
+    return Context(actor=principal.actor(), correlation_id=correlation, trace_context=trace)
+
+
+ContextDep = Annotated[Context, Depends(request_context)]
+
+
+def if_match_version(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int | None:
+    if if_match is None:
+        return None
+    value = if_match.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise Problem(400, "If-Match 须为版本号", errors=[{"field": "If-Match", "reason": "must be an integer version"}])
+    return int(value)
+
+
+IfMatchDep = Annotated[int | None, Depends(if_match_version)]
+
+
+def idempotency_key(key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> str | None:
+    if key is not None and not (1 <= len(key) <= 200):
+        raise Problem(
+            400, "Idempotency-Key 长度须为 1-200", errors=[{"field": "Idempotency-Key", "reason": "1-200 chars"}]
+        )
+    return key
+
+
+IdempotencyKeyDep = Annotated[str | None, Depends(idempotency_key)]
+
+
+async def wait_min_seq(
+    runtime: RuntimeDep,
+    min_seq: Annotated[int | None, Query(ge=0, description="等待读模型至少到达该流序号(读己之写)")] = None,
+    wait_ms: Annotated[int | None, Query(ge=0, le=30000, description="最长等待毫秒数,默认 2000")] = None,
+) -> None:
+    if min_seq is None:
+        return
+    timeout = (wait_ms if wait_ms is not None else runtime.settings.read_wait_default_s * 1000) / 1000
+    if not await runtime.runner.wait_for(min_seq, timeout):
+        raise Problem(
+            504,
+            f"读模型在 {timeout:g} 秒内未到达序号 {min_seq},请稍后重试",
+            min_seq=min_seq,
+            projection=runtime.schema,
+        )
+
+
+MinSeqDep = Depends(wait_min_seq)
+
+
+def health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", include_in_schema=False)
+    async def readyz(runtime: RuntimeDep) -> JSONResponse:
+        ok = await runtime.ready()
+        return JSONResponse({"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503)
+
+    @router.get("/projection/{service}", include_in_schema=False)
+    async def projection_status(service: str, runtime: RuntimeDep) -> dict[str, object]:
+        if service != runtime.service:
+            raise Problem(404, "no such projection")
+        return await runtime.runner.lag()
+
+    return router
+
+
+def install_common(app: FastAPI) -> None:
+    from shared.problems import install_problem_handlers
+
+    install_problem_handlers(app)
+    app.include_router(health_router())

@@ -1,0 +1,55 @@
+"""Real servers for the suite: one NATS (JetStream) and one PostgreSQL, started from the wheels for the session.
+
+Tests are isolated by giving each its own stream, subject prefix and database, never by mocking.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from shared.embedded import Server, start_nats, start_postgres
+from shared.settings import Settings
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[tuple[Server, Server]]:
+    root = Path(tempfile.mkdtemp(prefix="tiaodu-test-"))
+    nats_server = start_nats(root / "nats")
+    pg_server = start_postgres(root / "pg")
+    try:
+        yield nats_server, pg_server
+    finally:
+        nats_server.stop()
+        pg_server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+async def settings(servers: tuple[Server, Server]) -> AsyncIterator[Settings]:
+    """Settings for a fresh, isolated platform: new stream, subject prefix and database."""
+    nats_server, pg_server = servers
+    n = next(_counter)
+    database = f"t{n}"
+    conn = await asyncpg.connect(pg_server.url)
+    try:
+        await conn.execute(f"CREATE DATABASE {database}")
+    finally:
+        await conn.close()
+    base = pg_server.url.rsplit("/", 1)[0]
+    yield Settings(
+        nats_url=nats_server.url,
+        database_url=f"{base}/{database}",
+        stream=f"T{n}",
+        subject_prefix=f"t{n}",
+        replica_id=f"test-{n}",
+        lease_ttl_s=3.0,
+    )
