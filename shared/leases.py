@@ -13,7 +13,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 BUCKET = "tiaodu_leases"
@@ -45,18 +45,17 @@ class PartitionLeases:
         """Record this replica as alive and count the live replicas of the group."""
         now = time.time()
         await self.kv.put(f"{self.group}.m.{self.owner}", json.dumps({"expires_at": now + self.ttl}).encode())
-        try:
-            keys = await self.kv.keys(filters=[f"{self.group}.m.*"])
-        except NoKeysError:
-            keys = []
         alive = 0
-        for key in keys:
-            try:
-                entry = await self.kv.get(key)
-            except KeyNotFoundError:
-                continue
-            if entry.value and json.loads(entry.value).get("expires_at", 0) > now:
-                alive += 1
+        # A wildcard watch over this group's member keys: it delivers the current values, then None.
+        watcher = await self.kv.watch(f"{self.group}.m.*", ignore_deletes=True)
+        try:
+            async for entry in watcher:
+                if entry is None:
+                    break
+                if entry.value and json.loads(entry.value).get("expires_at", 0) > now:
+                    alive += 1
+        finally:
+            await watcher.stop()
         return max(alive, 1)
 
     async def tick(self) -> tuple[dict[int, int], set[int], list[int]]:

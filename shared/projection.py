@@ -315,7 +315,8 @@ class ProjectionRunner:
             nxt = await self.store.first_in_partition_after(row["partition"], row["last_seq"])
             if nxt is not None and nxt <= min_seq:
                 return False
-        return True
+        # A sequence the log has not reached yet is not reached by any projection either.
+        return min_seq <= await self.store.last_seq()
 
     async def wait_for(self, min_seq: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

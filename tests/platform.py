@@ -89,3 +89,10 @@ def project_body(**overrides: Any) -> dict[str, Any]:
 
 def new_key() -> str:
     return str(uuid.uuid4())
+
+
+async def bootstrap_and_wait(runtime: Runtime) -> dict[str, str]:
+    """Register the test organisations and wait until the service's read model knows their credentials."""
+    tokens = await bootstrap_orgs(runtime.store)
+    assert await runtime.runner.wait_for(await runtime.store.last_seq(), 10)
+    return tokens

@@ -1,0 +1,40 @@
+# Tiaodu 调度: `make run` starts the whole platform locally; `make test` is what CI runs (.ci/run).
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv run test schema lint format clean
+
+venv: $(STAMP)
+
+$(PY):
+	python3.11 -m venv $(VENV)
+
+# Reinstall only when pyproject.toml changed since the last install.
+$(STAMP): pyproject.toml | $(PY)
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+run: venv
+	PYTHONPATH=. $(PY) -m shared.devstack
+
+test: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	PYTHONPATH=. $(PY) -m pytest -q
+
+schema: venv
+	PYTHONPATH=. $(PY) -m shared.catalogue.export docs/events.schema.json
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+format: venv
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf .run

@@ -1,0 +1,323 @@
+"""`make run`: NATS, PostgreSQL, every service and the gateway on this machine, in one data folder.
+
+NATS_URL and DATABASE_URL point at existing servers; without them embedded ones start under `.run/`.
+The same `Stack` starts the whole platform for end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any, TypeVar
+
+import httpx
+
+from shared.embedded import Server, free_port, start_nats, start_postgres, tail
+
+DATABASE = "tiaodu"
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
+LOG_TAIL_LINES = 30
+
+T = TypeVar("T")
+
+
+class StackError(RuntimeError):
+    """The stack could not start, or a part of it died; the message carries the log tail."""
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def failure(self, what: str) -> StackError:
+        return StackError(f"{self.name} {what}; last lines of {self.log}:\n{tail(self.log, LOG_TAIL_LINES)}")
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def discover_services(root: Path) -> list[str]:
+    return sorted(p.parent.name for p in (root / "services").glob("*/__main__.py"))
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync code, also when the caller's thread has a running loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def ensure_database(server_url: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(server_url)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            except asyncpg.DuplicateDatabaseError:
+                pass
+    finally:
+        await conn.close()
+
+
+def write_private_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, ensure_ascii=False, indent=2)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def parse_tokens(stdout: str) -> dict[str, Any]:
+    try:
+        data = json.loads(stdout)
+    except ValueError:  # tolerate chatter before the JSON object: take the last line that is one
+        lines = [line for line in stdout.splitlines() if line.strip().startswith("{")]
+        data = json.loads(lines[-1]) if lines else None
+    if not isinstance(data, dict) or "hq" not in data:
+        raise StackError(f"bootstrap-demo printed no token object:\n{stdout[-2000:]}")
+    return data
+
+
+class Stack:
+    def __init__(
+        self,
+        root: Path | None = None,
+        run_dir: Path | None = None,
+        *,
+        port: int | None = None,
+        demo: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.env = dict(os.environ if env is None else env)
+        self.root = root or repo_root()
+        self.run_dir = (run_dir or Path(self.env.get("TIAODU_RUN_DIR") or self.root / ".run")).resolve()
+        port_env = self.env.get("TIAODU_PORT")
+        self.port = port or (int(port_env) if port_env else None)
+        self.demo = demo
+        self.servers: list[Server] = []
+        self.services: list[Child] = []
+        self.gateway: Child | None = None
+        self.nats_url = ""
+        self.database_url = ""
+        self.base_url = ""
+        self.tokens: dict[str, Any] = {}
+        self._logs: list[IO[bytes]] = []
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.run_dir / "logs"
+
+    @property
+    def demo_file(self) -> Path:
+        return self.run_dir / "demo.json"
+
+    def start(self) -> Stack:
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_infrastructure()
+            self._start_services()
+            self._start_gateway()
+            if self.demo:
+                self._prepare_demo()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_infrastructure(self) -> None:
+        if self.env.get("NATS_URL") and self.env.get("DATABASE_URL"):
+            self.nats_url, self.database_url = self.env["NATS_URL"], self.env["DATABASE_URL"]
+            return
+        nats = start_nats(self.run_dir / "nats")
+        self.servers.append(nats)
+        pg = start_postgres(self.run_dir / "pg")
+        self.servers.append(pg)
+        run_sync(ensure_database(pg.url, DATABASE))
+        self.nats_url = nats.url
+        self.database_url = f"postgresql://postgres@127.0.0.1:{pg.port}/{DATABASE}"
+
+    def child_env(self, **extra: str) -> dict[str, str]:
+        return self.env | {
+            "NATS_URL": self.nats_url,
+            "DATABASE_URL": self.database_url,
+            "PYTHONPATH": str(self.root),
+            "TIAODU_ENV": "development",
+            **extra,
+        }
+
+    def _spawn(self, name: str, module: str, port: int, env: dict[str, str]) -> Child:
+        log = self.logs_dir / f"{name}.log"
+        log_fh = log.open("wb")
+        self._logs.append(log_fh)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module],
+            cwd=self.root,
+            env=env,
+            stdout=log_fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches only us; we stop the children in order
+        )
+        return Child(name, proc, f"http://127.0.0.1:{port}", log)
+
+    def _start_services(self) -> None:
+        names = discover_services(self.root)
+        if not names:
+            raise StackError(f"no service found: expected {self.root}/services/<name>/__main__.py")
+        for name in names:
+            port = free_port()
+            env = self.child_env(SERVICE_PORT=str(port), REPLICA_ID=f"{name}-1")
+            self.services.append(self._spawn(name, f"services.{name}", port, env))
+        for child in self.services:
+            wait_ready(child)
+
+    def _start_gateway(self) -> None:
+        port = self.port or free_port()
+        routes = ",".join(child.url for child in self.services)
+        env = self.child_env(TIAODU_GATEWAY_ROUTES=routes, GATEWAY_PORT=str(port))
+        self.gateway = self._spawn("gateway", "shared.gateway", port, env)
+        wait_ready(self.gateway)
+        self.base_url = self.gateway.url
+
+    def _prepare_demo(self) -> None:
+        if self.demo_file.exists():
+            self.tokens = json.loads(self.demo_file.read_text(encoding="utf-8"))["tokens"]
+        else:
+            self.tokens = self._bootstrap_demo()
+            self._run_tool(
+                "seed", "services.intake.seed", "--base-url", self.base_url, "--token", self.tokens["hq"]
+            )
+        write_private_json(self.demo_file, {"base_url": self.base_url, "tokens": self.tokens})
+
+    def _bootstrap_demo(self) -> dict[str, Any]:
+        stdout = self._run_tool("bootstrap", "services.intake.cli", "bootstrap-demo", capture=True)
+        return parse_tokens(stdout)
+
+    def _run_tool(self, name: str, module: str, *args: str, capture: bool = False) -> str:
+        log = self.logs_dir / f"{name}.log"
+        with log.open("wb") as log_fh:
+            result = subprocess.run(
+                [sys.executable, "-m", module, *args],
+                cwd=self.root,
+                env=self.child_env(),
+                stdout=subprocess.PIPE if capture else log_fh,
+                stderr=log_fh,
+                stdin=subprocess.DEVNULL,
+                timeout=300,
+            )
+        if result.returncode != 0:
+            raise StackError(
+                f"{module} exited with {result.returncode}; last lines of {log}:\n{tail(log, LOG_TAIL_LINES)}"
+            )
+        return result.stdout.decode("utf-8") if capture else ""
+
+    def children(self) -> list[Child]:
+        return [*self.services, *([self.gateway] if self.gateway else [])]
+
+    def check(self) -> None:
+        """Raise StackError if any process the stack started has died."""
+        for child in self.children():
+            if child.proc.poll() is not None:
+                raise child.failure(f"exited unexpectedly with {child.proc.returncode}")
+        for server in self.servers:
+            if server.proc.poll() is not None:
+                raise StackError(f"{server.name} exited unexpectedly with {server.proc.returncode}")
+
+    def stop(self) -> None:
+        if self.gateway:
+            stop_processes([self.gateway.proc])
+        stop_processes([child.proc for child in self.services])
+        for server in reversed(self.servers):  # PostgreSQL, then NATS
+            server.stop()
+        for fh in self._logs:
+            fh.close()
+        self.gateway, self.services, self.servers, self._logs = None, [], [], []
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
+    running = [p for p in procs if p.poll() is None]
+    for proc in running:
+        proc.terminate()
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for proc in running:
+        try:
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_ready(child: Child, timeout: float = READY_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(trust_env=False, timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if child.proc.poll() is not None:
+                raise child.failure(f"exited with {child.proc.returncode} before it was ready")
+            try:
+                if client.get(f"{child.url}/readyz").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+    raise child.failure(f"was not ready at {child.url}/readyz within {timeout:.0f}s")
+
+
+class Interrupted(BaseException):
+    pass
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+BANNER = """
+调度 Tiaodu 已启动
+  入口地址 (base URL):  {base}
+  接口文档 (Swagger):   {base}/docs
+  演示令牌 (tokens):    {demo}
+  日志 (logs):          {logs}
+按 Ctrl-C 停止。
+"""
+
+
+def main() -> int:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
+    stack = Stack()
+    try:
+        stack.start()
+        print(BANNER.format(base=stack.base_url, demo=stack.demo_file, logs=stack.logs_dir), flush=True)
+        while True:
+            time.sleep(0.5)
+            stack.check()
+    except Interrupted:
+        print("正在停止…", flush=True)
+        code = 0
+    except Exception as exc:  # StackError carries the log tail; anything else is reported the same way
+        print(f"启动或运行失败: {exc}", file=sys.stderr, flush=True)
+        code = 1
+    for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the shutdown short
+        signal.signal(signum, signal.SIG_IGN)
+    stack.stop()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

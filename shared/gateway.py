@@ -1,0 +1,279 @@
+"""The single base URL: a small reverse proxy that routes by the upstreams' own OpenAPI documents.
+
+Each upstream's `/openapi.json` is read at startup, every REFRESH_S seconds, and when a path matches nothing,
+so a new route appears at the gateway without configuration. Run: `python -m shared.gateway`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
+
+from shared.problems import Problem, problem_response
+
+log = logging.getLogger("tiaodu.gateway")
+
+TITLE = "Tiaodu 调度 API"
+REFRESH_S = 10.0
+LAZY_REFRESH_MIN_S = 1.0  # an unknown path refreshes at most this often, so 404s cannot flood upstreams
+HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
+HOP_BY_HOP = frozenset(
+    "connection keep-alive proxy-authenticate proxy-authorization proxy-connection te trailer trailers "
+    "transfer-encoding upgrade".split()
+)
+NOT_FORWARDED = frozenset(
+    {"host", "content-length", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"}
+)
+_PARAM = re.compile(r"\{[^{}/]+\}")
+
+
+@dataclass(frozen=True)
+class Route:
+    template: str
+    pattern: re.Pattern[str]
+    method: str
+    upstream: str
+
+
+def compile_template(template: str) -> re.Pattern[str]:
+    """`/v1/projects/{project_id}/reports` → `^/v1/projects/[^/]+/reports$` (a parameter is one segment)."""
+    pieces: list[str] = []
+    last = 0
+    for match in _PARAM.finditer(template):
+        pieces += [re.escape(template[last : match.start()]), "[^/]+"]
+        last = match.end()
+    pieces.append(re.escape(template[last:]))
+    return re.compile("^" + "".join(pieces) + "$")
+
+
+def _specificity(template: str) -> tuple[int, ...]:
+    # Literal segments sort before parameters, so /v1/projects/search wins over /v1/projects/{project_id}.
+    return tuple(1 if _PARAM.fullmatch(seg) else 0 for seg in template.strip("/").split("/"))
+
+
+class Gateway:
+    def __init__(self, upstreams: list[str], client: httpx.AsyncClient) -> None:
+        self.upstreams = [u.rstrip("/") for u in upstreams]
+        self.client = client
+        self.specs: dict[str, dict[str, Any]] = {}
+        self.routes: list[Route] = []
+        self.merged: dict[str, Any] = merge_specs([])
+        self._lock = asyncio.Lock()
+        self._last_refresh = 0.0
+        self._warned: set[str] = set()
+
+    async def refresh(self) -> None:
+        async with self._lock:
+            results = await asyncio.gather(*(self._fetch_spec(u) for u in self.upstreams))
+            for upstream, spec in zip(self.upstreams, results, strict=True):
+                if spec is not None:  # an upstream that is briefly down keeps its last known routes
+                    self.specs[upstream] = spec
+            ordered = [(u, self.specs[u]) for u in self.upstreams if u in self.specs]
+            self.routes = build_routes(ordered)
+            self.merged = merge_specs(ordered, self._warned)
+            self._last_refresh = time.monotonic()
+
+    async def _fetch_spec(self, upstream: str) -> dict[str, Any] | None:
+        try:
+            response = await self.client.get(f"{upstream}/openapi.json", timeout=5.0)
+            response.raise_for_status()
+            spec = response.json()
+            return spec if isinstance(spec, dict) else None
+        except (httpx.HTTPError, ValueError) as exc:
+            log.warning("cannot read %s/openapi.json: %s", upstream, exc)
+            return None
+
+    async def refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_S)
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("routing table refresh failed")
+
+    def match(self, method: str, path: str) -> str | None:
+        method = method.lower()
+        by_path = [r for r in self.routes if r.pattern.match(path)]
+        for route in by_path:
+            if route.method == method or (method == "head" and route.method == "get"):
+                return route.upstream
+        # Path known, method not: the owning upstream answers (405 with its own Allow header).
+        return by_path[0].upstream if by_path else None
+
+    async def resolve(self, method: str, path: str) -> str | None:
+        upstream = self.match(method, path)
+        if upstream is None and time.monotonic() - self._last_refresh >= LAZY_REFRESH_MIN_S:
+            await self.refresh()
+            upstream = self.match(method, path)
+        return upstream
+
+    async def not_ready(self) -> list[str]:
+        async def ready(upstream: str) -> bool:
+            try:
+                return (await self.client.get(f"{upstream}/readyz", timeout=3.0)).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        answers = await asyncio.gather(*(ready(u) for u in self.upstreams))
+        return [u for u, ok in zip(self.upstreams, answers, strict=True) if not ok]
+
+    async def forward(self, request: Request, upstream: str) -> Response:
+        raw_path = request.scope.get("raw_path") or request.url.path.encode()
+        url = upstream + raw_path.decode("latin-1")
+        if request.url.query:
+            url += "?" + request.url.query
+        headers = [(k, v) for k, v in request.headers.items() if k not in HOP_BY_HOP | NOT_FORWARDED]
+        client_host = request.client.host if request.client else "unknown"
+        previous = request.headers.get("x-forwarded-for")
+        headers.append(("x-forwarded-for", f"{previous}, {client_host}" if previous else client_host))
+        headers.append(("x-forwarded-host", request.headers.get("host", "")))
+        headers.append(("x-forwarded-proto", request.url.scheme))
+        body = await request.body()
+        outgoing = self.client.build_request(request.method, url, headers=headers, content=body)
+        try:
+            upstream_response = await self.client.send(outgoing, stream=True)
+        except httpx.HTTPError as exc:
+            log.warning("upstream %s failed for %s %s: %s", upstream, request.method, request.url.path, exc)
+            detail = f"上游服务不可达: {upstream} ({type(exc).__name__})"
+            return problem_response(Problem(502, detail, title="网关错误"), request.url.path)
+        response = StreamingResponse(
+            upstream_response.aiter_raw(),
+            status_code=upstream_response.status_code,
+            background=BackgroundTask(upstream_response.aclose),
+        )
+        response.raw_headers = [
+            (k.encode("latin-1"), v.encode("latin-1"))
+            for k, v in upstream_response.headers.multi_items()
+            if k.lower() not in HOP_BY_HOP
+        ]
+        return response
+
+
+def build_routes(specs: list[tuple[str, dict[str, Any]]]) -> list[Route]:
+    routes: list[Route] = []
+    seen: set[tuple[str, str]] = set()
+    for upstream, spec in specs:
+        for template, item in (spec.get("paths") or {}).items():
+            for method in item or {}:
+                key = (template, method.lower())
+                if method.lower() in HTTP_METHODS and key not in seen:  # first upstream to declare it wins
+                    seen.add(key)
+                    routes.append(Route(template, compile_template(template), method.lower(), upstream))
+    routes.sort(key=lambda r: _specificity(r.template))
+    return routes
+
+
+def merge_specs(specs: list[tuple[str, dict[str, Any]]], warned: set[str] | None = None) -> dict[str, Any]:
+    warned = set() if warned is None else warned
+    paths: dict[str, dict[str, Any]] = {}
+    components: dict[str, dict[str, Any]] = {}
+    for upstream, spec in specs:
+        for template, item in (spec.get("paths") or {}).items():
+            merged_item = paths.setdefault(template, {})
+            for key, value in (item or {}).items():
+                merged_item.setdefault(key, value)
+        for section, entries in (spec.get("components") or {}).items():
+            target = components.setdefault(section, {})
+            for name, value in (entries or {}).items():
+                if name not in target:
+                    target[name] = value
+                elif target[name] != value and f"{section}/{name}" not in warned:
+                    warned.add(f"{section}/{name}")
+                    log.warning(
+                        "%s/%s from %s differs from an earlier upstream's; keeping the first",
+                        section,
+                        name,
+                        upstream,
+                    )
+    version = next((s.get("openapi") for _, s in specs if s.get("openapi")), "3.1.0")
+    document: dict[str, Any] = {"openapi": version, "info": {"title": TITLE, "version": "1"}, "paths": paths}
+    if components:
+        document["components"] = components
+    return document
+
+
+def create_gateway(upstreams: list[str]) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        timeout = httpx.Timeout(60.0, connect=5.0)
+        async with httpx.AsyncClient(timeout=timeout, trust_env=False, follow_redirects=False) as client:
+            gateway = Gateway(upstreams, client)
+            app.state.gateway = gateway
+            await gateway.refresh()
+            task = asyncio.create_task(gateway.refresh_forever())
+            try:
+                yield
+            finally:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+
+    app = FastAPI(title=TITLE, lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+
+    def gateway_of(request: Request) -> Gateway:
+        return request.app.state.gateway  # type: ignore[no-any-return]
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(request: Request) -> Response:
+        not_ready = await gateway_of(request).not_ready()
+        if not_ready:
+            detail = "以下上游服务尚未就绪: " + ", ".join(not_ready)
+            return problem_response(Problem(503, detail, not_ready=not_ready), request.url.path)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/openapi.json")
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(gateway_of(request).merged)
+
+    @app.get("/docs")
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{TITLE} · 接口文档")
+
+    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+    async def proxy(request: Request) -> Response:
+        gateway = gateway_of(request)
+        upstream = await gateway.resolve(request.method, request.url.path)
+        if upstream is None:
+            detail = f"没有服务提供 {request.method} {request.url.path}"
+            return problem_response(Problem(404, detail), request.url.path)
+        return await gateway.forward(request, upstream)
+
+    return app
+
+
+def upstreams_from_env() -> list[str]:
+    return [u.strip() for u in os.environ.get("TIAODU_GATEWAY_ROUTES", "").split(",") if u.strip()]
+
+
+def main() -> None:
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per proxied request is uvicorn's job
+    upstreams = upstreams_from_env()
+    if not upstreams:
+        raise SystemExit("TIAODU_GATEWAY_ROUTES must list the services' base URLs, comma-separated")
+    host = os.environ.get("GATEWAY_HOST", "127.0.0.1")
+    port = int(os.environ.get("GATEWAY_PORT", "8000"))
+    uvicorn.run(create_gateway(upstreams), host=host, port=port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()

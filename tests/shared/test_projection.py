@@ -1,0 +1,267 @@
+"""The projection runner against real JetStream and PostgreSQL: faults, dead letters, rebuilds, replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from decimal import Decimal
+
+import httpx
+import nats
+
+from services.intake.bootstrap import SERVICE, create_app, read_model
+from shared.projection import Raw
+from shared.rebuild import diff_schemas, rebuild
+from shared.settings import Settings
+from tests.platform import auth, bootstrap_and_wait, project_body, replica, running, runtime_of, wait_until
+
+REPORT = {"period_start": "2024-03-01", "period_end": "2024-03-07", "image_progress_pct": "10"}
+
+
+async def _seed(client: httpx.AsyncClient, tokens: dict[str, str]) -> str:
+    r = await client.post(
+        "/v1/programmes", json={"id": "prog", "name": "计划", "year": 2024}, headers=auth(tokens["hq"])
+    )
+    assert r.status_code == 201, r.text
+    await client.get("/v1/programmes/prog", params={"min_seq": r.json()["seq"]}, headers=auth(tokens["hq"]))
+    r = await client.post("/v1/projects", json=project_body(), headers=auth(tokens["hq"]))
+    assert r.status_code == 201, r.text
+    project_id: str = r.json()["id"]
+    return project_id
+
+
+async def _cumulative(client: httpx.AsyncClient, token: str, project_id: str, seq: int) -> str:
+    r = await client.get(f"/v1/projects/{project_id}", params={"min_seq": seq}, headers=auth(token))
+    assert r.status_code == 200, r.text
+    value: str = r.json()["cumulative_investment"]
+    return value
+
+
+async def test_crash_between_commit_and_ack_applies_nothing_twice(settings: Settings) -> None:
+    crashes: list[list[int]] = []
+
+    async def crash_once(partition: int, raws: list[Raw]) -> None:
+        if not crashes and any(b'"ProgressReported"' in raw.data for raw in raws):
+            crashes.append([raw.seq for raw in raws])
+            raise RuntimeError("simulated crash after commit, before ack")
+
+    app = create_app(settings, after_commit=crash_once)
+    async with running(app) as client:
+        rt = runtime_of(app)
+        rt.runner.ack_wait = 1.0
+        tokens = await bootstrap_and_wait(rt)
+        project_id = await _seed(client, tokens)
+        seqs = []
+        for amount in ("100", "200", "300"):
+            r = await client.post(
+                f"/v1/projects/{project_id}/progress-reports",
+                json={**REPORT, "investment_this_period": amount},
+                headers=auth(tokens["unit-a"]),
+            )
+            seqs.append(r.json()["seq"])
+        assert await _cumulative(client, tokens["hq"], project_id, seqs[-1]) == "600"
+        assert crashes, "the fault was never injected"
+        async with rt.pool.acquire() as conn:
+            reports = await conn.fetchval(f"SELECT count(*) FROM {rt.schema}.progress_reports")
+        assert reports == 3
+
+
+async def test_lost_ack_redelivery_is_skipped(settings: Settings) -> None:
+    dropped: list[int] = []
+
+    class DropAck(Exception):
+        pass
+
+    app = create_app(settings)
+    async with running(app) as client:
+        rt = runtime_of(app)
+        tokens = await bootstrap_and_wait(rt)
+        project_id = await _seed(client, tokens)
+        runner = rt.runner
+        # Swap in a message handler whose ack is lost once: the batch is committed but the server redelivers it.
+        original = runner._handle
+
+        async def handle_losing_ack(partition: int, epoch: int, msgs: list[nats.aio.msg.Msg]) -> None:
+            if not dropped and any(b'"ProgressReported"' in m.data for m in msgs):
+                dropped.extend(m.metadata.sequence.stream for m in msgs)
+                for m in msgs:
+                    m.ack = _noop  # type: ignore[method-assign]
+            await original(partition, epoch, msgs)
+
+        runner._handle = handle_losing_ack  # type: ignore[method-assign]
+        await _restart_workers(runner, ack_wait=1.0)
+        r = await client.post(
+            f"/v1/projects/{project_id}/progress-reports",
+            json={**REPORT, "investment_this_period": "42"},
+            headers=auth(tokens["unit-a"]),
+        )
+        seq = r.json()["seq"]
+        await wait_until(lambda: _true(runner.stats.skipped_redeliveries > 0), 15, "the redelivery")
+        assert await _cumulative(client, tokens["hq"], project_id, seq) == "42"
+        assert dropped
+
+
+async def _noop() -> None:
+    return None
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _restart_workers(runner, ack_wait: float) -> None:  # type: ignore[no-untyped-def]
+    """Re-create the partition consumers with a short ack wait (the default is 30 s)."""
+    runner.ack_wait = ack_wait
+    for partition in list(runner._workers):
+        await runner._stop_worker(partition)
+        await runner.leases.release(partition)
+    for partition in range(runner.partitions):
+        await runner.js.delete_consumer(runner.store.stream, runner.consumer_name(partition))
+    await wait_until(lambda: _true(len(runner._workers) == runner.partitions), 15, "workers back")
+
+
+async def test_malformed_and_unknown_events_are_parked_and_the_rest_flows(settings: Settings) -> None:
+    app = create_app(settings)
+    async with running(app) as client:
+        rt = runtime_of(app)
+        tokens = await bootstrap_and_wait(rt)
+        project_id = await _seed(client, tokens)
+        js = rt.js
+        bad = [
+            (f"{settings.subject_prefix}.ev.project.broken", b"{not json"),
+            (f"{settings.subject_prefix}.ev.project.zzz", b'{"type": "ProjectTeleported"}'),
+        ]
+        for subject, data in bad:
+            await js.publish(subject, data, stream=settings.stream)
+        r = await client.post(
+            f"/v1/projects/{project_id}/progress-reports",
+            json={**REPORT, "investment_this_period": "5"},
+            headers=auth(tokens["unit-a"]),
+        )
+        assert r.status_code == 201, r.text
+        assert await _cumulative(client, tokens["hq"], project_id, r.json()["seq"]) == "5"
+        async with rt.pool.acquire() as conn:
+            parked = await conn.fetch(f"SELECT seq, reason FROM {rt.schema}._dead_letter ORDER BY seq")
+        assert len(parked) == 2
+        assert "not JSON" in parked[0]["reason"]
+        assert "validation error" in parked[1]["reason"].lower() or "unknown" in parked[1]["reason"].lower()
+
+
+async def test_rebuild_from_sequence_one_equals_live(settings: Settings) -> None:
+    app = create_app(settings)
+    async with running(app) as client:
+        rt = runtime_of(app)
+        tokens = await bootstrap_and_wait(rt)
+        project_id = await _seed(client, tokens)
+        for i in range(20):
+            await client.post(
+                f"/v1/projects/{project_id}/progress-reports",
+                json={**REPORT, "investment_this_period": str(i)},
+                headers=auth(tokens["unit-a"]),
+            )
+        await client.post(
+            f"/v1/projects/{project_id}/phase",
+            json={"phase": "under_construction", "reason": "开工"},
+            headers=auth(tokens["hq"]),
+        )
+        last = await rt.store.last_seq()
+        assert await rt.runner.wait_for(last, 10)
+        result = await rebuild(rt.pool, rt.store, read_model(), "intake_rebuild", until_seq=last)
+        assert result.applied == last and result.dead_lettered == 0
+        assert await diff_schemas(rt.pool, read_model(), rt.schema, "intake_rebuild") == {}
+        # The comparison can fail: change one live row and it must notice.
+        async with rt.pool.acquire() as conn:
+            await conn.execute(f"UPDATE {rt.schema}.projects SET name = 'tampered' WHERE id = $1", project_id)
+        assert await diff_schemas(rt.pool, read_model(), rt.schema, "intake_rebuild") == {"projects": 2}
+
+
+async def test_two_replicas_under_load_match_a_rebuild(settings: Settings) -> None:
+    """Two intake replicas share partitions; one is killed mid-load; the survivor takes over; nothing is lost."""
+    app_a = create_app(replica(settings, "replica-a"))
+    app_b = create_app(replica(settings, "replica-b"))
+    async with running(app_a) as client_a:
+        rt_a = runtime_of(app_a)
+        tokens = await bootstrap_and_wait(rt_a)
+        await _seed(client_a, tokens)
+        project_ids = []
+        for i in range(12):
+            r = await client_a.post(
+                "/v1/projects", json=project_body(name=f"项目{i}"), headers=auth(tokens["hq"])
+            )
+            project_ids.append(r.json()["id"])
+        expected: dict[str, Decimal] = dict.fromkeys(project_ids, Decimal(0))
+        async with running(app_b) as client_b:
+            rt_b = runtime_of(app_b)
+            await wait_until(
+                lambda: _true(bool(rt_b.runner._workers) and bool(rt_a.runner._workers)), 20, "sharing"
+            )
+            assert set(rt_a.runner._workers).isdisjoint(rt_b.runner._workers)
+
+            async def writer(client: httpx.AsyncClient, n: int) -> None:
+                rng = random.Random(n)
+                for _ in range(40):
+                    project_id = rng.choice(project_ids)
+                    amount = Decimal(rng.randint(1, 999))
+                    r = await client.post(
+                        f"/v1/projects/{project_id}/progress-reports",
+                        json={**REPORT, "investment_this_period": str(amount)},
+                        headers=auth(tokens["unit-a"]),
+                    )
+                    assert r.status_code == 201, r.text
+                    expected[project_id] += amount
+
+            await asyncio.gather(*(writer(c, n) for n, c in enumerate([client_a, client_b, client_a, client_b])))
+        # replica-b is gone (stopped mid-stream of leases); replica-a must take over its partitions.
+        for i in range(20):
+            r = await client_a.post(
+                f"/v1/projects/{project_ids[i % 12]}/progress-reports",
+                json={**REPORT, "investment_this_period": "1"},
+                headers=auth(tokens["unit-a"]),
+            )
+            expected[project_ids[i % 12]] += 1
+        last = await rt_a.store.last_seq()
+        assert await rt_a.runner.wait_for(last, 30)
+        async with rt_a.pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT id, (state->>'cumulative_investment')::numeric AS c FROM {rt_a.schema}.projects"
+            )
+            reports = await conn.fetchval(f"SELECT count(*) FROM {rt_a.schema}.progress_reports")
+        assert {r["id"]: r["c"] for r in rows if r["id"] in expected} == expected
+        assert reports == 4 * 40 + 20
+        await rebuild(rt_a.pool, rt_a.store, read_model(), "intake_rebuild", until_seq=last)
+        assert await diff_schemas(rt_a.pool, read_model(), rt_a.schema, "intake_rebuild") == {}
+        assert SERVICE == "intake"
+
+
+async def test_min_seq_waits_then_answers_504_with_a_clear_body(settings: Settings) -> None:
+    app = create_app(settings)
+    async with running(app) as client:
+        rt = runtime_of(app)
+        tokens = await bootstrap_and_wait(rt)
+        project_id = await _seed(client, tokens)
+        last = await rt.store.last_seq()
+        r = await client.get(f"/v1/projects/{project_id}", params={"min_seq": last}, headers=auth(tokens["hq"]))
+        assert r.status_code == 200
+        r = await client.get(
+            f"/v1/projects/{project_id}", params={"min_seq": last + 1000, "wait_ms": 200}, headers=auth(tokens["hq"])
+        )
+        assert r.status_code == 504
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["min_seq"] == last + 1000 and str(last + 1000) in r.json()["detail"]
+        # A projection that is stopped never reaches a new write: the read says so instead of answering stale.
+        assert rt._task is not None
+        rt._task.cancel()
+        await wait_until(lambda: _true(rt._task is not None and rt._task.done()), 5, "projection stopped")
+        r = await client.post(
+            f"/v1/projects/{project_id}/phase",
+            json={"phase": "under_construction", "reason": "开工"},
+            headers=auth(tokens["hq"]),
+        )
+        assert r.status_code == 200
+        r = await client.get(
+            f"/v1/projects/{project_id}", params={"min_seq": r.json()["seq"], "wait_ms": 300},
+            headers=auth(tokens["hq"]),
+        )
+        assert r.status_code == 504, r.text
+        r = await client.get(f"/v1/projects/{project_id}", params={"min_seq": -1}, headers=auth(tokens["hq"]))
+        assert r.status_code == 422 and r.json()["errors"][0]["field"].endswith("min_seq")
