@@ -66,23 +66,36 @@ class IdentityReadModel:
             if isinstance(payload, OrganisationRegistered):
                 await conn.execute(
                     f"INSERT INTO {schema}.organisations VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    env.aggregate_id, payload.name, payload.role.value, payload.demo, env.version, event.seq,
+                    env.aggregate_id,
+                    payload.name,
+                    payload.role.value,
+                    payload.demo,
+                    env.version,
+                    event.seq,
                     env.hash,
                 )
                 continue
             await conn.execute(
                 f"UPDATE {schema}.organisations SET version = $2, last_seq = $3, last_hash = $4 WHERE id = $1",
-                env.aggregate_id, env.version, event.seq, env.hash,
+                env.aggregate_id,
+                env.version,
+                event.seq,
+                env.hash,
             )
             if isinstance(payload, CredentialIssued):
                 await conn.execute(
                     f"INSERT INTO {schema}.credentials VALUES ($1, $2, $3, $4, false, $5)",
-                    payload.credential_id, env.aggregate_id, payload.token_sha256, payload.label, event.seq,
+                    payload.credential_id,
+                    env.aggregate_id,
+                    payload.token_sha256,
+                    payload.label,
+                    event.seq,
                 )
             elif isinstance(payload, CredentialRevoked):
                 await conn.execute(
                     f"UPDATE {schema}.credentials SET revoked = true WHERE credential_id = $1 AND org_id = $2",
-                    payload.credential_id, env.aggregate_id,
+                    payload.credential_id,
+                    env.aggregate_id,
                 )
 
 

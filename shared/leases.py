@@ -55,7 +55,7 @@ class PartitionLeases:
                 if entry.value and json.loads(entry.value).get("expires_at", 0) > now:
                     alive += 1
         finally:
-            await watcher.stop()
+            await watcher.stop()  # type: ignore[no-untyped-call]
         return max(alive, 1)
 
     async def tick(self) -> tuple[dict[int, int], set[int], list[int]]:

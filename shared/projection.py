@@ -122,7 +122,7 @@ async def apply_batch(
             await read_model.apply(conn, schema, good)
     except CONNECTION_ERRORS:
         raise
-    except Exception:  # noqa: BLE001 - narrowed below, event by event, and every failure is parked
+    except Exception:
         applied = []
         for event in good:
             try:
@@ -131,7 +131,7 @@ async def apply_batch(
                 applied.append(event)
             except CONNECTION_ERRORS:
                 raise
-            except Exception as exc:  # noqa: BLE001 - parked with its reason, never swallowed
+            except Exception as exc:
                 parked.append((Raw(event.seq, event.subject, b""), f"apply failed: {type(exc).__name__}: {exc}"))
     if parked:
         by_seq = {raw.seq: raw for raw in raws}
@@ -191,7 +191,7 @@ class ProjectionRunner:
             while True:
                 try:
                     acquired, lost, surplus = await self.leases.tick()
-                except (nats.errors.Error, asyncio.TimeoutError) as exc:
+                except (TimeoutError, nats.errors.Error) as exc:
                     log.warning("%s: lease tick failed (%s); retrying", self.service, exc)
                     await asyncio.sleep(self.tick_interval)
                     continue
@@ -225,7 +225,8 @@ class ProjectionRunner:
         """Claim the partition's checkpoint for `epoch`; returns the checkpoint to resume after."""
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
-                f"SELECT last_seq, epoch FROM {self.schema}._checkpoint WHERE partition = $1 FOR UPDATE", partition
+                f"SELECT last_seq, epoch FROM {self.schema}._checkpoint WHERE partition = $1 FOR UPDATE",
+                partition,
             )
             assert row is not None, "checkpoint rows are created by setup()"
             if row["epoch"] > epoch:
@@ -282,7 +283,8 @@ class ProjectionRunner:
         raws = [Raw(m.metadata.sequence.stream, m.subject, m.data) for m in msgs]
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
-                f"SELECT last_seq, epoch FROM {self.schema}._checkpoint WHERE partition = $1 FOR UPDATE", partition
+                f"SELECT last_seq, epoch FROM {self.schema}._checkpoint WHERE partition = $1 FOR UPDATE",
+                partition,
             )
             assert row is not None
             if row["epoch"] != epoch:

@@ -48,7 +48,8 @@ async def rebuild(
             applied += a
             parked += p
             await conn.executemany(
-                f"UPDATE {s}._checkpoint SET last_seq = $2 WHERE partition = $1", list(last_per_partition.items())
+                f"UPDATE {s}._checkpoint SET last_seq = $2 WHERE partition = $1",
+                list(last_per_partition.items()),
             )
     return RebuildResult(s, end, applied, parked)
 

@@ -128,6 +128,6 @@ class Runtime:
         try:
             async with self.pool.acquire(timeout=1) as conn:
                 await conn.fetchval("SELECT 1")
-        except Exception:  # noqa: BLE001 - readiness reports, it does not raise
+        except Exception:
             return False
         return self._task is None or not self._task.done()

@@ -62,7 +62,9 @@ def if_match_version(if_match: Annotated[str | None, Header(alias="If-Match")] =
         return None
     value = if_match.strip().removeprefix("W/").strip('"')
     if not value.isdigit():
-        raise Problem(400, "If-Match 须为版本号", errors=[{"field": "If-Match", "reason": "must be an integer version"}])
+        raise Problem(
+            400, "If-Match 须为版本号", errors=[{"field": "If-Match", "reason": "must be an integer version"}]
+        )
     return int(value)
 
 
@@ -72,7 +74,9 @@ IfMatchDep = Annotated[int | None, Depends(if_match_version)]
 def idempotency_key(key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> str | None:
     if key is not None and not (1 <= len(key) <= 200):
         raise Problem(
-            400, "Idempotency-Key 长度须为 1-200", errors=[{"field": "Idempotency-Key", "reason": "1-200 chars"}]
+            400,
+            "Idempotency-Key 长度须为 1-200",
+            errors=[{"field": "Idempotency-Key", "reason": "1-200 chars"}],
         )
     return key
 

@@ -17,19 +17,26 @@ from services.intake.commands import (
     ReportProgress,
 )
 from services.intake.policies import can_read_project, visibility_filter
-from shared.catalogue.intake import Category, Phase
 from shared.auth import Principal
+from shared.catalogue.intake import Category, Phase
 from shared.commands import Outcome
 from shared.envelope import Role
 from shared.problems import Problem
-from shared.web import ContextDep, IdempotencyKeyDep, IfMatchDep, MinSeqDep, PrincipalDep, RuntimeDep, require_roles
+from shared.web import (
+    ContextDep,
+    IdempotencyKeyDep,
+    IfMatchDep,
+    MinSeqDep,
+    PrincipalDep,
+    RuntimeDep,
+    require_roles,
+)
 
 router = APIRouter(prefix="/v1")
 
 HqPrincipal = Annotated[Principal, require_roles(Role.HQ)]
 AdminPrincipal = Annotated[Principal, require_roles(Role.ADMIN)]
 WriterPrincipal = Annotated[Principal, require_roles(Role.HQ, Role.UNIT)]
-
 
 
 def written(outcome: Outcome, response: Response, status: int = 200) -> dict[str, Any]:
@@ -80,7 +87,12 @@ async def register_project(
     return written(await handlers.register_project(rt, cmd, principal, ctx, key), response, 201)
 
 
-@router.get("/projects", tags=["projects"], summary="项目列表(可按计划、类别、责任单位、阶段筛选)", dependencies=[MinSeqDep])
+@router.get(
+    "/projects",
+    tags=["projects"],
+    summary="项目列表(可按计划、类别、责任单位、阶段筛选)",
+    dependencies=[MinSeqDep],
+)
 async def list_projects(
     rt: RuntimeDep,
     principal: PrincipalDep,
@@ -120,8 +132,14 @@ async def get_project(project_id: str, rt: RuntimeDep, principal: PrincipalDep, 
 
 @router.patch("/projects/{project_id}", tags=["projects"], summary="修改项目信息")
 async def amend_project(
-    project_id: str, cmd: AmendProject, rt: RuntimeDep, ctx: ContextDep, if_match: IfMatchDep,
-    key: IdempotencyKeyDep, response: Response, principal: WriterPrincipal,
+    project_id: str,
+    cmd: AmendProject,
+    rt: RuntimeDep,
+    ctx: ContextDep,
+    if_match: IfMatchDep,
+    key: IdempotencyKeyDep,
+    response: Response,
+    principal: WriterPrincipal,
 ) -> dict[str, Any]:
     outcome = await handlers.amend_project(rt, project_id, cmd, principal, ctx, if_match=if_match, key=key)
     return written(outcome, response)
@@ -129,8 +147,14 @@ async def amend_project(
 
 @router.put("/projects/{project_id}/task-force", tags=["projects"], summary="组建/调整项目专班")
 async def assign_task_force(
-    project_id: str, cmd: AssignTaskForce, rt: RuntimeDep, ctx: ContextDep, if_match: IfMatchDep,
-    key: IdempotencyKeyDep, response: Response, principal: HqPrincipal,
+    project_id: str,
+    cmd: AssignTaskForce,
+    rt: RuntimeDep,
+    ctx: ContextDep,
+    if_match: IfMatchDep,
+    key: IdempotencyKeyDep,
+    response: Response,
+    principal: HqPrincipal,
 ) -> dict[str, Any]:
     outcome = await handlers.assign_task_force(rt, project_id, cmd, principal, ctx, if_match=if_match, key=key)
     return written(outcome, response)
@@ -138,17 +162,33 @@ async def assign_task_force(
 
 @router.put("/projects/{project_id}/sponsor", tags=["projects"], summary="确定包保市领导")
 async def assign_sponsor(
-    project_id: str, cmd: AssignSponsor, rt: RuntimeDep, ctx: ContextDep, if_match: IfMatchDep,
-    key: IdempotencyKeyDep, response: Response, principal: HqPrincipal,
+    project_id: str,
+    cmd: AssignSponsor,
+    rt: RuntimeDep,
+    ctx: ContextDep,
+    if_match: IfMatchDep,
+    key: IdempotencyKeyDep,
+    response: Response,
+    principal: HqPrincipal,
 ) -> dict[str, Any]:
     outcome = await handlers.assign_sponsor(rt, project_id, cmd, principal, ctx, if_match=if_match, key=key)
     return written(outcome, response)
 
 
-@router.post("/projects/{project_id}/phase", tags=["projects"], summary="变更项目阶段(前期→在建→竣工→投产,暂停/恢复/取消)")
+@router.post(
+    "/projects/{project_id}/phase",
+    tags=["projects"],
+    summary="变更项目阶段(前期→在建→竣工→投产,暂停/恢复/取消)",
+)
 async def change_phase(
-    project_id: str, cmd: ChangePhase, rt: RuntimeDep, ctx: ContextDep, if_match: IfMatchDep,
-    key: IdempotencyKeyDep, response: Response, principal: WriterPrincipal,
+    project_id: str,
+    cmd: ChangePhase,
+    rt: RuntimeDep,
+    ctx: ContextDep,
+    if_match: IfMatchDep,
+    key: IdempotencyKeyDep,
+    response: Response,
+    principal: WriterPrincipal,
 ) -> dict[str, Any]:
     outcome = await handlers.change_phase(rt, project_id, cmd, principal, ctx, if_match=if_match, key=key)
     return written(outcome, response)
@@ -156,8 +196,14 @@ async def change_phase(
 
 @router.post("/projects/{project_id}/progress-reports", status_code=201, tags=["progress"], summary="进度填报")
 async def report_progress(
-    project_id: str, cmd: ReportProgress, rt: RuntimeDep, ctx: ContextDep, if_match: IfMatchDep,
-    key: IdempotencyKeyDep, response: Response, principal: WriterPrincipal,
+    project_id: str,
+    cmd: ReportProgress,
+    rt: RuntimeDep,
+    ctx: ContextDep,
+    if_match: IfMatchDep,
+    key: IdempotencyKeyDep,
+    response: Response,
+    principal: WriterPrincipal,
 ) -> dict[str, Any]:
     outcome = await handlers.report_progress(rt, project_id, cmd, principal, ctx, if_match=if_match, key=key)
     return written(outcome, response, 201)
@@ -199,7 +245,11 @@ async def issue_credential(
 
 @router.post("/organisations/{org_id}/credentials/{credential_id}/revoke", tags=["identity"], summary="吊销令牌")
 async def revoke_credential(
-    org_id: str, credential_id: str, cmd: identity.RevokeCredential, rt: RuntimeDep, ctx: ContextDep,
+    org_id: str,
+    credential_id: str,
+    cmd: identity.RevokeCredential,
+    rt: RuntimeDep,
+    ctx: ContextDep,
     principal: AdminPrincipal,
 ) -> dict[str, Any]:
     return (await identity.revoke_credential(rt, org_id, credential_id, cmd, ctx)).body()

@@ -14,6 +14,7 @@ from shared.projection import AfterCommit
 from shared.runtime import CompositeReadModel, Runtime
 from shared.settings import Settings
 from shared.telemetry import setup_telemetry
+from shared.web import install_common
 
 SERVICE = "intake"
 
@@ -36,11 +37,11 @@ def create_app(settings: Settings, *, schema: str | None = None, after_commit: A
     app = FastAPI(
         title="Tiaodu intake 项目台账服务",
         version="1.0.0",
-        description="重点项目登记、专班、阶段与进度填报。所有写操作返回事件流序号 seq;读操作可带 min_seq 等待读模型同步。",
+        description=(
+            "重点项目登记、专班、阶段与进度填报。所有写操作返回事件流序号 seq;读操作可带 min_seq 等待读模型同步。"
+        ),
         lifespan=lifespan,
     )
-    from shared.web import install_common
-
     install_common(app)
     app.include_router(router)
     return app

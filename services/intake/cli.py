@@ -1,7 +1,7 @@
 """Operator commands that work on the log directly, before any admin credential exists.
 
-    python -m services.intake.cli bootstrap-admin [--org admin]   # prints one admin token, once
-    python -m services.intake.cli bootstrap-demo                   # demo organisations, prints their tokens as JSON
+python -m services.intake.cli bootstrap-admin [--org admin]   # prints one admin token, once
+python -m services.intake.cli bootstrap-demo                   # demo organisations, prints their tokens as JSON
 """
 
 from __future__ import annotations

@@ -96,7 +96,10 @@ def evolve_project(state: ProjectState | None, event: StoredEvent) -> ProjectSta
         if state is not None:
             raise ValueError(f"project {env.aggregate_id} registered twice")
         return ProjectState(
-            id=env.aggregate_id, registered_at=env.recorded_at, updated_at=env.recorded_at, **payload.model_dump()
+            id=env.aggregate_id,
+            registered_at=env.recorded_at,
+            updated_at=env.recorded_at,
+            **payload.model_dump(),
         )
     if state is None:
         raise ValueError(f"{env.type} before ProjectRegistered for {env.aggregate_id}")

@@ -55,8 +55,14 @@ async def register_programme(
         return ProgrammeRegistered(**cmd.model_dump(exclude={"id"}))
 
     return await execute(
-        pool=rt.pool, store=rt.store, schema=rt.schema, spec=PROGRAMMES, aggregate_id=programme_id, decide=decide,
-        context=ctx, event_id=_event_id(principal, key, "register_programme"),
+        pool=rt.pool,
+        store=rt.store,
+        schema=rt.schema,
+        spec=PROGRAMMES,
+        aggregate_id=programme_id,
+        decide=decide,
+        context=ctx,
+        event_id=_event_id(principal, key, "register_programme"),
     )
 
 
@@ -88,8 +94,14 @@ async def register_project(
         await _check_references(rt, cmd)
     event = ProjectRegistered(**cmd.model_dump(exclude={"id"}))
     return await execute(
-        pool=rt.pool, store=rt.store, schema=rt.schema, spec=PROJECTS, aggregate_id=project_id,
-        decide=lambda state: domain.decide_register(state, event), context=ctx, event_id=event_id,
+        pool=rt.pool,
+        store=rt.store,
+        schema=rt.schema,
+        spec=PROJECTS,
+        aggregate_id=project_id,
+        decide=lambda state: domain.decide_register(state, event),
+        context=ctx,
+        event_id=event_id,
     )
 
 
@@ -110,26 +122,51 @@ async def _project_command(
     scope: str,
 ) -> Outcome:
     return await execute(
-        pool=rt.pool, store=rt.store, schema=rt.schema, spec=PROJECTS, aggregate_id=project_id, decide=decide,
-        context=ctx, if_match=if_match, event_id=_event_id(principal, key, f"{scope}:{project_id}"),
+        pool=rt.pool,
+        store=rt.store,
+        schema=rt.schema,
+        spec=PROJECTS,
+        aggregate_id=project_id,
+        decide=decide,
+        context=ctx,
+        if_match=if_match,
+        event_id=_event_id(principal, key, f"{scope}:{project_id}"),
         authorize=lambda state: can_write_project(principal, domain.must_exist(state)),
     )
 
 
 async def amend_project(
-    rt: Runtime, project_id: str, cmd: AmendProject, principal: Principal, ctx: Context, *, if_match: int | None,
+    rt: Runtime,
+    project_id: str,
+    cmd: AmendProject,
+    principal: Principal,
+    ctx: Context,
+    *,
+    if_match: int | None,
     key: str | None,
 ) -> Outcome:
     event = ProjectDetailsAmended(**cmd.model_dump(exclude_unset=True))
     return await _project_command(
-        rt, project_id, lambda s: domain.decide_amend(s, event), principal, ctx, if_match=if_match, key=key,
+        rt,
+        project_id,
+        lambda s: domain.decide_amend(s, event),
+        principal,
+        ctx,
+        if_match=if_match,
+        key=key,
         scope="amend",
     )
 
 
 async def assign_task_force(
-    rt: Runtime, project_id: str, cmd: AssignTaskForce, principal: Principal, ctx: Context, *,
-    if_match: int | None, key: str | None,
+    rt: Runtime,
+    project_id: str,
+    cmd: AssignTaskForce,
+    principal: Principal,
+    ctx: Context,
+    *,
+    if_match: int | None,
+    key: str | None,
 ) -> Outcome:
     def decide(state: domain.ProjectState | None) -> TaskForceAssigned:
         domain.must_exist(state)
@@ -141,8 +178,14 @@ async def assign_task_force(
 
 
 async def assign_sponsor(
-    rt: Runtime, project_id: str, cmd: AssignSponsor, principal: Principal, ctx: Context, *,
-    if_match: int | None, key: str | None,
+    rt: Runtime,
+    project_id: str,
+    cmd: AssignSponsor,
+    principal: Principal,
+    ctx: Context,
+    *,
+    if_match: int | None,
+    key: str | None,
 ) -> Outcome:
     async with rt.pool.acquire() as conn:
         role = await conn.fetchval(f"SELECT role FROM {rt.schema}.organisations WHERE id = $1", cmd.sponsor_leader_id)
@@ -157,24 +200,47 @@ async def assign_sponsor(
 
 
 async def change_phase(
-    rt: Runtime, project_id: str, cmd: ChangePhase, principal: Principal, ctx: Context, *,
-    if_match: int | None, key: str | None,
+    rt: Runtime,
+    project_id: str,
+    cmd: ChangePhase,
+    principal: Principal,
+    ctx: Context,
+    *,
+    if_match: int | None,
+    key: str | None,
 ) -> Outcome:
     return await _project_command(
-        rt, project_id, lambda s: domain.decide_phase(s, cmd.phase, cmd.reason), principal, ctx,
-        if_match=if_match, key=key, scope="phase",
+        rt,
+        project_id,
+        lambda s: domain.decide_phase(s, cmd.phase, cmd.reason),
+        principal,
+        ctx,
+        if_match=if_match,
+        key=key,
+        scope="phase",
     )
 
 
 async def report_progress(
-    rt: Runtime, project_id: str, cmd: ReportProgress, principal: Principal, ctx: Context, *,
-    if_match: int | None, key: str | None,
+    rt: Runtime,
+    project_id: str,
+    cmd: ReportProgress,
+    principal: Principal,
+    ctx: Context,
+    *,
+    if_match: int | None,
+    key: str | None,
 ) -> Outcome:
     report_id = "r" + (_event_id(principal, key, f"report-id:{project_id}") or uuid.uuid4()).hex[:20]
     return await _project_command(
-        rt, project_id,
+        rt,
+        project_id,
         lambda s: domain.decide_progress(s, report_id=report_id, **cmd.model_dump()),
-        principal, ctx, if_match=if_match, key=key, scope="progress",
+        principal,
+        ctx,
+        if_match=if_match,
+        key=key,
+        scope="progress",
     )
 
 

@@ -63,13 +63,18 @@ class OrganisationAggregate:
         self, conn: asyncpg.Connection, schema: str, aggregate_id: str
     ) -> tuple[OrganisationState | None, Position]:
         row = await conn.fetchrow(
-            f"SELECT name, role, version, last_seq, last_hash FROM {schema}.organisations WHERE id = $1", aggregate_id
+            f"SELECT name, role, version, last_seq, last_hash FROM {schema}.organisations WHERE id = $1",
+            aggregate_id,
         )
         if row is None:
             return None, Position()
-        creds = await conn.fetch(f"SELECT credential_id, revoked FROM {schema}.credentials WHERE org_id = $1", aggregate_id)
+        creds = await conn.fetch(
+            f"SELECT credential_id, revoked FROM {schema}.credentials WHERE org_id = $1", aggregate_id
+        )
         state = OrganisationState(
-            id=aggregate_id, name=row["name"], role=Role(row["role"]),
+            id=aggregate_id,
+            name=row["name"],
+            role=Role(row["role"]),
             credentials={c["credential_id"]: c["revoked"] for c in creds},
         )
         return state, Position(row["version"], row["last_seq"], row["last_hash"])
@@ -88,7 +93,12 @@ async def register_organisation(rt: Runtime, cmd: RegisterOrganisation, ctx: Con
         return OrganisationRegistered(name=cmd.name, role=cmd.role)
 
     return await execute(
-        pool=rt.pool, store=rt.store, schema=rt.schema, spec=ORGANISATIONS, aggregate_id=cmd.id, decide=decide,
+        pool=rt.pool,
+        store=rt.store,
+        schema=rt.schema,
+        spec=ORGANISATIONS,
+        aggregate_id=cmd.id,
+        decide=decide,
         context=ctx,
     )
 
@@ -103,7 +113,12 @@ async def issue_credential(rt: Runtime, org_id: str, cmd: IssueCredential, ctx: 
         return CredentialIssued(credential_id=credential_id, token_sha256=token_digest(token), label=cmd.label)
 
     outcome = await execute(
-        pool=rt.pool, store=rt.store, schema=rt.schema, spec=ORGANISATIONS, aggregate_id=org_id, decide=decide,
+        pool=rt.pool,
+        store=rt.store,
+        schema=rt.schema,
+        spec=ORGANISATIONS,
+        aggregate_id=org_id,
+        decide=decide,
         context=ctx,
     )
     return outcome, credential_id, token
@@ -122,7 +137,12 @@ async def revoke_credential(
         return CredentialRevoked(credential_id=credential_id, reason=cmd.reason)
 
     return await execute(
-        pool=rt.pool, store=rt.store, schema=rt.schema, spec=ORGANISATIONS, aggregate_id=org_id, decide=decide,
+        pool=rt.pool,
+        store=rt.store,
+        schema=rt.schema,
+        spec=ORGANISATIONS,
+        aggregate_id=org_id,
+        decide=decide,
         context=ctx,
     )
 
@@ -137,14 +157,19 @@ async def bootstrap_organisation(
         position = position.after(event)
     if not existing:
         stored = await store.append(
-            "organisation", org_id, OrganisationRegistered(name=name, role=role, demo=demo), expected=position,
+            "organisation",
+            org_id,
+            OrganisationRegistered(name=name, role=role, demo=demo),
+            expected=position,
             context=ctx,
         )
         position = position.after(stored)
     token = new_token()
     await store.append(
-        "organisation", org_id,
+        "organisation",
+        org_id,
         CredentialIssued(credential_id="c" + uuid.uuid4().hex[:16], token_sha256=token_digest(token), label=label),
-        expected=position, context=ctx,
+        expected=position,
+        context=ctx,
     )
     return token

@@ -48,7 +48,8 @@ class IntakeReadModel:
         if not events:
             return
         rows = await conn.fetch(
-            f"SELECT id, state FROM {schema}.programmes WHERE id = ANY($1)", list({e.envelope.aggregate_id for e in events})
+            f"SELECT id, state FROM {schema}.programmes WHERE id = ANY($1)",
+            list({e.envelope.aggregate_id for e in events}),
         )
         states: dict[str, ProgrammeState | None] = {
             r["id"]: ProgrammeState.model_validate_json(r["state"]) for r in rows
@@ -63,8 +64,16 @@ class IntakeReadModel:
                 ON CONFLICT (id) DO UPDATE SET name = $2, year = $3, demo = $4, version = $5, last_seq = $6,
                 last_hash = $7, state = $8""",
             [
-                (key, s.name, s.year, s.demo, last[key].envelope.version, last[key].seq, last[key].envelope.hash,
-                 s.model_dump_json())
+                (
+                    key,
+                    s.name,
+                    s.year,
+                    s.demo,
+                    last[key].envelope.version,
+                    last[key].seq,
+                    last[key].envelope.hash,
+                    s.model_dump_json(),
+                )
                 for key, s in states.items()
                 if s is not None and key in last
             ],
@@ -86,10 +95,21 @@ class IntakeReadModel:
             if event.envelope.type == "ProgressReported":
                 p = ProgressReported.model_validate(event.envelope.payload)
                 reports.append(
-                    (p.report_id, key, event.envelope.version, event.seq, p.period_start, p.period_end,
-                     p.investment_this_period, p.cumulative_investment, p.image_progress_pct,
-                     p.image_progress_text, "[" + ",".join(m.model_dump_json() for m in p.milestones_done) + "]",
-                     event.envelope.actor.org_id, event.envelope.recorded_at)
+                    (
+                        p.report_id,
+                        key,
+                        event.envelope.version,
+                        event.seq,
+                        p.period_start,
+                        p.period_end,
+                        p.investment_this_period,
+                        p.cumulative_investment,
+                        p.image_progress_pct,
+                        p.image_progress_text,
+                        "[" + ",".join(m.model_dump_json() for m in p.milestones_done) + "]",
+                        event.envelope.actor.org_id,
+                        event.envelope.recorded_at,
+                    )
                 )
         await conn.executemany(
             f"""INSERT INTO {schema}.projects VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
@@ -97,9 +117,22 @@ class IntakeReadModel:
                 sponsor_leader_id = $5, phase = $6, name = $7, code = $8, demo = $9, version = $11,
                 last_seq = $12, last_hash = $13, state = $14""",
             [
-                (key, s.programme_id, s.category.value, s.unit_id, s.sponsor_leader_id, s.phase.value, s.name,
-                 s.code, s.demo, s.registered_at, last[key].envelope.version, last[key].seq,
-                 last[key].envelope.hash, s.model_dump_json())
+                (
+                    key,
+                    s.programme_id,
+                    s.category.value,
+                    s.unit_id,
+                    s.sponsor_leader_id,
+                    s.phase.value,
+                    s.name,
+                    s.code,
+                    s.demo,
+                    s.registered_at,
+                    last[key].envelope.version,
+                    last[key].seq,
+                    last[key].envelope.hash,
+                    s.model_dump_json(),
+                )
                 for key, s in states.items()
                 if s is not None and key in last
             ],
@@ -126,7 +159,9 @@ class ProjectAggregate:
         )
         if row is None:
             return None, Position()
-        return ProjectState.model_validate_json(row["state"]), Position(row["version"], row["last_seq"], row["last_hash"])
+        return ProjectState.model_validate_json(row["state"]), Position(
+            row["version"], row["last_seq"], row["last_hash"]
+        )
 
 
 class ProgrammeAggregate:

@@ -46,8 +46,13 @@ def seed(base_url: str, token: str) -> int:
     with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
         r = client.post(
             "/v1/programmes",
-            json={"id": PROGRAMME_ID, "name": "2024 三十工程(演示)", "year": 2024, "demo": True,
-                  "description": "十大工业、十大基础设施、十大民生项目(演示数据)"},
+            json={
+                "id": PROGRAMME_ID,
+                "name": "2024 三十工程(演示)",
+                "year": 2024,
+                "demo": True,
+                "description": "十大工业、十大基础设施、十大民生项目(演示数据)",
+            },
             headers={"Idempotency-Key": "seed-programme"},
         )
         if r.status_code not in (201, 409):

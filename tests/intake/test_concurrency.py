@@ -49,7 +49,9 @@ async def test_twenty_racing_writers_one_version_exactly_one_wins(intake: Intake
 async def test_stale_if_match_is_412_with_current_version(intake: Intake) -> None:
     project = await _register(intake)
     r = await intake.client.patch(
-        f"/v1/projects/{project['id']}", json={"name": "x"}, headers=auth(intake.tokens["hq"], **{"If-Match": "7"})
+        f"/v1/projects/{project['id']}",
+        json={"name": "x"},
+        headers=auth(intake.tokens["hq"], **{"If-Match": "7"}),
     )
     assert r.status_code == 412
     assert r.json()["current_version"] == 1
@@ -61,8 +63,12 @@ async def test_writers_without_if_match_all_land_in_order(intake: Intake) -> Non
         *[
             intake.client.post(
                 f"/v1/projects/{project['id']}/progress-reports",
-                json={"period_start": "2024-03-01", "period_end": "2024-03-07", "investment_this_period": "10",
-                      "image_progress_pct": "5"},
+                json={
+                    "period_start": "2024-03-01",
+                    "period_end": "2024-03-07",
+                    "investment_this_period": "10",
+                    "image_progress_pct": "5",
+                },
                 headers=auth(intake.tokens["unit-a"]),
             )
             for _ in range(8)
@@ -96,8 +102,12 @@ async def test_idempotent_retry_appends_nothing_and_answers_the_same(intake: Int
 async def test_concurrent_retries_of_one_report_count_it_once(intake: Intake) -> None:
     project = await _register(intake)
     key = new_key()
-    body = {"period_start": "2024-03-01", "period_end": "2024-03-07", "investment_this_period": "250.5",
-            "image_progress_pct": "12.5"}
+    body = {
+        "period_start": "2024-03-01",
+        "period_end": "2024-03-07",
+        "investment_this_period": "250.5",
+        "image_progress_pct": "12.5",
+    }
     answers = await asyncio.gather(
         *[
             intake.client.post(
@@ -112,7 +122,9 @@ async def test_concurrent_retries_of_one_report_count_it_once(intake: Intake) ->
     assert len({(r.json()["version"], r.json()["seq"]) for r in answers}) == 1
     seq = answers[0].json()["seq"]
     r = await intake.client.get(
-        f"/v1/projects/{project['id']}/progress-reports", params={"min_seq": seq}, headers=auth(intake.tokens["hq"])
+        f"/v1/projects/{project['id']}/progress-reports",
+        params={"min_seq": seq},
+        headers=auth(intake.tokens["hq"]),
     )
     assert len(r.json()) == 1
     assert r.json()[0]["cumulative_investment"] == "250.5"
@@ -124,10 +136,15 @@ async def test_same_key_from_another_organisation_is_a_different_request(intake:
         "/v1/projects", json=project_body(), headers=auth(intake.tokens["hq"], **{"Idempotency-Key": key})
     )
     project_id = r1.json()["id"]
-    body = {"period_start": "2024-03-01", "period_end": "2024-03-07", "investment_this_period": "1",
-            "image_progress_pct": "1"}
+    body = {
+        "period_start": "2024-03-01",
+        "period_end": "2024-03-07",
+        "investment_this_period": "1",
+        "image_progress_pct": "1",
+    }
     r2 = await intake.client.post(
-        f"/v1/projects/{project_id}/progress-reports", json=body,
+        f"/v1/projects/{project_id}/progress-reports",
+        json=body,
         headers=auth(intake.tokens["unit-a"], **{"Idempotency-Key": key}),
     )
     assert r2.status_code == 201 and r2.json()["version"] == 2

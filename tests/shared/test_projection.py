@@ -185,16 +185,12 @@ async def test_two_replicas_under_load_match_a_rebuild(settings: Settings) -> No
         await _seed(client_a, tokens)
         project_ids = []
         for i in range(12):
-            r = await client_a.post(
-                "/v1/projects", json=project_body(name=f"项目{i}"), headers=auth(tokens["hq"])
-            )
+            r = await client_a.post("/v1/projects", json=project_body(name=f"项目{i}"), headers=auth(tokens["hq"]))
             project_ids.append(r.json()["id"])
         expected: dict[str, Decimal] = dict.fromkeys(project_ids, Decimal(0))
         async with running(app_b) as client_b:
             rt_b = runtime_of(app_b)
-            await wait_until(
-                lambda: _true(bool(rt_b.runner._workers) and bool(rt_a.runner._workers)), 20, "sharing"
-            )
+            await wait_until(lambda: _true(bool(rt_b.runner._workers) and bool(rt_a.runner._workers)), 20, "sharing")
             assert set(rt_a.runner._workers).isdisjoint(rt_b.runner._workers)
 
             async def writer(client: httpx.AsyncClient, n: int) -> None:
@@ -243,7 +239,9 @@ async def test_min_seq_waits_then_answers_504_with_a_clear_body(settings: Settin
         r = await client.get(f"/v1/projects/{project_id}", params={"min_seq": last}, headers=auth(tokens["hq"]))
         assert r.status_code == 200
         r = await client.get(
-            f"/v1/projects/{project_id}", params={"min_seq": last + 1000, "wait_ms": 200}, headers=auth(tokens["hq"])
+            f"/v1/projects/{project_id}",
+            params={"min_seq": last + 1000, "wait_ms": 200},
+            headers=auth(tokens["hq"]),
         )
         assert r.status_code == 504
         assert r.headers["content-type"].startswith("application/problem+json")
@@ -259,7 +257,8 @@ async def test_min_seq_waits_then_answers_504_with_a_clear_body(settings: Settin
         )
         assert r.status_code == 200
         r = await client.get(
-            f"/v1/projects/{project_id}", params={"min_seq": r.json()["seq"], "wait_ms": 300},
+            f"/v1/projects/{project_id}",
+            params={"min_seq": r.json()["seq"], "wait_ms": 300},
             headers=auth(tokens["hq"]),
         )
         assert r.status_code == 504, r.text
