@@ -14,6 +14,7 @@ import httpx
 from services.intake.demo_data import LOCATIONS, PROJECTS
 
 PROGRAMME_ID = "demo-2024-sanshi"
+CATEGORY_SERIAL = {"industrial": 100001, "infrastructure": 200001, "livelihood": 300001}
 
 
 def project_body(category: str, index: int, row: tuple[str, str, str, int, int, str, int]) -> dict[str, object]:
@@ -21,7 +22,7 @@ def project_body(category: str, index: int, row: tuple[str, str, str, int, int, 
     return {
         "id": f"demo-{category[:3]}-{index + 1:02d}",
         "programme_id": PROGRAMME_ID,
-        "code": f"2024-410800-{30 + index:02d}-0{1 + index % 3}-{100000 + index * 37 + len(category):06d}",
+        "code": f"2024-410800-{30 + index:02d}-0{1 + index % 3}-{CATEGORY_SERIAL[category] + index:06d}",
         "name": name,
         "category": category,
         "unit_id": unit,
@@ -55,7 +56,7 @@ def seed(base_url: str, token: str) -> int:
             },
             headers={"Idempotency-Key": "seed-programme"},
         )
-        if r.status_code not in (201, 409):
+        if r.status_code != 201:  # a re-run is answered 201 again through its Idempotency-Key
             print(f"programme: {r.status_code} {r.text}", file=sys.stderr)
             return 1
         last_seq = r.json().get("seq", 0)
@@ -66,10 +67,16 @@ def seed(base_url: str, token: str) -> int:
             for index, row in enumerate(rows):
                 body = project_body(category, index, row)
                 r = client.post("/v1/projects", json=body, headers={"Idempotency-Key": f"seed-{body['id']}"})
-                if r.status_code not in (201, 409):
+                if r.status_code != 201:
                     print(f"{body['id']}: {r.status_code} {r.text}", file=sys.stderr)
                     return 1
                 count += 1
+                last_seq = max(last_seq, r.json().get("seq", 0))
+        # Return only when the demo is readable: the read model has caught up with the last write.
+        r = client.get("/v1/projects", params={"min_seq": last_seq, "wait_ms": 15000, "limit": 1})
+        if r.status_code != 200:
+            print(f"demo data not readable: {r.status_code} {r.text}", file=sys.stderr)
+            return 1
     print(f"seeded {count} demo projects")
     return 0
 

@@ -1,0 +1,70 @@
+"""`make run` end to end: every service as its own process behind the gateway, demo data seeded via the API."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import json
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from shared.devstack import Stack
+from shared.embedded import Server
+
+
+async def test_stack_seeds_demo_once_and_keeps_data_across_restarts(
+    servers: tuple[Server, Server], tmp_path: Path
+) -> None:
+    nats_server, pg_server = servers
+    conn = await asyncpg.connect(pg_server.url)
+    await conn.execute("CREATE DATABASE e2e")
+    await conn.close()
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in {"NATS_URL", "DATABASE_URL"}},
+        "NATS_URL": nats_server.url,
+        "DATABASE_URL": pg_server.url.rsplit("/", 1)[0] + "/e2e",
+        "TIAODU_STREAM": "E2E",
+        "TIAODU_SUBJECT_PREFIX": "e2e",
+    }
+    stack = await asyncio.to_thread(Stack(run_dir=tmp_path / "run", env=env).start)
+    try:
+        demo = json.loads((tmp_path / "run" / "demo.json").read_text())
+        assert demo["base_url"] == stack.base_url
+        tokens = demo["tokens"]
+        assert {"hq", "auditor", "units"} <= set(tokens) and len(tokens["units"]) >= 5
+        async with httpx.AsyncClient(base_url=stack.base_url, timeout=10) as client:
+            hq = {"Authorization": f"Bearer {tokens['hq']}"}
+            r = await client.get("/v1/projects", params={"limit": 200}, headers=hq)
+            assert r.status_code == 200, r.text
+            projects = r.json()["items"]
+            assert r.json()["total"] == 30
+            by_category = {
+                c: sum(p["category"] == c for p in projects) for c in ("industrial", "infrastructure", "livelihood")
+            }
+            assert by_category == {"industrial": 10, "infrastructure": 10, "livelihood": 10}
+            assert all(p["demo"] and "演示" in p["name"] for p in projects)
+            unit_id, unit_token = next(iter(tokens["units"].items()))
+            r = await client.get("/v1/projects", headers={"Authorization": f"Bearer {unit_token}"})
+            assert r.json()["items"] and {p["unit_id"] for p in r.json()["items"]} == {unit_id}
+            spec = (await client.get("/openapi.json")).json()
+            assert "/v1/projects/{project_id}/progress-reports" in spec["paths"]
+            r = await client.get("/v1/projects", headers={"Authorization": f"Bearer {tokens['auditor']}"})
+            assert r.status_code == 200
+            r = await client.post(
+                "/v1/programmes",
+                json={"name": "x", "year": 2024},
+                headers={"Authorization": f"Bearer {tokens['auditor']}"},
+            )
+            assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
+    finally:
+        await asyncio.to_thread(stack.stop)
+    # A second start keeps the data and the tokens, and seeds nothing again.
+    stack = await asyncio.to_thread(Stack(run_dir=tmp_path / "run", env=env).start)
+    try:
+        async with httpx.AsyncClient(base_url=stack.base_url, timeout=10) as client:
+            r = await client.get("/v1/projects", headers={"Authorization": f"Bearer {tokens['hq']}"})
+            assert r.status_code == 200 and r.json()["total"] == 30
+    finally:
+        await asyncio.to_thread(stack.stop)
