@@ -20,7 +20,9 @@ class Intake:
 
     async def create_programme(self) -> int:
         r = await self.client.post(
-            "/v1/programmes", json={"id": "prog", "name": "2024 三十工程", "year": 2024}, headers=auth(self.tokens["hq"])
+            "/v1/programmes",
+            json={"id": "prog", "name": "2024 三十工程", "year": 2024},
+            headers=auth(self.tokens["hq"]),
         )
         assert r.status_code == 201, r.text
         seq: int = r.json()["seq"]
