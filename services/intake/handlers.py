@@ -235,7 +235,7 @@ async def report_progress(
     return await _project_command(
         rt,
         project_id,
-        lambda s: domain.decide_progress(s, report_id=report_id, **cmd.model_dump()),
+        lambda s: domain.decide_progress(s, report_id=report_id, **dict(cmd)),
         principal,
         ctx,
         if_match=if_match,
