@@ -70,8 +70,9 @@ class Context:
 
 
 class EventStore:
-    def __init__(self, js: JetStreamContext, *, stream: str, prefix: str, partitions: int) -> None:
+    def __init__(self, js: JetStreamContext, *, stream: str, prefix: str, partitions: int, replicas: int = 1) -> None:
         self.js = js
+        self.replicas = replicas  # 3 on a NATS cluster: the log survives the loss of a server
         self.stream = stream
         self.prefix = prefix
         self.partitions = partitions
@@ -106,6 +107,7 @@ class EventStore:
             deny_purge=True,
             allow_direct=True,
             duplicate_window=120.0,
+            num_replicas=self.replicas,
         )
         try:
             info = await self.js.stream_info(self.stream)

@@ -31,6 +31,7 @@ from shared.db import CONNECTION_ERRORS, ident
 from shared.envelope import parse_envelope
 from shared.eventstore import EventStore, StoredEvent
 from shared.leases import PartitionLeases
+from shared.telemetry import consumer_span
 
 log = logging.getLogger("tiaodu.projection")
 
@@ -292,7 +293,11 @@ class ProjectionRunner:
             fresh = [r for r in raws if r.seq > row["last_seq"]]
             self.stats.skipped_redeliveries += len(raws) - len(fresh)
             if fresh:
-                applied, parked = await apply_batch(conn, self.schema, self.read_model, fresh)
+                causes = [dict(m.headers or {}) for m in msgs if m.metadata.sequence.stream > row["last_seq"]]
+                with consumer_span(
+                    f"project {self.service}", causes, partition=partition, first_seq=fresh[0].seq, count=len(fresh)
+                ):
+                    applied, parked = await apply_batch(conn, self.schema, self.read_model, fresh)
                 self.stats.applied += applied
                 self.stats.dead_lettered += parked
                 await conn.execute(

@@ -87,7 +87,13 @@ class Runtime:
     ) -> Runtime:
         nc = await connect_nats(settings, f"{service}:{settings.replica_id}")
         js = nc.jetstream()
-        store = EventStore(js, stream=settings.stream, prefix=settings.subject_prefix, partitions=settings.partitions)
+        store = EventStore(
+            js,
+            stream=settings.stream,
+            prefix=settings.subject_prefix,
+            partitions=settings.partitions,
+            replicas=settings.stream_replicas,
+        )
         await store.ensure_stream()
         pool = await create_pool(settings.database_url)
         leases = PartitionLeases(

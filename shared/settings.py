@@ -15,6 +15,7 @@ class Settings:
     stream: str = "TIAODU"
     subject_prefix: str = "tiaodu"
     partitions: int = 4
+    stream_replicas: int = 1
     replica_id: str = field(default_factory=socket.gethostname)
     service_port: int = 0
     nats_user: str | None = None
@@ -35,6 +36,7 @@ class Settings:
             stream=os.environ.get("TIAODU_STREAM", "TIAODU"),
             subject_prefix=os.environ.get("TIAODU_SUBJECT_PREFIX", "tiaodu"),
             partitions=int(os.environ.get("TIAODU_PARTITIONS", "4")),
+            stream_replicas=int(os.environ.get("TIAODU_STREAM_REPLICAS", "1")),
             replica_id=os.environ.get("REPLICA_ID") or f"{service}-{socket.gethostname()}-{os.getpid()}",
             service_port=int(os.environ.get("SERVICE_PORT", "0")),
             nats_user=os.environ.get("NATS_USER") or None,

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import metrics, trace
+from opentelemetry.propagate import extract, inject
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
@@ -25,6 +28,62 @@ def setup_telemetry(service: str, settings: Settings) -> None:
     if os.environ.get("OTEL_TRACES_CONSOLE") == "1":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(provider)
+
+
+def tracer() -> trace.Tracer:
+    return trace.get_tracer("tiaodu")
+
+
+def meter() -> metrics.Meter:
+    return metrics.get_meter("tiaodu")
+
+
+def current_trace_context() -> dict[str, str]:
+    """W3C trace context of the current span, to be carried in an event's envelope and NATS headers."""
+    carrier: dict[str, str] = {}
+    inject(carrier)
+    return carrier
+
+
+@contextmanager
+def consumer_span(name: str, contexts: Sequence[Mapping[str, str]], **attributes: Any) -> Iterator[trace.Span]:
+    """A span for work caused by events (a projection batch), linked to each causing request's trace."""
+    links = []
+    for carrier in contexts:
+        span_context = trace.get_current_span(extract(dict(carrier))).get_span_context()
+        if span_context.is_valid:
+            links.append(trace.Link(span_context))
+    with tracer().start_as_current_span(name, kind=trace.SpanKind.CONSUMER, links=links, attributes=attributes) as span:
+        yield span
+
+
+ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+
+
+class TracingMiddleware:
+    """A server span per HTTP request, continuing the caller's W3C trace context when it sends one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(
+        self, scope: dict[str, Any], receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
+    ) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        name = f"{scope['method']} {scope['path']}"
+        with tracer().start_as_current_span(name, context=extract(headers), kind=trace.SpanKind.SERVER) as span:
+            status: dict[str, int] = {}
+
+            async def send_wrapper(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    status["code"] = message["status"]
+                    span.set_attribute("http.response.status_code", message["status"])
+                await send(message)
+
+            await self.app(scope, receive, send_wrapper)
 
 
 class JsonFormatter(logging.Formatter):

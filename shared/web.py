@@ -13,6 +13,7 @@ from shared.envelope import Role
 from shared.eventstore import Context
 from shared.problems import Problem
 from shared.runtime import Runtime
+from shared.telemetry import TracingMiddleware, current_trace_context
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -50,8 +51,8 @@ def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
 
 def request_context(request: Request, principal: PrincipalDep) -> Context:
     correlation = request.headers.get("x-correlation-id") or str(uuid.uuid4())
-    trace = {k: request.headers[k] for k in ("traceparent", "tracestate") if k in request.headers}
-    return Context(actor=principal.actor(), correlation_id=correlation, trace_context=trace)
+    # The request's server span (TracingMiddleware) is current here: the event carries its trace context.
+    return Context(actor=principal.actor(), correlation_id=correlation, trace_context=current_trace_context())
 
 
 ContextDep = Annotated[Context, Depends(request_context)]
@@ -130,3 +131,4 @@ def install_common(app: FastAPI) -> None:
 
     install_problem_handlers(app)
     app.include_router(health_router())
+    app.add_middleware(TracingMiddleware)

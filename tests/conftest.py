@@ -13,11 +13,25 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.embedded import Server, start_nats, start_postgres
 from shared.settings import Settings
 
 _counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def spans() -> InMemorySpanExporter:
+    """Every span the suite's in-process services produce (set before any service installs its own provider)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return exporter
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +48,7 @@ def servers() -> Iterator[tuple[Server, Server]]:
 
 
 @pytest.fixture
-async def settings(servers: tuple[Server, Server]) -> AsyncIterator[Settings]:
+async def settings(servers: tuple[Server, Server], spans: InMemorySpanExporter) -> AsyncIterator[Settings]:
     """Settings for a fresh, isolated platform: new stream, subject prefix and database."""
     nats_server, pg_server = servers
     n = next(_counter)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import uvicorn
 
 from services.intake.bootstrap import SERVICE, create_app
@@ -13,7 +15,7 @@ def main() -> None:
     settings = Settings.from_env(SERVICE)
     uvicorn.run(
         create_app(settings),
-        host="127.0.0.1",
+        host=os.environ.get("SERVICE_HOST", "127.0.0.1"),
         port=settings.service_port or 8000,
         log_config=log_config(SERVICE),
         access_log=False,

@@ -24,7 +24,11 @@ SYSTEM = Actor(org_id="platform", role=Role.SYSTEM, user="cli")
 async def _store(settings: Settings) -> tuple[EventStore, object]:
     nc = await connect_nats(settings, "intake-cli")
     store = EventStore(
-        nc.jetstream(), stream=settings.stream, prefix=settings.subject_prefix, partitions=settings.partitions
+        nc.jetstream(),
+        stream=settings.stream,
+        prefix=settings.subject_prefix,
+        partitions=settings.partitions,
+        replicas=settings.stream_replicas,
     )
     await store.ensure_stream()
     return store, nc

@@ -1,0 +1,33 @@
+"""Trace context flows from the HTTP request through the event to the projection batch that applies it."""
+
+from __future__ import annotations
+
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from services.intake.bootstrap import create_app
+from shared.settings import Settings
+from tests.platform import auth, bootstrap_and_wait, running, runtime_of
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+async def test_request_trace_reaches_the_event_and_the_projection(
+    settings: Settings, spans: InMemorySpanExporter
+) -> None:
+    app = create_app(settings)
+    async with running(app) as client:
+        rt = runtime_of(app)
+        tokens = await bootstrap_and_wait(rt)
+        spans.clear()
+        headers = auth(tokens["hq"], traceparent=f"00-{TRACE_ID}-00f067aa0ba902b7-01")
+        r = await client.post("/v1/programmes", json={"id": "prog", "name": "计划", "year": 2024}, headers=headers)
+        assert r.status_code == 201
+        assert await rt.runner.wait_for(r.json()["seq"], 5)
+        event = (await rt.store.read_aggregate("programme", "prog"))[0].envelope
+        assert event.trace_context["traceparent"].split("-")[1] == TRACE_ID
+        finished = spans.get_finished_spans()
+        server = [s for s in finished if s.name == "POST /v1/programmes"]
+        assert server and format(server[0].context.trace_id, "032x") == TRACE_ID
+        projection = [s for s in finished if s.name == "project intake"]
+        linked = {format(link.context.trace_id, "032x") for s in projection for link in s.links}
+        assert TRACE_ID in linked
