@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test schema lint format clean
+.PHONY: venv run test schema lint format clean bench
 
 venv: $(STAMP)
 
@@ -38,3 +38,6 @@ format: venv
 
 clean:
 	rm -rf .run
+
+bench: venv
+	PYTHONPATH=. $(PY) -m tests.benchmarks.bench_intake
