@@ -55,6 +55,16 @@ def discover_services(root: Path) -> list[str]:
     return sorted(p.parent.name for p in (root / "services").glob("*/__main__.py"))
 
 
+# Later services' demo data builds on earlier ones (plans need projects, issues need plans...).
+SEED_ORDER = ["intake", "scheduling", "issue_coordination", "notification"]
+
+
+def seed_order(root: Path) -> list[str]:
+    present = [name for name in SEED_ORDER if (root / "services" / name / "seed.py").exists()]
+    others = sorted(p.parent.name for p in (root / "services").glob("*/seed.py") if p.parent.name not in SEED_ORDER)
+    return present + others
+
+
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion from sync code, also when the caller's thread has a running loop."""
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -201,7 +211,15 @@ class Stack:
             self.tokens = json.loads(self.demo_file.read_text(encoding="utf-8"))["tokens"]
         else:
             self.tokens = self._bootstrap_demo()
-            self._run_tool("seed", "services.intake.seed", "--base-url", self.base_url, "--token", self.tokens["hq"])
+            for service in seed_order(self.root):
+                self._run_tool(
+                    f"seed-{service}",
+                    f"services.{service}.seed",
+                    "--base-url",
+                    self.base_url,
+                    "--token",
+                    self.tokens["hq"],
+                )
         write_private_json(self.demo_file, {"base_url": self.base_url, "tokens": self.tokens})
 
     def _bootstrap_demo(self) -> dict[str, Any]:

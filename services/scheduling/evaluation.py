@@ -1,0 +1,143 @@
+"""Gathers from the read model what a light depends on, as of a day, and computes lights (no recording here)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+import asyncpg
+
+from services.scheduling.domain import PlanState, RuleSetState
+from services.scheduling.lights import ExemptionView, LightResult, MilestoneView, ReportView, Situation, compute_light
+from services.scheduling.read_model import PLANS, RULE_SET
+from shared.catalogue.intake import Phase
+from shared.catalogue.scheduling import Rules, RuleVersionPublished
+from shared.problems import Problem
+
+RULE_SET_ID = "default"
+DEFAULT_RULES = RuleVersionPublished(version=1, effective_from=date(2000, 1, 1), rules=Rules(), note="默认规则")
+
+
+@dataclass(frozen=True)
+class ProjectRow:
+    id: str
+    programme_id: str
+    name: str
+    category: str
+    unit_id: str
+    sponsor_leader_id: str | None
+    phase: str
+    planned_start: date
+    annual_planned_investment: Decimal
+    registered_on: date
+
+
+async def rule_set(conn: asyncpg.Connection, schema: str) -> RuleSetState:
+    state, _ = await RULE_SET.load_row(conn, schema, RULE_SET_ID)
+    return state or RuleSetState()
+
+
+def rules_for(rules: RuleSetState, as_of: date, version: int | None = None) -> RuleVersionPublished:
+    if version is not None:
+        chosen = rules.get(version)
+        if chosen is None:
+            raise Problem(404, f"规则版本 v{version} 不存在", errors=[{"field": "rule_version", "reason": "unknown"}])
+        return chosen
+    return rules.applicable(as_of) or DEFAULT_RULES
+
+
+async def load_projects(conn: asyncpg.Connection, schema: str, ids: list[str] | None = None) -> list[ProjectRow]:
+    rows = await conn.fetch(
+        f"SELECT id, programme_id, name, category, unit_id, sponsor_leader_id, phase, planned_start,"
+        f" annual_planned_investment, registered_on FROM {schema}.projects"
+        f" WHERE ($1::text[] IS NULL OR id = ANY($1)) ORDER BY id",
+        ids,
+    )
+    return [ProjectRow(**dict(r)) for r in rows]
+
+
+async def situations(
+    conn: asyncpg.Connection, schema: str, as_of: date, projects: list[ProjectRow]
+) -> dict[str, tuple[Situation, PlanState | None]]:
+    ids = [p.id for p in projects]
+    plan_rows = await conn.fetch(
+        f"SELECT id, project_id FROM {schema}.plans WHERE year = $1 AND project_id = ANY($2)", as_of.year, ids
+    )
+    plans = await PLANS.load_states(conn, schema, [r["id"] for r in plan_rows])
+    plan_by_project = {plans[r["id"]].project_id: plans[r["id"]] for r in plan_rows if r["id"] in plans}
+    reports: dict[str, list[ReportView]] = {}
+    reported_done: dict[str, dict[str, date]] = {}
+    for r in await conn.fetch(
+        f"SELECT project_id, period_start, period_end, investment, milestones_done FROM {schema}.progress"
+        f" WHERE project_id = ANY($1) AND period_end <= $2 ORDER BY period_end",
+        ids,
+        as_of,
+    ):
+        reports.setdefault(r["project_id"], []).append(ReportView(r["period_start"], r["period_end"], r["investment"]))
+        for m in json.loads(r["milestones_done"]):
+            done_on = date.fromisoformat(m["done_on"])
+            if done_on <= as_of:
+                reported_done.setdefault(r["project_id"], {}).setdefault(m["name"], done_on)
+    out: dict[str, tuple[Situation, PlanState | None]] = {}
+    for p in projects:
+        plan = plan_by_project.get(p.id)
+        out[p.id] = (_situation(p, plan, reports.get(p.id, []), reported_done.get(p.id, {}), as_of), plan)
+    return out
+
+
+def _situation(
+    p: ProjectRow, plan: PlanState | None, reports: list[ReportView], reported: dict[str, date], as_of: date
+) -> Situation:
+    if plan is None:
+        # No annual plan yet: the annual planned investment spread evenly is the time-proportional plan.
+        monthly = [p.annual_planned_investment / 12] * 12
+        milestones: list[MilestoneView] = []
+        exemptions: list[ExemptionView] = []
+        annual = p.annual_planned_investment
+    else:
+        monthly, annual = plan.monthly_investment, plan.annual_target_investment
+        milestones = [
+            MilestoneView(
+                m.milestone_id,
+                m.name,
+                m.planned_date,
+                m.baseline_date,
+                m.done_on if m.done_on is not None and m.done_on <= as_of else reported.get(m.name),
+            )
+            for m in plan.milestones
+        ]
+        exemptions = [
+            ExemptionView(e.exemption_id, e.scope.value, e.milestone_id, e.period_start, e.period_end)
+            for e in plan.exemptions
+            if e.status == "approved"
+        ]
+    return Situation(
+        as_of=as_of,
+        phase=Phase(p.phase),
+        planned_start=p.planned_start,
+        year=as_of.year,
+        annual_target=annual,
+        monthly_investment=monthly,
+        milestones=milestones,
+        reports=reports,
+        exemptions=exemptions,
+        # Reports are expected from the planned start (or the start of the year), whenever it was registered.
+        registered_on=max(date(as_of.year, 1, 1), p.planned_start),
+    )
+
+
+async def evaluate(
+    conn: asyncpg.Connection,
+    schema: str,
+    as_of: date,
+    *,
+    project_ids: list[str] | None = None,
+    rule_version: int | None = None,
+) -> list[tuple[ProjectRow, LightResult, RuleVersionPublished]]:
+    projects = await load_projects(conn, schema, project_ids)
+    rules = await rule_set(conn, schema)
+    chosen = rules_for(rules, as_of, rule_version)
+    found = await situations(conn, schema, as_of, projects)
+    return [(p, compute_light(found[p.id][0], chosen.rules), chosen) for p in projects]

@@ -1,0 +1,210 @@
+"""Status lights (红黄绿灯), computed without I/O from a project, its plan, its reports and one rule version.
+
+Each dimension (milestones, investment, reporting, escalated issues) gets a colour and the reasons for it in plain
+Chinese; the project's light is the worst of them. Approved exemptions (正当理由) keep a delay out of the colour
+and the reason says so.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from shared.catalogue.intake import Phase
+from shared.catalogue.scheduling import Colour, DimensionLight, Rules
+
+ORDER = {Colour.GREEN: 0, Colour.YELLOW: 1, Colour.RED: 2}
+INACTIVE = {Phase.COMPLETED: "已竣工", Phase.IN_OPERATION: "已投产", Phase.CANCELLED: "已取消"}
+
+
+def worst(*colours: Colour) -> Colour:
+    return max(colours, key=ORDER.__getitem__)
+
+
+@dataclass(frozen=True)
+class MilestoneView:
+    milestone_id: str
+    name: str
+    planned_date: date  # current (possibly re-baselined) date
+    baseline_date: date | None
+    done_on: date | None
+
+
+@dataclass(frozen=True)
+class ExemptionView:
+    exemption_id: str
+    scope: str  # milestone | period
+    milestone_id: str | None
+    period_start: date | None
+    period_end: date | None
+
+    def covers_day(self, day: date) -> bool:
+        return (
+            self.scope == "period"
+            and self.period_start is not None
+            and self.period_end is not None
+            and self.period_start <= day <= self.period_end
+        )
+
+
+@dataclass(frozen=True)
+class ReportView:
+    period_start: date
+    period_end: date
+    investment: Decimal
+
+
+@dataclass(frozen=True)
+class Situation:
+    """Everything a light depends on, as of one day."""
+
+    as_of: date
+    phase: Phase
+    planned_start: date
+    year: int
+    annual_target: Decimal
+    monthly_investment: list[Decimal]
+    milestones: list[MilestoneView]
+    reports: list[ReportView]
+    exemptions: list[ExemptionView] = field(default_factory=list)  # approved ones only
+    open_escalations: int = 0
+    registered_on: date | None = None
+
+
+@dataclass
+class LightResult:
+    colour: Colour
+    milestones: DimensionLight
+    investment: DimensionLight
+    reporting: DimensionLight
+    issues: DimensionLight
+    spi: float | None
+    points_behind: float | None
+    exemptions_applied: list[str]
+
+
+def months_between(earlier: date, later: date) -> int:
+    return (later.year - earlier.year) * 12 + later.month - earlier.month
+
+
+def planned_to_date(monthly: list[Decimal], year: int, as_of: date, exempt: list[ExemptionView]) -> Decimal:
+    """Time-proportional plan (序时进度): whole months before as_of, the current month pro rata by day; days
+    covered by an approved period exemption are taken out of the plan."""
+    first = date(year, 1, 1)
+    if as_of < first:
+        return Decimal(0)
+    end = min(as_of, date(year, 12, 31))
+    total = sum(monthly[: end.month - 1], Decimal(0)) + _per_day(monthly, end) * end.day
+    exempt_days: set[date] = set()
+    for e in exempt:
+        if e.period_start is None or e.period_end is None:
+            continue
+        day = max(e.period_start, first)
+        while day <= min(e.period_end, end):
+            exempt_days.add(day)
+            day += timedelta(days=1)
+    return total - sum((_per_day(monthly, day) for day in exempt_days), Decimal(0))
+
+
+def _per_day(monthly: list[Decimal], day: date) -> Decimal:
+    return monthly[day.month - 1] / calendar.monthrange(day.year, day.month)[1]
+
+
+def compute_light(s: Situation, rules: Rules) -> LightResult:
+    applied: list[str] = []
+    if s.phase in INACTIVE:
+        note = DimensionLight(colour=Colour.GREEN, reasons=[f"项目{INACTIVE[s.phase]},不再预警"])
+        green = DimensionLight(colour=Colour.GREEN)
+        return LightResult(Colour.GREEN, note, green, green, green, None, None, [])
+    milestones = _milestones(s, rules, applied)
+    investment, spi, behind = _investment(s, rules, applied)
+    reporting = _reporting(s, rules, applied)
+    issues = DimensionLight(colour=Colour.GREEN)
+    if s.open_escalations:
+        issues = DimensionLight(
+            colour=rules.escalated_issue_open_colour, reasons=[f"有 {s.open_escalations} 个已上报(升级)问题未解决"]
+        )
+    colour = worst(milestones.colour, investment.colour, reporting.colour, issues.colour)
+    return LightResult(colour, milestones, investment, reporting, issues, spi, behind, sorted(set(applied)))
+
+
+def _milestones(s: Situation, rules: Rules, applied: list[str]) -> DimensionLight:
+    colour, reasons = Colour.GREEN, []
+    if s.phase == Phase.PRELIMINARY and s.as_of > _month_end(s.planned_start):
+        late = months_between(s.planned_start, s.as_of)
+        exemption = next((e for e in s.exemptions if e.covers_day(_month_end(s.planned_start))), None)
+        text = f"计划 {s.planned_start.year}年{s.planned_start.month}月开工,已逾期 {late} 个月未开工"
+        if exemption is not None:
+            applied.append(exemption.exemption_id)
+            reasons.append(f"{text}(已批准正当理由豁免 {exemption.exemption_id},不计入预警)")
+        elif late >= rules.late_start_red_months:
+            colour = worst(colour, Colour.RED)
+            reasons.append(f"{text},达到红灯标准({rules.late_start_red_months} 个月)")
+        elif late >= rules.late_start_yellow_months:
+            colour = worst(colour, Colour.YELLOW)
+            reasons.append(text)
+    for m in s.milestones:
+        if m.done_on is not None or m.planned_date >= s.as_of:
+            continue
+        overdue = (s.as_of - m.planned_date).days
+        text = f"节点「{m.name}」计划 {m.planned_date.isoformat()} 完成,已逾期 {overdue} 天"
+        if m.baseline_date is not None and m.baseline_date != m.planned_date:
+            text += f"(基准日期 {m.baseline_date.isoformat()})"
+        exemption = next(
+            (e for e in s.exemptions if e.milestone_id == m.milestone_id or e.covers_day(m.planned_date)), None
+        )
+        if exemption is not None:
+            applied.append(exemption.exemption_id)
+            reasons.append(f"{text},已批准正当理由豁免 {exemption.exemption_id},不计入预警")
+            continue
+        colour = worst(colour, Colour.RED if overdue > rules.milestone_overdue_red_days else Colour.YELLOW)
+        reasons.append(text)
+    return DimensionLight(colour=colour, reasons=reasons)
+
+
+def _investment(s: Situation, rules: Rules, applied: list[str]) -> tuple[DimensionLight, float | None, float | None]:
+    if s.as_of.year < s.year or s.annual_target <= 0:
+        return DimensionLight(colour=Colour.GREEN, reasons=["本年度计划尚未开始"]), None, None
+    exempt = [e for e in s.exemptions if e.scope == "period"]
+    planned = planned_to_date(s.monthly_investment, s.year, s.as_of, exempt)
+    plain = planned_to_date(s.monthly_investment, s.year, s.as_of, [])
+    for e in exempt:
+        assert e.period_start is not None and e.period_end is not None
+        if e.period_start <= s.as_of and e.period_end >= date(s.year, 1, 1):
+            applied.append(e.exemption_id)
+    done = sum((r.investment for r in s.reports if r.period_end <= s.as_of and r.period_end.year == s.year), Decimal(0))
+    spi = float(done / planned) if planned > 0 else None
+    behind = float((planned - done) / s.annual_target * 100)
+    text = f"年度计划投资 {s.annual_target:.0f} 万元,序时计划 {planned:.1f} 万元,已完成 {done:.1f} 万元" + (
+        f",SPI {spi:.2f}" if spi is not None else ""
+    )
+    if planned != plain:
+        text += "(已扣除正当理由豁免期间的计划)"
+    if behind > rules.red_points_behind:
+        return DimensionLight(colour=Colour.RED, reasons=[f"{text},落后序时进度 {behind:.1f} 个百分点"]), spi, behind
+    if behind >= rules.yellow_points_behind:
+        return DimensionLight(colour=Colour.YELLOW, reasons=[f"{text},落后序时进度 {behind:.1f} 个百分点"]), spi, behind
+    return DimensionLight(colour=Colour.GREEN, reasons=[text]), spi, behind
+
+
+def _reporting(s: Situation, rules: Rules, applied: list[str]) -> DimensionLight:
+    reported = [r.period_end for r in s.reports if r.period_end <= s.as_of]
+    since = max(reported) if reported else (s.registered_on or date(s.year, 1, 1))
+    days = (s.as_of - since).days
+    what = f"最近一次填报截至 {max(reported).isoformat()}" if reported else "尚未填报进度"
+    if days <= rules.report_late_yellow_days:
+        return DimensionLight(colour=Colour.GREEN)
+    exemption = next((e for e in s.exemptions if e.covers_day(s.as_of)), None)
+    if exemption is not None:
+        applied.append(exemption.exemption_id)
+        return DimensionLight(
+            colour=Colour.GREEN, reasons=[f"{what},已 {days} 天未报(正当理由豁免 {exemption.exemption_id})"]
+        )
+    colour = Colour.RED if days > rules.report_late_red_days else Colour.YELLOW
+    return DimensionLight(colour=colour, reasons=[f"{what},已 {days} 天未报进度"])
+
+
+def _month_end(day: date) -> date:
+    return date(day.year, day.month, calendar.monthrange(day.year, day.month)[1])

@@ -1,0 +1,169 @@
+"""Reads straight from scheduling's read model: plans, lights, agendas, report data."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from services.scheduling.read_model import LIGHTS, PLANS, LightState
+from shared.catalogue.scheduling import AgendaItem, StatusLightChanged
+
+COLOUR_NAMES = {"red": "红灯", "yellow": "黄灯", "green": "绿灯"}
+
+
+async def project_row(conn: asyncpg.Connection, schema: str, project_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT * FROM {schema}.projects WHERE id = $1", project_id)
+
+
+async def get_plan(conn: asyncpg.Connection, schema: str, plan_id: str) -> dict[str, Any] | None:
+    state, position = await PLANS.load_row(conn, schema, plan_id)
+    if state is None:
+        return None
+    return {**state.model_dump(mode="json"), "version": position.version}
+
+
+async def list_plans(
+    conn: asyncpg.Connection, schema: str, *, project_id: str | None, year: int | None, unit_id: str | None
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"SELECT p.state, p.version FROM {schema}.plans p JOIN {schema}.projects j ON j.id = p.project_id"
+        " WHERE ($1::text IS NULL OR p.project_id = $1) AND ($2::int IS NULL OR p.year = $2)"
+        " AND ($3::text IS NULL OR j.unit_id = $3) ORDER BY p.project_id, p.year",
+        project_id, year, unit_id,
+    )  # fmt: skip
+    return [{**json.loads(r["state"]), "version": r["version"]} for r in rows]
+
+
+def light_public(light: StatusLightChanged | None) -> dict[str, Any] | None:
+    if light is None:
+        return None
+    body = light.model_dump(mode="json")
+    body["colour_name"] = COLOUR_NAMES[light.colour.value]
+    body["reasons"] = [
+        reason
+        for dim in (light.milestones, light.investment, light.reporting, light.issues)
+        if dim is not None and dim.colour.value != "green"
+        for reason in dim.reasons
+    ]
+    return body
+
+
+async def current_light(conn: asyncpg.Connection, schema: str, project_id: str) -> StatusLightChanged | None:
+    state, _ = await LIGHTS.load_row(conn, schema, project_id)
+    return state.current if isinstance(state, LightState) else None
+
+
+async def light_history(conn: asyncpg.Connection, schema: str, project_id: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"SELECT seq, payload, recorded_at FROM {schema}.light_history WHERE project_id = $1 ORDER BY seq", project_id
+    )
+    return [
+        {**(light_public(StatusLightChanged.model_validate_json(r["payload"])) or {}), "seq": r["seq"],
+         "recorded_at": r["recorded_at"].isoformat()}
+        for r in rows
+    ]  # fmt: skip
+
+
+async def programme_lights(
+    conn: asyncpg.Connection,
+    schema: str,
+    *,
+    programme_id: str | None,
+    colour: str | None,
+    category: str | None,
+    unit_id: str | None,
+    sponsor_id: str | None,
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"SELECT j.id, j.name, j.category, j.unit_id, j.sponsor_leader_id, j.phase, l.state FROM {schema}.projects j"
+        f" LEFT JOIN {schema}.lights l ON l.id = j.id"
+        " WHERE ($1::text IS NULL OR j.programme_id = $1) AND ($2::text IS NULL OR l.colour = $2)"
+        " AND ($3::text IS NULL OR j.category = $3) AND ($4::text IS NULL OR j.unit_id = $4)"
+        " AND ($5::text IS NULL OR j.sponsor_leader_id = $5) ORDER BY j.id",
+        programme_id, colour, category, unit_id, sponsor_id,
+    )  # fmt: skip
+    out = []
+    for r in rows:
+        light = LightState.model_validate_json(r["state"]).current if r["state"] else None
+        out.append(
+            {"project_id": r["id"], "name": r["name"], "category": r["category"], "unit_id": r["unit_id"],
+             "sponsor_leader_id": r["sponsor_leader_id"], "phase": r["phase"], "light": light_public(light)}
+        )  # fmt: skip
+    return out
+
+
+async def overdue_milestones(
+    conn: asyncpg.Connection, schema: str, *, programme_id: str, unit_id: str | None, as_of: date
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"SELECT p.state, j.name AS project_name, j.unit_id FROM {schema}.plans p"
+        f" JOIN {schema}.projects j ON j.id = p.project_id"
+        " WHERE j.programme_id = $1 AND ($2::text IS NULL OR j.unit_id = $2) AND p.year = $3"
+        " AND j.phase IN ('preliminary', 'under_construction') ORDER BY j.id",
+        programme_id, unit_id, as_of.year,
+    )  # fmt: skip
+    done = await _reported_done(conn, schema, as_of)
+    out = []
+    for r in rows:
+        plan = PLANS.model.model_validate_json(r["state"])
+        for m in plan.milestones:
+            finished = (m.done_on is not None and m.done_on <= as_of) or m.name in done.get(plan.project_id, set())
+            if not finished and m.planned_date < as_of:
+                out.append(
+                    {"project_id": plan.project_id, "project_name": r["project_name"], "milestone_id": m.milestone_id,
+                     "milestone": m.name, "planned_date": m.planned_date, "days_overdue": (as_of - m.planned_date).days,
+                     "unit_id": m.unit_id}
+                )  # fmt: skip
+    return out
+
+
+async def _reported_done(conn: asyncpg.Connection, schema: str, as_of: date) -> dict[str, set[str]]:
+    done: dict[str, set[str]] = {}
+    for r in await conn.fetch(
+        f"SELECT project_id, milestones_done FROM {schema}.progress WHERE period_end <= $1", as_of
+    ):
+        for m in json.loads(r["milestones_done"]):
+            if date.fromisoformat(m["done_on"]) <= as_of:
+                done.setdefault(r["project_id"], set()).add(m["name"])
+    return done
+
+
+async def build_agenda(
+    conn: asyncpg.Connection, schema: str, *, programme_id: str, unit_id: str | None, as_of: date
+) -> list[AgendaItem]:
+    """The agenda from the state: red, then yellow projects with reasons, then overdue milestones.
+
+    Escalated issues and open supervision orders join the agenda once issue-coordination publishes them."""
+    lights = await programme_lights(
+        conn, schema, programme_id=programme_id, colour=None, category=None, unit_id=unit_id, sponsor_id=None
+    )
+    items: list[AgendaItem] = []
+    for colour in ("red", "yellow"):
+        for p in lights:
+            if p["light"] is not None and p["light"]["colour"] == colour:
+                items.append(
+                    AgendaItem(kind=f"{colour}_project", project_id=p["project_id"],
+                               title=f"{COLOUR_NAMES[colour]}项目:{p['name']}", reasons=p["light"]["reasons"],
+                               unit_id=p["unit_id"])
+                )  # fmt: skip
+    for m in await overdue_milestones(conn, schema, programme_id=programme_id, unit_id=unit_id, as_of=as_of):
+        items.append(
+            AgendaItem(kind="overdue_milestone", project_id=m["project_id"],
+                       title=f"逾期节点:{m['project_name']}「{m['milestone']}」",
+                       reasons=[f"计划 {m['planned_date'].isoformat()} 完成,已逾期 {m['days_overdue']} 天"],
+                       unit_id=m["unit_id"])
+        )  # fmt: skip
+    return items
+
+
+async def completed_this_year(conn: asyncpg.Connection, schema: str, as_of: date) -> dict[str, Decimal]:
+    rows = await conn.fetch(
+        f"SELECT project_id, sum(investment) AS total FROM {schema}.progress"
+        " WHERE period_end <= $1 AND extract(year FROM period_end) = $2 GROUP BY project_id",
+        as_of, as_of.year,
+    )  # fmt: skip
+    return {r["project_id"]: r["total"] for r in rows}

@@ -1,0 +1,250 @@
+"""Scheduling events: plans and milestones (aggregate `plan`), rule versions (`rule_set`), status lights (`light`),
+daily monitoring (`monitoring`, one aggregate per day) and dispatch meetings (`dispatch_meeting`)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from shared.catalogue.intake import Amount
+from shared.catalogue.registry import event
+
+Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class Colour(StrEnum):
+    GREEN = "green"  # 绿灯
+    YELLOW = "yellow"  # 黄灯
+    RED = "red"  # 红灯
+
+
+class ExemptionScope(StrEnum):
+    MILESTONE = "milestone"
+    PERIOD = "period"
+
+
+class MeetingKind(StrEnum):
+    WEEKLY = "weekly"  # 周调度(单位)
+    MONTHLY = "monthly"  # 月调度(市级)
+    SPECIAL = "special"  # 专题调度
+
+
+class Milestone(BaseModel):
+    milestone_id: Slug
+    name: str = Field(min_length=1, max_length=100)
+    planned_date: date
+    unit_id: Slug
+
+
+# -- plans -----------------------------------------------------------------------------------------------------
+
+
+@event("PlanDrafted", aggregate="plan")
+class PlanDrafted(BaseModel):
+    project_id: str
+    year: int
+    annual_target_investment: Amount
+    yearly_targets: str = ""
+    monthly_investment: list[Amount] = Field(min_length=12, max_length=12)  # 1月..12月 planned 万元
+    milestones: list[Milestone] = Field(default_factory=list)
+
+
+@event("PlanRevised", aggregate="plan")
+class PlanRevised(BaseModel):
+    """A draft replaced as a whole (only before its baseline is approved)."""
+
+    annual_target_investment: Amount
+    yearly_targets: str = ""
+    monthly_investment: list[Amount] = Field(min_length=12, max_length=12)
+    milestones: list[Milestone] = Field(default_factory=list)
+
+
+@event("PlanBaselineApproved", aggregate="plan")
+class PlanBaselineApproved(BaseModel):
+    """The frozen baseline: dates and money as approved; later changes are explicit re-baselines."""
+
+    milestone_dates: dict[str, date]
+    monthly_investment: list[Amount] = Field(min_length=12, max_length=12)
+    note: str = ""
+
+
+@event("MilestoneRebaselined", aggregate="plan")
+class MilestoneRebaselined(BaseModel):
+    milestone_id: str
+    from_date: date
+    to_date: date
+    reason: str
+
+
+@event("MilestoneCompleted", aggregate="plan")
+class MilestoneCompleted(BaseModel):
+    milestone_id: str
+    done_on: date
+    source: str = "direct"  # direct | progress_report
+
+
+@event("ExemptionRequested", aggregate="plan")
+class ExemptionRequested(BaseModel):
+    exemption_id: str
+    scope: ExemptionScope
+    milestone_id: str | None = None
+    period_start: date | None = None
+    period_end: date | None = None
+    reason: str
+    evidence: list[str] = Field(default_factory=list)
+
+
+@event("ExemptionApproved", aggregate="plan")
+class ExemptionApproved(BaseModel):
+    exemption_id: str
+    note: str = ""
+
+
+@event("ExemptionRejected", aggregate="plan")
+class ExemptionRejected(BaseModel):
+    exemption_id: str
+    note: str = ""
+
+
+# -- rules -----------------------------------------------------------------------------------------------------
+
+
+class Rules(BaseModel):
+    """Thresholds of one rule version. Points are percentage points of the annual target (序时进度)."""
+
+    yellow_points_behind: float = Field(default=10, ge=0, le=100)
+    red_points_behind: float = Field(default=30, ge=0, le=100)
+    late_start_yellow_months: int = Field(default=1, ge=0, le=24)
+    late_start_red_months: int = Field(default=3, ge=0, le=24)
+    milestone_overdue_red_days: int = Field(default=30, ge=0, le=365)
+    warning_days: list[int] = Field(default_factory=lambda: [7, 3, 1])
+    report_late_yellow_days: int = Field(default=10, ge=1, le=365)
+    report_late_red_days: int = Field(default=24, ge=1, le=365)
+    escalated_issue_open_colour: Colour = Colour.RED
+
+
+@event("RuleVersionPublished", aggregate="rule_set")
+class RuleVersionPublished(BaseModel):
+    version: int = Field(ge=1)
+    effective_from: date
+    rules: Rules
+    note: str = ""
+
+
+# -- lights ----------------------------------------------------------------------------------------------------
+
+
+class DimensionLight(BaseModel):
+    colour: Colour
+    reasons: list[str] = Field(default_factory=list)
+
+
+@event("StatusLightChanged", aggregate="light")
+class StatusLightChanged(BaseModel):
+    project_id: str
+    as_of: date
+    colour: Colour
+    previous_colour: Colour | None = None
+    milestones: DimensionLight
+    investment: DimensionLight
+    reporting: DimensionLight
+    issues: DimensionLight | None = None
+    spi: float | None = None
+    points_behind: float | None = None
+    rule_version: int
+    exemptions_applied: list[str] = Field(default_factory=list)
+
+
+# -- daily monitoring ------------------------------------------------------------------------------------------
+
+
+@event("MilestoneDueSoonFlagged", aggregate="monitoring")
+class MilestoneDueSoonFlagged(BaseModel):
+    day: date
+    project_id: str
+    plan_id: str
+    milestone_id: str
+    name: str
+    due: date
+    days_left: int
+    unit_id: str
+
+
+@event("MilestoneOverdueFlagged", aggregate="monitoring")
+class MilestoneOverdueFlagged(BaseModel):
+    day: date
+    project_id: str
+    plan_id: str
+    milestone_id: str
+    name: str
+    due: date
+    days_overdue: int
+    unit_id: str
+
+
+@event("ReportOverdueFlagged", aggregate="monitoring")
+class ReportOverdueFlagged(BaseModel):
+    day: date
+    project_id: str
+    unit_id: str
+    last_period_end: date | None
+    days_since: int
+
+
+@event("MonitoringCompleted", aggregate="monitoring")
+class MonitoringCompleted(BaseModel):
+    day: date
+    items: int
+    lights_changed: int
+
+
+# -- dispatch meetings -----------------------------------------------------------------------------------------
+
+
+class AgendaItem(BaseModel):
+    kind: str  # red_project | yellow_project | overdue_milestone | escalated_issue | supervision_order
+    project_id: str | None = None
+    title: str
+    reasons: list[str] = Field(default_factory=list)
+    unit_id: str | None = None
+
+
+class Attendee(BaseModel):
+    org_id: str
+    name: str = ""
+
+
+@event("DispatchMeetingScheduled", aggregate="dispatch_meeting")
+class DispatchMeetingScheduled(BaseModel):
+    kind: MeetingKind
+    title: str
+    scheduled_for: datetime
+    programme_id: str
+    unit_id: str | None = None
+    chair_id: str | None = None
+    agenda: list[AgendaItem] = Field(default_factory=list)
+    agenda_as_of: date
+
+
+@event("MeetingAttendanceRecorded", aggregate="dispatch_meeting")
+class MeetingAttendanceRecorded(BaseModel):
+    attendees: list[Attendee]
+
+
+@event("MeetingMinutesRecorded", aggregate="dispatch_meeting")
+class MeetingMinutesRecorded(BaseModel):
+    minutes: str
+
+
+@event("MeetingDecisionRecorded", aggregate="dispatch_meeting")
+class MeetingDecisionRecorded(BaseModel):
+    """议定事项: issue-coordination turns each into a tracked item with this owner and deadline."""
+
+    decision_id: str
+    text: str
+    owner_unit_id: str
+    deadline: date
+    project_id: str | None = None

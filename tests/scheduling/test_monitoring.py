@@ -1,0 +1,105 @@
+"""Daily monitoring exactly once, lights with reasons and rule versions, history never rewritten, what-if."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import Counter
+from datetime import date
+
+from services.scheduling.bootstrap import create_app as create_scheduling
+from services.scheduling.monitoring import day_id, run_monitoring
+from shared.envelope import Actor, Role
+from shared.eventstore import Context
+from shared.settings import Settings
+from tests.platform import auth, running, runtime_of
+from tests.scheduling.conftest import Platform
+from tests.scheduling.test_plans import plan_body
+
+CTX = Context(actor=Actor(org_id="platform", role=Role.SYSTEM), correlation_id="test-monitoring")
+
+
+async def _planned_project(platform: Platform, **overrides: str) -> str:
+    pid = await platform.project(**overrides)
+    r = await platform.scheduling.post("/v1/plans", json=plan_body(pid), headers=auth(platform.tokens["unit-a"]))
+    assert r.status_code == 201, r.text
+    await platform.synced()
+    return pid
+
+
+async def test_two_replicas_and_a_late_restart_emit_each_item_once(platform: Platform, settings: Settings) -> None:
+    for _ in range(3):
+        await _planned_project(platform)
+    day = date(2024, 4, 27)  # 开工 due in 3 days; 施工许可 overdue; no reports since the start of the year
+    second = create_scheduling(
+        dataclasses.replace(settings, replica_id="scheduling-2"), clock=platform.clock, monitor=False
+    )
+    async with running(second):
+        rt2 = runtime_of(second)
+        results = await asyncio.gather(
+            run_monitoring(platform.scheduling_rt, day, CTX), run_monitoring(rt2, day, CTX),
+            run_monitoring(platform.scheduling_rt, day, CTX),
+        )  # fmt: skip
+    assert sum(r.items_emitted for r in results) == 3 * 3  # due soon, overdue, report overdue per project
+    later = create_scheduling(
+        dataclasses.replace(settings, replica_id="scheduling-3"), clock=platform.clock, monitor=False
+    )
+    async with running(later):
+        again = await run_monitoring(runtime_of(later), day, CTX)
+    assert again.already_complete and again.items_emitted == 0
+    events = await platform.scheduling_rt.store.read_aggregate("monitoring", day_id(day))
+    kinds = Counter(e.envelope.type for e in events)
+    assert kinds == {"MilestoneDueSoonFlagged": 3, "MilestoneOverdueFlagged": 3, "ReportOverdueFlagged": 3,
+                     "MonitoringCompleted": 1}  # fmt: skip
+    lights = Counter()
+    for pid in {e.envelope.payload.get("project_id") for e in events} - {None}:
+        lights[len(await platform.scheduling_rt.store.read_aggregate("light", pid))] += 1
+    assert lights == {1: 3}  # one light per project, recorded once despite three runs
+
+
+async def test_rule_change_never_rewrites_history_and_what_if_compares(platform: Platform) -> None:
+    hq = auth(platform.tokens["hq"])
+    pid = await _planned_project(platform, planned_start="2024-01-01")
+    await platform.intake.post(
+        f"/v1/projects/{pid}/phase", json={"phase": "under_construction", "reason": "开工"}, headers=hq
+    )
+    unit = auth(platform.tokens["unit-a"])
+    await platform.intake.post(
+        f"/v1/projects/{pid}/progress-reports",
+        json={"period_start": "2024-06-17", "period_end": "2024-06-23", "investment_this_period": "440",
+              "image_progress_pct": "40", "milestones_done": [{"name": "施工许可", "done_on": "2024-03-20"},
+                                                             {"name": "开工", "done_on": "2024-04-25"}]},
+        headers=unit,
+    )  # fmt: skip
+    await platform.synced()
+    # 2024-06-30: planned 600, done 440 → 13.3 points behind: yellow under v1 (10/30).
+    first = await run_monitoring(platform.scheduling_rt, date(2024, 6, 30), CTX)
+    assert first.lights_changed == 1
+    await platform.synced()
+    r = await platform.scheduling.get(f"/v1/projects/{pid}/light", headers=hq)
+    light = r.json()
+    assert light["colour"] == "yellow" and light["rule_version"] == 1
+    assert any("落后序时进度 13.3 个百分点" in reason for reason in light["reasons"])
+    # Stricter rules from July: 5/12 points.
+    r = await platform.scheduling.post(
+        "/v1/rules",
+        json={"effective_from": "2024-07-01", "rules": {"yellow_points_behind": 5, "red_points_behind": 12}, "note": "从严"},
+        headers=hq,
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    await platform.synced()
+    r = await platform.scheduling.get(
+        f"/v1/projects/{pid}/light/what-if", params={"as_of": "2024-06-30", "rule_version": 2}, headers=hq
+    )
+    assert r.json()["colour"] == "red" and r.json()["recorded"] is False
+    r = await platform.scheduling.get(f"/v1/projects/{pid}/light/what-if", params={"as_of": "2024-06-30"}, headers=hq)
+    assert r.json()["colour"] == "yellow" and r.json()["rule_version"] == 1  # as of June, v1 still applies
+    await run_monitoring(platform.scheduling_rt, date(2024, 7, 1), CTX)
+    await platform.synced()
+    history = (await platform.scheduling.get(f"/v1/projects/{pid}/light/history", headers=hq)).json()
+    assert [(h["as_of"], h["colour"], h["rule_version"]) for h in history] == [
+        ("2024-06-30", "yellow", 1),
+        ("2024-07-01", "red", 2),
+    ]
+    r = await platform.scheduling.get(f"/v1/projects/{pid}/light/what-if", params={"rule_version": 9}, headers=hq)
+    assert r.status_code == 404
