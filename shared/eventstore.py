@@ -226,7 +226,6 @@ class EventStore:
             stream=self.stream,
             ordered_consumer=True,
             config=js_api.ConsumerConfig(deliver_policy=js_api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=from_seq),
-            pending_msgs_limit=batch * 4,
         )
         try:
             chunk: list[tuple[int, str, bytes]] = []

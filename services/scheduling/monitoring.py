@@ -123,12 +123,14 @@ async def _emit_once(rt: Runtime, day: date, items: list[BaseModel], ctx: Contex
 async def _record_light(
     rt: Runtime, day: date, project: ProjectRow, light: LightResult, rules: RuleVersionPublished, ctx: Context
 ) -> int:
-    """Record the light if its colour changed (or it never had one); the event carries reasons and rule version."""
+    """Record the light when its colour, a dimension's colour or the rule version changed (or it has none yet).
+
+    The event carries the reasons as of that day; day counts in them are as of its `as_of`."""
     while True:
         loaded = await load(rt.pool, rt.store, rt.schema, LIGHTS, project.id)
         state = loaded.state or LightState(project_id=project.id)
         previous = state.current
-        if previous is not None and (previous.colour == light.colour or previous.as_of >= day):
+        if previous is not None and (previous.as_of >= day or _signature(previous) == _signature(light, rules.version)):
             return 0
         event = StatusLightChanged(
             project_id=project.id, as_of=day, colour=light.colour,
@@ -142,6 +144,12 @@ async def _record_light(
             return 1
         except ConcurrencyConflict:
             continue
+
+
+def _signature(light: StatusLightChanged | LightResult, rule_version: int | None = None) -> tuple[object, ...]:
+    version = light.rule_version if isinstance(light, StatusLightChanged) else rule_version
+    issues = light.issues.colour if light.issues is not None else None
+    return (light.colour, light.milestones.colour, light.investment.colour, light.reporting.colour, issues, version)
 
 
 def days_between(start: date, end: date) -> list[date]:

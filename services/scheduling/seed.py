@@ -44,7 +44,7 @@ def plan_for(project: dict[str, object], index: int) -> dict[str, object]:
     milestones = []
     for i, name in enumerate(MILESTONES):
         # approvals before the start, works after it, spread to the end of the year
-        offset = (i - 5) * 45 if i >= 5 else -(5 - i) * 12
+        offset = {5: 0, 6: 150, 7: 270}.get(i, -(5 - i) * 12)
         planned = min(max(start + timedelta(days=offset + index % 3), date(2024, 1, 15)), date(2024, 12, 31))
         milestones.append({"milestone_id": f"m{i + 1}", "name": name, "planned_date": planned.isoformat(),
                            "unit_id": project["unit_id"]})  # fmt: skip
@@ -102,18 +102,17 @@ def _history(client: httpx.Client, project: dict[str, object], plan: dict[str, o
     check(client.post(f"/v1/projects/{pid}/phase", json={"phase": "under_construction", "reason": "按计划开工(演示)"},
                       headers={"Idempotency-Key": f"seed-start-{pid}"}), "phase")  # fmt: skip
     monthly = [Decimal(m) for m in plan["monthly_investment"]]  # type: ignore[attr-defined]
-    milestones = {m["planned_date"]: m["name"] for m in plan["milestones"]}  # type: ignore[attr-defined]
+    pending = sorted((m["planned_date"], i, m["name"]) for i, m in enumerate(plan["milestones"]))  # type: ignore[attr-defined]
     week = start
     last = 0
     stop = date(2024, 8, 1) if goes_silent else DEMO_DAY
     while week + timedelta(days=6) <= stop:
         end = week + timedelta(days=6)
         invest = (monthly[week.month - 1] * 7 / 30 * pace).quantize(Decimal("0.01"))
-        done = [
-            {"name": name, "done_on": d} for d, name in milestones.items() if week.isoformat() <= d <= end.isoformat()
-        ]
-        if pace < Decimal("0.5"):
-            done = []  # far behind: nodes slip too
+        # Nodes due by the end of the week are reported done; far behind, the works (from 开工 on) slip.
+        due = [m for m in pending if m[0] <= end.isoformat() and (pace >= Decimal("0.5") or m[1] < 5)]
+        pending = [m for m in pending if m not in due]
+        done = [{"name": name, "done_on": min(planned, end.isoformat())} for planned, _, name in due]
         r = check(client.post(
             f"/v1/projects/{pid}/progress-reports",
             json={"period_start": week.isoformat(), "period_end": end.isoformat(),

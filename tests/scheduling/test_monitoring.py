@@ -83,7 +83,8 @@ async def test_rule_change_never_rewrites_history_and_what_if_compares(platform:
     # Stricter rules from July: 5/12 points.
     r = await platform.scheduling.post(
         "/v1/rules",
-        json={"effective_from": "2024-07-01", "rules": {"yellow_points_behind": 5, "red_points_behind": 12}, "note": "从严"},
+        json={"effective_from": "2024-07-01", "note": "从严",
+              "rules": {"yellow_points_behind": 5, "red_points_behind": 12}},
         headers=hq,
     )  # fmt: skip
     assert r.status_code == 201, r.text

@@ -87,7 +87,8 @@ async def test_milestone_exemption_workflow_keeps_the_delay_out_of_the_light(pla
     assert r.json()["milestones"]["colour"] == "red"  # 施工许可 overdue 50 days
     r = await platform.scheduling.post(
         f"/v1/plans/{plan_id}/exemptions",
-        json={"scope": "milestone", "milestone_id": "permit", "reason": "暴雨洪涝不可抗力", "evidence": ["气象灾害证明"]},
+        json={"scope": "milestone", "milestone_id": "permit", "reason": "暴雨洪涝不可抗力",
+              "evidence": ["气象灾害证明"]},
         headers=unit,
     )  # fmt: skip
     assert r.status_code == 201, r.text
