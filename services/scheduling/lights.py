@@ -132,19 +132,27 @@ def compute_light(s: Situation, rules: Rules) -> LightResult:
 
 def _milestones(s: Situation, rules: Rules, applied: list[str]) -> DimensionLight:
     colour, reasons = Colour.GREEN, []
+    start, exemption = s.planned_start, None
+    covering = next((e for e in s.exemptions if e.covers_day(_month_end(start))), None)
+    if covering is not None and covering.period_end is not None:
+        # A justified delay moves the start it is measured against to the day after the exemption ends.
+        start, exemption = covering.period_end + timedelta(days=1), covering
     if s.phase == Phase.PRELIMINARY and s.as_of > _month_end(s.planned_start):
-        late = months_between(s.planned_start, s.as_of)
-        exemption = next((e for e in s.exemptions if e.covers_day(_month_end(s.planned_start))), None)
-        text = f"计划 {s.planned_start.year}年{s.planned_start.month}月开工,已逾期 {late} 个月未开工"
+        late = months_between(start, s.as_of) if s.as_of > _month_end(start) else 0
+        text = f"计划 {s.planned_start.year}年{s.planned_start.month}月开工,尚未开工"
         if exemption is not None:
             applied.append(exemption.exemption_id)
-            reasons.append(f"{text}(已批准正当理由豁免 {exemption.exemption_id},不计入预警)")
-        elif late >= rules.late_start_red_months:
+            text += f"(正当理由豁免 {exemption.exemption_id} 至 {start - timedelta(days=1)},其后逾期 {late} 个月)"
+        else:
+            text += f",已逾期 {late} 个月"
+        if late >= rules.late_start_red_months:
             colour = worst(colour, Colour.RED)
             reasons.append(f"{text},达到红灯标准({rules.late_start_red_months} 个月)")
         elif late >= rules.late_start_yellow_months:
             colour = worst(colour, Colour.YELLOW)
             reasons.append(text)
+        elif exemption is not None:
+            reasons.append(text + ",不计入预警")
     for m in s.milestones:
         if m.done_on is not None or m.planned_date >= s.as_of:
             continue
@@ -196,12 +204,23 @@ def _reporting(s: Situation, rules: Rules, applied: list[str]) -> DimensionLight
     what = f"最近一次填报截至 {max(reported).isoformat()}" if reported else "尚未填报进度"
     if days <= rules.report_late_yellow_days:
         return DimensionLight(colour=Colour.GREEN)
-    exemption = next((e for e in s.exemptions if e.covers_day(s.as_of)), None)
-    if exemption is not None:
-        applied.append(exemption.exemption_id)
+    covering = next((e for e in s.exemptions if e.covers_day(s.as_of)), None)
+    if covering is not None:
+        applied.append(covering.exemption_id)
         return DimensionLight(
-            colour=Colour.GREEN, reasons=[f"{what},已 {days} 天未报(正当理由豁免 {exemption.exemption_id})"]
+            colour=Colour.GREEN, reasons=[f"{what},已 {days} 天未报(正当理由豁免 {covering.exemption_id})"]
         )
+    # Days inside an approved period exemption do not count as late.
+    exempt = [e for e in s.exemptions if e.scope == "period" and e.period_start and e.period_end]
+    excused = sum(
+        1 for offset in range(1, days + 1) if any(e.covers_day(since + timedelta(days=offset)) for e in exempt)
+    )
+    if excused:
+        applied.extend(e.exemption_id for e in exempt if e.period_end >= since and e.period_start <= s.as_of)  # type: ignore[operator]
+        days -= excused
+        what += f"(扣除豁免期 {excused} 天)"
+        if days <= rules.report_late_yellow_days:
+            return DimensionLight(colour=Colour.GREEN, reasons=[f"{what},计 {days} 天未报"])
     colour = Colour.RED if days > rules.report_late_red_days else Colour.YELLOW
     return DimensionLight(colour=colour, reasons=[f"{what},已 {days} 天未报进度"])
 

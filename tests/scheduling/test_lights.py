@@ -342,3 +342,29 @@ def test_inactive_phases_are_green(phase: Phase, word: str) -> None:
     assert word in text(result)
     assert result.spi is None and result.points_behind is None
     assert result.exemptions_applied == []
+
+
+# -- exemptions that end ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("as_of", "colour"),
+    [(date(2024, 4, 30), G), (date(2024, 5, 1), Y), (date(2024, 7, 1), R)],
+)
+def test_late_start_counts_again_after_the_exemption_ends(as_of: date, colour: Colour) -> None:
+    exemption = period("ex-start", date(2024, 3, 25), date(2024, 4, 10))
+    s = situation(as_of, phase=Phase.PRELIMINARY, planned_start=date(2024, 3, 1), exemptions=[exemption])
+    result = compute_light(s, DEFAULT)
+    assert result.milestones.colour == colour
+    assert "ex-start" in result.exemptions_applied
+
+
+def test_exempt_days_between_reports_do_not_count_as_late() -> None:
+    last = date(2024, 5, 31)  # 30 days late on 06-30 without the exemption: red
+    exemption = period("ex-flood", date(2024, 6, 1), date(2024, 6, 20))
+    result = compute_light(situation(JUNE_30, last_report=last, exemptions=[exemption]), DEFAULT)
+    assert result.reporting.colour == G  # 30 - 20 excused = 10 days: not late
+    assert "扣除豁免期 20 天" in " ".join(result.reporting.reasons)
+    shorter = period("ex-short", date(2024, 6, 1), date(2024, 6, 10))
+    result = compute_light(situation(JUNE_30, last_report=last, exemptions=[shorter]), DEFAULT)
+    assert result.reporting.colour == Y and "已 20 天未报进度" in " ".join(result.reporting.reasons)
