@@ -91,8 +91,14 @@ def _situation(
     p: ProjectRow, plan: PlanState | None, reports: list[ReportView], reported: dict[str, date], as_of: date
 ) -> Situation:
     if plan is None:
-        # No annual plan yet: the annual planned investment spread evenly is the time-proportional plan.
-        monthly = [p.annual_planned_investment / 12] * 12
+        # No annual plan yet: the annual planned investment spread evenly from the planned start month (or
+        # January for a continuing project) is the time-proportional plan.
+        first = (
+            p.planned_start.month
+            if p.planned_start.year == as_of.year
+            else (1 if p.planned_start.year < as_of.year else 13)
+        )
+        monthly = [p.annual_planned_investment / (13 - first) if m >= first else Decimal(0) for m in range(1, 13)]
         milestones: list[MilestoneView] = []
         exemptions: list[ExemptionView] = []
         annual = p.annual_planned_investment
