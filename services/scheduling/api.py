@@ -28,6 +28,8 @@ from services.scheduling.evaluation import evaluate, rule_set
 from services.scheduling.monitoring import day_id, run_monitoring
 from services.scheduling.policies import can_read_project, visibility
 from services.scheduling.read_model import MEETINGS
+from services.scheduling.report_data import ledger_rows, weekly_report
+from services.scheduling.reports import render_ledger, render_weekly_report
 from shared.auth import Principal
 from shared.catalogue.scheduling import Colour
 from shared.clock import Clock, today
@@ -407,9 +409,6 @@ async def get_weekly_report(
     programme_id: str, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: date | None = None
 ) -> Response:
     _only_wide_readers(principal)
-    from services.scheduling.report_data import weekly_report  # python-docx loads only when a report is asked for
-    from services.scheduling.reports import render_weekly_report
-
     async with rt.pool.acquire() as conn:
         report = await weekly_report(conn, rt.schema, programme_id, as_of or day)
     name = f"weekly-report-{programme_id}-{(as_of or day).isoformat()}.docx"
@@ -421,9 +420,6 @@ async def get_ledger(
     programme_id: str, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: date | None = None
 ) -> Response:
     _only_wide_readers(principal)
-    from services.scheduling.report_data import ledger_rows  # openpyxl loads only when a ledger is asked for
-    from services.scheduling.reports import render_ledger
-
     async with rt.pool.acquire() as conn:
         name, rows = await ledger_rows(conn, rt.schema, programme_id, as_of or day)
     filename = f"ledger-{programme_id}-{(as_of or day).isoformat()}.xlsx"
