@@ -15,7 +15,7 @@ from typing import Generic, Protocol, TypeVar
 import asyncpg
 from pydantic import BaseModel
 
-from shared.eventstore import ConcurrencyConflict, Context, EventStore, Position, StoredEvent
+from shared.eventstore import ConcurrencyConflict, Context, EventStore, Position, StoredEvent, subject_token_ok
 from shared.problems import Problem
 
 S = TypeVar("S")
@@ -58,6 +58,9 @@ class Loaded(Generic[S]):
 async def load(
     pool: asyncpg.Pool, store: EventStore, schema: str, spec: AggregateSpec[S], aggregate_id: str
 ) -> Loaded[S]:
+    if not subject_token_ok(aggregate_id):
+        # Never let a URL segment such as '*' or '>' become a wildcard in a subject filter.
+        raise Problem(404, "对象不存在", errors=[{"field": "id", "reason": "not a valid identifier"}])
     async with pool.acquire() as conn:
         state, position = await spec.load_row(conn, schema, aggregate_id)
     tail = await store.read_aggregate(spec.aggregate_type, aggregate_id, after_seq=position.last_seq)

@@ -20,7 +20,7 @@ from nats.js.errors import APIError, NotFoundError
 from pydantic import BaseModel
 
 from shared.catalogue import CATALOGUE
-from shared.envelope import Actor, Envelope, parse_envelope, seal_envelope
+from shared.envelope import TOKEN_RE, Actor, Envelope, parse_envelope, seal_envelope
 
 WRONG_LAST_SEQUENCE = 10071
 
@@ -181,6 +181,8 @@ class EventStore:
 
     async def read_aggregate(self, aggregate_type: str, aggregate_id: str, after_seq: int = 0) -> list[StoredEvent]:
         """Events of one aggregate after `after_seq`, in order (a command's tail read is usually empty)."""
+        if not (subject_token_ok(aggregate_type) and subject_token_ok(aggregate_id)):
+            raise ValueError(f"not a subject token: {aggregate_type}/{aggregate_id}")
         subject = self.stored_filter(aggregate_type, aggregate_id)
         events: list[StoredEvent] = []
         seq = after_seq + 1
@@ -250,9 +252,7 @@ class EventStore:
 
 
 def subject_token_ok(value: str) -> bool:
-    from shared.envelope import TOKEN_RE
-
-    return bool(TOKEN_RE.match(value))
+    return bool(TOKEN_RE.fullmatch(value))
 
 
 def dump_headers(headers: dict[str, Any] | None) -> dict[str, str]:

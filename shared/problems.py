@@ -74,8 +74,10 @@ def problem_response(problem: Problem, instance: str | None = None) -> JSONRespo
 
 def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in loc]
-    if parts and parts[0] in {"body", "query", "path", "header"}:
-        parts = parts[1:] if parts[0] == "body" else parts
+    if len(loc) == 2 and loc[0] == "body" and isinstance(loc[1], int):
+        return "body"  # malformed JSON: pydantic reports a character offset, not a field
+    if parts and parts[0] == "body":
+        parts = parts[1:]
     return ".".join(parts) or "body"
 
 

@@ -39,7 +39,10 @@ log = logging.getLogger("tiaodu.projection")
 class ReadModel(Protocol):
     """A service's read model: its tables, and how a batch of events changes them."""
 
-    tables: Sequence[str]  # compared by `diff_schemas`; each must have a primary key
+    @property
+    def tables(self) -> Sequence[str]:
+        """The tables `diff_schemas` compares; each must have a primary key."""
+        ...
 
     async def create_tables(self, conn: asyncpg.Connection, schema: str) -> None: ...
 
@@ -217,8 +220,10 @@ class ProjectionRunner:
         task = self._workers.pop(partition, None)
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            # nats-py can swallow a cancellation inside fetch; the fencing epoch keeps a straggler harmless,
+            # so a stop never waits on it for long.
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError, Exception):
+                await asyncio.wait_for(asyncio.shield(task), timeout=3.0)
 
     # -- one partition ----------------------------------------------------------------------------------------
 
@@ -264,8 +269,8 @@ class ProjectionRunner:
                 while True:
                     try:
                         msgs = await sub.fetch(self.batch, timeout=1.0)
-                    except nats.errors.TimeoutError:
-                        continue
+                    except (TimeoutError, nats.errors.TimeoutError):
+                        continue  # nothing new (nats-py raises either kind)
                     if msgs:
                         await self._handle(partition, epoch, msgs)
             finally:

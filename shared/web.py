@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated
 
@@ -58,11 +59,14 @@ def request_context(request: Request, principal: PrincipalDep) -> Context:
 ContextDep = Annotated[Context, Depends(request_context)]
 
 
+VERSION_RE = re.compile(r"[0-9]{1,9}")  # ASCII digits only: str.isdigit() also accepts '²'
+
+
 def if_match_version(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int | None:
     if if_match is None:
         return None
     value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    if not VERSION_RE.fullmatch(value):
         raise Problem(
             400, "If-Match 须为版本号", errors=[{"field": "If-Match", "reason": "must be an integer version"}]
         )

@@ -145,6 +145,11 @@ async def amend_project(
     if_match: int | None,
     key: str | None,
 ) -> Outcome:
+    if cmd.code is not None:
+        async with rt.pool.acquire() as conn:
+            holder = await conn.fetchval(f"SELECT id FROM {rt.schema}.projects WHERE code = $1", cmd.code)
+        if holder is not None and holder != project_id:
+            raise field_error("code", "another project already has this national code", 409)
     event = ProjectDetailsAmended(**cmd.model_dump(exclude_unset=True))
     return await _project_command(
         rt,

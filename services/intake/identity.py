@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated
 
 import asyncpg
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.auth import new_token, token_digest
 from shared.catalogue import CATALOGUE
@@ -26,16 +26,22 @@ class OrganisationState(BaseModel):
 
 
 class RegisterOrganisation(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
     name: Annotated[str, Field(min_length=1, max_length=200)]
     role: Role
 
 
 class IssueCredential(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
     label: str = Field(default="", max_length=200)
 
 
 class RevokeCredential(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
     reason: str = Field(default="", max_length=500)
 
 

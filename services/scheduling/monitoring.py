@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -51,8 +52,10 @@ def items_for(
             continue
         left = (m.planned_date - day).days
         unit = next((x.unit_id for x in plan.milestones if x.milestone_id == m.milestone_id), project.unit_id)
-        common = dict(day=day, project_id=project.id, plan_id=plan.id, milestone_id=m.milestone_id, name=m.name,
-                      due=m.planned_date, unit_id=unit)  # fmt: skip
+        common: dict[str, Any] = {
+            "day": day, "project_id": project.id, "plan_id": plan.id, "milestone_id": m.milestone_id,
+            "name": m.name, "due": m.planned_date, "unit_id": unit,
+        }  # fmt: skip
         if left in rules.warning_days:
             items.append(MilestoneDueSoonFlagged(**common, days_left=left))
         elif left < 0:

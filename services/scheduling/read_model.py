@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 import asyncpg
 from pydantic import BaseModel, Field
@@ -92,7 +93,7 @@ MEETINGS = AggregateTable(
     "meetings", "dispatch_meeting", MeetingState, evolve_meeting,
     {"programme_id": ("text", lambda s: s.programme_id), "scheduled_for": ("timestamptz", lambda s: s.scheduled_for)},
 )  # fmt: skip
-TABLES = [PLANS, RULE_SET, LIGHTS, MONITORING_DAYS, MEETINGS]
+TABLES: list[AggregateTable[Any]] = [PLANS, RULE_SET, LIGHTS, MONITORING_DAYS, MEETINGS]
 
 DDL = """
 CREATE TABLE IF NOT EXISTS {s}.programmes (id text PRIMARY KEY, name text NOT NULL, year int NOT NULL);

@@ -14,6 +14,7 @@ import sys
 import time
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import httpx
 
@@ -34,7 +35,7 @@ def check(r: httpx.Response, what: str, ok: tuple[int, ...] = (200, 201)) -> htt
     return r
 
 
-def plan_for(project: dict[str, object], index: int) -> dict[str, object]:
+def plan_for(project: dict[str, Any], index: int) -> dict[str, Any]:
     annual = Decimal(str(project["annual_planned_investment"]))
     start = date.fromisoformat(str(project["planned_start"]))
     months = [Decimal(0)] * 12
@@ -92,7 +93,7 @@ def _wait_until_known(client: httpx.Client, count: int) -> None:
     raise SeedError(f"scheduling knows {len(known)} of {count} demo projects after 20 s")
 
 
-def _history(client: httpx.Client, project: dict[str, object], plan: dict[str, object], pace: Decimal,
+def _history(client: httpx.Client, project: dict[str, Any], plan: dict[str, Any], pace: Decimal,
              goes_silent: bool) -> int:  # fmt: skip
     """Weekly reports from the planned start to the demo day at the project's pace; phases follow."""
     pid = project["id"]
@@ -101,8 +102,8 @@ def _history(client: httpx.Client, project: dict[str, object], plan: dict[str, o
         return 0  # never started, never reported: a late start
     check(client.post(f"/v1/projects/{pid}/phase", json={"phase": "under_construction", "reason": "按计划开工(演示)"},
                       headers={"Idempotency-Key": f"seed-start-{pid}"}), "phase")  # fmt: skip
-    monthly = [Decimal(m) for m in plan["monthly_investment"]]  # type: ignore[attr-defined]
-    pending = sorted((m["planned_date"], i, m["name"]) for i, m in enumerate(plan["milestones"]))  # type: ignore[attr-defined]
+    monthly = [Decimal(m) for m in plan["monthly_investment"]]
+    pending = sorted((m["planned_date"], i, m["name"]) for i, m in enumerate(plan["milestones"]))
     week = start
     last = 0
     stop = date(2024, 8, 1) if goes_silent else DEMO_DAY

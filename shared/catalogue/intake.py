@@ -10,7 +10,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.catalogue.registry import event
 
@@ -38,22 +38,30 @@ class ConstructionType(StrEnum):
 
 
 class TaskForceMember(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(min_length=1, max_length=100)
     org_id: str = Field(min_length=1, max_length=128)
     title: str = Field(default="", max_length=100)
 
 
 class TaskForce(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     lead: TaskForceMember
     members: list[TaskForceMember] = Field(default_factory=list, max_length=100)
 
 
 class SubProject(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(min_length=1, max_length=200)
     content: str = Field(default="", max_length=2000)
 
 
 class MilestoneDone(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(min_length=1, max_length=100)
     done_on: date
 

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.catalogue.intake import Amount
 from shared.catalogue.registry import event
@@ -33,6 +33,8 @@ class MeetingKind(StrEnum):
 
 
 class Milestone(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     milestone_id: Slug
     name: str = Field(min_length=1, max_length=100)
     planned_date: date
@@ -113,6 +115,8 @@ class ExemptionRejected(BaseModel):
 
 
 class Rules(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     """Thresholds of one rule version. Points are percentage points of the annual target (序时进度)."""
 
     yellow_points_behind: float = Field(default=10, ge=0, le=100)
@@ -213,6 +217,8 @@ class AgendaItem(BaseModel):
 
 
 class Attendee(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     org_id: str
     name: str = ""
 

@@ -42,7 +42,7 @@ STREAM = "TIAODU"
 SERVICES = ("intake", "scheduling", "issue_coordination", "notification")
 OWNED_AGGREGATES = {
     "intake": {"project", "programme", "organisation"},
-    "scheduling": {"plan", "rule_set", "dispatch_meeting", "monitoring"},
+    "scheduling": {"plan", "rule_set", "dispatch_meeting", "monitoring", "light"},
     "issue_coordination": {"issue", "supervision_order"},
     "notification": {"inbox", "delivery", "subscription"},
 }
