@@ -48,7 +48,13 @@ async def test_stack_seeds_demo_once_and_keeps_data_across_restarts(
             unit_id, unit_token = next(iter(tokens["units"].items()))
             r = await client.get("/v1/projects", headers={"Authorization": f"Bearer {unit_token}"})
             assert r.json()["items"] and {p["unit_id"] for p in r.json()["items"]} == {unit_id}
+            lights = (await client.get("/v1/lights", params={"programme_id": "demo-2024-sanshi"}, headers=hq)).json()
+            assert {p["light"]["colour"] for p in lights if p["light"]} == {"green", "yellow", "red"}
+            assert all(p["light"]["reasons"] for p in lights if p["light"] and p["light"]["colour"] != "green")
+            report = await client.get("/v1/programmes/demo-2024-sanshi/weekly-report", headers=hq)
+            assert report.status_code == 200 and report.content[:2] == b"PK"  # a DOCX (zip) file
             spec = (await client.get("/openapi.json")).json()
+            assert "/v1/projects/{project_id}/light" in spec["paths"] and "/v1/plans" in spec["paths"]
             assert "/v1/projects/{project_id}/progress-reports" in spec["paths"]
             r = await client.get("/v1/projects", headers={"Authorization": f"Bearer {tokens['auditor']}"})
             assert r.status_code == 200

@@ -57,7 +57,12 @@ async def daily_monitoring(runtime: Runtime, clock: Clock, at: time, poll_s: flo
 
 
 def create_app(
-    settings: Settings, *, clock: Clock | None = None, schema: str | None = None, monitor: bool = True
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    schema: str | None = None,
+    monitor: bool = True,
+    monitor_poll_s: float = 60.0,
 ) -> FastAPI:
     clock = clock or SystemClock()
 
@@ -68,7 +73,7 @@ def create_app(
         app.state.runtime = runtime
         app.state.clock = clock
         await ensure_default_rules(runtime, Context(actor=SYSTEM, correlation_id="default-rules"))
-        loop = asyncio.create_task(daily_monitoring(runtime, clock, monitor_at(), 60.0)) if monitor else None
+        loop = asyncio.create_task(daily_monitoring(runtime, clock, monitor_at(), monitor_poll_s)) if monitor else None
         try:
             yield
         finally:

@@ -12,7 +12,7 @@ from services.scheduling.monitoring import day_id, run_monitoring
 from shared.envelope import Actor, Role
 from shared.eventstore import Context
 from shared.settings import Settings
-from tests.platform import auth, running, runtime_of
+from tests.platform import auth, running, runtime_of, wait_until
 from tests.scheduling.conftest import Platform
 from tests.scheduling.test_plans import plan_body
 
@@ -104,3 +104,26 @@ async def test_rule_change_never_rewrites_history_and_what_if_compares(platform:
     ]
     r = await platform.scheduling.get(f"/v1/projects/{pid}/light/what-if", params={"rule_version": 9}, headers=hq)
     assert r.status_code == 404
+
+
+async def test_the_daily_loop_follows_the_injected_clock(platform: Platform, settings: Settings) -> None:
+    """The service's own loop: nothing before the configured hour, the day's run after it, the next day next."""
+    await _planned_project(platform)
+    clock = platform.clock
+    clock.set_day(date(2024, 4, 27), hour=5)  # before 06:00 China time
+    app = create_scheduling(
+        dataclasses.replace(settings, replica_id="scheduling-loop"), clock=clock, monitor=True, monitor_poll_s=0.02
+    )
+    async with running(app):
+        rt = runtime_of(app)
+
+        async def completed(day: date) -> bool:
+            events = await rt.store.read_aggregate("monitoring", day_id(day))
+            return any(e.envelope.type == "MonitoringCompleted" for e in events)
+
+        await asyncio.sleep(0.2)  # several polls at 05:00: the loop must not run yet
+        assert not await completed(date(2024, 4, 27))
+        clock.set_day(date(2024, 4, 27), hour=7)
+        await wait_until(lambda: completed(date(2024, 4, 27)), 10, "the 27th's run")
+        clock.set_day(date(2024, 4, 28), hour=6)
+        await wait_until(lambda: completed(date(2024, 4, 28)), 10, "the 28th's run")
