@@ -97,14 +97,16 @@ async def execute(
     authorize: Callable[[S | None], Awaitable[None] | None] | None = None,
     retries: int = 8,
 ) -> Outcome:
-    if event_id is not None and (done := await already_applied(pool, schema, event_id)) is not None:
-        return done
     for _attempt in range(retries):
         loaded = await load(pool, store, schema, spec, aggregate_id)
         if event_id is not None:
             for event in loaded.tail:  # appended by the first try but not yet projected
                 if event.envelope.id == event_id:
                     return Outcome(aggregate_id, event.envelope.version, event.seq, event_id, replayed=True)
+            # Checked after the load: the projection commits rows and applied ids together, so whatever the
+            # loaded row contains is in this table by now.
+            if (done := await already_applied(pool, schema, event_id)) is not None:
+                return done
         if authorize is not None:
             pending = authorize(loaded.state)
             if pending is not None:

@@ -124,7 +124,11 @@ class Runtime:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        await self.pool.close()
+        try:
+            await asyncio.wait_for(self.pool.close(), timeout=10)
+        except TimeoutError:
+            # A straggling worker (see ProjectionRunner._stop_worker) still holds a connection: cut it.
+            self.pool.terminate()
         with contextlib.suppress(Exception):
             await self.nc.drain()
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from shared.auth import Principal, authenticate
+from shared.commands import Outcome
 from shared.envelope import Role
 from shared.eventstore import Context
 from shared.problems import Problem
@@ -107,6 +108,17 @@ async def wait_min_seq(
 
 
 MinSeqDep = Depends(wait_min_seq)
+
+
+def written(
+    outcome: Outcome, response: Response, status: int = 200, *, location: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """A write's answer: `{id, version, seq}` (plus extras), its status, the new version as ETag."""
+    response.status_code = status
+    response.headers["ETag"] = f'"{outcome.version}"'
+    if location is not None:
+        response.headers["Location"] = location
+    return {**outcome.body(), **extra}
 
 
 def health_router() -> APIRouter:

@@ -31,6 +31,7 @@ from shared.web import (
     RuntimeDep,
     require_roles,
 )
+from shared.web import written as shared_written
 
 router = APIRouter(prefix="/v1")
 
@@ -40,10 +41,7 @@ WriterPrincipal = Annotated[Principal, require_roles(Role.HQ, Role.UNIT)]
 
 
 def written(outcome: Outcome, response: Response, status: int = 200) -> dict[str, Any]:
-    response.status_code = status
-    response.headers["ETag"] = f'"{outcome.version}"'
-    response.headers["Location"] = f"/v1/projects/{outcome.aggregate_id}"
-    return outcome.body()
+    return shared_written(outcome, response, status, location=f"/v1/projects/{outcome.aggregate_id}")
 
 
 # -- programmes ---------------------------------------------------------------------------------------------

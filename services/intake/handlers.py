@@ -15,7 +15,7 @@ from services.intake.commands import (
     ReportProgress,
 )
 from services.intake.policies import can_write_project
-from services.intake.read_model import ProgrammeAggregate, ProjectAggregate
+from services.intake.read_model import PROGRAMMES, PROJECTS
 from shared.auth import Principal
 from shared.catalogue.intake import (
     ProgrammeRegistered,
@@ -28,9 +28,6 @@ from shared.commands import Outcome, execute, idempotent_event_id
 from shared.eventstore import Context
 from shared.problems import Problem, field_error
 from shared.runtime import Runtime
-
-PROJECTS = ProjectAggregate()
-PROGRAMMES = ProgrammeAggregate()
 
 
 def _event_id(principal: Principal, key: str | None, scope: str) -> uuid.UUID | None:

@@ -33,10 +33,18 @@ from services.scheduling.reports import render_ledger, render_weekly_report
 from shared.auth import Principal
 from shared.catalogue.scheduling import Colour
 from shared.clock import Clock, today
-from shared.commands import Outcome
 from shared.envelope import Role
 from shared.problems import Problem
-from shared.web import ContextDep, IdempotencyKeyDep, IfMatchDep, MinSeqDep, PrincipalDep, RuntimeDep, require_roles
+from shared.web import (
+    ContextDep,
+    IdempotencyKeyDep,
+    IfMatchDep,
+    MinSeqDep,
+    PrincipalDep,
+    RuntimeDep,
+    require_roles,
+    written,
+)
 
 router = APIRouter(prefix="/v1")
 HqPrincipal = Annotated[Principal, require_roles(Role.HQ)]
@@ -55,12 +63,6 @@ def today_of(clock: Annotated[Clock, Depends(clock_of)]) -> date:
 
 
 Today = Annotated[date, Depends(today_of)]
-
-
-def written(outcome: Outcome, response: Response, status: int = 200, **extra: Any) -> dict[str, Any]:
-    response.status_code = status
-    response.headers["ETag"] = f'"{outcome.version}"'
-    return {**outcome.body(), **extra}
 
 
 # -- plans ------------------------------------------------------------------------------------------------------
