@@ -41,3 +41,4 @@ clean:
 
 bench: venv
 	PYTHONPATH=. $(PY) -m tests.benchmarks.bench_intake
+	PYTHONPATH=. $(PY) -m tests.benchmarks.bench_scheduling

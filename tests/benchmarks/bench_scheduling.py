@@ -1,0 +1,86 @@
+"""Benchmark the daily monitoring on real servers (not part of the suite): `make bench`.
+
+30 projects with baselined plans; the monitoring runs for 60 consecutive days; what-if latency for one project.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import statistics
+import tempfile
+import time
+from contextlib import AsyncExitStack
+from datetime import date, timedelta
+from pathlib import Path
+
+import asyncpg
+
+from services.intake.bootstrap import create_app as create_intake
+from services.scheduling.bootstrap import create_app as create_scheduling
+from services.scheduling.monitoring import run_monitoring
+from services.scheduling.seed import plan_for
+from shared.clock import SimulatedClock
+from shared.embedded import start_nats, start_postgres
+from shared.envelope import Actor, Role
+from shared.eventstore import Context
+from shared.settings import Settings
+from tests.platform import auth, bootstrap_and_wait, project_body, running, runtime_of
+
+CTX = Context(actor=Actor(org_id="platform", role=Role.SYSTEM), correlation_id="bench")
+
+
+async def main(projects: int = 30, days: int = 60) -> None:
+    root = Path(tempfile.mkdtemp(prefix="tiaodu-bench-"))
+    nats_server, pg_server = start_nats(root / "nats"), start_postgres(root / "pg")
+    try:
+        conn = await asyncpg.connect(pg_server.url)
+        await conn.execute("CREATE DATABASE bench")
+        await conn.close()
+        settings = Settings(nats_url=nats_server.url, database_url=pg_server.url.rsplit("/", 1)[0] + "/bench")
+        async with AsyncExitStack() as stack:
+            intake_app = create_intake(settings)
+            scheduling_app = create_scheduling(settings, clock=SimulatedClock(), monitor=False)
+            intake = await stack.enter_async_context(running(intake_app))
+            scheduling = await stack.enter_async_context(running(scheduling_app))
+            rt = runtime_of(scheduling_app)
+            tokens = await bootstrap_and_wait(runtime_of(intake_app))
+            hq = auth(tokens["hq"])
+            r = await intake.post("/v1/programmes", json={"id": "prog", "name": "计划", "year": 2024}, headers=hq)
+            await intake.get("/v1/programmes/prog", params={"min_seq": r.json()["seq"]}, headers=hq)
+            ids = []
+            for i in range(projects):
+                r = await intake.post("/v1/projects", json=project_body(name=f"项目{i}"), headers=hq)
+                ids.append(r.json()["id"])
+            assert await rt.runner.wait_for(await rt.store.last_seq(), 20)
+            for i, pid in enumerate(ids):
+                body = plan_for({"id": pid, "annual_planned_investment": "4000", "planned_start": "2024-03-01",
+                                 "unit_id": "unit-a"}, i)  # fmt: skip
+                r = await scheduling.post("/v1/plans", json=body, headers=hq)
+                assert r.status_code == 201, r.text
+            assert await rt.runner.wait_for(await rt.store.last_seq(), 20)
+            timings = []
+            for d in range(days):
+                t0 = time.perf_counter()
+                await run_monitoring(rt, date(2024, 3, 1) + timedelta(days=d), CTX)
+                timings.append(time.perf_counter() - t0)
+            events = await rt.store.last_seq()
+            print(f"daily monitoring, {projects} projects: median {statistics.median(timings) * 1000:.0f} ms/day, "
+                  f"max {max(timings) * 1000:.0f} ms ({days} days, log now {events} events)")  # fmt: skip
+            lat = []
+            for _ in range(50):
+                t0 = time.perf_counter()
+                r = await scheduling.get(
+                    f"/v1/projects/{ids[0]}/light/what-if", params={"as_of": "2024-06-30"}, headers=hq
+                )
+                assert r.status_code == 200
+                lat.append(time.perf_counter() - t0)
+            print(f"what-if light: median {statistics.median(lat) * 1000:.1f} ms")
+    finally:
+        nats_server.stop()
+        pg_server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
