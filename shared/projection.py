@@ -31,6 +31,7 @@ from shared.db import CONNECTION_ERRORS, ident
 from shared.envelope import parse_envelope
 from shared.eventstore import EventStore, StoredEvent
 from shared.leases import PartitionLeases
+from shared.tasks import cancel_and_wait
 from shared.telemetry import consumer_span
 
 log = logging.getLogger("tiaodu.projection")
@@ -219,11 +220,8 @@ class ProjectionRunner:
     async def _stop_worker(self, partition: int) -> None:
         task = self._workers.pop(partition, None)
         if task is not None:
-            task.cancel()
-            # nats-py can swallow a cancellation inside fetch; the fencing epoch keeps a straggler harmless,
-            # so a stop never waits on it for long.
-            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError, Exception):
-                await asyncio.wait_for(asyncio.shield(task), timeout=3.0)
+            # The fencing epoch keeps a straggler harmless, so a stop never waits on it for long.
+            await cancel_and_wait(task, timeout=3.0)
 
     # -- one partition ----------------------------------------------------------------------------------------
 

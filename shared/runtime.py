@@ -20,6 +20,7 @@ from shared.eventstore import EventStore, StoredEvent
 from shared.leases import BUCKET, PartitionLeases
 from shared.projection import AfterCommit, ProjectionRunner, ReadModel
 from shared.settings import Settings
+from shared.tasks import cancel_and_wait
 
 log = logging.getLogger("tiaodu.runtime")
 
@@ -121,9 +122,7 @@ class Runtime:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            await cancel_and_wait(self._task, timeout=10.0)
         try:
             await asyncio.wait_for(self.pool.close(), timeout=10)
         except TimeoutError:

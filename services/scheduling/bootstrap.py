@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import uuid
@@ -23,6 +22,7 @@ from shared.envelope import Actor, Role
 from shared.eventstore import Context
 from shared.runtime import CompositeReadModel, Runtime
 from shared.settings import Settings
+from shared.tasks import cancel_and_wait
 from shared.telemetry import setup_telemetry
 from shared.web import install_common
 
@@ -78,9 +78,7 @@ def create_app(
             yield
         finally:
             if loop is not None:
-                loop.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await loop
+                await cancel_and_wait(loop, timeout=10.0)
             await runtime.stop()
 
     app = FastAPI(
