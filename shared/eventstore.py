@@ -11,7 +11,6 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import nats.errors
 from nats.js import JetStreamContext
@@ -253,7 +252,3 @@ class EventStore:
 
 def subject_token_ok(value: str) -> bool:
     return bool(TOKEN_RE.fullmatch(value))
-
-
-def dump_headers(headers: dict[str, Any] | None) -> dict[str, str]:
-    return {k: str(v) for k, v in (headers or {}).items()}

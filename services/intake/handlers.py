@@ -26,7 +26,7 @@ from shared.catalogue.intake import (
 )
 from shared.commands import Outcome, execute, idempotent_event_id
 from shared.eventstore import Context
-from shared.problems import Problem, field_error
+from shared.problems import field_error
 from shared.runtime import Runtime
 
 
@@ -244,8 +244,3 @@ async def report_progress(
         key=key,
         scope="progress",
     )
-
-
-def require_hq(principal: Principal) -> None:
-    if principal.role.value != "hq":
-        raise Problem(403, f"角色 {principal.role.value} 无权执行此操作(需要:hq)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel
@@ -153,7 +153,3 @@ def _signature(light: StatusLightChanged | LightResult, rule_version: int | None
     version = light.rule_version if isinstance(light, StatusLightChanged) else rule_version
     issues = light.issues.colour if light.issues is not None else None
     return (light.colour, light.milestones.colour, light.investment.colour, light.reporting.colour, issues, version)
-
-
-def days_between(start: date, end: date) -> list[date]:
-    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
