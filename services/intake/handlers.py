@@ -24,7 +24,7 @@ from shared.catalogue.intake import (
     SponsorAssigned,
     TaskForceAssigned,
 )
-from shared.commands import Outcome, execute, idempotent_event_id
+from shared.commands import Outcome, already_applied, execute, idempotent_event_id
 from shared.eventstore import Context
 from shared.problems import field_error
 from shared.runtime import Runtime
@@ -87,7 +87,7 @@ async def register_project(
 ) -> Outcome:
     event_id = _event_id(principal, key, "register_project")
     project_id = cmd.id or _new_id(principal, key, "project")
-    if event_id is None or await _not_yet_done(rt, event_id):
+    if event_id is None or await already_applied(rt.pool, rt.schema, event_id) is None:
         await _check_references(rt, cmd)
     event = ProjectRegistered(**cmd.model_dump(exclude={"id"}))
     return await execute(
@@ -100,11 +100,6 @@ async def register_project(
         context=ctx,
         event_id=event_id,
     )
-
-
-async def _not_yet_done(rt: Runtime, event_id: uuid.UUID) -> bool:
-    async with rt.pool.acquire() as conn:
-        return not await conn.fetchval(f"SELECT 1 FROM {rt.schema}._applied_event WHERE event_id = $1", event_id)
 
 
 async def _project_command(

@@ -66,21 +66,25 @@ async def list_progress_reports(conn: asyncpg.Connection, schema: str, project_i
     return out
 
 
-async def get_programme(conn: asyncpg.Connection, schema: str, programme_id: str) -> dict[str, Any] | None:
-    row = await conn.fetchrow(f"SELECT state, version FROM {schema}.programmes WHERE id = $1", programme_id)
-    if row is None:
-        return None
+PROGRAMME_SELECT = (
+    "SELECT g.state, g.version, (SELECT count(*) FROM {s}.projects j WHERE j.programme_id = g.id) AS project_count"
+    " FROM {s}.programmes g"
+)
+
+
+def _programme_public(row: asyncpg.Record) -> dict[str, Any]:
     body = ProgrammeState.model_validate_json(row["state"]).model_dump(mode="json")
-    body["version"] = row["version"]
-    body["project_count"] = await conn.fetchval(
-        f"SELECT count(*) FROM {schema}.projects WHERE programme_id = $1", programme_id
-    )
-    return body
+    return {**body, "version": row["version"], "project_count": row["project_count"]}
+
+
+async def get_programme(conn: asyncpg.Connection, schema: str, programme_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(PROGRAMME_SELECT.format(s=schema) + " WHERE g.id = $1", programme_id)
+    return None if row is None else _programme_public(row)
 
 
 async def list_programmes(conn: asyncpg.Connection, schema: str) -> list[dict[str, Any]]:
-    rows = await conn.fetch(f"SELECT id FROM {schema}.programmes ORDER BY year DESC, id")
-    return [p for r in rows if (p := await get_programme(conn, schema, r["id"])) is not None]
+    rows = await conn.fetch(PROGRAMME_SELECT.format(s=schema) + " ORDER BY g.year DESC, g.id")
+    return [_programme_public(r) for r in rows]
 
 
 async def list_organisations(conn: asyncpg.Connection, schema: str) -> list[dict[str, Any]]:

@@ -265,9 +265,10 @@ async def what_if(
 ) -> dict[str, Any]:
     await _visible_project(rt, principal, project_id)
     async with rt.pool.acquire() as conn:
-        [(_, light, rules)] = await evaluate(
+        [evaluation] = await evaluate(
             conn, rt.schema, as_of or day, project_ids=[project_id], rule_version=rule_version
         )
+    light, rules = evaluation.light, evaluation.rules
     dims = {
         name: getattr(light, name).model_dump(mode="json")
         for name in ("milestones", "investment", "reporting", "issues")

@@ -7,8 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.catalogue.intake import Amount
-from shared.catalogue.scheduling import Attendee, ExemptionScope, MeetingKind, Milestone, Rules
+from shared.catalogue.scheduling import Attendee, ExemptionScope, MeetingKind, PlanContent, Rules
 
 Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Reason = Annotated[str, Field(min_length=2, max_length=1000)]
@@ -18,19 +17,16 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class PlanContent(Strict):
-    annual_target_investment: Amount
-    yearly_targets: str = Field(default="", max_length=4000)
-    monthly_investment: list[Amount] = Field(min_length=12, max_length=12, description="1-12 月计划投资(万元)")
-    milestones: list[Milestone] = Field(default_factory=list, max_length=60)
+class PlanBody(PlanContent):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class DraftPlan(PlanContent):
+class DraftPlan(PlanBody):
     project_id: Slug
     year: int = Field(ge=2000, le=2100)
 
 
-class ReviseDraft(PlanContent):
+class ReviseDraft(PlanBody):
     pass
 
 

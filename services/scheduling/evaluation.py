@@ -134,6 +134,15 @@ def _situation(
     )
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    project: ProjectRow
+    light: LightResult
+    rules: RuleVersionPublished
+    situation: Situation
+    plan: PlanState | None
+
+
 async def evaluate(
     conn: asyncpg.Connection,
     schema: str,
@@ -141,9 +150,11 @@ async def evaluate(
     *,
     project_ids: list[str] | None = None,
     rule_version: int | None = None,
-) -> list[tuple[ProjectRow, LightResult, RuleVersionPublished]]:
+) -> list[Evaluation]:
     projects = await load_projects(conn, schema, project_ids)
-    rules = await rule_set(conn, schema)
-    chosen = rules_for(rules, as_of, rule_version)
+    chosen = rules_for(await rule_set(conn, schema), as_of, rule_version)
     found = await situations(conn, schema, as_of, projects)
-    return [(p, compute_light(found[p.id][0], chosen.rules), chosen) for p in projects]
+    return [
+        Evaluation(p, compute_light(found[p.id][0], chosen.rules), chosen, found[p.id][0], found[p.id][1])
+        for p in projects
+    ]

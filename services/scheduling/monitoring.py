@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from services.scheduling.domain import PlanState
-from services.scheduling.evaluation import ProjectRow, evaluate, situations
+from services.scheduling.evaluation import ProjectRow, evaluate
 from services.scheduling.lights import LightResult, Situation
 from services.scheduling.read_model import LIGHTS, MONITORING_DAYS, LightState, MonitoringDayState, item_key
 from shared.catalogue.intake import Phase
@@ -87,13 +87,11 @@ async def run_monitoring(rt: Runtime, day: date, ctx: Context) -> RunResult:
         return RunResult(day, 0, 0, already_complete=True)
     async with rt.pool.acquire() as conn:
         results = await evaluate(conn, rt.schema, day)
-        found = await situations(conn, rt.schema, day, [p for p, _, _ in results])
     items: list[BaseModel] = []
     changed = 0
-    for project, light, rules in results:
-        situation, plan = found[project.id]
-        items.extend(items_for(day, project, situation, plan, rules.rules))
-        changed += await _record_light(rt, day, project, light, rules, ctx)
+    for e in results:
+        items.extend(items_for(day, e.project, e.situation, e.plan, e.rules.rules))
+        changed += await _record_light(rt, day, e.project, e.light, e.rules, ctx)
     emitted = await _emit_once(rt, day, items, ctx)
     await _emit_once(rt, day, [MonitoringCompleted(day=day, items=emitted, lights_changed=changed)], ctx)
     return RunResult(day, emitted, changed, already_complete=False)

@@ -44,24 +44,24 @@ class Milestone(BaseModel):
 # -- plans -----------------------------------------------------------------------------------------------------
 
 
+class PlanContent(BaseModel):
+    """What a plan says (not an event itself; both plan-writing events carry it)."""
+
+    annual_target_investment: Amount
+    yearly_targets: str = Field(default="", max_length=4000)
+    monthly_investment: list[Amount] = Field(min_length=12, max_length=12, description="1-12 月计划投资(万元)")
+    milestones: list[Milestone] = Field(default_factory=list, max_length=60)
+
+
 @event("PlanDrafted", aggregate="plan")
-class PlanDrafted(BaseModel):
+class PlanDrafted(PlanContent):
     project_id: str
     year: int
-    annual_target_investment: Amount
-    yearly_targets: str = ""
-    monthly_investment: list[Amount] = Field(min_length=12, max_length=12)  # 1月..12月 planned 万元
-    milestones: list[Milestone] = Field(default_factory=list)
 
 
 @event("PlanRevised", aggregate="plan")
-class PlanRevised(BaseModel):
+class PlanRevised(PlanContent):
     """A draft replaced as a whole (only before its baseline is approved)."""
-
-    annual_target_investment: Amount
-    yearly_targets: str = ""
-    monthly_investment: list[Amount] = Field(min_length=12, max_length=12)
-    milestones: list[Milestone] = Field(default_factory=list)
 
 
 @event("PlanBaselineApproved", aggregate="plan")
@@ -165,28 +165,26 @@ class StatusLightChanged(BaseModel):
 # -- daily monitoring ------------------------------------------------------------------------------------------
 
 
-@event("MilestoneDueSoonFlagged", aggregate="monitoring")
-class MilestoneDueSoonFlagged(BaseModel):
+class MilestoneFlag(BaseModel):
+    """Which milestone a monitoring item is about (not an event itself)."""
+
     day: date
     project_id: str
     plan_id: str
     milestone_id: str
     name: str
     due: date
-    days_left: int
     unit_id: str
+
+
+@event("MilestoneDueSoonFlagged", aggregate="monitoring")
+class MilestoneDueSoonFlagged(MilestoneFlag):
+    days_left: int
 
 
 @event("MilestoneOverdueFlagged", aggregate="monitoring")
-class MilestoneOverdueFlagged(BaseModel):
-    day: date
-    project_id: str
-    plan_id: str
-    milestone_id: str
-    name: str
-    due: date
+class MilestoneOverdueFlagged(MilestoneFlag):
     days_overdue: int
-    unit_id: str
 
 
 @event("ReportOverdueFlagged", aggregate="monitoring")

@@ -7,18 +7,12 @@ network), read-your-write latency, and the projection's rebuild rate from the lo
 from __future__ import annotations
 
 import asyncio
-import shutil
 import statistics
-import tempfile
 import time
-from pathlib import Path
-
-import asyncpg
 
 from services.intake.bootstrap import create_app, read_model
-from shared.embedded import start_nats, start_postgres
 from shared.rebuild import rebuild
-from shared.settings import Settings
+from tests.benchmarks.servers import bench_settings
 from tests.platform import auth, bootstrap_and_wait, project_body, running, runtime_of
 
 REPORT = {
@@ -30,13 +24,7 @@ REPORT = {
 
 
 async def main(projects: int = 50, reports: int = 4000, concurrency: int = 32) -> None:
-    root = Path(tempfile.mkdtemp(prefix="tiaodu-bench-"))
-    nats_server, pg_server = start_nats(root / "nats"), start_postgres(root / "pg")
-    try:
-        conn = await asyncpg.connect(pg_server.url)
-        await conn.execute("CREATE DATABASE bench")
-        await conn.close()
-        settings = Settings(nats_url=nats_server.url, database_url=pg_server.url.rsplit("/", 1)[0] + "/bench")
+    async with bench_settings() as settings:
         app = create_app(settings)
         async with running(app) as client:
             rt = runtime_of(app)
@@ -91,10 +79,6 @@ async def main(projects: int = 50, reports: int = 4000, concurrency: int = 32) -
             result = await rebuild(rt.pool, rt.store, read_model(), "intake_bench_rebuild", until_seq=last)
             took = time.perf_counter() - t0
             print(f"rebuild from seq 1: {result.applied} events in {took:.2f}s = {result.applied / took:.0f}/s")
-    finally:
-        nats_server.stop()
-        pg_server.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -6,38 +6,26 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import statistics
-import tempfile
 import time
 from contextlib import AsyncExitStack
 from datetime import date, timedelta
-from pathlib import Path
-
-import asyncpg
 
 from services.intake.bootstrap import create_app as create_intake
 from services.scheduling.bootstrap import create_app as create_scheduling
 from services.scheduling.monitoring import run_monitoring
 from services.scheduling.seed import plan_for
 from shared.clock import SimulatedClock
-from shared.embedded import start_nats, start_postgres
 from shared.envelope import Actor, Role
 from shared.eventstore import Context
-from shared.settings import Settings
+from tests.benchmarks.servers import bench_settings
 from tests.platform import auth, bootstrap_and_wait, project_body, running, runtime_of
 
 CTX = Context(actor=Actor(org_id="platform", role=Role.SYSTEM), correlation_id="bench")
 
 
 async def main(projects: int = 30, days: int = 60) -> None:
-    root = Path(tempfile.mkdtemp(prefix="tiaodu-bench-"))
-    nats_server, pg_server = start_nats(root / "nats"), start_postgres(root / "pg")
-    try:
-        conn = await asyncpg.connect(pg_server.url)
-        await conn.execute("CREATE DATABASE bench")
-        await conn.close()
-        settings = Settings(nats_url=nats_server.url, database_url=pg_server.url.rsplit("/", 1)[0] + "/bench")
+    async with bench_settings() as settings:
         async with AsyncExitStack() as stack:
             intake_app = create_intake(settings)
             scheduling_app = create_scheduling(settings, clock=SimulatedClock(), monitor=False)
@@ -76,10 +64,6 @@ async def main(projects: int = 30, days: int = 60) -> None:
                 assert r.status_code == 200
                 lat.append(time.perf_counter() - t0)
             print(f"what-if light: median {statistics.median(lat) * 1000:.1f} ms")
-    finally:
-        nats_server.stop()
-        pg_server.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
