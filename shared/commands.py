@@ -15,6 +15,7 @@ from typing import Generic, Protocol, TypeVar
 import asyncpg
 from pydantic import BaseModel
 
+from shared.auth import Principal
 from shared.eventstore import ConcurrencyConflict, Context, EventStore, Position, StoredEvent, subject_token_ok
 from shared.problems import Problem
 
@@ -26,6 +27,32 @@ IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f8f3e-8a4c-4d0e-9a7e-6f1d2c3b4a59")
 def idempotent_event_id(org_id: str, key: str, scope: str) -> uuid.UUID:
     """The event id a keyed command produces: the same key from the same organisation, the same event."""
     return uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{org_id}\x1f{scope}\x1f{key}")
+
+
+@dataclass(frozen=True)
+class CommandMeta:
+    """Everything about a command that is not its content: who asks, what caused it, and the client's guards.
+
+    A route builds the whole command (ids from the path included) and hands it with one `CommandMeta` to a
+    handler `handler(rt, cmd, meta)`.
+    """
+
+    principal: Principal
+    context: Context
+    if_match: int | None = None
+    idempotency_key: str | None = None
+
+    def event_id(self, scope: str) -> uuid.UUID | None:
+        """The event id this command appends under `scope`: derived from the Idempotency-Key when there is one."""
+        if self.idempotency_key is None:
+            return None
+        return idempotent_event_id(self.principal.org_id, self.idempotency_key, scope)
+
+    def new_id(self, prefix: str, scope: str) -> str:
+        """A new aggregate id; derived from the Idempotency-Key so that a retried creation targets the same one."""
+        if self.idempotency_key is None:
+            return prefix + uuid.uuid4().hex[:20]
+        return prefix + idempotent_event_id(self.principal.org_id, self.idempotency_key, scope + ":id").hex[:20]
 
 
 class AggregateSpec(Protocol[S]):

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Respons
 from fastapi.responses import JSONResponse
 
 from shared.auth import Principal, authenticate
-from shared.commands import Outcome
+from shared.commands import CommandMeta, Outcome
 from shared.envelope import Role
 from shared.eventstore import Context
 from shared.problems import Problem
@@ -88,6 +88,15 @@ def idempotency_key(key: Annotated[str | None, Header(alias="Idempotency-Key")] 
 
 
 IdempotencyKeyDep = Annotated[str | None, Depends(idempotency_key)]
+
+
+async def command_meta(
+    principal: PrincipalDep, context: ContextDep, if_match: IfMatchDep, key: IdempotencyKeyDep
+) -> CommandMeta:
+    return CommandMeta(principal=principal, context=context, if_match=if_match, idempotency_key=key)
+
+
+MetaDep = Annotated[CommandMeta, Depends(command_meta)]
 
 
 async def wait_min_seq(
