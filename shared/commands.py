@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from shared.auth import Principal
 from shared.eventstore import ConcurrencyConflict, Context, EventStore, Position, StoredEvent, subject_token_ok
 from shared.problems import Problem
+from shared.runtime import Runtime
 
 S = TypeVar("S")
 
@@ -68,8 +69,9 @@ class Outcome:
     aggregate_id: str
     version: int
     seq: int
-    event_id: uuid.UUID
+    event_id: uuid.UUID | None
     replayed: bool = False
+    appended: bool = True  # False when the decision was that there is nothing to do
 
     def body(self) -> dict[str, object]:
         return {"id": self.aggregate_id, "version": self.version, "seq": self.seq}
@@ -107,7 +109,9 @@ async def already_applied(pool: asyncpg.Pool, schema: str, event_id: uuid.UUID) 
     return Outcome(row["aggregate_id"], row["version"], row["seq"], event_id, replayed=True)
 
 
-Decide = Callable[[S | None], BaseModel]
+# A decision: the event to append, or None when there is nothing to do (the command is then answered with the
+# aggregate's current position and appends nothing).
+Decide = Callable[[S | None], BaseModel | None]
 
 
 async def execute(
@@ -146,6 +150,9 @@ async def execute(
                 current_version=loaded.position.version,
             )
         payload = decide(loaded.state)
+        if payload is None:
+            position = loaded.position
+            return Outcome(aggregate_id, position.version, position.last_seq, None, appended=False)
         try:
             stored = await store.append(
                 spec.aggregate_type,
@@ -169,3 +176,29 @@ async def execute(
             continue
         return Outcome(aggregate_id, stored.envelope.version, stored.seq, stored.envelope.id, stored.duplicate)
     raise Problem(409, "并发写入过多,请稍后重试", current_version=None)
+
+
+async def handle(
+    rt: Runtime,
+    spec: AggregateSpec[S],
+    aggregate_id: str,
+    decide: Decide[S],
+    meta: CommandMeta,
+    *,
+    scope: str,
+    authorize: Callable[[S | None], Awaitable[None] | None] | None = None,
+) -> Outcome:
+    """The one shape of a use case: load `aggregate_id`, decide, append, guarded by the meta's If-Match and
+    Idempotency-Key. `scope` names the use case (and object) so that one key used for two commands yields two ids."""
+    return await execute(
+        pool=rt.pool,
+        store=rt.store,
+        schema=rt.schema,
+        spec=spec,
+        aggregate_id=aggregate_id,
+        decide=decide,
+        context=meta.context,
+        if_match=meta.if_match,
+        event_id=meta.event_id(scope),
+        authorize=authorize,
+    )

@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.domain_errors import DomainError
+
 log = logging.getLogger("tiaodu.http")
 
 PROBLEM_JSON = "application/problem+json"
@@ -57,6 +59,11 @@ def field_error(field: str, reason: str, status: int = 422) -> Problem:
     return Problem(status, f"{field}: {reason}", errors=[{"field": field, "reason": reason}])
 
 
+def from_domain(error: DomainError) -> Problem:
+    errors = [{"field": error.field, "reason": error.reason}] if error.field else None
+    return Problem(error.status, error.detail, errors=errors, **error.extra)
+
+
 def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
     body: dict[str, Any] = {
         "type": "about:blank",
@@ -85,6 +92,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc, request.url.path)
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        return problem_response(from_domain(exc), request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
