@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import asyncpg
 
 from shared.envelope import parse_envelope
 from shared.eventstore import EventStore, StoredEvent
+from shared.projection import AfterCommit
+from shared.runtime import Runtime
+from shared.settings import Settings
+
+COUNTER = "counter"  # the counting projection's service name: its schema, consumers and leases
 
 COUNTING_DDL = """
 CREATE TABLE IF NOT EXISTS {s}.applied (
@@ -146,3 +152,27 @@ async def caught_up(pool: asyncpg.Pool, schema: str, facts: LogFacts) -> bool:
         rows = await conn.fetch(f"SELECT partition, max(seq) AS top FROM {schema}.applied GROUP BY partition")
     top = {r["partition"]: r["top"] for r in rows}
     return all(top.get(p, 0) >= last for p, last in facts.last_by_partition.items())
+
+
+@asynccontextmanager
+async def counting_runtime(
+    settings: Settings,
+    *,
+    run_projection: bool = True,
+    after_commit: AfterCommit | None = None,
+    ack_wait: float = 30.0,
+) -> AsyncIterator[Runtime]:
+    """The counting projection (service `counter`) in this process, as one more replica of it; with
+    `run_projection=False` only its connections, for a test that watches replicas running elsewhere."""
+    runtime = await Runtime.start(
+        COUNTER,
+        settings,
+        CountingReadModel(settings.replica_id),
+        run_projection=run_projection,
+        after_commit=after_commit,
+        ack_wait=ack_wait,
+    )
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()

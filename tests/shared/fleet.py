@@ -20,7 +20,6 @@ import asyncpg
 from shared.embedded import tail
 from shared.settings import Settings
 
-SERVICE = "counter"
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -17,16 +17,14 @@ import signal
 
 from shared.runtime import Runtime
 from shared.settings import Settings
-from tests.shared.counting import CountingReadModel
-
-SERVICE = "counter"
+from tests.shared.counting import COUNTER, CountingReadModel
 
 
 async def main() -> None:
     settings = dataclasses.replace(
-        Settings.from_env(SERVICE), lease_ttl_s=float(os.environ.get("TIAODU_LEASE_TTL_S", "6"))
+        Settings.from_env(COUNTER), lease_ttl_s=float(os.environ.get("TIAODU_LEASE_TTL_S", "6"))
     )
-    runtime = await Runtime.start(SERVICE, settings, CountingReadModel(settings.replica_id))
+    runtime = await Runtime.start(COUNTER, settings, CountingReadModel(settings.replica_id))
     # Set before the projection task first runs (no await since start): its workers fetch this many at a time.
     runtime.runner.batch = int(os.environ.get("PROJECTION_BATCH", "50"))
     stop = asyncio.Event()

@@ -11,30 +11,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import signal
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable
 from pathlib import Path
 
 from shared.runtime import Runtime
 from shared.settings import Settings
 from tests.platform import wait_until
-from tests.shared.counting import CountingReadModel, assert_exactly_once, caught_up, read_log_facts
-from tests.shared.fleet import SERVICE, Fleet, applied_by, in_open_transaction, owners, top_seq
+from tests.shared.counting import assert_exactly_once, caught_up, counting_runtime, read_log_facts
+from tests.shared.fleet import Fleet, applied_by, in_open_transaction, owners, top_seq
 from tests.shared.load import Writer
 
 LEASE_TTL_S = 2.0
 BATCH = 50  # small batches: a replica is killed or frozen with work in hand, not between two large ones
 AGGREGATES = 50
-
-
-@asynccontextmanager
-async def observer(settings: Settings) -> AsyncIterator[Runtime]:
-    """The test's own connections (event store, pool) to the counting projection's schema; it applies nothing."""
-    runtime = await Runtime.start(SERVICE, settings, CountingReadModel(), run_projection=False)
-    try:
-        yield runtime
-    finally:
-        await runtime.stop()
 
 
 async def _finish(fleet: Fleet, rt: Runtime) -> None:
@@ -54,7 +43,7 @@ async def test_sigkill_mid_batch_moves_the_share_and_applies_every_event_once(
 ) -> None:
     # Six partitions, so that each of three replicas holds two (with four, one would hold none).
     settings = dataclasses.replace(settings, lease_ttl_s=LEASE_TTL_S, partitions=6)
-    async with observer(settings) as rt, Fleet(settings, tmp_path, batch=BATCH) as fleet:
+    async with counting_runtime(settings, run_projection=False) as rt, Fleet(settings, tmp_path, batch=BATCH) as fleet:
         names = ["r1", "r2", "r3"]
         for name in names:
             await fleet.start(name)
@@ -107,7 +96,7 @@ async def test_sigstop_past_the_lease_then_sigcont_applies_every_event_once(sett
     and thaws the victim while the backlog is being applied; then writes continue. Three rounds, alternating.
     """
     settings = dataclasses.replace(settings, lease_ttl_s=LEASE_TTL_S)
-    async with observer(settings) as rt, Fleet(settings, tmp_path, batch=BATCH) as fleet:
+    async with counting_runtime(settings, run_projection=False) as rt, Fleet(settings, tmp_path, batch=BATCH) as fleet:
         names = ["a", "b"]
         for name in names:
             await fleet.start(name)
