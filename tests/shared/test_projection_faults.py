@@ -113,7 +113,18 @@ async def test_sigstop_past_the_lease_then_sigcont_applies_every_event_once(sett
             load.cancel()
 
 
-async def _freeze_thaw_round(fleet: Fleet, rt: Runtime, writer: Writer, victim: str, other: str) -> None:
+async def _idle_partition_of(fleet: Fleet, rt: Runtime, writer: Writer, victim: str) -> int:
+    """Hold back writes to a partition of the victim until it has applied all of it: the victim then sits in a
+    pull on that partition, with nothing delivered to it. Returns the partition, still held back."""
+    for _ in range(3):  # the partition may change hands while it drains (rebalancing): then try another
+        partition = await _drain_one_partition_of(fleet, rt, writer, victim)
+        if (await owners(rt.pool, rt.schema))[partition] == victim:
+            return partition
+        writer.held_back.discard(partition)
+    raise AssertionError(f"replica {victim} kept losing its partitions while they drained")
+
+
+async def _drain_one_partition_of(fleet: Fleet, rt: Runtime, writer: Writer, victim: str) -> int:
     partition = -1
 
     async def victim_owns_one() -> bool:
@@ -129,17 +140,20 @@ async def _freeze_thaw_round(fleet: Fleet, rt: Runtime, writer: Writer, victim: 
 
     async def drained() -> bool:
         # One more writer round has passed, so no write to the partition is still in flight.
-        return (
-            writer.ticks > ticks + 1
-            and await top_seq(rt.pool, rt.schema, partition) >= (writer.last_seq_by_partition[partition])
-        )
+        last = writer.last_seq_by_partition[partition]
+        return writer.ticks > ticks + 1 and await top_seq(rt.pool, rt.schema, partition) >= last
 
     await wait_until(drained, 15, f"partition {partition} applied up to its last event")
+    return partition
+
+
+async def _freeze_thaw_round(fleet: Fleet, rt: Runtime, writer: Writer, victim: str, other: str) -> None:
+    partition = await _idle_partition_of(fleet, rt, writer, victim)
     frozen = fleet.replicas[victim]
     frozen.send(signal.SIGSTOP)
     try:
-        # The fault itself is a duration: past the victim's pull request (1 s) before the partition sees a write,
-        # and past its lease before the takeover is awaited below.
+        # The fault is a duration: the partition sees no write until the victim's pull request (1 s) has expired,
+        # so nothing is delivered to the victim; then the takeover (its lease expired) is awaited as a fact.
         await asyncio.sleep(1.5)
         before = writer.last_seq_by_partition[partition]
         await writer.report(writer.aggregates_in(partition)[0])
