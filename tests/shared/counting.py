@@ -160,7 +160,6 @@ async def counting_runtime(
     *,
     run_projection: bool = True,
     after_commit: AfterCommit | None = None,
-    ack_wait: float = 30.0,
 ) -> AsyncIterator[Runtime]:
     """The counting projection (service `counter`) in this process, as one more replica of it; with
     `run_projection=False` only its connections, for a test that watches replicas running elsewhere."""
@@ -170,7 +169,6 @@ async def counting_runtime(
         CountingReadModel(settings.replica_id),
         run_projection=run_projection,
         after_commit=after_commit,
-        ack_wait=ack_wait,
     )
     try:
         yield runtime
