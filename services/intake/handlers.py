@@ -8,6 +8,7 @@ aggregate, decides, and appends, guarded by the meta's If-Match and Idempotency-
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from services.intake import domain, identity, policies, queries
@@ -23,6 +24,7 @@ from services.intake.commands import (
     ReportProgress,
     RevokeCredential,
 )
+from services.intake.domain import ProjectState
 from services.intake.read_model import ORGANISATIONS, PROGRAMMES, PROJECTS
 from shared.auth import new_token, token_digest
 from shared.commands import CommandMeta, Outcome, already_applied, handle
@@ -36,8 +38,14 @@ from shared.runtime import Runtime
 async def register_programme(rt: Runtime, cmd: RegisterProgramme, meta: CommandMeta) -> Outcome:
     policies.can_register(meta.principal)
     programme_id = cmd.id or meta.new_id("p", "programme")
-    decide = domain.decide_register_programme
-    return await handle(rt, PROGRAMMES, programme_id, lambda s: decide(s, cmd), meta, scope="register_programme")
+    return await handle(
+        rt,
+        PROGRAMMES,
+        programme_id,
+        lambda s: domain.decide_register_programme(s, cmd),
+        meta,
+        scope="register_programme",
+    )
 
 
 async def register_project(rt: Runtime, cmd: RegisterProject, meta: CommandMeta) -> Outcome:
@@ -60,23 +68,33 @@ async def amend_project(rt: Runtime, cmd: AmendProject, meta: CommandMeta) -> Ou
         lambda s: domain.decide_amend_project(s, cmd),
         meta,
         scope=f"amend:{cmd.project_id}",
-        authorize=lambda s: policies.can_write_project(meta.principal, domain.must_exist(s)),
+        authorize=_responsible(meta),
     )
 
 
 async def assign_task_force(rt: Runtime, cmd: AssignTaskForce, meta: CommandMeta) -> Outcome:
     policies.can_coordinate(meta.principal)
-    decide = domain.decide_assign_task_force
-    scope = f"task_force:{cmd.project_id}"
-    return await handle(rt, PROJECTS, cmd.project_id, lambda s: decide(s, cmd), meta, scope=scope)
+    return await handle(
+        rt,
+        PROJECTS,
+        cmd.project_id,
+        lambda s: domain.decide_assign_task_force(s, cmd),
+        meta,
+        scope=f"task_force:{cmd.project_id}",
+    )
 
 
 async def assign_sponsor(rt: Runtime, cmd: AssignSponsor, meta: CommandMeta) -> Outcome:
     policies.can_coordinate(meta.principal)
     await _check_organisation(rt, cmd.sponsor_leader_id, Role.LEADER, "sponsor_leader_id")
-    decide = domain.decide_assign_sponsor
-    scope = f"sponsor:{cmd.project_id}"
-    return await handle(rt, PROJECTS, cmd.project_id, lambda s: decide(s, cmd), meta, scope=scope)
+    return await handle(
+        rt,
+        PROJECTS,
+        cmd.project_id,
+        lambda s: domain.decide_assign_sponsor(s, cmd),
+        meta,
+        scope=f"sponsor:{cmd.project_id}",
+    )
 
 
 async def change_phase(rt: Runtime, cmd: ChangePhase, meta: CommandMeta) -> Outcome:
@@ -87,7 +105,7 @@ async def change_phase(rt: Runtime, cmd: ChangePhase, meta: CommandMeta) -> Outc
         lambda s: domain.decide_change_phase(s, cmd),
         meta,
         scope=f"phase:{cmd.project_id}",
-        authorize=lambda s: policies.can_write_project(meta.principal, domain.must_exist(s)),
+        authorize=_responsible(meta),
     )
 
 
@@ -100,8 +118,13 @@ async def report_progress(rt: Runtime, cmd: ReportProgress, meta: CommandMeta) -
         lambda s: domain.decide_report_progress(s, cmd, report_id=report_id),
         meta,
         scope=f"progress:{cmd.project_id}",
-        authorize=lambda s: policies.can_write_project(meta.principal, domain.must_exist(s)),
+        authorize=_responsible(meta),
     )
+
+
+def _responsible(meta: CommandMeta) -> Callable[[ProjectState | None], None]:
+    """hq or the project's responsible unit may write to it (a project that does not exist is 404, not 403)."""
+    return lambda state: policies.can_write_project(meta.principal, domain.must_exist(state))
 
 
 # -- organisations and credentials --------------------------------------------------------------------------
@@ -109,8 +132,14 @@ async def report_progress(rt: Runtime, cmd: ReportProgress, meta: CommandMeta) -
 
 async def register_organisation(rt: Runtime, cmd: RegisterOrganisation, meta: CommandMeta) -> Outcome:
     policies.can_manage_identity(meta.principal)
-    decide = identity.decide_register_organisation
-    return await handle(rt, ORGANISATIONS, cmd.id, lambda s: decide(s, cmd), meta, scope="register_organisation")
+    return await handle(
+        rt,
+        ORGANISATIONS,
+        cmd.id,
+        lambda s: identity.decide_register_organisation(s, cmd),
+        meta,
+        scope="register_organisation",
+    )
 
 
 @dataclass(frozen=True)
@@ -145,9 +174,14 @@ async def issue_credential(rt: Runtime, cmd: IssueCredential, meta: CommandMeta)
 
 async def revoke_credential(rt: Runtime, cmd: RevokeCredential, meta: CommandMeta) -> Outcome:
     policies.can_manage_identity(meta.principal)
-    decide = identity.decide_revoke_credential
-    scope = f"revoke_credential:{cmd.org_id}:{cmd.credential_id}"
-    return await handle(rt, ORGANISATIONS, cmd.org_id, lambda s: decide(s, cmd), meta, scope=scope)
+    return await handle(
+        rt,
+        ORGANISATIONS,
+        cmd.org_id,
+        lambda s: identity.decide_revoke_credential(s, cmd),
+        meta,
+        scope=f"revoke_credential:{cmd.org_id}:{cmd.credential_id}",
+    )
 
 
 # -- references a decision cannot see: they live in other aggregates, so they are read from the read model ------
