@@ -59,7 +59,10 @@ class IdentityChanges:
     revoked: list[Row] = field(default_factory=list)  # (credential_id, org_id)
 
     def organisation_registered(self, event: StoredEvent, p: OrganisationRegistered) -> None:
-        self.registered[event.envelope.aggregate_id] = (p.name, p.role.value, p.demo)
+        org = event.envelope.aggregate_id
+        if org in self.positions:  # a second registration in one batch must not overwrite the first (its role!)
+            raise ValueError(f"organisation {org} registered twice")
+        self.registered[org] = (p.name, p.role.value, p.demo)
 
     def credential_issued(self, event: StoredEvent, p: CredentialIssued) -> None:
         self.issued.append((p.credential_id, event.envelope.aggregate_id, p.token_sha256, p.label, False, event.seq))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import asyncpg
+import pytest
 from pydantic import BaseModel
 
 from shared.auth import IdentityReadModel, authenticate, token_digest
@@ -100,3 +102,27 @@ async def test_the_identity_read_model_writes_a_batch_in_bulk_in_the_order_of_th
         ("c3", "org-b", False, 6),
     ]
     assert principal is not None and (principal.org_id, principal.role) == ("org-b", Role.LEADER)
+
+
+async def test_a_second_registration_in_one_batch_is_refused_not_folded_over_the_first(intake: Intake) -> None:
+    """Had the second won, an organisation registered as a unit would authenticate as an admin."""
+    model, schema = IdentityReadModel(), "identity_twice"
+    batch = [
+        stored(1, "org-x", 1, "OrganisationRegistered", OrganisationRegistered(name="甲", role=Role.UNIT)),
+        stored(2, "org-x", 2, "CredentialIssued", CredentialIssued(credential_id="c1", token_sha256=token_digest("t"))),
+        stored(3, "org-x", 3, "OrganisationRegistered", OrganisationRegistered(name="甲", role=Role.ADMIN)),
+    ]
+    async with intake.runtime.pool.acquire() as conn:
+        await conn.execute(f"CREATE SCHEMA {schema}")
+        await model.create_tables(conn, schema)
+        with pytest.raises(ValueError, match="registered twice"):
+            async with conn.transaction():
+                await model.apply(conn, schema, batch)
+        async with conn.transaction():  # what the projection falls back to: the events one at a time
+            await model.apply(conn, schema, batch[:1])
+            await model.apply(conn, schema, batch[1:2])
+        with pytest.raises(asyncpg.UniqueViolationError):
+            async with conn.transaction():
+                await model.apply(conn, schema, batch[2:])
+        principal = await authenticate(conn, schema, "t")
+    assert principal is not None and principal.role == Role.UNIT
