@@ -193,7 +193,13 @@ async def register_organisation(
     return written(await handlers.register_organisation(rt, cmd, meta), response, 201)
 
 
-@router.post("/organisations/{org_id}/credentials", status_code=201, tags=["identity"], summary="签发令牌(仅显示一次)")
+@router.post(
+    "/organisations/{org_id}/credentials",
+    status_code=201,
+    tags=["identity"],
+    summary="签发令牌(仅显示一次)",
+    description="令牌只在本次响应中显示,平台只保存其摘要;因此不接受 Idempotency-Key(重放无法再次显示令牌)。",
+)
 async def issue_credential(
     org_id: OrgId, body: IssueCredentialBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
