@@ -1,22 +1,73 @@
-"""One read-model table per aggregate type, holding each aggregate's folded state and its position.
+"""Read-model tables that are written in bulk: one statement per table and batch, never a round trip per event.
 
-The same table serves the projection (fold a batch in memory, one SELECT and one bulk upsert) and the command
-side (`load_row`: the state a command decides on, plus where the aggregate stands in the log).
+- `AggregateTable`: one row per aggregate holding its folded state and its position. The same table serves the
+  projection (fold a batch in memory, one SELECT, one upsert) and the command side (`load_row`: the state a
+  command decides on, plus where the aggregate stands in the log).
+- `RowTable`: a ledger with one row per event of some types; a table `event type -> row` says which events add a
+  row and what it holds.
+- `insert_rows`: the bulk INSERT both use (`unnest` over one array per column).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
 from pydantic import BaseModel
 
 from shared.db import ident
+from shared.envelope import Envelope
 from shared.eventstore import Position, StoredEvent
 
 S = TypeVar("S", bound=BaseModel)
+
+Row = tuple[Any, ...]
+
+
+class BulkTable(Protocol):
+    """What a read model needs of each of its tables: its DDL, and how a batch of events changes it."""
+
+    def ddl(self, schema: str) -> str: ...
+
+    async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[StoredEvent]) -> object: ...
+
+
+POSITION_COLUMNS = {"version": "int", "last_seq": "bigint", "last_hash": "text"}
+
+
+def unnest(columns: Mapping[str, str]) -> str:
+    """`unnest($1::text[], $2::int[], ...) AS u(a, b, ...)`: a batch of rows as one array per column."""
+    arrays = ", ".join(f"${i}::{sql_type}[]" for i, sql_type in enumerate(columns.values(), start=1))
+    return f"unnest({arrays}) AS u({', '.join(columns)})"
+
+
+def as_columns(rows: Sequence[Row], width: int) -> list[list[Any]]:
+    """Rows to one list per column, the parameters of `unnest` (values must not themselves be lists)."""
+    return [[row[i] for row in rows] for i in range(width)]
+
+
+async def insert_rows(
+    conn: asyncpg.Connection, table: str, columns: Mapping[str, str], rows: Sequence[Row], *, on_conflict: str = ""
+) -> None:
+    """INSERT every row in one statement. `table` is schema-qualified; `columns` maps name -> SQL type."""
+    if not rows:
+        return
+    names = ", ".join(columns)
+    await conn.execute(
+        f"INSERT INTO {table} ({names}) SELECT {names} FROM {unnest(columns)} {on_conflict}",
+        *as_columns(rows, len(columns)),
+    )
+
+
+def envelope_fold(evolve: Callable[[S | None, Envelope], S]) -> Callable[[S | None, StoredEvent], S]:
+    """A pure domain `evolve(state, envelope)` as a table's fold (domain modules know no event store)."""
+
+    def fold(state: S | None, event: StoredEvent) -> S:
+        return evolve(state, event.envelope)
+
+    return fold
 
 
 @dataclass
@@ -68,23 +119,50 @@ class AggregateTable(Generic[S]):
             key = event.envelope.aggregate_id
             states[key] = self.fold(states.get(key), event)
             last[key] = event
-        names = list(self.columns)
-        placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 6))
-        updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in [*names, "version", "last_seq", "last_hash", "state"])
-        await conn.executemany(
-            f"INSERT INTO {schema}.{self.table} (id, {''.join(n + ', ' for n in names)}version, last_seq, last_hash,"
-            f" state) VALUES ({placeholders}) ON CONFLICT (id) DO UPDATE SET {updates}",
-            [
-                (
-                    key,
-                    *(getter(state) for _, getter in self.columns.values()),
-                    last[key].envelope.version,
-                    last[key].seq,
-                    last[key].envelope.hash,
-                    state.model_dump_json(),
-                )
-                for key, state in states.items()
-                if state is not None and key in last
-            ],
+        folded = {k: v for k, v in states.items() if v is not None and k in last}
+        columns = {
+            "id": "text",
+            **{name: sql_type for name, (sql_type, _) in self.columns.items()},
+            **POSITION_COLUMNS,
+            "state": "jsonb",
+        }
+        rows = [
+            (
+                key,
+                *(getter(state) for _, getter in self.columns.values()),
+                last[key].envelope.version,
+                last[key].seq,
+                last[key].envelope.hash,
+                state.model_dump_json(),
+            )
+            for key, state in folded.items()
+        ]
+        updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in columns if n != "id")
+        await insert_rows(
+            conn, f"{schema}.{self.table}", columns, rows, on_conflict=f"ON CONFLICT (id) DO UPDATE SET {updates}"
         )
-        return {k: v for k, v in states.items() if v is not None and k in last}
+        return folded
+
+
+@dataclass(frozen=True)
+class RowTable:
+    """A ledger: one row per event of the types in `rows` (event type -> the row's values, in `columns` order)."""
+
+    table: str
+    columns: dict[str, str]  # name -> SQL type; every column NOT NULL, the first one the primary key
+    rows: Mapping[str, Callable[[StoredEvent], Row]]
+
+    def __post_init__(self) -> None:
+        ident(self.table)
+        for name in self.columns:
+            ident(name)
+
+    def ddl(self, schema: str) -> str:
+        columns = ", ".join(f"{name} {sql_type} NOT NULL" for name, sql_type in self.columns.items())
+        return (
+            f"CREATE TABLE IF NOT EXISTS {schema}.{self.table} ({columns}, PRIMARY KEY ({next(iter(self.columns))}));"
+        )
+
+    async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[StoredEvent]) -> None:
+        rows = [row(event) for event in events if (row := self.rows.get(event.envelope.type)) is not None]
+        await insert_rows(conn, f"{schema}.{self.table}", self.columns, rows)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
+from pydantic import BaseModel
 
+from shared.aggregate_table import POSITION_COLUMNS, Row, as_columns, insert_rows, unnest
 from shared.catalogue import CATALOGUE
 from shared.catalogue.identity import CredentialIssued, CredentialRevoked, OrganisationRegistered
 from shared.envelope import Actor, Role
@@ -40,6 +43,62 @@ class Principal:
         return Actor(org_id=self.org_id, role=self.role, user=self.credential_id)
 
 
+ORGANISATION_COLUMNS = {"id": "text", "name": "text", "role": "text", "demo": "boolean", "version": "int",
+                        "last_seq": "bigint", "last_hash": "text"}  # fmt: skip
+CREDENTIAL_COLUMNS = {"credential_id": "text", "org_id": "text", "token_sha256": "text", "label": "text",
+                      "revoked": "boolean", "issued_seq": "bigint"}  # fmt: skip
+
+
+@dataclass
+class IdentityChanges:
+    """What one batch of organisation events does to the identity tables, gathered to be written in bulk."""
+
+    registered: dict[str, tuple[str, str, bool]] = field(default_factory=dict)  # org -> (name, role, demo)
+    positions: dict[str, tuple[int, int, str]] = field(default_factory=dict)  # org -> (version, seq, hash)
+    issued: list[Row] = field(default_factory=list)
+    revoked: list[Row] = field(default_factory=list)  # (credential_id, org_id)
+
+    def organisation_registered(self, event: StoredEvent, p: OrganisationRegistered) -> None:
+        org = event.envelope.aggregate_id
+        if org in self.positions:  # a second registration in one batch must not overwrite the first (its role!)
+            raise ValueError(f"organisation {org} registered twice")
+        self.registered[org] = (p.name, p.role.value, p.demo)
+
+    def credential_issued(self, event: StoredEvent, p: CredentialIssued) -> None:
+        self.issued.append((p.credential_id, event.envelope.aggregate_id, p.token_sha256, p.label, False, event.seq))
+
+    def credential_revoked(self, event: StoredEvent, p: CredentialRevoked) -> None:
+        self.revoked.append((p.credential_id, event.envelope.aggregate_id))
+
+    async def write(self, conn: asyncpg.Connection, schema: str) -> None:
+        # New organisations are inserted at their last position in the batch; the others only move on.
+        new = [(org, *fields, *self.positions[org]) for org, fields in self.registered.items()]
+        moved = [(org, *position) for org, position in self.positions.items() if org not in self.registered]
+        await insert_rows(conn, f"{schema}.organisations", ORGANISATION_COLUMNS, new)
+        if moved:
+            await conn.execute(
+                f"UPDATE {schema}.organisations o SET version = u.version, last_seq = u.last_seq,"
+                f" last_hash = u.last_hash FROM {unnest({'id': 'text', **POSITION_COLUMNS})} WHERE o.id = u.id",
+                *as_columns(moved, 4),
+            )
+        await insert_rows(conn, f"{schema}.credentials", CREDENTIAL_COLUMNS, self.issued)
+        if self.revoked:  # after the inserts: a credential may be issued and revoked in one batch
+            await conn.execute(
+                f"UPDATE {schema}.credentials c SET revoked = true"
+                f" FROM {unnest({'credential_id': 'text', 'org_id': 'text'})}"
+                " WHERE c.credential_id = u.credential_id AND c.org_id = u.org_id",
+                *as_columns(self.revoked, 2),
+            )
+
+
+# event type -> how it changes the identity tables
+APPLIERS: dict[type[BaseModel], Callable[[IdentityChanges, StoredEvent, Any], None]] = {
+    OrganisationRegistered: IdentityChanges.organisation_registered,
+    CredentialIssued: IdentityChanges.credential_issued,
+    CredentialRevoked: IdentityChanges.credential_revoked,
+}
+
+
 class IdentityReadModel:
     """Organisations and credentials; part of every service's read model."""
 
@@ -58,45 +117,18 @@ class IdentityReadModel:
         )
 
     async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[StoredEvent]) -> None:
+        changes = IdentityChanges()
         for event in events:
             env = event.envelope
             if env.aggregate_type != "organisation":
                 continue
             payload = CATALOGUE.load_payload(env.type, env.schema_version, env.payload)
-            if isinstance(payload, OrganisationRegistered):
-                await conn.execute(
-                    f"INSERT INTO {schema}.organisations VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    env.aggregate_id,
-                    payload.name,
-                    payload.role.value,
-                    payload.demo,
-                    env.version,
-                    event.seq,
-                    env.hash,
-                )
-                continue
-            await conn.execute(
-                f"UPDATE {schema}.organisations SET version = $2, last_seq = $3, last_hash = $4 WHERE id = $1",
-                env.aggregate_id,
-                env.version,
-                event.seq,
-                env.hash,
-            )
-            if isinstance(payload, CredentialIssued):
-                await conn.execute(
-                    f"INSERT INTO {schema}.credentials VALUES ($1, $2, $3, $4, false, $5)",
-                    payload.credential_id,
-                    env.aggregate_id,
-                    payload.token_sha256,
-                    payload.label,
-                    event.seq,
-                )
-            elif isinstance(payload, CredentialRevoked):
-                await conn.execute(
-                    f"UPDATE {schema}.credentials SET revoked = true WHERE credential_id = $1 AND org_id = $2",
-                    payload.credential_id,
-                    env.aggregate_id,
-                )
+            applier = APPLIERS.get(type(payload))
+            if applier is None:
+                raise ValueError(f"identity cannot apply {env.type} to an organisation")
+            applier(changes, event, payload)
+            changes.positions[env.aggregate_id] = (env.version, event.seq, env.hash)
+        await changes.write(conn, schema)
 
 
 async def authenticate(conn: asyncpg.Connection, schema: str, token: str) -> Principal | None:

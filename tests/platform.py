@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from services.intake.identity import bootstrap_organisation
+from services.intake.cli import bootstrap_organisation
 from shared.envelope import Actor, Role
 from shared.eventstore import Context, EventStore
 from shared.runtime import Runtime

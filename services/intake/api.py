@@ -1,47 +1,53 @@
-"""intake's HTTP API: thin routes that translate requests into use cases and results into responses."""
+"""intake's HTTP API: thin routes that translate requests into commands and results into responses.
+
+A write route builds the whole command (ids from the path included, `command_from`) and makes one call,
+`handler(rt, cmd, meta)`; `meta` (shared.web.MetaDep) carries the principal, the request context, If-Match and
+Idempotency-Key. A read route asks queries.py and lets policies.py say what the caller may see.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
-from services.intake import handlers, identity, queries
+from services.intake import handlers, queries
 from services.intake.commands import (
     AmendProject,
+    AmendProjectBody,
     AssignSponsor,
+    AssignSponsorBody,
     AssignTaskForce,
+    AssignTaskForceBody,
     ChangePhase,
+    ChangePhaseBody,
+    IssueCredential,
+    IssueCredentialBody,
+    RegisterOrganisation,
     RegisterProgramme,
     RegisterProject,
     ReportProgress,
+    ReportProgressBody,
+    RevokeCredential,
+    RevokeCredentialBody,
+    command_from,
 )
-from services.intake.policies import can_read_project, visibility_filter
-from shared.auth import Principal
+from services.intake.policies import can_read_project, listing_scope
 from shared.catalogue.intake import Category, Phase
 from shared.commands import Outcome
-from shared.envelope import Role
 from shared.problems import Problem
-from shared.web import (
-    ContextDep,
-    IdempotencyKeyDep,
-    IfMatchDep,
-    MinSeqDep,
-    PrincipalDep,
-    RuntimeDep,
-    require_roles,
-)
-from shared.web import written as shared_written
+from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, written
 
 router = APIRouter(prefix="/v1")
 
-HqPrincipal = Annotated[Principal, require_roles(Role.HQ)]
-AdminPrincipal = Annotated[Principal, require_roles(Role.ADMIN)]
-WriterPrincipal = Annotated[Principal, require_roles(Role.HQ, Role.UNIT)]
+ProjectId = Annotated[str, Path(description="项目编号")]
+ProgrammeId = Annotated[str, Path(description="计划编号")]
+OrgId = Annotated[str, Path(description="机构编号")]
+CredentialId = Annotated[str, Path(description="凭据编号")]
 
 
-def written(outcome: Outcome, response: Response, status: int = 200) -> dict[str, Any]:
-    return shared_written(outcome, response, status, location=f"/v1/projects/{outcome.aggregate_id}")
+def project_written(outcome: Outcome, response: Response, status: int = 200) -> dict[str, Any]:
+    return written(outcome, response, status, location=f"/v1/projects/{outcome.aggregate_id}")
 
 
 # -- programmes ---------------------------------------------------------------------------------------------
@@ -49,22 +55,20 @@ def written(outcome: Outcome, response: Response, status: int = 200) -> dict[str
 
 @router.post("/programmes", status_code=201, tags=["programmes"], summary="登记重点项目计划(如 2024 三十工程)")
 async def register_programme(
-    cmd: RegisterProgramme, rt: RuntimeDep, ctx: ContextDep, key: IdempotencyKeyDep, principal: HqPrincipal
+    cmd: RegisterProgramme, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
-    outcome = await handlers.register_programme(rt, cmd, principal, ctx, key)
-    return outcome.body()
+    outcome = await handlers.register_programme(rt, cmd, meta)
+    return written(outcome, response, 201, location=f"/v1/programmes/{outcome.aggregate_id}")
 
 
 @router.get("/programmes", tags=["programmes"], summary="计划列表", dependencies=[MinSeqDep])
 async def list_programmes(rt: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
-    async with rt.pool.acquire() as conn:
-        return await queries.list_programmes(conn, rt.schema)
+    return await queries.list_programmes(rt.pool, rt.schema)
 
 
-@router.get("/programmes/{programme_id}", tags=["programmes"], dependencies=[MinSeqDep])
-async def get_programme(programme_id: str, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
-    async with rt.pool.acquire() as conn:
-        body = await queries.get_programme(conn, rt.schema, programme_id)
+@router.get("/programmes/{programme_id}", tags=["programmes"], summary="计划详情", dependencies=[MinSeqDep])
+async def get_programme(programme_id: ProgrammeId, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
+    body = await queries.get_programme(rt.pool, rt.schema, programme_id)
     if body is None:
         raise Problem(404, "计划不存在")
     return body
@@ -74,15 +78,8 @@ async def get_programme(programme_id: str, rt: RuntimeDep, principal: PrincipalD
 
 
 @router.post("/projects", status_code=201, tags=["projects"], summary="登记项目(指挥部办公室)")
-async def register_project(
-    cmd: RegisterProject,
-    rt: RuntimeDep,
-    ctx: ContextDep,
-    key: IdempotencyKeyDep,
-    response: Response,
-    principal: HqPrincipal,
-) -> dict[str, Any]:
-    return written(await handlers.register_project(rt, cmd, principal, ctx, key), response, 201)
+async def register_project(cmd: RegisterProject, rt: RuntimeDep, meta: MetaDep, response: Response) -> dict[str, Any]:
+    return project_written(await handlers.register_project(rt, cmd, meta), response, 201)
 
 
 @router.get(
@@ -94,32 +91,30 @@ async def register_project(
 async def list_projects(
     rt: RuntimeDep,
     principal: PrincipalDep,
-    programme_id: str | None = None,
-    category: Category | None = None,
-    unit_id: str | None = None,
-    phase: Phase | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    programme_id: Annotated[str | None, Query(description="计划编号")] = None,
+    category: Annotated[Category | None, Query(description="类别")] = None,
+    unit_id: Annotated[str | None, Query(description="责任单位编号")] = None,
+    phase: Annotated[Phase | None, Query(description="阶段")] = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="每页条数")] = 50,
+    offset: Annotated[int, Query(ge=0, description="跳过条数")] = 0,
 ) -> dict[str, Any]:
-    own_unit, own_leader = visibility_filter(principal)
-    if own_unit is not None and unit_id not in (None, own_unit):
-        raise Problem(403, "责任单位只能查看本单位的项目")
+    unit, sponsor = listing_scope(principal, unit_id)
     filters = {
         "programme_id": programme_id,
         "category": category.value if category else None,
-        "unit_id": own_unit or unit_id,
+        "unit_id": unit,
         "phase": phase.value if phase else None,
-        "sponsor_leader_id": own_leader,
+        "sponsor_leader_id": sponsor,
     }
-    async with rt.pool.acquire() as conn:
-        items, total = await queries.list_projects(conn, rt.schema, filters=filters, limit=limit, offset=offset)
+    items, total = await queries.list_projects(rt.pool, rt.schema, filters=filters, limit=limit, offset=offset)
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-@router.get("/projects/{project_id}", tags=["projects"], dependencies=[MinSeqDep])
-async def get_project(project_id: str, rt: RuntimeDep, principal: PrincipalDep, response: Response) -> dict[str, Any]:
-    async with rt.pool.acquire() as conn:
-        found = await queries.get_project(conn, rt.schema, project_id)
+@router.get("/projects/{project_id}", tags=["projects"], summary="项目详情", dependencies=[MinSeqDep])
+async def get_project(
+    project_id: ProjectId, rt: RuntimeDep, principal: PrincipalDep, response: Response
+) -> dict[str, Any]:
+    found = await queries.get_project(rt.pool, rt.schema, project_id)
     if found is None:
         raise Problem(404, "项目不存在")
     state, version = found
@@ -130,47 +125,26 @@ async def get_project(project_id: str, rt: RuntimeDep, principal: PrincipalDep, 
 
 @router.patch("/projects/{project_id}", tags=["projects"], summary="修改项目信息")
 async def amend_project(
-    project_id: str,
-    cmd: AmendProject,
-    rt: RuntimeDep,
-    ctx: ContextDep,
-    if_match: IfMatchDep,
-    key: IdempotencyKeyDep,
-    response: Response,
-    principal: WriterPrincipal,
+    project_id: ProjectId, body: AmendProjectBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
-    outcome = await handlers.amend_project(rt, project_id, cmd, principal, ctx, if_match=if_match, key=key)
-    return written(outcome, response)
+    cmd = command_from(AmendProject, body, project_id=project_id)
+    return project_written(await handlers.amend_project(rt, cmd, meta), response)
 
 
 @router.put("/projects/{project_id}/task-force", tags=["projects"], summary="组建/调整项目专班")
 async def assign_task_force(
-    project_id: str,
-    cmd: AssignTaskForce,
-    rt: RuntimeDep,
-    ctx: ContextDep,
-    if_match: IfMatchDep,
-    key: IdempotencyKeyDep,
-    response: Response,
-    principal: HqPrincipal,
+    project_id: ProjectId, body: AssignTaskForceBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
-    outcome = await handlers.assign_task_force(rt, project_id, cmd, principal, ctx, if_match=if_match, key=key)
-    return written(outcome, response)
+    cmd = command_from(AssignTaskForce, body, project_id=project_id)
+    return project_written(await handlers.assign_task_force(rt, cmd, meta), response)
 
 
 @router.put("/projects/{project_id}/sponsor", tags=["projects"], summary="确定包保市领导")
 async def assign_sponsor(
-    project_id: str,
-    cmd: AssignSponsor,
-    rt: RuntimeDep,
-    ctx: ContextDep,
-    if_match: IfMatchDep,
-    key: IdempotencyKeyDep,
-    response: Response,
-    principal: HqPrincipal,
+    project_id: ProjectId, body: AssignSponsorBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
-    outcome = await handlers.assign_sponsor(rt, project_id, cmd, principal, ctx, if_match=if_match, key=key)
-    return written(outcome, response)
+    cmd = command_from(AssignSponsor, body, project_id=project_id)
+    return project_written(await handlers.assign_sponsor(rt, cmd, meta), response)
 
 
 @router.post(
@@ -179,75 +153,65 @@ async def assign_sponsor(
     summary="变更项目阶段(前期→在建→竣工→投产,暂停/恢复/取消)",
 )
 async def change_phase(
-    project_id: str,
-    cmd: ChangePhase,
-    rt: RuntimeDep,
-    ctx: ContextDep,
-    if_match: IfMatchDep,
-    key: IdempotencyKeyDep,
-    response: Response,
-    principal: WriterPrincipal,
+    project_id: ProjectId, body: ChangePhaseBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
-    outcome = await handlers.change_phase(rt, project_id, cmd, principal, ctx, if_match=if_match, key=key)
-    return written(outcome, response)
+    cmd = command_from(ChangePhase, body, project_id=project_id)
+    return project_written(await handlers.change_phase(rt, cmd, meta), response)
 
 
 @router.post("/projects/{project_id}/progress-reports", status_code=201, tags=["progress"], summary="进度填报")
 async def report_progress(
-    project_id: str,
-    cmd: ReportProgress,
-    rt: RuntimeDep,
-    ctx: ContextDep,
-    if_match: IfMatchDep,
-    key: IdempotencyKeyDep,
-    response: Response,
-    principal: WriterPrincipal,
+    project_id: ProjectId, body: ReportProgressBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
-    outcome = await handlers.report_progress(rt, project_id, cmd, principal, ctx, if_match=if_match, key=key)
-    return written(outcome, response, 201)
+    cmd = command_from(ReportProgress, body, project_id=project_id)
+    return project_written(await handlers.report_progress(rt, cmd, meta), response, 201)
 
 
-@router.get("/projects/{project_id}/progress-reports", tags=["progress"], dependencies=[MinSeqDep])
-async def list_progress_reports(project_id: str, rt: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
-    async with rt.pool.acquire() as conn:
-        found = await queries.get_project(conn, rt.schema, project_id)
-        if found is None:
-            raise Problem(404, "项目不存在")
-        can_read_project(principal, found[0])
-        return await queries.list_progress_reports(conn, rt.schema, project_id)
+@router.get(
+    "/projects/{project_id}/progress-reports", tags=["progress"], summary="项目的进度填报记录", dependencies=[MinSeqDep]
+)
+async def list_progress_reports(project_id: ProjectId, rt: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+    found = await queries.get_project(rt.pool, rt.schema, project_id)
+    if found is None:
+        raise Problem(404, "项目不存在")
+    can_read_project(principal, found[0])
+    return await queries.list_progress_reports(rt.pool, rt.schema, project_id)
 
 
-# -- organisations ------------------------------------------------------------------------------------------
+# -- organisations and credentials --------------------------------------------------------------------------
 
 
 @router.get("/organisations", tags=["identity"], summary="机构列表", dependencies=[MinSeqDep])
 async def list_organisations(rt: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
-    async with rt.pool.acquire() as conn:
-        return await queries.list_organisations(conn, rt.schema)
+    return await queries.list_organisations(rt.pool, rt.schema)
 
 
 @router.post("/organisations", status_code=201, tags=["identity"], summary="登记机构(系统管理)")
 async def register_organisation(
-    cmd: identity.RegisterOrganisation, rt: RuntimeDep, ctx: ContextDep, principal: AdminPrincipal
+    cmd: RegisterOrganisation, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
-    return (await identity.register_organisation(rt, cmd, ctx)).body()
+    return written(await handlers.register_organisation(rt, cmd, meta), response, 201)
 
 
-@router.post("/organisations/{org_id}/credentials", status_code=201, tags=["identity"], summary="签发令牌(仅显示一次)")
+@router.post(
+    "/organisations/{org_id}/credentials",
+    status_code=201,
+    tags=["identity"],
+    summary="签发令牌(仅显示一次)",
+    description="令牌只在本次响应中显示,平台只保存其摘要;因此不接受 Idempotency-Key(重放无法再次显示令牌)。",
+)
 async def issue_credential(
-    org_id: str, cmd: identity.IssueCredential, rt: RuntimeDep, ctx: ContextDep, principal: AdminPrincipal
+    org_id: OrgId, body: IssueCredentialBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
-    outcome, credential_id, token = await identity.issue_credential(rt, org_id, cmd, ctx)
-    return {**outcome.body(), "credential_id": credential_id, "token": token}
+    cmd = command_from(IssueCredential, body, org_id=org_id)
+    issued = await handlers.issue_credential(rt, cmd, meta)
+    return written(issued.outcome, response, 201, credential_id=issued.credential_id, token=issued.token)
 
 
 @router.post("/organisations/{org_id}/credentials/{credential_id}/revoke", tags=["identity"], summary="吊销令牌")
 async def revoke_credential(
-    org_id: str,
-    credential_id: str,
-    cmd: identity.RevokeCredential,
-    rt: RuntimeDep,
-    ctx: ContextDep,
-    principal: AdminPrincipal,
-) -> dict[str, Any]:
-    return (await identity.revoke_credential(rt, org_id, credential_id, cmd, ctx)).body()
+    org_id: OrgId, credential_id: CredentialId, body: RevokeCredentialBody, rt: RuntimeDep, meta: MetaDep,
+    response: Response,
+) -> dict[str, Any]:  # fmt: skip
+    cmd = command_from(RevokeCredential, body, org_id=org_id, credential_id=credential_id)
+    return written(await handlers.revoke_credential(rt, cmd, meta), response)

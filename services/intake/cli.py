@@ -1,4 +1,5 @@
-"""Operator commands that work on the log directly, before any admin credential exists.
+"""Operator commands that work on the log directly, before any admin credential exists (so there is no one to
+authorise and no read model to load from: the organisation is folded from its own events).
 
 python -m services.intake.cli bootstrap-admin [--org admin]   # prints one admin token, once
 python -m services.intake.cli bootstrap-demo                   # demo organisations, prints their tokens as JSON
@@ -11,14 +12,42 @@ import asyncio
 import json
 import uuid
 
+from services.intake.commands import IssueCredential, RegisterOrganisation
 from services.intake.demo_data import ORGANISATIONS
-from services.intake.identity import bootstrap_organisation
+from services.intake.identity import OrganisationState, decide_issue_credential, decide_register_organisation
+from services.intake.identity import evolve_organisation as evolve
+from shared.auth import new_token, token_digest
 from shared.envelope import Actor, Role
-from shared.eventstore import Context, EventStore
+from shared.eventstore import Context, EventStore, Position
 from shared.runtime import connect_nats
 from shared.settings import Settings
 
 SYSTEM = Actor(org_id="platform", role=Role.SYSTEM, user="cli")
+
+
+async def bootstrap_organisation(
+    store: EventStore, org_id: str, name: str, role: Role, ctx: Context, *, demo: bool, label: str
+) -> str:
+    """Register an organisation (unless it exists) and issue it one new credential; returns the token."""
+    state: OrganisationState | None = None
+    position = Position()
+    for event in await store.read_aggregate("organisation", org_id):
+        state, position = evolve(state, event.envelope), position.after(event)
+    if state is None:
+        registered = decide_register_organisation(None, RegisterOrganisation(id=org_id, name=name, role=role))
+        stored = await store.append(
+            "organisation", org_id, registered.model_copy(update={"demo": demo}), expected=position, context=ctx
+        )
+        state, position = evolve(None, stored.envelope), position.after(stored)
+    token = new_token()
+    issued = decide_issue_credential(
+        state,
+        IssueCredential(org_id=org_id, label=label),
+        credential_id="c" + uuid.uuid4().hex[:16],
+        token_sha256=token_digest(token),
+    )
+    await store.append("organisation", org_id, issued, expected=position, context=ctx)
+    return token
 
 
 async def _store(settings: Settings) -> tuple[EventStore, object]:

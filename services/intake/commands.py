@@ -1,13 +1,18 @@
-"""What clients send: commands as pydantic models (XCreate / XUpdate style), validated field by field."""
+"""What clients ask intake to do: commands as pydantic models, validated field by field.
+
+A command carries everything its handler needs, the ids from the URL path included. Where the path names the
+object, the request body is a `...Body` model (what the OpenAPI document shows) and the command extends it with
+that id; `command_from(Command, body, project_id=...)` builds it in the route.
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import date
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from shared.catalogue.intake import (
     Amount,
@@ -18,9 +23,13 @@ from shared.catalogue.intake import (
     SubProject,
     TaskForce,
 )
+from shared.domain_errors import NotFound
+from shared.envelope import Role
 
 Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
+# An id taken from the URL path: never stripped (' p1' is not 'p1'), and only what can name an aggregate.
+PathId = Annotated[str, StringConstraints(strip_whitespace=False, pattern=r"^[A-Za-z0-9_-]{1,128}$")]
 
 # 全国投资项目在线审批监管平台 项目代码: 24 characters, YYYY-AAAAAA-II-TT-NNNNNN: year of filing, the
 # 6-digit administrative division code, industry code, project type, serial number.
@@ -45,64 +54,148 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+C = TypeVar("C", bound=BaseModel)
+
+
+def command_from(command: type[C], body: BaseModel, **path_ids: str) -> C:
+    """The whole command: the body's fields as the client sent them, plus the ids from the path.
+
+    FastAPI validated the body already. An id from the path that cannot name anything is refused as not found,
+    the way an id that names nothing is.
+    """
+    fields = {name: getattr(body, name) for name in body.model_fields_set}
+    try:
+        return command.model_validate({**fields, **path_ids})
+    except ValidationError as exc:
+        bad = sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"] and e["loc"][0] in path_ids})
+        if not bad:
+            raise
+        raise NotFound("对象不存在", field=bad[0], reason="not a valid identifier") from None
+
+
+# -- programmes and projects --------------------------------------------------------------------------------
+
+
 class RegisterProgramme(Strict):
-    id: Slug | None = None
-    name: Text
-    year: int = Field(ge=2000, le=2100)
-    description: str = Field(default="", max_length=2000)
-    demo: bool = False
+    id: Slug | None = Field(default=None, description="计划编号;省略时由平台生成")
+    name: Text = Field(description="计划名称,如“2024 三十工程”")
+    year: int = Field(ge=2000, le=2100, description="年度")
+    description: str = Field(default="", max_length=2000, description="说明")
+    demo: bool = Field(default=False, description="是否为演示数据")
 
 
 class RegisterProject(Strict):
-    id: Slug | None = None
-    programme_id: Slug
+    id: Slug | None = Field(default=None, description="项目编号;省略时由平台生成")
+    programme_id: Slug = Field(description="所属计划编号")
     code: NationalCode | None = Field(default=None, description="全国投资项目代码(24位),可选")
-    name: Text
-    category: Category
-    unit_id: Slug
-    sponsor_leader_id: Slug | None = None
-    task_force: TaskForce | None = None
-    location: Text
-    construction_content: str = Field(default="", max_length=4000)
-    construction_type: ConstructionType
-    total_investment: Amount
-    annual_planned_investment: Amount
-    planned_start: date
-    planned_completion: date
-    sub_projects: list[SubProject] = Field(default_factory=list, max_length=50)
-    demo: bool = False
+    name: Text = Field(description="项目名称")
+    category: Category = Field(description="类别:industrial 工业 / infrastructure 基础设施 / livelihood 民生")
+    unit_id: Slug = Field(description="责任单位(角色为 unit 的机构)编号")
+    sponsor_leader_id: Slug | None = Field(default=None, description="包保市领导(角色为 leader 的机构)编号")
+    task_force: TaskForce | None = Field(default=None, description="项目专班:组长与成员")
+    location: Text = Field(description="建设地点(县区)")
+    construction_content: str = Field(default="", max_length=4000, description="建设内容")
+    construction_type: ConstructionType = Field(description="new 新建 / continuing 续建")
+    total_investment: Amount = Field(description="总投资(万元)")
+    annual_planned_investment: Amount = Field(description="年度计划投资(万元),不超过总投资")
+    planned_start: date = Field(description="计划开工日期")
+    planned_completion: date = Field(description="计划竣工日期,不早于计划开工日期")
+    sub_projects: list[SubProject] = Field(default_factory=list, max_length=50, description="子项目")
+    demo: bool = Field(default=False, description="是否为演示数据")
 
 
-class AmendProject(Strict):
-    code: NationalCode | None = None
-    name: Text | None = None
-    location: Text | None = None
-    construction_content: str | None = Field(default=None, max_length=4000)
-    construction_type: ConstructionType | None = None
-    total_investment: Amount | None = None
-    annual_planned_investment: Amount | None = None
-    planned_start: date | None = None
-    planned_completion: date | None = None
-    sub_projects: list[SubProject] | None = Field(default=None, max_length=50)
+class AmendProjectBody(Strict):
+    """只修改请求中给出的字段,至少给出一个。"""
+
+    code: NationalCode | None = Field(default=None, description="全国投资项目代码(24位)")
+    name: Text | None = Field(default=None, description="项目名称")
+    location: Text | None = Field(default=None, description="建设地点(县区)")
+    construction_content: str | None = Field(default=None, max_length=4000, description="建设内容")
+    construction_type: ConstructionType | None = Field(default=None, description="new 新建 / continuing 续建")
+    total_investment: Amount | None = Field(default=None, description="总投资(万元)")
+    annual_planned_investment: Amount | None = Field(default=None, description="年度计划投资(万元)")
+    planned_start: date | None = Field(default=None, description="计划开工日期")
+    planned_completion: date | None = Field(default=None, description="计划竣工日期")
+    sub_projects: list[SubProject] | None = Field(default=None, max_length=50, description="子项目(整体替换)")
 
 
-class AssignTaskForce(Strict):
-    task_force: TaskForce
+class AssignTaskForceBody(Strict):
+    task_force: TaskForce = Field(description="项目专班:组长与成员")
 
 
-class AssignSponsor(Strict):
-    sponsor_leader_id: Slug
+class AssignSponsorBody(Strict):
+    sponsor_leader_id: Slug = Field(description="包保市领导(角色为 leader 的机构)编号")
 
 
-class ChangePhase(Strict):
-    phase: Phase
-    reason: str = Field(min_length=2, max_length=1000)
+class ChangePhaseBody(Strict):
+    phase: Phase = Field(description="目标阶段:前期→在建→竣工→投产,或暂停/恢复/取消")
+    reason: str = Field(min_length=2, max_length=1000, description="变更原因")
 
 
-class ReportProgress(Strict):
-    period_start: date
-    period_end: date
-    investment_this_period: Amount
-    image_progress_pct: Annotated[Decimal, Field(ge=0, le=100, decimal_places=2)]
-    image_progress_text: str = Field(default="", max_length=4000)
-    milestones_done: list[MilestoneDone] = Field(default_factory=list, max_length=50)
+class ReportProgressBody(Strict):
+    period_start: date = Field(description="填报周期开始日期")
+    period_end: date = Field(description="填报周期结束日期,不早于开始日期")
+    investment_this_period: Amount = Field(description="本期完成投资(万元);累计投资由平台计算")
+    image_progress_pct: Annotated[Decimal, Field(ge=0, le=100, decimal_places=2)] = Field(
+        description="形象进度百分比(0-100)"
+    )
+    image_progress_text: str = Field(default="", max_length=4000, description="形象进度描述")
+    milestones_done: list[MilestoneDone] = Field(
+        default_factory=list, max_length=50, description="本期完成的节点,完成日期不晚于周期结束日期"
+    )
+
+
+class OnProject(Strict):
+    project_id: PathId = Field(description="项目编号")
+
+
+class AmendProject(AmendProjectBody, OnProject):
+    pass
+
+
+class AssignTaskForce(AssignTaskForceBody, OnProject):
+    pass
+
+
+class AssignSponsor(AssignSponsorBody, OnProject):
+    pass
+
+
+class ChangePhase(ChangePhaseBody, OnProject):
+    pass
+
+
+class ReportProgress(ReportProgressBody, OnProject):
+    pass
+
+
+# -- organisations and credentials (identity) ---------------------------------------------------------------
+
+
+class RegisterOrganisation(Strict):
+    id: Slug = Field(description="机构编号")
+    name: Text = Field(description="机构名称")
+    role: Role = Field(
+        description="角色:hq 指挥部办公室、unit 责任单位、leader 包保市领导、supervision 督查室、"
+        "auditor 审计、admin 系统管理"
+    )
+
+
+class IssueCredentialBody(Strict):
+    label: str = Field(default="", max_length=200, description="令牌用途说明")
+
+
+class RevokeCredentialBody(Strict):
+    reason: str = Field(default="", max_length=500, description="吊销原因")
+
+
+class OnOrganisation(Strict):
+    org_id: PathId = Field(description="机构编号")
+
+
+class IssueCredential(IssueCredentialBody, OnOrganisation):
+    pass
+
+
+class RevokeCredential(RevokeCredentialBody, OnOrganisation):
+    credential_id: PathId = Field(description="凭据编号")

@@ -1,16 +1,30 @@
-"""The intake domain, free of I/O: project state, `evolve` (state + event -> state) and `decide` functions.
+"""The intake domain, free of I/O: states, `evolve` (state + event -> state) and `decide_x(state, cmd) -> event`.
 
-The same `evolve` builds the read model and the state a command decides on, so the two cannot drift apart.
+- The same `evolve` builds the read model and the state a command decides on, so the two cannot drift apart. It
+  dispatches through a table `event type -> change`, one per aggregate.
+- A decision returns the event to append or raises a `shared.domain_errors` kind; the edge turns that into
+  problem+json naming the field. What a decision cannot derive itself (a new report id, a token's digest) the
+  handler makes and passes in: the domain does no I/O and draws no random numbers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
+from services.intake.commands import (
+    AmendProject,
+    AssignSponsor,
+    AssignTaskForce,
+    ChangePhase,
+    RegisterProgramme,
+    RegisterProject,
+    ReportProgress,
+)
 from shared.catalogue import CATALOGUE
 from shared.catalogue.intake import (
     Category,
@@ -27,8 +41,8 @@ from shared.catalogue.intake import (
     TaskForce,
     TaskForceAssigned,
 )
-from shared.eventstore import StoredEvent
-from shared.problems import Problem, field_error
+from shared.domain_errors import Conflict, Invalid, NotFound
+from shared.envelope import Envelope
 
 # 前期 -> 在建 -> 竣工 -> 投产, one step at a time; suspend / resume / cancel beside it.
 NEXT_PHASE = {
@@ -79,97 +93,133 @@ class ProjectState(BaseModel):
     updated_at: datetime
 
 
-def evolve_programme(state: ProgrammeState | None, event: StoredEvent) -> ProgrammeState:
-    env = event.envelope
-    payload = CATALOGUE.load_payload(env.type, env.schema_version, env.payload)
-    if isinstance(payload, ProgrammeRegistered):
-        return ProgrammeState(id=env.aggregate_id, registered_at=env.recorded_at, **payload.model_dump())
+# -- evolve -------------------------------------------------------------------------------------------------
+
+S = TypeVar("S", bound=BaseModel)
+# How an event after the first changes an aggregate's state: the fields it sets (payload types as registered).
+Changes = Mapping[type[BaseModel], Callable[[S, Any], dict[str, object]]]
+
+
+def fold(
+    state: S | None, envelope: Envelope, create: Callable[[Any], S], first: type[BaseModel], changes: Changes[S]
+) -> S:
+    """One event into an aggregate's state: `first` creates it, every later event is looked up in `changes`."""
+    payload = CATALOGUE.load_payload(envelope.type, envelope.schema_version, envelope.payload)
     if state is None:
-        raise ValueError(f"{env.type} before ProgrammeRegistered for {env.aggregate_id}")
-    return state
+        if not isinstance(payload, first):
+            raise ValueError(f"{envelope.type} before {first.__name__} for {envelope.aggregate_id}")
+        return create(payload)
+    change = changes.get(type(payload))
+    if change is None:
+        raise ValueError(f"cannot apply {envelope.type} to {envelope.aggregate_type} {envelope.aggregate_id}")
+    return state.model_copy(update=change(state, payload))
 
 
-def evolve_project(state: ProjectState | None, event: StoredEvent) -> ProjectState:
-    env = event.envelope
-    payload = CATALOGUE.load_payload(env.type, env.schema_version, env.payload)
-    if isinstance(payload, ProjectRegistered):
-        if state is not None:
-            raise ValueError(f"project {env.aggregate_id} registered twice")
-        return ProjectState(
-            id=env.aggregate_id,
-            registered_at=env.recorded_at,
-            updated_at=env.recorded_at,
-            **payload.model_dump(),
-        )
-    if state is None:
-        raise ValueError(f"{env.type} before ProjectRegistered for {env.aggregate_id}")
-    changes: dict[str, object] = {"updated_at": env.recorded_at}
-    if isinstance(payload, ProjectDetailsAmended):
-        changes.update(payload.model_dump(exclude_none=True))
-    elif isinstance(payload, TaskForceAssigned):
-        changes["task_force"] = payload.task_force
-    elif isinstance(payload, SponsorAssigned):
-        changes["sponsor_leader_id"] = payload.sponsor_leader_id
-    elif isinstance(payload, ProjectPhaseChanged):
-        changes["phase"] = payload.to_phase
-        changes["suspended_from"] = payload.from_phase if payload.to_phase == Phase.SUSPENDED else None
-    elif isinstance(payload, ProgressReported):
-        changes.update(
-            cumulative_investment=payload.cumulative_investment,
-            image_progress_pct=payload.image_progress_pct,
-            image_progress_text=payload.image_progress_text,
-            last_report_period_end=max(filter(None, [state.last_report_period_end, payload.period_end])),
-            reports=state.reports + 1,
-            milestones_done=[*state.milestones_done, *payload.milestones_done],
-        )
-    else:
-        raise ValueError(f"intake cannot apply {env.type} to a project")
-    return state.model_copy(update=changes)
+def _set_fields(payload: BaseModel) -> dict[str, object]:
+    """The fields an amendment carries (absent means unchanged), as the typed values, not dumped dicts."""
+    return {name: value for name in type(payload).model_fields if (value := getattr(payload, name)) is not None}
 
 
-Decide = Callable[[ProjectState | None], BaseModel]
+def _progress_reported(state: ProjectState, p: ProgressReported) -> dict[str, object]:
+    return {
+        "cumulative_investment": p.cumulative_investment,
+        "image_progress_pct": p.image_progress_pct,
+        "image_progress_text": p.image_progress_text,
+        "last_report_period_end": max(filter(None, [state.last_report_period_end, p.period_end])),
+        "reports": state.reports + 1,
+        "milestones_done": [*state.milestones_done, *p.milestones_done],
+    }
 
-# -- decisions ------------------------------------------------------------------------------------------------
+
+PROJECT_CHANGES: Changes[ProjectState] = {
+    ProjectDetailsAmended: lambda _, p: _set_fields(p),
+    TaskForceAssigned: lambda _, p: {"task_force": p.task_force},
+    SponsorAssigned: lambda _, p: {"sponsor_leader_id": p.sponsor_leader_id},
+    ProjectPhaseChanged: lambda _, p: {
+        "phase": p.to_phase,
+        "suspended_from": p.from_phase if p.to_phase == Phase.SUSPENDED else None,
+    },
+    ProgressReported: _progress_reported,
+}
+
+
+def evolve_programme(state: ProgrammeState | None, envelope: Envelope) -> ProgrammeState:
+    def create(p: ProgrammeRegistered) -> ProgrammeState:
+        return ProgrammeState(id=envelope.aggregate_id, registered_at=envelope.recorded_at, **p.model_dump())
+
+    return fold(state, envelope, create, ProgrammeRegistered, {})
+
+
+def evolve_project(state: ProjectState | None, envelope: Envelope) -> ProjectState:
+    def create(p: ProjectRegistered) -> ProjectState:
+        at = envelope.recorded_at
+        return ProjectState(id=envelope.aggregate_id, registered_at=at, updated_at=at, **dict(p))
+
+    project = fold(state, envelope, create, ProjectRegistered, PROJECT_CHANGES)
+    return project if state is None else project.model_copy(update={"updated_at": envelope.recorded_at})
+
+
+# -- decisions: programmes and projects -----------------------------------------------------------------------
 
 
 def must_exist(state: ProjectState | None) -> ProjectState:
     if state is None:
-        raise Problem(404, "项目不存在")
+        raise NotFound("项目不存在", field="project_id", reason="no such project")
     return state
 
 
-def decide_register(state: ProjectState | None, event: ProjectRegistered) -> ProjectRegistered:
+def decide_register_programme(state: ProgrammeState | None, cmd: RegisterProgramme) -> ProgrammeRegistered:
     if state is not None:
-        raise Problem(409, "项目已存在", errors=[{"field": "id", "reason": "project already registered"}])
-    check_dates(event.planned_start, event.planned_completion)
-    check_investments(event.total_investment, event.annual_planned_investment)
-    return event
+        raise Conflict("计划已存在", field="id", reason="programme already exists")
+    return ProgrammeRegistered(**cmd.model_dump(exclude={"id"}))
 
 
-def decide_amend(state: ProjectState | None, event: ProjectDetailsAmended) -> ProjectDetailsAmended:
+def decide_register_project(state: ProjectState | None, cmd: RegisterProject) -> ProjectRegistered:
+    if state is not None:
+        raise Conflict("项目已存在", field="id", reason="project already registered")
+    check_dates(cmd.planned_start, cmd.planned_completion)
+    check_investments(cmd.total_investment, cmd.annual_planned_investment)
+    return ProjectRegistered(**cmd.model_dump(exclude={"id"}))
+
+
+def decide_amend_project(state: ProjectState | None, cmd: AmendProject) -> ProjectDetailsAmended:
     project = must_exist(state)
-    if not event.model_dump(exclude_none=True):
-        raise Problem(422, "没有需要修改的字段", errors=[{"field": "body", "reason": "no field to change"}])
-    if project.phase in {Phase.CANCELLED}:
-        raise Problem(409, "已取消的项目不能修改")
+    event = ProjectDetailsAmended(**cmd.model_dump(exclude_unset=True, exclude={"project_id"}))
+    if not _set_fields(event):
+        raise Invalid("没有需要修改的字段", field="body", reason="no field to change")
+    if project.phase == Phase.CANCELLED:
+        raise Conflict("已取消的项目不能修改", field="phase", reason="project is cancelled")
     check_dates(event.planned_start or project.planned_start, event.planned_completion or project.planned_completion)
     check_investments(
-        event.total_investment if event.total_investment is not None else project.total_investment,
-        event.annual_planned_investment
-        if event.annual_planned_investment is not None
-        else project.annual_planned_investment,
+        project.total_investment if event.total_investment is None else event.total_investment,
+        project.annual_planned_investment
+        if event.annual_planned_investment is None
+        else event.annual_planned_investment,
     )
     return event
 
 
-def decide_phase(state: ProjectState | None, to_phase: Phase, reason: str) -> ProjectPhaseChanged:
+def decide_assign_task_force(state: ProjectState | None, cmd: AssignTaskForce) -> TaskForceAssigned:
+    must_exist(state)
+    return TaskForceAssigned(task_force=cmd.task_force)
+
+
+def decide_assign_sponsor(state: ProjectState | None, cmd: AssignSponsor) -> SponsorAssigned:
+    must_exist(state)
+    return SponsorAssigned(sponsor_leader_id=cmd.sponsor_leader_id)
+
+
+def decide_change_phase(state: ProjectState | None, cmd: ChangePhase) -> ProjectPhaseChanged:
     project = must_exist(state)
-    current = project.phase
     allowed = allowed_phases(project)
-    if to_phase not in allowed:
+    if cmd.phase not in allowed:
         names = "、".join(p.value for p in sorted(allowed)) or "无"
-        raise field_error("phase", f"cannot go from {current.value} to {to_phase.value}; allowed: {names}", 409)
-    return ProjectPhaseChanged(from_phase=current, to_phase=to_phase, reason=reason)
+        raise Conflict(
+            f"项目不能从 {project.phase.value} 变更为 {cmd.phase.value}(可变更为:{names})",
+            field="phase",
+            reason=f"cannot go from {project.phase.value} to {cmd.phase.value}; allowed: {names}",
+        )
+    return ProjectPhaseChanged(from_phase=project.phase, to_phase=cmd.phase, reason=cmd.reason)
 
 
 def allowed_phases(project: ProjectState) -> set[Phase]:
@@ -186,42 +236,41 @@ def allowed_phases(project: ProjectState) -> set[Phase]:
     return allowed
 
 
-def decide_progress(
-    state: ProjectState | None,
-    *,
-    report_id: str,
-    period_start: date,
-    period_end: date,
-    investment_this_period: Decimal,
-    image_progress_pct: Decimal,
-    image_progress_text: str,
-    milestones_done: list[MilestoneDone],
-) -> ProgressReported:
+def decide_report_progress(state: ProjectState | None, cmd: ReportProgress, *, report_id: str) -> ProgressReported:
     project = must_exist(state)
-    if project.phase in {Phase.CANCELLED}:
-        raise Problem(409, "已取消的项目不能填报进度")
-    if period_end < period_start:
-        raise field_error("period_end", "must not be before period_start")
-    for i, milestone in enumerate(milestones_done):
-        if milestone.done_on > period_end:
-            raise field_error(f"milestones_done.{i}.done_on", "must not be after period_end")
+    if project.phase == Phase.CANCELLED:
+        raise Conflict("已取消的项目不能填报进度", field="phase", reason="project is cancelled")
+    if cmd.period_end < cmd.period_start:
+        raise Invalid("填报周期结束日期早于开始日期", field="period_end", reason="must not be before period_start")
+    for i, milestone in enumerate(cmd.milestones_done):
+        if milestone.done_on > cmd.period_end:
+            raise Invalid(
+                "节点完成日期晚于填报周期结束日期",
+                field=f"milestones_done.{i}.done_on",
+                reason="must not be after period_end",
+            )
     return ProgressReported(
         report_id=report_id,
-        period_start=period_start,
-        period_end=period_end,
-        investment_this_period=investment_this_period,
-        cumulative_investment=project.cumulative_investment + investment_this_period,
-        image_progress_pct=image_progress_pct,
-        image_progress_text=image_progress_text,
-        milestones_done=milestones_done,
+        period_start=cmd.period_start,
+        period_end=cmd.period_end,
+        investment_this_period=cmd.investment_this_period,
+        # Derived from the ledger, never taken from the client.
+        cumulative_investment=project.cumulative_investment + cmd.investment_this_period,
+        image_progress_pct=cmd.image_progress_pct,
+        image_progress_text=cmd.image_progress_text,
+        milestones_done=cmd.milestones_done,
     )
 
 
 def check_dates(start: date, completion: date) -> None:
     if completion < start:
-        raise field_error("planned_completion", "must not be before planned_start")
+        raise Invalid(
+            "计划竣工日期早于计划开工日期", field="planned_completion", reason="must not be before planned_start"
+        )
 
 
 def check_investments(total: Decimal, annual: Decimal) -> None:
     if annual > total:
-        raise field_error("annual_planned_investment", "must not exceed total_investment")
+        raise Invalid(
+            "年度计划投资超过总投资", field="annual_planned_investment", reason="must not exceed total_investment"
+        )

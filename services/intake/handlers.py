@@ -1,241 +1,223 @@
-"""intake's use cases: load -> decide -> append, each a few lines."""
+"""intake's use cases, one `async def x(rt, cmd, meta) -> Outcome` per command.
+
+A handler only authorises (policies.py), checks what the command names outside its own aggregate (through
+queries.py), and hands a pure decision from domain.py / identity.py to `shared.commands.handle`, which loads the
+aggregate, decides, and appends, guarded by the meta's If-Match and Idempotency-Key.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from services.intake import domain
+from services.intake import domain, identity, policies, queries
 from services.intake.commands import (
     AmendProject,
     AssignSponsor,
     AssignTaskForce,
     ChangePhase,
+    IssueCredential,
+    RegisterOrganisation,
     RegisterProgramme,
     RegisterProject,
     ReportProgress,
+    RevokeCredential,
 )
-from services.intake.policies import can_write_project
-from services.intake.read_model import PROGRAMMES, PROJECTS
-from shared.auth import Principal
-from shared.catalogue.intake import (
-    ProgrammeRegistered,
-    ProjectDetailsAmended,
-    ProjectRegistered,
-    SponsorAssigned,
-    TaskForceAssigned,
-)
-from shared.commands import Outcome, already_applied, execute, idempotent_event_id
-from shared.eventstore import Context
-from shared.problems import field_error
+from services.intake.domain import ProjectState
+from services.intake.read_model import ORGANISATIONS, PROGRAMMES, PROJECTS
+from shared.auth import new_token, token_digest
+from shared.commands import CommandMeta, Outcome, already_applied, handle
+from shared.domain_errors import Conflict, Invalid
+from shared.envelope import Role
 from shared.runtime import Runtime
 
-
-def _event_id(principal: Principal, key: str | None, scope: str) -> uuid.UUID | None:
-    return idempotent_event_id(principal.org_id, key, scope) if key else None
+# -- programmes and projects --------------------------------------------------------------------------------
 
 
-def _new_id(principal: Principal, key: str | None, scope: str) -> str:
-    """A new aggregate id; derived from the Idempotency-Key so that a retried creation targets the same one."""
-    if key:
-        return "p" + idempotent_event_id(principal.org_id, key, scope + ":id").hex[:20]
-    return "p" + uuid.uuid4().hex[:20]
-
-
-async def register_programme(
-    rt: Runtime, cmd: RegisterProgramme, principal: Principal, ctx: Context, key: str | None
-) -> Outcome:
-    programme_id = cmd.id or _new_id(principal, key, "programme")
-
-    def decide(state: domain.ProgrammeState | None) -> ProgrammeRegistered:
-        if state is not None:
-            raise field_error("id", "programme already exists", 409)
-        return ProgrammeRegistered(**cmd.model_dump(exclude={"id"}))
-
-    return await execute(
-        pool=rt.pool,
-        store=rt.store,
-        schema=rt.schema,
-        spec=PROGRAMMES,
-        aggregate_id=programme_id,
-        decide=decide,
-        context=ctx,
-        event_id=_event_id(principal, key, "register_programme"),
+async def register_programme(rt: Runtime, cmd: RegisterProgramme, meta: CommandMeta) -> Outcome:
+    policies.can_register(meta.principal)
+    programme_id = cmd.id or meta.new_id("p", "programme")
+    return await handle(
+        rt,
+        PROGRAMMES,
+        programme_id,
+        lambda s: domain.decide_register_programme(s, cmd),
+        meta,
+        scope="register_programme",
     )
 
 
-async def _check_references(rt: Runtime, cmd: RegisterProject) -> None:
-    async with rt.pool.acquire() as conn:
-        if not await conn.fetchval(f"SELECT 1 FROM {rt.schema}.programmes WHERE id = $1", cmd.programme_id):
-            raise field_error("programme_id", "no such programme")
-        unit_role = await conn.fetchval(f"SELECT role FROM {rt.schema}.organisations WHERE id = $1", cmd.unit_id)
-        if unit_role != "unit":
-            raise field_error("unit_id", "no such responsible unit (organisation with role unit)")
-        if cmd.sponsor_leader_id is not None:
-            role = await conn.fetchval(
-                f"SELECT role FROM {rt.schema}.organisations WHERE id = $1", cmd.sponsor_leader_id
-            )
-            if role != "leader":
-                raise field_error("sponsor_leader_id", "no such leader (organisation with role leader)")
-        if cmd.code is not None and await conn.fetchval(
-            f"SELECT id FROM {rt.schema}.projects WHERE code = $1", cmd.code
-        ):
-            raise field_error("code", "another project already has this national code", 409)
+async def register_project(rt: Runtime, cmd: RegisterProject, meta: CommandMeta) -> Outcome:
+    policies.can_register(meta.principal)
+    scope = "register_project"
+    # A retry of a registration that went through is answered as the first was, not refused for its own code.
+    if not await _done_before(rt, meta, scope):
+        await _check_project_references(rt, cmd)
+    project_id = cmd.id or meta.new_id("p", "project")
+    return await handle(rt, PROJECTS, project_id, lambda s: domain.decide_register_project(s, cmd), meta, scope=scope)
 
 
-async def register_project(
-    rt: Runtime, cmd: RegisterProject, principal: Principal, ctx: Context, key: str | None
-) -> Outcome:
-    event_id = _event_id(principal, key, "register_project")
-    project_id = cmd.id or _new_id(principal, key, "project")
-    if event_id is None or await already_applied(rt.pool, rt.schema, event_id) is None:
-        await _check_references(rt, cmd)
-    event = ProjectRegistered(**cmd.model_dump(exclude={"id"}))
-    return await execute(
-        pool=rt.pool,
-        store=rt.store,
-        schema=rt.schema,
-        spec=PROJECTS,
-        aggregate_id=project_id,
-        decide=lambda state: domain.decide_register(state, event),
-        context=ctx,
-        event_id=event_id,
-    )
-
-
-async def _project_command(
-    rt: Runtime,
-    project_id: str,
-    decide: domain.Decide,
-    principal: Principal,
-    ctx: Context,
-    *,
-    if_match: int | None,
-    key: str | None,
-    scope: str,
-) -> Outcome:
-    return await execute(
-        pool=rt.pool,
-        store=rt.store,
-        schema=rt.schema,
-        spec=PROJECTS,
-        aggregate_id=project_id,
-        decide=decide,
-        context=ctx,
-        if_match=if_match,
-        event_id=_event_id(principal, key, f"{scope}:{project_id}"),
-        authorize=lambda state: can_write_project(principal, domain.must_exist(state)),
-    )
-
-
-async def amend_project(
-    rt: Runtime,
-    project_id: str,
-    cmd: AmendProject,
-    principal: Principal,
-    ctx: Context,
-    *,
-    if_match: int | None,
-    key: str | None,
-) -> Outcome:
+async def amend_project(rt: Runtime, cmd: AmendProject, meta: CommandMeta) -> Outcome:
     if cmd.code is not None:
-        async with rt.pool.acquire() as conn:
-            holder = await conn.fetchval(f"SELECT id FROM {rt.schema}.projects WHERE code = $1", cmd.code)
-        if holder is not None and holder != project_id:
-            raise field_error("code", "another project already has this national code", 409)
-    event = ProjectDetailsAmended(**cmd.model_dump(exclude_unset=True))
-    return await _project_command(
+        await _check_code_free(rt, cmd.code, holder_allowed=cmd.project_id)
+    return await handle(
         rt,
-        project_id,
-        lambda s: domain.decide_amend(s, event),
-        principal,
-        ctx,
-        if_match=if_match,
-        key=key,
-        scope="amend",
+        PROJECTS,
+        cmd.project_id,
+        lambda s: domain.decide_amend_project(s, cmd),
+        meta,
+        scope=f"amend:{cmd.project_id}",
+        authorize=_responsible(meta),
     )
 
 
-async def assign_task_force(
-    rt: Runtime,
-    project_id: str,
-    cmd: AssignTaskForce,
-    principal: Principal,
-    ctx: Context,
-    *,
-    if_match: int | None,
-    key: str | None,
-) -> Outcome:
-    def decide(state: domain.ProjectState | None) -> TaskForceAssigned:
-        domain.must_exist(state)
-        return TaskForceAssigned(task_force=cmd.task_force)
-
-    return await _project_command(
-        rt, project_id, decide, principal, ctx, if_match=if_match, key=key, scope="task_force"
-    )
-
-
-async def assign_sponsor(
-    rt: Runtime,
-    project_id: str,
-    cmd: AssignSponsor,
-    principal: Principal,
-    ctx: Context,
-    *,
-    if_match: int | None,
-    key: str | None,
-) -> Outcome:
-    async with rt.pool.acquire() as conn:
-        role = await conn.fetchval(f"SELECT role FROM {rt.schema}.organisations WHERE id = $1", cmd.sponsor_leader_id)
-    if role != "leader":
-        raise field_error("sponsor_leader_id", "no such leader (organisation with role leader)")
-
-    def decide(state: domain.ProjectState | None) -> SponsorAssigned:
-        domain.must_exist(state)
-        return SponsorAssigned(sponsor_leader_id=cmd.sponsor_leader_id)
-
-    return await _project_command(rt, project_id, decide, principal, ctx, if_match=if_match, key=key, scope="sponsor")
-
-
-async def change_phase(
-    rt: Runtime,
-    project_id: str,
-    cmd: ChangePhase,
-    principal: Principal,
-    ctx: Context,
-    *,
-    if_match: int | None,
-    key: str | None,
-) -> Outcome:
-    return await _project_command(
+async def assign_task_force(rt: Runtime, cmd: AssignTaskForce, meta: CommandMeta) -> Outcome:
+    policies.can_coordinate(meta.principal)
+    return await handle(
         rt,
-        project_id,
-        lambda s: domain.decide_phase(s, cmd.phase, cmd.reason),
-        principal,
-        ctx,
-        if_match=if_match,
-        key=key,
-        scope="phase",
+        PROJECTS,
+        cmd.project_id,
+        lambda s: domain.decide_assign_task_force(s, cmd),
+        meta,
+        scope=f"task_force:{cmd.project_id}",
     )
 
 
-async def report_progress(
-    rt: Runtime,
-    project_id: str,
-    cmd: ReportProgress,
-    principal: Principal,
-    ctx: Context,
-    *,
-    if_match: int | None,
-    key: str | None,
-) -> Outcome:
-    report_id = "r" + (_event_id(principal, key, f"report-id:{project_id}") or uuid.uuid4()).hex[:20]
-    return await _project_command(
+async def assign_sponsor(rt: Runtime, cmd: AssignSponsor, meta: CommandMeta) -> Outcome:
+    policies.can_coordinate(meta.principal)
+    await _check_organisation(rt, cmd.sponsor_leader_id, Role.LEADER, "sponsor_leader_id")
+    return await handle(
         rt,
-        project_id,
-        lambda s: domain.decide_progress(s, report_id=report_id, **dict(cmd)),
-        principal,
-        ctx,
-        if_match=if_match,
-        key=key,
-        scope="progress",
+        PROJECTS,
+        cmd.project_id,
+        lambda s: domain.decide_assign_sponsor(s, cmd),
+        meta,
+        scope=f"sponsor:{cmd.project_id}",
     )
+
+
+async def change_phase(rt: Runtime, cmd: ChangePhase, meta: CommandMeta) -> Outcome:
+    return await handle(
+        rt,
+        PROJECTS,
+        cmd.project_id,
+        lambda s: domain.decide_change_phase(s, cmd),
+        meta,
+        scope=f"phase:{cmd.project_id}",
+        authorize=_responsible(meta),
+    )
+
+
+async def report_progress(rt: Runtime, cmd: ReportProgress, meta: CommandMeta) -> Outcome:
+    report_id = meta.new_id("r", f"report:{cmd.project_id}")
+    return await handle(
+        rt,
+        PROJECTS,
+        cmd.project_id,
+        lambda s: domain.decide_report_progress(s, cmd, report_id=report_id),
+        meta,
+        scope=f"progress:{cmd.project_id}",
+        authorize=_responsible(meta),
+    )
+
+
+def _responsible(meta: CommandMeta) -> Callable[[ProjectState | None], None]:
+    """hq or the project's responsible unit may write to it (a project that does not exist is 404, not 403)."""
+    return lambda state: policies.can_write_project(meta.principal, domain.must_exist(state))
+
+
+# -- organisations and credentials --------------------------------------------------------------------------
+
+
+async def register_organisation(rt: Runtime, cmd: RegisterOrganisation, meta: CommandMeta) -> Outcome:
+    policies.can_manage_identity(meta.principal)
+    return await handle(
+        rt,
+        ORGANISATIONS,
+        cmd.id,
+        lambda s: identity.decide_register_organisation(s, cmd),
+        meta,
+        scope="register_organisation",
+    )
+
+
+@dataclass(frozen=True)
+class IssuedCredential:
+    outcome: Outcome
+    credential_id: str
+    token: str  # shown to the caller once; only its digest is appended
+
+
+async def issue_credential(rt: Runtime, cmd: IssueCredential, meta: CommandMeta) -> IssuedCredential:
+    policies.can_manage_identity(meta.principal)
+    if meta.idempotency_key is not None:
+        # A replay could only answer with the digest: the token itself is kept nowhere, so it cannot be shown again.
+        raise Invalid(
+            "签发令牌不支持 Idempotency-Key:令牌只显示一次,重试请重新签发并吊销多余的令牌",
+            field="Idempotency-Key",
+            reason="not supported: a token is shown only once",
+        )
+    token, credential_id = new_token(), "c" + uuid.uuid4().hex[:16]
+    outcome = await handle(
+        rt,
+        ORGANISATIONS,
+        cmd.org_id,
+        lambda s: identity.decide_issue_credential(
+            s, cmd, credential_id=credential_id, token_sha256=token_digest(token)
+        ),
+        meta,
+        scope=f"issue_credential:{cmd.org_id}",
+    )
+    return IssuedCredential(outcome, credential_id, token)
+
+
+async def revoke_credential(rt: Runtime, cmd: RevokeCredential, meta: CommandMeta) -> Outcome:
+    policies.can_manage_identity(meta.principal)
+    return await handle(
+        rt,
+        ORGANISATIONS,
+        cmd.org_id,
+        lambda s: identity.decide_revoke_credential(s, cmd),
+        meta,
+        scope=f"revoke_credential:{cmd.org_id}:{cmd.credential_id}",
+    )
+
+
+# -- references a decision cannot see: they live in other aggregates, so they are read from the read model ------
+
+
+async def _done_before(rt: Runtime, meta: CommandMeta, scope: str) -> bool:
+    event_id = meta.event_id(scope)
+    return event_id is not None and await already_applied(rt.pool, rt.schema, event_id) is not None
+
+
+async def _check_project_references(rt: Runtime, cmd: RegisterProject) -> None:
+    if not await queries.programme_exists(rt.pool, rt.schema, cmd.programme_id):
+        raise Invalid("所属计划不存在", field="programme_id", reason="no such programme")
+    await _check_organisation(rt, cmd.unit_id, Role.UNIT, "unit_id")
+    if cmd.sponsor_leader_id is not None:
+        await _check_organisation(rt, cmd.sponsor_leader_id, Role.LEADER, "sponsor_leader_id")
+    if cmd.code is not None:
+        await _check_code_free(rt, cmd.code, holder_allowed=None)
+
+
+ORGANISATION_KINDS = {Role.UNIT: ("责任单位", "responsible unit"), Role.LEADER: ("包保市领导", "leader")}
+
+
+async def _check_organisation(rt: Runtime, org_id: str, role: Role, field: str) -> None:
+    if await queries.organisation_role(rt.pool, rt.schema, org_id) != role:
+        chinese, english = ORGANISATION_KINDS[role]
+        raise Invalid(
+            f"{chinese} {org_id} 不存在(须为角色 {role.value} 的机构)",
+            field=field,
+            reason=f"no such {english} (organisation with role {role.value})",
+        )
+
+
+async def _check_code_free(rt: Runtime, code: str, *, holder_allowed: str | None) -> None:
+    holder = await queries.project_with_code(rt.pool, rt.schema, code)
+    if holder is not None and holder != holder_allowed:
+        raise Conflict(
+            "全国投资项目代码已被其他项目使用", field="code", reason="another project already has this national code"
+        )

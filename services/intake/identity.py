@@ -1,21 +1,18 @@
-"""Organisations and credentials (admin only). Tokens are shown once, at issue; only their digest is kept."""
+"""Organisations and credentials, the identity part of intake: state, `evolve` and decisions, free of I/O like
+domain.py. Their use cases are in handlers.py (admin only); the way in before any admin exists is cli.py.
+
+Tokens are shown once, at issue: a decision sees only a token's digest, which is all the log and read models keep.
+"""
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated
+from pydantic import BaseModel, Field
 
-import asyncpg
-from pydantic import BaseModel, ConfigDict, Field
-
-from shared.auth import new_token, token_digest
-from shared.catalogue import CATALOGUE
+from services.intake.commands import IssueCredential, RegisterOrganisation, RevokeCredential
+from services.intake.domain import Changes, fold
 from shared.catalogue.identity import CredentialIssued, CredentialRevoked, OrganisationRegistered
-from shared.commands import Outcome, execute
-from shared.envelope import Role
-from shared.eventstore import Context, EventStore, Position, StoredEvent
-from shared.problems import Problem, field_error
-from shared.runtime import Runtime
+from shared.domain_errors import Conflict, Invalid, NotFound
+from shared.envelope import Envelope, Role
 
 
 class OrganisationState(BaseModel):
@@ -25,157 +22,45 @@ class OrganisationState(BaseModel):
     credentials: dict[str, bool] = Field(default_factory=dict)  # credential id -> revoked
 
 
-class RegisterOrganisation(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    role: Role
+ORGANISATION_CHANGES: Changes[OrganisationState] = {
+    CredentialIssued: lambda s, p: {"credentials": {**s.credentials, p.credential_id: False}},
+    CredentialRevoked: lambda s, p: {"credentials": {**s.credentials, p.credential_id: True}},
+}
 
 
-class IssueCredential(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+def evolve_organisation(state: OrganisationState | None, envelope: Envelope) -> OrganisationState:
+    def create(p: OrganisationRegistered) -> OrganisationState:
+        return OrganisationState(id=envelope.aggregate_id, name=p.name, role=p.role)
 
-    label: str = Field(default="", max_length=200)
-
-
-class RevokeCredential(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    reason: str = Field(default="", max_length=500)
+    return fold(state, envelope, create, OrganisationRegistered, ORGANISATION_CHANGES)
 
 
-def evolve(state: OrganisationState | None, event: StoredEvent) -> OrganisationState:
-    env = event.envelope
-    payload = CATALOGUE.load_payload(env.type, env.schema_version, env.payload)
-    if isinstance(payload, OrganisationRegistered):
-        return OrganisationState(id=env.aggregate_id, name=payload.name, role=payload.role)
+def organisation_must_exist(state: OrganisationState | None) -> OrganisationState:
     if state is None:
-        raise ValueError(f"{env.type} before OrganisationRegistered")
-    if isinstance(payload, CredentialIssued):
-        return state.model_copy(update={"credentials": {**state.credentials, payload.credential_id: False}})
-    if isinstance(payload, CredentialRevoked):
-        return state.model_copy(update={"credentials": {**state.credentials, payload.credential_id: True}})
-    raise ValueError(f"cannot apply {env.type} to an organisation")
+        raise NotFound("机构不存在", field="org_id", reason="no such organisation")
+    return state
 
 
-class OrganisationAggregate:
-    aggregate_type = "organisation"
-
-    def evolve(self, state: OrganisationState | None, event: StoredEvent) -> OrganisationState:
-        return evolve(state, event)
-
-    async def load_row(
-        self, conn: asyncpg.Connection, schema: str, aggregate_id: str
-    ) -> tuple[OrganisationState | None, Position]:
-        row = await conn.fetchrow(
-            f"SELECT name, role, version, last_seq, last_hash FROM {schema}.organisations WHERE id = $1",
-            aggregate_id,
-        )
-        if row is None:
-            return None, Position()
-        creds = await conn.fetch(
-            f"SELECT credential_id, revoked FROM {schema}.credentials WHERE org_id = $1", aggregate_id
-        )
-        state = OrganisationState(
-            id=aggregate_id,
-            name=row["name"],
-            role=Role(row["role"]),
-            credentials={c["credential_id"]: c["revoked"] for c in creds},
-        )
-        return state, Position(row["version"], row["last_seq"], row["last_hash"])
-
-
-ORGANISATIONS = OrganisationAggregate()
-
-
-async def register_organisation(rt: Runtime, cmd: RegisterOrganisation, ctx: Context) -> Outcome:
+def decide_register_organisation(state: OrganisationState | None, cmd: RegisterOrganisation) -> OrganisationRegistered:
     if cmd.role == Role.SYSTEM:
-        raise field_error("role", "system is reserved for the platform")
-
-    def decide(state: OrganisationState | None) -> OrganisationRegistered:
-        if state is not None:
-            raise field_error("id", "organisation already exists", 409)
-        return OrganisationRegistered(name=cmd.name, role=cmd.role)
-
-    return await execute(
-        pool=rt.pool,
-        store=rt.store,
-        schema=rt.schema,
-        spec=ORGANISATIONS,
-        aggregate_id=cmd.id,
-        decide=decide,
-        context=ctx,
-    )
+        raise Invalid("system 角色保留给平台自身", field="role", reason="system is reserved for the platform")
+    if state is not None:
+        raise Conflict("机构已存在", field="id", reason="organisation already exists")
+    return OrganisationRegistered(name=cmd.name, role=cmd.role)
 
 
-async def issue_credential(rt: Runtime, org_id: str, cmd: IssueCredential, ctx: Context) -> tuple[Outcome, str, str]:
-    token = new_token()
-    credential_id = "c" + uuid.uuid4().hex[:16]
-
-    def decide(state: OrganisationState | None) -> CredentialIssued:
-        if state is None:
-            raise Problem(404, "机构不存在")
-        return CredentialIssued(credential_id=credential_id, token_sha256=token_digest(token), label=cmd.label)
-
-    outcome = await execute(
-        pool=rt.pool,
-        store=rt.store,
-        schema=rt.schema,
-        spec=ORGANISATIONS,
-        aggregate_id=org_id,
-        decide=decide,
-        context=ctx,
-    )
-    return outcome, credential_id, token
+def decide_issue_credential(
+    state: OrganisationState | None, cmd: IssueCredential, *, credential_id: str, token_sha256: str
+) -> CredentialIssued:
+    organisation_must_exist(state)
+    return CredentialIssued(credential_id=credential_id, token_sha256=token_sha256, label=cmd.label)
 
 
-async def revoke_credential(
-    rt: Runtime, org_id: str, credential_id: str, cmd: RevokeCredential, ctx: Context
-) -> Outcome:
-    def decide(state: OrganisationState | None) -> CredentialRevoked:
-        if state is None:
-            raise Problem(404, "机构不存在")
-        if credential_id not in state.credentials:
-            raise Problem(404, "凭据不存在")
-        if state.credentials[credential_id]:
-            raise Problem(409, "凭据已吊销")
-        return CredentialRevoked(credential_id=credential_id, reason=cmd.reason)
-
-    return await execute(
-        pool=rt.pool,
-        store=rt.store,
-        schema=rt.schema,
-        spec=ORGANISATIONS,
-        aggregate_id=org_id,
-        decide=decide,
-        context=ctx,
-    )
-
-
-async def bootstrap_organisation(
-    store: EventStore, org_id: str, name: str, role: Role, ctx: Context, *, demo: bool, label: str
-) -> str:
-    """Register an organisation with one credential straight on the log (used before any admin exists)."""
-    existing = await store.read_aggregate("organisation", org_id)
-    position = Position()
-    for event in existing:
-        position = position.after(event)
-    if not existing:
-        stored = await store.append(
-            "organisation",
-            org_id,
-            OrganisationRegistered(name=name, role=role, demo=demo),
-            expected=position,
-            context=ctx,
-        )
-        position = position.after(stored)
-    token = new_token()
-    await store.append(
-        "organisation",
-        org_id,
-        CredentialIssued(credential_id="c" + uuid.uuid4().hex[:16], token_sha256=token_digest(token), label=label),
-        expected=position,
-        context=ctx,
-    )
-    return token
+def decide_revoke_credential(state: OrganisationState | None, cmd: RevokeCredential) -> CredentialRevoked:
+    organisation = organisation_must_exist(state)
+    revoked = organisation.credentials.get(cmd.credential_id)
+    if revoked is None:
+        raise NotFound("凭据不存在", field="credential_id", reason="no such credential")
+    if revoked:
+        raise Conflict("凭据已吊销", field="credential_id", reason="already revoked")
+    return CredentialRevoked(credential_id=cmd.credential_id, reason=cmd.reason)

@@ -1,13 +1,23 @@
-"""Reads straight from intake's read model."""
+"""Every SQL read of intake's read model: what routes show, what handlers check, what commands load.
+
+Each function takes `db`, a pool or a connection (both answer fetch/fetchrow/fetchval), and the schema.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
 from services.intake.domain import ProgrammeState, ProjectState
+from services.intake.identity import OrganisationState
+from shared.envelope import Role
+from shared.eventstore import Position
+
+Db: TypeAlias = "asyncpg.Pool | asyncpg.Connection"
+
+# -- projects -----------------------------------------------------------------------------------------------
 
 
 def project_public(state: ProjectState, version: int) -> dict[str, Any]:
@@ -16,20 +26,15 @@ def project_public(state: ProjectState, version: int) -> dict[str, Any]:
     return body
 
 
-async def get_project(conn: asyncpg.Connection, schema: str, project_id: str) -> tuple[ProjectState, int] | None:
-    row = await conn.fetchrow(f"SELECT state, version FROM {schema}.projects WHERE id = $1", project_id)
+async def get_project(db: Db, schema: str, project_id: str) -> tuple[ProjectState, int] | None:
+    row = await db.fetchrow(f"SELECT state, version FROM {schema}.projects WHERE id = $1", project_id)
     if row is None:
         return None
     return ProjectState.model_validate_json(row["state"]), int(row["version"])
 
 
 async def list_projects(
-    conn: asyncpg.Connection,
-    schema: str,
-    *,
-    filters: dict[str, str | None],
-    limit: int,
-    offset: int,
+    db: Db, schema: str, *, filters: dict[str, str | None], limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
     clauses, args = [], []
     for column, value in filters.items():
@@ -37,8 +42,8 @@ async def list_projects(
             args.append(value)
             clauses.append(f"{column} = ${len(args)}")
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-    total = await conn.fetchval(f"SELECT count(*) FROM {schema}.projects {where}", *args)
-    rows = await conn.fetch(
+    total = await db.fetchval(f"SELECT count(*) FROM {schema}.projects {where}", *args)
+    rows = await db.fetch(
         f"SELECT state, version FROM {schema}.projects {where} ORDER BY registered_at, id "
         f"LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
         *args,
@@ -49,8 +54,14 @@ async def list_projects(
     return items, int(total)
 
 
-async def list_progress_reports(conn: asyncpg.Connection, schema: str, project_id: str) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
+async def project_with_code(db: Db, schema: str, code: str) -> str | None:
+    """The project holding a national code, if any (codes are unique across projects)."""
+    holder: str | None = await db.fetchval(f"SELECT id FROM {schema}.projects WHERE code = $1", code)
+    return holder
+
+
+async def list_progress_reports(db: Db, schema: str, project_id: str) -> list[dict[str, Any]]:
+    rows = await db.fetch(
         f"SELECT report_id, project_version, seq, period_start, period_end, investment_this_period,"
         f" cumulative_investment, image_progress_pct, image_progress_text, milestones_done, reported_by,"
         f" recorded_at FROM {schema}.progress_reports WHERE project_id = $1 ORDER BY period_end, seq",
@@ -66,6 +77,8 @@ async def list_progress_reports(conn: asyncpg.Connection, schema: str, project_i
     return out
 
 
+# -- programmes ---------------------------------------------------------------------------------------------
+
 PROGRAMME_SELECT = (
     "SELECT g.state, g.version, (SELECT count(*) FROM {s}.projects j WHERE j.programme_id = g.id) AS project_count"
     " FROM {s}.programmes g"
@@ -77,16 +90,44 @@ def _programme_public(row: asyncpg.Record) -> dict[str, Any]:
     return {**body, "version": row["version"], "project_count": row["project_count"]}
 
 
-async def get_programme(conn: asyncpg.Connection, schema: str, programme_id: str) -> dict[str, Any] | None:
-    row = await conn.fetchrow(PROGRAMME_SELECT.format(s=schema) + " WHERE g.id = $1", programme_id)
+async def get_programme(db: Db, schema: str, programme_id: str) -> dict[str, Any] | None:
+    row = await db.fetchrow(PROGRAMME_SELECT.format(s=schema) + " WHERE g.id = $1", programme_id)
     return None if row is None else _programme_public(row)
 
 
-async def list_programmes(conn: asyncpg.Connection, schema: str) -> list[dict[str, Any]]:
-    rows = await conn.fetch(PROGRAMME_SELECT.format(s=schema) + " ORDER BY g.year DESC, g.id")
+async def list_programmes(db: Db, schema: str) -> list[dict[str, Any]]:
+    rows = await db.fetch(PROGRAMME_SELECT.format(s=schema) + " ORDER BY g.year DESC, g.id")
     return [_programme_public(r) for r in rows]
 
 
-async def list_organisations(conn: asyncpg.Connection, schema: str) -> list[dict[str, Any]]:
-    rows = await conn.fetch(f"SELECT id, name, role, demo, version FROM {schema}.organisations ORDER BY role, id")
+async def programme_exists(db: Db, schema: str, programme_id: str) -> bool:
+    return bool(await db.fetchval(f"SELECT 1 FROM {schema}.programmes WHERE id = $1", programme_id))
+
+
+# -- organisations (identity tables, shared.auth.IdentityReadModel) -------------------------------------------
+
+
+async def list_organisations(db: Db, schema: str) -> list[dict[str, Any]]:
+    rows = await db.fetch(f"SELECT id, name, role, demo, version FROM {schema}.organisations ORDER BY role, id")
     return [dict(r) for r in rows]
+
+
+async def organisation_role(db: Db, schema: str, org_id: str) -> Role | None:
+    role = await db.fetchval(f"SELECT role FROM {schema}.organisations WHERE id = $1", org_id)
+    return None if role is None else Role(role)
+
+
+async def load_organisation(db: Db, schema: str, org_id: str) -> tuple[OrganisationState | None, Position]:
+    """An organisation as a command decides on it, and where it stands in the log."""
+    row = await db.fetchrow(
+        f"SELECT o.name, o.role, o.version, o.last_seq, o.last_hash, coalesce(jsonb_object_agg(c.credential_id,"
+        f" c.revoked) FILTER (WHERE c.credential_id IS NOT NULL), '{{}}') AS credentials FROM {schema}.organisations o"
+        f" LEFT JOIN {schema}.credentials c ON c.org_id = o.id WHERE o.id = $1 GROUP BY o.id",
+        org_id,
+    )
+    if row is None:
+        return None, Position()
+    state = OrganisationState(
+        id=org_id, name=row["name"], role=Role(row["role"]), credentials=json.loads(row["credentials"])
+    )
+    return state, Position(row["version"], row["last_seq"], row["last_hash"])
