@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from shared.embedded import Server, start_nats, start_postgres
+from shared.devstack.embedded import Server, start_nats, start_postgres
 from shared.settings import Settings
 
 _counter = itertools.count(1)

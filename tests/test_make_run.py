@@ -10,8 +10,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from shared.devstack import Stack
-from shared.embedded import Server
+from shared.devstack.embedded import Server
+from shared.devstack.stack import Stack
 
 
 async def test_stack_seeds_demo_once_and_keeps_data_across_restarts(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import asyncpg
 
-from shared.embedded import start_nats, start_postgres
+from shared.devstack.embedded import start_nats, start_postgres
 from shared.settings import Settings
 
 

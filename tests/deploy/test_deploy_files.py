@@ -367,9 +367,9 @@ def test_compose_bind_mounts_exist(compose: dict[str, Any]) -> None:
 
 def test_compose_gateway_routes_to_every_service(compose: dict[str, Any]) -> None:
     gateway = compose["services"]["gateway"]
-    assert gateway.get("command") == ["python", "-m", "shared.gateway"]
+    assert gateway.get("command") == ["python", "-m", "services.gateway"]
     assert any(str(p).split(":")[-1] == "8080" for p in gateway.get("ports", [])), "port 8080 not published"
-    assert compose_env(gateway).get("GATEWAY_HOST") == "0.0.0.0" and compose_env(gateway).get("GATEWAY_PORT") == "8080"
+    assert compose_env(gateway).get("SERVICE_HOST") == "0.0.0.0" and compose_env(gateway).get("SERVICE_PORT") == "8080"
     routes = [urlsplit(u) for u in compose_env(gateway)["TIAODU_GATEWAY_ROUTES"].split(",")]
     assert {r.hostname for r in routes} == {dns_name(s) for s in SERVICES}
     assert {r.port for r in routes} == {8000}
@@ -596,11 +596,11 @@ def test_k8s_settings_and_gateway_point_at_real_services(k8s_objects: list[dict[
     gateway = find(k8s_objects, "Deployment", "gateway")
     assert gateway["spec"]["replicas"] >= 2
     (container,) = gateway["spec"]["template"]["spec"]["containers"]
-    assert container["command"] == ["python", "-m", "shared.gateway"]
+    assert container["command"] == ["python", "-m", "services.gateway"]
     assert container.get("readinessProbe") and container.get("livenessProbe")
     gateway_env = {name: entry.get("value") for name, entry in env_of(container).items()}
-    assert gateway_env.get("GATEWAY_HOST") == "0.0.0.0"
-    assert gateway_env.get("GATEWAY_PORT") == str(container["ports"][0]["containerPort"])
+    assert gateway_env.get("SERVICE_HOST") == "0.0.0.0"
+    assert gateway_env.get("SERVICE_PORT") == str(container["ports"][0]["containerPort"])
     routes = [urlsplit(u) for u in str(gateway_env["TIAODU_GATEWAY_ROUTES"]).split(",")]
     assert {r.hostname for r in routes} == {dns_name(s) for s in SERVICES}
     for route in routes:
@@ -765,5 +765,5 @@ def test_dockerignore_keeps_secrets_and_clutter_out() -> None:
         ".run/x",
     ):
         assert dockerignored(path, patterns), f"{path} would be sent to the image build"
-    for path in ("pyproject.toml", "shared/settings.py", "services/intake/__main__.py", "shared/gateway.py"):
+    for path in ("pyproject.toml", "shared/settings.py", "services/intake/__main__.py", "services/gateway/__main__.py"):
         assert not dockerignored(path, patterns), f"{path} would be missing from the image"

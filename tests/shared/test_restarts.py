@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from services.intake.bootstrap import create_app
-from shared.embedded import start_nats, start_postgres
+from shared.devstack.embedded import start_nats, start_postgres
 from shared.settings import Settings
 from tests.platform import auth, bootstrap_and_wait, project_body, running, runtime_of
 

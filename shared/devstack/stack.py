@@ -1,7 +1,7 @@
-"""`make run`: NATS, PostgreSQL, every service and the gateway on this machine, in one data folder.
+"""The whole platform on this machine, in one data folder: NATS, PostgreSQL, every service, then the gateway.
 
 NATS_URL and DATABASE_URL point at existing servers; without them embedded ones start under `.run/`.
-The same `Stack` starts the whole platform for end-to-end tests.
+`make run` (shared/devstack/__main__.py) and the end-to-end tests start the platform through the same `Stack`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,12 +16,12 @@ from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import IO, Any, TypeVar
 
 import httpx
 
-from shared.embedded import Server, free_port, start_nats, start_postgres, tail
+from shared.devstack.embedded import Server, free_port, start_nats, start_postgres, tail
+from shared.devstack.seeds import SeedOrderError, seed_order
 
 DATABASE = "tiaodu"
 READY_TIMEOUT_S = 60.0
@@ -48,21 +47,16 @@ class Child:
 
 
 def repo_root() -> Path:
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]
+
+
+# The gateway is a process like the services but holds no state and connects to no server: it starts last,
+# with the services' URLs as its routes, and is not seeded.
+GATEWAY = "gateway"
 
 
 def discover_services(root: Path) -> list[str]:
-    return sorted(p.parent.name for p in (root / "services").glob("*/__main__.py"))
-
-
-# Later services' demo data builds on earlier ones (plans need projects, issues need plans...).
-SEED_ORDER = ["intake", "scheduling", "issue_coordination", "notification"]
-
-
-def seed_order(root: Path) -> list[str]:
-    present = [name for name in SEED_ORDER if (root / "services" / name / "seed.py").exists()]
-    others = sorted(p.parent.name for p in (root / "services").glob("*/seed.py") if p.parent.name not in SEED_ORDER)
-    return present + others
+    return sorted(p.parent.name for p in (root / "services").glob("*/__main__.py") if p.parent.name != GATEWAY)
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -201,8 +195,8 @@ class Stack:
     def _start_gateway(self) -> None:
         port = self.port or free_port()
         routes = ",".join(child.url for child in self.services)
-        env = self.child_env(TIAODU_GATEWAY_ROUTES=routes, GATEWAY_PORT=str(port))
-        self.gateway = self._spawn("gateway", "shared.gateway", port, env)
+        env = self.child_env(TIAODU_GATEWAY_ROUTES=routes, SERVICE_PORT=str(port))
+        self.gateway = self._spawn(GATEWAY, f"services.{GATEWAY}", port, env)
         wait_ready(self.gateway)
         self.base_url = self.gateway.url
 
@@ -211,7 +205,11 @@ class Stack:
             self.tokens = json.loads(self.demo_file.read_text(encoding="utf-8"))["tokens"]
         else:
             self.tokens = self._bootstrap_demo()
-            for service in seed_order(self.root):
+            try:
+                order = seed_order(self.root)
+            except SeedOrderError as exc:
+                raise StackError(str(exc)) from exc
+            for service in order:
                 self._run_tool(
                     f"seed-{service}",
                     f"services.{service}.seed",
@@ -293,47 +291,3 @@ def wait_ready(child: Child, timeout: float = READY_TIMEOUT_S) -> None:
                 pass
             time.sleep(0.2)
     raise child.failure(f"was not ready at {child.url}/readyz within {timeout:.0f}s")
-
-
-class Interrupted(BaseException):
-    pass
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise Interrupted(signum)
-
-
-BANNER = """
-调度 Tiaodu 已启动
-  入口地址 (base URL):  {base}
-  接口文档 (Swagger):   {base}/docs
-  演示令牌 (tokens):    {demo}
-  日志 (logs):          {logs}
-按 Ctrl-C 停止。
-"""
-
-
-def main() -> int:
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _interrupt)
-    stack = Stack()
-    try:
-        stack.start()
-        print(BANNER.format(base=stack.base_url, demo=stack.demo_file, logs=stack.logs_dir), flush=True)
-        while True:
-            time.sleep(0.5)
-            stack.check()
-    except Interrupted:
-        print("正在停止…", flush=True)
-        code = 0
-    except Exception as exc:  # StackError carries the log tail; anything else is reported the same way
-        print(f"启动或运行失败: {exc}", file=sys.stderr, flush=True)
-        code = 1
-    for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the shutdown short
-        signal.signal(signum, signal.SIG_IGN)
-    stack.stop()
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())
