@@ -32,7 +32,7 @@ class Held:
 class PartitionLeases:
     def __init__(self, kv: KeyValue, *, group: str, partitions: int, owner: str, ttl: float) -> None:
         self.kv = kv
-        self.group = key_token(group)
+        self.group = group  # shared.names.lease_group: already a valid key prefix, and it must stay the one granted
         self.partitions = partitions
         self.owner = key_token(owner)
         self.ttl = ttl

@@ -1,6 +1,6 @@
 """The projection runner: folds the event log into a service's PostgreSQL schema.
 
-- One durable pull consumer per partition (`<service>-p<n>`); the replica holding a partition's lease is its only
+- One durable pull consumer per partition (`<service>-proj-p<n>`); the replica holding a partition's lease is its only
   reader. Each batch is applied with the partition's checkpoint in ONE transaction; the ack follows the commit.
 - The checkpoint row carries the epoch (fencing token) of the lease holder; a commit from an older epoch is
   refused, so a replica that lost its lease while paused can never apply anything, and a new holder always
@@ -26,6 +26,7 @@ from nats.js import api as js_api
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
+from shared import names
 from shared.catalogue import CATALOGUE, UnknownEventType
 from shared.db import CONNECTION_ERRORS, ident
 from shared.envelope import parse_envelope
@@ -183,7 +184,7 @@ class ProjectionRunner:
         return self.store.partitions
 
     def consumer_name(self, partition: int) -> str:
-        return f"{self.service}-p{partition}"
+        return names.consumer_name(self.service, names.PROJECTION_GROUP, partition)
 
     async def setup(self) -> None:
         async with self.pool.acquire() as conn:

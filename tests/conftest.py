@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.devstack.embedded import Server, start_nats, start_postgres
+from shared.provision import StreamLayout, provision_at
 from shared.settings import Settings
 
 _counter = itertools.count(1)
@@ -59,7 +60,7 @@ async def settings(servers: tuple[Server, Server], spans: InMemorySpanExporter) 
     finally:
         await conn.close()
     base = pg_server.url.rsplit("/", 1)[0]
-    yield Settings(
+    settings = Settings(
         nats_url=nats_server.url,
         database_url=f"{base}/{database}",
         stream=f"T{n}",
@@ -67,3 +68,6 @@ async def settings(servers: tuple[Server, Server], spans: InMemorySpanExporter) 
         replica_id=f"test-{n}",
         lease_ttl_s=3.0,
     )
+    # What `make run` and the deployment do as the admin user (the suite's server has no users).
+    await provision_at(settings.nats_url, StreamLayout.of(settings))
+    yield settings

@@ -15,6 +15,7 @@ from services.intake.demo_data import ORGANISATIONS
 from services.intake.identity import bootstrap_organisation
 from shared.envelope import Actor, Role
 from shared.eventstore import Context, EventStore
+from shared.provision import StreamLayout, verify
 from shared.runtime import connect_nats
 from shared.settings import Settings
 
@@ -30,7 +31,7 @@ async def _store(settings: Settings) -> tuple[EventStore, object]:
         partitions=settings.partitions,
         replicas=settings.stream_replicas,
     )
-    await store.ensure_stream()
+    await verify(store.js, StreamLayout.of(settings), bucket=False)  # the administrator created it
     return store, nc
 
 

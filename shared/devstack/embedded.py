@@ -12,8 +12,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from shared.devstack.files import write_private
 
 PG_SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
 
@@ -69,23 +72,21 @@ def nats_binary() -> str:
     return found
 
 
-def start_nats(data_dir: Path, port: int | None = None) -> Server:
+def start_nats(data_dir: Path, port: int | None = None, *, config: Callable[[int, str], str] | None = None) -> Server:
+    """A JetStream server storing under `data_dir`; `config(port, store_dir)` gives a configuration file's text
+    (nats_config.render_server_config: per-service users), written mode 0600 since it holds passwords."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     log = data_dir / "nats.log"
+    store = str(data_dir / "jetstream")
+    if config is None:
+        args = ["-js", "-sd", store, "-a", "127.0.0.1", "-p", str(port)]
+    else:
+        conf = data_dir / "nats.conf"
+        write_private(conf, config(port, store))
+        args = ["-c", str(conf)]
     proc = subprocess.Popen(
-        [
-            nats_binary(),
-            "-js",
-            "-sd",
-            str(data_dir / "jetstream"),
-            "-a",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-l",
-            str(log),
-        ],
+        [nats_binary(), *args, "-l", str(log)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
         start_new_session=True,

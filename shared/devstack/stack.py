@@ -20,8 +20,12 @@ from typing import IO, Any, TypeVar
 
 import httpx
 
+from shared.catalogue.ownership import SERVICES as GRANTS
 from shared.devstack.embedded import Server, free_port, start_nats, start_postgres, tail
+from shared.devstack.files import write_private
+from shared.devstack.nats_config import ADMIN, local_passwords, render_server_config
 from shared.devstack.seeds import SeedOrderError, seed_order
+from shared.provision import StreamLayout, provision_at
 
 DATABASE = "tiaodu"
 READY_TIMEOUT_S = 60.0
@@ -80,12 +84,7 @@ async def ensure_database(server_url: str, name: str) -> None:
 
 
 def write_private_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, ensure_ascii=False, indent=2)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_private(path, json.dumps(data, ensure_ascii=False, indent=2))
 
 
 def parse_tokens(stdout: str) -> dict[str, Any]:
@@ -119,6 +118,7 @@ class Stack:
         self.services: list[Child] = []
         self.gateway: Child | None = None
         self.nats_url = ""
+        self.nats_passwords: dict[str, str] = {}
         self.database_url = ""
         self.base_url = ""
         self.tokens: dict[str, Any] = {}
@@ -146,25 +146,59 @@ class Stack:
         return self
 
     def _start_infrastructure(self) -> None:
-        if self.env.get("NATS_URL") and self.env.get("DATABASE_URL"):
-            self.nats_url, self.database_url = self.env["NATS_URL"], self.env["DATABASE_URL"]
-            return
-        nats = start_nats(self.run_dir / "nats")
-        self.servers.append(nats)
-        pg = start_postgres(self.run_dir / "pg")
-        self.servers.append(pg)
-        run_sync(ensure_database(pg.url, DATABASE))
-        self.nats_url = nats.url
-        self.database_url = f"postgresql://postgres@127.0.0.1:{pg.port}/{DATABASE}"
+        """NATS (with a user per service) and PostgreSQL: existing servers when their URL is set, else embedded."""
+        layout = StreamLayout.from_env_of(self.env)
+        if self.env.get("NATS_URL"):
+            self.nats_url = self.env["NATS_URL"]
+            # An existing server: its users are the operator's; NATS_USER/NATS_PASSWORD are its administrator,
+            # NATS_<SERVICE>_PASSWORD a service's own user when given.
+            self.nats_passwords = {
+                user: self.env[f"NATS_{user.upper()}_PASSWORD"]
+                for user in GRANTS
+                if self.env.get(f"NATS_{user.upper()}_PASSWORD")
+            }
+            admin = (self.env.get("NATS_USER") or None, self.env.get("NATS_PASSWORD") or None)
+        else:
+            self.nats_passwords = local_passwords(self.run_dir / "nats" / "users.json")
 
-    def child_env(self, **extra: str) -> dict[str, str]:
-        return self.env | {
+            def config(port: int, store_dir: str) -> str:
+                return render_server_config(
+                    self.nats_passwords,
+                    port=port,
+                    store_dir=store_dir,
+                    stream=layout.stream,
+                    prefix=layout.prefix,
+                    partitions=layout.partitions,
+                )
+
+            nats = start_nats(self.run_dir / "nats", config=config)
+            self.servers.append(nats)
+            self.nats_url = nats.url
+            admin = (ADMIN, self.nats_passwords[ADMIN])
+        # Creating the stream and the lease bucket is the administrator's act; the services only verify them.
+        run_sync(provision_at(self.nats_url, layout, user=admin[0], password=admin[1]))
+        if self.env.get("DATABASE_URL"):
+            self.database_url = self.env["DATABASE_URL"]
+        else:
+            pg = start_postgres(self.run_dir / "pg")
+            self.servers.append(pg)
+            run_sync(ensure_database(pg.url, DATABASE))
+            self.database_url = f"postgresql://postgres@127.0.0.1:{pg.port}/{DATABASE}"
+
+    def child_env(self, nats_user: str | None = None, **extra: str) -> dict[str, str]:
+        """A child's environment; a process that talks to NATS gets its service's own user, never the admin."""
+        env = self.env | {
             "NATS_URL": self.nats_url,
             "DATABASE_URL": self.database_url,
             "PYTHONPATH": str(self.root),
             "TIAODU_ENV": "development",
             **extra,
         }
+        for key in ("NATS_USER", "NATS_PASSWORD", *(f"NATS_{u.upper()}_PASSWORD" for u in [*GRANTS, ADMIN])):
+            env.pop(key, None)
+        if nats_user is not None and nats_user in self.nats_passwords:
+            env |= {"NATS_USER": nats_user, "NATS_PASSWORD": self.nats_passwords[nats_user]}
+        return env
 
     def _spawn(self, name: str, module: str, port: int, env: dict[str, str]) -> Child:
         log = self.logs_dir / f"{name}.log"
@@ -185,9 +219,12 @@ class Stack:
         names = discover_services(self.root)
         if not names:
             raise StackError(f"no service found: expected {self.root}/services/<name>/__main__.py")
+        ungranted = sorted(set(names) - set(GRANTS))
+        if ungranted:
+            raise StackError(f"no NATS grant for {ungranted}: add them to shared/catalogue/ownership.py")
         for name in names:
             port = free_port()
-            env = self.child_env(SERVICE_PORT=str(port), REPLICA_ID=f"{name}-1")
+            env = self.child_env(name, SERVICE_PORT=str(port), REPLICA_ID=f"{name}-1")
             self.services.append(self._spawn(name, f"services.{name}", port, env))
         for child in self.services:
             wait_ready(child)
@@ -218,19 +255,21 @@ class Stack:
                     "--token",
                     self.tokens["hq"],
                 )
-        write_private_json(self.demo_file, {"base_url": self.base_url, "tokens": self.tokens})
+        users = {user: {"user": user, "password": pw} for user, pw in self.nats_passwords.items()}
+        nats = {"url": self.nats_url, "users": users}
+        write_private_json(self.demo_file, {"base_url": self.base_url, "tokens": self.tokens, "nats": nats})
 
     def _bootstrap_demo(self) -> dict[str, Any]:
-        stdout = self._run_tool("bootstrap", "services.intake.cli", "bootstrap-demo", capture=True)
+        stdout = self._run_tool("bootstrap", "services.intake.cli", "bootstrap-demo", capture=True, nats_user="intake")
         return parse_tokens(stdout)
 
-    def _run_tool(self, name: str, module: str, *args: str, capture: bool = False) -> str:
+    def _run_tool(self, name: str, module: str, *args: str, capture: bool = False, nats_user: str | None = None) -> str:
         log = self.logs_dir / f"{name}.log"
         with log.open("wb") as log_fh:
             result = subprocess.run(
                 [sys.executable, "-m", module, *args],
                 cwd=self.root,
-                env=self.child_env(),
+                env=self.child_env(nats_user),
                 stdout=subprocess.PIPE if capture else log_fh,
                 stderr=log_fh,
                 stdin=subprocess.DEVNULL,

@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncpg
 
 from shared.devstack.embedded import start_nats, start_postgres
+from shared.provision import StreamLayout, provision_at
 from shared.settings import Settings
 
 
@@ -22,7 +23,9 @@ async def bench_settings() -> AsyncIterator[Settings]:
         conn = await asyncpg.connect(pg_server.url)
         await conn.execute("CREATE DATABASE bench")
         await conn.close()
-        yield Settings(nats_url=nats_server.url, database_url=pg_server.url.rsplit("/", 1)[0] + "/bench")
+        settings = Settings(nats_url=nats_server.url, database_url=pg_server.url.rsplit("/", 1)[0] + "/bench")
+        await provision_at(settings.nats_url, StreamLayout.of(settings))
+        yield settings
     finally:
         nats_server.stop()
         pg_server.stop()
