@@ -23,11 +23,11 @@ import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js import api as js_api
-from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from shared import names
 from shared.catalogue import CATALOGUE, UnknownEventType
+from shared.consumers import ensure_durable_consumer
 from shared.db import CONNECTION_ERRORS, ident
 from shared.envelope import parse_envelope
 from shared.eventstore import EventStore, StoredEvent
@@ -251,10 +251,7 @@ class ProjectionRunner:
             ack_wait=self.ack_wait,
             max_ack_pending=self.batch * 4,
         )
-        try:
-            await self.js.consumer_info(self.store.stream, name)
-        except NotFoundError:
-            await self.js.add_consumer(self.store.stream, config)
+        await ensure_durable_consumer(self.js, self.store.stream, config)  # replaces a squatter (shared.consumers)
         # Whatever the consumer delivered before, the next message is the first after our checkpoint.
         await self.js.reset_consumer(self.store.stream, name, seq=after_seq + 1)
         return await self.js.pull_subscribe_bind(durable=name, stream=self.store.stream)
