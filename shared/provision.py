@@ -10,6 +10,7 @@ which refuses a missing or differently configured stream or bucket, naming the f
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import re
@@ -18,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import nats
+import nats.errors
 from nats.js import JetStreamContext
 from nats.js import api as js_api
 from nats.js.errors import NotFoundError
@@ -180,19 +182,53 @@ async def provision_at(url: str, layout: StreamLayout, *, user: str | None = Non
         await nc.close()
 
 
-async def _main() -> None:
+async def wait_verified(
+    url: str, layout: StreamLayout, *, user: str | None, password: str | None, timeout: float
+) -> None:
+    """Wait, with a service's own user, until the administrator's provisioning has run (a pod's init step)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            nc = await nats.connect(url, user=user, password=password, max_reconnect_attempts=0)
+            try:
+                await verify(nc.jetstream(), layout)
+                return
+            finally:
+                await nc.close()
+        except (ProvisioningError, OSError, nats.errors.Error) as exc:
+            if loop.time() > deadline:
+                detail = f"not verified within {timeout:.0f}s: {exc}"
+                raise ProvisioningError("provisioning", "timeout", detail) from exc
+            print(f"waiting for provisioning: {exc}", file=sys.stderr, flush=True)
+            await asyncio.sleep(2.0)
+
+
+async def _main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m shared.provision", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--wait-verified",
+        type=float,
+        metavar="SECONDS",
+        help="create nothing: wait until the stream and bucket verify (run with a service's own user)",
+    )
+    args = parser.parse_args(argv)
     url = os.environ.get("NATS_URL")
     if not url:
         raise SystemExit("shared.provision: set NATS_URL (and NATS_USER/NATS_PASSWORD of the admin user)")
     layout = StreamLayout.from_env()
     user, password = os.environ.get("NATS_USER") or None, os.environ.get("NATS_PASSWORD") or None
+    if args.wait_verified is not None:
+        await wait_verified(url, layout, user=user, password=password, timeout=args.wait_verified)
+        print(f"stream {layout.stream} and bucket {LEASE_BUCKET} are provisioned", flush=True)
+        return
     await provision_at(url, layout, user=user, password=password)
     print(f"stream {layout.stream} and bucket {LEASE_BUCKET} are provisioned", flush=True)
 
 
 if __name__ == "__main__":
     try:
-        asyncio.run(_main())
+        asyncio.run(_main(sys.argv[1:]))
     except ProvisioningError as exc:
         print(f"shared.provision: {exc}", file=sys.stderr)
         sys.exit(1)
