@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.devstack.embedded import Server, start_nats, start_postgres
+from shared.devstack.pg_home import discard_data
 from shared.provision import StreamLayout, provision_at
 from shared.settings import Settings
 
@@ -45,6 +46,7 @@ def servers() -> Iterator[tuple[Server, Server]]:
     finally:
         nats_server.stop()
         pg_server.stop()
+        discard_data(root / "pg")
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -238,8 +238,10 @@ class Stack:
         self.base_url = self.gateway.url
 
     def _prepare_demo(self) -> None:
-        if self.demo_file.exists():
-            self.tokens = json.loads(self.demo_file.read_text(encoding="utf-8"))["tokens"]
+        previous = json.loads(self.demo_file.read_text(encoding="utf-8")) if self.demo_file.exists() else {}
+        # A demo.json without "nats" was written before NATS had users: its log lives in another NATS account.
+        if "nats" in previous:
+            self.tokens = previous["tokens"]
         else:
             self.tokens = self._bootstrap_demo()
             try:

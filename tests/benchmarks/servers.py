@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncpg
 
 from shared.devstack.embedded import start_nats, start_postgres
+from shared.devstack.pg_home import discard_data
 from shared.provision import StreamLayout, provision_at
 from shared.settings import Settings
 
@@ -29,4 +30,5 @@ async def bench_settings() -> AsyncIterator[Settings]:
     finally:
         nats_server.stop()
         pg_server.stop()
+        discard_data(root / "pg")
         shutil.rmtree(root, ignore_errors=True)

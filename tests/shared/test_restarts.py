@@ -9,6 +9,7 @@ import httpx
 
 from services.intake.bootstrap import create_app
 from shared.devstack.embedded import start_nats, start_postgres
+from shared.devstack.pg_home import discard_data
 from shared.provision import StreamLayout, provision_at
 from shared.settings import Settings
 from tests.platform import auth, bootstrap_and_wait, project_body, running, runtime_of
@@ -67,3 +68,4 @@ async def test_service_survives_nats_and_postgres_restarts(tmp_path: Path) -> No
     finally:
         nats_server.stop()
         pg_server.stop()
+        discard_data(tmp_path / "pg")
