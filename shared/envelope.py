@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Aggregate types and ids become NATS subject tokens, so they are restricted to a safe alphabet.
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+# The only request headers an event may carry (W3C trace context); never `baggage` or anything else a client sends.
+TRACE_CONTEXT_KEYS = frozenset({"traceparent", "tracestate"})
 
 
 class Role(StrEnum):

@@ -19,7 +19,7 @@ from nats.js.errors import APIError, NotFoundError
 from pydantic import BaseModel
 
 from shared.catalogue import CATALOGUE
-from shared.envelope import TOKEN_RE, Actor, Envelope, parse_envelope, seal_envelope
+from shared.envelope import TOKEN_RE, TRACE_CONTEXT_KEYS, Actor, Envelope, parse_envelope, seal_envelope
 
 WRONG_LAST_SEQUENCE = 10071
 
@@ -118,7 +118,8 @@ class EventStore:
                 "actor": context.actor,
                 "causation_id": context.causation_id,
                 "correlation_id": context.correlation_id,
-                "trace_context": context.trace_context or {},
+                # Only the W3C trace context is carried: nothing else a client sent enters the log.
+                "trace_context": {k: v for k, v in (context.trace_context or {}).items() if k in TRACE_CONTEXT_KEYS},
                 "prev_hash": expected.last_hash,
                 "payload": payload.model_dump(mode="json"),
             }
@@ -127,7 +128,7 @@ class EventStore:
             js_api.Header.MSG_ID: str(envelope.id),
             js_api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(expected.last_seq),
             "Tiaodu-Event-Type": entry.name,
-            **(context.trace_context or {}),
+            **envelope.trace_context,
         }
         subject = self.publish_subject(aggregate_type, aggregate_id)
         try:
@@ -164,6 +165,15 @@ class EventStore:
             assert msg.data is not None and msg.subject is not None and msg.seq is not None
             events.append(StoredEvent(msg.seq, msg.subject, parse_envelope(msg.data)))
             seq = msg.seq + 1
+
+    async def last_before(self, aggregate_type: str, aggregate_id: str, before_seq: int) -> StoredEvent | None:
+        """The last event of an aggregate stored before `before_seq` (a consumer's chain head it has not seen)."""
+        last = None
+        for event in await self.read_aggregate(aggregate_type, aggregate_id):
+            if event.seq >= before_seq:
+                break
+            last = event
+        return last
 
     async def first_in_partition_after(self, partition: int, after_seq: int) -> int | None:
         """Stream sequence of the next event in a partition after `after_seq`, or None if there is none."""

@@ -1,68 +1,85 @@
-"""Partition leases in a JetStream key-value bucket, shared fairly among the live replicas of a service.
+"""Partition leases in a JetStream key-value bucket, shared fairly among the live replicas of a consumer group.
 
-A lease is a compare-and-set record {owner, epoch, expires_at}; the KV revision at acquisition is the lease's
-epoch, a fencing token that only grows. Leases are for efficiency only: correctness rests on the projection's
-checkpoint row, which refuses a commit from any epoch but the newest (see shared.projection).
+A lease is a compare-and-set record {owner, expires_at} under `<group>.p<n>`; the live members of the group are one
+compare-and-set record `<group>.members` ({owner: expires_at}), so a replica needs nothing but get/create/update on
+its own service's keys (no watch, no consumer on the bucket: see docs/adr/0006).
+
+Leases are for efficiency only. Correctness rests on the checkpoint row in PostgreSQL: each holder claims it with an
+epoch that only grows (taken there, not from the bucket, so that a recreated bucket cannot make it go backwards), and
+a commit from any other epoch is refused (shared.consumer).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-BUCKET = "tiaodu_leases"
+from shared.names import LEASE_BUCKET
 
-
-def key_token(value: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", value)
+BUCKET = LEASE_BUCKET
+MEMBER_UPDATE_ATTEMPTS = 5
 
 
 @dataclass
 class Held:
-    epoch: int
-    revision: int
+    revision: int  # KV revision of our last write: the compare-and-set guard of the next one
 
 
 class PartitionLeases:
     def __init__(self, kv: KeyValue, *, group: str, partitions: int, owner: str, ttl: float) -> None:
         self.kv = kv
-        self.group = group  # shared.names.lease_group: already a valid key prefix, and it must stay the one granted
+        self.group = group  # a key prefix from shared.names.lease_group
         self.partitions = partitions
-        self.owner = key_token(owner)
+        self.owner = owner
         self.ttl = ttl
         self.held: dict[int, Held] = {}
 
     def _key(self, partition: int) -> str:
         return f"{self.group}.p{partition}"
 
-    async def _heartbeat(self) -> int:
-        """Record this replica as alive and count the live replicas of the group."""
-        now = time.time()
-        await self.kv.put(f"{self.group}.m.{self.owner}", json.dumps({"expires_at": now + self.ttl}).encode())
-        alive = 0
-        # A wildcard watch over this group's member keys: it delivers the current values, then None.
-        watcher = await self.kv.watch(f"{self.group}.m.*", ignore_deletes=True)
+    async def _get(self, key: str) -> tuple[dict[str, Any] | None, int | None]:
         try:
-            async for entry in watcher:
-                if entry is None:
-                    break
-                if entry.value and json.loads(entry.value).get("expires_at", 0) > now:
-                    alive += 1
-        finally:
-            await watcher.stop()  # type: ignore[no-untyped-call]
-        return max(alive, 1)
+            entry = await self.kv.get(key)
+        except KeyNotFoundError:
+            return None, None
+        if entry.value is None:
+            return None, entry.revision
+        return json.loads(entry.value), entry.revision
 
-    async def tick(self) -> tuple[dict[int, int], set[int], list[int]]:
+    async def _put(self, key: str, value: dict[str, Any], revision: int | None) -> int | None:
+        """Compare-and-set: create when `revision` is None, update otherwise; None when someone else wrote first."""
+        data = json.dumps(value).encode()
+        try:
+            if revision is None:
+                return int(await self.kv.create(key, data))
+            return int(await self.kv.update(key, data, last=revision))
+        except KeyWrongLastSequenceError:
+            return None
+
+    async def _heartbeat(self, *, leaving: bool = False) -> int:
+        """Record this replica as alive (or gone) and count the live members of the group."""
+        key = f"{self.group}.members"
+        for _ in range(MEMBER_UPDATE_ATTEMPTS):
+            now = time.time()
+            members, revision = await self._get(key)
+            alive = {o: exp for o, exp in (members or {}).items() if exp > now and o != self.owner}
+            if not leaving:
+                alive[self.owner] = now + self.ttl
+            if await self._put(key, alive, revision) is not None:
+                return max(len(alive), 1)
+        return max(len(self.held), 1)  # heavy contention: keep what we have, count again next tick
+
+    async def tick(self) -> tuple[set[int], set[int], list[int]]:
         """Renew, balance and acquire.
 
-        Returns (newly acquired partition -> epoch, partitions lost, partitions to hand over). The caller stops
-        its work on lost and surplus partitions, then calls `release` for the surplus ones.
+        Returns (partitions newly acquired, partitions lost, partitions to hand over). The caller stops its work on
+        lost and surplus partitions, then calls `release` for the surplus ones.
         """
         alive = await self._heartbeat()
         target = math.ceil(self.partitions / alive)
@@ -72,64 +89,43 @@ class PartitionLeases:
                 lost.add(partition)
                 del self.held[partition]
         surplus = sorted(self.held)[target:]
-        acquired: dict[int, int] = {}
+        acquired: set[int] = set()
         for partition in range(self.partitions):
             if len(self.held) >= target:
                 break
-            if partition in self.held:
-                continue
-            epoch = await self._try_acquire(partition)
-            if epoch is not None:
-                acquired[partition] = epoch
+            if partition not in self.held and await self._try_acquire(partition):
+                acquired.add(partition)
         return acquired, lost, surplus
 
-    def _value(self, epoch: int, expires_at: float) -> bytes:
-        return json.dumps({"owner": self.owner, "epoch": epoch, "expires_at": expires_at}).encode()
+    def _value(self, expires_at: float) -> dict[str, Any]:
+        return {"owner": self.owner, "expires_at": expires_at}
 
-    async def _try_acquire(self, partition: int) -> int | None:
+    async def _try_acquire(self, partition: int) -> bool:
         key = self._key(partition)
-        now = time.time()
-        try:
-            entry = await self.kv.get(key)
-        except KeyNotFoundError:
-            entry = None
-        try:
-            if entry is None or entry.value is None:
-                revision = await self.kv.create(key, self._value(0, now + self.ttl))
-            else:
-                current = json.loads(entry.value) if entry.value else {}
-                if current.get("expires_at", 0) > now and current.get("owner") != self.owner:
-                    return None
-                assert entry.revision is not None
-                revision = await self.kv.update(key, self._value(0, now + self.ttl), last=entry.revision)
-        except KeyWrongLastSequenceError:
-            return None  # another replica won the race
-        self.held[partition] = Held(epoch=revision, revision=revision)
-        return revision
+        current, revision = await self._get(key)
+        if current is not None and current.get("expires_at", 0) > time.time() and current.get("owner") != self.owner:
+            return False
+        written = await self._put(key, self._value(time.time() + self.ttl), revision)
+        if written is None:
+            return False  # another replica won the race
+        self.held[partition] = Held(written)
+        return True
 
     async def _renew(self, partition: int) -> bool:
         held = self.held[partition]
-        try:
-            held.revision = await self.kv.update(
-                self._key(partition), self._value(held.epoch, time.time() + self.ttl), last=held.revision
-            )
-        except KeyWrongLastSequenceError:
+        written = await self._put(self._key(partition), self._value(time.time() + self.ttl), held.revision)
+        if written is None:
             return False
+        held.revision = written
         return True
 
     async def release(self, partition: int) -> None:
         held = self.held.pop(partition, None)
-        if held is None:
-            return
-        try:
-            await self.kv.update(self._key(partition), self._value(held.epoch, 0.0), last=held.revision)
-        except KeyWrongLastSequenceError:
-            pass  # someone already took it over: nothing to hand back
+        if held is not None:
+            # Expired at once, so another replica may take it now; a lost race means it was taken already.
+            await self._put(self._key(partition), self._value(0.0), held.revision)
 
     async def leave(self) -> None:
         for partition in list(self.held):
             await self.release(partition)
-        try:
-            await self.kv.delete(f"{self.group}.m.{self.owner}")
-        except KeyNotFoundError:
-            pass
+        await self._heartbeat(leaving=True)

@@ -1,39 +1,35 @@
 """The projection runner: folds the event log into a service's PostgreSQL schema.
 
-- One durable pull consumer per partition (`<service>-proj-p<n>`); the replica holding a partition's lease is its only
-  reader. Each batch is applied with the partition's checkpoint in ONE transaction; the ack follows the commit.
-- The checkpoint row carries the epoch (fencing token) of the lease holder; a commit from an older epoch is
-  refused, so a replica that lost its lease while paused can never apply anything, and a new holder always
-  restarts the consumer at checkpoint + 1: no event is applied twice, skipped, or reordered within an aggregate.
-- An event that cannot be parsed or applied is parked in `_dead_letter` with the reason; the rest flows.
+A projection is a consumer group (shared.consumer) named `proj`. Each batch is verified (shared.verification),
+applied, and committed with the chain heads and the partition's checkpoint in ONE transaction, fenced by the holder's
+epoch: no event is applied twice, skipped, or reordered within an aggregate. A projection can be rebuilt at any
+time, so it never causes anything (that is what reactions are for, shared.reactions).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import asyncpg
-import nats.errors
-from nats.aio.msg import Msg
-from nats.js import JetStreamContext
-from nats.js import api as js_api
-from pydantic import ValidationError
 
-from shared import names
-from shared.catalogue import CATALOGUE, UnknownEventType
-from shared.consumers import ensure_durable_consumer
-from shared.db import CONNECTION_ERRORS, ident
-from shared.envelope import parse_envelope
-from shared.eventstore import EventStore, StoredEvent
-from shared.leases import PartitionLeases
-from shared.tasks import cancel_and_wait
+from shared.consumer import (
+    TRANSIENT,
+    Batch,
+    PartitionedConsumer,
+    create_runner_tables,
+    ensure_checkpoints,
+    park,
+)
+from shared.eventstore import StoredEvent
+from shared.names import PROJECTION_GROUP
 from shared.telemetry import consumer_span
+from shared.verification import LookupHead, Raw, save_heads, verify
+
+__all__ = ["ProjectionRunner", "Raw", "ReadModel", "apply_batch", "create_schema"]
 
 log = logging.getLogger("tiaodu.projection")
 
@@ -51,103 +47,49 @@ class ReadModel(Protocol):
     async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[StoredEvent]) -> None: ...
 
 
-class Fenced(Exception):
-    """A newer lease holder owns this partition's checkpoint."""
-
-
-@dataclass
-class Raw:
-    seq: int
-    subject: str
-    data: bytes
-
-
-@dataclass
-class RunnerStats:
-    applied: int = 0
-    skipped_redeliveries: int = 0
-    dead_lettered: int = 0
-    batches: int = 0
-    fenced: int = 0
-
-
-# Called after a batch is committed and before it is acked; tests use it to crash exactly there.
+# Called after a batch is committed; tests use it to crash exactly there.
 AfterCommit = Callable[[int, list[Raw]], Awaitable[None]]
 
 
-RUNNER_TABLES = """
-CREATE TABLE IF NOT EXISTS {s}._checkpoint (
-    partition int PRIMARY KEY, last_seq bigint NOT NULL DEFAULT 0, epoch bigint NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS {s}._dead_letter (
-    seq bigint PRIMARY KEY, subject text NOT NULL, reason text NOT NULL, data bytea NOT NULL,
-    parked_at timestamptz NOT NULL DEFAULT now());
-CREATE TABLE IF NOT EXISTS {s}._applied_event (
-    event_id uuid PRIMARY KEY, aggregate_type text NOT NULL, aggregate_id text NOT NULL,
-    version int NOT NULL, seq bigint NOT NULL);
-"""
-
-
 async def create_schema(conn: asyncpg.Connection, schema: str, read_model: ReadModel, partitions: int) -> None:
-    s = ident(schema)
     async with conn.transaction():
         # Replicas start together: serialise DDL so concurrent CREATE IF NOT EXISTS cannot collide.
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", s)
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
-        await conn.execute(RUNNER_TABLES.format(s=s))
-        await read_model.create_tables(conn, s)
-        await conn.executemany(
-            f"INSERT INTO {s}._checkpoint (partition) VALUES ($1) ON CONFLICT DO NOTHING",
-            [(p,) for p in range(partitions)],
-        )
-
-
-def parse_raw(raw: Raw) -> StoredEvent:
-    """Parse and check one stored event; ValueError/ValidationError/UnknownEventType say why it is unusable."""
-    envelope = parse_envelope(raw.data)
-    CATALOGUE.load_payload(envelope.type, envelope.schema_version, envelope.payload)
-    return StoredEvent(raw.seq, raw.subject, envelope)
-
-
-UNUSABLE = (ValueError, ValidationError, UnknownEventType)
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", schema)
+        await create_runner_tables(conn, schema)
+        await read_model.create_tables(conn, schema)
+        await ensure_checkpoints(conn, schema, PROJECTION_GROUP, partitions)
 
 
 async def apply_batch(
-    conn: asyncpg.Connection, schema: str, read_model: ReadModel, raws: Sequence[Raw]
+    conn: asyncpg.Connection, schema: str, read_model: ReadModel, raws: Sequence[Raw], lookup: LookupHead
 ) -> tuple[int, int]:
-    """Apply raw events inside the caller's transaction; park what cannot be applied. Returns (applied, parked)."""
-    good: list[StoredEvent] = []
-    parked: list[tuple[Raw, str]] = []
-    for raw in raws:
-        try:
-            good.append(parse_raw(raw))
-        except UNUSABLE as exc:
-            parked.append((raw, f"{type(exc).__name__}: {exc}"))
-    applied = good
+    """Verify and apply raw events inside the caller's transaction; park what can never be applied.
+
+    Returns (applied, parked). A transient error (connection, deadlock...) propagates: the caller retries the batch.
+    """
+    checked = await verify(conn, schema, PROJECTION_GROUP, raws, lookup)
+    applied = checked.sound
+    parked = list(checked.parked)
     try:
         async with conn.transaction():  # a savepoint: a failing batch falls back to one event at a time
-            await read_model.apply(conn, schema, good)
-    except CONNECTION_ERRORS:
+            await read_model.apply(conn, schema, applied)
+    except TRANSIENT:
         raise
     except Exception:
         applied = []
-        for event in good:
+        by_seq = {raw.seq: raw for raw in raws}
+        for event in checked.sound:
             try:
                 async with conn.transaction():
                     await read_model.apply(conn, schema, [event])
                 applied.append(event)
-            except CONNECTION_ERRORS:
+            except TRANSIENT:
                 raise
             except Exception as exc:
-                parked.append((Raw(event.seq, event.subject, b""), f"apply failed: {type(exc).__name__}: {exc}"))
-    if parked:
-        by_seq = {raw.seq: raw for raw in raws}
-        await conn.executemany(
-            f"INSERT INTO {schema}._dead_letter (seq, subject, reason, data) VALUES ($1, $2, $3, $4) "
-            "ON CONFLICT (seq) DO NOTHING",
-            [(raw.seq, raw.subject, reason, by_seq[raw.seq].data) for raw, reason in parked],
-        )
-        for raw, reason in parked:
-            log.error("dead-lettered event seq=%s subject=%s: %s", raw.seq, raw.subject, reason)
+                parked.append((by_seq[event.seq], f"apply failed: {type(exc).__name__}: {exc}"))
+    # The chain moves with every sound event, applied or not: a read model's bug must not make later events unsound.
+    await save_heads(conn, schema, PROJECTION_GROUP, checked.heads)
+    await park(conn, schema, PROJECTION_GROUP, parked)
     if applied:
         await conn.executemany(
             f"INSERT INTO {schema}._applied_event (event_id, aggregate_type, aggregate_id, version, seq) "
@@ -160,167 +102,43 @@ async def apply_batch(
     return len(applied), len(parked)
 
 
-@dataclass
-class ProjectionRunner:
-    service: str
-    read_model: ReadModel
-    pool: asyncpg.Pool
-    store: EventStore
-    js: JetStreamContext
-    leases: PartitionLeases
-    schema: str = ""
-    batch: int = 500
-    ack_wait: float = 30.0
-    tick_interval: float = 1.0
-    after_commit: AfterCommit | None = None
-    stats: RunnerStats = field(default_factory=RunnerStats)
-    _workers: dict[int, asyncio.Task[None]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.schema = ident(self.schema or self.service)
-
-    @property
-    def partitions(self) -> int:
-        return self.store.partitions
-
-    def consumer_name(self, partition: int) -> str:
-        return names.consumer_name(self.service, names.PROJECTION_GROUP, partition)
+class ProjectionRunner(PartitionedConsumer):
+    def __init__(self, *, read_model: ReadModel, after_commit: AfterCommit | None = None, **kwargs: Any) -> None:
+        super().__init__(group=PROJECTION_GROUP, **kwargs)
+        self.read_model = read_model
+        self.after_commit = after_commit
 
     async def setup(self) -> None:
         async with self.pool.acquire() as conn:
             await create_schema(conn, self.schema, self.read_model, self.partitions)
 
-    # -- lease loop -------------------------------------------------------------------------------------------
-
-    async def run(self) -> None:
-        try:
-            while True:
-                try:
-                    acquired, lost, surplus = await self.leases.tick()
-                except (TimeoutError, nats.errors.Error) as exc:
-                    log.warning("%s: lease tick failed (%s); retrying", self.service, exc)
-                    await asyncio.sleep(self.tick_interval)
-                    continue
-                for partition in lost | set(surplus):
-                    await self._stop_worker(partition)
-                for partition in surplus:
-                    await self.leases.release(partition)
-                for partition, epoch in acquired.items():
-                    self._workers[partition] = asyncio.create_task(self._worker(partition, epoch))
-                for partition, task in list(self._workers.items()):
-                    if task.done():  # a worker that failed gives its lease back and is retried next tick
-                        del self._workers[partition]
-                        await self.leases.release(partition)
-                await asyncio.sleep(self.tick_interval)
-        finally:
-            for partition in list(self._workers):
-                await self._stop_worker(partition)
-            with contextlib.suppress(Exception):
-                await self.leases.leave()
-
-    async def _stop_worker(self, partition: int) -> None:
-        task = self._workers.pop(partition, None)
-        if task is not None:
-            # The fencing epoch keeps a straggler harmless, so a stop never waits on it for long.
-            await cancel_and_wait(task, timeout=3.0)
-
-    # -- one partition ----------------------------------------------------------------------------------------
-
-    async def _fence(self, partition: int, epoch: int) -> int:
-        """Claim the partition's checkpoint for `epoch`; returns the checkpoint to resume after."""
+    async def process(self, batch: Batch) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                f"SELECT last_seq, epoch FROM {self.schema}._checkpoint WHERE partition = $1 FOR UPDATE",
-                partition,
-            )
-            assert row is not None, "checkpoint rows are created by setup()"
-            if row["epoch"] > epoch:
-                raise Fenced(f"partition {partition}: epoch {row['epoch']} is newer than ours ({epoch})")
-            await conn.execute(
-                f"UPDATE {self.schema}._checkpoint SET epoch = $2 WHERE partition = $1", partition, epoch
-            )
-            return int(row["last_seq"])
-
-    async def _bind_consumer(self, partition: int, after_seq: int) -> JetStreamContext.PullSubscription:
-        name = self.consumer_name(partition)
-        config = js_api.ConsumerConfig(
-            durable_name=name,
-            filter_subject=self.store.partition_filter(partition),
-            deliver_policy=js_api.DeliverPolicy.ALL,
-            ack_policy=js_api.AckPolicy.ALL,
-            ack_wait=self.ack_wait,
-            max_ack_pending=self.batch * 4,
-        )
-        await ensure_durable_consumer(self.js, self.store.stream, config)  # replaces a squatter (shared.consumers)
-        # Whatever the consumer delivered before, the next message is the first after our checkpoint.
-        await self.js.reset_consumer(self.store.stream, name, seq=after_seq + 1)
-        return await self.js.pull_subscribe_bind(durable=name, stream=self.store.stream)
-
-    async def _worker(self, partition: int, epoch: int) -> None:
-        try:
-            checkpoint = await self._fence(partition, epoch)
-            sub = await self._bind_consumer(partition, checkpoint)
-            log.info("%s: partition %s taken at epoch %s from seq %s", self.service, partition, epoch, checkpoint)
-            try:
-                while True:
-                    try:
-                        msgs = await sub.fetch(self.batch, timeout=1.0)
-                    except (TimeoutError, nats.errors.TimeoutError):
-                        continue  # nothing new (nats-py raises either kind)
-                    if msgs:
-                        await self._handle(partition, epoch, msgs)
-            finally:
-                with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
-        except Fenced as exc:
-            self.stats.fenced += 1
-            log.warning("%s: %s", self.service, exc)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("%s: partition %s worker failed; it will be retried", self.service, partition)
-            raise
-
-    async def _handle(self, partition: int, epoch: int, msgs: list[Msg]) -> None:
-        raws = [Raw(m.metadata.sequence.stream, m.subject, m.data) for m in msgs]
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                f"SELECT last_seq, epoch FROM {self.schema}._checkpoint WHERE partition = $1 FOR UPDATE",
-                partition,
-            )
-            assert row is not None
-            if row["epoch"] != epoch:
-                raise Fenced(f"partition {partition}: fenced by epoch {row['epoch']} (ours {epoch})")
-            fresh = [r for r in raws if r.seq > row["last_seq"]]
-            self.stats.skipped_redeliveries += len(raws) - len(fresh)
+            checkpoint = await self.lock_checkpoint(conn, batch.partition, batch.epoch)
+            fresh = [raw for raw in batch.raws if raw.seq > checkpoint]
             if fresh:
-                causes = [dict(m.headers or {}) for m in msgs if m.metadata.sequence.stream > row["last_seq"]]
                 with consumer_span(
-                    f"project {self.service}", causes, partition=partition, first_seq=fresh[0].seq, count=len(fresh)
-                ):
-                    applied, parked = await apply_batch(conn, self.schema, self.read_model, fresh)
-                self.stats.applied += applied
-                self.stats.dead_lettered += parked
-                await conn.execute(
-                    f"UPDATE {self.schema}._checkpoint SET last_seq = $2 WHERE partition = $1",
-                    partition,
-                    fresh[-1].seq,
-                )
-        self.stats.batches += 1
+                    f"project {self.service}", batch.headers, partition=batch.partition, first_seq=fresh[0].seq,
+                    count=len(fresh),
+                ):  # fmt: skip
+                    applied, parked = await apply_batch(conn, self.schema, self.read_model, fresh, self.lookup_head)
+                await self.save_checkpoint(conn, batch.partition, fresh[-1].seq)
+                checkpoint = fresh[-1].seq
+        if fresh:
+            self.stats.applied += applied
+            self.stats.parked += parked
         if self.after_commit is not None:
-            await self.after_commit(partition, raws)
-        await msgs[-1].ack()  # AckPolicy.ALL: acknowledges the whole batch
+            await self.after_commit(batch.partition, batch.raws)
+        return checkpoint
 
     # -- read-your-writes -------------------------------------------------------------------------------------
 
     async def reached(self, min_seq: int) -> bool:
         """True when every event up to `min_seq` has been applied (or does not concern any partition behind)."""
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch(f"SELECT partition, last_seq FROM {self.schema}._checkpoint")
-        for row in rows:
-            if row["last_seq"] >= min_seq:
+        for partition, last_seq in (await self.checkpoints()).items():
+            if last_seq >= min_seq:
                 continue
-            nxt = await self.store.first_in_partition_after(row["partition"], row["last_seq"])
+            nxt = await self.store.first_in_partition_after(partition, last_seq)
             if nxt is not None and nxt <= min_seq:
                 return False
         # A sequence the log has not reached yet is not reached by any projection either.
@@ -338,12 +156,5 @@ class ProjectionRunner:
             delay = min(delay * 2, 0.05)
 
     async def lag(self) -> dict[str, Any]:
-        last = await self.store.last_seq()
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch(f"SELECT partition, last_seq FROM {self.schema}._checkpoint ORDER BY 1")
-            parked = await conn.fetchval(f"SELECT count(*) FROM {self.schema}._dead_letter")
-        return {
-            "stream_last_seq": last,
-            "checkpoints": {str(r["partition"]): r["last_seq"] for r in rows},
-            "dead_letters": parked,
-        }
+        status = await self.status()
+        return {"stream_last_seq": await self.store.last_seq(), **status, "dead_letters": status["parked"]}

@@ -12,7 +12,9 @@ import asyncpg
 
 from shared.db import ident
 from shared.eventstore import EventStore
+from shared.names import PROJECTION_GROUP
 from shared.projection import Raw, ReadModel, apply_batch, create_schema
+from shared.verification import Head, Key
 
 
 @dataclass
@@ -37,6 +39,11 @@ async def rebuild(
         await conn.execute(f"DROP SCHEMA IF EXISTS {s} CASCADE")
         await create_schema(conn, s, read_model, store.partitions)
     end = until_seq if until_seq is not None else await store.last_seq()
+
+    async def lookup(key: Key, before_seq: int) -> Head | None:
+        # Replaying from sequence 1, every chain's head is known: an unknown one means there is no previous event.
+        return None
+
     applied = parked = 0
     async for chunk in store.read_log(1, until_seq=end, batch=batch):
         raws = [Raw(seq, subject, data) for seq, subject, data in chunk]
@@ -44,12 +51,12 @@ async def rebuild(
         for raw in raws:
             last_per_partition[int(raw.subject.split(".")[2])] = raw.seq
         async with pool.acquire() as conn, conn.transaction():
-            a, p = await apply_batch(conn, s, read_model, raws)
+            a, p = await apply_batch(conn, s, read_model, raws, lookup)
             applied += a
             parked += p
             await conn.executemany(
-                f"UPDATE {s}._checkpoint SET last_seq = $2 WHERE partition = $1",
-                list(last_per_partition.items()),
+                f"UPDATE {s}._checkpoint SET last_seq = $3 WHERE grp = $1 AND partition = $2",
+                [(PROJECTION_GROUP, p, seq) for p, seq in last_per_partition.items()],
             )
     return RebuildResult(s, end, applied, parked)
 

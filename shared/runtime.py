@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import nats
@@ -14,14 +15,17 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.errors import BucketNotFoundError
 
+from shared.clock import Clock, SystemClock
 from shared.db import create_pool, ident
 from shared.eventstore import EventStore, StoredEvent
 from shared.leases import PartitionLeases
 from shared.names import LEASE_BUCKET, PROJECTION_GROUP, lease_group
 from shared.projection import AfterCommit, ProjectionRunner, ReadModel
 from shared.provision import ProvisioningError, StreamLayout, verify
+from shared.reactions import Reaction, ReactionRunner
 from shared.settings import Settings
 from shared.tasks import cancel_and_wait
+from shared.timers import Timer, TimerRunner
 
 log = logging.getLogger("tiaodu.runtime")
 
@@ -62,7 +66,10 @@ class Runtime:
     store: EventStore
     pool: asyncpg.Pool
     runner: ProjectionRunner
-    _task: asyncio.Task[None] | None = field(default=None)
+    clock: Clock
+    reactions: list[ReactionRunner] = field(default_factory=list)
+    timers: TimerRunner | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def schema(self) -> str:
@@ -77,9 +84,16 @@ class Runtime:
         *,
         schema: str | None = None,
         after_commit: AfterCommit | None = None,
-        ack_wait: float = 30.0,
         run_projection: bool = True,
+        reactions: Sequence[Reaction] = (),
+        timers: Sequence[Timer] = (),
+        clock: Clock | None = None,
     ) -> Runtime:
+        """Connect, set up the read model, and start the projection, the reactions and the timers.
+
+        `schema` (default: the service name) names the read model's schema and this deployment's consumers and
+        leases; two runtimes with the same schema are replicas of one another.
+        """
         nc = await connect_nats(settings, f"{service}:{settings.replica_id}")
         js = nc.jetstream()
         store = EventStore(
@@ -92,43 +106,54 @@ class Runtime:
         # The administrator provisions the stream and the bucket (shared/provision.py); a service only checks.
         await verify(js, StreamLayout.of(settings))
         try:
-            bucket = await js.key_value(LEASE_BUCKET)
+            kv = await js.key_value(LEASE_BUCKET)
         except BucketNotFoundError:
             raise ProvisioningError(f"lease bucket {LEASE_BUCKET}", "bucket", "does not exist") from None
         pool = await create_pool(settings.database_url)
-        leases = PartitionLeases(
-            bucket,
-            group=lease_group(settings.stream, schema or service, PROJECTION_GROUP),
-            partitions=settings.partitions,
-            owner=settings.replica_id,
-            ttl=settings.lease_ttl_s,
-        )
-        runner = ProjectionRunner(
-            service=ident(schema or service),
-            read_model=read_model,
-            pool=pool,
-            store=store,
-            js=js,
-            leases=leases,
-            after_commit=after_commit,
-            ack_wait=ack_wait,
-        )
+        owner = ident(schema or service)
+
+        def consumer_parts(group: str) -> dict[str, Any]:
+            leases = PartitionLeases(
+                kv,
+                group=lease_group(settings.stream, owner, group),
+                partitions=settings.partitions,
+                owner=settings.replica_id,
+                ttl=settings.lease_ttl_s,
+            )
+            return {"service": owner, "schema": owner, "pool": pool, "store": store, "js": js, "leases": leases}
+
+        runner = ProjectionRunner(read_model=read_model, after_commit=after_commit, **consumer_parts(PROJECTION_GROUP))
         await runner.setup()
-        runtime = cls(service, settings, nc, js, store, pool, runner)
+        runtime = cls(service, settings, nc, js, store, pool, runner, clock or SystemClock())
+        for reaction in reactions:
+            reactor = ReactionRunner(reaction=reaction, runtime=runtime, **consumer_parts(reaction.name))
+            await reactor.setup()
+            runtime.reactions.append(reactor)
+        if timers:
+            runtime.timers = TimerRunner(runtime, timers, kv=kv, clock=runtime.clock, poll_s=settings.timer_poll_s)
         if run_projection:
-            runtime._task = asyncio.create_task(runner.run(), name=f"{service}-projection")
+            runtime._tasks.append(asyncio.create_task(runner.run(), name=f"{service}-projection"))
+            for reactor in runtime.reactions:
+                runtime._tasks.append(asyncio.create_task(reactor.run(), name=f"{service}-{reactor.group}"))
+            if runtime.timers is not None:
+                runtime._tasks.append(asyncio.create_task(runtime.timers.run(), name=f"{service}-timers"))
         return runtime
 
     async def stop(self) -> None:
-        if self._task is not None:
-            await cancel_and_wait(self._task, timeout=10.0)
+        for task in self._tasks:
+            await cancel_and_wait(task, timeout=10.0)
         try:
             await asyncio.wait_for(self.pool.close(), timeout=10)
         except TimeoutError:
-            # A straggling worker (see ProjectionRunner._stop_worker) still holds a connection: cut it.
+            # A straggling worker (see PartitionedConsumer._stop_worker) still holds a connection: cut it.
             self.pool.terminate()
         with contextlib.suppress(Exception):
             await self.nc.drain()
+
+    async def parked(self) -> int:
+        """Events parked by any consumer group of this service (shown on /readyz and the projection status)."""
+        async with self.pool.acquire(timeout=1) as conn:
+            return int(await conn.fetchval(f"SELECT count(*) FROM {self.schema}._dead_letter"))
 
     async def ready(self) -> bool:
         if not self.nc.is_connected:
@@ -138,4 +163,12 @@ class Runtime:
                 await conn.fetchval("SELECT 1")
         except Exception:
             return False
-        return self._task is None or not self._task.done()
+        return not any(task.done() for task in self._tasks)
+
+    async def status(self) -> dict[str, Any]:
+        """The projection's and every reaction's position, parked events and consumer health."""
+        return {
+            **(await self.runner.lag()),
+            "reactions": [await reactor.status() for reactor in self.reactions],
+            "timers": [{"timer": name, "period": label} for name, label in (self.timers.runs if self.timers else [])],
+        }

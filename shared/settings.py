@@ -6,6 +6,21 @@ import os
 import socket
 from dataclasses import dataclass, field
 
+from shared.schedule import Schedule
+
+# Timer name -> schedule; each can be set with TIAODU_SCHEDULE_<NAME> (e.g. TIAODU_SCHEDULE_DAILY_MONITORING).
+DEFAULT_SCHEDULES = {"daily_monitoring": "daily 06:00"}
+
+
+def schedules_from_env() -> dict[str, str]:
+    schedules = dict(DEFAULT_SCHEDULES)
+    if at := os.environ.get("TIAODU_MONITOR_AT"):  # the older, narrower setting
+        schedules["daily_monitoring"] = f"daily {at}"
+    for name in DEFAULT_SCHEDULES:
+        if value := os.environ.get(f"TIAODU_SCHEDULE_{name.upper()}"):
+            schedules[name] = value
+    return schedules
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -22,6 +37,12 @@ class Settings:
     nats_password: str | None = None
     read_wait_default_s: float = 2.0
     lease_ttl_s: float = 6.0
+    timer_poll_s: float = 30.0
+    # Timer schedules (shared.timers.Schedule): when each service's time-driven work runs, China time.
+    schedules: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SCHEDULES))
+
+    def schedule(self, timer: str) -> Schedule:
+        return Schedule.parse(self.schedules.get(timer) or DEFAULT_SCHEDULES[timer])
 
     @classmethod
     def from_env(cls, service: str) -> Settings:
@@ -41,7 +62,14 @@ class Settings:
             service_port=int(os.environ.get("SERVICE_PORT", "0")),
             nats_user=os.environ.get("NATS_USER") or None,
             nats_password=os.environ.get("NATS_PASSWORD") or None,
+            timer_poll_s=float(os.environ.get("TIAODU_TIMER_POLL_S", "30")),
+            schedules=schedules_from_env(),
         )
+        for timer in settings.schedules:
+            try:
+                settings.schedule(timer)
+            except ValueError as exc:
+                raise RuntimeError(f"TIAODU_SCHEDULE_{timer.upper()}: {exc}") from exc
         if env == "production" and "@" not in settings.database_url:
             raise RuntimeError("TIAODU_ENV=production requires credentials in DATABASE_URL")
         return settings

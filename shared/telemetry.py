@@ -10,11 +10,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import metrics, trace
-from opentelemetry.propagate import extract, inject
+from opentelemetry.propagate import extract
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from shared.envelope import TRACE_CONTEXT_KEYS
 from shared.settings import Settings
 
 
@@ -38,11 +40,16 @@ def meter() -> metrics.Meter:
     return metrics.get_meter("tiaodu")
 
 
+# Only the W3C trace context enters the permanent log: never `baggage` (free-form data a client can send, which the
+# global propagator would copy along) nor any other request header.
+_TRACE_CONTEXT = TraceContextTextMapPropagator()
+
+
 def current_trace_context() -> dict[str, str]:
     """W3C trace context of the current span, to be carried in an event's envelope and NATS headers."""
     carrier: dict[str, str] = {}
-    inject(carrier)
-    return carrier
+    _TRACE_CONTEXT.inject(carrier)
+    return {k: v for k, v in carrier.items() if k in TRACE_CONTEXT_KEYS}
 
 
 @contextmanager

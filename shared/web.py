@@ -140,13 +140,18 @@ def health_router() -> APIRouter:
     @router.get("/readyz", include_in_schema=False)
     async def readyz(runtime: RuntimeDep) -> JSONResponse:
         ok = await runtime.ready()
-        return JSONResponse({"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503)
+        body: dict[str, object] = {"status": "ready" if ok else "not ready"}
+        if ok:
+            # Parked events do not make a service unready (anyone able to publish a bad event would otherwise take
+            # it out of rotation) but they must be seen: they name an event nobody applied.
+            body["parked_events"] = await runtime.parked()
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @router.get("/projection/{service}", include_in_schema=False)
     async def projection_status(service: str, runtime: RuntimeDep) -> dict[str, object]:
         if service != runtime.service:
             raise Problem(404, "no such projection")
-        return await runtime.runner.lag()
+        return await runtime.status()
 
     return router
 

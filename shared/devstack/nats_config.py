@@ -64,7 +64,6 @@ def publish_allow(service: str, *, stream: str, prefix: str, partitions: int, bu
             f"{api}.CONSUMER.DURABLE.CREATE.{stream}.{c}",
             f"{api}.CONSUMER.INFO.{stream}.{c}",
             f"{api}.CONSUMER.DELETE.{stream}.{c}",
-            f"{api}.CONSUMER.RESET.{stream}.{c}",
             f"{api}.CONSUMER.MSG.NEXT.{stream}.{c}",
             f"$JS.ACK.{stream}.{c}.>",
         ]

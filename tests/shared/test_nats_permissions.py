@@ -23,7 +23,7 @@ from nats.js import JetStreamContext
 from nats.js import api as js_api
 
 from shared.catalogue.ownership import SERVICES
-from shared.consumers import ensure_durable_consumer
+from shared.consumer import PartitionedConsumer
 from shared.devstack.embedded import Server, start_nats
 from shared.devstack.nats_config import ADMIN, render_server_config
 from shared.eventstore import EventStore
@@ -105,6 +105,20 @@ async def snapshot(server: Server) -> dict[str, Any]:
         }
 
 
+def runner_of(service: str, js: JetStreamContext) -> PartitionedConsumer:
+    """The platform's consumer machinery (shared.consumer) for one service's projection, for its NATS calls only."""
+    store = EventStore(js, stream=LAYOUT.stream, prefix=LAYOUT.prefix, partitions=LAYOUT.partitions)
+    return PartitionedConsumer(
+        service=service,
+        group="proj",
+        schema=service,
+        pool=None,
+        store=store,
+        js=js,
+        leases=None,  # type: ignore[arg-type]
+    )
+
+
 def others(service: str) -> list[str]:
     return [s for s in SERVICES if s != service]
 
@@ -152,17 +166,16 @@ async def test_no_service_may_change_or_remove_the_stream_or_the_bucket(server: 
 async def test_no_service_may_touch_another_services_consumer(server: Server, service: str) -> None:
     victim = others(service)[0]
     name = consumer_name(victim, "proj", 0)
-    config = js_api.ConsumerConfig(
-        durable_name=name, filter_subject="perm.evp.0.>", ack_policy=js_api.AckPolicy.ALL, ack_wait=30
-    )
     async with connected(server, victim) as owner:
-        await ensure_durable_consumer(owner.js, LAYOUT.stream, config)
+        sub = await runner_of(victim, owner.js)._fresh_consumer(0, 0)  # as the victim's runner creates it
+        await sub.unsubscribe()
     before = await snapshot(server)
     stream = LAYOUT.stream
     async with connected(server, service) as me:
         await me.refused(me.js.delete_consumer(stream, name), f"$JS.API.CONSUMER.DELETE.{stream}.{name}")
-        await me.refused(me.js.add_consumer(stream, config), f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{name}")
-        named = js_api.ConsumerConfig(name=name, filter_subject="perm.evp.1.>", ack_policy=js_api.AckPolicy.ALL)
+        legacy = js_api.ConsumerConfig(durable_name=name, filter_subject="perm.evp.1.>")
+        await me.refused(me.js.add_consumer(stream, legacy), f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{name}")
+        named = js_api.ConsumerConfig(name=name, durable_name=name, filter_subject="perm.evp.1.>")
         await me.refused(me.js.add_consumer(stream, named), f"$JS.API.CONSUMER.CREATE.{stream}.{name}.perm.evp.1.>")
         sub = await me.js.pull_subscribe_bind(durable=name, stream=stream)
         await me.refused(sub.fetch(1, timeout=REFUSED_WITHIN_S), f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{name}")
@@ -181,8 +194,9 @@ async def partition_events(js: JetStreamContext, partition: int) -> list[int]:
 
 
 async def test_a_squatted_consumer_name_is_replaced_by_its_owner(server: Server) -> None:
-    """The unnamed create subject accepts a `name` in the body, so another service can squat a consumer name with
-    an ephemeral consumer. The owner must not bind to it: with its filter, partition 1's events would be skipped."""
+    """The unnamed create subject (granted for ordered replays) accepts a `name` in the body, so another service
+    can squat a consumer name with an ephemeral consumer. The runner deletes its consumer by name before it creates
+    it from its checkpoint, so a squatter cannot make it skip: here the squatter's filter would hide partition 1."""
     name = consumer_name("scheduling", "proj", 1)
     stream = LAYOUT.stream
     async with connected(server, "intake") as intake:
@@ -191,14 +205,14 @@ async def test_a_squatted_consumer_name_is_replaced_by_its_owner(server: Server)
         squat = {"name": name, "filter_subject": "perm.evp.1.none", "ack_policy": "all", "inactive_threshold": 10**13}
         request = json.dumps({"stream_name": stream, "config": squat}).encode()
         answer = json.loads((await intake.nc.request(f"$JS.API.CONSUMER.CREATE.{stream}", request)).data)
-        assert answer.get("name") == name, answer  # nats-server accepts it: the reason for the owner's check
-    wanted = js_api.ConsumerConfig(durable_name=name, filter_subject="perm.evp.1.>", ack_policy=js_api.AckPolicy.ALL)
+        assert answer.get("name") == name, answer  # nats-server accepts it: the reason for the runner's order
     async with connected(server, "scheduling") as owner:
-        await ensure_durable_consumer(owner.js, stream, wanted)
+        sub = await runner_of("scheduling", owner.js)._fresh_consumer(1, 0)
         info = await owner.js.consumer_info(stream, name)
         assert info.config.durable_name == name and info.config.filter_subject == "perm.evp.1.>"
         expected = await partition_events(owner.js, 1)
         assert expected and info.num_pending == len(expected)
+        await sub.unsubscribe()
 
 
 async def test_a_service_can_do_what_the_platform_needs(server: Server) -> None:
@@ -213,18 +227,14 @@ async def test_a_service_can_do_what_the_platform_needs(server: Server) -> None:
         assert stored.seq == first.seq and stored.subject is not None
         partition = int(stored.subject.split(".")[2])
 
-        # The runner's consumer calls on its own consumer name.
+        # The runner's consumer calls on its own consumer name: delete, create from the checkpoint, fetch.
         name = consumer_name("scheduling", "proj", partition)
-        config = js_api.ConsumerConfig(
-            durable_name=name, filter_subject=f"perm.evp.{partition}.>", ack_policy=js_api.AckPolicy.ALL
-        )
-        await ensure_durable_consumer(me.js, stream, config)
-        await me.js.reset_consumer(stream, name, seq=first.seq)
-        sub = await me.js.pull_subscribe_bind(durable=name, stream=stream)
+        runner = runner_of("scheduling", me.js)
+        await runner._fresh_consumer(partition, 0)
+        sub = await runner._fresh_consumer(partition, first.seq - 1)  # the second time, it deletes the first
         msgs = await sub.fetch(10, timeout=2)
         assert [m.metadata.sequence.stream for m in msgs][:2] == [first.seq, second.seq]
-        await msgs[-1].ack_sync()
-        assert (await me.js.consumer_info(stream, name)).num_ack_pending == 0
+        assert (await me.js.consumer_info(stream, name)).config.durable_name == name
         assert await me.js.delete_consumer(stream, name)
 
         # A full ordered replay of the log.

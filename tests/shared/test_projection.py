@@ -7,7 +7,6 @@ import random
 from decimal import Decimal
 
 import httpx
-import nats
 
 from services.intake.bootstrap import SERVICE, create_app, read_model
 from shared.projection import Raw
@@ -66,58 +65,8 @@ async def test_crash_between_commit_and_ack_applies_nothing_twice(settings: Sett
         assert reports == 3
 
 
-async def test_lost_ack_redelivery_is_skipped(settings: Settings) -> None:
-    dropped: list[int] = []
-
-    class DropAck(Exception):
-        pass
-
-    app = create_app(settings)
-    async with running(app) as client:
-        rt = runtime_of(app)
-        tokens = await bootstrap_and_wait(rt)
-        project_id = await _seed(client, tokens)
-        runner = rt.runner
-        # Swap in a message handler whose ack is lost once: the batch is committed but the server redelivers it.
-        original = runner._handle
-
-        async def handle_losing_ack(partition: int, epoch: int, msgs: list[nats.aio.msg.Msg]) -> None:
-            if not dropped and any(b'"ProgressReported"' in m.data for m in msgs):
-                dropped.extend(m.metadata.sequence.stream for m in msgs)
-                for m in msgs:
-                    m.ack = _noop  # type: ignore[method-assign]
-            await original(partition, epoch, msgs)
-
-        runner._handle = handle_losing_ack  # type: ignore[method-assign]
-        await _restart_workers(runner, ack_wait=1.0)
-        r = await client.post(
-            f"/v1/projects/{project_id}/progress-reports",
-            json={**REPORT, "investment_this_period": "42"},
-            headers=auth(tokens["unit-a"]),
-        )
-        seq = r.json()["seq"]
-        await wait_until(lambda: _true(runner.stats.skipped_redeliveries > 0), 15, "the redelivery")
-        assert await _cumulative(client, tokens["hq"], project_id, seq) == "42"
-        assert dropped
-
-
-async def _noop() -> None:
-    return None
-
-
 async def _true(value: bool) -> bool:
     return value
-
-
-async def _restart_workers(runner, ack_wait: float) -> None:  # type: ignore[no-untyped-def]
-    """Re-create the partition consumers with a short ack wait (the default is 30 s)."""
-    runner.ack_wait = ack_wait
-    for partition in list(runner._workers):
-        await runner._stop_worker(partition)
-        await runner.leases.release(partition)
-    for partition in range(runner.partitions):
-        await runner.js.delete_consumer(runner.store.stream, runner.consumer_name(partition))
-    await wait_until(lambda: _true(len(runner._workers) == runner.partitions), 15, "workers back")
 
 
 async def test_malformed_and_unknown_events_are_parked_and_the_rest_flows(settings: Settings) -> None:
@@ -247,9 +196,9 @@ async def test_min_seq_waits_then_answers_504_with_a_clear_body(settings: Settin
         assert r.headers["content-type"].startswith("application/problem+json")
         assert r.json()["min_seq"] == last + 1000 and str(last + 1000) in r.json()["detail"]
         # A projection that is stopped never reaches a new write: the read says so instead of answering stale.
-        assert rt._task is not None
-        rt._task.cancel()
-        await wait_until(lambda: _true(rt._task is not None and rt._task.done()), 5, "projection stopped")
+        projection = rt._tasks[0]
+        projection.cancel()
+        await wait_until(lambda: _true(projection.done()), 5, "projection stopped")
         r = await client.post(
             f"/v1/projects/{project_id}/phase",
             json={"phase": "under_construction", "reason": "开工"},

@@ -1,0 +1,341 @@
+"""A consumer group over the partitioned log: the machinery projections and reactions share (docs/adr/0002, 0008).
+
+- Partitions are shared among a group's live replicas through leases (shared.leases).
+- Each holder claims the partition's checkpoint row in PostgreSQL with an epoch that only grows; every commit checks
+  it, so a replica that lost its lease (paused, partitioned away) can never commit anything.
+- The position is the checkpoint alone. A holder (re)creates the partition's durable consumer to start right after
+  its checkpoint, with no acks, and accepts a message only if it is the next delivery of that consumer: delivery
+  sequence one more than the last one it saw, delivered once. A straggler that pulled from the same consumer, a
+  response lost on the wire, anything that makes a delivery go elsewhere shows as a jump; the holder then commits
+  what it has and recreates the consumer from its checkpoint. A skip is impossible by construction.
+- Transient failures (database or NATS away, deadlock, serialisation failure) retry the same batch; only an event that
+  can never be used is parked, by the subclass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js import api as js_api
+from nats.js.errors import NotFoundError
+
+from shared.db import CONNECTION_ERRORS
+from shared.eventstore import EventStore
+from shared.leases import PartitionLeases
+from shared.names import consumer_name
+from shared.tasks import cancel_and_wait
+from shared.verification import CHAIN_TABLE, Head, Key, Raw
+
+log = logging.getLogger("tiaodu.consumer")
+
+TRANSIENT: tuple[type[BaseException], ...] = (
+    *CONNECTION_ERRORS,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.LockNotAvailableError,
+    asyncpg.exceptions.QueryCanceledError,  # the pool's command timeout
+    TimeoutError,
+    nats.errors.Error,
+)
+RETRY_MAX_DELAY_S = 5.0
+INACTIVE_CONSUMER_S = 3600.0  # a consumer nobody fetched from for this long is removed by the server
+
+
+class Fenced(Exception):
+    """A newer holder owns this partition's checkpoint."""
+
+
+RUNNER_TABLES = """
+CREATE TABLE IF NOT EXISTS {s}._checkpoint (
+    grp text NOT NULL DEFAULT 'proj', partition int NOT NULL, last_seq bigint NOT NULL DEFAULT 0,
+    epoch bigint NOT NULL DEFAULT 0, PRIMARY KEY (grp, partition));
+CREATE TABLE IF NOT EXISTS {s}._dead_letter (
+    grp text NOT NULL DEFAULT 'proj', seq bigint NOT NULL, subject text NOT NULL, reason text NOT NULL,
+    data bytea NOT NULL, parked_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (grp, seq));
+CREATE TABLE IF NOT EXISTS {s}._applied_event (
+    event_id uuid PRIMARY KEY, aggregate_type text NOT NULL, aggregate_id text NOT NULL,
+    version int NOT NULL, seq bigint NOT NULL);
+"""
+
+# Read models created before consumer groups had a column for them: the rows there belong to the projection.
+UPGRADE_TABLES = """
+ALTER TABLE {s}._checkpoint ADD COLUMN IF NOT EXISTS grp text NOT NULL DEFAULT 'proj';
+ALTER TABLE {s}._dead_letter ADD COLUMN IF NOT EXISTS grp text NOT NULL DEFAULT 'proj';
+DO $$ DECLARE t text; BEGIN
+  FOREACH t IN ARRAY ARRAY['_checkpoint', '_dead_letter'] LOOP
+    IF (SELECT array_length(i.indkey, 1) FROM pg_index i
+        WHERE i.indrelid = format('{s}.%I', t)::regclass AND i.indisprimary) = 1 THEN
+      EXECUTE format('ALTER TABLE {s}.%I DROP CONSTRAINT %I', t, t || '_pkey');
+      EXECUTE format('ALTER TABLE {s}.%I ADD PRIMARY KEY (grp, %s)', t,
+                     CASE t WHEN '_checkpoint' THEN 'partition' ELSE 'seq' END);
+    END IF;
+  END LOOP;
+END $$;
+"""
+
+
+async def create_runner_tables(conn: asyncpg.Connection, schema: str) -> None:
+    """Checkpoints, dead letters, applied event ids and chain heads (inside the caller's transaction)."""
+    await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    await conn.execute(RUNNER_TABLES.format(s=schema))
+    await conn.execute(UPGRADE_TABLES.format(s=schema))
+    await conn.execute(CHAIN_TABLE.format(s=schema))
+
+
+async def ensure_checkpoints(
+    conn: asyncpg.Connection, schema: str, group: str, partitions: int, start_seq: int = 0
+) -> None:
+    await conn.executemany(
+        f"INSERT INTO {schema}._checkpoint (grp, partition, last_seq) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        [(group, p, start_seq) for p in range(partitions)],
+    )
+
+
+async def park(conn: asyncpg.Connection, schema: str, group: str, parked: Sequence[tuple[Raw, str]]) -> None:
+    if not parked:
+        return
+    await conn.executemany(
+        f"INSERT INTO {schema}._dead_letter (grp, seq, subject, reason, data) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (grp, seq) DO NOTHING",
+        [(group, raw.seq, raw.subject, reason, raw.data) for raw, reason in parked],
+    )
+    for raw, reason in parked:
+        log.error("%s: parked event seq=%s subject=%s: %s", group, raw.seq, raw.subject, reason)
+
+
+@dataclass
+class ConsumerStats:
+    applied: int = 0
+    parked: int = 0
+    batches: int = 0
+    fenced: int = 0
+    recreated: int = 0  # consumers recreated after a delivery that did not follow the last one
+    retries: int = 0  # batches retried after a transient failure
+
+
+@dataclass(frozen=True)
+class Batch:
+    partition: int
+    epoch: int
+    raws: list[Raw]
+    headers: list[dict[str, str]]  # NATS headers of each message (trace context), for the batch's span
+
+
+@dataclass
+class PartitionedConsumer:
+    service: str  # names the consumers (shared.names.consumer_name) and the schema's owner in logs
+    group: str
+    schema: str
+    pool: asyncpg.Pool
+    store: EventStore
+    js: JetStreamContext
+    leases: PartitionLeases
+    batch: int = 500
+    tick_interval: float = 1.0
+    aggregate_types: Sequence[str] | None = None  # consume only these aggregate types (None: the whole partition)
+    stats: ConsumerStats = field(default_factory=ConsumerStats)
+    _workers: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+
+    @property
+    def partitions(self) -> int:
+        return self.store.partitions
+
+    def consumer_name(self, partition: int) -> str:
+        return consumer_name(self.service, self.group, partition)
+
+    async def process(self, batch: Batch) -> int:
+        """Use a batch and commit the checkpoint, fenced by `batch.epoch`; returns the new checkpoint."""
+        raise NotImplementedError
+
+    # -- lease loop -------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            while True:
+                try:
+                    acquired, lost, surplus = await self.leases.tick()
+                except (TimeoutError, nats.errors.Error) as exc:
+                    log.warning("%s/%s: lease tick failed (%s); retrying", self.service, self.group, exc)
+                    await asyncio.sleep(self.tick_interval)
+                    continue
+                for partition in lost | set(surplus):
+                    await self._stop_worker(partition)
+                for partition in surplus:
+                    await self.leases.release(partition)
+                for partition in acquired:
+                    self._workers[partition] = asyncio.create_task(self._worker(partition))
+                for partition, task in list(self._workers.items()):
+                    if task.done():  # a worker that stopped gives its lease back and is retried next tick
+                        del self._workers[partition]
+                        await self.leases.release(partition)
+                await asyncio.sleep(self.tick_interval)
+        finally:
+            for partition in list(self._workers):
+                await self._stop_worker(partition)
+            with contextlib.suppress(Exception):
+                await self.leases.leave()
+
+    async def _stop_worker(self, partition: int) -> None:
+        task = self._workers.pop(partition, None)
+        if task is not None:
+            # The epoch keeps a straggler harmless, so a stop never waits on it for long.
+            await cancel_and_wait(task, timeout=3.0)
+
+    # -- one partition ----------------------------------------------------------------------------------------
+
+    async def _claim(self, partition: int) -> tuple[int, int]:
+        """Take the partition's checkpoint with a new epoch; returns (checkpoint, epoch)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                f"UPDATE {self.schema}._checkpoint SET epoch = epoch + 1 WHERE grp = $1 AND partition = $2"
+                " RETURNING last_seq, epoch",
+                self.group,
+                partition,
+            )
+        if row is None:
+            raise RuntimeError(f"{self.schema}: no checkpoint row for {self.group}/{partition}; setup() creates it")
+        return int(row["last_seq"]), int(row["epoch"])
+
+    async def lock_checkpoint(self, conn: asyncpg.Connection, partition: int, epoch: int) -> int:
+        """Inside a transaction: lock the checkpoint row, refuse if another epoch holds it; returns last_seq."""
+        row = await conn.fetchrow(
+            f"SELECT last_seq, epoch FROM {self.schema}._checkpoint WHERE grp = $1 AND partition = $2 FOR UPDATE",
+            self.group,
+            partition,
+        )
+        assert row is not None
+        if row["epoch"] != epoch:
+            raise Fenced(f"{self.group}/{partition}: fenced by epoch {row['epoch']} (ours {epoch})")
+        return int(row["last_seq"])
+
+    async def save_checkpoint(self, conn: asyncpg.Connection, partition: int, last_seq: int) -> None:
+        await conn.execute(
+            f"UPDATE {self.schema}._checkpoint SET last_seq = $3 WHERE grp = $1 AND partition = $2",
+            self.group,
+            partition,
+            last_seq,
+        )
+
+    async def lookup_head(self, key: Key, before_seq: int) -> Head | None:
+        event = await self.store.last_before(key[0], key[1], before_seq)
+        return None if event is None else Head(event.envelope.version, event.envelope.hash)
+
+    def _filter(self, partition: int) -> dict[str, object]:
+        base = f"{self.store.prefix}.evp.{partition}"
+        if self.aggregate_types is None:
+            return {"filter_subject": f"{base}.>"}
+        return {"filter_subjects": [f"{base}.{t}.*" for t in sorted(self.aggregate_types)]}
+
+    async def _fresh_consumer(self, partition: int, checkpoint: int) -> JetStreamContext.PullSubscription:
+        name = self.consumer_name(partition)
+        with contextlib.suppress(NotFoundError):
+            await self.js.delete_consumer(self.store.stream, name)
+        config = js_api.ConsumerConfig(
+            name=name,
+            durable_name=name,
+            deliver_policy=js_api.DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=checkpoint + 1,
+            ack_policy=js_api.AckPolicy.NONE,
+            inactive_threshold=INACTIVE_CONSUMER_S,
+            **self._filter(partition),  # type: ignore[arg-type]
+        )
+        await self.js.add_consumer(self.store.stream, config)
+        return await self.js.pull_subscribe_bind(durable=name, stream=self.store.stream)
+
+    async def _worker(self, partition: int) -> None:
+        try:
+            checkpoint, epoch = await self._claim(partition)
+            log.info("%s/%s: partition %s taken at epoch %s after seq %s", self.service, self.group, partition,
+                     epoch, checkpoint)  # fmt: skip
+            while True:
+                sub = await self._fresh_consumer(partition, checkpoint)
+                try:
+                    checkpoint = await self._consume(sub, partition, epoch, checkpoint)
+                finally:
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
+                self.stats.recreated += 1
+        except Fenced as exc:
+            self.stats.fenced += 1
+            log.warning("%s: %s", self.service, exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s/%s: partition %s worker failed; it will be retried", self.service, self.group, partition)
+            raise
+
+    async def _consume(
+        self, sub: JetStreamContext.PullSubscription, partition: int, epoch: int, checkpoint: int
+    ) -> int:
+        """Fetch and process until a delivery does not follow the last one; returns the checkpoint reached."""
+        next_delivery = 1
+        while True:
+            try:
+                msgs: list[Msg] = await sub.fetch(self.batch, timeout=1.0)
+            except (TimeoutError, nats.errors.TimeoutError):
+                continue  # nothing new (nats-py raises either kind)
+            except nats.errors.Error as exc:
+                log.warning("%s/%s: fetch on partition %s failed (%s)", self.service, self.group, partition, exc)
+                await asyncio.sleep(0.5)
+                return checkpoint
+            follows: list[Msg] = []
+            for msg in msgs:
+                meta = msg.metadata
+                if meta.sequence.consumer != next_delivery or meta.num_delivered != 1:
+                    log.warning("%s/%s: partition %s delivery %s (expected %s, delivered %sx); recreating",
+                                self.service, self.group, partition, meta.sequence.consumer, next_delivery,
+                                meta.num_delivered)  # fmt: skip
+                    break
+                follows.append(msg)
+                next_delivery += 1
+            if follows:
+                raws = [Raw(m.metadata.sequence.stream, m.subject, m.data) for m in follows]
+                batch = Batch(partition, epoch, raws, [dict(m.headers or {}) for m in follows])
+                checkpoint = await self._process_retrying(batch)
+            if len(follows) < len(msgs):
+                return checkpoint
+
+    async def _process_retrying(self, batch: Batch) -> int:
+        delay = 0.1
+        while True:
+            try:
+                checkpoint = await self.process(batch)
+                self.stats.batches += 1
+                return checkpoint
+            except Fenced:
+                raise
+            except TRANSIENT as exc:
+                self.stats.retries += 1
+                log.warning("%s/%s: batch from seq %s failed (%s: %s); retrying in %.1fs", self.service,
+                            self.group, batch.raws[0].seq, type(exc).__name__, exc, delay)  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_DELAY_S)
+
+    # -- status -----------------------------------------------------------------------------------------------
+
+    async def checkpoints(self) -> dict[int, int]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT partition, last_seq FROM {self.schema}._checkpoint WHERE grp = $1 ORDER BY 1", self.group
+            )
+        return {int(r["partition"]): int(r["last_seq"]) for r in rows}
+
+    async def status(self) -> dict[str, object]:
+        async with self.pool.acquire() as conn:
+            parked = await conn.fetchval(f"SELECT count(*) FROM {self.schema}._dead_letter WHERE grp = $1", self.group)
+        return {
+            "group": self.group,
+            "checkpoints": {str(p): s for p, s in (await self.checkpoints()).items()},
+            "parked": int(parked),
+            "held_partitions": sorted(self._workers),
+            "recreated_consumers": self.stats.recreated,
+            "retried_batches": self.stats.retries,
+        }

@@ -1,0 +1,146 @@
+"""Timers: time-driven work exactly once per period, across replicas and restarts, on the injectable clock.
+
+A schedule ("daily 06:00", "weekly mon 09:00", "every 5m", China time) cuts time into periods; a period is due once
+the platform clock has passed its start, so nothing ever runs for a period after the platform's today. Every replica
+polls; the one that takes the timer's lease (a compare-and-set key in the lease bucket, under the service's prefix)
+runs the due period, then records it as done in the same key. A replica that dies mid-run loses its lease and another
+runs the period again: handlers put the period in the ids of what they append (and check the aggregates they write),
+so a repeated run appends nothing twice. After an outage the missed periods run oldest first (at most `catch_up`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+
+from shared.clock import Clock
+from shared.consumer import TRANSIENT
+from shared.names import timer_key
+from shared.schedule import Period, Schedule
+from shared.tasks import cancel_and_wait
+
+if TYPE_CHECKING:
+    from shared.runtime import Runtime
+
+log = logging.getLogger("tiaodu.timers")
+
+TimerHandler = Callable[["Runtime", Period], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Timer:
+    name: str
+    schedule: Schedule
+    handler: TimerHandler
+    catch_up: int = 7  # after an outage, at most this many missed periods run (oldest first)
+
+
+class TimerRunner:
+    def __init__(
+        self, runtime: Runtime, timers: Sequence[Timer], *, kv: KeyValue, clock: Clock, poll_s: float = 30.0
+    ) -> None:
+        self.runtime = runtime
+        self.timers = list(timers)
+        self.kv = kv
+        self.clock = clock
+        self.poll_s = poll_s
+        self.owner = runtime.settings.replica_id
+        self.ttl = runtime.settings.lease_ttl_s
+        self.runs: list[tuple[str, str]] = []  # (timer, period label) this replica ran, for status and tests
+
+    def _key(self, timer: Timer) -> str:
+        settings = self.runtime.settings
+        return timer_key(settings.stream, self.runtime.runner.service, timer.name)
+
+    async def run(self) -> None:
+        while True:
+            for timer in self.timers:
+                try:
+                    await self.tick(timer)
+                except TRANSIENT as exc:
+                    log.warning("timer %s: %s: %s; retrying at the next poll", timer.name, type(exc).__name__, exc)
+                except Exception:
+                    log.exception("timer %s failed; retrying at the next poll", timer.name)
+            await asyncio.sleep(self.poll_s)
+
+    async def _read(self, key: str) -> tuple[dict[str, Any], int | None]:
+        try:
+            entry = await self.kv.get(key)
+        except KeyNotFoundError:
+            return {}, None
+        return (json.loads(entry.value) if entry.value else {}), entry.revision
+
+    async def _write(self, key: str, record: dict[str, Any], revision: int | None) -> int | None:
+        data = json.dumps(record).encode()
+        try:
+            if revision is None:
+                return int(await self.kv.create(key, data))
+            return int(await self.kv.update(key, data, last=revision))
+        except KeyWrongLastSequenceError:
+            return None
+
+    async def tick(self, timer: Timer) -> None:
+        """Run what is due of one timer, if no other replica is running it."""
+        key = self._key(timer)
+        record, revision = await self._read(key)
+        done = datetime.fromisoformat(record["done"]) if record.get("done") else None
+        periods = timer.schedule.missed(done, self.clock.now(), timer.catch_up)
+        todo = [p for p in periods if done is None or p.start > done]
+        if not todo:
+            return
+        if record.get("owner") not in (None, self.owner) and record.get("expires_at", 0) > time.time():
+            return  # another replica is running it
+        held = _Held(await self._write(key, {**record, "owner": self.owner, "expires_at": self._expiry()}, revision))
+        if held.revision is None:
+            return  # another replica took it first
+        renewer = asyncio.create_task(self._renew(key, held))
+        try:
+            for period in todo:
+                await timer.handler(self.runtime, period)
+                self.runs.append((timer.name, period.label))
+                record = {"done": period.start.isoformat(), "label": period.label, "owner": self.owner}
+                async with held.lock:
+                    held.revision = await self._write(key, {**record, "expires_at": self._expiry()}, held.revision)
+                if held.revision is None:
+                    return  # we were too slow and lost the lease: the new holder carries on
+                log.info("timer %s: period %s done", timer.name, period.label)
+        finally:
+            await cancel_and_wait(renewer, timeout=2.0)
+        async with held.lock:
+            if held.revision is not None:  # hand the lease back at once
+                await self._write(key, {**record, "expires_at": 0.0}, held.revision)
+
+    def _expiry(self) -> float:
+        return time.time() + self.ttl
+
+    async def _renew(self, key: str, held: _Held) -> None:
+        while held.revision is not None:
+            await asyncio.sleep(self.ttl / 3)
+            async with held.lock:
+                if held.revision is None:
+                    return
+                record, revision = await self._read(key)
+                if revision != held.revision:
+                    held.revision = None  # somebody else wrote: the lease is gone
+                    return
+                with contextlib.suppress(*TRANSIENT):
+                    held.revision = await self._write(key, {**record, "expires_at": self._expiry()}, revision)
+
+
+class _Held:
+    def __init__(self, revision: int | None) -> None:
+        self.revision = revision
+        self.lock = asyncio.Lock()
+
+
+__all__ = ["Period", "Schedule", "Timer", "TimerRunner"]

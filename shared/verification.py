@@ -1,0 +1,147 @@
+"""The trust boundary every consumer applies before it uses an event (docs/adr/0008).
+
+The stored subject is the truth about which aggregate an event belongs to: NATS permissions decide who may publish
+on it, while the envelope is bytes anybody with any publish right could have written. An event is used only if
+- it parses and its hash is the hash of its canonical envelope;
+- its envelope names the aggregate of the subject it was stored on;
+- its type belongs to that aggregate type (the catalogue knows) and its payload is valid at its schema version;
+- its `version` and `prev_hash` follow the previous sound event on that subject.
+Anything else is parked with the reason and never applied. Each consumer group keeps the head of every chain it has
+seen (`_chain`), written in the same transaction as its checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+from pydantic import ValidationError
+
+from shared.catalogue import CATALOGUE, UnknownEventType
+from shared.envelope import parse_envelope
+from shared.eventstore import StoredEvent
+
+Key = tuple[str, str]  # (aggregate_type, aggregate_id) as read from the stored subject
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A message as the stream holds it: sequence, stored subject, bytes."""
+
+    seq: int
+    subject: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Head:
+    version: int
+    hash: str
+
+
+# Finds the last event stored on a subject before a sequence, for a consumer that has no head for it yet (a consumer
+# started mid-log, or a read model created before heads were kept). None: there is none.
+LookupHead = Callable[[Key, int], Awaitable[Head | None]]
+
+CHAIN_TABLE = """
+CREATE TABLE IF NOT EXISTS {s}._chain (
+    grp text NOT NULL, aggregate_type text NOT NULL, aggregate_id text NOT NULL,
+    version int NOT NULL, hash text NOT NULL, PRIMARY KEY (grp, aggregate_type, aggregate_id));
+"""
+
+
+class Unsound(ValueError):
+    """An event that can never be used; the message is the reason it is parked with."""
+
+
+def subject_key(subject: str) -> Key:
+    parts = subject.split(".")
+    if len(parts) != 5 or parts[1] != "evp":
+        raise Unsound(f"stored subject {subject!r} is not <prefix>.evp.<partition>.<type>.<id>")
+    return parts[3], parts[4]
+
+
+def check_event(raw: Raw) -> StoredEvent:
+    """Everything that can be checked from the message alone; raises Unsound with the reason."""
+    key = subject_key(raw.subject)
+    try:
+        envelope = parse_envelope(raw.data)
+    except (ValueError, ValidationError) as exc:
+        raise Unsound(f"unreadable envelope: {exc}") from exc
+    if (envelope.aggregate_type, envelope.aggregate_id) != key:
+        raise Unsound(
+            f"envelope names {envelope.aggregate_type}/{envelope.aggregate_id} but the event is stored on "
+            f"{key[0]}/{key[1]}"
+        )
+    try:
+        entry = CATALOGUE.entry(envelope.type)
+        if entry.aggregate_type != key[0]:
+            raise Unsound(f"{envelope.type} belongs to {entry.aggregate_type}, not to {key[0]}")
+        CATALOGUE.load_payload(envelope.type, envelope.schema_version, envelope.payload)
+    except UnknownEventType as exc:
+        raise Unsound(str(exc)) from exc
+    except ValidationError as exc:
+        raise Unsound(f"invalid {envelope.type} payload: {exc}") from exc
+    return StoredEvent(raw.seq, raw.subject, envelope)
+
+
+@dataclass
+class Verified:
+    sound: list[StoredEvent]
+    parked: list[tuple[Raw, str]]
+    heads: dict[Key, Head]  # the chain heads this batch moved
+
+
+async def load_heads(conn: asyncpg.Connection, schema: str, group: str, keys: Sequence[Key]) -> dict[Key, Head]:
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        f"SELECT c.aggregate_type, c.aggregate_id, c.version, c.hash FROM {schema}._chain c"
+        " JOIN unnest($2::text[], $3::text[]) AS k(t, i) ON c.aggregate_type = k.t AND c.aggregate_id = k.i"
+        " WHERE c.grp = $1",
+        group,
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    return {(r["aggregate_type"], r["aggregate_id"]): Head(r["version"], r["hash"]) for r in rows}
+
+
+async def save_heads(conn: asyncpg.Connection, schema: str, group: str, heads: dict[Key, Head]) -> None:
+    if heads:
+        await conn.executemany(
+            f"INSERT INTO {schema}._chain (grp, aggregate_type, aggregate_id, version, hash)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (grp, aggregate_type, aggregate_id)"
+            " DO UPDATE SET version = EXCLUDED.version, hash = EXCLUDED.hash",
+            [(group, k[0], k[1], h.version, h.hash) for k, h in heads.items()],
+        )
+
+
+async def verify(
+    conn: asyncpg.Connection, schema: str, group: str, raws: Sequence[Raw], lookup: LookupHead
+) -> Verified:
+    """Check a batch in stream order; the chain heads it moves are returned for `save_heads` with the checkpoint."""
+    result = Verified([], [], {})
+    by_seq = {raw.seq: raw for raw in raws}
+    checked: list[StoredEvent] = []
+    for raw in raws:
+        try:
+            checked.append(check_event(raw))
+        except Unsound as exc:
+            result.parked.append((raw, str(exc)))
+    heads = await load_heads(conn, schema, group, list({subject_key(e.subject) for e in checked}))
+    for event in checked:
+        key = subject_key(event.subject)
+        env = event.envelope
+        head = heads[key] if key in heads else (await lookup(key, event.seq) if env.version > 1 else None)
+        version, prev_hash = (head.version + 1, head.hash) if head else (1, None)
+        if env.version != version:
+            reason = f"version {env.version} does not follow {version - 1} on {key[0]}/{key[1]}"
+        elif env.prev_hash != prev_hash:
+            reason = f"prev_hash does not match the hash of version {version - 1} on {key[0]}/{key[1]}"
+        else:
+            result.sound.append(event)
+            heads[key] = result.heads[key] = Head(env.version, env.hash)
+            continue
+        result.parked.append((by_seq[event.seq], reason))
+    return result
