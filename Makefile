@@ -36,7 +36,9 @@ lint: venv
 format: venv
 	$(VENV)/bin/ruff format .
 
+# As root the embedded PostgreSQL keeps its data under TIAODU_PG_HOME (shared/devstack/pg_home.py): remove it too.
 clean:
+	if [ -f .run/pg/pgdata.id ]; then rm -rf "$${TIAODU_PG_HOME:-/var/lib/tiaodu-pg}/data/$$(cat .run/pg/pgdata.id)"; fi
 	rm -rf .run
 
 bench: venv
