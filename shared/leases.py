@@ -12,7 +12,6 @@ a commit from any other epoch is refused (shared.consumer).
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -62,8 +61,8 @@ class PartitionLeases:
         except KeyWrongLastSequenceError:
             return None
 
-    async def _heartbeat(self, *, leaving: bool = False) -> int:
-        """Record this replica as alive (or gone) and count the live members of the group."""
+    async def _heartbeat(self, *, leaving: bool = False) -> list[str]:
+        """Record this replica as alive (or gone); returns the live members of the group, sorted."""
         key = f"{self.group}.members"
         for _ in range(MEMBER_UPDATE_ATTEMPTS):
             now = time.time()
@@ -72,8 +71,14 @@ class PartitionLeases:
             if not leaving:
                 alive[self.owner] = now + self.ttl
             if await self._put(key, alive, revision) is not None:
-                return max(len(alive), 1)
-        return max(len(self.held), 1)  # heavy contention: keep what we have, count again next tick
+                return sorted(alive)
+        return [self.owner]  # heavy contention: count again next tick
+
+    def target(self, members: list[str]) -> int:
+        """This replica's fair share: P // n each, one more for the first P % n members (4 over 3: 2, 1, 1)."""
+        n = max(len(members), 1)
+        rank = members.index(self.owner) if self.owner in members else n - 1
+        return self.partitions // n + (1 if rank < self.partitions % n else 0)
 
     async def tick(self) -> tuple[set[int], set[int], list[int]]:
         """Renew, balance and acquire.
@@ -81,8 +86,7 @@ class PartitionLeases:
         Returns (partitions newly acquired, partitions lost, partitions to hand over). The caller stops its work on
         lost and surplus partitions, then calls `release` for the surplus ones.
         """
-        alive = await self._heartbeat()
-        target = math.ceil(self.partitions / alive)
+        target = self.target(await self._heartbeat())
         lost: set[int] = set()
         for partition in list(self.held):
             if not await self._renew(partition):

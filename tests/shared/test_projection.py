@@ -9,10 +9,12 @@ from decimal import Decimal
 import httpx
 
 from services.intake.bootstrap import SERVICE, create_app, read_model
-from shared.projection import Raw
+from shared.projection import AfterCommit, Raw
 from shared.rebuild import diff_schemas, rebuild
+from shared.runtime import Runtime
 from shared.settings import Settings
 from tests.platform import auth, bootstrap_and_wait, project_body, replica, running, runtime_of, wait_until
+from tests.shared.counting import assert_exactly_once, counting_runtime
 
 REPORT = {"period_start": "2024-03-01", "period_end": "2024-03-07", "image_progress_pct": "10"}
 
@@ -36,18 +38,35 @@ async def _cumulative(client: httpx.AsyncClient, token: str, project_id: str, se
     return value
 
 
-async def test_crash_between_commit_and_ack_applies_nothing_twice(settings: Settings) -> None:
-    crashes: list[list[int]] = []
+def _crash_once_after(marker: bytes, crashes: list[list[int]]) -> AfterCommit:
+    """An after-commit hook that raises once, right after committing the first batch holding `marker`."""
 
-    async def crash_once(partition: int, raws: list[Raw]) -> None:
-        if not crashes and any(b'"ProgressReported"' in raw.data for raw in raws):
+    async def crash(partition: int, raws: list[Raw]) -> None:
+        if not crashes and any(marker in raw.data for raw in raws):
             crashes.append([raw.seq for raw in raws])
-            raise RuntimeError("simulated crash after commit, before ack")
+            raise RuntimeError("simulated crash right after a commit")
 
-    app = create_app(settings, after_commit=crash_once)
-    async with running(app) as client:
+    return crash
+
+
+async def _parked(rt: Runtime) -> list[str]:
+    async with rt.pool.acquire() as conn:
+        rows = await conn.fetch(f"SELECT seq, reason FROM {rt.schema}._dead_letter ORDER BY seq")
+    return [f"{r['seq']}: {r['reason']}" for r in rows]
+
+
+async def test_crash_right_after_a_commit_applies_nothing_twice(settings: Settings) -> None:
+    """Intake and the counting projection each crash once right after committing a batch of reports (where an ack
+    used to follow): the worker dies, the partition is taken again from the checkpoint.
+
+    A second application shows twice: the counter counts it, and intake parks the report it cannot insert again.
+    """
+    crashes: list[list[int]] = []
+    counter_crashes: list[list[int]] = []
+    app = create_app(settings, after_commit=_crash_once_after(b'"ProgressReported"', crashes))
+    counting = counting_runtime(settings, after_commit=_crash_once_after(b'"ProgressReported"', counter_crashes))
+    async with running(app) as client, counting as counter:
         rt = runtime_of(app)
-        rt.runner.ack_wait = 1.0
         tokens = await bootstrap_and_wait(rt)
         project_id = await _seed(client, tokens)
         seqs = []
@@ -59,10 +78,13 @@ async def test_crash_between_commit_and_ack_applies_nothing_twice(settings: Sett
             )
             seqs.append(r.json()["seq"])
         assert await _cumulative(client, tokens["hq"], project_id, seqs[-1]) == "600"
-        assert crashes, "the fault was never injected"
+        assert crashes and counter_crashes, "the fault was never injected"
         async with rt.pool.acquire() as conn:
             reports = await conn.fetchval(f"SELECT count(*) FROM {rt.schema}.progress_reports")
+        assert await counter.runner.wait_for(seqs[-1], 10)
+        await assert_exactly_once(counter.pool, counter.schema, counter.store)
         assert reports == 3
+        assert await _parked(rt) == []
 
 
 async def _true(value: bool) -> bool:
@@ -128,7 +150,9 @@ async def test_two_replicas_under_load_match_a_rebuild(settings: Settings) -> No
     """Two intake replicas share partitions; one is killed mid-load; the survivor takes over; nothing is lost."""
     app_a = create_app(replica(settings, "replica-a"))
     app_b = create_app(replica(settings, "replica-b"))
-    async with running(app_a) as client_a:
+    # Each intake replica runs beside a replica of the counting projection, which shares partitions, hands them
+    # over and is stopped the same way, and shows a double application or a skip that intake's tables would hide.
+    async with running(app_a) as client_a, counting_runtime(replica(settings, "replica-a")) as counter_a:
         rt_a = runtime_of(app_a)
         tokens = await bootstrap_and_wait(rt_a)
         await _seed(client_a, tokens)
@@ -137,10 +161,15 @@ async def test_two_replicas_under_load_match_a_rebuild(settings: Settings) -> No
             r = await client_a.post("/v1/projects", json=project_body(name=f"项目{i}"), headers=auth(tokens["hq"]))
             project_ids.append(r.json()["id"])
         expected: dict[str, Decimal] = dict.fromkeys(project_ids, Decimal(0))
-        async with running(app_b) as client_b:
+        async with running(app_b) as client_b, counting_runtime(replica(settings, "replica-b")) as counter_b:
             rt_b = runtime_of(app_b)
             await wait_until(lambda: _true(bool(rt_b.runner._workers) and bool(rt_a.runner._workers)), 20, "sharing")
             assert set(rt_a.runner._workers).isdisjoint(rt_b.runner._workers)
+            await wait_until(
+                lambda: _true(bool(counter_a.runner._workers) and bool(counter_b.runner._workers)),
+                20,
+                "counting replicas sharing",
+            )
 
             async def writer(client: httpx.AsyncClient, n: int) -> None:
                 rng = random.Random(n)
@@ -173,6 +202,14 @@ async def test_two_replicas_under_load_match_a_rebuild(settings: Settings) -> No
             reports = await conn.fetchval(f"SELECT count(*) FROM {rt_a.schema}.progress_reports")
         assert {r["id"]: r["c"] for r in rows if r["id"] in expected} == expected
         assert reports == 4 * 40 + 20
+        assert await counter_a.runner.wait_for(last, 30)
+        await assert_exactly_once(counter_a.pool, counter_a.schema, counter_a.store)
+        async with counter_a.pool.acquire() as conn:
+            appliers = {
+                r["replica"] for r in await conn.fetch(f"SELECT DISTINCT replica FROM {counter_a.schema}.applied")
+            }
+        assert appliers == {"replica-a", "replica-b"}, "both counting replicas must have applied a share"
+        assert await _parked(rt_a) == []
         await rebuild(rt_a.pool, rt_a.store, read_model(), "intake_rebuild", until_seq=last)
         assert await diff_schemas(rt_a.pool, read_model(), rt_a.schema, "intake_rebuild") == {}
         assert SERVICE == "intake"
