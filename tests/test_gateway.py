@@ -260,3 +260,12 @@ async def test_unreachable_upstream_is_502_and_new_routes_are_found_lazily(
         r = await client.get("/v1/projects/p-1")  # route still known, upstream gone
         assert r.status_code == 502
         assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_gateway_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIAODU_GATEWAY_ROUTES", " http://a:8000 ,http://b:8000,")
+    monkeypatch.setenv("SERVICE_PORT", "8080")
+    assert GatewaySettings.from_env() == GatewaySettings(routes=("http://a:8000", "http://b:8000"), service_port=8080)
+    monkeypatch.setenv("TIAODU_GATEWAY_ROUTES", " , ")
+    with pytest.raises(RuntimeError, match="TIAODU_GATEWAY_ROUTES"):
+        GatewaySettings.from_env()
