@@ -87,35 +87,6 @@ class EventStore:
     def partition_filter(self, partition: int) -> str:
         return f"{self.prefix}.evp.{partition}.>"
 
-    async def ensure_stream(self) -> None:
-        """Create the event stream if missing. Deletes and purges are denied and nothing expires, for ever."""
-        transform = js_api.SubjectTransform(
-            src=f"{self.prefix}.ev.*.*",
-            dest=f"{self.prefix}.evp.{{{{partition({self.partitions},1,2)}}}}.{{{{wildcard(1)}}}}.{{{{wildcard(2)}}}}",
-        )
-        config = js_api.StreamConfig(
-            name=self.stream,
-            subjects=[f"{self.prefix}.ev.*.*"],
-            subject_transform=transform,
-            storage=js_api.StorageType.FILE,
-            retention=js_api.RetentionPolicy.LIMITS,
-            max_age=0,
-            max_msgs=-1,
-            max_bytes=-1,
-            deny_delete=True,
-            deny_purge=True,
-            allow_direct=True,
-            duplicate_window=120.0,
-            num_replicas=self.replicas,
-        )
-        try:
-            info = await self.js.stream_info(self.stream)
-        except NotFoundError:
-            await self.js.add_stream(config)
-            return
-        if not (info.config.deny_delete and info.config.deny_purge):
-            raise RuntimeError(f"stream {self.stream} exists but allows deletes or purges; refusing to use it")
-
     # -- writing --------------------------------------------------------------------------------------------
 
     async def append(

@@ -13,15 +13,15 @@ import asyncpg
 import nats
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from nats.js import api as js_api
 from nats.js.errors import BucketNotFoundError
 
 from shared.clock import Clock, SystemClock
 from shared.db import create_pool, ident
 from shared.eventstore import EventStore, StoredEvent
-from shared.leases import BUCKET, PartitionLeases
-from shared.names import PROJECTION_GROUP, lease_group
+from shared.leases import PartitionLeases
+from shared.names import LEASE_BUCKET, PROJECTION_GROUP, lease_group
 from shared.projection import AfterCommit, ProjectionRunner, ReadModel
+from shared.provision import ProvisioningError, StreamLayout, verify
 from shared.reactions import Reaction, ReactionRunner
 from shared.settings import Settings
 from shared.tasks import cancel_and_wait
@@ -55,13 +55,6 @@ async def connect_nats(settings: Settings, name: str) -> NATS:
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
     )
-
-
-async def lease_bucket(js: JetStreamContext):  # type: ignore[no-untyped-def]
-    try:
-        return await js.key_value(BUCKET)
-    except BucketNotFoundError:
-        return await js.create_key_value(js_api.KeyValueConfig(bucket=BUCKET, history=1))
 
 
 @dataclass
@@ -110,9 +103,13 @@ class Runtime:
             partitions=settings.partitions,
             replicas=settings.stream_replicas,
         )
-        await store.ensure_stream()
+        # The administrator provisions the stream and the bucket (shared/provision.py); a service only checks.
+        await verify(js, StreamLayout.of(settings))
+        try:
+            kv = await js.key_value(LEASE_BUCKET)
+        except BucketNotFoundError:
+            raise ProvisioningError(f"lease bucket {LEASE_BUCKET}", "bucket", "does not exist") from None
         pool = await create_pool(settings.database_url)
-        kv = await lease_bucket(js)
         owner = ident(schema or service)
 
         def consumer_parts(group: str) -> dict[str, Any]:

@@ -14,10 +14,15 @@ from shared.telemetry import log_config
 
 def serve(service: str, create_app: Callable[[Settings], FastAPI]) -> None:
     settings = Settings.from_env(service)
+    run_app(service, create_app(settings), settings.service_port)
+
+
+def run_app(service: str, app: FastAPI, port: int) -> None:
+    """Serve `app` on SERVICE_HOST (default loopback) and `port` (default 8000) with the platform's JSON logs."""
     uvicorn.run(
-        create_app(settings),
+        app,
         host=os.environ.get("SERVICE_HOST", "127.0.0.1"),
-        port=settings.service_port or 8000,
+        port=port or 8000,
         log_config=log_config(service),
         access_log=False,
     )

@@ -18,7 +18,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from shared.embedded import Server, start_nats, start_postgres
+from shared.devstack.embedded import Server, start_nats, start_postgres
+from shared.devstack.pg_home import discard_data
+from shared.provision import StreamLayout, provision_at
 from shared.settings import Settings
 
 _counter = itertools.count(1)
@@ -44,6 +46,7 @@ def servers() -> Iterator[tuple[Server, Server]]:
     finally:
         nats_server.stop()
         pg_server.stop()
+        discard_data(root / "pg")
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -59,7 +62,7 @@ async def settings(servers: tuple[Server, Server], spans: InMemorySpanExporter) 
     finally:
         await conn.close()
     base = pg_server.url.rsplit("/", 1)[0]
-    yield Settings(
+    settings = Settings(
         nats_url=nats_server.url,
         database_url=f"{base}/{database}",
         stream=f"T{n}",
@@ -67,3 +70,6 @@ async def settings(servers: tuple[Server, Server], spans: InMemorySpanExporter) 
         replica_id=f"test-{n}",
         lease_ttl_s=3.0,
     )
+    # What `make run` and the deployment do as the admin user (the suite's server has no users).
+    await provision_at(settings.nats_url, StreamLayout.of(settings))
+    yield settings

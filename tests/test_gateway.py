@@ -15,9 +15,10 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, create_model
 
-from shared import gateway as gateway_module
-from shared.embedded import free_port
-from shared.gateway import compile_template, create_gateway
+from services.gateway import proxy as gateway_module
+from services.gateway.bootstrap import GatewaySettings, create_app
+from services.gateway.proxy import compile_template
+from shared.devstack.embedded import free_port
 
 
 class ProjectIn(BaseModel):
@@ -124,7 +125,7 @@ async def start_upstream(app: FastAPI) -> Upstream:
 
 @asynccontextmanager
 async def gateway_client(upstreams: list[str]) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_gateway(upstreams)
+    app = create_app(GatewaySettings(routes=tuple(upstreams)))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
@@ -259,3 +260,12 @@ async def test_unreachable_upstream_is_502_and_new_routes_are_found_lazily(
         r = await client.get("/v1/projects/p-1")  # route still known, upstream gone
         assert r.status_code == 502
         assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_gateway_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIAODU_GATEWAY_ROUTES", " http://a:8000 ,http://b:8000,")
+    monkeypatch.setenv("SERVICE_PORT", "8080")
+    assert GatewaySettings.from_env() == GatewaySettings(routes=("http://a:8000", "http://b:8000"), service_port=8080)
+    monkeypatch.setenv("TIAODU_GATEWAY_ROUTES", " , ")
+    with pytest.raises(RuntimeError, match="TIAODU_GATEWAY_ROUTES"):
+        GatewaySettings.from_env()

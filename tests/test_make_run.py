@@ -5,33 +5,65 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import stat
 from pathlib import Path
 
 import asyncpg
 import httpx
+import nats
+import nats.errors
+import pytest
 
-from shared.devstack import Stack
-from shared.embedded import Server
+from shared.catalogue.ownership import SERVICES
+from shared.devstack.embedded import Server
+from shared.devstack.stack import Stack
+
+
+async def _services_run_restricted(stack: Stack, users: dict[str, dict[str, str]]) -> None:
+    """Each running service is connected as its own user, and that user cannot touch the stream's limits."""
+    varz = [line for line in (stack.run_dir / "nats" / "nats.conf").read_text().splitlines() if "user:" in line]
+    assert len(varz) == len(users)
+    for child in stack.services:
+        assert child.proc.poll() is None
+        user = users[child.name]
+        nc = await nats.connect(stack.nats_url, user=user["user"], password=user["password"])
+        try:
+            js = nc.jetstream(timeout=1)
+            info = await js.stream_info("E2E")
+            info.config.max_msgs = 1
+            with pytest.raises(nats.errors.TimeoutError):  # a denied request is never answered
+                await js.update_stream(info.config)
+        finally:
+            await nc.close()
+    with pytest.raises(nats.errors.Error):  # no anonymous access either
+        await nats.connect(stack.nats_url, max_reconnect_attempts=0, allow_reconnect=False, connect_timeout=2)
 
 
 async def test_stack_seeds_demo_once_and_keeps_data_across_restarts(
     servers: tuple[Server, Server], tmp_path: Path
 ) -> None:
-    nats_server, pg_server = servers
+    _, pg_server = servers
     conn = await asyncpg.connect(pg_server.url)
     await conn.execute("CREATE DATABASE e2e")
     await conn.close()
     env = {
-        **{k: v for k, v in os.environ.items() if k not in {"NATS_URL", "DATABASE_URL"}},
-        "NATS_URL": nats_server.url,
+        **{k: v for k, v in os.environ.items() if k not in {"NATS_URL", "DATABASE_URL"} and not k.startswith("NATS_")},
+        # No NATS_URL: the stack starts its own NATS with a user per service, as `make run` does, and every
+        # service runs under its own restricted user, which proves the grants suffice.
         "DATABASE_URL": pg_server.url.rsplit("/", 1)[0] + "/e2e",
         "TIAODU_STREAM": "E2E",
         "TIAODU_SUBJECT_PREFIX": "e2e",
     }
     stack = await asyncio.to_thread(Stack(run_dir=tmp_path / "run", env=env).start)
     try:
-        demo = json.loads((tmp_path / "run" / "demo.json").read_text())
+        demo_file = tmp_path / "run" / "demo.json"
+        demo = json.loads(demo_file.read_text())
         assert demo["base_url"] == stack.base_url
+        assert stat.S_IMODE(demo_file.stat().st_mode) == 0o600
+        assert stat.S_IMODE((tmp_path / "run" / "nats" / "nats.conf").stat().st_mode) == 0o600
+        users = demo["nats"]["users"]
+        assert set(users) == {*SERVICES, "admin"} and demo["nats"]["url"] == stack.nats_url
+        await _services_run_restricted(stack, users)
         tokens = demo["tokens"]
         assert {"hq", "auditor", "units"} <= set(tokens) and len(tokens["units"]) >= 5
         async with httpx.AsyncClient(base_url=stack.base_url, timeout=10) as client:

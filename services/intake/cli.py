@@ -19,6 +19,7 @@ from services.intake.identity import evolve_organisation as evolve
 from shared.auth import new_token, token_digest
 from shared.envelope import Actor, Role
 from shared.eventstore import Context, EventStore, Position
+from shared.provision import StreamLayout, verify
 from shared.runtime import connect_nats
 from shared.settings import Settings
 
@@ -59,7 +60,7 @@ async def _store(settings: Settings) -> tuple[EventStore, object]:
         partitions=settings.partitions,
         replicas=settings.stream_replicas,
     )
-    await store.ensure_stream()
+    await verify(store.js, StreamLayout.of(settings), bucket=False)  # the administrator created it
     return store, nc
 
 

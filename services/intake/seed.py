@@ -13,6 +13,9 @@ import httpx
 
 from services.intake.demo_data import LOCATIONS, PROJECTS
 
+# Whose demo data this seed builds on (read by the runner, shared/devstack/seeds.py): none, it comes first.
+SEED_AFTER: tuple[str, ...] = ()
+
 PROGRAMME_ID = "demo-2024-sanshi"
 CATEGORY_SERIAL = {"industrial": 100001, "infrastructure": 200001, "livelihood": 300001}
 

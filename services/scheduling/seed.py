@@ -18,6 +18,9 @@ from typing import Any
 
 import httpx
 
+# Whose demo data this seed builds on (read by the runner, shared/devstack/seeds.py): plans need projects.
+SEED_AFTER: tuple[str, ...] = ("intake",)
+
 DEMO_DAY = date(2024, 9, 30)
 MILESTONES = ["立项备案", "用地预审", "规划许可", "环评批复", "施工许可", "开工", "主体完工", "竣工验收"]
 # pace of reported investment against the monthly plan, and whether reporting stops in August

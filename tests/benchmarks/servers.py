@@ -10,7 +10,9 @@ from pathlib import Path
 
 import asyncpg
 
-from shared.embedded import start_nats, start_postgres
+from shared.devstack.embedded import start_nats, start_postgres
+from shared.devstack.pg_home import discard_data
+from shared.provision import StreamLayout, provision_at
 from shared.settings import Settings
 
 
@@ -22,8 +24,11 @@ async def bench_settings() -> AsyncIterator[Settings]:
         conn = await asyncpg.connect(pg_server.url)
         await conn.execute("CREATE DATABASE bench")
         await conn.close()
-        yield Settings(nats_url=nats_server.url, database_url=pg_server.url.rsplit("/", 1)[0] + "/bench")
+        settings = Settings(nats_url=nats_server.url, database_url=pg_server.url.rsplit("/", 1)[0] + "/bench")
+        await provision_at(settings.nats_url, StreamLayout.of(settings))
+        yield settings
     finally:
         nats_server.stop()
         pg_server.stop()
+        discard_data(root / "pg")
         shutil.rmtree(root, ignore_errors=True)

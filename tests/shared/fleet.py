@@ -17,7 +17,7 @@ from types import TracebackType
 
 import asyncpg
 
-from shared.embedded import tail
+from shared.devstack.embedded import tail
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,9 @@ from pathlib import Path
 import httpx
 
 from services.intake.bootstrap import create_app
-from shared.embedded import start_nats, start_postgres
+from shared.devstack.embedded import start_nats, start_postgres
+from shared.devstack.pg_home import discard_data
+from shared.provision import StreamLayout, provision_at
 from shared.settings import Settings
 from tests.platform import auth, bootstrap_and_wait, project_body, running, runtime_of
 
@@ -35,6 +37,7 @@ async def test_service_survives_nats_and_postgres_restarts(tmp_path: Path) -> No
     pg_server = start_postgres(tmp_path / "pg")
     try:
         settings = Settings(nats_url=nats_server.url, database_url=pg_server.url, replica_id="restart-test")
+        await provision_at(settings.nats_url, StreamLayout.of(settings))
         app = create_app(settings)
         async with running(app) as client:
             rt = runtime_of(app)
@@ -65,3 +68,4 @@ async def test_service_survives_nats_and_postgres_restarts(tmp_path: Path) -> No
     finally:
         nats_server.stop()
         pg_server.stop()
+        discard_data(tmp_path / "pg")

@@ -1,25 +1,21 @@
 """The single base URL: a small reverse proxy that routes by the upstreams' own OpenAPI documents.
 
 Each upstream's `/openapi.json` is read at startup, every REFRESH_S seconds, and when a path matches nothing,
-so a new route appears at the gateway without configuration. Run: `python -m shared.gateway`.
+so a new route appears at the gateway without configuration. The app around it is in `bootstrap.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from fastapi import FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi import Request
+from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
 
 from shared.problems import Problem, problem_response
@@ -201,77 +197,3 @@ def merge_specs(specs: list[tuple[str, dict[str, Any]]], warned: set[str] | None
     if components:
         document["components"] = components
     return document
-
-
-def create_gateway(upstreams: list[str]) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        timeout = httpx.Timeout(60.0, connect=5.0)
-        async with httpx.AsyncClient(timeout=timeout, trust_env=False, follow_redirects=False) as client:
-            gateway = Gateway(upstreams, client)
-            app.state.gateway = gateway
-            await gateway.refresh()
-            task = asyncio.create_task(gateway.refresh_forever())
-            try:
-                yield
-            finally:
-                task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
-
-    app = FastAPI(title=TITLE, lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
-
-    def gateway_of(request: Request) -> Gateway:
-        return request.app.state.gateway  # type: ignore[no-any-return]
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz")
-    async def readyz(request: Request) -> Response:
-        not_ready = await gateway_of(request).not_ready()
-        if not_ready:
-            detail = "以下上游服务尚未就绪: " + ", ".join(not_ready)
-            return problem_response(Problem(503, detail, not_ready=not_ready), request.url.path)
-        return JSONResponse({"status": "ready"})
-
-    @app.get("/openapi.json")
-    async def openapi(request: Request) -> JSONResponse:
-        return JSONResponse(gateway_of(request).merged)
-
-    @app.get("/docs")
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{TITLE} · 接口文档")
-
-    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
-    async def proxy(request: Request) -> Response:
-        gateway = gateway_of(request)
-        upstream = await gateway.resolve(request.method, request.url.path)
-        if upstream is None:
-            detail = f"没有服务提供 {request.method} {request.url.path}"
-            return problem_response(Problem(404, detail), request.url.path)
-        return await gateway.forward(request, upstream)
-
-    return app
-
-
-def upstreams_from_env() -> list[str]:
-    return [u.strip() for u in os.environ.get("TIAODU_GATEWAY_ROUTES", "").split(",") if u.strip()]
-
-
-def main() -> None:
-    import uvicorn
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per proxied request is uvicorn's job
-    upstreams = upstreams_from_env()
-    if not upstreams:
-        raise SystemExit("TIAODU_GATEWAY_ROUTES must list the services' base URLs, comma-separated")
-    host = os.environ.get("GATEWAY_HOST", "127.0.0.1")
-    port = int(os.environ.get("GATEWAY_PORT", "8000"))
-    uvicorn.run(create_gateway(upstreams), host=host, port=port, log_level="info")
-
-
-if __name__ == "__main__":
-    main()

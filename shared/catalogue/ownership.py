@@ -1,0 +1,37 @@
+"""Which service owns which aggregate types, and which consumer groups it runs: the single source of truth.
+
+Only the owner of an aggregate type may append its events, so every NATS user's publish permissions, the deploy
+files and `make run`'s generated server configuration derive from this table (shared/devstack/nats_config.py);
+the consumer groups name the durable consumers a service may create and read (shared/names.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.names import PROJECTION_GROUP
+
+
+@dataclass(frozen=True)
+class ServiceGrant:
+    aggregates: frozenset[str]
+    consumer_groups: tuple[str, ...]
+
+
+SERVICES: dict[str, ServiceGrant] = {
+    "intake": ServiceGrant(frozenset({"project", "programme", "organisation"}), (PROJECTION_GROUP,)),
+    "scheduling": ServiceGrant(
+        frozenset({"plan", "rule_set", "dispatch_meeting", "monitoring", "light"}),
+        (PROJECTION_GROUP, "light_reevaluation"),
+    ),
+    "issue_coordination": ServiceGrant(frozenset({"issue", "supervision_order"}), (PROJECTION_GROUP,)),
+    "notification": ServiceGrant(frozenset({"inbox", "delivery", "subscription"}), (PROJECTION_GROUP,)),
+}
+
+
+def owner_of(aggregate_type: str) -> str:
+    """The service that may append events of `aggregate_type`; KeyError if none does."""
+    for service, grant in SERVICES.items():
+        if aggregate_type in grant.aggregates:
+            return service
+    raise KeyError(aggregate_type)

@@ -1,0 +1,258 @@
+"""The whole platform on this machine, in one data folder: NATS, PostgreSQL, every service, then the gateway.
+
+NATS_URL and DATABASE_URL point at existing servers; without them embedded ones start under `.run/`.
+`make run` (shared/devstack/__main__.py) and the end-to-end tests start the platform through the same `Stack`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+from shared.catalogue.ownership import SERVICES as GRANTS
+from shared.devstack.children import (
+    LOG_TAIL_LINES,
+    Child,
+    StackError,
+    ensure_database,
+    parse_tokens,
+    run_sync,
+    stop_processes,
+    wait_ready,
+)
+from shared.devstack.embedded import Server, free_port, start_nats, start_postgres, tail
+from shared.devstack.files import write_private
+from shared.devstack.nats_config import ADMIN, local_passwords, render_server_config
+from shared.devstack.seeds import SeedOrderError, seed_order
+from shared.provision import StreamLayout, provision_at
+
+DATABASE = "tiaodu"
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+# The gateway is a process like the services but holds no state and connects to no server: it starts last,
+# with the services' URLs as its routes, and is not seeded.
+GATEWAY = "gateway"
+
+
+def discover_services(root: Path) -> list[str]:
+    return sorted(p.parent.name for p in (root / "services").glob("*/__main__.py") if p.parent.name != GATEWAY)
+
+
+def write_private_json(path: Path, data: dict[str, Any]) -> None:
+    write_private(path, json.dumps(data, ensure_ascii=False, indent=2))
+
+
+class Stack:
+    def __init__(
+        self,
+        root: Path | None = None,
+        run_dir: Path | None = None,
+        *,
+        port: int | None = None,
+        demo: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.env = dict(os.environ if env is None else env)
+        self.root = root or repo_root()
+        self.run_dir = (run_dir or Path(self.env.get("TIAODU_RUN_DIR") or self.root / ".run")).resolve()
+        port_env = self.env.get("TIAODU_PORT")
+        self.port = port or (int(port_env) if port_env else None)
+        self.demo = demo
+        self.servers: list[Server] = []
+        self.services: list[Child] = []
+        self.gateway: Child | None = None
+        self.nats_url = ""
+        self.nats_passwords: dict[str, str] = {}
+        self.database_url = ""
+        self.base_url = ""
+        self.tokens: dict[str, Any] = {}
+        self._logs: list[IO[bytes]] = []
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.run_dir / "logs"
+
+    @property
+    def demo_file(self) -> Path:
+        return self.run_dir / "demo.json"
+
+    def start(self) -> Stack:
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_infrastructure()
+            self._start_services()
+            self._start_gateway()
+            if self.demo:
+                self._prepare_demo()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_infrastructure(self) -> None:
+        """NATS (with a user per service) and PostgreSQL: existing servers when their URL is set, else embedded."""
+        layout = StreamLayout.from_env_of(self.env)
+        if self.env.get("NATS_URL"):
+            self.nats_url = self.env["NATS_URL"]
+            # An existing server: its users are the operator's; NATS_USER/NATS_PASSWORD are its administrator,
+            # NATS_<SERVICE>_PASSWORD a service's own user when given.
+            self.nats_passwords = {
+                user: self.env[f"NATS_{user.upper()}_PASSWORD"]
+                for user in GRANTS
+                if self.env.get(f"NATS_{user.upper()}_PASSWORD")
+            }
+            admin = (self.env.get("NATS_USER") or None, self.env.get("NATS_PASSWORD") or None)
+        else:
+            self.nats_passwords = local_passwords(self.run_dir / "nats" / "users.json")
+
+            def config(port: int, store_dir: str) -> str:
+                return render_server_config(
+                    self.nats_passwords,
+                    port=port,
+                    store_dir=store_dir,
+                    stream=layout.stream,
+                    prefix=layout.prefix,
+                    partitions=layout.partitions,
+                )
+
+            nats = start_nats(self.run_dir / "nats", config=config)
+            self.servers.append(nats)
+            self.nats_url = nats.url
+            admin = (ADMIN, self.nats_passwords[ADMIN])
+        # Creating the stream and the lease bucket is the administrator's act; the services only verify them.
+        run_sync(provision_at(self.nats_url, layout, user=admin[0], password=admin[1]))
+        if self.env.get("DATABASE_URL"):
+            self.database_url = self.env["DATABASE_URL"]
+        else:
+            pg = start_postgres(self.run_dir / "pg")
+            self.servers.append(pg)
+            run_sync(ensure_database(pg.url, DATABASE))
+            self.database_url = f"postgresql://postgres@127.0.0.1:{pg.port}/{DATABASE}"
+
+    def child_env(self, nats_user: str | None = None, **extra: str) -> dict[str, str]:
+        """A child's environment; a process that talks to NATS gets its service's own user, never the admin."""
+        env = self.env | {
+            "NATS_URL": self.nats_url,
+            "DATABASE_URL": self.database_url,
+            "PYTHONPATH": str(self.root),
+            "TIAODU_ENV": "development",
+            **extra,
+        }
+        for key in ("NATS_USER", "NATS_PASSWORD", *(f"NATS_{u.upper()}_PASSWORD" for u in [*GRANTS, ADMIN])):
+            env.pop(key, None)
+        if nats_user is not None and nats_user in self.nats_passwords:
+            env |= {"NATS_USER": nats_user, "NATS_PASSWORD": self.nats_passwords[nats_user]}
+        return env
+
+    def _spawn(self, name: str, module: str, port: int, env: dict[str, str]) -> Child:
+        log = self.logs_dir / f"{name}.log"
+        log_fh = log.open("wb")
+        self._logs.append(log_fh)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module],
+            cwd=self.root,
+            env=env,
+            stdout=log_fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches only us; we stop the children in order
+        )
+        return Child(name, proc, f"http://127.0.0.1:{port}", log)
+
+    def _start_services(self) -> None:
+        names = discover_services(self.root)
+        if not names:
+            raise StackError(f"no service found: expected {self.root}/services/<name>/__main__.py")
+        ungranted = sorted(set(names) - set(GRANTS))
+        if ungranted:
+            raise StackError(f"no NATS grant for {ungranted}: add them to shared/catalogue/ownership.py")
+        for name in names:
+            port = free_port()
+            env = self.child_env(name, SERVICE_PORT=str(port), REPLICA_ID=f"{name}-1")
+            self.services.append(self._spawn(name, f"services.{name}", port, env))
+        for child in self.services:
+            wait_ready(child)
+
+    def _start_gateway(self) -> None:
+        port = self.port or free_port()
+        routes = ",".join(child.url for child in self.services)
+        env = self.child_env(TIAODU_GATEWAY_ROUTES=routes, SERVICE_PORT=str(port))
+        self.gateway = self._spawn(GATEWAY, f"services.{GATEWAY}", port, env)
+        wait_ready(self.gateway)
+        self.base_url = self.gateway.url
+
+    def _prepare_demo(self) -> None:
+        previous = json.loads(self.demo_file.read_text(encoding="utf-8")) if self.demo_file.exists() else {}
+        # A demo.json without "nats" was written before NATS had users: its log lives in another NATS account.
+        if "nats" in previous:
+            self.tokens = previous["tokens"]
+        else:
+            self.tokens = self._bootstrap_demo()
+            try:
+                order = seed_order(self.root)
+            except SeedOrderError as exc:
+                raise StackError(str(exc)) from exc
+            for service in order:
+                self._run_tool(
+                    f"seed-{service}",
+                    f"services.{service}.seed",
+                    "--base-url",
+                    self.base_url,
+                    "--token",
+                    self.tokens["hq"],
+                )
+        users = {user: {"user": user, "password": pw} for user, pw in self.nats_passwords.items()}
+        nats = {"url": self.nats_url, "users": users}
+        write_private_json(self.demo_file, {"base_url": self.base_url, "tokens": self.tokens, "nats": nats})
+
+    def _bootstrap_demo(self) -> dict[str, Any]:
+        stdout = self._run_tool("bootstrap", "services.intake.cli", "bootstrap-demo", capture=True, nats_user="intake")
+        return parse_tokens(stdout)
+
+    def _run_tool(self, name: str, module: str, *args: str, capture: bool = False, nats_user: str | None = None) -> str:
+        log = self.logs_dir / f"{name}.log"
+        with log.open("wb") as log_fh:
+            result = subprocess.run(
+                [sys.executable, "-m", module, *args],
+                cwd=self.root,
+                env=self.child_env(nats_user),
+                stdout=subprocess.PIPE if capture else log_fh,
+                stderr=log_fh,
+                stdin=subprocess.DEVNULL,
+                timeout=300,
+            )
+        if result.returncode != 0:
+            raise StackError(
+                f"{module} exited with {result.returncode}; last lines of {log}:\n{tail(log, LOG_TAIL_LINES)}"
+            )
+        return result.stdout.decode("utf-8") if capture else ""
+
+    def children(self) -> list[Child]:
+        return [*self.services, *([self.gateway] if self.gateway else [])]
+
+    def check(self) -> None:
+        """Raise StackError if any process the stack started has died."""
+        for child in self.children():
+            if child.proc.poll() is not None:
+                raise child.failure(f"exited unexpectedly with {child.proc.returncode}")
+        for server in self.servers:
+            if server.proc.poll() is not None:
+                raise StackError(f"{server.name} exited unexpectedly with {server.proc.returncode}")
+
+    def stop(self) -> None:
+        if self.gateway:
+            stop_processes([self.gateway.proc])
+        stop_processes([child.proc for child in self.services])
+        for server in reversed(self.servers):  # PostgreSQL, then NATS
+            server.stop()
+        for fh in self._logs:
+            fh.close()
+        self.gateway, self.services, self.servers, self._logs = None, [], [], []
