@@ -7,6 +7,7 @@ one consumer per partition sees every aggregate's events in order (docs/adr/0002
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -198,35 +199,38 @@ class EventStore:
     ) -> AsyncIterator[list[tuple[int, str, bytes]]]:
         """The raw log (seq, stored subject, data) from a sequence, in batches, up to `until_seq` (default: now).
 
-        Raw, so that a consumer decides what to do with an event it cannot parse.
+        Raw, so that a consumer decides what to do with an event it cannot parse. Read with batched direct gets
+        (server 2.11+): a service needs no consumer for a replay, so its NATS user is granted no unnamed consumers
+        (through which it could take another service's consumer name, docs/adr/0006).
         """
         end = until_seq if until_seq is not None else await self.last_seq()
-        if end < from_seq:
-            return
-        sub = await self.js.subscribe(
-            f"{self.prefix}.evp.>",
-            stream=self.stream,
-            ordered_consumer=True,
-            config=js_api.ConsumerConfig(deliver_policy=js_api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=from_seq),
-        )
+        nc = self.js._nc  # nats-py has no batched direct get: one request, many replies, then an end-of-batch status
+        inbox = nc.new_inbox()
+        sub = await nc.subscribe(inbox)
+        seq = from_seq
         try:
-            chunk: list[tuple[int, str, bytes]] = []
-            while True:
-                try:
-                    msg = await sub.next_msg(timeout=5.0)
-                except nats.errors.TimeoutError:
-                    raise RuntimeError(f"log replay stalled before sequence {end}") from None
-                seq = msg.metadata.sequence.stream
-                if seq > end:
-                    break
-                chunk.append((seq, msg.subject, msg.data))
-                if len(chunk) >= batch:
-                    yield chunk
-                    chunk = []
-                if seq >= end:
-                    break
-            if chunk:
+            while seq <= end:
+                request = {"seq": seq, "batch": min(batch, end - seq + 1), "next_by_subj": f"{self.prefix}.evp.>"}
+                await nc.publish(f"$JS.API.DIRECT.GET.{self.stream}", json.dumps(request).encode(), reply=inbox)
+                chunk: list[tuple[int, str, bytes]] = []
+                while True:
+                    try:
+                        msg = await sub.next_msg(timeout=5.0)
+                    except nats.errors.TimeoutError:
+                        raise RuntimeError(f"log replay stalled at sequence {seq}") from None
+                    headers = msg.headers or {}
+                    if "Nats-Sequence" not in headers:
+                        status = headers.get("Status", "")
+                        if status not in ("204", "404"):  # end of batch / nothing (more) to read
+                            raise RuntimeError(f"log replay at {seq}: {status} {headers.get('Description', '')}")
+                        break
+                    found = int(headers["Nats-Sequence"])
+                    if found <= end:
+                        chunk.append((found, headers["Nats-Subject"], msg.data))
+                if not chunk:
+                    return
                 yield chunk
+                seq = chunk[-1][0] + 1
         finally:
             await sub.unsubscribe()
 

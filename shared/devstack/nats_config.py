@@ -10,8 +10,8 @@ Why each grant (docs/adr/0006-nats-least-privilege.md):
   update, delete or purge (an administrator provisions the stream: shared/provision.py);
 - its durable consumers, enumerated by name: a consumer name is one token of the API subject, so a permission
   cannot say "names starting with intake-"; each (group, partition) is listed;
-- unnamed (ephemeral) consumers on the event stream, for ordered full replays (`$JS.API.CONSUMER.CREATE.<stream>`,
-  which the server refuses for a request carrying a durable name) and their flow-control replies;
+- no unnamed (ephemeral) consumers: the unnamed create subject accepts any `name` in its body, so it would let a
+  service take another service's consumer name; full replays read with batched direct gets instead;
 - its own keys in the lease bucket (`$KV.<bucket>.<lease_prefix>.>`) and direct gets of only those keys;
 - `_INBOX.>` for replies. No `$JS.API.>` wildcard.
 """
@@ -67,7 +67,6 @@ def publish_allow(service: str, *, stream: str, prefix: str, partitions: int, bu
             f"{api}.CONSUMER.MSG.NEXT.{stream}.{c}",
             f"$JS.ACK.{stream}.{c}.>",
         ]
-    subjects += [f"{api}.CONSUMER.CREATE.{stream}", f"$JS.FC.{stream}.>"]
     subjects += [f"{keys}.>", f"{api}.STREAM.INFO.{kv_stream}", f"{api}.DIRECT.GET.{kv_stream}.{keys}.>"]
     subjects.append("_INBOX.>")
     return subjects
