@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from typing import Annotated, Any
 
@@ -11,22 +10,31 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from services.scheduling import handlers, queries
 from services.scheduling.commands import (
     ApproveBaseline,
+    ApproveBaselineBody,
     CompleteMilestone,
+    CompleteMilestoneBody,
     DecideExemption,
+    DecideExemptionBody,
     DraftPlan,
     PublishRules,
     Rebaseline,
+    RebaselineBody,
     RecordAttendance,
+    RecordAttendanceBody,
     RecordDecision,
+    RecordDecisionBody,
     RecordMinutes,
+    RecordMinutesBody,
     RequestExemption,
+    RequestExemptionBody,
     ReviseDraft,
+    ReviseDraftBody,
     RunMonitoring,
     ScheduleMeeting,
 )
 from services.scheduling.evaluation import evaluate, rule_set
 from services.scheduling.monitoring import day_id, run_monitoring
-from services.scheduling.policies import can_read_project, visibility
+from services.scheduling.policies import can_read_project, only_wide_readers, visibility
 from services.scheduling.read_model import MEETINGS
 from services.scheduling.report_data import ledger_rows, weekly_report
 from services.scheduling.reports import render_ledger, render_weekly_report
@@ -35,20 +43,12 @@ from shared.catalogue.scheduling import Colour
 from shared.clock import Clock, today
 from shared.envelope import Role
 from shared.problems import Problem
-from shared.web import (
-    ContextDep,
-    IdempotencyKeyDep,
-    IfMatchDep,
-    MinSeqDep,
-    PrincipalDep,
-    RuntimeDep,
-    require_roles,
-    written,
-)
+from shared.project_directory import project_entry
+from shared.web import ContextDep, MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, require_roles, written
 
 router = APIRouter(prefix="/v1")
-HqPrincipal = Annotated[Principal, require_roles(Role.HQ)]
-WriterPrincipal = Annotated[Principal, require_roles(Role.HQ, Role.UNIT)]
+HQ = require_roles(Role.HQ)
+WRITERS = require_roles(Role.HQ, Role.UNIT)
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -68,16 +68,11 @@ Today = Annotated[date, Depends(today_of)]
 # -- plans ------------------------------------------------------------------------------------------------------
 
 
-@router.post("/plans", status_code=201, tags=["plans"], summary="编制年度实施方案(含月度计划与节点)")
-async def draft_plan(
-    cmd: DraftPlan,
-    rt: RuntimeDep,
-    ctx: ContextDep,
-    key: IdempotencyKeyDep,
-    response: Response,
-    principal: WriterPrincipal,
-) -> dict[str, Any]:
-    return written(await handlers.draft_plan(rt, cmd, principal, ctx, key), response, 201)
+@router.post(
+    "/plans", status_code=201, tags=["plans"], summary="编制年度实施方案(含月度计划与节点)", dependencies=[WRITERS]
+)
+async def draft_plan(cmd: DraftPlan, rt: RuntimeDep, meta: MetaDep, response: Response) -> dict[str, Any]:
+    return written(await handlers.draft_plan(rt, cmd, meta), response, 201)
 
 
 @router.get("/plans", tags=["plans"], summary="实施方案列表", dependencies=[MinSeqDep])
@@ -95,119 +90,84 @@ async def get_plan(plan_id: str, rt: RuntimeDep, principal: PrincipalDep, respon
         plan = await queries.get_plan(conn, rt.schema, plan_id)
         if plan is None:
             raise Problem(404, "实施方案不存在")
-        project = await queries.project_row(conn, rt.schema, plan["project_id"])
+        project = await project_entry(conn, rt.schema, plan["project_id"])
     if project is not None:
-        can_read_project(principal, project["unit_id"], project["sponsor_leader_id"])
+        can_read_project(principal, project)
     response.headers["ETag"] = f'"{plan["version"]}"'
     return plan
 
 
-@router.put("/plans/{plan_id}", tags=["plans"], summary="修订方案草案(批准基准前)")
+@router.put("/plans/{plan_id}", tags=["plans"], summary="修订方案草案(批准基准前)", dependencies=[WRITERS])
 async def revise_plan(
-    plan_id: str,
-    cmd: ReviseDraft,
-    rt: RuntimeDep,
-    ctx: ContextDep,
-    if_match: IfMatchDep,
-    key: IdempotencyKeyDep,
-    response: Response,
-    principal: WriterPrincipal,
+    plan_id: str, body: ReviseDraftBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
-    return written(await handlers.revise_plan(rt, plan_id, cmd, principal, ctx, if_match=if_match, key=key), response)
+    return written(await handlers.revise_plan(rt, ReviseDraft(plan_id=plan_id, **dict(body)), meta), response)
 
 
-@router.post("/plans/{plan_id}/baseline", tags=["plans"], summary="批准为基准(指挥部办公室)")
+@router.post("/plans/{plan_id}/baseline", tags=["plans"], summary="批准为基准(指挥部办公室)", dependencies=[HQ])
 async def approve_baseline(
-    plan_id: str,
-    cmd: ApproveBaseline,
-    rt: RuntimeDep,
-    ctx: ContextDep,
-    if_match: IfMatchDep,
-    key: IdempotencyKeyDep,
-    response: Response,
-    principal: HqPrincipal,
+    plan_id: str, body: ApproveBaselineBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
-    outcome = await handlers.approve_baseline(rt, plan_id, cmd, principal, ctx, if_match=if_match, key=key)
-    return written(outcome, response)
+    cmd = ApproveBaseline(plan_id=plan_id, **dict(body))
+    return written(await handlers.approve_baseline(rt, cmd, meta), response)
 
 
-@router.post("/plans/{plan_id}/milestones/{milestone_id}/rebaseline", tags=["plans"], summary="调整节点日期(重新基准)")
+@router.post(
+    "/plans/{plan_id}/milestones/{milestone_id}/rebaseline", tags=["plans"], summary="调整节点日期(重新基准)",
+    dependencies=[WRITERS],
+)  # fmt: skip
 async def rebaseline(
-    plan_id: str,
-    milestone_id: str,
-    cmd: Rebaseline,
-    rt: RuntimeDep,
-    ctx: ContextDep,
-    if_match: IfMatchDep,
-    key: IdempotencyKeyDep,
-    response: Response,
-    principal: WriterPrincipal,
+    plan_id: str, milestone_id: str, body: RebaselineBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
-    outcome = await handlers.rebaseline(rt, plan_id, milestone_id, cmd, principal, ctx, if_match=if_match, key=key)
-    return written(outcome, response)
+    cmd = Rebaseline(plan_id=plan_id, milestone_id=milestone_id, **dict(body))
+    return written(await handlers.rebaseline(rt, cmd, meta), response)
 
 
-@router.post("/plans/{plan_id}/milestones/{milestone_id}/complete", tags=["plans"], summary="节点完成")
+@router.post(
+    "/plans/{plan_id}/milestones/{milestone_id}/complete", tags=["plans"], summary="节点完成", dependencies=[WRITERS]
+)
 async def complete_milestone(
     plan_id: str,
     milestone_id: str,
-    cmd: CompleteMilestone,
+    body: CompleteMilestoneBody,
     rt: RuntimeDep,
-    ctx: ContextDep,
-    if_match: IfMatchDep,
-    key: IdempotencyKeyDep,
+    meta: MetaDep,
     response: Response,
-    principal: WriterPrincipal,
     day: Today,
 ) -> dict[str, Any]:
-    outcome = await handlers.complete_milestone(
-        rt, plan_id, milestone_id, cmd, principal, ctx, today=day, if_match=if_match, key=key
-    )
-    return written(outcome, response)
+    cmd = CompleteMilestone(plan_id=plan_id, milestone_id=milestone_id, **dict(body))
+    return written(await handlers.complete_milestone(rt, cmd, meta, today=day), response)
 
 
-@router.post("/plans/{plan_id}/exemptions", status_code=201, tags=["exemptions"], summary="申请正当理由豁免")
+@router.post(
+    "/plans/{plan_id}/exemptions", status_code=201, tags=["exemptions"], summary="申请正当理由豁免",
+    dependencies=[WRITERS],
+)  # fmt: skip
 async def request_exemption(
-    plan_id: str,
-    cmd: RequestExemption,
-    rt: RuntimeDep,
-    ctx: ContextDep,
-    key: IdempotencyKeyDep,
-    response: Response,
-    principal: WriterPrincipal,
+    plan_id: str, body: RequestExemptionBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
-    outcome, exemption_id = await handlers.request_exemption(rt, plan_id, cmd, principal, ctx, key=key)
+    outcome, exemption_id = await handlers.request_exemption(rt, RequestExemption(plan_id=plan_id, **dict(body)), meta)
     return written(outcome, response, 201, exemption_id=exemption_id)
 
 
-@router.post("/plans/{plan_id}/exemptions/{exemption_id}/approve", tags=["exemptions"], summary="批准豁免")
+@router.post(
+    "/plans/{plan_id}/exemptions/{exemption_id}/approve", tags=["exemptions"], summary="批准豁免", dependencies=[HQ]
+)
 async def approve_exemption(
-    plan_id: str,
-    exemption_id: str,
-    cmd: DecideExemption,
-    rt: RuntimeDep,
-    ctx: ContextDep,
-    key: IdempotencyKeyDep,
-    response: Response,
-    principal: HqPrincipal,
+    plan_id: str, exemption_id: str, body: DecideExemptionBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
-    outcome = await handlers.decide_exemption(rt, plan_id, exemption_id, True, cmd, principal, ctx, key=key)
-    return written(outcome, response)
+    cmd = DecideExemption(plan_id=plan_id, exemption_id=exemption_id, approve=True, **dict(body))
+    return written(await handlers.decide_exemption(rt, cmd, meta), response)
 
 
-@router.post("/plans/{plan_id}/exemptions/{exemption_id}/reject", tags=["exemptions"], summary="驳回豁免")
+@router.post(
+    "/plans/{plan_id}/exemptions/{exemption_id}/reject", tags=["exemptions"], summary="驳回豁免", dependencies=[HQ]
+)
 async def reject_exemption(
-    plan_id: str,
-    exemption_id: str,
-    cmd: DecideExemption,
-    rt: RuntimeDep,
-    ctx: ContextDep,
-    key: IdempotencyKeyDep,
-    response: Response,
-    principal: HqPrincipal,
+    plan_id: str, exemption_id: str, body: DecideExemptionBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
-    outcome = await handlers.decide_exemption(rt, plan_id, exemption_id, False, cmd, principal, ctx, key=key)
-    return written(outcome, response)
+    cmd = DecideExemption(plan_id=plan_id, exemption_id=exemption_id, approve=False, **dict(body))
+    return written(await handlers.decide_exemption(rt, cmd, meta), response)
 
 
 # -- rules and lights -------------------------------------------------------------------------------------------
@@ -220,19 +180,17 @@ async def list_rules(rt: RuntimeDep, principal: PrincipalDep) -> list[dict[str, 
     return [v.model_dump(mode="json") for v in rules.versions]
 
 
-@router.post("/rules", status_code=201, tags=["lights"], summary="发布新的预警规则版本(带生效日期)")
-async def publish_rules(
-    cmd: PublishRules, rt: RuntimeDep, ctx: ContextDep, key: IdempotencyKeyDep, principal: HqPrincipal
-) -> dict[str, Any]:
-    return (await handlers.publish_rules(rt, cmd, principal, ctx, key)).body()
+@router.post("/rules", status_code=201, tags=["lights"], summary="发布新的预警规则版本(带生效日期)", dependencies=[HQ])
+async def publish_rules(cmd: PublishRules, rt: RuntimeDep, meta: MetaDep) -> dict[str, Any]:
+    return (await handlers.publish_rules(rt, cmd, meta)).body()
 
 
 async def _visible_project(rt: RuntimeDep, principal: Principal, project_id: str) -> None:
     async with rt.pool.acquire() as conn:
-        project = await queries.project_row(conn, rt.schema, project_id)
+        project = await project_entry(conn, rt.schema, project_id)
     if project is None:
         raise Problem(404, "项目不存在")
-    can_read_project(principal, project["unit_id"], project["sponsor_leader_id"])
+    can_read_project(principal, project)
 
 
 @router.get("/projects/{project_id}/light", tags=["lights"], summary="项目当前红黄绿灯及原因", dependencies=[MinSeqDep])
@@ -302,10 +260,8 @@ async def list_lights(
 # -- monitoring -------------------------------------------------------------------------------------------------
 
 
-@router.post("/monitoring/runs", tags=["monitoring"], summary="立即执行日监测(默认今天)")
-async def run_now(
-    cmd: RunMonitoring, rt: RuntimeDep, ctx: ContextDep, principal: HqPrincipal, day: Today
-) -> dict[str, Any]:
+@router.post("/monitoring/runs", tags=["monitoring"], summary="立即执行日监测(默认今天)", dependencies=[HQ])
+async def run_now(cmd: RunMonitoring, rt: RuntimeDep, ctx: ContextDep, day: Today) -> dict[str, Any]:
     result = await run_monitoring(rt, cmd.day or day, ctx)
     return {"day": result.day.isoformat(), "items_emitted": result.items_emitted,
             "lights_changed": result.lights_changed, "already_complete": result.already_complete,
@@ -316,35 +272,20 @@ async def run_now(
 async def monitoring_day(day: date, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
     own_unit, _ = visibility(principal)
     async with rt.pool.acquire() as conn:
-        rows = await conn.fetch(
-            f"SELECT i.kind, i.payload FROM {rt.schema}.monitoring_items i"
-            f" LEFT JOIN {rt.schema}.projects j ON j.id = i.project_id"
-            " WHERE i.day = $1 AND ($2::text IS NULL OR j.unit_id = $2) ORDER BY i.seq",
-            day, own_unit,
-        )  # fmt: skip
-
-    return {
-        "day": day.isoformat(),
-        "id": day_id(day),
-        "items": [{"kind": r["kind"], **json.loads(r["payload"])} for r in rows],
-    }
+        items = await queries.monitoring_items(conn, rt.schema, day, own_unit)
+    return {"day": day.isoformat(), "id": day_id(day), "items": items}
 
 
 # -- dispatch meetings ------------------------------------------------------------------------------------------
 
 
-@router.post("/meetings", status_code=201, tags=["meetings"], summary="安排调度会(议程由当前状态生成)")
+@router.post(
+    "/meetings", status_code=201, tags=["meetings"], summary="安排调度会(议程由当前状态生成)", dependencies=[WRITERS]
+)
 async def schedule_meeting(
-    cmd: ScheduleMeeting,
-    rt: RuntimeDep,
-    ctx: ContextDep,
-    key: IdempotencyKeyDep,
-    response: Response,
-    principal: WriterPrincipal,
-    day: Today,
+    cmd: ScheduleMeeting, rt: RuntimeDep, meta: MetaDep, response: Response, day: Today
 ) -> dict[str, Any]:
-    outcome = await handlers.schedule_meeting(rt, cmd, principal, ctx, today=day, key=key)
-    return written(outcome, response, 201)
+    return written(await handlers.schedule_meeting(rt, cmd, meta, today=day), response, 201)
 
 
 @router.get("/meetings/{meeting_id}", tags=["meetings"], dependencies=[MinSeqDep])
@@ -362,43 +303,30 @@ async def get_agenda(meeting_id: str, rt: RuntimeDep, principal: PrincipalDep) -
     return {"meeting_id": meeting_id, "as_of": meeting["agenda_as_of"], "items": meeting["agenda"]}
 
 
-@router.post("/meetings/{meeting_id}/attendance", tags=["meetings"], summary="记录参会情况")
+@router.post("/meetings/{meeting_id}/attendance", tags=["meetings"], summary="记录参会情况", dependencies=[WRITERS])
 async def record_attendance(
-    meeting_id: str,
-    cmd: RecordAttendance,
-    rt: RuntimeDep,
-    ctx: ContextDep,
-    key: IdempotencyKeyDep,
-    response: Response,
-    principal: WriterPrincipal,
+    meeting_id: str, body: RecordAttendanceBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
-    return written(await handlers.record_attendance(rt, meeting_id, cmd, principal, ctx, key=key), response)
+    cmd = RecordAttendance(meeting_id=meeting_id, **dict(body))
+    return written(await handlers.record_attendance(rt, cmd, meta), response)
 
 
-@router.post("/meetings/{meeting_id}/minutes", tags=["meetings"], summary="记录会议纪要")
+@router.post("/meetings/{meeting_id}/minutes", tags=["meetings"], summary="记录会议纪要", dependencies=[WRITERS])
 async def record_minutes(
-    meeting_id: str,
-    cmd: RecordMinutes,
-    rt: RuntimeDep,
-    ctx: ContextDep,
-    key: IdempotencyKeyDep,
-    response: Response,
-    principal: WriterPrincipal,
+    meeting_id: str, body: RecordMinutesBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
-    return written(await handlers.record_minutes(rt, meeting_id, cmd, principal, ctx, key=key), response)
+    cmd = RecordMinutes(meeting_id=meeting_id, **dict(body))
+    return written(await handlers.record_minutes(rt, cmd, meta), response)
 
 
-@router.post("/meetings/{meeting_id}/decisions", status_code=201, tags=["meetings"], summary="记录议定事项")
+@router.post(
+    "/meetings/{meeting_id}/decisions", status_code=201, tags=["meetings"], summary="记录议定事项",
+    dependencies=[WRITERS],
+)  # fmt: skip
 async def record_decision(
-    meeting_id: str,
-    cmd: RecordDecision,
-    rt: RuntimeDep,
-    ctx: ContextDep,
-    key: IdempotencyKeyDep,
-    response: Response,
-    principal: WriterPrincipal,
+    meeting_id: str, body: RecordDecisionBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
-    outcome, decision_id = await handlers.record_decision(rt, meeting_id, cmd, principal, ctx, key=key)
+    outcome, decision_id = await handlers.record_decision(rt, RecordDecision(meeting_id=meeting_id, **dict(body)), meta)
     return written(outcome, response, 201, decision_id=decision_id)
 
 
@@ -411,7 +339,7 @@ async def record_decision(
 async def get_weekly_report(
     programme_id: str, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: date | None = None
 ) -> Response:
-    _only_wide_readers(principal)
+    only_wide_readers(principal)
     async with rt.pool.acquire() as conn:
         report = await weekly_report(conn, rt.schema, programme_id, as_of or day)
     name = f"weekly-report-{programme_id}-{(as_of or day).isoformat()}.docx"
@@ -422,16 +350,11 @@ async def get_weekly_report(
 async def get_ledger(
     programme_id: str, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: date | None = None
 ) -> Response:
-    _only_wide_readers(principal)
+    only_wide_readers(principal)
     async with rt.pool.acquire() as conn:
         name, rows = await ledger_rows(conn, rt.schema, programme_id, as_of or day)
     filename = f"ledger-{programme_id}-{(as_of or day).isoformat()}.xlsx"
     return Response(render_ledger(name, as_of or day, rows), media_type=XLSX, headers=_attachment(filename))
-
-
-def _only_wide_readers(principal: Principal) -> None:
-    if principal.role not in {Role.HQ, Role.AUDITOR, Role.SUPERVISION, Role.ADMIN, Role.LEADER}:
-        raise Problem(403, "报告面向指挥部办公室、市领导、督查室与审计")
 
 
 def _attachment(filename: str) -> dict[str, str]:
