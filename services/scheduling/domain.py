@@ -1,12 +1,14 @@
-"""The scheduling domain, free of I/O: plan and rule-set state, `evolve`, and the decisions on commands.
+"""The scheduling domain, free of I/O: plan state, `evolve_plan`, and the decisions on plan commands.
 
 Every decision is `decide_x(state, cmd) -> event` (None: nothing to do); what the domain refuses it raises as a
-`shared.domain_errors` kind, which the edge maps to problem+json. Meetings are in `domain_meetings`, lights and
-monitoring days in `domain_monitoring`.
+`shared.domain_errors` kind, which the edge maps to problem+json. The other aggregates' decisions are beside it,
+equally pure: `domain_rules` (rule versions), `domain_meetings` (dispatch meetings) and `domain_monitoring`
+(monitoring days and lights).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -18,7 +20,6 @@ from services.scheduling.commands import (
     CompleteMilestone,
     DecideExemption,
     DraftPlan,
-    PublishRules,
     Rebaseline,
     RequestExemption,
     ReviseDraft,
@@ -36,15 +37,13 @@ from shared.catalogue.scheduling import (
     PlanContent,
     PlanDrafted,
     PlanRevised,
-    Rules,
-    RuleVersionPublished,
 )
 from shared.domain_errors import Conflict, NotFound, conflict, invalid
 from shared.envelope import Envelope
 
 
 class Recorded(Protocol):
-    """An event as the domain folds it (`shared.eventstore.StoredEvent` is one; the domain does not import it)."""
+    """An event as the domain folds it: anything with an envelope (the event store's stored events are)."""
 
     @property
     def envelope(self) -> Envelope: ...
@@ -87,50 +86,71 @@ class PlanState(BaseModel):
         return next((e for e in self.exemptions if e.exemption_id == exemption_id), None)
 
 
+def _revised(s: PlanState, p: PlanRevised, _: Envelope) -> None:
+    s.annual_target_investment = p.annual_target_investment
+    s.yearly_targets = p.yearly_targets
+    s.monthly_investment = p.monthly_investment
+    s.milestones = [MilestoneState(**m.model_dump()) for m in p.milestones]
+
+
+def _baselined(s: PlanState, p: PlanBaselineApproved, _: Envelope) -> None:
+    s.baselined = True
+    s.baseline_monthly_investment = p.monthly_investment
+    for m in s.milestones:
+        m.baseline_date = p.milestone_dates.get(m.milestone_id, m.planned_date)
+
+
+def _rebaselined(s: PlanState, p: MilestoneRebaselined, _: Envelope) -> None:
+    m = _milestone(s, p.milestone_id)
+    m.planned_date = p.to_date
+    m.rebaselines.append(p)
+
+
+def _completed(s: PlanState, p: MilestoneCompleted, _: Envelope) -> None:
+    _milestone(s, p.milestone_id).done_on = p.done_on
+
+
+def _exemption_requested(s: PlanState, p: ExemptionRequested, env: Envelope) -> None:
+    s.exemptions.append(ExemptionState(**p.model_dump(), requested_by=env.actor.org_id))
+
+
+def _exemption_decided(s: PlanState, p: ExemptionApproved | ExemptionRejected, _: Envelope) -> None:
+    e = s.exemption(p.exemption_id)
+    if e is None:
+        raise ValueError(f"unknown exemption {p.exemption_id}")
+    e.status = "approved" if isinstance(p, ExemptionApproved) else "rejected"
+    e.decided_note = p.note
+
+
+# Event type -> how it changes a drafted plan (in place, on the copy evolve_plan makes).
+PLAN_CHANGES: dict[str, Callable[[PlanState, Any, Envelope], None]] = {
+    "PlanRevised": _revised,
+    "PlanBaselineApproved": _baselined,
+    "MilestoneRebaselined": _rebaselined,
+    "MilestoneCompleted": _completed,
+    "ExemptionRequested": _exemption_requested,
+    "ExemptionApproved": _exemption_decided,
+    "ExemptionRejected": _exemption_decided,
+}
+
+
 def evolve_plan(state: PlanState | None, event: Recorded) -> PlanState:
     env = event.envelope
     p = CATALOGUE.load_payload(env.type, env.schema_version, env.payload)
     if isinstance(p, PlanDrafted):
         return PlanState(
-            id=env.aggregate_id,
-            project_id=p.project_id,
-            year=p.year,
-            annual_target_investment=p.annual_target_investment,
-            yearly_targets=p.yearly_targets,
-            monthly_investment=p.monthly_investment,
+            id=env.aggregate_id, project_id=p.project_id, year=p.year,
+            annual_target_investment=p.annual_target_investment, yearly_targets=p.yearly_targets,
+            monthly_investment=p.monthly_investment, drafted_by=env.actor.org_id, updated_at=env.recorded_at,
             milestones=[MilestoneState(**m.model_dump()) for m in p.milestones],
-            drafted_by=env.actor.org_id,
-            updated_at=env.recorded_at,
-        )
+        )  # fmt: skip
     if state is None:
         raise ValueError(f"{env.type} before PlanDrafted for {env.aggregate_id}")
-    s = state.model_copy(deep=True, update={"updated_at": env.recorded_at})
-    if isinstance(p, PlanRevised):
-        s.annual_target_investment = p.annual_target_investment
-        s.yearly_targets = p.yearly_targets
-        s.monthly_investment = p.monthly_investment
-        s.milestones = [MilestoneState(**m.model_dump()) for m in p.milestones]
-    elif isinstance(p, PlanBaselineApproved):
-        s.baselined = True
-        s.baseline_monthly_investment = p.monthly_investment
-        for m in s.milestones:
-            m.baseline_date = p.milestone_dates.get(m.milestone_id, m.planned_date)
-    elif isinstance(p, MilestoneRebaselined):
-        m = _milestone(s, p.milestone_id)
-        m.planned_date = p.to_date
-        m.rebaselines.append(p)
-    elif isinstance(p, MilestoneCompleted):
-        _milestone(s, p.milestone_id).done_on = p.done_on
-    elif isinstance(p, ExemptionRequested):
-        s.exemptions.append(ExemptionState(**p.model_dump(), requested_by=env.actor.org_id))
-    elif isinstance(p, ExemptionApproved | ExemptionRejected):
-        e = s.exemption(p.exemption_id)
-        if e is None:
-            raise ValueError(f"unknown exemption {p.exemption_id}")
-        e.status = "approved" if isinstance(p, ExemptionApproved) else "rejected"
-        e.decided_note = p.note
-    else:
+    change = PLAN_CHANGES.get(env.type)
+    if change is None:
         raise ValueError(f"cannot apply {env.type} to a plan")
+    s = state.model_copy(deep=True, update={"updated_at": env.recorded_at})
+    change(s, p, env)
     return s
 
 
@@ -257,50 +277,3 @@ def decide_exemption(state: PlanState | None, cmd: DecideExemption) -> Exemption
     if cmd.approve:
         return ExemptionApproved(exemption_id=cmd.exemption_id, note=cmd.note)
     return ExemptionRejected(exemption_id=cmd.exemption_id, note=cmd.note)
-
-
-# -- rules -----------------------------------------------------------------------------------------------------
-
-
-class RuleSetState(BaseModel):
-    versions: list[RuleVersionPublished] = Field(default_factory=list)
-
-    def applicable(self, day: date) -> RuleVersionPublished | None:
-        candidates = [v for v in self.versions if v.effective_from <= day]
-        return max(candidates, key=lambda v: (v.effective_from, v.version)) if candidates else None
-
-    def get(self, version: int) -> RuleVersionPublished | None:
-        return next((v for v in self.versions if v.version == version), None)
-
-
-def evolve_rule_set(state: RuleSetState | None, event: Recorded) -> RuleSetState:
-    env = event.envelope
-    p = CATALOGUE.load_payload(env.type, env.schema_version, env.payload)
-    assert isinstance(p, RuleVersionPublished)
-    return RuleSetState(versions=[*(state.versions if state else []), p])
-
-
-DEFAULT_RULES_NOTE = "默认规则(序时进度落后 10/30 个百分点)"
-
-
-def decide_publish_rules(state: RuleSetState | None, cmd: PublishRules) -> RuleVersionPublished:
-    versions = state.versions if state else []
-    rules = cmd.rules
-    if rules.red_points_behind < rules.yellow_points_behind:
-        raise invalid("rules.red_points_behind", "must not be below yellow_points_behind")
-    if rules.late_start_red_months < rules.late_start_yellow_months:
-        raise invalid("rules.late_start_red_months", "must not be below late_start_yellow_months")
-    if rules.report_late_red_days < rules.report_late_yellow_days:
-        raise invalid("rules.report_late_red_days", "must not be below report_late_yellow_days")
-    return RuleVersionPublished(
-        version=len(versions) + 1, effective_from=cmd.effective_from, rules=rules, note=cmd.note
-    )
-
-
-def decide_default_rules(state: RuleSetState | None) -> RuleVersionPublished | None:
-    """Rule version 1 (the defaults), unless a version is published already: then there is nothing to do."""
-    if state is not None and state.versions:
-        return None
-    return decide_publish_rules(
-        state, PublishRules(effective_from=date(2000, 1, 1), rules=Rules(), note=DEFAULT_RULES_NOTE)
-    )

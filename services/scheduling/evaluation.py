@@ -9,8 +9,9 @@ from decimal import Decimal
 import asyncpg
 
 from services.scheduling import queries
-from services.scheduling.domain import PlanState, RuleSetState
+from services.scheduling.domain import PlanState
 from services.scheduling.domain_monitoring import ProjectRow
+from services.scheduling.domain_rules import RuleSetState
 from services.scheduling.lights import ExemptionView, LightResult, MilestoneView, ReportView, Situation, compute_light
 from services.scheduling.read_model import RULE_SET
 from shared.catalogue.intake import Phase

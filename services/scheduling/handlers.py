@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date
 
-from services.scheduling import domain, queries
+from services.scheduling import domain, domain_rules, queries
 from services.scheduling.commands import (
     ApproveBaseline,
     CompleteMilestone,
@@ -126,7 +126,7 @@ async def decide_exemption(rt: Runtime, cmd: DecideExemption, meta: CommandMeta)
 
 async def publish_rules(rt: Runtime, cmd: PublishRules, meta: CommandMeta) -> Outcome:
     return await handle(
-        rt, RULE_SET, RULE_SET_ID, lambda s: domain.decide_publish_rules(s, cmd), meta, scope="rules",
+        rt, RULE_SET, RULE_SET_ID, lambda s: domain_rules.decide_publish_rules(s, cmd), meta, scope="rules",
         authorize=lambda _: must_be_hq(meta.principal),
     )  # fmt: skip
 
@@ -135,7 +135,7 @@ async def ensure_default_rules(rt: Runtime, ctx: Context) -> Outcome:
     """Publish rule version 1 (the defaults) once; every replica may try, one appends, the rest find it done."""
     return await execute(
         pool=rt.pool, store=rt.store, schema=rt.schema, spec=RULE_SET, aggregate_id=RULE_SET_ID,
-        decide=domain.decide_default_rules, context=ctx, event_id=DEFAULT_RULES_EVENT_ID,
+        decide=domain_rules.decide_default_rules, context=ctx, event_id=DEFAULT_RULES_EVENT_ID,
     )  # fmt: skip
 
 

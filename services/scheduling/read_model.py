@@ -17,9 +17,10 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel
 
-from services.scheduling.domain import PlanState, RuleSetState, evolve_plan, evolve_rule_set
+from services.scheduling.domain import PlanState, evolve_plan
 from services.scheduling.domain_meetings import MeetingState, evolve_meeting
 from services.scheduling.domain_monitoring import LightState, MonitoringDayState, evolve_day, evolve_light, item_key
+from services.scheduling.domain_rules import RuleSetState, evolve_rule_set
 from shared.aggregate_table import AggregateTable
 from shared.catalogue import CATALOGUE
 from shared.catalogue.intake import ProgrammeRegistered, ProgressReported, ProjectDetailsAmended, ProjectRegistered

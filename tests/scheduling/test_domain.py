@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from services.scheduling import domain
+from services.scheduling import domain, domain_rules
 from services.scheduling.commands import (
     ApproveBaseline,
     CompleteMilestone,
@@ -22,7 +22,7 @@ from services.scheduling.commands import (
     ReviseDraft,
     ScheduleMeeting,
 )
-from services.scheduling.domain import ExemptionState, MilestoneState, PlanState, RuleSetState
+from services.scheduling.domain import ExemptionState, MilestoneState, PlanState
 from services.scheduling.domain_meetings import (
     MeetingState,
     decide_attendance,
@@ -37,6 +37,7 @@ from services.scheduling.domain_monitoring import (
     decide_light,
     item_key,
 )
+from services.scheduling.domain_rules import RuleSetState
 from services.scheduling.lights import LightResult
 from services.scheduling.policies import can_read_project, can_write_plan
 from shared.auth import Principal
@@ -167,17 +168,17 @@ def test_an_exemption_is_decided_once() -> None:
 
 
 def test_rules_keep_red_beyond_yellow_and_number_versions() -> None:
-    first = domain.decide_default_rules(None)
+    first = domain_rules.decide_default_rules(None)
     assert first is not None and first.version == 1
-    assert domain.decide_default_rules(RuleSetState(versions=[first])) is None  # nothing to do
+    assert domain_rules.decide_default_rules(RuleSetState(versions=[first])) is None  # nothing to do
     cmd = PublishRules(effective_from=date(2025, 1, 1), rules=Rules(yellow_points_behind=5))
-    assert domain.decide_publish_rules(RuleSetState(versions=[first]), cmd).version == 2
+    assert domain_rules.decide_publish_rules(RuleSetState(versions=[first]), cmd).version == 2
     for field, rules in [
         ("rules.red_points_behind", Rules(yellow_points_behind=40)),
         ("rules.late_start_red_months", Rules(late_start_yellow_months=4)),
         ("rules.report_late_red_days", Rules(report_late_yellow_days=30)),
     ]:
-        refused(Invalid, field, domain.decide_publish_rules, None, cmd.model_copy(update={"rules": rules}))
+        refused(Invalid, field, domain_rules.decide_publish_rules, None, cmd.model_copy(update={"rules": rules}))
 
 
 # -- meetings ---------------------------------------------------------------------------------------------------
