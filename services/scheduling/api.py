@@ -54,9 +54,11 @@ async def draft_plan(cmd: DraftPlan, rt: RuntimeDep, meta: MetaDep, response: Re
 async def list_plans(
     rt: RuntimeDep, principal: PrincipalDep, project_id: str | None = None, year: int | None = None
 ) -> list[dict[str, Any]]:
-    unit, _ = visibility(principal)
+    unit, leader = visibility(principal)
     async with rt.pool.acquire() as conn:
-        return await queries.list_plans(conn, rt.schema, project_id=project_id, year=year, unit_id=unit)
+        return await queries.list_plans(
+            conn, rt.schema, project_id=project_id, year=year, unit_id=unit, sponsor_id=leader
+        )
 
 
 @router.get("/plans/{plan_id}", tags=["plans"], dependencies=[MinSeqDep])

@@ -126,9 +126,9 @@ async def run_now(cmd: RunMonitoring, rt: RuntimeDep, ctx: ContextDep, day: Toda
 
 @router.get("/monitoring/days/{day}", tags=["monitoring"], summary="某日监测结果", dependencies=[MinSeqDep])
 async def monitoring_day(day: date, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
-    own_unit, _ = visibility(principal)
+    own_unit, own_leader = visibility(principal)
     async with rt.pool.acquire() as conn:
-        items = await queries.monitoring_items(conn, rt.schema, day, own_unit)
+        items = await queries.monitoring_items(conn, rt.schema, day, own_unit, own_leader)
     return {"day": day.isoformat(), "id": day_id(day), "items": items}
 
 

@@ -78,14 +78,16 @@ async def organisation_role(conn: asyncpg.Connection, schema: str, org_id: str) 
 
 
 async def monitoring_items(
-    conn: asyncpg.Connection, schema: str, day: date, unit_id: str | None
+    conn: asyncpg.Connection, schema: str, day: date, unit_id: str | None, sponsor_id: str | None = None
 ) -> list[dict[str, Any]]:
-    """The day's items in the order they were emitted; a unit sees those of its own projects."""
+    """The day's items in the order they were emitted; a unit sees those of its own projects, a leader those of
+    the projects it sponsors."""
     rows = await conn.fetch(
         f"SELECT i.kind, i.payload FROM {schema}.monitoring_items i"
         f" LEFT JOIN {schema}.project_directory d ON d.id = i.project_id"
-        " WHERE i.day = $1 AND ($2::text IS NULL OR d.unit_id = $2) ORDER BY i.seq",
-        day, unit_id,
+        " WHERE i.day = $1 AND ($2::text IS NULL OR d.unit_id = $2) AND ($3::text IS NULL OR d.sponsor_leader_id = $3)"
+        " ORDER BY i.seq",
+        day, unit_id, sponsor_id,
     )  # fmt: skip
     return [{"kind": r["kind"], **json.loads(r["payload"])} for r in rows]
 
@@ -98,13 +100,20 @@ async def get_plan(conn: asyncpg.Connection, schema: str, plan_id: str) -> dict[
 
 
 async def list_plans(
-    conn: asyncpg.Connection, schema: str, *, project_id: str | None, year: int | None, unit_id: str | None
+    conn: asyncpg.Connection,
+    schema: str,
+    *,
+    project_id: str | None,
+    year: int | None,
+    unit_id: str | None,
+    sponsor_id: str | None = None,
 ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         f"SELECT p.state, p.version FROM {schema}.plans p JOIN {schema}.project_directory j ON j.id = p.project_id"
         " WHERE ($1::text IS NULL OR p.project_id = $1) AND ($2::int IS NULL OR p.year = $2)"
-        " AND ($3::text IS NULL OR j.unit_id = $3) ORDER BY p.project_id, p.year",
-        project_id, year, unit_id,
+        " AND ($3::text IS NULL OR j.unit_id = $3) AND ($4::text IS NULL OR j.sponsor_leader_id = $4)"
+        " ORDER BY p.project_id, p.year",
+        project_id, year, unit_id, sponsor_id,
     )  # fmt: skip
     return [{**json.loads(r["state"]), "version": r["version"]} for r in rows]
 
