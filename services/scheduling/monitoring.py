@@ -60,7 +60,9 @@ async def run_monitoring(rt: Runtime, day: date, ctx: Context) -> RunResult:
         items.extend(items_for(day, e.project, e.situation, e.plan, e.rules.rules))
         light = RecordLight(e.project.id, day, e.light, e.rules.version)
         changed += _appended_here(await _record_light(rt, light, ctx, daily_light_event_id(e.project.id, day)))
-    emitted = sum([_appended_here(await _emit(rt, day, item, ctx)) for item in items])
+    # Items the day had when this run began (a run cut short by a restart) need no further look.
+    missing = [item for item in items if decide_item(loaded.state, item) is not None]
+    emitted = sum([_appended_here(await _emit(rt, day, item, ctx)) for item in missing])
     await _emit(rt, day, MonitoringCompleted(day=day, items=emitted, lights_changed=changed), ctx)
     return RunResult(day, emitted, changed, already_complete=False)
 
