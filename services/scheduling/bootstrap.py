@@ -20,6 +20,7 @@ from shared.auth import IdentityReadModel
 from shared.clock import CHINA, Clock, SystemClock, today
 from shared.envelope import Actor, Role
 from shared.eventstore import Context
+from shared.project_directory import ProjectDirectory
 from shared.runtime import CompositeReadModel, Runtime
 from shared.settings import Settings
 from shared.tasks import cancel_and_wait
@@ -32,7 +33,7 @@ log = logging.getLogger("tiaodu.scheduling")
 
 
 def read_model() -> CompositeReadModel:
-    return CompositeReadModel([IdentityReadModel(), SchedulingReadModel()])
+    return CompositeReadModel([IdentityReadModel(), ProjectDirectory(), SchedulingReadModel()])
 
 
 def monitor_at() -> time:

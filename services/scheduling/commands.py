@@ -1,4 +1,8 @@
-"""What clients send to scheduling, validated field by field."""
+"""What clients send to scheduling (`...Body`, validated field by field) and the whole commands handlers take.
+
+A command carries every id, those from the path included: a route builds it from the body and the path and
+makes one call, `handlers.x(rt, cmd, meta)`.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,14 @@ from shared.catalogue.scheduling import Attendee, ExemptionScope, MeetingKind, P
 
 Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Reason = Annotated[str, Field(min_length=2, max_length=1000)]
+Note = Annotated[str, Field(max_length=1000)]
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# -- plans ------------------------------------------------------------------------------------------------------
 
 
 class PlanBody(PlanContent):
@@ -26,24 +34,42 @@ class DraftPlan(PlanBody):
     year: int = Field(ge=2000, le=2100)
 
 
-class ReviseDraft(PlanBody):
+class ReviseDraftBody(PlanBody):
     pass
 
 
-class ApproveBaseline(Strict):
-    note: str = Field(default="", max_length=1000)
+class ReviseDraft(ReviseDraftBody):
+    plan_id: str
 
 
-class Rebaseline(Strict):
+class ApproveBaselineBody(Strict):
+    note: Note = ""
+
+
+class ApproveBaseline(ApproveBaselineBody):
+    plan_id: str
+
+
+class RebaselineBody(Strict):
     to_date: date
     reason: Reason
 
 
-class CompleteMilestone(Strict):
+class Rebaseline(RebaselineBody):
+    plan_id: str
+    milestone_id: str
+
+
+class CompleteMilestoneBody(Strict):
     done_on: date
 
 
-class RequestExemption(Strict):
+class CompleteMilestone(CompleteMilestoneBody):
+    plan_id: str
+    milestone_id: str
+
+
+class RequestExemptionBody(Strict):
     scope: ExemptionScope
     milestone_id: Slug | None = None
     period_start: date | None = None
@@ -52,18 +78,34 @@ class RequestExemption(Strict):
     evidence: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(default_factory=list, max_length=20)
 
 
-class DecideExemption(Strict):
-    note: str = Field(default="", max_length=1000)
+class RequestExemption(RequestExemptionBody):
+    plan_id: str
+
+
+class DecideExemptionBody(Strict):
+    note: Note = ""
+
+
+class DecideExemption(DecideExemptionBody):
+    plan_id: str
+    exemption_id: str
+    approve: bool
+
+
+# -- rules and monitoring ---------------------------------------------------------------------------------------
 
 
 class PublishRules(Strict):
     effective_from: date
     rules: Rules
-    note: str = Field(default="", max_length=1000)
+    note: Note = ""
 
 
 class RunMonitoring(Strict):
     day: date | None = None
+
+
+# -- dispatch meetings ------------------------------------------------------------------------------------------
 
 
 class ScheduleMeeting(Strict):
@@ -75,16 +117,28 @@ class ScheduleMeeting(Strict):
     chair_id: Slug | None = None
 
 
-class RecordAttendance(Strict):
+class RecordAttendanceBody(Strict):
     attendees: list[Attendee] = Field(min_length=1, max_length=200)
 
 
-class RecordMinutes(Strict):
+class RecordAttendance(RecordAttendanceBody):
+    meeting_id: str
+
+
+class RecordMinutesBody(Strict):
     minutes: str = Field(min_length=1, max_length=20000)
 
 
-class RecordDecision(Strict):
+class RecordMinutes(RecordMinutesBody):
+    meeting_id: str
+
+
+class RecordDecisionBody(Strict):
     text: str = Field(min_length=2, max_length=2000)
     owner_unit_id: Slug
     deadline: date
     project_id: Slug | None = None
+
+
+class RecordDecision(RecordDecisionBody):
+    meeting_id: str

@@ -1,37 +1,52 @@
-"""The scheduling domain, free of I/O: plan and meeting state, `evolve`, and the decisions on commands."""
+"""The scheduling domain, free of I/O: plan state, `evolve_plan`, and the decisions on plan commands.
+
+Every decision is `decide_x(state, cmd) -> event` (None: nothing to do); what the domain refuses it raises as a
+`shared.domain_errors` kind, which the edge maps to problem+json. The other aggregates' decisions are beside it,
+equally pure: `domain_rules` (rule versions), `domain_meetings` (dispatch meetings) and `domain_monitoring`
+(monitoring days and lights).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from services.scheduling.commands import (
+    ApproveBaseline,
+    CompleteMilestone,
+    DecideExemption,
+    DraftPlan,
+    Rebaseline,
+    RequestExemption,
+    ReviseDraft,
+)
 from shared.catalogue import CATALOGUE
 from shared.catalogue.scheduling import (
-    AgendaItem,
-    Attendee,
-    DispatchMeetingScheduled,
     ExemptionApproved,
     ExemptionRejected,
     ExemptionRequested,
     ExemptionScope,
-    MeetingAttendanceRecorded,
-    MeetingDecisionRecorded,
-    MeetingKind,
-    MeetingMinutesRecorded,
     Milestone,
     MilestoneCompleted,
     MilestoneRebaselined,
     PlanBaselineApproved,
+    PlanContent,
     PlanDrafted,
     PlanRevised,
-    Rules,
-    RuleVersionPublished,
 )
-from shared.eventstore import StoredEvent
-from shared.problems import Problem, field_error
+from shared.domain_errors import Conflict, NotFound, conflict, invalid
+from shared.envelope import Envelope
+
+
+class Recorded(Protocol):
+    """An event as the domain folds it: anything with an envelope (the event store's stored events are)."""
+
+    @property
+    def envelope(self) -> Envelope: ...
 
 
 def plan_id_for(project_id: str, year: int) -> str:
@@ -71,50 +86,71 @@ class PlanState(BaseModel):
         return next((e for e in self.exemptions if e.exemption_id == exemption_id), None)
 
 
-def evolve_plan(state: PlanState | None, event: StoredEvent) -> PlanState:
+def _revised(s: PlanState, p: PlanRevised, _: Envelope) -> None:
+    s.annual_target_investment = p.annual_target_investment
+    s.yearly_targets = p.yearly_targets
+    s.monthly_investment = p.monthly_investment
+    s.milestones = [MilestoneState(**m.model_dump()) for m in p.milestones]
+
+
+def _baselined(s: PlanState, p: PlanBaselineApproved, _: Envelope) -> None:
+    s.baselined = True
+    s.baseline_monthly_investment = p.monthly_investment
+    for m in s.milestones:
+        m.baseline_date = p.milestone_dates.get(m.milestone_id, m.planned_date)
+
+
+def _rebaselined(s: PlanState, p: MilestoneRebaselined, _: Envelope) -> None:
+    m = _milestone(s, p.milestone_id)
+    m.planned_date = p.to_date
+    m.rebaselines.append(p)
+
+
+def _completed(s: PlanState, p: MilestoneCompleted, _: Envelope) -> None:
+    _milestone(s, p.milestone_id).done_on = p.done_on
+
+
+def _exemption_requested(s: PlanState, p: ExemptionRequested, env: Envelope) -> None:
+    s.exemptions.append(ExemptionState(**p.model_dump(), requested_by=env.actor.org_id))
+
+
+def _exemption_decided(s: PlanState, p: ExemptionApproved | ExemptionRejected, _: Envelope) -> None:
+    e = s.exemption(p.exemption_id)
+    if e is None:
+        raise ValueError(f"unknown exemption {p.exemption_id}")
+    e.status = "approved" if isinstance(p, ExemptionApproved) else "rejected"
+    e.decided_note = p.note
+
+
+# Event type -> how it changes a drafted plan (in place, on the copy evolve_plan makes).
+PLAN_CHANGES: dict[str, Callable[[PlanState, Any, Envelope], None]] = {
+    "PlanRevised": _revised,
+    "PlanBaselineApproved": _baselined,
+    "MilestoneRebaselined": _rebaselined,
+    "MilestoneCompleted": _completed,
+    "ExemptionRequested": _exemption_requested,
+    "ExemptionApproved": _exemption_decided,
+    "ExemptionRejected": _exemption_decided,
+}
+
+
+def evolve_plan(state: PlanState | None, event: Recorded) -> PlanState:
     env = event.envelope
     p = CATALOGUE.load_payload(env.type, env.schema_version, env.payload)
     if isinstance(p, PlanDrafted):
         return PlanState(
-            id=env.aggregate_id,
-            project_id=p.project_id,
-            year=p.year,
-            annual_target_investment=p.annual_target_investment,
-            yearly_targets=p.yearly_targets,
-            monthly_investment=p.monthly_investment,
+            id=env.aggregate_id, project_id=p.project_id, year=p.year,
+            annual_target_investment=p.annual_target_investment, yearly_targets=p.yearly_targets,
+            monthly_investment=p.monthly_investment, drafted_by=env.actor.org_id, updated_at=env.recorded_at,
             milestones=[MilestoneState(**m.model_dump()) for m in p.milestones],
-            drafted_by=env.actor.org_id,
-            updated_at=env.recorded_at,
-        )
+        )  # fmt: skip
     if state is None:
         raise ValueError(f"{env.type} before PlanDrafted for {env.aggregate_id}")
-    s = state.model_copy(deep=True, update={"updated_at": env.recorded_at})
-    if isinstance(p, PlanRevised):
-        s.annual_target_investment = p.annual_target_investment
-        s.yearly_targets = p.yearly_targets
-        s.monthly_investment = p.monthly_investment
-        s.milestones = [MilestoneState(**m.model_dump()) for m in p.milestones]
-    elif isinstance(p, PlanBaselineApproved):
-        s.baselined = True
-        s.baseline_monthly_investment = p.monthly_investment
-        for m in s.milestones:
-            m.baseline_date = p.milestone_dates.get(m.milestone_id, m.planned_date)
-    elif isinstance(p, MilestoneRebaselined):
-        m = _milestone(s, p.milestone_id)
-        m.planned_date = p.to_date
-        m.rebaselines.append(p)
-    elif isinstance(p, MilestoneCompleted):
-        _milestone(s, p.milestone_id).done_on = p.done_on
-    elif isinstance(p, ExemptionRequested):
-        s.exemptions.append(ExemptionState(**p.model_dump(), requested_by=env.actor.org_id))
-    elif isinstance(p, ExemptionApproved | ExemptionRejected):
-        e = s.exemption(p.exemption_id)
-        if e is None:
-            raise ValueError(f"unknown exemption {p.exemption_id}")
-        e.status = "approved" if isinstance(p, ExemptionApproved) else "rejected"
-        e.decided_note = p.note
-    else:
+    change = PLAN_CHANGES.get(env.type)
+    if change is None:
         raise ValueError(f"cannot apply {env.type} to a plan")
+    s = state.model_copy(deep=True, update={"updated_at": env.recorded_at})
+    change(s, p, env)
     return s
 
 
@@ -130,177 +166,114 @@ def _milestone(state: PlanState, milestone_id: str) -> MilestoneState:
 
 def must_exist(state: PlanState | None) -> PlanState:
     if state is None:
-        raise Problem(404, "实施方案不存在")
+        raise NotFound("实施方案不存在", field="plan_id", reason="no such plan")
     return state
 
 
-def check_plan_content(year: int, annual: Decimal, monthly: list[Decimal], milestones: list[Milestone]) -> None:
-    if sum(monthly, Decimal(0)) > annual:
-        raise field_error("monthly_investment", "monthly plans add up to more than annual_target_investment")
+def _milestone_of(plan: PlanState, milestone_id: str) -> MilestoneState:
+    m = plan.milestone(milestone_id)
+    if m is None:
+        raise NotFound("节点不存在", field="milestone_id", reason="no such milestone in this plan")
+    return m
+
+
+def check_plan_content(year: int, content: PlanContent) -> None:
+    if sum(content.monthly_investment, Decimal(0)) > content.annual_target_investment:
+        raise invalid("monthly_investment", "monthly plans add up to more than annual_target_investment")
     seen: set[str] = set()
-    for i, m in enumerate(milestones):
+    for i, m in enumerate(content.milestones):
         if m.milestone_id in seen:
-            raise field_error(f"milestones.{i}.milestone_id", "duplicate milestone id")
+            raise invalid(f"milestones.{i}.milestone_id", "duplicate milestone id")
         seen.add(m.milestone_id)
         if not (date(year - 1, 1, 1) <= m.planned_date <= date(year + 5, 12, 31)):
-            raise field_error(f"milestones.{i}.planned_date", f"must lie near the plan year {year}")
+            raise invalid(f"milestones.{i}.planned_date", f"must lie near the plan year {year}")
 
 
-def decide_draft(state: PlanState | None, event: PlanDrafted) -> PlanDrafted:
+def _content(cmd: PlanContent) -> dict[str, Any]:
+    return {name: getattr(cmd, name) for name in PlanContent.model_fields}
+
+
+def decide_draft(state: PlanState | None, cmd: DraftPlan) -> PlanDrafted:
     if state is not None:
-        raise field_error("year", "this project already has a plan for this year", 409)
-    check_plan_content(event.year, event.annual_target_investment, event.monthly_investment, event.milestones)
-    return event
+        raise conflict("year", "this project already has a plan for this year")
+    check_plan_content(cmd.year, cmd)
+    return PlanDrafted(project_id=cmd.project_id, year=cmd.year, **_content(cmd))
 
 
-def decide_revise(state: PlanState | None, event: PlanRevised) -> PlanRevised:
+def decide_revise(state: PlanState | None, cmd: ReviseDraft) -> PlanRevised:
     plan = must_exist(state)
     if plan.baselined:
-        raise Problem(409, "方案已批准为基准,修改节点日期须走重新基准(rebaseline)并说明理由")
-    check_plan_content(plan.year, event.annual_target_investment, event.monthly_investment, event.milestones)
-    return event
+        raise Conflict("方案已批准为基准,修改节点日期须走重新基准(rebaseline)并说明理由", field="plan_id",
+                       reason="baselined; use a rebaseline")  # fmt: skip
+    check_plan_content(plan.year, cmd)
+    return PlanRevised(**_content(cmd))
 
 
-def decide_baseline(state: PlanState | None, note: str) -> PlanBaselineApproved:
+def decide_baseline(state: PlanState | None, cmd: ApproveBaseline) -> PlanBaselineApproved:
     plan = must_exist(state)
     if plan.baselined:
-        raise Problem(409, "方案已是基准版本")
+        raise Conflict("方案已是基准版本", field="plan_id", reason="already baselined")
     if not plan.milestones:
-        raise field_error("milestones", "a plan needs milestones before it can be baselined")
+        raise invalid("milestones", "a plan needs milestones before it can be baselined")
     return PlanBaselineApproved(
         milestone_dates={m.milestone_id: m.planned_date for m in plan.milestones},
         monthly_investment=plan.monthly_investment,
-        note=note,
+        note=cmd.note,
     )
 
 
-def decide_rebaseline(state: PlanState | None, milestone_id: str, to_date: date, reason: str) -> MilestoneRebaselined:
+def decide_rebaseline(state: PlanState | None, cmd: Rebaseline) -> MilestoneRebaselined:
     plan = must_exist(state)
-    m = plan.milestone(milestone_id)
-    if m is None:
-        raise Problem(404, "节点不存在")
+    m = _milestone_of(plan, cmd.milestone_id)
     if not plan.baselined:
-        raise Problem(409, "方案尚未批准基准,可直接修订草案")
+        raise Conflict("方案尚未批准基准,可直接修订草案", field="plan_id", reason="not baselined; revise the draft")
     if m.done_on is not None:
-        raise Problem(409, "节点已完成,不能调整日期")
-    if to_date == m.planned_date:
-        raise field_error("to_date", "is the current planned date already")
-    return MilestoneRebaselined(milestone_id=milestone_id, from_date=m.planned_date, to_date=to_date, reason=reason)
-
-
-def decide_complete(state: PlanState | None, milestone_id: str, done_on: date, today: date) -> MilestoneCompleted:
-    plan = must_exist(state)
-    m = plan.milestone(milestone_id)
-    if m is None:
-        raise Problem(404, "节点不存在")
-    if m.done_on is not None:
-        raise Problem(409, f"节点已于 {m.done_on.isoformat()} 完成")
-    if done_on > today:
-        raise field_error("done_on", "cannot be in the future")
-    return MilestoneCompleted(milestone_id=milestone_id, done_on=done_on)
-
-
-def decide_request_exemption(state: PlanState | None, request: ExemptionRequested) -> ExemptionRequested:
-    plan = must_exist(state)
-    if request.scope == ExemptionScope.MILESTONE:
-        if request.milestone_id is None or plan.milestone(request.milestone_id) is None:
-            raise field_error("milestone_id", "must name a milestone of this plan")
-    else:
-        if request.period_start is None or request.period_end is None:
-            raise field_error("period_start", "a period exemption needs period_start and period_end")
-        if request.period_end < request.period_start:
-            raise field_error("period_end", "must not be before period_start")
-    if not request.evidence:
-        raise field_error("evidence", "an exemption needs evidence (document references or descriptions)")
-    return request
-
-
-def decide_exemption(state: PlanState | None, exemption_id: str, approve: bool, note: str) -> BaseModel:
-    plan = must_exist(state)
-    e = plan.exemption(exemption_id)
-    if e is None:
-        raise Problem(404, "豁免申请不存在")
-    if e.status != "requested":
-        raise Problem(409, f"豁免申请已{'批准' if e.status == 'approved' else '驳回'}")
-    return (
-        ExemptionApproved(exemption_id=exemption_id, note=note)
-        if approve
-        else ExemptionRejected(exemption_id=exemption_id, note=note)
+        raise Conflict("节点已完成,不能调整日期", field="milestone_id", reason="already completed")
+    if cmd.to_date == m.planned_date:
+        raise invalid("to_date", "is the current planned date already")
+    return MilestoneRebaselined(
+        milestone_id=cmd.milestone_id, from_date=m.planned_date, to_date=cmd.to_date, reason=cmd.reason
     )
 
 
-# -- rules -----------------------------------------------------------------------------------------------------
+def decide_complete(state: PlanState | None, cmd: CompleteMilestone, today: date) -> MilestoneCompleted:
+    plan = must_exist(state)
+    m = _milestone_of(plan, cmd.milestone_id)
+    if m.done_on is not None:
+        raise Conflict(f"节点已于 {m.done_on.isoformat()} 完成", field="milestone_id", reason="already completed")
+    if cmd.done_on > today:
+        raise invalid("done_on", "cannot be in the future")
+    return MilestoneCompleted(milestone_id=cmd.milestone_id, done_on=cmd.done_on)
 
 
-class RuleSetState(BaseModel):
-    versions: list[RuleVersionPublished] = Field(default_factory=list)
-
-    def applicable(self, day: date) -> RuleVersionPublished | None:
-        candidates = [v for v in self.versions if v.effective_from <= day]
-        return max(candidates, key=lambda v: (v.effective_from, v.version)) if candidates else None
-
-    def get(self, version: int) -> RuleVersionPublished | None:
-        return next((v for v in self.versions if v.version == version), None)
-
-
-def evolve_rule_set(state: RuleSetState | None, event: StoredEvent) -> RuleSetState:
-    env = event.envelope
-    p = CATALOGUE.load_payload(env.type, env.schema_version, env.payload)
-    assert isinstance(p, RuleVersionPublished)
-    return RuleSetState(versions=[*(state.versions if state else []), p])
-
-
-def decide_publish_rules(
-    state: RuleSetState | None, effective_from: date, rules: Rules, note: str
-) -> RuleVersionPublished:
-    versions = state.versions if state else []
-    if rules.red_points_behind < rules.yellow_points_behind:
-        raise field_error("rules.red_points_behind", "must not be below yellow_points_behind")
-    if rules.late_start_red_months < rules.late_start_yellow_months:
-        raise field_error("rules.late_start_red_months", "must not be below late_start_yellow_months")
-    if rules.report_late_red_days < rules.report_late_yellow_days:
-        raise field_error("rules.report_late_red_days", "must not be below report_late_yellow_days")
-    return RuleVersionPublished(version=len(versions) + 1, effective_from=effective_from, rules=rules, note=note)
+def decide_request_exemption(state: PlanState | None, cmd: RequestExemption, exemption_id: str) -> ExemptionRequested:
+    plan = must_exist(state)
+    if cmd.scope == ExemptionScope.MILESTONE:
+        if cmd.milestone_id is None or plan.milestone(cmd.milestone_id) is None:
+            raise invalid("milestone_id", "must name a milestone of this plan")
+    else:
+        if cmd.period_start is None or cmd.period_end is None:
+            raise invalid("period_start", "a period exemption needs period_start and period_end")
+        if cmd.period_end < cmd.period_start:
+            raise invalid("period_end", "must not be before period_start")
+    if not cmd.evidence:
+        raise invalid("evidence", "an exemption needs evidence (document references or descriptions)")
+    if plan.exemption(exemption_id) is not None:
+        raise conflict("exemption_id", "already requested")
+    return ExemptionRequested(
+        exemption_id=exemption_id, scope=cmd.scope, milestone_id=cmd.milestone_id, period_start=cmd.period_start,
+        period_end=cmd.period_end, reason=cmd.reason, evidence=cmd.evidence,
+    )  # fmt: skip
 
 
-# -- dispatch meetings -----------------------------------------------------------------------------------------
-
-
-class MeetingState(BaseModel):
-    id: str
-    kind: MeetingKind
-    title: str
-    scheduled_for: datetime
-    programme_id: str
-    unit_id: str | None
-    chair_id: str | None
-    agenda: list[AgendaItem]
-    agenda_as_of: date
-    attendees: list[Attendee] = Field(default_factory=list)
-    minutes: str = ""
-    decisions: list[MeetingDecisionRecorded] = Field(default_factory=list)
-
-
-def evolve_meeting(state: MeetingState | None, event: StoredEvent) -> MeetingState:
-    env = event.envelope
-    p = CATALOGUE.load_payload(env.type, env.schema_version, env.payload)
-    if isinstance(p, DispatchMeetingScheduled):
-        return MeetingState(id=env.aggregate_id, **p.model_dump())
-    if state is None:
-        raise ValueError(f"{env.type} before DispatchMeetingScheduled")
-    if isinstance(p, MeetingAttendanceRecorded):
-        return state.model_copy(update={"attendees": p.attendees})
-    if isinstance(p, MeetingMinutesRecorded):
-        return state.model_copy(update={"minutes": p.minutes})
-    if isinstance(p, MeetingDecisionRecorded):
-        return state.model_copy(update={"decisions": [*state.decisions, p]})
-    raise ValueError(f"cannot apply {env.type} to a meeting")
-
-
-def meeting_must_exist(state: MeetingState | None) -> MeetingState:
-    if state is None:
-        raise Problem(404, "调度会不存在")
-    return state
-
-
-Decide = Callable[[PlanState | None], BaseModel]
+def decide_exemption(state: PlanState | None, cmd: DecideExemption) -> ExemptionApproved | ExemptionRejected:
+    plan = must_exist(state)
+    e = plan.exemption(cmd.exemption_id)
+    if e is None:
+        raise NotFound("豁免申请不存在", field="exemption_id", reason="no such exemption in this plan")
+    if e.status != "requested":
+        raise Conflict(f"豁免申请已{'批准' if e.status == 'approved' else '驳回'}", field="exemption_id",
+                       reason=f"already {e.status}")  # fmt: skip
+    if cmd.approve:
+        return ExemptionApproved(exemption_id=cmd.exemption_id, note=cmd.note)
+    return ExemptionRejected(exemption_id=cmd.exemption_id, note=cmd.note)

@@ -2,36 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 import asyncpg
 
-from services.scheduling.domain import PlanState, RuleSetState
+from services.scheduling import queries
+from services.scheduling.domain import PlanState
+from services.scheduling.domain_monitoring import ProjectRow
+from services.scheduling.domain_rules import RuleSetState
 from services.scheduling.lights import ExemptionView, LightResult, MilestoneView, ReportView, Situation, compute_light
-from services.scheduling.read_model import PLANS, RULE_SET
+from services.scheduling.read_model import RULE_SET
 from shared.catalogue.intake import Phase
 from shared.catalogue.scheduling import Rules, RuleVersionPublished
-from shared.problems import Problem
+from shared.domain_errors import NotFound
 
 RULE_SET_ID = "default"
 DEFAULT_RULES = RuleVersionPublished(version=1, effective_from=date(2000, 1, 1), rules=Rules(), note="默认规则")
-
-
-@dataclass(frozen=True)
-class ProjectRow:
-    id: str
-    programme_id: str
-    name: str
-    category: str
-    unit_id: str
-    sponsor_leader_id: str | None
-    phase: str
-    planned_start: date
-    annual_planned_investment: Decimal
-    registered_on: date
 
 
 async def rule_set(conn: asyncpg.Connection, schema: str) -> RuleSetState:
@@ -43,43 +31,27 @@ def rules_for(rules: RuleSetState, as_of: date, version: int | None = None) -> R
     if version is not None:
         chosen = rules.get(version)
         if chosen is None:
-            raise Problem(404, f"规则版本 v{version} 不存在", errors=[{"field": "rule_version", "reason": "unknown"}])
+            raise NotFound(f"规则版本 v{version} 不存在", field="rule_version", reason="unknown")
         return chosen
     return rules.applicable(as_of) or DEFAULT_RULES
 
 
 async def load_projects(conn: asyncpg.Connection, schema: str, ids: list[str] | None = None) -> list[ProjectRow]:
-    rows = await conn.fetch(
-        f"SELECT id, programme_id, name, category, unit_id, sponsor_leader_id, phase, planned_start,"
-        f" annual_planned_investment, registered_on FROM {schema}.projects"
-        f" WHERE ($1::text[] IS NULL OR id = ANY($1)) ORDER BY id",
-        ids,
-    )
-    return [ProjectRow(**dict(r)) for r in rows]
+    return await queries.project_rows(conn, schema, ids)
 
 
 async def situations(
     conn: asyncpg.Connection, schema: str, as_of: date, projects: list[ProjectRow]
 ) -> dict[str, tuple[Situation, PlanState | None]]:
     ids = [p.id for p in projects]
-    plan_rows = await conn.fetch(
-        f"SELECT id, project_id FROM {schema}.plans WHERE year = $1 AND project_id = ANY($2)", as_of.year, ids
-    )
-    plans = await PLANS.load_states(conn, schema, [r["id"] for r in plan_rows])
-    plan_by_project = {plans[r["id"]].project_id: plans[r["id"]] for r in plan_rows if r["id"] in plans}
+    plan_by_project = await queries.plans_of_year(conn, schema, as_of.year, ids)
     reports: dict[str, list[ReportView]] = {}
     reported_done: dict[str, dict[str, date]] = {}
-    for r in await conn.fetch(
-        f"SELECT project_id, period_start, period_end, investment, milestones_done FROM {schema}.progress"
-        f" WHERE project_id = ANY($1) AND period_end <= $2 ORDER BY period_end",
-        ids,
-        as_of,
-    ):
-        reports.setdefault(r["project_id"], []).append(ReportView(r["period_start"], r["period_end"], r["investment"]))
-        for m in json.loads(r["milestones_done"]):
-            done_on = date.fromisoformat(m["done_on"])
+    for r in await queries.progress_until(conn, schema, ids, as_of):
+        reports.setdefault(r.project_id, []).append(ReportView(r.period_start, r.period_end, r.investment))
+        for name, done_on in r.milestones_done:
             if done_on <= as_of:
-                reported_done.setdefault(r["project_id"], {}).setdefault(m["name"], done_on)
+                reported_done.setdefault(r.project_id, {}).setdefault(name, done_on)
     out: dict[str, tuple[Situation, PlanState | None]] = {}
     for p in projects:
         plan = plan_by_project.get(p.id)

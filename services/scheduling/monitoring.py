@@ -1,8 +1,9 @@
-"""Daily monitoring (日监测): what became due soon, overdue or late to report, and lights that changed.
+"""Daily monitoring (日监测) and light re-evaluation: what became due soon, overdue or late to report, and lights
+that changed.
 
-Exactly once per item and day across replicas and restarts: each day is an aggregate (`monitoring`, id d<date>)
-whose state lists the items already emitted; every append is guarded by the day's expected sequence and carries a
-deterministic event id, so a replica that lost a race reloads, sees the item and moves on.
+Exactly once per item and day across replicas and restarts: every item and light is a decision run through
+`shared.commands.execute`, which appends it guarded by the aggregate's expected sequence with a deterministic
+event id and, on a lost race, reloads and decides again (then finding the item there: nothing to do).
 """
 
 from __future__ import annotations
@@ -10,66 +11,27 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from pydantic import BaseModel
 
-from services.scheduling.domain import PlanState
-from services.scheduling.evaluation import ProjectRow, evaluate
-from services.scheduling.lights import LightResult, Situation
-from services.scheduling.read_model import LIGHTS, MONITORING_DAYS, LightState, MonitoringDayState, item_key
-from shared.catalogue.intake import Phase
-from shared.catalogue.scheduling import (
-    MilestoneDueSoonFlagged,
-    MilestoneOverdueFlagged,
-    MonitoringCompleted,
-    ReportOverdueFlagged,
-    Rules,
-    RuleVersionPublished,
-    StatusLightChanged,
+from services.scheduling.domain_monitoring import (
+    RecordLight,
+    daily_light_event_id,
+    day_id,
+    decide_item,
+    decide_light,
+    item_event_id,
+    items_for,
 )
-from shared.commands import load
-from shared.eventstore import ConcurrencyConflict, Context
+from services.scheduling.evaluation import evaluate
+from services.scheduling.read_model import LIGHTS, MONITORING_DAYS
+from shared.catalogue.scheduling import MonitoringCompleted
+from shared.commands import Outcome, execute, load
+from shared.domain_errors import not_found
+from shared.eventstore import Context
 from shared.runtime import Runtime
 
-NAMESPACE = uuid.UUID("0c4b8f7e-2d7a-4c8e-9b1f-7a3e5d9c2b10")
-ACTIVE = {Phase.PRELIMINARY.value, Phase.UNDER_CONSTRUCTION.value}
-
-
-def day_id(day: date) -> str:
-    return f"d{day:%Y%m%d}"
-
-
-def items_for(
-    day: date, project: ProjectRow, situation: Situation, plan: PlanState | None, rules: Rules
-) -> list[BaseModel]:
-    """The monitoring items of one project on one day (pure)."""
-    if project.phase not in ACTIVE:
-        return []
-    items: list[BaseModel] = []
-    for m in situation.milestones:
-        if m.done_on is not None or plan is None:
-            continue
-        left = (m.planned_date - day).days
-        unit = next((x.unit_id for x in plan.milestones if x.milestone_id == m.milestone_id), project.unit_id)
-        common: dict[str, Any] = {
-            "day": day, "project_id": project.id, "plan_id": plan.id, "milestone_id": m.milestone_id,
-            "name": m.name, "due": m.planned_date, "unit_id": unit,
-        }  # fmt: skip
-        if left in rules.warning_days:
-            items.append(MilestoneDueSoonFlagged(**common, days_left=left))
-        elif left < 0:
-            items.append(MilestoneOverdueFlagged(**common, days_overdue=-left))
-    reported = [r.period_end for r in situation.reports]
-    since = max(reported) if reported else situation.registered_on
-    if since is not None and (day - since).days > rules.report_late_yellow_days:
-        items.append(
-            ReportOverdueFlagged(
-                day=day, project_id=project.id, unit_id=project.unit_id,
-                last_period_end=max(reported) if reported else None, days_since=(day - since).days,
-            )
-        )  # fmt: skip
-    return items
+__all__ = ["RunResult", "day_id", "reevaluate_light", "run_monitoring"]
 
 
 @dataclass
@@ -78,6 +40,11 @@ class RunResult:
     items_emitted: int
     lights_changed: int
     already_complete: bool
+
+
+def _appended_here(outcome: Outcome) -> int:
+    """1 when this call appended the event (not a replica before it, not a retry of an earlier append)."""
+    return int(outcome.appended and not outcome.replayed)
 
 
 async def run_monitoring(rt: Runtime, day: date, ctx: Context) -> RunResult:
@@ -91,63 +58,40 @@ async def run_monitoring(rt: Runtime, day: date, ctx: Context) -> RunResult:
     changed = 0
     for e in results:
         items.extend(items_for(day, e.project, e.situation, e.plan, e.rules.rules))
-        changed += await _record_light(rt, day, e.project, e.light, e.rules, ctx)
-    emitted = await _emit_once(rt, day, items, ctx)
-    await _emit_once(rt, day, [MonitoringCompleted(day=day, items=emitted, lights_changed=changed)], ctx)
+        light = RecordLight(e.project.id, day, e.light, e.rules.version)
+        changed += _appended_here(await _record_light(rt, light, ctx, daily_light_event_id(e.project.id, day)))
+    # Items the day had when this run began (a run cut short by a restart) need no further look.
+    missing = [item for item in items if decide_item(loaded.state, item) is not None]
+    emitted = sum([_appended_here(await _emit(rt, day, item, ctx)) for item in missing])
+    await _emit(rt, day, MonitoringCompleted(day=day, items=emitted, lights_changed=changed), ctx)
     return RunResult(day, emitted, changed, already_complete=False)
 
 
-async def _emit_once(rt: Runtime, day: date, items: list[BaseModel], ctx: Context) -> int:
-    """Append each item unless the day already has it; returns how many this call appended."""
-    loaded = await load(rt.pool, rt.store, rt.schema, MONITORING_DAYS, day_id(day))
-    state, position = loaded.state or MonitoringDayState(day=day_id(day)), loaded.position
-    emitted = 0
-    for item in items:
-        key = item_key(item)
-        while key not in state.emitted:
-            event_id = uuid.uuid5(NAMESPACE, f"{day_id(day)}|{key}")
-            try:
-                stored = await rt.store.append(
-                    "monitoring", day_id(day), item, expected=position, context=ctx, event_id=event_id
-                )
-            except ConcurrencyConflict:
-                # Another replica appended to this day: catch up and look again.
-                loaded = await load(rt.pool, rt.store, rt.schema, MONITORING_DAYS, day_id(day))
-                state, position = loaded.state or state, loaded.position
-                continue
-            state = MONITORING_DAYS.evolve(state, stored)
-            position = position.after(stored)
-            emitted += 1
-    return emitted
+async def reevaluate_light(rt: Runtime, project_id: str, day: date, context: Context, event_id: uuid.UUID) -> Outcome:
+    """Evaluate one project as of `day` and record its light (with `event_id`) only if it differs from the light
+    on record; `Outcome.appended` is False when there was nothing to do.
+
+    For a reaction to a progress report, phase change or plan change: the caller passes an id derived from the
+    source event, and should call once scheduling's read model has applied that event (the evaluation reads it).
+    """
+    async with rt.pool.acquire() as conn:
+        found = await evaluate(conn, rt.schema, day, project_ids=[project_id])
+    if not found:
+        raise not_found("project_id", "not (yet) known to scheduling")
+    [evaluation] = found
+    light = RecordLight(project_id, day, evaluation.light, evaluation.rules.version)
+    return await _record_light(rt, light, context, event_id)
 
 
-async def _record_light(
-    rt: Runtime, day: date, project: ProjectRow, light: LightResult, rules: RuleVersionPublished, ctx: Context
-) -> int:
-    """Record the light when its colour, a dimension's colour or the rule version changed (or it has none yet).
-
-    The event carries the reasons as of that day; day counts in them are as of its `as_of`."""
-    while True:
-        loaded = await load(rt.pool, rt.store, rt.schema, LIGHTS, project.id)
-        state = loaded.state or LightState(project_id=project.id)
-        previous = state.current
-        if previous is not None and (previous.as_of >= day or _signature(previous) == _signature(light, rules.version)):
-            return 0
-        event = StatusLightChanged(
-            project_id=project.id, as_of=day, colour=light.colour,
-            previous_colour=previous.colour if previous else None, milestones=light.milestones,
-            investment=light.investment, reporting=light.reporting, issues=light.issues, spi=light.spi,
-            points_behind=light.points_behind, rule_version=rules.version, exemptions_applied=light.exemptions_applied,
-        )  # fmt: skip
-        event_id = uuid.uuid5(NAMESPACE, f"light|{project.id}|{day.isoformat()}")
-        try:
-            await rt.store.append("light", project.id, event, expected=loaded.position, context=ctx, event_id=event_id)
-            return 1
-        except ConcurrencyConflict:
-            continue
+async def _emit(rt: Runtime, day: date, item: BaseModel, ctx: Context) -> Outcome:
+    return await execute(
+        pool=rt.pool, store=rt.store, schema=rt.schema, spec=MONITORING_DAYS, aggregate_id=day_id(day),
+        decide=lambda state: decide_item(state, item), context=ctx, event_id=item_event_id(day, item),
+    )  # fmt: skip
 
 
-def _signature(light: StatusLightChanged | LightResult, rule_version: int | None = None) -> tuple[object, ...]:
-    version = light.rule_version if isinstance(light, StatusLightChanged) else rule_version
-    issues = light.issues.colour if light.issues is not None else None
-    return (light.colour, light.milestones.colour, light.investment.colour, light.reporting.colour, issues, version)
+async def _record_light(rt: Runtime, light: RecordLight, ctx: Context, event_id: uuid.UUID) -> Outcome:
+    return await execute(
+        pool=rt.pool, store=rt.store, schema=rt.schema, spec=LIGHTS, aggregate_id=light.project_id,
+        decide=lambda state: decide_light(state, light), context=ctx, event_id=event_id,
+    )  # fmt: skip

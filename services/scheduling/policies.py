@@ -1,34 +1,48 @@
-"""Who may do what in scheduling."""
+"""Who may do what in scheduling, decided on the shared project directory's entry of a project."""
 
 from __future__ import annotations
 
 from shared.auth import Principal
+from shared.domain_errors import Forbidden, invalid
 from shared.envelope import Role
-from shared.problems import Problem
+from shared.project_directory import ProjectEntry
 
 READ_ALL = {Role.HQ, Role.AUDITOR, Role.SUPERVISION, Role.ADMIN}
 
 
-def can_write_plan(principal: Principal, unit_id: str | None) -> None:
+def known_project(entry: ProjectEntry | None) -> ProjectEntry:
+    if entry is None:
+        raise invalid("project_id", "no such project (or not yet known to scheduling; retry with min_seq)")
+    return entry
+
+
+def can_write_plan(principal: Principal, project: ProjectEntry) -> None:
     """hq keeps every plan; a unit keeps the plans of the projects it is responsible for."""
     if principal.role == Role.HQ:
         return
-    if principal.role == Role.UNIT and unit_id is not None and unit_id == principal.org_id:
+    if principal.role == Role.UNIT and project.unit_id == principal.org_id:
         return
-    raise Problem(403, "只有指挥部办公室或项目责任单位可以维护实施方案")
+    raise Forbidden("只有指挥部办公室或项目责任单位可以维护实施方案")
 
 
-def can_read_project(principal: Principal, unit_id: str, sponsor_id: str | None) -> None:
+def must_be_hq(principal: Principal) -> None:
+    if principal.role != Role.HQ:
+        raise Forbidden("只有指挥部办公室可以审批")
+
+
+def can_read_project(principal: Principal, project: ProjectEntry) -> None:
+    """Wide readers see every project; a unit its own; a leader what it sponsors."""
     if principal.role in READ_ALL:
         return
-    if principal.role == Role.UNIT and unit_id == principal.org_id:
+    if principal.role == Role.UNIT and project.unit_id == principal.org_id:
         return
-    if principal.role == Role.LEADER and sponsor_id == principal.org_id:
+    if principal.role == Role.LEADER and project.sponsor_leader_id == principal.org_id:
         return
-    raise Problem(403, "无权查看该项目")
+    raise Forbidden("无权查看该项目")
 
 
 def visibility(principal: Principal) -> tuple[str | None, str | None]:
+    """The (unit, sponsor) a listing is narrowed to for this principal; (None, None) for wide readers."""
     if principal.role == Role.UNIT:
         return principal.org_id, None
     if principal.role == Role.LEADER:
@@ -42,4 +56,9 @@ def can_run_meeting(principal: Principal, unit_id: str | None) -> None:
         return
     if principal.role == Role.UNIT and unit_id == principal.org_id:
         return
-    raise Problem(403, "只有指挥部办公室(或本单位周调度会的责任单位)可以组织调度会")
+    raise Forbidden("只有指挥部办公室(或本单位周调度会的责任单位)可以组织调度会")
+
+
+def only_wide_readers(principal: Principal) -> None:
+    if principal.role not in {*READ_ALL, Role.LEADER}:
+        raise Forbidden("报告面向指挥部办公室、市领导、督查室与审计")

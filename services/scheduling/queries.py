@@ -1,22 +1,95 @@
-"""Reads straight from scheduling's read model: plans, lights, agendas, report data."""
+"""Every SQL read of scheduling: plans, lights, agendas, monitoring days and the data of reports.
+
+Project facts come from two tables: the shared project directory (`project_directory`: name, programme, unit,
+sponsor, phase, category) and scheduling's own figures of intake's projects (`project_figures`).
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
-from services.scheduling.read_model import LIGHTS, PLANS, LightState
+from services.scheduling.domain import PlanState
+from services.scheduling.domain_monitoring import LightState, ProjectRow
+from services.scheduling.read_model import LIGHTS, PLANS
 from shared.catalogue.scheduling import AgendaItem, StatusLightChanged
 
 COLOUR_NAMES = {"red": "红灯", "yellow": "黄灯", "green": "绿灯"}
+PROJECTS = "{s}.project_directory d JOIN {s}.project_figures f ON f.id = d.id"
 
 
-async def project_row(conn: asyncpg.Connection, schema: str, project_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT * FROM {schema}.projects WHERE id = $1", project_id)
+async def project_rows(conn: asyncpg.Connection, schema: str, ids: list[str] | None = None) -> list[ProjectRow]:
+    rows = await conn.fetch(
+        f"SELECT d.id, d.programme_id, d.name, d.category, d.unit_id, d.sponsor_leader_id, d.phase, f.planned_start,"
+        f" f.annual_planned_investment, f.registered_on FROM {PROJECTS.format(s=schema)}"
+        " WHERE ($1::text[] IS NULL OR d.id = ANY($1)) ORDER BY d.id",
+        ids,
+    )
+    return [ProjectRow(**dict(r)) for r in rows]
+
+
+async def plans_of_year(
+    conn: asyncpg.Connection, schema: str, year: int, project_ids: list[str]
+) -> dict[str, PlanState]:
+    """The plan of each project for `year`, by project id."""
+    rows = await conn.fetch(
+        f"SELECT id FROM {schema}.plans WHERE year = $1 AND project_id = ANY($2)", year, project_ids
+    )
+    plans = await PLANS.load_states(conn, schema, [r["id"] for r in rows])
+    return {plan.project_id: plan for plan in plans.values()}
+
+
+@dataclass(frozen=True)
+class ProgressRow:
+    project_id: str
+    period_start: date
+    period_end: date
+    investment: Decimal
+    milestones_done: list[tuple[str, date]]  # (milestone name, done on) as reported
+
+
+async def progress_until(
+    conn: asyncpg.Connection, schema: str, project_ids: list[str], as_of: date
+) -> list[ProgressRow]:
+    rows = await conn.fetch(
+        f"SELECT project_id, period_start, period_end, investment, milestones_done FROM {schema}.progress"
+        " WHERE project_id = ANY($1) AND period_end <= $2 ORDER BY period_end",
+        project_ids, as_of,
+    )  # fmt: skip
+    return [
+        ProgressRow(r["project_id"], r["period_start"], r["period_end"], r["investment"],
+                    [(m["name"], date.fromisoformat(m["done_on"])) for m in json.loads(r["milestones_done"])])
+        for r in rows
+    ]  # fmt: skip
+
+
+async def programme_exists(conn: asyncpg.Connection, schema: str, programme_id: str) -> bool:
+    return bool(await conn.fetchval(f"SELECT 1 FROM {schema}.programmes WHERE id = $1", programme_id))
+
+
+async def organisation_role(conn: asyncpg.Connection, schema: str, org_id: str) -> str | None:
+    role = await conn.fetchval(f"SELECT role FROM {schema}.organisations WHERE id = $1", org_id)
+    return None if role is None else str(role)
+
+
+async def monitoring_items(
+    conn: asyncpg.Connection, schema: str, day: date, unit_id: str | None, sponsor_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The day's items in the order they were emitted; a unit sees those of its own projects, a leader those of
+    the projects it sponsors."""
+    rows = await conn.fetch(
+        f"SELECT i.kind, i.payload FROM {schema}.monitoring_items i"
+        f" LEFT JOIN {schema}.project_directory d ON d.id = i.project_id"
+        " WHERE i.day = $1 AND ($2::text IS NULL OR d.unit_id = $2) AND ($3::text IS NULL OR d.sponsor_leader_id = $3)"
+        " ORDER BY i.seq",
+        day, unit_id, sponsor_id,
+    )  # fmt: skip
+    return [{"kind": r["kind"], **json.loads(r["payload"])} for r in rows]
 
 
 async def get_plan(conn: asyncpg.Connection, schema: str, plan_id: str) -> dict[str, Any] | None:
@@ -27,13 +100,20 @@ async def get_plan(conn: asyncpg.Connection, schema: str, plan_id: str) -> dict[
 
 
 async def list_plans(
-    conn: asyncpg.Connection, schema: str, *, project_id: str | None, year: int | None, unit_id: str | None
+    conn: asyncpg.Connection,
+    schema: str,
+    *,
+    project_id: str | None,
+    year: int | None,
+    unit_id: str | None,
+    sponsor_id: str | None = None,
 ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        f"SELECT p.state, p.version FROM {schema}.plans p JOIN {schema}.projects j ON j.id = p.project_id"
+        f"SELECT p.state, p.version FROM {schema}.plans p JOIN {schema}.project_directory j ON j.id = p.project_id"
         " WHERE ($1::text IS NULL OR p.project_id = $1) AND ($2::int IS NULL OR p.year = $2)"
-        " AND ($3::text IS NULL OR j.unit_id = $3) ORDER BY p.project_id, p.year",
-        project_id, year, unit_id,
+        " AND ($3::text IS NULL OR j.unit_id = $3) AND ($4::text IS NULL OR j.sponsor_leader_id = $4)"
+        " ORDER BY p.project_id, p.year",
+        project_id, year, unit_id, sponsor_id,
     )  # fmt: skip
     return [{**json.loads(r["state"]), "version": r["version"]} for r in rows]
 
@@ -79,7 +159,8 @@ async def programme_lights(
     sponsor_id: str | None,
 ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        f"SELECT j.id, j.name, j.category, j.unit_id, j.sponsor_leader_id, j.phase, l.state FROM {schema}.projects j"
+        f"SELECT j.id, j.name, j.category, j.unit_id, j.sponsor_leader_id, j.phase, l.state"
+        f" FROM {schema}.project_directory j"
         f" LEFT JOIN {schema}.lights l ON l.id = j.id"
         " WHERE ($1::text IS NULL OR j.programme_id = $1) AND ($2::text IS NULL OR l.colour = $2)"
         " AND ($3::text IS NULL OR j.category = $3) AND ($4::text IS NULL OR j.unit_id = $4)"
@@ -101,7 +182,7 @@ async def overdue_milestones(
 ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         f"SELECT p.state, j.name AS project_name, j.unit_id FROM {schema}.plans p"
-        f" JOIN {schema}.projects j ON j.id = p.project_id"
+        f" JOIN {schema}.project_directory j ON j.id = p.project_id"
         " WHERE j.programme_id = $1 AND ($2::text IS NULL OR j.unit_id = $2) AND p.year = $3"
         " AND j.phase IN ('preliminary', 'under_construction') ORDER BY j.id",
         programme_id, unit_id, as_of.year,
@@ -167,3 +248,44 @@ async def completed_this_year(conn: asyncpg.Connection, schema: str, as_of: date
         as_of, as_of.year,
     )  # fmt: skip
     return {r["project_id"]: r["total"] for r in rows}
+
+
+# -- the data of reports -----------------------------------------------------------------------------------------
+
+
+async def programme_name(conn: asyncpg.Connection, schema: str, programme_id: str) -> str | None:
+    name = await conn.fetchval(f"SELECT name FROM {schema}.programmes WHERE id = $1", programme_id)
+    return None if name is None else str(name)
+
+
+async def organisation_names(conn: asyncpg.Connection, schema: str) -> dict[str, str]:
+    return {r["id"]: r["name"] for r in await conn.fetch(f"SELECT id, name FROM {schema}.organisations")}
+
+
+async def last_reports(conn: asyncpg.Connection, schema: str, as_of: date) -> dict[str, date]:
+    """The end of the last reported period of each project, up to `as_of`."""
+    rows = await conn.fetch(
+        f"SELECT project_id, max(period_end) AS last FROM {schema}.progress WHERE period_end <= $1 GROUP BY 1", as_of
+    )
+    return {r["project_id"]: r["last"] for r in rows}
+
+
+async def ledger_projects(conn: asyncpg.Connection, schema: str, programme_id: str) -> list[asyncpg.Record]:
+    """A programme's projects with their figures, by category then id."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT d.id, d.name, d.category, d.unit_id, d.sponsor_leader_id, d.phase, f.location, f.total_investment,"
+        " f.annual_planned_investment, f.cumulative_investment, f.image_progress_pct, f.image_progress_text"
+        f" FROM {PROJECTS.format(s=schema)} WHERE d.programme_id = $1 ORDER BY d.category, d.id",
+        programme_id,
+    )
+    return rows
+
+
+async def programme_decisions(conn: asyncpg.Connection, schema: str, programme_id: str) -> list[asyncpg.Record]:
+    """The decisions of a programme's meetings, by deadline, with the meeting's title."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT d.text, d.owner_unit_id, d.deadline, m.state->>'title' AS title FROM {schema}.decisions d"
+        f" JOIN {schema}.meetings m ON m.id = d.meeting_id WHERE m.programme_id = $1 ORDER BY d.deadline",
+        programme_id,
+    )
+    return rows

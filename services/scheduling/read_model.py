@@ -1,82 +1,80 @@
-"""scheduling's read model: its own aggregates (plans, rules, lights, monitoring days, meetings) and what it needs
-to know of intake's projects and progress reports, folded from intake's events in its own schema."""
+"""scheduling's read model: its own aggregates (plans, rules, lights, monitoring days, meetings), the figures it
+needs of intake's projects and progress reports, and rows appended per event (history, items, decisions).
+
+Who answers for a project (unit, sponsor, task force, phase) is not copied here: the shared project directory
+(`shared.project_directory`) is a part of this service's read model beside this one.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from services.scheduling.domain import (
-    MeetingState,
-    PlanState,
-    RuleSetState,
-    evolve_meeting,
-    evolve_plan,
-    evolve_rule_set,
-)
+from services.scheduling.domain import PlanState, evolve_plan
+from services.scheduling.domain_meetings import MeetingState, evolve_meeting
+from services.scheduling.domain_monitoring import LightState, MonitoringDayState, evolve_day, evolve_light, item_key
+from services.scheduling.domain_rules import RuleSetState, evolve_rule_set
 from shared.aggregate_table import AggregateTable
 from shared.catalogue import CATALOGUE
-from shared.catalogue.intake import (
-    ProgrammeRegistered,
-    ProgressReported,
-    ProjectDetailsAmended,
-    ProjectPhaseChanged,
-    ProjectRegistered,
-    SponsorAssigned,
-)
-from shared.catalogue.scheduling import (
-    MeetingDecisionRecorded,
-    MilestoneDueSoonFlagged,
-    MilestoneOverdueFlagged,
-    MonitoringCompleted,
-    ReportOverdueFlagged,
-    StatusLightChanged,
-)
+from shared.catalogue.intake import ProgrammeRegistered, ProgressReported, ProjectDetailsAmended, ProjectRegistered
+from shared.catalogue.scheduling import MeetingDecisionRecorded, StatusLightChanged
 from shared.eventstore import StoredEvent
 
-
-class LightState(BaseModel):
-    project_id: str
-    current: StatusLightChanged | None = None
+# -- intake's figures of a project (planning and progress), folded per project ----------------------------------
 
 
-class MonitoringDayState(BaseModel):
-    day: str
-    emitted: list[str] = Field(default_factory=list)  # item keys already emitted for this day
-    completed: bool = False
+class ProjectFigures(BaseModel):
+    location: str
+    planned_start: date
+    planned_completion: date
+    total_investment: Decimal
+    annual_planned_investment: Decimal
+    cumulative_investment: Decimal = Decimal(0)
+    image_progress_pct: Decimal = Decimal(0)
+    image_progress_text: str = ""
+    registered_on: date
 
 
-def item_key(payload: BaseModel) -> str:
-    """What makes a monitoring item unique within its day."""
-    if isinstance(payload, MilestoneDueSoonFlagged):
-        return f"due:{payload.plan_id}:{payload.milestone_id}"
-    if isinstance(payload, MilestoneOverdueFlagged):
-        return f"overdue:{payload.plan_id}:{payload.milestone_id}"
-    if isinstance(payload, ReportOverdueFlagged):
-        return f"report:{payload.project_id}"
-    if isinstance(payload, MonitoringCompleted):
-        return "completed"
-    raise ValueError(f"not a monitoring item: {type(payload).__name__}")
+def _amended(f: ProjectFigures, p: ProjectDetailsAmended) -> ProjectFigures:
+    fields = {"location", "planned_start", "planned_completion", "total_investment", "annual_planned_investment"}
+    return f.model_copy(update=p.model_dump(exclude_none=True, include=fields))
 
 
-def evolve_light(state: LightState | None, event: StoredEvent) -> LightState:
-    p = StatusLightChanged.model_validate(event.envelope.payload)
-    return LightState(project_id=event.envelope.aggregate_id, current=p)
+def _reported(f: ProjectFigures, p: ProgressReported) -> ProjectFigures:
+    update = {"cumulative_investment": p.cumulative_investment, "image_progress_pct": p.image_progress_pct,
+              "image_progress_text": p.image_progress_text}  # fmt: skip
+    return f.model_copy(update=update)
 
 
-def evolve_day(state: MonitoringDayState | None, event: StoredEvent) -> MonitoringDayState:
+FIGURE_CHANGES: dict[str, Callable[[ProjectFigures, Any], ProjectFigures]] = {
+    "ProjectDetailsAmended": _amended,
+    "ProgressReported": _reported,
+}
+
+
+def evolve_figures(state: ProjectFigures | None, event: StoredEvent) -> ProjectFigures:
     env = event.envelope
-    p = CATALOGUE.load_payload(env.type, env.schema_version, env.payload)
-    s = state or MonitoringDayState(day=env.aggregate_id)
-    return s.model_copy(
-        update={"emitted": [*s.emitted, item_key(p)], "completed": s.completed or isinstance(p, MonitoringCompleted)}
-    )
+    if env.type == "ProjectRegistered":
+        p = ProjectRegistered.model_validate(env.payload)
+        return ProjectFigures(
+            location=p.location, planned_start=p.planned_start, planned_completion=p.planned_completion,
+            total_investment=p.total_investment, annual_planned_investment=p.annual_planned_investment,
+            registered_on=env.recorded_at.date(),
+        )  # fmt: skip
+    if state is None:
+        raise ValueError(f"{env.type} before ProjectRegistered for {env.aggregate_id}")
+    change = FIGURE_CHANGES.get(env.type)
+    return state if change is None else change(state, CATALOGUE.load_payload(env.type, env.schema_version, env.payload))
 
+
+# -- the tables of folded aggregates -----------------------------------------------------------------------------
 
 PLANS = AggregateTable(
     "plans", "plan", PlanState, evolve_plan,
@@ -93,16 +91,65 @@ MEETINGS = AggregateTable(
     "meetings", "dispatch_meeting", MeetingState, evolve_meeting,
     {"programme_id": ("text", lambda s: s.programme_id), "scheduled_for": ("timestamptz", lambda s: s.scheduled_for)},
 )  # fmt: skip
-TABLES: list[AggregateTable[Any]] = [PLANS, RULE_SET, LIGHTS, MONITORING_DAYS, MEETINGS]
+FIGURES = AggregateTable(
+    "project_figures", "project", ProjectFigures, evolve_figures,
+    {"location": ("text", lambda s: s.location), "planned_start": ("date", lambda s: s.planned_start),
+     "planned_completion": ("date", lambda s: s.planned_completion),
+     "total_investment": ("numeric", lambda s: s.total_investment),
+     "annual_planned_investment": ("numeric", lambda s: s.annual_planned_investment),
+     "cumulative_investment": ("numeric", lambda s: s.cumulative_investment),
+     "image_progress_pct": ("numeric", lambda s: s.image_progress_pct),
+     "image_progress_text": ("text", lambda s: s.image_progress_text),
+     "registered_on": ("date", lambda s: s.registered_on)},
+)  # fmt: skip
+TABLES: list[AggregateTable[Any]] = [PLANS, RULE_SET, LIGHTS, MONITORING_DAYS, MEETINGS, FIGURES]
+
+# -- rows appended per event: event type -> (table, row) ---------------------------------------------------------
+
+
+def _programme(event: StoredEvent) -> tuple[Any, ...]:
+    p = ProgrammeRegistered.model_validate(event.envelope.payload)
+    return (event.envelope.aggregate_id, p.name, p.year)
+
+
+def _progress(event: StoredEvent) -> tuple[Any, ...]:
+    p = ProgressReported.model_validate(event.envelope.payload)
+    done = json.dumps([m.model_dump(mode="json") for m in p.milestones_done])
+    return (p.report_id, event.envelope.aggregate_id, p.period_start, p.period_end, p.investment_this_period, done,
+            event.envelope.recorded_at, event.seq)  # fmt: skip
+
+
+def _light(event: StoredEvent) -> tuple[Any, ...]:
+    p = StatusLightChanged.model_validate(event.envelope.payload)
+    return (event.seq, p.project_id, p.as_of, p.colour.value, p.rule_version, p.model_dump_json(),
+            event.envelope.recorded_at)  # fmt: skip
+
+
+def _item(event: StoredEvent) -> tuple[Any, ...]:
+    env = event.envelope
+    key = item_key(CATALOGUE.load_payload(env.type, env.schema_version, env.payload))
+    return (event.seq, date.fromisoformat(env.payload["day"]), env.type, key, env.payload.get("project_id"),
+            json.dumps(env.payload))  # fmt: skip
+
+
+def _decision(event: StoredEvent) -> tuple[Any, ...]:
+    d = MeetingDecisionRecorded.model_validate(event.envelope.payload)
+    return (d.decision_id, event.envelope.aggregate_id, d.text, d.owner_unit_id, d.deadline, d.project_id, event.seq)
+
+
+ROWS: dict[str, tuple[str, Callable[[StoredEvent], tuple[Any, ...]]]] = {
+    "ProgrammeRegistered": ("programmes", _programme),
+    "ProgressReported": ("progress", _progress),
+    "StatusLightChanged": ("light_history", _light),
+    "MilestoneDueSoonFlagged": ("monitoring_items", _item),
+    "MilestoneOverdueFlagged": ("monitoring_items", _item),
+    "ReportOverdueFlagged": ("monitoring_items", _item),
+    "MonitoringCompleted": ("monitoring_items", _item),
+    "MeetingDecisionRecorded": ("decisions", _decision),
+}
 
 DDL = """
 CREATE TABLE IF NOT EXISTS {s}.programmes (id text PRIMARY KEY, name text NOT NULL, year int NOT NULL);
-CREATE TABLE IF NOT EXISTS {s}.projects (
-    id text PRIMARY KEY, programme_id text NOT NULL, name text NOT NULL, category text NOT NULL,
-    unit_id text NOT NULL, sponsor_leader_id text, phase text NOT NULL, location text NOT NULL,
-    planned_start date NOT NULL, planned_completion date NOT NULL, total_investment numeric NOT NULL,
-    annual_planned_investment numeric NOT NULL, cumulative_investment numeric NOT NULL,
-    image_progress_pct numeric NOT NULL, image_progress_text text NOT NULL, registered_on date NOT NULL);
 CREATE TABLE IF NOT EXISTS {s}.progress (
     report_id text PRIMARY KEY, project_id text NOT NULL, period_start date NOT NULL, period_end date NOT NULL,
     investment numeric NOT NULL, milestones_done jsonb NOT NULL, recorded_at timestamptz NOT NULL,
@@ -122,80 +169,19 @@ CREATE TABLE IF NOT EXISTS {s}.decisions (
 
 
 class SchedulingReadModel:
-    tables = (
-        "programmes", "projects", "progress", "light_history", "monitoring_items", "decisions",
-        *(t.table for t in TABLES),
-    )  # fmt: skip
+    tables = ("programmes", "progress", "light_history", "monitoring_items", "decisions", *(t.table for t in TABLES))
 
     async def create_tables(self, conn: asyncpg.Connection, schema: str) -> None:
         await conn.execute(DDL.format(s=schema) + "".join(t.ddl(schema) for t in TABLES))
 
     async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[StoredEvent]) -> None:
-        for table in TABLES:
-            await table.apply(conn, schema, events)
+        for folded in TABLES:
+            await folded.apply(conn, schema, events)
+        rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         for event in events:
-            if event.envelope.aggregate_type in {"project", "programme"}:
-                await self._apply_intake(conn, schema, event)
-            elif event.envelope.type == "StatusLightChanged":
-                p = StatusLightChanged.model_validate(event.envelope.payload)
-                await conn.execute(
-                    f"INSERT INTO {schema}.light_history VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    event.seq, p.project_id, p.as_of, p.colour.value, p.rule_version, p.model_dump_json(),
-                    event.envelope.recorded_at,
-                )  # fmt: skip
-            elif event.envelope.aggregate_type == "monitoring":
-                payload = CATALOGUE.load_payload(
-                    event.envelope.type, event.envelope.schema_version, event.envelope.payload
-                )
-                await conn.execute(
-                    f"INSERT INTO {schema}.monitoring_items VALUES ($1, $2, $3, $4, $5, $6)",
-                    event.seq, date.fromisoformat(event.envelope.payload["day"]), event.envelope.type,
-                    item_key(payload), event.envelope.payload.get("project_id"), json.dumps(event.envelope.payload),
-                )  # fmt: skip
-            elif event.envelope.type == "MeetingDecisionRecorded":
-                d = MeetingDecisionRecorded.model_validate(event.envelope.payload)
-                await conn.execute(
-                    f"INSERT INTO {schema}.decisions VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    d.decision_id, event.envelope.aggregate_id, d.text, d.owner_unit_id, d.deadline, d.project_id,
-                    event.seq,
-                )  # fmt: skip
-
-    async def _apply_intake(self, conn: asyncpg.Connection, schema: str, event: StoredEvent) -> None:
-        env = event.envelope
-        p = CATALOGUE.load_payload(env.type, env.schema_version, env.payload)
-        pid = env.aggregate_id
-        if isinstance(p, ProgrammeRegistered):
-            await conn.execute(f"INSERT INTO {schema}.programmes VALUES ($1, $2, $3)", pid, p.name, p.year)
-        elif isinstance(p, ProjectRegistered):
-            await conn.execute(
-                f"INSERT INTO {schema}.projects VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, 0, '',"
-                " $13)",
-                pid, p.programme_id, p.name, p.category.value, p.unit_id, p.sponsor_leader_id, p.phase.value,
-                p.location, p.planned_start, p.planned_completion, p.total_investment, p.annual_planned_investment,
-                env.recorded_at.date(),
-            )  # fmt: skip
-        elif isinstance(p, ProjectDetailsAmended):
-            changes = p.model_dump(
-                exclude_none=True,
-                include={"name", "location", "planned_start", "planned_completion", "total_investment",
-                         "annual_planned_investment"},
-            )  # fmt: skip
-            for column, value in changes.items():
-                await conn.execute(f"UPDATE {schema}.projects SET {column} = $2 WHERE id = $1", pid, value)
-        elif isinstance(p, SponsorAssigned):
-            await conn.execute(
-                f"UPDATE {schema}.projects SET sponsor_leader_id = $2 WHERE id = $1", pid, p.sponsor_leader_id
-            )
-        elif isinstance(p, ProjectPhaseChanged):
-            await conn.execute(f"UPDATE {schema}.projects SET phase = $2 WHERE id = $1", pid, p.to_phase.value)
-        elif isinstance(p, ProgressReported):
-            await conn.execute(
-                f"UPDATE {schema}.projects SET cumulative_investment = $2, image_progress_pct = $3,"
-                " image_progress_text = $4 WHERE id = $1",
-                pid, p.cumulative_investment, p.image_progress_pct, p.image_progress_text,
-            )  # fmt: skip
-            await conn.execute(
-                f"INSERT INTO {schema}.progress VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                p.report_id, pid, p.period_start, p.period_end, p.investment_this_period,
-                json.dumps([m.model_dump(mode="json") for m in p.milestones_done]), env.recorded_at, event.seq,
-            )  # fmt: skip
+            if (target := ROWS.get(event.envelope.type)) is not None:
+                table, row = target
+                rows[table].append(row(event))
+        for table, batch in rows.items():
+            placeholders = ", ".join(f"${i}" for i in range(1, len(batch[0]) + 1))
+            await conn.executemany(f"INSERT INTO {schema}.{table} VALUES ({placeholders})", batch)

@@ -7,24 +7,20 @@ from decimal import Decimal
 
 import asyncpg
 
+from services.scheduling import queries
 from services.scheduling.evaluation import rule_set, rules_for
 from services.scheduling.queries import completed_this_year, overdue_milestones, programme_lights
-from services.scheduling.read_model import PLANS
 from services.scheduling.reports import DecisionItem, LedgerRow, OverdueItem, WeeklyReport
-from shared.problems import Problem
-
-
-async def _names(conn: asyncpg.Connection, schema: str) -> dict[str, str]:
-    return {r["id"]: r["name"] for r in await conn.fetch(f"SELECT id, name FROM {schema}.organisations")}
+from shared.domain_errors import NotFound
 
 
 async def ledger_rows(
     conn: asyncpg.Connection, schema: str, programme_id: str, as_of: date
 ) -> tuple[str, list[LedgerRow]]:
-    programme = await conn.fetchval(f"SELECT name FROM {schema}.programmes WHERE id = $1", programme_id)
+    programme = await queries.programme_name(conn, schema, programme_id)
     if programme is None:
-        raise Problem(404, "计划不存在")
-    names = await _names(conn, schema)
+        raise NotFound("计划不存在", field="programme_id", reason="no such programme")
+    names = await queries.organisation_names(conn, schema)
     lights = {
         p["project_id"]: p["light"]
         for p in await programme_lights(
@@ -35,20 +31,11 @@ async def ledger_rows(
     overdue: dict[str, int] = {}
     for m in await overdue_milestones(conn, schema, programme_id=programme_id, unit_id=None, as_of=as_of):
         overdue[m["project_id"]] = overdue.get(m["project_id"], 0) + 1
-    plan_rows = await conn.fetch(f"SELECT id, project_id FROM {schema}.plans WHERE year = $1", as_of.year)
-    plans = await PLANS.load_states(conn, schema, [r["id"] for r in plan_rows])
-    plan_of = {p.project_id: p for p in plans.values()}
-    last_reports = {
-        r["project_id"]: r["last"]
-        for r in await conn.fetch(
-            f"SELECT project_id, max(period_end) AS last FROM {schema}.progress WHERE period_end <= $1 GROUP BY 1",
-            as_of,
-        )
-    }
+    projects = await queries.ledger_projects(conn, schema, programme_id)
+    plan_of = await queries.plans_of_year(conn, schema, as_of.year, [p["id"] for p in projects])
+    last_reports = await queries.last_reports(conn, schema, as_of)
     rows = []
-    for p in await conn.fetch(
-        f"SELECT * FROM {schema}.projects WHERE programme_id = $1 ORDER BY category, id", programme_id
-    ):
+    for p in projects:
         plan = plan_of.get(p["id"])
         upcoming = sorted(
             (m for m in (plan.milestones if plan else []) if m.done_on is None and m.planned_date >= as_of),
@@ -75,7 +62,7 @@ async def ledger_rows(
 
 async def weekly_report(conn: asyncpg.Connection, schema: str, programme_id: str, as_of: date) -> WeeklyReport:
     programme, rows = await ledger_rows(conn, schema, programme_id, as_of)
-    names = await _names(conn, schema)
+    names = await queries.organisation_names(conn, schema)
     overdue = [
         OverdueItem(
             m["project_name"],
@@ -88,11 +75,7 @@ async def weekly_report(conn: asyncpg.Connection, schema: str, programme_id: str
     ]
     decisions = [
         DecisionItem(r["text"], names.get(r["owner_unit_id"], r["owner_unit_id"]), r["deadline"], r["title"])
-        for r in await conn.fetch(
-            f"SELECT d.text, d.owner_unit_id, d.deadline, m.state->>'title' AS title FROM {schema}.decisions d"
-            f" JOIN {schema}.meetings m ON m.id = d.meeting_id WHERE m.programme_id = $1 ORDER BY d.deadline",
-            programme_id,
-        )
+        for r in await queries.programme_decisions(conn, schema, programme_id)
     ]
     version = rules_for(await rule_set(conn, schema), as_of).version
     return WeeklyReport(programme, as_of, rows, overdue, decisions, version)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
 
+from services.scheduling.monitoring import run_monitoring
 from tests.platform import auth
 from tests.scheduling.conftest import Platform
+from tests.scheduling.test_monitoring import CTX
 from tests.scheduling.test_plans import plan_body
 
 ROLES = ["admin", "hq", "auditor", "supervision", "leader-a", "unit-a", "unit-b"]
@@ -135,3 +138,25 @@ async def test_bad_rules_exemptions_and_meetings(platform: Platform) -> None:
         assert r.status_code == 422, (path, body, r.text)
         assert field in [e["field"] for e in r.json()["errors"]], (field, r.json())
         assert await platform.scheduling_rt.store.last_seq() == before
+
+
+async def test_leaders_list_only_what_they_sponsor(platform: Platform) -> None:
+    hq = auth(platform.tokens["hq"])
+    sponsored = await platform.project()
+    other = await platform.project(sponsor_leader_id=None, unit_id="unit-b")
+    for pid in (sponsored, other):
+        r = await platform.scheduling.post("/v1/plans", json=plan_body(pid), headers=hq)
+        assert r.status_code == 201, r.text
+    await platform.synced()
+    await run_monitoring(platform.scheduling_rt, date(2024, 4, 27), CTX)
+    await platform.synced()
+    leader = auth(platform.tokens["leader-a"])
+    r = await platform.scheduling.get("/v1/plans", headers=leader)
+    assert [p["project_id"] for p in r.json()] == [sponsored]
+    r = await platform.scheduling.get("/v1/plans", headers=hq)
+    assert {p["project_id"] for p in r.json()} == {sponsored, other}  # the positive control
+    r = await platform.scheduling.get("/v1/monitoring/days/2024-04-27", headers=leader)
+    assert r.status_code == 200 and r.json()["items"], r.text
+    assert {item["project_id"] for item in r.json()["items"]} == {sponsored}
+    r = await platform.scheduling.get("/v1/monitoring/days/2024-04-27", headers=hq)
+    assert {item.get("project_id") for item in r.json()["items"]} == {sponsored, other, None}  # None: completion

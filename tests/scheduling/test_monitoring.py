@@ -8,7 +8,11 @@ from collections import Counter
 from datetime import date
 
 from services.scheduling.bootstrap import create_app as create_scheduling
+from services.scheduling.domain_monitoring import decide_item, item_event_id
 from services.scheduling.monitoring import day_id, run_monitoring
+from services.scheduling.read_model import MONITORING_DAYS
+from shared.catalogue.scheduling import ReportOverdueFlagged
+from shared.commands import execute
 from shared.envelope import Actor, Role
 from shared.eventstore import Context
 from shared.settings import Settings
@@ -127,3 +131,20 @@ async def test_the_daily_loop_follows_the_injected_clock(platform: Platform, set
         await wait_until(lambda: completed(date(2024, 4, 27)), 10, "the 27th's run")
         clock.set_day(date(2024, 4, 28), hour=6)
         await wait_until(lambda: completed(date(2024, 4, 28)), 10, "the 28th's run")
+
+
+async def test_a_run_cut_short_is_completed_by_the_next_without_repeating_an_item(platform: Platform) -> None:
+    pid = await _planned_project(platform)
+    day = date(2024, 4, 27)
+    rt = platform.scheduling_rt
+    # A first run appended one item, then its replica died before the rest.
+    first = ReportOverdueFlagged(day=day, project_id=pid, unit_id="unit-a", last_period_end=None, days_since=57)
+    await execute(
+        pool=rt.pool, store=rt.store, schema=rt.schema, spec=MONITORING_DAYS, aggregate_id=day_id(day),
+        decide=lambda state: decide_item(state, first), context=CTX, event_id=item_event_id(day, first),
+    )  # fmt: skip
+    result = await run_monitoring(rt, day, CTX)
+    assert result.items_emitted == 2 and not result.already_complete  # due soon and overdue; the report item was there
+    kinds = Counter(e.envelope.type for e in await rt.store.read_aggregate("monitoring", day_id(day)))
+    assert kinds == {"ReportOverdueFlagged": 1, "MilestoneDueSoonFlagged": 1, "MilestoneOverdueFlagged": 1,
+                     "MonitoringCompleted": 1}  # fmt: skip

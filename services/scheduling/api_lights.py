@@ -1,0 +1,163 @@
+"""scheduling's HTTP API for lights, rules, monitoring and reports (included by `api.router`)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from services.scheduling import handlers, queries
+from services.scheduling.commands import PublishRules, RunMonitoring
+from services.scheduling.deps import HQ, Today
+from services.scheduling.evaluation import evaluate, rule_set
+from services.scheduling.monitoring import day_id, run_monitoring
+from services.scheduling.policies import can_read_project, only_wide_readers, visibility
+from services.scheduling.report_data import ledger_rows, weekly_report
+from services.scheduling.reports import render_ledger, render_weekly_report
+from shared.auth import Principal
+from shared.catalogue.scheduling import Colour
+from shared.problems import Problem
+from shared.project_directory import project_entry
+from shared.web import ContextDep, MetaDep, MinSeqDep, PrincipalDep, RuntimeDep
+
+router = APIRouter()
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+# -- rules and lights -------------------------------------------------------------------------------------------
+
+
+@router.get("/rules", tags=["lights"], summary="预警规则版本", dependencies=[MinSeqDep])
+async def list_rules(rt: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+    async with rt.pool.acquire() as conn:
+        rules = await rule_set(conn, rt.schema)
+    return [v.model_dump(mode="json") for v in rules.versions]
+
+
+@router.post("/rules", status_code=201, tags=["lights"], summary="发布新的预警规则版本(带生效日期)", dependencies=[HQ])
+async def publish_rules(cmd: PublishRules, rt: RuntimeDep, meta: MetaDep) -> dict[str, Any]:
+    return (await handlers.publish_rules(rt, cmd, meta)).body()
+
+
+async def _visible_project(rt: RuntimeDep, principal: Principal, project_id: str) -> None:
+    async with rt.pool.acquire() as conn:
+        project = await project_entry(conn, rt.schema, project_id)
+    if project is None:
+        raise Problem(404, "项目不存在")
+    can_read_project(principal, project)
+
+
+@router.get("/projects/{project_id}/light", tags=["lights"], summary="项目当前红黄绿灯及原因", dependencies=[MinSeqDep])
+async def get_light(project_id: str, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
+    await _visible_project(rt, principal, project_id)
+    async with rt.pool.acquire() as conn:
+        light = queries.light_public(await queries.current_light(conn, rt.schema, project_id))
+    if light is None:
+        raise Problem(404, "该项目尚未评价(每日监测后生成)")
+    return light
+
+
+@router.get("/projects/{project_id}/light/history", tags=["lights"], dependencies=[MinSeqDep])
+async def get_light_history(project_id: str, rt: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+    await _visible_project(rt, principal, project_id)
+    async with rt.pool.acquire() as conn:
+        return await queries.light_history(conn, rt.schema, project_id)
+
+
+@router.get(
+    "/projects/{project_id}/light/what-if", tags=["lights"], summary="假设分析:按指定规则版本与日期计算(不记录)"
+)
+async def what_if(
+    project_id: str,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    day: Today,
+    rule_version: Annotated[int | None, Query(ge=1)] = None,
+    as_of: date | None = None,
+) -> dict[str, Any]:
+    await _visible_project(rt, principal, project_id)
+    async with rt.pool.acquire() as conn:
+        [evaluation] = await evaluate(
+            conn, rt.schema, as_of or day, project_ids=[project_id], rule_version=rule_version
+        )
+    light, rules = evaluation.light, evaluation.rules
+    dims = {
+        name: getattr(light, name).model_dump(mode="json")
+        for name in ("milestones", "investment", "reporting", "issues")
+    }
+    return {
+        "project_id": project_id, "as_of": (as_of or day).isoformat(), "colour": light.colour.value,
+        "rule_version": rules.version, "spi": light.spi, "points_behind": light.points_behind,
+        "exemptions_applied": light.exemptions_applied, "recorded": False, **dims,
+    }  # fmt: skip
+
+
+@router.get(
+    "/lights", tags=["lights"], summary="红黄绿灯一览(按计划、颜色、类别、责任单位筛选)", dependencies=[MinSeqDep]
+)
+async def list_lights(
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    programme_id: str | None = None,
+    colour: Colour | None = None,
+    category: str | None = None,
+    unit_id: str | None = None,
+) -> list[dict[str, Any]]:
+    own_unit, own_leader = visibility(principal)
+    async with rt.pool.acquire() as conn:
+        return await queries.programme_lights(
+            conn, rt.schema, programme_id=programme_id, colour=colour.value if colour else None, category=category,
+            unit_id=own_unit or unit_id, sponsor_id=own_leader,
+        )  # fmt: skip
+
+
+# -- monitoring -------------------------------------------------------------------------------------------------
+
+
+@router.post("/monitoring/runs", tags=["monitoring"], summary="立即执行日监测(默认今天)", dependencies=[HQ])
+async def run_now(cmd: RunMonitoring, rt: RuntimeDep, ctx: ContextDep, day: Today) -> dict[str, Any]:
+    result = await run_monitoring(rt, cmd.day or day, ctx)
+    return {"day": result.day.isoformat(), "items_emitted": result.items_emitted,
+            "lights_changed": result.lights_changed, "already_complete": result.already_complete,
+            "seq": await rt.store.last_seq()}  # fmt: skip
+
+
+@router.get("/monitoring/days/{day}", tags=["monitoring"], summary="某日监测结果", dependencies=[MinSeqDep])
+async def monitoring_day(day: date, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
+    own_unit, own_leader = visibility(principal)
+    async with rt.pool.acquire() as conn:
+        items = await queries.monitoring_items(conn, rt.schema, day, own_unit, own_leader)
+    return {"day": day.isoformat(), "id": day_id(day), "items": items}
+
+
+# -- reports ----------------------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/programmes/{programme_id}/weekly-report", tags=["reports"], summary="周调度报告(DOCX)", dependencies=[MinSeqDep]
+)
+async def get_weekly_report(
+    programme_id: str, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: date | None = None
+) -> Response:
+    only_wide_readers(principal)
+    async with rt.pool.acquire() as conn:
+        report = await weekly_report(conn, rt.schema, programme_id, as_of or day)
+    name = f"weekly-report-{programme_id}-{(as_of or day).isoformat()}.docx"
+    return Response(render_weekly_report(report), media_type=DOCX, headers=_attachment(name))
+
+
+@router.get("/programmes/{programme_id}/ledger", tags=["reports"], summary="项目台账(XLSX)", dependencies=[MinSeqDep])
+async def get_ledger(
+    programme_id: str, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: date | None = None
+) -> Response:
+    only_wide_readers(principal)
+    async with rt.pool.acquire() as conn:
+        name, rows = await ledger_rows(conn, rt.schema, programme_id, as_of or day)
+    filename = f"ledger-{programme_id}-{(as_of or day).isoformat()}.xlsx"
+    return Response(render_ledger(name, as_of or day, rows), media_type=XLSX, headers=_attachment(filename))
+
+
+def _attachment(filename: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}

@@ -1,0 +1,27 @@
+"""What scheduling's routes depend on besides `shared.web`: the injected clock's day and the writing roles."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from shared.clock import Clock, today
+from shared.envelope import Role
+from shared.web import require_roles
+
+HQ = require_roles(Role.HQ)
+WRITERS = require_roles(Role.HQ, Role.UNIT)
+
+
+def clock_of(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+def today_of(clock: Annotated[Clock, Depends(clock_of)]) -> date:
+    return today(clock)
+
+
+Today = Annotated[date, Depends(today_of)]
