@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -37,15 +38,36 @@ class BulkTable(Protocol):
 POSITION_COLUMNS = {"version": "int", "last_seq": "bigint", "last_hash": "text"}
 
 
+def _is_array(sql_type: str) -> bool:
+    return sql_type.endswith("[]")
+
+
 def unnest(columns: Mapping[str, str]) -> str:
-    """`unnest($1::text[], $2::int[], ...) AS u(a, b, ...)`: a batch of rows as one array per column."""
-    arrays = ", ".join(f"${i}::{sql_type}[]" for i, sql_type in enumerate(columns.values(), start=1))
+    """`unnest($1::text[], $2::int[], ...) AS u(a, b, ...)`: a batch of rows as one array per column.
+
+    `unnest` cannot carry an array per row (a 2-D array has one length), so array columns travel as JSON text."""
+    arrays = ", ".join(
+        f"${i}::{'text' if _is_array(sql_type) else sql_type}[]" for i, sql_type in enumerate(columns.values(), start=1)
+    )
     return f"unnest({arrays}) AS u({', '.join(columns)})"
 
 
-def as_columns(rows: Sequence[Row], width: int) -> list[list[Any]]:
-    """Rows to one list per column, the parameters of `unnest` (values must not themselves be lists)."""
-    return [[row[i] for row in rows] for i in range(width)]
+def _selected(name: str, sql_type: str) -> str:
+    if not _is_array(sql_type):
+        return name
+    elements = f"ARRAY(SELECT jsonb_array_elements_text(u.{name}::jsonb))::{sql_type}"
+    return f"CASE WHEN u.{name} IS NULL THEN NULL ELSE {elements} END"
+
+
+def as_columns(rows: Sequence[Row], columns: Mapping[str, str]) -> list[list[Any]]:
+    """Rows to one list per column, the parameters of `unnest` (array values as JSON text)."""
+    out: list[list[Any]] = []
+    for i, sql_type in enumerate(columns.values()):
+        if _is_array(sql_type):
+            out.append([None if row[i] is None else json.dumps(list(row[i])) for row in rows])
+        else:
+            out.append([row[i] for row in rows])
+    return out
 
 
 async def insert_rows(
@@ -55,9 +77,10 @@ async def insert_rows(
     if not rows:
         return
     names = ", ".join(columns)
+    selected = ", ".join(_selected(name, sql_type) for name, sql_type in columns.items())
     await conn.execute(
-        f"INSERT INTO {table} ({names}) SELECT {names} FROM {unnest(columns)} {on_conflict}",
-        *as_columns(rows, len(columns)),
+        f"INSERT INTO {table} ({names}) SELECT {selected} FROM {unnest(columns)} {on_conflict}",
+        *as_columns(rows, columns),
     )
 
 

@@ -78,18 +78,21 @@ class IdentityChanges:
         if moved:
             await conn.execute(
                 f"UPDATE {schema}.organisations o SET version = u.version, last_seq = u.last_seq,"
-                f" last_hash = u.last_hash FROM {unnest({'id': 'text', **POSITION_COLUMNS})} WHERE o.id = u.id",
-                *as_columns(moved, 4),
+                f" last_hash = u.last_hash FROM {unnest(MOVED_COLUMNS)} WHERE o.id = u.id",
+                *as_columns(moved, MOVED_COLUMNS),
             )
         await insert_rows(conn, f"{schema}.credentials", CREDENTIAL_COLUMNS, self.issued)
         if self.revoked:  # after the inserts: a credential may be issued and revoked in one batch
             await conn.execute(
                 f"UPDATE {schema}.credentials c SET revoked = true"
-                f" FROM {unnest({'credential_id': 'text', 'org_id': 'text'})}"
+                f" FROM {unnest(REVOKED_COLUMNS)}"
                 " WHERE c.credential_id = u.credential_id AND c.org_id = u.org_id",
-                *as_columns(self.revoked, 2),
+                *as_columns(self.revoked, REVOKED_COLUMNS),
             )
 
+
+MOVED_COLUMNS = {"id": "text", **POSITION_COLUMNS}
+REVOKED_COLUMNS = {"credential_id": "text", "org_id": "text"}
 
 # event type -> how it changes the identity tables
 APPLIERS: dict[type[BaseModel], Callable[[IdentityChanges, StoredEvent, Any], None]] = {

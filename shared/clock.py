@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
@@ -33,6 +34,17 @@ class SimulatedClock:
 
     def set_day(self, day: date, hour: int = 8) -> None:
         self.current = datetime(day.year, day.month, day.day, hour, tzinfo=CHINA).astimezone(UTC)
+
+
+@dataclass
+class ShiftedClock:
+    """Real time, moved so that it starts at `start` (make run's demo: the platform lives in its simulated year)."""
+
+    start: datetime
+    _origin: float = field(default_factory=time.monotonic)
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=time.monotonic() - self._origin)
 
 
 def today(clock: Clock) -> date:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -318,6 +319,40 @@ class PartitionedConsumer:
                             self.group, batch.raws[0].seq, type(exc).__name__, exc, delay)  # fmt: skip
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_DELAY_S)
+
+    # -- read-your-writes -------------------------------------------------------------------------------------
+
+    async def _next_of_mine(self, partition: int, after_seq: int) -> int | None:
+        """The first event after `after_seq` in this partition that this group consumes, or None."""
+        if self.aggregate_types is None:
+            return await self.store.first_in_partition_after(partition, after_seq)
+        found = [
+            await self.store.first_in_partition_after(partition, after_seq, aggregate_type=t)
+            for t in self.aggregate_types
+        ]
+        return min((seq for seq in found if seq is not None), default=None)
+
+    async def reached(self, min_seq: int) -> bool:
+        """True when every event up to `min_seq` this group consumes has been used (committed)."""
+        for partition, last_seq in (await self.checkpoints()).items():
+            if last_seq >= min_seq:
+                continue
+            nxt = await self._next_of_mine(partition, last_seq)
+            if nxt is not None and nxt <= min_seq:
+                return False
+        # A sequence the log has not reached yet is not reached by any consumer either.
+        return min_seq <= await self.store.last_seq()
+
+    async def wait_for(self, min_seq: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            if await self.reached(min_seq):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 0.05)
 
     # -- status -----------------------------------------------------------------------------------------------
 

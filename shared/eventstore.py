@@ -176,16 +176,15 @@ class EventStore:
             last = event
         return last
 
-    async def first_in_partition_after(self, partition: int, after_seq: int) -> int | None:
-        """Stream sequence of the next event in a partition after `after_seq`, or None if there is none."""
+    async def first_in_partition_after(
+        self, partition: int, after_seq: int, *, aggregate_type: str | None = None
+    ) -> int | None:
+        """Stream sequence of the next event in a partition (of one aggregate type) after `after_seq`, or None."""
+        subject = self.partition_filter(partition)
+        if aggregate_type is not None:
+            subject = f"{self.prefix}.evp.{partition}.{aggregate_type}.*"
         try:
-            msg = await self.js.get_msg(
-                self.stream,
-                seq=after_seq + 1,
-                subject=self.partition_filter(partition),
-                next=True,
-                direct=True,
-            )
+            msg = await self.js.get_msg(self.stream, seq=after_seq + 1, subject=subject, next=True, direct=True)
         except NotFoundError:
             return None
         return msg.seq

@@ -8,9 +8,7 @@ time, so it never causes anything (that is what reactions are for, shared.reacti
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -130,30 +128,6 @@ class ProjectionRunner(PartitionedConsumer):
         if self.after_commit is not None:
             await self.after_commit(batch.partition, batch.raws)
         return checkpoint
-
-    # -- read-your-writes -------------------------------------------------------------------------------------
-
-    async def reached(self, min_seq: int) -> bool:
-        """True when every event up to `min_seq` has been applied (or does not concern any partition behind)."""
-        for partition, last_seq in (await self.checkpoints()).items():
-            if last_seq >= min_seq:
-                continue
-            nxt = await self.store.first_in_partition_after(partition, last_seq)
-            if nxt is not None and nxt <= min_seq:
-                return False
-        # A sequence the log has not reached yet is not reached by any projection either.
-        return min_seq <= await self.store.last_seq()
-
-    async def wait_for(self, min_seq: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        delay = 0.005
-        while True:
-            if await self.reached(min_seq):
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-            delay = min(delay * 2, 0.05)
 
     async def lag(self) -> dict[str, Any]:
         status = await self.status()

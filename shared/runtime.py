@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,6 +150,18 @@ class Runtime:
             self.pool.terminate()
         with contextlib.suppress(Exception):
             await self.nc.drain()
+
+    async def settled(self, timeout: float = 10.0) -> bool:
+        """Wait until the projection and every reaction have used the whole log, including what reactions
+        appended meanwhile (tests, and tools that want a quiet service before they look)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            last = await self.store.last_seq()
+            for consumer in [self.runner, *self.reactions]:
+                if not await consumer.wait_for(last, max(0.0, deadline - time.monotonic())):
+                    return False
+            if await self.store.last_seq() == last:
+                return True
 
     async def parked(self) -> int:
         """Events parked by any consumer group of this service (shown on /readyz and the projection status)."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from shared.clock import Clock, ShiftedClock, SystemClock
 from shared.schedule import Schedule
 
 # Timer name -> schedule; each can be set with TIAODU_SCHEDULE_<NAME> (e.g. TIAODU_SCHEDULE_DAILY_MONITORING).
@@ -20,6 +22,19 @@ def schedules_from_env() -> dict[str, str]:
         if value := os.environ.get(f"TIAODU_SCHEDULE_{name.upper()}"):
             schedules[name] = value
     return schedules
+
+
+def clock_start_from_env() -> datetime | None:
+    value = os.environ.get("TIAODU_CLOCK_START")
+    if not value:
+        return None
+    try:
+        start = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise RuntimeError(f"TIAODU_CLOCK_START: {exc}") from exc
+    if start.tzinfo is None:
+        raise RuntimeError("TIAODU_CLOCK_START needs an offset, e.g. 2024-09-30T05:00:00+08:00")
+    return start
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,12 @@ class Settings:
     timer_poll_s: float = 30.0
     # Timer schedules (shared.timers.Schedule): when each service's time-driven work runs, China time.
     schedules: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SCHEDULES))
+    # Where the platform clock starts (TIAODU_CLOCK_START, ISO 8601 with offset); None: the real time. `make run`'s
+    # demo sets it to its simulated day so that lights, monitoring and timers agree with the seeded year.
+    clock_start: datetime | None = None
+
+    def clock(self) -> Clock:
+        return SystemClock() if self.clock_start is None else ShiftedClock(self.clock_start)
 
     def schedule(self, timer: str) -> Schedule:
         return Schedule.parse(self.schedules.get(timer) or DEFAULT_SCHEDULES[timer])
@@ -64,6 +85,7 @@ class Settings:
             nats_password=os.environ.get("NATS_PASSWORD") or None,
             timer_poll_s=float(os.environ.get("TIAODU_TIMER_POLL_S", "30")),
             schedules=schedules_from_env(),
+            clock_start=clock_start_from_env(),
         )
         for timer in settings.schedules:
             try:

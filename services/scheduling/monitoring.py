@@ -26,8 +26,9 @@ from services.scheduling.domain_monitoring import (
 from services.scheduling.evaluation import evaluate
 from services.scheduling.read_model import LIGHTS, MONITORING_DAYS
 from shared.catalogue.scheduling import MonitoringCompleted
+from shared.clock import today
 from shared.commands import Outcome, execute, load
-from shared.domain_errors import not_found
+from shared.domain_errors import invalid, not_found
 from shared.eventstore import Context
 from shared.runtime import Runtime
 
@@ -48,7 +49,12 @@ def _appended_here(outcome: Outcome) -> int:
 
 
 async def run_monitoring(rt: Runtime, day: date, ctx: Context) -> RunResult:
-    """Evaluate every project for `day`; safe to run concurrently on every replica and to repeat."""
+    """Evaluate every project for `day`; safe to run concurrently on every replica and to repeat.
+
+    Never for a day after the platform's today: a run dated ahead would freeze every light at that day for good (a
+    light is never re-recorded for an earlier day than the one on record)."""
+    if day > today(rt.clock):
+        raise invalid("day", f"日监测日期 {day} 晚于平台当日 {today(rt.clock)}")
     loaded = await load(rt.pool, rt.store, rt.schema, MONITORING_DAYS, day_id(day))
     if loaded.state is not None and loaded.state.completed:
         return RunResult(day, 0, 0, already_complete=True)

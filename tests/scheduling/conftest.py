@@ -4,6 +4,7 @@ import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import httpx
@@ -11,10 +12,15 @@ import pytest
 
 from services.intake.bootstrap import create_app as create_intake
 from services.scheduling.bootstrap import create_app as create_scheduling
-from shared.clock import SimulatedClock
+from services.scheduling.monitoring import RunResult, run_monitoring
+from shared.clock import SimulatedClock, today
+from shared.envelope import Actor, Role
+from shared.eventstore import Context
 from shared.runtime import Runtime
 from shared.settings import Settings
 from tests.platform import auth, bootstrap_orgs, project_body, running, runtime_of
+
+MONITOR_CTX = Context(actor=Actor(org_id="platform", role=Role.SYSTEM, user="test"), correlation_id="test-monitoring")
 
 
 @dataclass
@@ -27,10 +33,16 @@ class Platform:
     clock: SimulatedClock
 
     async def synced(self) -> None:
-        """Wait until scheduling has applied everything in the log so far."""
-        last = await self.scheduling_rt.store.last_seq()
-        assert await self.scheduling_rt.runner.wait_for(last, 10)
-        assert await self.intake_rt.runner.wait_for(last, 10)
+        """Wait until scheduling has applied and reacted to everything in the log so far (its light re-evaluation
+        appends events of its own), and intake has applied it too."""
+        assert await self.scheduling_rt.settled(10)
+        assert await self.intake_rt.runner.wait_for(await self.scheduling_rt.store.last_seq(), 10)
+
+    async def monitor(self, day: date, rt: Runtime | None = None) -> RunResult:
+        """Run the daily monitoring for `day`, the platform clock first moved to that day if it is behind."""
+        if today(self.clock) < day:
+            self.clock.set_day(day)
+        return await run_monitoring(rt or self.scheduling_rt, day, MONITOR_CTX)
 
     async def project(self, **overrides: Any) -> str:
         r = await self.intake.post("/v1/projects", json=project_body(**overrides), headers=auth(self.tokens["hq"]))
@@ -45,7 +57,7 @@ async def platform(settings: Settings) -> AsyncIterator[Platform]:
     clock = SimulatedClock()
     intake_app = create_intake(dataclasses.replace(settings, replica_id="intake-1"))
     scheduling_app = create_scheduling(
-        dataclasses.replace(settings, replica_id="scheduling-1"), clock=clock, monitor=False
+        dataclasses.replace(settings, replica_id="scheduling-1"), clock=clock, monitor=False, react=False
     )
     async with AsyncExitStack() as stack:
         intake = await stack.enter_async_context(running(intake_app))

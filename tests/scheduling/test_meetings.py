@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from services.scheduling.monitoring import run_monitoring
 from tests.platform import auth
 from tests.scheduling.conftest import Platform
-from tests.scheduling.test_monitoring import CTX
 from tests.scheduling.test_plans import plan_body
 
 
@@ -19,7 +17,7 @@ async def test_agenda_from_state_and_decisions_as_events(platform: Platform) -> 
     assert r.status_code == 201, r.text
     await platform.synced()
     platform.clock.set_day(date(2024, 5, 6))
-    await run_monitoring(platform.scheduling_rt, date(2024, 5, 6), CTX)
+    await platform.monitor(date(2024, 5, 6))
     await platform.synced()
 
     r = await platform.scheduling.post(

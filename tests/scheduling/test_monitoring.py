@@ -9,7 +9,7 @@ from datetime import date
 
 from services.scheduling.bootstrap import create_app as create_scheduling
 from services.scheduling.domain_monitoring import decide_item, item_event_id
-from services.scheduling.monitoring import day_id, run_monitoring
+from services.scheduling.monitoring import day_id
 from services.scheduling.read_model import MONITORING_DAYS
 from shared.catalogue.scheduling import ReportOverdueFlagged
 from shared.commands import execute
@@ -41,15 +41,15 @@ async def test_two_replicas_and_a_late_restart_emit_each_item_once(platform: Pla
     async with running(second):
         rt2 = runtime_of(second)
         results = await asyncio.gather(
-            run_monitoring(platform.scheduling_rt, day, CTX), run_monitoring(rt2, day, CTX),
-            run_monitoring(platform.scheduling_rt, day, CTX),
+            platform.monitor(day), platform.monitor(day, rt2),
+            platform.monitor(day),
         )  # fmt: skip
     assert sum(r.items_emitted for r in results) == 3 * 3  # due soon, overdue, report overdue per project
     later = create_scheduling(
         dataclasses.replace(settings, replica_id="scheduling-3"), clock=platform.clock, monitor=False
     )
     async with running(later):
-        again = await run_monitoring(runtime_of(later), day, CTX)
+        again = await platform.monitor(day, runtime_of(later))
     assert again.already_complete and again.items_emitted == 0
     events = await platform.scheduling_rt.store.read_aggregate("monitoring", day_id(day))
     kinds = Counter(e.envelope.type for e in events)
@@ -77,7 +77,7 @@ async def test_rule_change_never_rewrites_history_and_what_if_compares(platform:
     )  # fmt: skip
     await platform.synced()
     # 2024-06-30: planned 600, done 440 → 13.3 points behind: yellow under v1 (10/30).
-    first = await run_monitoring(platform.scheduling_rt, date(2024, 6, 30), CTX)
+    first = await platform.monitor(date(2024, 6, 30))
     assert first.lights_changed == 1
     await platform.synced()
     r = await platform.scheduling.get(f"/v1/projects/{pid}/light", headers=hq)
@@ -99,7 +99,7 @@ async def test_rule_change_never_rewrites_history_and_what_if_compares(platform:
     assert r.json()["colour"] == "red" and r.json()["recorded"] is False
     r = await platform.scheduling.get(f"/v1/projects/{pid}/light/what-if", params={"as_of": "2024-06-30"}, headers=hq)
     assert r.json()["colour"] == "yellow" and r.json()["rule_version"] == 1  # as of June, v1 still applies
-    await run_monitoring(platform.scheduling_rt, date(2024, 7, 1), CTX)
+    await platform.monitor(date(2024, 7, 1))
     await platform.synced()
     history = (await platform.scheduling.get(f"/v1/projects/{pid}/light/history", headers=hq)).json()
     assert [(h["as_of"], h["colour"], h["rule_version"]) for h in history] == [
@@ -111,12 +111,12 @@ async def test_rule_change_never_rewrites_history_and_what_if_compares(platform:
 
 
 async def test_the_daily_loop_follows_the_injected_clock(platform: Platform, settings: Settings) -> None:
-    """The service's own loop: nothing before the configured hour, the day's run after it, the next day next."""
+    """The service's own timer: nothing before the configured hour, the day's run after it, the next day next."""
     await _planned_project(platform)
     clock = platform.clock
     clock.set_day(date(2024, 4, 27), hour=5)  # before 06:00 China time
     app = create_scheduling(
-        dataclasses.replace(settings, replica_id="scheduling-loop"), clock=clock, monitor=True, monitor_poll_s=0.02
+        dataclasses.replace(settings, replica_id="scheduling-loop", timer_poll_s=0.02), clock=clock, monitor=True
     )
     async with running(app):
         rt = runtime_of(app)
@@ -143,7 +143,7 @@ async def test_a_run_cut_short_is_completed_by_the_next_without_repeating_an_ite
         pool=rt.pool, store=rt.store, schema=rt.schema, spec=MONITORING_DAYS, aggregate_id=day_id(day),
         decide=lambda state: decide_item(state, first), context=CTX, event_id=item_event_id(day, first),
     )  # fmt: skip
-    result = await run_monitoring(rt, day, CTX)
+    result = await platform.monitor(day, rt)
     assert result.items_emitted == 2 and not result.already_complete  # due soon and overdue; the report item was there
     kinds = Counter(e.envelope.type for e in await rt.store.read_aggregate("monitoring", day_id(day)))
     assert kinds == {"ReportOverdueFlagged": 1, "MilestoneDueSoonFlagged": 1, "MilestoneOverdueFlagged": 1,

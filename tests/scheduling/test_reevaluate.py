@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from services.scheduling.monitoring import reevaluate_light, run_monitoring
+from services.scheduling.monitoring import reevaluate_light
 from shared.domain_errors import NotFound
 from tests.platform import auth
 from tests.scheduling.conftest import Platform
@@ -48,7 +48,7 @@ async def test_same_day_re_evaluation_records_a_change_and_an_unchanged_light_ap
     await _report(platform, pid, "2024-06-17", "2024-06-23", "440", milestones_done=done)
     await platform.synced()
     # The day's run: 600 planned, 440 done -> yellow.
-    assert (await run_monitoring(rt, JUNE_30, CTX)).lights_changed == 1
+    assert (await platform.monitor(JUNE_30, rt)).lights_changed == 1
     assert await _history(platform, pid) == [("2024-06-30", "yellow", 1)]
 
     # Later that day the unit catches up: the re-evaluation on the same day records green, with the given id.
@@ -68,7 +68,7 @@ async def test_same_day_re_evaluation_records_a_change_and_an_unchanged_light_ap
     redelivered = await reevaluate_light(rt, pid, JUNE_30, CTX, source)
     assert redelivered.replayed and redelivered.seq == outcome.seq
     # A late daily run for the day before is stale next to the light on record: no light for it.
-    assert (await run_monitoring(rt, date(2024, 6, 29), CTX)).lights_changed == 0
+    assert (await platform.monitor(date(2024, 6, 29), rt)).lights_changed == 0
     assert len(await rt.store.read_aggregate("light", pid)) == 2
     assert await rt.store.last_seq() > before  # the late run did emit its monitoring items, only no light
     assert await _history(platform, pid) == [("2024-06-30", "yellow", 1), ("2024-06-30", "green", 1)]

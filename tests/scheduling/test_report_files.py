@@ -8,10 +8,8 @@ from datetime import date
 import openpyxl
 from docx import Document
 
-from services.scheduling.monitoring import run_monitoring
 from tests.platform import auth
 from tests.scheduling.conftest import Platform
-from tests.scheduling.test_monitoring import CTX
 from tests.scheduling.test_plans import plan_body
 
 
@@ -30,7 +28,7 @@ async def test_weekly_report_and_ledger_contain_the_projects(platform: Platform)
             headers=hq,
         )  # fmt: skip
     await platform.synced()
-    await run_monitoring(platform.scheduling_rt, date(2024, 6, 3), CTX)
+    await platform.monitor(date(2024, 6, 3))
     await platform.synced()
 
     r = await platform.scheduling.get("/v1/programmes/prog/weekly-report", params={"as_of": "2024-06-03"}, headers=hq)

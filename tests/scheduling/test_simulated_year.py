@@ -9,13 +9,11 @@ from decimal import Decimal
 
 from services.intake.demo_data import PROJECTS
 from services.intake.seed import project_body
-from services.scheduling.monitoring import run_monitoring
 from services.scheduling.seed import PACES, plan_for
 from shared.clock import today
 from shared.rebuild import diff_schemas, rebuild
 from tests.platform import auth
 from tests.scheduling.conftest import Platform
-from tests.scheduling.test_monitoring import CTX
 
 
 async def test_a_simulated_year_lights_every_colour_with_reasons(platform: Platform) -> None:
@@ -72,7 +70,7 @@ async def test_a_simulated_year_lights_every_colour_with_reasons(platform: Platf
                 )  # fmt: skip
                 assert r.status_code == 201, r.text
             await platform.synced()
-        result = await run_monitoring(platform.scheduling_rt, day, CTX)
+        result = await platform.monitor(day)
         completed_days += not result.already_complete
         if day == date(2024, 9, 30):
             await platform.synced()
@@ -99,7 +97,7 @@ async def test_a_simulated_year_lights_every_colour_with_reasons(platform: Platf
     for row in per_project:
         assert row["days"] == sorted(set(row["days"]))  # recorded forward in time, at most once a day
     # Running a day again changes nothing; the read model follows from the log.
-    again = await run_monitoring(rt, date(2024, 6, 3), CTX)
+    again = await platform.monitor(date(2024, 6, 3), rt)
     assert again.already_complete and again.items_emitted == 0
     last = await rt.store.last_seq()
     await rebuild(rt.pool, rt.store, read_model(), "scheduling_rebuild", until_seq=last)

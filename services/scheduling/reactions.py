@@ -1,0 +1,58 @@
+"""scheduling's reactions (shared.reactions): events that cause scheduling commands.
+
+`light_reevaluation`: a progress report, a phase change, a change of a project's details or of its plan
+re-evaluates that project's light as of the platform's today, within seconds, instead of waiting for the 06:00 run.
+The light is recorded only when it differs from the one on record, under an event id derived from the source event.
+"""
+
+from __future__ import annotations
+
+from services.scheduling import queries
+from services.scheduling.monitoring import reevaluate_light
+from shared.clock import today
+from shared.domain_errors import NotFound
+from shared.reactions import Cause, Handler, Reaction
+from shared.runtime import Runtime
+
+LIGHT_REEVALUATION = "light_reevaluation"
+CATCH_UP_S = 10.0  # how long to wait for scheduling's read model to apply the event before retrying the batch
+
+
+async def _caught_up(rt: Runtime, cause: Cause) -> None:
+    """The evaluation reads scheduling's read model: it must have applied the event first."""
+    if not await rt.runner.wait_for(cause.event.seq, CATCH_UP_S):
+        raise TimeoutError(f"scheduling's read model has not reached seq {cause.event.seq}")
+
+
+async def _reevaluate(rt: Runtime, cause: Cause, project_id: str) -> None:
+    try:
+        await reevaluate_light(rt, project_id, today(rt.clock), cause.context, cause.event_id())
+    except NotFound:
+        pass  # a project scheduling does not know (its registration was parked): nothing to light
+
+
+async def project_changed(rt: Runtime, cause: Cause) -> None:
+    await _caught_up(rt, cause)
+    await _reevaluate(rt, cause, cause.event.envelope.aggregate_id)
+
+
+async def plan_changed(rt: Runtime, cause: Cause) -> None:
+    await _caught_up(rt, cause)
+    async with rt.pool.acquire() as conn:
+        plan = await queries.get_plan(conn, rt.schema, cause.event.envelope.aggregate_id)
+    if plan is not None:
+        await _reevaluate(rt, cause, plan["project_id"])
+
+
+PROJECT_EVENTS = ("ProjectRegistered", "ProjectDetailsAmended", "ProjectPhaseChanged", "ProgressReported")
+PLAN_EVENTS = (
+    "PlanDrafted", "PlanRevised", "PlanBaselineApproved", "MilestoneRebaselined", "MilestoneCompleted",
+    "ExemptionApproved",
+)  # fmt: skip
+
+
+def light_reevaluation() -> Reaction:
+    handlers: dict[str, Handler] = {name: project_changed for name in PROJECT_EVENTS}
+    handlers |= {name: plan_changed for name in PLAN_EVENTS}
+    # About the present: a new deployment does not re-light the past, the daily run covers what is there.
+    return Reaction(LIGHT_REEVALUATION, handlers, start="now")

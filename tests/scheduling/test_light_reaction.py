@@ -1,0 +1,156 @@
+"""scheduling's first reaction: a progress report, a phase change or a plan change re-evaluates the project's light
+within seconds, with two replicas, a restart, and a replay of everything the reaction had already handled.
+
+Real intake and scheduling applications on real NATS and PostgreSQL; the clock is the platform's (simulated) one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import asyncpg
+import httpx
+
+from services.intake.bootstrap import create_app as create_intake
+from services.scheduling.bootstrap import create_app as create_scheduling
+from services.scheduling.reactions import LIGHT_REEVALUATION
+from shared.clock import SimulatedClock
+from shared.eventstore import StoredEvent
+from shared.reactions import derived_event_id
+from shared.runtime import Runtime
+from shared.settings import Settings
+from tests.platform import auth, bootstrap_orgs, project_body, running, runtime_of, wait_until
+from tests.scheduling.test_plans import plan_body
+
+TODAY = date(2024, 6, 30)
+REPORT = {"period_start": "2024-06-17", "period_end": "2024-06-23", "investment_this_period": "440",
+          "image_progress_pct": "40", "milestones_done": [{"name": "施工许可", "done_on": "2024-03-20"},
+                                                         {"name": "开工", "done_on": "2024-04-25"}]}  # fmt: skip
+
+
+@dataclass
+class Node:
+    client: httpx.AsyncClient
+    rt: Runtime
+
+
+@asynccontextmanager
+async def node(app: Any) -> AsyncIterator[Node]:
+    async with running(app) as client:
+        yield Node(client, runtime_of(app))
+
+
+def scheduling(settings: Settings, name: str, clock: SimulatedClock) -> Any:
+    return create_scheduling(dataclasses.replace(settings, replica_id=name), clock=clock, monitor=False)
+
+
+class Project:
+    def __init__(self, pid: str, hq: dict[str, str]) -> None:
+        self.pid, self.hq = pid, hq
+
+    async def light(self, s: Node) -> dict[str, Any]:
+        r = await s.client.get(f"/v1/projects/{self.pid}/light", headers=self.hq)
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    async def follows(self, source_seq: int, s: Node) -> dict[str, Any]:
+        """Within seconds the reaction has handled the event and the light on record is today's evaluation."""
+        await wait_until(lambda: s.rt.reactions[0].wait_for(source_seq, 0.1), 10, f"the reaction to seq {source_seq}")
+
+        async def relit() -> bool:
+            current = await self.light(s)
+            what_if = (await s.client.get(f"/v1/projects/{self.pid}/light/what-if", headers=self.hq)).json()
+            return bool(current.get("as_of") == TODAY.isoformat() and current["colour"] == what_if["colour"])
+
+        await wait_until(relit, 10, "the light to follow the event")
+        return await self.light(s)
+
+
+async def light_events(rt: Runtime, project_id: str) -> list[StoredEvent]:
+    return await rt.store.read_aggregate("light", project_id)
+
+
+async def test_progress_phase_and_plan_changes_relight_the_project_once_each(settings: Settings) -> None:
+    clock = SimulatedClock()
+    clock.set_day(TODAY)
+    async with AsyncExitStack() as stack:
+        intake = await stack.enter_async_context(node(create_intake(dataclasses.replace(settings, replica_id="i"))))
+        a = await stack.enter_async_context(node(scheduling(settings, "scheduling-a", clock)))
+        b_running = AsyncExitStack()
+        stack.push_async_callback(b_running.aclose)  # on failure too (closing twice is a no-op)
+        b = await b_running.enter_async_context(node(scheduling(settings, "scheduling-b", clock)))
+        tokens = await bootstrap_orgs(intake.rt.store)
+        assert await intake.rt.runner.wait_for(await intake.rt.store.last_seq(), 10)
+        hq, unit = auth(tokens["hq"]), auth(tokens["unit-a"])
+        r = await intake.client.post("/v1/programmes", json={"id": "prog", "name": "计划", "year": 2024}, headers=hq)
+        assert r.status_code == 201, r.text
+        assert await a.rt.settled(10)
+        r = await intake.client.post("/v1/projects", json=project_body(planned_start="2024-01-01"), headers=hq)
+        assert r.status_code == 201, r.text
+        project = Project(r.json()["id"], hq)
+        assert await a.rt.settled(10)
+
+        r = await a.client.post("/v1/plans", json=plan_body(project.pid), headers=unit)
+        assert r.status_code == 201, r.text
+        assert (await project.follows(r.json()["seq"], a))["colour"] == "red"  # half a year planned, nothing done
+
+        r = await intake.client.post(
+            f"/v1/projects/{project.pid}/phase", json={"phase": "under_construction", "reason": "开工"}, headers=hq
+        )
+        assert r.status_code == 200, r.text
+        await project.follows(r.json()["seq"], b)
+
+        # Planned 600 by 30 June, 440 done, permits and start on record: yellow (13.3 points behind).
+        r = await intake.client.post(f"/v1/projects/{project.pid}/progress-reports", json=REPORT, headers=unit)
+        assert r.status_code == 201, r.text
+        report = await intake.rt.store.get(r.json()["seq"])
+        assert (await project.follows(report.seq, a))["colour"] == "yellow"
+        caused = [
+            e for e in await light_events(a.rt, project.pid) if e.envelope.causation_id == str(report.envelope.id)
+        ]
+        assert [e.envelope.id for e in caused] == [derived_event_id(report.envelope.id, LIGHT_REEVALUATION)]
+        assert caused[0].envelope.correlation_id == report.envelope.correlation_id
+
+        # Replica b stops: a alone carries on.
+        await b_running.aclose()
+        rest = {**REPORT, "period_start": "2024-06-24", "period_end": "2024-06-30", "investment_this_period": "160",
+                "milestones_done": []}  # fmt: skip
+        r = await intake.client.post(f"/v1/projects/{project.pid}/progress-reports", json=rest, headers=unit)
+        assert r.status_code == 201, r.text
+        assert (await project.follows(r.json()["seq"], a))["colour"] == "green"
+
+    # Everything restarts: a new replica takes over from the checkpoints.
+    async with AsyncExitStack() as stack:
+        intake = await stack.enter_async_context(node(create_intake(dataclasses.replace(settings, replica_id="i2"))))
+        c = await stack.enter_async_context(node(scheduling(settings, "scheduling-c", clock)))
+        r = await intake.client.post(
+            f"/v1/projects/{project.pid}/phase", json={"phase": "suspended", "reason": "停工待审"}, headers=hq
+        )
+        assert r.status_code == 200, r.text
+        await project.follows(r.json()["seq"], c)
+        assert await c.rt.settled(10)
+        recorded = await light_events(c.rt, project.pid)
+        causes = [uuid.UUID(e.envelope.causation_id or "") for e in recorded]
+        assert len(recorded) >= 3 and len(set(causes)) == len(causes)  # each change caused by one event, once
+        assert [e.envelope.id for e in recorded] == [derived_event_id(x, LIGHT_REEVALUATION) for x in causes]
+
+    # A replay of everything the reaction had handled (as after a crash before its commits: checkpoints and chain
+    # heads are committed together) appends nothing.
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute("UPDATE scheduling._checkpoint SET last_seq = 0 WHERE grp = $1", LIGHT_REEVALUATION)
+        await conn.execute("DELETE FROM scheduling._chain WHERE grp = $1", LIGHT_REEVALUATION)
+    finally:
+        await conn.close()
+    async with node(scheduling(settings, "scheduling-d", clock)) as d:
+        assert await d.rt.settled(20)
+        assert d.rt.reactions[0].stats.applied > 0  # it did handle the whole log again
+        assert [e.envelope.id for e in await light_events(d.rt, project.pid)] == [e.envelope.id for e in recorded]
+        assert await d.rt.parked() == 0
