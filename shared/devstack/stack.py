@@ -31,6 +31,9 @@ from shared.devstack.seeds import SeedOrderError, seed_order
 from shared.provision import StreamLayout, provision_at
 
 DATABASE = "tiaodu"
+# The demo simulates 2024 up to 30 September (services/scheduling/seed.py): its platform clock starts that morning,
+# before the day's 06:00 monitoring, so lights, monitoring and timers agree with the seeded year.
+DEMO_CLOCK_START = "2024-09-30T05:00:00+08:00"
 
 
 def repo_root() -> Path:
@@ -174,9 +177,12 @@ class Stack:
         ungranted = sorted(set(names) - set(GRANTS))
         if ungranted:
             raise StackError(f"no NATS grant for {ungranted}: add them to shared/catalogue/ownership.py")
+        clock = {}
+        if self.demo and not self.env.get("TIAODU_CLOCK_START"):
+            clock = {"TIAODU_CLOCK_START": DEMO_CLOCK_START}
         for name in names:
             port = free_port()
-            env = self.child_env(name, SERVICE_PORT=str(port), REPLICA_ID=f"{name}-1")
+            env = self.child_env(name, SERVICE_PORT=str(port), REPLICA_ID=f"{name}-1", **clock)
             self.services.append(self._spawn(name, f"services.{name}", port, env))
         for child in self.services:
             wait_ready(child)
