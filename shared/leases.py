@@ -11,14 +11,13 @@ a commit from any other epoch is refused (shared.consumer).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from shared.kv_records import read_record, write_record
 from shared.names import LEASE_BUCKET
 
 BUCKET = LEASE_BUCKET
@@ -43,23 +42,10 @@ class PartitionLeases:
         return f"{self.group}.p{partition}"
 
     async def _get(self, key: str) -> tuple[dict[str, Any] | None, int | None]:
-        try:
-            entry = await self.kv.get(key)
-        except KeyNotFoundError:
-            return None, None
-        if entry.value is None:
-            return None, entry.revision
-        return json.loads(entry.value), entry.revision
+        return await read_record(self.kv, key)
 
     async def _put(self, key: str, value: dict[str, Any], revision: int | None) -> int | None:
-        """Compare-and-set: create when `revision` is None, update otherwise; None when someone else wrote first."""
-        data = json.dumps(value).encode()
-        try:
-            if revision is None:
-                return int(await self.kv.create(key, data))
-            return int(await self.kv.update(key, data, last=revision))
-        except KeyWrongLastSequenceError:
-            return None
+        return await write_record(self.kv, key, value, revision)
 
     async def _heartbeat(self, *, leaving: bool = False) -> list[str]:
         """Record this replica as alive (or gone); returns the live members of the group, sorted."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,11 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from shared.clock import Clock
 from shared.consumer import TRANSIENT
+from shared.kv_records import read_record, write_record
 from shared.names import timer_key
 from shared.schedule import Period, Schedule
 from shared.tasks import cancel_and_wait
@@ -74,20 +73,11 @@ class TimerRunner:
             await asyncio.sleep(self.poll_s)
 
     async def _read(self, key: str) -> tuple[dict[str, Any], int | None]:
-        try:
-            entry = await self.kv.get(key)
-        except KeyNotFoundError:
-            return {}, None
-        return (json.loads(entry.value) if entry.value else {}), entry.revision
+        record, revision = await read_record(self.kv, key)
+        return record or {}, revision
 
     async def _write(self, key: str, record: dict[str, Any], revision: int | None) -> int | None:
-        data = json.dumps(record).encode()
-        try:
-            if revision is None:
-                return int(await self.kv.create(key, data))
-            return int(await self.kv.update(key, data, last=revision))
-        except KeyWrongLastSequenceError:
-            return None
+        return await write_record(self.kv, key, record, revision)
 
     async def tick(self, timer: Timer) -> None:
         """Run what is due of one timer, if no other replica is running it."""

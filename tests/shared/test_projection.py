@@ -7,9 +7,12 @@ import random
 from decimal import Decimal
 
 import httpx
+import nats
 
 from services.intake.bootstrap import SERVICE, create_app, read_model
+from shared.names import LEASE_BUCKET
 from shared.projection import AfterCommit, Raw
+from shared.provision import StreamLayout, provision_at
 from shared.rebuild import diff_schemas, rebuild
 from shared.runtime import Runtime
 from shared.settings import Settings
@@ -250,3 +253,30 @@ async def test_min_seq_waits_then_answers_504_with_a_clear_body(settings: Settin
         assert r.status_code == 504, r.text
         r = await client.get(f"/v1/projects/{project_id}", params={"min_seq": -1}, headers=auth(tokens["hq"]))
         assert r.status_code == 422 and r.json()["errors"][0]["field"].endswith("min_seq")
+
+
+async def test_epochs_only_grow_even_when_the_lease_bucket_is_recreated(settings: Settings) -> None:
+    """Fencing epochs are taken in PostgreSQL, not from KV revisions, which start again in a new bucket."""
+
+    async def held_epochs() -> dict[int, int]:
+        async with counting_runtime(settings) as rt:
+            await wait_until(lambda: _true(len(rt.runner._workers) == settings.partitions), 20, "all partitions")
+            await wait_until(lambda: _epochs_set(rt), 10, "every partition claimed")
+            async with rt.pool.acquire() as conn:
+                rows = await conn.fetch(f"SELECT partition, epoch FROM {rt.schema}._checkpoint WHERE grp = 'proj'")
+        return {r["partition"]: r["epoch"] for r in rows}
+
+    before = await held_epochs()
+    nc = await nats.connect(settings.nats_url)
+    try:
+        await nc.jetstream().delete_key_value(LEASE_BUCKET)  # an administrator recreates the bucket
+    finally:
+        await nc.close()
+    await provision_at(settings.nats_url, StreamLayout.of(settings))
+    after = await held_epochs()
+    assert all(after[p] > before[p] for p in before), (before, after)
+
+
+async def _epochs_set(rt: Runtime) -> bool:
+    async with rt.pool.acquire() as conn:
+        return bool(await conn.fetchval(f"SELECT bool_and(epoch > 0) FROM {rt.schema}._checkpoint WHERE grp = 'proj'"))
