@@ -39,7 +39,7 @@ format: venv
 # As root the embedded PostgreSQL keeps its data under TIAODU_PG_HOME (shared/devstack/pg_home.py): remove it too.
 clean:
 	id=$$(cat .run/pg/pgdata.id 2>/dev/null | tr -cd 0-9a-f); if [ -n "$$id" ]; then rm -rf "$${TIAODU_PG_HOME:-/var/lib/tiaodu-pg}/data/$$id"; fi
-	rm -rf .run
+	rm -rf .run .run.old-*
 
 bench: venv
 	PYTHONPATH=. $(PY) -m tests.benchmarks.bench_intake

@@ -16,7 +16,7 @@ import pytest
 
 from shared.catalogue.ownership import SERVICES
 from shared.devstack.embedded import Server
-from shared.devstack.stack import Stack
+from shared.devstack.stack import RUN_LAYOUT, Stack
 
 
 async def _services_run_restricted(stack: Stack, users: dict[str, dict[str, str]]) -> None:
@@ -106,3 +106,19 @@ async def test_stack_seeds_demo_once_and_keeps_data_across_restarts(
             assert r.status_code == 200 and r.json()["total"] == 30
     finally:
         await asyncio.to_thread(stack.stop)
+
+
+def test_a_data_folder_of_an_older_layout_is_set_aside_not_reused(tmp_path: Path) -> None:
+    """Read models of an older layout would not match the log `make run` now keeps: they move aside, untouched."""
+    run_dir = tmp_path / ".run"
+    (run_dir / "pg").mkdir(parents=True)
+    (run_dir / "demo.json").write_text("{}", encoding="utf-8")
+    stack = Stack(run_dir=run_dir, demo=False, env={})
+    stack._set_aside_older_layout()
+    [aside] = [p for p in tmp_path.iterdir() if p.name.startswith(".run.old-")]
+    assert (aside / "demo.json").read_text(encoding="utf-8") == "{}" and not run_dir.exists()
+    run_dir.mkdir()
+    (run_dir / "LAYOUT").write_text(f"{RUN_LAYOUT}\n", encoding="utf-8")
+    (run_dir / "demo.json").write_text("{}", encoding="utf-8")
+    stack._set_aside_older_layout()  # the current layout stays where it is
+    assert (run_dir / "demo.json").exists()

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,6 +32,8 @@ from shared.devstack.seeds import SeedOrderError, seed_order
 from shared.provision import StreamLayout, provision_at
 
 DATABASE = "tiaodu"
+# The layout of the data folder; a folder of another layout is set aside (see Stack._set_aside_older_layout).
+RUN_LAYOUT = "2"
 # The demo simulates 2024 up to 30 September (services/scheduling/seed.py): its platform clock starts that morning,
 # before the day's 06:00 monitoring, so lights, monitoring and timers agree with the seeded year.
 DEMO_CLOCK_START = "2024-09-30T05:00:00+08:00"
@@ -83,12 +86,27 @@ class Stack:
     def logs_dir(self) -> Path:
         return self.run_dir / "logs"
 
+    def _set_aside_older_layout(self) -> None:
+        """A data folder written by an older layout (its NATS had no accounts, its read models no consumer groups)
+        cannot be carried on: its read models would not match the log. It is moved aside, never deleted."""
+        marker = self.run_dir / "LAYOUT"
+        if not self.run_dir.exists() or not any(self.run_dir.iterdir()):
+            return
+        if marker.exists() and marker.read_text(encoding="utf-8").strip() == RUN_LAYOUT:
+            return
+        aside = self.run_dir.with_name(f"{self.run_dir.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+        self.run_dir.rename(aside)
+        print(f"tiaodu: {self.run_dir} was written by an older version; moved to {aside} (make clean removes it)",
+              file=sys.stderr)  # fmt: skip
+
     @property
     def demo_file(self) -> Path:
         return self.run_dir / "demo.json"
 
     def start(self) -> Stack:
+        self._set_aside_older_layout()
         self.logs_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "LAYOUT").write_text(f"{RUN_LAYOUT}\n", encoding="utf-8")
         try:
             self._start_infrastructure()
             self._start_services()
