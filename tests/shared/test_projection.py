@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Sequence
 from decimal import Decimal
 
+import asyncpg
 import httpx
 import nats
 
 from services.intake.bootstrap import SERVICE, create_app, read_model
+from shared.eventstore import StoredEvent
 from shared.names import LEASE_BUCKET
 from shared.projection import AfterCommit, Raw
 from shared.provision import StreamLayout, provision_at
@@ -17,7 +20,8 @@ from shared.rebuild import diff_schemas, rebuild
 from shared.runtime import Runtime
 from shared.settings import Settings
 from tests.platform import auth, bootstrap_and_wait, project_body, replica, running, runtime_of, wait_until
-from tests.shared.counting import assert_exactly_once, counting_runtime
+from tests.shared.counting import COUNTER, CountingReadModel, assert_exactly_once, counting_runtime
+from tests.shared.load import Writer
 
 REPORT = {"period_start": "2024-03-01", "period_end": "2024-03-07", "image_progress_pct": "10"}
 
@@ -280,3 +284,35 @@ async def test_epochs_only_grow_even_when_the_lease_bucket_is_recreated(settings
 async def _epochs_set(rt: Runtime) -> bool:
     async with rt.pool.acquire() as conn:
         return bool(await conn.fetchval(f"SELECT bool_and(epoch > 0) FROM {rt.schema}._checkpoint WHERE grp = 'proj'"))
+
+
+class FlakyCountingReadModel(CountingReadModel):
+    """Fails its first applications the way a busy database does (deadlock, lost connection)."""
+
+    def __init__(self, failures: list[BaseException]) -> None:
+        super().__init__("flaky")
+        self.failures = failures
+
+    async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[StoredEvent]) -> None:
+        if events and self.failures:
+            raise self.failures.pop(0)
+        await super().apply(conn, schema, events)
+
+
+async def test_transient_failures_retry_the_batch_and_park_nothing(settings: Settings) -> None:
+    failures: list[BaseException] = [
+        asyncpg.exceptions.DeadlockDetectedError("deadlock detected"),
+        asyncpg.exceptions.SerializationError("could not serialize access"),
+        ConnectionResetError("connection reset by peer"),
+    ]
+    rt = await Runtime.start(COUNTER, settings, FlakyCountingReadModel(failures))
+    try:
+        writer = Writer(rt.store, aggregates=6)
+        await writer.register_all()
+        for aggregate in writer.ids:
+            await writer.report(aggregate)
+        assert await rt.runner.wait_for(await rt.store.last_seq(), 20)
+        assert failures == [] and rt.runner.stats.retries >= 3
+        await assert_exactly_once(rt.pool, rt.schema, rt.store)  # includes: nothing parked
+    finally:
+        await rt.stop()
