@@ -14,14 +14,8 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from shared.consumer import (
-    TRANSIENT,
-    Batch,
-    PartitionedConsumer,
-    create_runner_tables,
-    ensure_checkpoints,
-    park,
-)
+from shared.checkpoints import create_runner_tables, ensure_checkpoints, park
+from shared.consumer import TRANSIENT, Batch, PartitionedConsumer
 from shared.eventstore import StoredEvent
 from shared.names import PROJECTION_GROUP
 from shared.telemetry import consumer_span

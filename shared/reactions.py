@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from shared.catalogue import CATALOGUE
-from shared.consumer import TRANSIENT, Batch, PartitionedConsumer, create_runner_tables, ensure_checkpoints, park
+from shared.checkpoints import create_runner_tables, ensure_checkpoints, park
+from shared.consumer import TRANSIENT, Batch, PartitionedConsumer
 from shared.domain_errors import DomainError
 from shared.envelope import Actor, Role
 from shared.eventstore import Context, StoredEvent
