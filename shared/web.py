@@ -18,7 +18,7 @@ from shared.runtime import Runtime
 from shared.telemetry import TracingMiddleware, current_trace_context
 
 
-def runtime_of(request: Request) -> Runtime:
+async def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -51,7 +51,7 @@ def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
     return Depends(check)
 
 
-def request_context(request: Request, principal: PrincipalDep) -> Context:
+async def request_context(request: Request, principal: PrincipalDep) -> Context:
     correlation = request.headers.get("x-correlation-id") or str(uuid.uuid4())
     # The request's server span (TracingMiddleware) is current here: the event carries its trace context.
     return Context(actor=principal.actor(), correlation_id=correlation, trace_context=current_trace_context())
@@ -63,7 +63,7 @@ ContextDep = Annotated[Context, Depends(request_context)]
 VERSION_RE = re.compile(r"[0-9]{1,9}")  # ASCII digits only: str.isdigit() also accepts '²'
 
 
-def if_match_version(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int | None:
+async def if_match_version(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int | None:
     if if_match is None:
         return None
     value = if_match.strip().removeprefix("W/").strip('"')
@@ -77,7 +77,7 @@ def if_match_version(if_match: Annotated[str | None, Header(alias="If-Match")] =
 IfMatchDep = Annotated[int | None, Depends(if_match_version)]
 
 
-def idempotency_key(key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> str | None:
+async def idempotency_key(key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> str | None:
     if key is not None and not (1 <= len(key) <= 200):
         raise Problem(
             400,

@@ -15,12 +15,12 @@ HQ = require_roles(Role.HQ)
 WRITERS = require_roles(Role.HQ, Role.UNIT)
 
 
-def clock_of(request: Request) -> Clock:
+async def clock_of(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 
 
-def today_of(clock: Annotated[Clock, Depends(clock_of)]) -> date:
+async def today_of(clock: Annotated[Clock, Depends(clock_of)]) -> date:
     return today(clock)
 
 
