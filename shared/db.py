@@ -23,7 +23,7 @@ async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 1
 
 
 # Errors that mean "the database is unreachable", as opposed to "this event cannot be applied".
-CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+CONNECTION_ERRORS: tuple[type[Exception], ...] = (
     OSError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,

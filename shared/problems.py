@@ -5,12 +5,25 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import nats.errors
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.db import CONNECTION_ERRORS
 from shared.domain_errors import DomainError
+
+# Errors that mean a dependency is away (answered 503 with Retry-After), not that the request is wrong.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    *CONNECTION_ERRORS,
+    nats.errors.ConnectionClosedError,
+    nats.errors.NoServersError,
+    nats.errors.StaleConnectionError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.TimeoutError,  # a publish not acknowledged in time: its outcome is unknown, retry with the key
+    TimeoutError,
+)
 
 log = logging.getLogger("tiaodu.http")
 
@@ -106,6 +119,18 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem_response(Problem(exc.status_code, str(exc.detail)), request.url.path)
+
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # A dependency (PostgreSQL, NATS) is away: say so at once, with when to retry, never a stack trace.
+        log.warning("dependency unavailable on %s %s: %s: %s", request.method, request.url.path,
+                    type(exc).__name__, exc)  # fmt: skip
+        problem = Problem(
+            503, "依赖服务暂不可用,请稍后重试(写请求请带 Idempotency-Key 重试)", headers={"Retry-After": "1"}
+        )
+        return problem_response(problem, request.url.path)
+
+    for kind in UNAVAILABLE:
+        app.add_exception_handler(kind, _unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

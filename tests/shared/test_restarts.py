@@ -28,6 +28,9 @@ async def _post_until_accepted(client: httpx.AsyncClient, path: str, body: dict[
         if r is not None and r.status_code == 201:
             seq: int = r.json()["seq"]
             return seq
+        if r is not None:  # while a dependency is away: 503 with Retry-After, never a 500 or a stack trace
+            assert r.status_code == 503 and r.headers["retry-after"], r.text
+            assert r.headers["content-type"].startswith("application/problem+json")
         await asyncio.sleep(0.1)
     raise AssertionError(f"{path} never accepted: {r.text if r is not None else 'no answer'}")
 
