@@ -101,11 +101,20 @@ MetaDep = Annotated[CommandMeta, Depends(command_meta)]
 
 async def wait_min_seq(
     runtime: RuntimeDep,
+    principal: PrincipalDep,  # authentication first: an unauthenticated read never waits
     min_seq: Annotated[int | None, Query(ge=0, description="等待读模型至少到达该流序号(读己之写)")] = None,
     wait_ms: Annotated[int | None, Query(ge=0, le=30000, description="最长等待毫秒数,默认 2000")] = None,
 ) -> None:
-    if min_seq is None:
+    if min_seq is None or await runtime.runner.reached(min_seq):
         return
+    last = await runtime.store.last_seq()
+    if min_seq > last:  # no write answered with this sequence: waiting could not help
+        raise Problem(
+            422,
+            f"min_seq {min_seq} 超出事件日志末尾(当前 {last})",
+            errors=[{"field": "min_seq", "reason": f"beyond the log's last sequence {last}"}],
+            last_seq=last,
+        )
     timeout = (wait_ms if wait_ms is not None else runtime.settings.read_wait_default_s * 1000) / 1000
     if not await runtime.runner.wait_for(min_seq, timeout):
         raise Problem(

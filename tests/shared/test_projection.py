@@ -222,7 +222,7 @@ async def test_two_replicas_under_load_match_a_rebuild(settings: Settings) -> No
         assert SERVICE == "intake"
 
 
-async def test_min_seq_waits_then_answers_504_with_a_clear_body(settings: Settings) -> None:
+async def test_min_seq_waits_answers_504_when_the_projection_lags_and_422_beyond_the_log(settings: Settings) -> None:
     app = create_app(settings)
     async with running(app) as client:
         rt = runtime_of(app)
@@ -231,14 +231,20 @@ async def test_min_seq_waits_then_answers_504_with_a_clear_body(settings: Settin
         last = await rt.store.last_seq()
         r = await client.get(f"/v1/projects/{project_id}", params={"min_seq": last}, headers=auth(tokens["hq"]))
         assert r.status_code == 200
+        # A sequence no write has answered with: refused at once, naming the field, instead of a wait.
+        started = asyncio.get_running_loop().time()
         r = await client.get(
             f"/v1/projects/{project_id}",
-            params={"min_seq": last + 1000, "wait_ms": 200},
+            params={"min_seq": last + 1000, "wait_ms": 5000},
             headers=auth(tokens["hq"]),
         )
-        assert r.status_code == 504
+        assert r.status_code == 422, r.text
+        assert asyncio.get_running_loop().time() - started < 2.0  # not the 5 s wait
         assert r.headers["content-type"].startswith("application/problem+json")
-        assert r.json()["min_seq"] == last + 1000 and str(last + 1000) in r.json()["detail"]
+        assert r.json()["errors"][0]["field"] == "min_seq" and r.json()["last_seq"] == last
+        # Authentication comes first: an unauthenticated read is refused without waiting on min_seq.
+        r = await client.get(f"/v1/projects/{project_id}", params={"min_seq": last + 1000, "wait_ms": 5000})
+        assert r.status_code == 401, r.text
         # A projection that is stopped never reaches a new write: the read says so instead of answering stale.
         projection = rt._tasks[0]
         projection.cancel()
@@ -249,12 +255,13 @@ async def test_min_seq_waits_then_answers_504_with_a_clear_body(settings: Settin
             headers=auth(tokens["hq"]),
         )
         assert r.status_code == 200
+        written = r.json()["seq"]
         r = await client.get(
-            f"/v1/projects/{project_id}",
-            params={"min_seq": r.json()["seq"], "wait_ms": 300},
-            headers=auth(tokens["hq"]),
+            f"/v1/projects/{project_id}", params={"min_seq": written, "wait_ms": 300}, headers=auth(tokens["hq"])
         )
         assert r.status_code == 504, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["min_seq"] == written and str(written) in r.json()["detail"]
         r = await client.get(f"/v1/projects/{project_id}", params={"min_seq": -1}, headers=auth(tokens["hq"]))
         assert r.status_code == 422 and r.json()["errors"][0]["field"].endswith("min_seq")
 
