@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Respons
 from fastapi.responses import JSONResponse
 
 from shared.auth import Principal, authenticate
+from shared.body_limit import BodyLimitMiddleware
 from shared.commands import CommandMeta, Outcome
 from shared.envelope import Role
 from shared.eventstore import Context
@@ -171,3 +172,4 @@ def install_common(app: FastAPI) -> None:
     install_problem_handlers(app)
     app.include_router(health_router())
     app.add_middleware(TracingMiddleware)
+    app.add_middleware(BodyLimitMiddleware)  # outermost: a body over the limit is never read

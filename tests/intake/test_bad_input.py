@@ -28,6 +28,8 @@ BASES: Final[dict[str, tuple[str, str, dict[str, Any]]]] = {
     "progress": ("POST", f"/v1/projects/{MAIN}/progress-reports", REPORT),
 }
 MALFORMED: Final = b'{"name": "unterminated'
+OVERSIZED: Final = b'{"name": "' + b"x" * (1024 * 1024) + b'"}'  # over the 1 MB body limit
+DEEP: Final = b'{"name": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"  # deeper than any parser recurses
 LEAD: Final = {"name": "张三", "org_id": "hq"}
 ANNUAL: Final = "annual_planned_investment"
 MAX: Final = "9999999999.9999"  # 14 digits, 4 of them decimals: the largest Amount
@@ -88,6 +90,8 @@ CASES: Final = [
     case("register", "sponsor-not-leader", {"sponsor_leader_id": "unit-a"}, 422, "sponsor_leader_id"),
     case("register", "idempotency-key-201", {}, 400, "Idempotency-Key", Idempotency_Key=b"k" * 201),
     case("register", "malformed-json", MALFORMED, 422, None),
+    case("register", "body-over-1mb", OVERSIZED, 413, "body"),
+    case("register", "deeply-nested-json", DEEP, 422, "body"),
     case("amend", "empty", {"name": DROP}, 422, "body"),
     case("amend", "list-name", {"name": ["新名称"]}, 422, "name"),
     case("amend", "enum-type", {"construction_type": "demolish"}, 422, "construction_type"),
@@ -107,6 +111,7 @@ CASES: Final = [
     case("amend", "if-match-word", {}, 400, "If-Match", If_Match=b"abc"),
     case("amend", "if-match-negative", {}, 400, "If-Match", If_Match=b"-1"),
     case("amend", "malformed-json", MALFORMED, 422, None),
+    case("amend", "body-over-1mb", OVERSIZED, 413, "body"),
     case("phase", "missing-phase", {"phase": DROP}, 422, "phase"),
     case("phase", "missing-reason", {"reason": DROP}, 422, "reason"),
     case("phase", "int-phase", {"phase": 2}, 422, "phase"),
