@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,11 +136,43 @@ class IdentityReadModel:
 
 
 async def authenticate(conn: asyncpg.Connection, schema: str, token: str) -> Principal | None:
+    return await _principal_of(conn, schema, token_digest(token))
+
+
+async def _principal_of(conn: asyncpg.Connection, schema: str, digest: str) -> Principal | None:
     row = await conn.fetchrow(
         f"SELECT o.id, o.role, o.name, c.credential_id FROM {schema}.credentials c "
         f"JOIN {schema}.organisations o ON o.id = c.org_id WHERE c.token_sha256 = $1 AND NOT c.revoked",
-        token_digest(token),
+        digest,
     )
     if row is None:
         return None
     return Principal(org_id=row["id"], role=Role(row["role"]), name=row["name"], credential_id=row["credential_id"])
+
+
+class PrincipalCache:
+    """Who a token is, remembered for at most `ttl` seconds, so that a request needs no database round trip.
+
+    A revocation takes effect within `ttl` on every process; in the process whose projection applies it, at once
+    (`forget_all` runs after each committed batch holding identity events)."""
+
+    def __init__(self, ttl: float = 1.0, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[Principal | None, float]] = {}
+
+    async def principal(self, pool: asyncpg.Pool, schema: str, token: str) -> Principal | None:
+        digest = token_digest(token)
+        now = time.monotonic()
+        hit = self._entries.get(digest)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        async with pool.acquire() as conn:
+            principal = await _principal_of(conn, schema, digest)
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()  # rare (10,000 live tokens within a second): start again rather than scan
+        self._entries[digest] = (principal, now + self.ttl)
+        return principal
+
+    def forget_all(self) -> None:
+        self._entries.clear()

@@ -15,6 +15,7 @@ from typing import Generic, Protocol, TypeVar
 import asyncpg
 from pydantic import BaseModel
 
+from shared.aggregate_cache import AggregateCache
 from shared.auth import Principal
 from shared.eventstore import ConcurrencyConflict, Context, EventStore, Position, StoredEvent, subject_token_ok
 from shared.problems import Problem
@@ -127,9 +128,19 @@ async def execute(
     event_id: uuid.UUID | None = None,
     authorize: Callable[[S | None], Awaitable[None] | None] | None = None,
     retries: int = 8,
+    cache: AggregateCache | None = None,
 ) -> Outcome:
-    for _attempt in range(retries):
-        loaded = await load(pool, store, schema, spec, aggregate_id)
+    kind = spec.aggregate_type
+    for attempt in range(retries):
+        cached = cache.get(kind, aggregate_id) if cache is not None and attempt == 0 else None
+        if cached is not None:
+            if event_id is not None and (earlier := cached.recent.get(event_id)) is not None:
+                return Outcome(aggregate_id, earlier.version, earlier.last_seq, event_id, replayed=True)
+            loaded = Loaded(cached.state, cached.position, [])
+        else:
+            loaded = await load(pool, store, schema, spec, aggregate_id)
+            if cache is not None:
+                cache.put(kind, aggregate_id, loaded.state, loaded.position)
         if event_id is not None:
             for event in loaded.tail:  # appended by the first try but not yet projected
                 if event.envelope.id == event_id:
@@ -138,6 +149,8 @@ async def execute(
             # loaded row contains is in this table by now.
             if (done := await already_applied(pool, schema, event_id)) is not None:
                 return done
+        if if_match is not None and if_match != loaded.position.version and cached is not None:
+            continue  # the cache may be behind the client: look at the log before answering 412
         if authorize is not None:
             pending = authorize(loaded.state)
             if pending is not None:
@@ -155,15 +168,12 @@ async def execute(
             return Outcome(aggregate_id, position.version, position.last_seq, None, appended=False)
         try:
             stored = await store.append(
-                spec.aggregate_type,
-                aggregate_id,
-                payload,
-                expected=loaded.position,
-                context=context,
-                event_id=event_id,
+                kind, aggregate_id, payload, expected=loaded.position, context=context, event_id=event_id
             )
         except ConcurrencyConflict:
-            if if_match is not None:
+            if cache is not None:
+                cache.drop(kind, aggregate_id)
+            if if_match is not None:  # the state decided on was the client's version: a lost race
                 current = await load(pool, store, schema, spec, aggregate_id)
                 if event_id is not None and any(e.envelope.id == event_id for e in current.tail):
                     continue  # our own retry won: the next round answers from the tail
@@ -174,6 +184,12 @@ async def execute(
                     current_version=current.position.version,
                 ) from None
             continue
+        if cache is not None:
+            if stored.duplicate:
+                cache.drop(kind, aggregate_id)  # answered from an earlier append: where it stands is not known here
+            else:
+                after = loaded.position.after(stored)
+                cache.put(kind, aggregate_id, spec.evolve(loaded.state, stored), after, stored.envelope.id)
         return Outcome(aggregate_id, stored.envelope.version, stored.seq, stored.envelope.id, stored.duplicate)
     raise Problem(409, "并发写入过多,请稍后重试", current_version=None)
 
@@ -201,4 +217,5 @@ async def handle(
         if_match=meta.if_match,
         event_id=meta.event_id(scope),
         authorize=authorize,
+        cache=rt.cache,
     )

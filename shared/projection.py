@@ -99,6 +99,7 @@ class ProjectionRunner(PartitionedConsumer):
         super().__init__(group=PROJECTION_GROUP, **kwargs)
         self.read_model = read_model
         self.after_commit = after_commit
+        self.committed: list[Callable[[list[Raw]], None]] = []  # told of every committed batch (caches)
 
     async def setup(self) -> None:
         async with self.pool.acquire() as conn:
@@ -119,6 +120,8 @@ class ProjectionRunner(PartitionedConsumer):
         if fresh:
             self.stats.applied += applied
             self.stats.parked += parked
+            for listener in self.committed:
+                listener(fresh)
         if self.after_commit is not None:
             await self.after_commit(batch.partition, batch.raws)
         return checkpoint

@@ -16,12 +16,14 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.errors import BucketNotFoundError
 
+from shared.aggregate_cache import AggregateCache
+from shared.auth import PrincipalCache
 from shared.clock import Clock, SystemClock
 from shared.db import create_pool, ident
 from shared.eventstore import EventStore, StoredEvent
 from shared.leases import PartitionLeases
 from shared.names import LEASE_BUCKET, PROJECTION_GROUP, lease_group
-from shared.projection import AfterCommit, ProjectionRunner, ReadModel
+from shared.projection import AfterCommit, ProjectionRunner, Raw, ReadModel
 from shared.provision import ProvisioningError, StreamLayout, verify
 from shared.reactions import Reaction, ReactionRunner
 from shared.settings import Settings
@@ -68,6 +70,8 @@ class Runtime:
     pool: asyncpg.Pool
     runner: ProjectionRunner
     clock: Clock
+    cache: AggregateCache = field(default_factory=AggregateCache)
+    principals: PrincipalCache = field(default_factory=PrincipalCache)
     reactions: list[ReactionRunner] = field(default_factory=list)
     timers: TimerRunner | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -126,6 +130,7 @@ class Runtime:
         runner = ProjectionRunner(read_model=read_model, after_commit=after_commit, **consumer_parts(PROJECTION_GROUP))
         await runner.setup()
         runtime = cls(service, settings, nc, js, store, pool, runner, clock or SystemClock())
+        runner.committed.append(runtime._identity_changed)
         for reaction in reactions:
             reactor = ReactionRunner(reaction=reaction, runtime=runtime, **consumer_parts(reaction.name))
             await reactor.setup()
@@ -139,6 +144,10 @@ class Runtime:
             if runtime.timers is not None:
                 runtime._tasks.append(asyncio.create_task(runtime.timers.run(), name=f"{service}-timers"))
         return runtime
+
+    def _identity_changed(self, raws: list[Raw]) -> None:
+        if any(raw.subject.split(".")[3:4] == ["organisation"] for raw in raws):
+            self.principals.forget_all()  # a credential issued or revoked here counts at once
 
     async def stop(self) -> None:
         for task in self._tasks:

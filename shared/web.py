@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from shared.auth import Principal, authenticate
+from shared.auth import Principal
 from shared.body_limit import BodyLimitMiddleware
 from shared.commands import CommandMeta, Outcome
 from shared.envelope import Role
@@ -32,8 +32,7 @@ async def current_principal(request: Request, runtime: RuntimeDep) -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Problem(401, "缺少或无效的 Authorization: Bearer 令牌", headers={"WWW-Authenticate": "Bearer"})
-    async with runtime.pool.acquire() as conn:
-        principal = await authenticate(conn, runtime.schema, token.strip())
+    principal = await runtime.principals.principal(runtime.pool, runtime.schema, token.strip())
     if principal is None:
         raise Problem(401, "令牌无效或已吊销", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     return principal
