@@ -57,7 +57,7 @@ async def register_project(rt: Runtime, cmd: RegisterProject, meta: CommandMeta)
     project_id = cmd.id or meta.new_id("p", "project")
     # A retry of a registration that went through is answered as the first was, not refused for its own code.
     if not await _done_before(rt, meta, scope):
-        year = await _check_project_references(rt, cmd)
+        year = await _check_project_references(rt, cmd, project_id)
         # Refuse a registration that cannot succeed before it claims a code.
         domain.decide_register_project(None, cmd)
         if cmd.code is not None:
@@ -203,7 +203,7 @@ async def _done_before(rt: Runtime, meta: CommandMeta, scope: str) -> bool:
     return event_id is not None and await already_applied(rt.pool, rt.schema, event_id) is not None
 
 
-async def _check_project_references(rt: Runtime, cmd: RegisterProject) -> int:
+async def _check_project_references(rt: Runtime, cmd: RegisterProject, project_id: str) -> int:
     """Check what a registration names outside its own aggregate; returns the programme's year."""
     year = await queries.programme_year(rt.pool, rt.schema, cmd.programme_id)
     if year is None:
@@ -212,7 +212,8 @@ async def _check_project_references(rt: Runtime, cmd: RegisterProject) -> int:
     if cmd.sponsor_leader_id is not None:
         await _check_organisation(rt, cmd.sponsor_leader_id, Role.LEADER, "sponsor_leader_id")
     if cmd.code is not None:
-        await _check_code_free(rt, cmd.code, year, holder_allowed=None)
+        # The project itself may hold it: a retry whose first try the read model shows already.
+        await _check_code_free(rt, cmd.code, year, holder_allowed=project_id)
     return year
 
 
