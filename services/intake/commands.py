@@ -199,3 +199,16 @@ class IssueCredential(IssueCredentialBody, OnOrganisation):
 
 class RevokeCredential(RevokeCredentialBody, OnOrganisation):
     credential_id: PathId = Field(description="凭据编号")
+
+
+# -- national code claims (issued by the project handlers, never by a route) ----------------------------------
+
+
+class ClaimProjectCode(Strict):
+    code: NationalCode
+    year: int = Field(ge=2000, le=2100)
+    project_id: Slug
+
+
+class ReleaseProjectCode(Strict):
+    project_id: Slug

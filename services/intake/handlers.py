@@ -9,26 +9,29 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
-from services.intake import domain, identity, policies, queries
+from services.intake import code_claims, domain, identity, policies, queries
 from services.intake.commands import (
     AmendProject,
     AssignSponsor,
     AssignTaskForce,
     ChangePhase,
+    ClaimProjectCode,
     IssueCredential,
     RegisterOrganisation,
     RegisterProgramme,
     RegisterProject,
+    ReleaseProjectCode,
     ReportProgress,
     RevokeCredential,
 )
 from services.intake.domain import ProjectState
-from services.intake.read_model import ORGANISATIONS, PROGRAMMES, PROJECTS
+from services.intake.read_model import ORGANISATIONS, PROGRAMMES, PROJECT_CODES, PROJECTS
 from shared.auth import new_token, token_digest
-from shared.commands import CommandMeta, Outcome, already_applied, handle
-from shared.domain_errors import Conflict, Invalid
+from shared.commands import CommandMeta, Outcome, already_applied, handle, load
+from shared.domain_errors import Invalid
 from shared.envelope import Role
 from shared.runtime import Runtime
 
@@ -51,17 +54,20 @@ async def register_programme(rt: Runtime, cmd: RegisterProgramme, meta: CommandM
 async def register_project(rt: Runtime, cmd: RegisterProject, meta: CommandMeta) -> Outcome:
     policies.can_register(meta.principal)
     scope = "register_project"
+    project_id = cmd.id or meta.new_id("p", "project")
     # A retry of a registration that went through is answered as the first was, not refused for its own code.
     if not await _done_before(rt, meta, scope):
-        await _check_project_references(rt, cmd)
-    project_id = cmd.id or meta.new_id("p", "project")
+        year = await _check_project_references(rt, cmd, project_id)
+        # Refuse a registration that cannot succeed before it claims a code.
+        domain.decide_register_project(None, cmd)
+        if cmd.code is not None:
+            await _claim_code(rt, cmd.code, year, project_id, meta)
     return await handle(rt, PROJECTS, project_id, lambda s: domain.decide_register_project(s, cmd), meta, scope=scope)
 
 
 async def amend_project(rt: Runtime, cmd: AmendProject, meta: CommandMeta) -> Outcome:
-    if cmd.code is not None:
-        await _check_code_free(rt, cmd.code, holder_allowed=cmd.project_id)
-    return await handle(
+    given_up = await _claim_amended_code(rt, cmd, meta)
+    outcome = await handle(
         rt,
         PROJECTS,
         cmd.project_id,
@@ -70,6 +76,11 @@ async def amend_project(rt: Runtime, cmd: AmendProject, meta: CommandMeta) -> Ou
         scope=f"amend:{cmd.project_id}",
         authorize=_responsible(meta),
     )
+    if given_up is not None:
+        # Missed if the process dies here: the old claim then stays until another project takes it over (its
+        # holder no longer carries the code), see code_claims.py.
+        await _release_code(rt, given_up, cmd.project_id, meta)
+    return outcome
 
 
 async def assign_task_force(rt: Runtime, cmd: AssignTaskForce, meta: CommandMeta) -> Outcome:
@@ -192,14 +203,18 @@ async def _done_before(rt: Runtime, meta: CommandMeta, scope: str) -> bool:
     return event_id is not None and await already_applied(rt.pool, rt.schema, event_id) is not None
 
 
-async def _check_project_references(rt: Runtime, cmd: RegisterProject) -> None:
-    if not await queries.programme_exists(rt.pool, rt.schema, cmd.programme_id):
+async def _check_project_references(rt: Runtime, cmd: RegisterProject, project_id: str) -> int:
+    """Check what a registration names outside its own aggregate; returns the programme's year."""
+    year = await queries.programme_year(rt.pool, rt.schema, cmd.programme_id)
+    if year is None:
         raise Invalid("所属计划不存在", field="programme_id", reason="no such programme")
     await _check_organisation(rt, cmd.unit_id, Role.UNIT, "unit_id")
     if cmd.sponsor_leader_id is not None:
         await _check_organisation(rt, cmd.sponsor_leader_id, Role.LEADER, "sponsor_leader_id")
     if cmd.code is not None:
-        await _check_code_free(rt, cmd.code, holder_allowed=None)
+        # The project itself may hold it: a retry whose first try the read model shows already.
+        await _check_code_free(rt, cmd.code, year, holder_allowed=project_id)
+    return year
 
 
 ORGANISATION_KINDS = {Role.UNIT: ("责任单位", "responsible unit"), Role.LEADER: ("包保市领导", "leader")}
@@ -215,9 +230,82 @@ async def _check_organisation(rt: Runtime, org_id: str, role: Role, field: str) 
         )
 
 
-async def _check_code_free(rt: Runtime, code: str, *, holder_allowed: str | None) -> None:
-    holder = await queries.project_with_code(rt.pool, rt.schema, code)
+async def _check_code_free(rt: Runtime, code: str, year: int, *, holder_allowed: str | None) -> None:
+    """The read model's answer, which lags: it only covers projects registered before codes were claimed."""
+    holder = await queries.project_with_code(rt.pool, rt.schema, code, year)
     if holder is not None and holder != holder_allowed:
-        raise Conflict(
-            "全国投资项目代码已被其他项目使用", field="code", reason="another project already has this national code"
-        )
+        raise code_claims.code_taken(code, year, holder, pending=False)
+
+
+# -- national code claims (code_claims.py, docs/adr/0009) -----------------------------------------------------
+
+# Read here so that a test can shorten it (the claim's age is measured on the log's wall-clock recorded_at).
+CODE_CLAIM_GRACE = code_claims.CLAIM_GRACE
+
+
+def _claim_meta(meta: CommandMeta) -> CommandMeta:
+    """A claim's own guards: If-Match is the project's version, not the claim's; and no key-derived event id,
+    since a claim is idempotent by its project id, and an id remembered as applied would let a late retry of a
+    taken-over claim pass as if it still held the code."""
+    return replace(meta, if_match=None, idempotency_key=None)
+
+
+async def _claim_code(rt: Runtime, code: str, year: int, project_id: str, meta: CommandMeta) -> None:
+    """Claim (code, year) for a project, or 409 naming `code` and its holder (see code_claims.decide_claim_code)."""
+    claim_id = code_claims.claim_id(code, year)
+    current = await load(rt.pool, rt.store, rt.schema, PROJECT_CODES, claim_id)
+    holder = current.state.project_id if current.state is not None else None
+    carries = holder is not None and holder != project_id and await _carries_code(rt, holder, code)
+    cmd = ClaimProjectCode(code=code, year=year, project_id=project_id)
+    await handle(
+        rt,
+        PROJECT_CODES,
+        claim_id,
+        lambda s: code_claims.decide_claim_code(
+            s,
+            cmd,
+            checked_holder=holder,
+            holder_carries_code=carries,
+            now=datetime.now(UTC),
+            grace=CODE_CLAIM_GRACE,
+        ),
+        _claim_meta(meta),
+        scope=f"claim_code:{claim_id}",
+    )
+
+
+async def _carries_code(rt: Runtime, project_id: str, code: str) -> bool:
+    """Whether a project carries a code, as the log says (its row plus the events after it), not the read model."""
+    project = (await load(rt.pool, rt.store, rt.schema, PROJECTS, project_id)).state
+    return project is not None and project.code == code
+
+
+async def _claim_amended_code(rt: Runtime, cmd: AmendProject, meta: CommandMeta) -> str | None:
+    """Claim the code an amendment gives a project; returns the claim id of the code it gives up, if any.
+
+    The amendment is authorised and checked first, so that a refused one claims nothing."""
+    if cmd.code is None:
+        return None
+    project = domain.must_exist((await load(rt.pool, rt.store, rt.schema, PROJECTS, cmd.project_id)).state)
+    policies.can_write_project(meta.principal, project)
+    domain.decide_amend_project(project, cmd)
+    if project.code == cmd.code:
+        return None
+    year = await queries.programme_year(rt.pool, rt.schema, project.programme_id)
+    if year is None:  # the project names a programme, and a programme is never removed
+        raise RuntimeError(f"programme {project.programme_id} of project {project.id} is not in the read model")
+    await _check_code_free(rt, cmd.code, year, holder_allowed=cmd.project_id)
+    await _claim_code(rt, cmd.code, year, cmd.project_id, meta)
+    return None if project.code is None else code_claims.claim_id(project.code, year)
+
+
+async def _release_code(rt: Runtime, claim_id: str, project_id: str, meta: CommandMeta) -> None:
+    cmd = ReleaseProjectCode(project_id=project_id)
+    await handle(
+        rt,
+        PROJECT_CODES,
+        claim_id,
+        lambda s: code_claims.decide_release_code(s, cmd),
+        _claim_meta(meta),
+        scope=f"release_code:{claim_id}",
+    )

@@ -54,9 +54,16 @@ async def list_projects(
     return items, int(total)
 
 
-async def project_with_code(db: Db, schema: str, code: str) -> str | None:
-    """The project holding a national code, if any (codes are unique across projects)."""
-    holder: str | None = await db.fetchval(f"SELECT id FROM {schema}.projects WHERE code = $1", code)
+async def project_with_code(db: Db, schema: str, code: str, year: int) -> str | None:
+    """A project the read model shows with a national code in a programme year (a code is unique per year).
+
+    Only a first answer for projects registered before codes were claimed: the claim (code_claims.py) decides."""
+    holder: str | None = await db.fetchval(
+        f"SELECT j.id FROM {schema}.projects j JOIN {schema}.programmes g ON g.id = j.programme_id"
+        f" WHERE j.code = $1 AND g.year = $2 ORDER BY j.registered_at, j.id LIMIT 1",
+        code,
+        year,
+    )
     return holder
 
 
@@ -100,8 +107,10 @@ async def list_programmes(db: Db, schema: str) -> list[dict[str, Any]]:
     return [_programme_public(r) for r in rows]
 
 
-async def programme_exists(db: Db, schema: str, programme_id: str) -> bool:
-    return bool(await db.fetchval(f"SELECT 1 FROM {schema}.programmes WHERE id = $1", programme_id))
+async def programme_year(db: Db, schema: str, programme_id: str) -> int | None:
+    """The year of a programme, None if there is no such programme (a programme's year never changes)."""
+    year: int | None = await db.fetchval(f"SELECT year FROM {schema}.programmes WHERE id = $1", programme_id)
+    return year
 
 
 # -- organisations (identity tables, shared.auth.IdentityReadModel) -------------------------------------------

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from services.intake import queries
+from services.intake.code_claims import ProjectCodeState, evolve_project_code
 from services.intake.domain import ProgrammeState, ProjectState, evolve_programme, evolve_project
 from services.intake.identity import OrganisationState, evolve_organisation
 from shared.aggregate_table import AggregateTable, BulkTable, Row, RowTable, envelope_fold
@@ -32,6 +33,12 @@ PROJECTS = AggregateTable(
         "code": ("text", lambda s: s.code), "demo": ("boolean", lambda s: s.demo),
         "registered_at": ("timestamptz", lambda s: s.registered_at),
     },
+)  # fmt: skip
+# National code claims: what a registration or amendment loads to claim a code (services/intake/code_claims.py).
+PROJECT_CODES = AggregateTable(
+    "project_codes", "project_code", ProjectCodeState, envelope_fold(evolve_project_code),
+    {"code": ("text", lambda s: s.code), "year": ("int", lambda s: s.year),
+     "project_id": ("text", lambda s: s.project_id)},
 )  # fmt: skip
 
 
@@ -62,8 +69,8 @@ CREATE INDEX IF NOT EXISTS progress_reports_project ON {s}.progress_reports (pro
 
 
 class IntakeReadModel:
-    tables = ("programmes", "projects", "progress_reports")
-    parts: tuple[BulkTable, ...] = (PROGRAMMES, PROJECTS, PROGRESS_REPORTS)
+    tables = ("programmes", "projects", "project_codes", "progress_reports")
+    parts: tuple[BulkTable, ...] = (PROGRAMMES, PROJECTS, PROJECT_CODES, PROGRESS_REPORTS)
 
     async def create_tables(self, conn: asyncpg.Connection, schema: str) -> None:
         await conn.execute("".join(part.ddl(schema) for part in self.parts) + INDEXES.format(s=schema))

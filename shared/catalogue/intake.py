@@ -139,3 +139,21 @@ class ProgressReported(BaseModel):
     image_progress_pct: Annotated[Decimal, Field(ge=0, le=100, decimal_places=2)]
     image_progress_text: str = ""
     milestones_done: list[MilestoneDone] = Field(default_factory=list)
+
+
+# -- national codes (aggregate `project_code`, id `<code>_<year>`): a code is claimed under optimistic concurrency,
+# so two registrations with one code cannot both succeed (docs/adr/0009-national-code-claims.md).
+
+
+@event("ProjectCodeClaimed", aggregate="project_code")
+class ProjectCodeClaimed(BaseModel):
+    code: str
+    year: int  # the programme year: a continuing project keeps its code in the programmes of later years
+    project_id: str
+    # The claim this one replaces: a holder that never carried the code (an interrupted registration or amendment).
+    taken_over_from: str | None = None
+
+
+@event("ProjectCodeReleased", aggregate="project_code")
+class ProjectCodeReleased(BaseModel):
+    project_id: str  # the holder that gave the code up (an amendment changed its code)
