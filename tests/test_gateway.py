@@ -240,7 +240,7 @@ async def test_readyz_503_when_an_upstream_is_down(upstreams: tuple[Upstream, Up
         assert (await client.get("/v1/projects/p-1")).status_code == 200
 
 
-async def test_unreachable_upstream_is_502_and_new_routes_are_found_lazily(
+async def test_new_routes_are_found_lazily_and_a_stopped_upstream_is_503_with_retry_after(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     upstream = await start_upstream(projects_app())
@@ -257,9 +257,14 @@ async def test_unreachable_upstream_is_502_and_new_routes_are_found_lazily(
         assert (await client.get("/v1/late/7")).json() == {"x": "7"}
 
         await upstream.stop()
-        r = await client.get("/v1/projects/p-1")  # route still known, upstream gone
-        assert r.status_code == 502
-        assert r.headers["content-type"] == "application/problem+json"
+        for ask in (client.get("/v1/projects/p-1"), client.post("/v1/projects", json={"name": "x", "budget": 1})):
+            r = await ask  # route still known, upstream gone
+            assert r.status_code == 503
+            assert r.headers["content-type"] == "application/problem+json"
+            assert int(r.headers["retry-after"]) > 0
+            assert r.json() == r.json() | {"status": 503, "title": "服务暂不可用", "instance": r.url.path}
+            port = upstream.url.rsplit(":", 1)[1]
+            assert "127.0.0.1" not in r.text and port not in r.text and "http" not in r.text
 
 
 def test_gateway_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
