@@ -17,7 +17,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.gateway.forwarding import forward, upstream_client
+from services.gateway.forwarding import UpstreamClients, forward
 from services.gateway.proxy import TITLE, Gateway
 from shared.problems import Problem, problem_response
 
@@ -41,8 +41,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as clients:
-            upstreams = dict.fromkeys(u.rstrip("/") for u in settings.routes)
-            gateway = Gateway({u: await clients.enter_async_context(upstream_client(u)) for u in upstreams})
+            upstreams = {u.rstrip("/"): UpstreamClients(u.rstrip("/")) for u in settings.routes}
+            for pools in upstreams.values():
+                clients.push_async_callback(pools.aclose)
+            gateway = Gateway(upstreams)
             app.state.gateway = gateway
             await gateway.refresh()
             task = asyncio.create_task(gateway.refresh_forever())

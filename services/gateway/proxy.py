@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from services.gateway.forwarding import UpstreamClients
+
 log = logging.getLogger("tiaodu.gateway")
 
 TITLE = "Tiaodu 调度 API"
@@ -53,9 +55,9 @@ def _segments(path: str) -> int:
 
 
 class Gateway:
-    """Routing table and merged document; `clients` holds one pooled client per upstream base URL."""
+    """Routing table and merged document; `clients` holds the pooled clients per upstream base URL."""
 
-    def __init__(self, clients: dict[str, httpx.AsyncClient]) -> None:
+    def __init__(self, clients: dict[str, UpstreamClients]) -> None:
         self.clients = clients
         self.upstreams = list(clients)
         self.specs: dict[str, dict[str, Any]] = {}
@@ -83,7 +85,7 @@ class Gateway:
 
     async def _fetch_spec(self, upstream: str) -> dict[str, Any] | None:
         try:
-            response = await self.clients[upstream].get("/openapi.json", timeout=5.0)
+            response = await self.clients[upstream].next().get("/openapi.json", timeout=5.0)
             response.raise_for_status()
             spec = response.json()
             return spec if isinstance(spec, dict) else None
@@ -118,7 +120,7 @@ class Gateway:
     async def not_ready(self) -> list[str]:
         async def ready(upstream: str) -> bool:
             try:
-                return (await self.clients[upstream].get("/readyz", timeout=3.0)).status_code == 200
+                return (await self.clients[upstream].next().get("/readyz", timeout=3.0)).status_code == 200
             except httpx.HTTPError:
                 return False
 
