@@ -40,10 +40,10 @@ class GatewaySettings:
 def create_app(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with AsyncExitStack() as clients:
+        async with AsyncExitStack() as closing:
             upstreams = {u.rstrip("/"): UpstreamClients(u.rstrip("/")) for u in settings.routes}
             for pools in upstreams.values():
-                clients.push_async_callback(pools.aclose)
+                closing.push_async_callback(pools.aclose)
             gateway = Gateway(upstreams)
             app.state.gateway = gateway
             await gateway.refresh()

@@ -1,7 +1,8 @@
-"""The single base URL: a small reverse proxy that routes by the upstreams' own OpenAPI documents.
+"""The single base URL: routing by the upstreams' own OpenAPI documents, and their merged document.
 
 Each upstream's `/openapi.json` is read at startup, every REFRESH_S seconds, and when a path matches nothing,
-so a new route appears at the gateway without configuration. The app around it is in `bootstrap.py`.
+so a new route appears at the gateway without configuration. The app around it is in `bootstrap.py`, the
+forwarding itself in `forwarding.py`.
 """
 
 from __future__ import annotations
