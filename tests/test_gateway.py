@@ -12,7 +12,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, create_model
 
 from services.gateway import proxy as gateway_module
@@ -113,9 +113,10 @@ class Upstream:
         await self.task
 
 
-async def start_upstream(app: FastAPI) -> Upstream:
+async def start_upstream(app: FastAPI, *, proxy_headers: bool = True) -> Upstream:
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=proxy_headers)
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         assert not task.done(), "upstream failed to start"
@@ -240,7 +241,7 @@ async def test_readyz_503_when_an_upstream_is_down(upstreams: tuple[Upstream, Up
         assert (await client.get("/v1/projects/p-1")).status_code == 200
 
 
-async def test_unreachable_upstream_is_502_and_new_routes_are_found_lazily(
+async def test_new_routes_are_found_lazily_and_a_stopped_upstream_is_503_with_retry_after(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     upstream = await start_upstream(projects_app())
@@ -257,9 +258,14 @@ async def test_unreachable_upstream_is_502_and_new_routes_are_found_lazily(
         assert (await client.get("/v1/late/7")).json() == {"x": "7"}
 
         await upstream.stop()
-        r = await client.get("/v1/projects/p-1")  # route still known, upstream gone
-        assert r.status_code == 502
-        assert r.headers["content-type"] == "application/problem+json"
+        for ask in (client.get("/v1/projects/p-1"), client.post("/v1/projects", json={"name": "x", "budget": 1})):
+            r = await ask  # route still known, upstream gone
+            assert r.status_code == 503
+            assert r.headers["content-type"] == "application/problem+json"
+            assert int(r.headers["retry-after"]) > 0
+            assert r.json() == r.json() | {"status": 503, "title": "服务暂不可用", "instance": r.url.path}
+            port = upstream.url.rsplit(":", 1)[1]
+            assert "127.0.0.1" not in r.text and port not in r.text and "http" not in r.text
 
 
 def test_gateway_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -269,3 +275,97 @@ def test_gateway_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("TIAODU_GATEWAY_ROUTES", " , ")
     with pytest.raises(RuntimeError, match="TIAODU_GATEWAY_ROUTES"):
         GatewaySettings.from_env()
+
+
+def streaming_app(first_chunk_seen: asyncio.Event, release: asyncio.Event) -> FastAPI:
+    """An upstream that proves bodies stream: it answers part of its reply before the rest exists, and reports
+    when the first part of a request body arrives while the client still holds the rest back."""
+    app = FastAPI()
+
+    @app.get("/v1/stream")
+    async def stream() -> StreamingResponse:
+        async def parts() -> AsyncIterator[bytes]:
+            yield b"first;"
+            await release.wait()  # set by the test only after "first;" reached it through the gateway
+            yield b"second"
+
+        return StreamingResponse(parts(), media_type="text/plain")
+
+    @app.post("/v1/upload")
+    async def upload(request: Request) -> dict[str, int]:
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            first_chunk_seen.set()
+        return {"size": size}
+
+    return app
+
+
+@asynccontextmanager
+async def gateway_server(upstreams: list[str]) -> AsyncIterator[str]:
+    """The gateway under a real uvicorn: httpx's ASGITransport would buffer whole bodies and hide streaming."""
+    served = await start_upstream(create_app(GatewaySettings(routes=tuple(upstreams))))
+    try:
+        yield served.url
+    finally:
+        await served.stop()
+
+
+async def test_bodies_stream_through_in_both_directions() -> None:
+    first_chunk_seen, release = asyncio.Event(), asyncio.Event()
+    upstream = await start_upstream(streaming_app(first_chunk_seen, release))
+    try:
+        async with gateway_server([upstream.url]) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
+            async with client.stream("GET", "/v1/stream") as r:
+                parts = r.aiter_raw()
+                assert await asyncio.wait_for(anext(parts), 5) == b"first;"  # upstream still holds "second"
+                release.set()
+                assert b"".join([chunk async for chunk in parts]) == b"second"
+
+            async def body() -> AsyncIterator[bytes]:
+                yield b"x" * 1000
+                await asyncio.wait_for(first_chunk_seen.wait(), 5)  # a buffering proxy would never get here
+                yield b"y" * 500
+
+            r = await client.post("/v1/upload", content=body())
+            assert r.status_code == 200
+            assert r.json() == {"size": 1500}
+    finally:
+        await upstream.stop()
+
+
+def pooled_app(arrived: list[int], wave_size: int, go: asyncio.Event) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/v1/hold")
+    async def hold(request: Request) -> dict[str, int]:
+        assert request.client is not None
+        arrived.append(request.client.port)  # one port per TCP connection the gateway opened
+        if len(arrived) % wave_size == 0:
+            go.set()
+        await go.wait()
+        return {"port": request.client.port}
+
+    return app
+
+
+async def test_concurrent_requests_reuse_pooled_upstream_connections() -> None:
+    wave = 32  # the concurrency of the platform's benchmark, above httpx's default of 20 kept-alive connections
+    arrived: list[int] = []
+    # Without proxy headers the upstream sees the gateway's own socket address, not X-Forwarded-For.
+    upstream = await start_upstream(pooled_app(arrived, wave, go := asyncio.Event()), proxy_headers=False)
+    limits = httpx.Limits(max_connections=wave, max_keepalive_connections=wave)
+    try:
+        async with (
+            gateway_server([upstream.url]) as base,
+            httpx.AsyncClient(base_url=base, limits=limits, timeout=10) as client,
+        ):
+            for _ in range(3):
+                go.clear()  # every request of a wave is held until all of them are in flight together
+                answers = await asyncio.gather(*(client.get("/v1/hold") for _ in range(wave)))
+                assert [a.status_code for a in answers] == [200] * wave
+        assert len(arrived) == 3 * wave
+        assert len(set(arrived)) == wave  # later waves ran on the first wave's connections
+    finally:
+        await upstream.stop()

@@ -9,14 +9,15 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.gateway.forwarding import UpstreamClients, forward
 from services.gateway.proxy import TITLE, Gateway
 from shared.problems import Problem, problem_response
 
@@ -39,9 +40,11 @@ class GatewaySettings:
 def create_app(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        timeout = httpx.Timeout(60.0, connect=5.0)
-        async with httpx.AsyncClient(timeout=timeout, trust_env=False, follow_redirects=False) as client:
-            gateway = Gateway(list(settings.routes), client)
+        async with AsyncExitStack() as closing:
+            upstreams = {u.rstrip("/"): UpstreamClients(u.rstrip("/")) for u in settings.routes}
+            for pools in upstreams.values():
+                closing.push_async_callback(pools.aclose)
+            gateway = Gateway(upstreams)
             app.state.gateway = gateway
             await gateway.refresh()
             task = asyncio.create_task(gateway.refresh_forever())
@@ -53,6 +56,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                     await task
 
     app = FastAPI(title=TITLE, lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+    app.add_middleware(ProxyRoutedPaths)
 
     def gateway_of(request: Request) -> Gateway:
         return request.app.state.gateway  # type: ignore[no-any-return]
@@ -78,12 +82,28 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{TITLE} · 接口文档")
 
     @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
-    async def proxy(request: Request) -> Response:
-        gateway = gateway_of(request)
-        upstream = await gateway.resolve(request.method, request.url.path)
-        if upstream is None:
-            detail = f"没有服务提供 {request.method} {request.url.path}"
-            return problem_response(Problem(404, detail), request.url.path)
-        return await gateway.forward(request, upstream)
+    async def no_upstream(request: Request) -> Response:
+        # ProxyRoutedPaths forwards every path an upstream declares; what reaches this route has no owner.
+        detail = f"没有服务提供 {request.method} {request.url.path}"
+        return problem_response(Problem(404, detail), request.url.path)
 
     return app
+
+
+GATEWAY_OWN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs"})
+
+
+class ProxyRoutedPaths:
+    """Forwards a request an upstream declares before FastAPI routes it; the gateway's own paths go to FastAPI."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in GATEWAY_OWN_PATHS:
+            gateway: Gateway = scope["app"].state.gateway
+            upstream = await gateway.resolve(scope["method"], scope["path"])
+            if upstream is not None:
+                await forward(gateway.clients[upstream], scope, receive, send)
+                return
+        await self.app(scope, receive, send)

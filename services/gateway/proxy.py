@@ -1,7 +1,8 @@
-"""The single base URL: a small reverse proxy that routes by the upstreams' own OpenAPI documents.
+"""The single base URL: routing by the upstreams' own OpenAPI documents, and their merged document.
 
 Each upstream's `/openapi.json` is read at startup, every REFRESH_S seconds, and when a path matches nothing,
-so a new route appears at the gateway without configuration. The app around it is in `bootstrap.py`.
+so a new route appears at the gateway without configuration. The app around it is in `bootstrap.py`, the
+forwarding itself in `forwarding.py`.
 """
 
 from __future__ import annotations
@@ -14,11 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from fastapi import Request
-from fastapi.responses import Response, StreamingResponse
-from starlette.background import BackgroundTask
 
-from shared.problems import Problem, problem_response
+from services.gateway.forwarding import UpstreamClients
 
 log = logging.getLogger("tiaodu.gateway")
 
@@ -26,11 +24,6 @@ TITLE = "Tiaodu 调度 API"
 REFRESH_S = 10.0
 LAZY_REFRESH_MIN_S = 1.0  # an unknown path refreshes at most this often, so 404s cannot flood upstreams
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
-HOP_BY_HOP = frozenset(
-    "connection keep-alive proxy-authenticate proxy-authorization proxy-connection te trailer trailers "
-    "transfer-encoding upgrade".split()
-)
-NOT_FORWARDED = frozenset({"host", "content-length", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"})
 _PARAM = re.compile(r"\{[^{}/]+\}")
 
 
@@ -58,12 +51,19 @@ def _specificity(template: str) -> tuple[int, ...]:
     return tuple(1 if _PARAM.fullmatch(seg) else 0 for seg in template.strip("/").split("/"))
 
 
+def _segments(path: str) -> int:
+    return path.count("/")
+
+
 class Gateway:
-    def __init__(self, upstreams: list[str], client: httpx.AsyncClient) -> None:
-        self.upstreams = [u.rstrip("/") for u in upstreams]
-        self.client = client
+    """Routing table and merged document; `clients` holds the pooled clients per upstream base URL."""
+
+    def __init__(self, clients: dict[str, UpstreamClients]) -> None:
+        self.clients = clients
+        self.upstreams = list(clients)
         self.specs: dict[str, dict[str, Any]] = {}
         self.routes: list[Route] = []
+        self._by_segments: dict[int, list[Route]] = {}  # a parameter is one segment: only equal counts can match
         self.merged: dict[str, Any] = merge_specs([])
         self._lock = asyncio.Lock()
         self._last_refresh = 0.0
@@ -77,12 +77,16 @@ class Gateway:
                     self.specs[upstream] = spec
             ordered = [(u, self.specs[u]) for u in self.upstreams if u in self.specs]
             self.routes = build_routes(ordered)
+            by_segments: dict[int, list[Route]] = {}
+            for route in self.routes:  # keeps the specificity order within each count
+                by_segments.setdefault(_segments(route.template), []).append(route)
+            self._by_segments = by_segments
             self.merged = merge_specs(ordered, self._warned)
             self._last_refresh = time.monotonic()
 
     async def _fetch_spec(self, upstream: str) -> dict[str, Any] | None:
         try:
-            response = await self.client.get(f"{upstream}/openapi.json", timeout=5.0)
+            response = await self.clients[upstream].next().get("/openapi.json", timeout=5.0)
             response.raise_for_status()
             spec = response.json()
             return spec if isinstance(spec, dict) else None
@@ -100,7 +104,7 @@ class Gateway:
 
     def match(self, method: str, path: str) -> str | None:
         method = method.lower()
-        by_path = [r for r in self.routes if r.pattern.match(path)]
+        by_path = [r for r in self._by_segments.get(_segments(path), ()) if r.pattern.match(path)]
         for route in by_path:
             if route.method == method or (method == "head" and route.method == "get"):
                 return route.upstream
@@ -117,43 +121,12 @@ class Gateway:
     async def not_ready(self) -> list[str]:
         async def ready(upstream: str) -> bool:
             try:
-                return (await self.client.get(f"{upstream}/readyz", timeout=3.0)).status_code == 200
+                return (await self.clients[upstream].next().get("/readyz", timeout=3.0)).status_code == 200
             except httpx.HTTPError:
                 return False
 
         answers = await asyncio.gather(*(ready(u) for u in self.upstreams))
         return [u for u, ok in zip(self.upstreams, answers, strict=True) if not ok]
-
-    async def forward(self, request: Request, upstream: str) -> Response:
-        raw_path = request.scope.get("raw_path") or request.url.path.encode()
-        url = upstream + raw_path.decode("latin-1")
-        if request.url.query:
-            url += "?" + request.url.query
-        headers = [(k, v) for k, v in request.headers.items() if k not in HOP_BY_HOP | NOT_FORWARDED]
-        client_host = request.client.host if request.client else "unknown"
-        previous = request.headers.get("x-forwarded-for")
-        headers.append(("x-forwarded-for", f"{previous}, {client_host}" if previous else client_host))
-        headers.append(("x-forwarded-host", request.headers.get("host", "")))
-        headers.append(("x-forwarded-proto", request.url.scheme))
-        body = await request.body()
-        outgoing = self.client.build_request(request.method, url, headers=headers, content=body)
-        try:
-            upstream_response = await self.client.send(outgoing, stream=True)
-        except httpx.HTTPError as exc:
-            log.warning("upstream %s failed for %s %s: %s", upstream, request.method, request.url.path, exc)
-            detail = f"上游服务不可达: {upstream} ({type(exc).__name__})"
-            return problem_response(Problem(502, detail, title="网关错误"), request.url.path)
-        response = StreamingResponse(
-            upstream_response.aiter_raw(),
-            status_code=upstream_response.status_code,
-            background=BackgroundTask(upstream_response.aclose),
-        )
-        response.raw_headers = [
-            (k.encode("latin-1"), v.encode("latin-1"))
-            for k, v in upstream_response.headers.multi_items()
-            if k.lower() not in HOP_BY_HOP
-        ]
-        return response
 
 
 def build_routes(specs: list[tuple[str, dict[str, Any]]]) -> list[Route]:
