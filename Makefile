@@ -44,3 +44,4 @@ clean:
 bench: venv
 	PYTHONPATH=. $(PY) -m tests.benchmarks.bench_intake
 	PYTHONPATH=. $(PY) -m tests.benchmarks.bench_scheduling
+	PYTHONPATH=. $(PY) -m tests.benchmarks.bench_gateway
