@@ -269,28 +269,31 @@ async def test_min_seq_waits_answers_504_when_the_projection_lags_and_422_beyond
 async def test_epochs_only_grow_even_when_the_lease_bucket_is_recreated(settings: Settings) -> None:
     """Fencing epochs are taken in PostgreSQL, not from KV revisions, which start again in a new bucket."""
 
-    async def held_epochs() -> dict[int, int]:
-        async with counting_runtime(settings) as rt:
-            await wait_until(lambda: _true(len(rt.runner._workers) == settings.partitions), 20, "all partitions")
-            await wait_until(lambda: _epochs_set(rt), 10, "every partition claimed")
-            async with rt.pool.acquire() as conn:
-                rows = await conn.fetch(f"SELECT partition, epoch FROM {rt.schema}._checkpoint WHERE grp = 'proj'")
+    async def epochs(rt: Runtime) -> dict[int, int]:
+        async with rt.pool.acquire() as conn:
+            rows = await conn.fetch(f"SELECT partition, epoch FROM {rt.schema}._checkpoint WHERE grp = 'proj'")
         return {r["partition"]: r["epoch"] for r in rows}
 
-    before = await held_epochs()
+    async def claimed_after(floor: dict[int, int]) -> dict[int, int]:
+        """Start a replica and wait until it has claimed every partition (each epoch above `floor`)."""
+        async with counting_runtime(settings) as rt:
+
+            async def all_claimed() -> bool:
+                now = await epochs(rt)
+                return len(now) == settings.partitions and all(e > floor.get(p, 0) for p, e in now.items())
+
+            await wait_until(all_claimed, 20, "every partition claimed")
+            return await epochs(rt)
+
+    before = await claimed_after({})
     nc = await nats.connect(settings.nats_url)
     try:
         await nc.jetstream().delete_key_value(LEASE_BUCKET)  # an administrator recreates the bucket
     finally:
         await nc.close()
     await provision_at(settings.nats_url, StreamLayout.of(settings))
-    after = await held_epochs()
+    after = await claimed_after(before)  # fails by timeout if any epoch went backwards or stood still
     assert all(after[p] > before[p] for p in before), (before, after)
-
-
-async def _epochs_set(rt: Runtime) -> bool:
-    async with rt.pool.acquire() as conn:
-        return bool(await conn.fetchval(f"SELECT bool_and(epoch > 0) FROM {rt.schema}._checkpoint WHERE grp = 'proj'"))
 
 
 class FlakyCountingReadModel(CountingReadModel):
