@@ -9,6 +9,7 @@ import nats.errors
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.db import CONNECTION_ERRORS
@@ -37,12 +38,39 @@ TITLES = {
     405: "方法不允许",
     409: "版本冲突",
     412: "前置条件不满足",
+    413: "请求体过大",
     415: "不支持的媒体类型",
     422: "输入校验失败",
     428: "需要前置条件",
     500: "服务器内部错误",
     503: "服务暂不可用",
     504: "读模型尚未同步",
+}
+
+
+# The body of every problem answer, as the OpenAPI document describes it (shared.contract). Extensions such as
+# `current_version` or `last_seq` are named in `detail` and allowed by additionalProperties.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Problem",
+    "description": "RFC 9457 问题详情;errors 列出出错的字段与原因",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "reason"],
+                "properties": {"field": {"type": "string"}, "reason": {"type": "string"}},
+            },
+        },
+    },
+    "additionalProperties": True,
 }
 
 
@@ -101,6 +129,20 @@ def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+# What FastAPI raises (as a 400) when a JSON body cannot even be decoded; like malformed JSON it is a 422 here.
+FASTAPI_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on this request's path (the Allow header of a 405)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        path_regex = getattr(route, "path_regex", None)
+        if path_regex is not None and path_regex.match(request.scope["path"]) and route.methods:
+            methods |= route.methods
+    return sorted(methods)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -118,7 +160,13 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(Problem(exc.status_code, str(exc.detail)), request.url.path)
+        if exc.status_code == 400 and exc.detail == FASTAPI_UNPARSABLE_BODY:  # e.g. bytes that are not UTF-8
+            return problem_response(field_error("body", "not valid JSON text (UTF-8)"), request.url.path)
+        problem = Problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+        if exc.status_code == 405:
+            # Starlette names only the methods of the first route whose path matched; clients need all of them.
+            problem.headers["Allow"] = ", ".join(allowed_methods(request))
+        return problem_response(problem, request.url.path)
 
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
         # A dependency (PostgreSQL, NATS) is away: say so at once, with when to retry, never a stack trace.

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from shared.auth import Principal
 from shared.body_limit import BodyLimitMiddleware
 from shared.commands import CommandMeta, Outcome
+from shared.contract import install_contract, may_answer
 from shared.envelope import Role
 from shared.eventstore import Context
 from shared.problems import Problem
@@ -27,6 +28,7 @@ async def runtime_of(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 
 
+@may_answer(401, 403, authenticates=True)  # 403: the operation's policy may refuse this principal
 async def current_principal(request: Request, runtime: RuntimeDep) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -42,6 +44,7 @@ PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
 def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
+    @may_answer(403)
     async def check(principal: PrincipalDep) -> Principal:
         if principal.role not in roles:
             allowed = "、".join(r.value for r in roles)
@@ -60,24 +63,43 @@ async def request_context(request: Request, principal: PrincipalDep) -> Context:
 ContextDep = Annotated[Context, Depends(request_context)]
 
 
-VERSION_RE = re.compile(r"[0-9]{1,9}")  # ASCII digits only: str.isdigit() also accepts '²'
+# A version as the ETag gave it ("3"), weak (W/"3") or bare (3). ASCII digits only: str.isdigit() also accepts '²'.
+# The OpenAPI document carries the same pattern, so that what it calls valid is exactly what is accepted.
+IF_MATCH_PATTERN = r'^(W/)?("[0-9]{1,9}"|[0-9]{1,9})$'
+IF_MATCH_RE = re.compile(IF_MATCH_PATTERN)
 
 
-async def if_match_version(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int | None:
+@may_answer(400, 412)
+async def if_match_version(
+    if_match: Annotated[
+        str | None,
+        Header(alias="If-Match", description="期望的当前版本(ETag)", json_schema_extra={"pattern": IF_MATCH_PATTERN}),
+    ] = None,
+) -> int | None:
     if if_match is None:
         return None
-    value = if_match.strip().removeprefix("W/").strip('"')
-    if not VERSION_RE.fullmatch(value):
+    value = if_match.strip()  # optional whitespace around a header value is not part of it (RFC 9110)
+    if not IF_MATCH_RE.fullmatch(value):
         raise Problem(
             400, "If-Match 须为版本号", errors=[{"field": "If-Match", "reason": "must be an integer version"}]
         )
-    return int(value)
+    return int(value.removeprefix("W/").strip('"'))
 
 
 IfMatchDep = Annotated[int | None, Depends(if_match_version)]
 
 
-async def idempotency_key(key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> str | None:
+@may_answer(400)
+async def idempotency_key(
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="重试同一请求时带同一值:不会重复写入,按首次结果应答",
+            json_schema_extra={"minLength": 1, "maxLength": 200},
+        ),
+    ] = None,
+) -> str | None:
     if key is not None and not (1 <= len(key) <= 200):
         raise Problem(
             400,
@@ -90,6 +112,7 @@ async def idempotency_key(key: Annotated[str | None, Header(alias="Idempotency-K
 IdempotencyKeyDep = Annotated[str | None, Depends(idempotency_key)]
 
 
+@may_answer(404, 409)  # the command names something missing; a lost race or a state that forbids it
 async def command_meta(
     principal: PrincipalDep, context: ContextDep, if_match: IfMatchDep, key: IdempotencyKeyDep
 ) -> CommandMeta:
@@ -99,6 +122,7 @@ async def command_meta(
 MetaDep = Annotated[CommandMeta, Depends(command_meta)]
 
 
+@may_answer(422, 504)  # min_seq beyond the log's end; a projection that lags beyond wait_ms
 async def wait_min_seq(
     runtime: RuntimeDep,
     principal: PrincipalDep,  # authentication first: an unauthenticated read never waits
@@ -169,6 +193,7 @@ def install_common(app: FastAPI) -> None:
     from shared.problems import install_problem_handlers
 
     install_problem_handlers(app)
+    install_contract(app)
     app.include_router(health_router())
     app.add_middleware(TracingMiddleware)
     app.add_middleware(BodyLimitMiddleware)  # outermost: a body over the limit is never read

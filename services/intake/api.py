@@ -96,7 +96,7 @@ async def list_projects(
     unit_id: Annotated[str | None, Query(description="责任单位编号")] = None,
     phase: Annotated[Phase | None, Query(description="阶段")] = None,
     limit: Annotated[int, Query(ge=1, le=200, description="每页条数")] = 50,
-    offset: Annotated[int, Query(ge=0, description="跳过条数")] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="跳过条数")] = 0,  # PostgreSQL's OFFSET is int8
 ) -> dict[str, Any]:
     unit, sponsor = listing_scope(principal, unit_id)
     filters = {

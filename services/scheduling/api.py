@@ -3,9 +3,9 @@ reports are in `api_lights`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from services.scheduling import api_lights, handlers, queries
 from services.scheduling.commands import (
@@ -52,7 +52,10 @@ async def draft_plan(cmd: DraftPlan, rt: RuntimeDep, meta: MetaDep, response: Re
 
 @router.get("/plans", tags=["plans"], summary="实施方案列表", dependencies=[MinSeqDep])
 async def list_plans(
-    rt: RuntimeDep, principal: PrincipalDep, project_id: str | None = None, year: int | None = None
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    project_id: str | None = None,
+    year: Annotated[int | None, Query(ge=1, le=9999, description="年度")] = None,  # a date's year (the column is int4)
 ) -> list[dict[str, Any]]:
     unit, leader = visibility(principal)
     async with rt.pool.acquire() as conn:

@@ -26,6 +26,11 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+def _file_answer(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
+    """The 200 of a route that answers a file: its real content type in the OpenAPI document, not JSON."""
+    return {200: {"description": what, "content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}}
+
+
 # -- rules and lights -------------------------------------------------------------------------------------------
 
 
@@ -136,8 +141,9 @@ async def monitoring_day(day: date, rt: RuntimeDep, principal: PrincipalDep) -> 
 
 
 @router.get(
-    "/programmes/{programme_id}/weekly-report", tags=["reports"], summary="周调度报告(DOCX)", dependencies=[MinSeqDep]
-)
+    "/programmes/{programme_id}/weekly-report", tags=["reports"], summary="周调度报告(DOCX)", dependencies=[MinSeqDep],
+    response_class=Response, responses=_file_answer(DOCX, "周调度报告(Word 文档)"),
+)  # fmt: skip
 async def get_weekly_report(
     programme_id: str, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: date | None = None
 ) -> Response:
@@ -148,7 +154,10 @@ async def get_weekly_report(
     return Response(render_weekly_report(report), media_type=DOCX, headers=_attachment(name))
 
 
-@router.get("/programmes/{programme_id}/ledger", tags=["reports"], summary="项目台账(XLSX)", dependencies=[MinSeqDep])
+@router.get(
+    "/programmes/{programme_id}/ledger", tags=["reports"], summary="项目台账(XLSX)", dependencies=[MinSeqDep],
+    response_class=Response, responses=_file_answer(XLSX, "项目台账(Excel 工作簿)"),
+)  # fmt: skip
 async def get_ledger(
     programme_id: str, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: date | None = None
 ) -> Response:
