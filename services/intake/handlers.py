@@ -231,9 +231,13 @@ async def _check_organisation(rt: Runtime, org_id: str, role: Role, field: str) 
 
 
 async def _check_code_free(rt: Runtime, code: str, year: int, *, holder_allowed: str | None) -> None:
-    """The read model's answer, which lags: it only covers projects registered before codes were claimed."""
+    """The read model's answer, which lags: it only covers projects registered before codes were claimed, so it
+    counts only when the log holds no claim for the code (a claim, held or released, is the answer then)."""
     holder = await queries.project_with_code(rt.pool, rt.schema, code, year)
-    if holder is not None and holder != holder_allowed:
+    if holder is None or holder == holder_allowed:
+        return
+    claim = await load(rt.pool, rt.store, rt.schema, PROJECT_CODES, code_claims.claim_id(code, year))
+    if claim.state is None:
         raise code_claims.code_taken(code, year, holder, pending=False)
 
 
