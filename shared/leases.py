@@ -18,9 +18,7 @@ from typing import Any
 from nats.js.kv import KeyValue
 
 from shared.kv_records import read_record, write_record
-from shared.names import LEASE_BUCKET
 
-BUCKET = LEASE_BUCKET
 MEMBER_UPDATE_ATTEMPTS = 5
 
 
@@ -41,22 +39,16 @@ class PartitionLeases:
     def _key(self, partition: int) -> str:
         return f"{self.group}.p{partition}"
 
-    async def _get(self, key: str) -> tuple[dict[str, Any] | None, int | None]:
-        return await read_record(self.kv, key)
-
-    async def _put(self, key: str, value: dict[str, Any], revision: int | None) -> int | None:
-        return await write_record(self.kv, key, value, revision)
-
     async def _heartbeat(self, *, leaving: bool = False) -> list[str]:
         """Record this replica as alive (or gone); returns the live members of the group, sorted."""
         key = f"{self.group}.members"
         for _ in range(MEMBER_UPDATE_ATTEMPTS):
             now = time.time()
-            members, revision = await self._get(key)
+            members, revision = await read_record(self.kv, key)
             alive = {o: exp for o, exp in (members or {}).items() if exp > now and o != self.owner}
             if not leaving:
                 alive[self.owner] = now + self.ttl
-            if await self._put(key, alive, revision) is not None:
+            if await write_record(self.kv, key, alive, revision) is not None:
                 return sorted(alive)
         return [self.owner]  # heavy contention: count again next tick
 
@@ -92,10 +84,10 @@ class PartitionLeases:
 
     async def _try_acquire(self, partition: int) -> bool:
         key = self._key(partition)
-        current, revision = await self._get(key)
+        current, revision = await read_record(self.kv, key)
         if current is not None and current.get("expires_at", 0) > time.time() and current.get("owner") != self.owner:
             return False
-        written = await self._put(key, self._value(time.time() + self.ttl), revision)
+        written = await write_record(self.kv, key, self._value(time.time() + self.ttl), revision)
         if written is None:
             return False  # another replica won the race
         self.held[partition] = Held(written)
@@ -103,7 +95,7 @@ class PartitionLeases:
 
     async def _renew(self, partition: int) -> bool:
         held = self.held[partition]
-        written = await self._put(self._key(partition), self._value(time.time() + self.ttl), held.revision)
+        written = await write_record(self.kv, self._key(partition), self._value(time.time() + self.ttl), held.revision)
         if written is None:
             return False
         held.revision = written
@@ -113,7 +105,7 @@ class PartitionLeases:
         held = self.held.pop(partition, None)
         if held is not None:
             # Expired at once, so another replica may take it now; a lost race means it was taken already.
-            await self._put(self._key(partition), self._value(0.0), held.revision)
+            await write_record(self.kv, self._key(partition), self._value(0.0), held.revision)
 
     async def leave(self) -> None:
         for partition in list(self.held):

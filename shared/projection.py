@@ -128,4 +128,4 @@ class ProjectionRunner(PartitionedConsumer):
 
     async def lag(self) -> dict[str, Any]:
         status = await self.status()
-        return {"stream_last_seq": await self.store.last_seq(), **status, "dead_letters": status["parked"]}
+        return {"stream_last_seq": await self.store.last_seq(), **status}

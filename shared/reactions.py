@@ -29,7 +29,7 @@ from shared.envelope import Actor, Role
 from shared.eventstore import Context, StoredEvent
 from shared.problems import Problem
 from shared.telemetry import consumer_span
-from shared.verification import Raw, save_heads, verify
+from shared.verification import save_heads, verify
 
 if TYPE_CHECKING:
     from shared.runtime import Runtime
@@ -151,4 +151,4 @@ class ReactionRunner(PartitionedConsumer):
         return None
 
 
-__all__ = ["Cause", "Raw", "Reaction", "ReactionRunner", "derived_event_id"]
+__all__ = ["Cause", "Reaction", "ReactionRunner", "derived_event_id"]

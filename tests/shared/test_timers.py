@@ -10,7 +10,7 @@ import pytest
 
 from shared.auth import IdentityReadModel
 from shared.clock import CHINA, SimulatedClock
-from shared.leases import BUCKET
+from shared.names import LEASE_BUCKET
 from shared.runtime import Runtime
 from shared.schedule import Period, Schedule
 from shared.settings import Settings
@@ -59,9 +59,9 @@ async def test_each_period_runs_once_across_replicas_and_restarts(settings: Sett
     timer = Timer("daily_monitoring", Schedule.parse("daily 06:00"), handler)
     a, b = await _runtime(settings, "replica-a"), await _runtime(settings, "replica-b")
     try:
-        kv = await a.js.key_value(BUCKET)
+        kv = await a.js.key_value(LEASE_BUCKET)
         runner_a = TimerRunner(a, [timer], kv=kv, clock=clock)
-        runner_b = TimerRunner(b, [timer], kv=await b.js.key_value(BUCKET), clock=clock)
+        runner_b = TimerRunner(b, [timer], kv=await b.js.key_value(LEASE_BUCKET), clock=clock)
 
         async def both_tick(times: int) -> None:
             for _ in range(times):
@@ -107,10 +107,10 @@ async def test_a_replica_that_dies_mid_run_is_taken_over_after_its_lease(setting
     a, b = await _runtime(settings, "replica-a"), await _runtime(settings, "replica-b")
     try:
         schedule = Schedule.parse("daily 06:00")
-        runner_a = TimerRunner(a, [Timer("t", schedule, handler_for("a", True))], kv=await a.js.key_value(BUCKET),
+        runner_a = TimerRunner(a, [Timer("t", schedule, handler_for("a", True))], kv=await a.js.key_value(LEASE_BUCKET),
                                clock=clock)  # fmt: skip
         timer_b = Timer("t", schedule, handler_for("b", False))
-        runner_b = TimerRunner(b, [timer_b], kv=await b.js.key_value(BUCKET), clock=clock)
+        runner_b = TimerRunner(b, [timer_b], kv=await b.js.key_value(LEASE_BUCKET), clock=clock)
         hung = asyncio.create_task(runner_a.tick(runner_a.timers[0]))
         await asyncio.wait_for(entered.wait(), 5)
         await runner_b.tick(timer_b)  # a holds the lease and renews it: b must not run the period
@@ -139,7 +139,7 @@ async def test_nothing_runs_for_a_period_after_the_platform_clock(settings: Sett
     rt = await _runtime(settings, "replica-a")
     try:
         timer = Timer("t", Schedule.parse("every 1h"), handler)
-        runner = TimerRunner(rt, [timer], kv=await rt.js.key_value(BUCKET), clock=clock)
+        runner = TimerRunner(rt, [timer], kv=await rt.js.key_value(LEASE_BUCKET), clock=clock)
         await runner.tick(timer)
         clock.advance(timedelta(minutes=59))
         await runner.tick(timer)
