@@ -3,7 +3,7 @@
 A rebuild is how an auditor checks that today's read models follow from the events, and how a changed projection
 is deployed beside the live one. It reads the log with batched direct gets (`EventStore.read_log`) in a task of its
 own while it folds, so reading and writing overlap; checks every event as a projection does (with
-`verify_hashes`, the hash too: an audit); folds big batches (`batch` events) and writes each with a few bulk
+`verify_hashes`, the hash too: an audit); folds batches of thousands of events (`batch`) and writes each with a few bulk
 statements in one transaction, with the chain heads it moved, the applied event ids (COPY) and the checkpoints.
 The scratch schema is consistent after every batch: a projection could take it over from its checkpoints.
 """
@@ -40,8 +40,11 @@ async def _no_earlier_head(key: Key, before_seq: int) -> Head | None:
 
 
 async def _batches(store: EventStore, end: int, size: int) -> AsyncIterator[list[Raw]]:
-    """The log up to `end` in batches of about `size`, read ahead by a task of its own while the caller works."""
-    chunks: asyncio.Queue[list[Raw] | BaseException | None] = asyncio.Queue(maxsize=4)
+    """The log up to `end` in batches of about `size`, read ahead by a task of its own while the caller works.
+
+    One batch ahead, no more: batches held in memory cost more than they save (fresh memory for every parsed event
+    made parsing three times slower in a measurement with four 20,000-event batches read ahead)."""
+    chunks: asyncio.Queue[list[Raw] | BaseException | None] = asyncio.Queue(maxsize=1)
 
     async def read() -> None:
         try:
@@ -117,7 +120,7 @@ async def rebuild(
     schema: str,
     *,
     until_seq: int | None = None,
-    batch: int = 20_000,
+    batch: int = 5_000,
     verify_hashes: bool = False,
 ) -> RebuildResult:
     """Replay the log up to `until_seq` (default: its end now) into `schema`, dropped and created afresh.
