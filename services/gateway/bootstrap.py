@@ -13,6 +13,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from functools import partial
 
 import httpx
 from fastapi import FastAPI, Request
@@ -28,6 +29,7 @@ from shared.telemetry import FASTAPI_TELEMETRY
 
 SERVICE = "gateway"
 RETRY_AFTER_S = 2  # a restarting service is back within seconds (make run, a rolling deploy)
+_UPSTREAM_ERROR = UPSTREAM_ERROR_HEADER.lower().encode()  # as ASGI spells header names
 
 
 @dataclass(frozen=True)
@@ -62,21 +64,21 @@ def create_app(settings: GatewaySettings, caddy: Caddy | None = None) -> FastAPI
     # One upstream is one address today; a list per service is where balancing across replicas goes (issue 12).
     pools = {u: [dial_address(u)] for u in upstreams}
 
-    async def load_into_caddy(routes: list[Route]) -> None:
-        assert caddy is not None
+    async def load_into_caddy(data_plane: Caddy, routes: list[Route]) -> None:
         config = render_config(
             listen=settings.listen,
-            admin_socket=caddy.admin_socket,
-            control_socket=caddy.control_socket,
+            admin_socket=data_plane.admin_socket,
+            control_socket=data_plane.control_socket,
             routes=routes,
             pools=pools,
         )
-        await caddy.load(config)
+        await data_plane.load(config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with httpx.AsyncClient(trust_env=False) as client:
-            gateway = Gateway(upstreams, client, on_routes=load_into_caddy if caddy else None)
+            on_routes = partial(load_into_caddy, caddy) if caddy is not None else None
+            gateway = Gateway(upstreams, client, on_routes=on_routes)
             app.state.gateway = gateway
             await gateway.refresh()
             task = asyncio.create_task(gateway.refresh_forever())
@@ -140,7 +142,7 @@ class UpstreamFailures:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         failed = None
         if scope["type"] == "http":
-            failed = next((v for k, v in scope["headers"] if k == UPSTREAM_ERROR_HEADER.lower().encode()), None)
+            failed = next((v for k, v in scope["headers"] if k == _UPSTREAM_ERROR), None)
         if failed is None:
             await self.app(scope, receive, send)
             return
