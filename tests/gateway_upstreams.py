@@ -37,6 +37,7 @@ def echo(service: str, request: Request, **extra: object) -> dict[str, object]:
         "hop": request.headers.get("x-hop"),  # named in the client's Connection header: hop-by-hop
         "host": request.headers.get("host"),
         "forwarded_host": request.headers.get("x-forwarded-host"),
+        "forwarded_proto": request.headers.get("x-forwarded-proto"),
         **extra,
     }
 

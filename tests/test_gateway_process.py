@@ -140,7 +140,15 @@ async def test_body_status_and_headers_pass_through(client: httpx.AsyncClient, g
     r = await client.post(
         "/v1/projects",
         json={"name": "引江济淮", "budget": 7},
-        headers={"X-Forwarded-For": "10.0.0.9", "TE": "gzip", "X-Custom": "kept", "Connection": "X-Hop", "X-Hop": "1"},
+        headers={
+            "X-Forwarded-For": "10.0.0.9",
+            "X-Forwarded-Host": "spoofed.example",  # the gateway says which host and scheme the client used
+            "X-Forwarded-Proto": "https",
+            "TE": "gzip",
+            "X-Custom": "kept",
+            "Connection": "X-Hop",
+            "X-Hop": "1",
+        },
     )
     assert r.status_code == 201
     assert r.json()["body"] == {"name": "引江济淮", "budget": 7}
@@ -148,6 +156,7 @@ async def test_body_status_and_headers_pass_through(client: httpx.AsyncClient, g
     assert r.json()["te"] is None and r.json()["hop"] is None  # hop-by-hop, dropped
     assert r.json()["custom"] == "kept"
     assert r.json()["forwarded_host"] == gateway.url.removeprefix("http://")
+    assert r.json()["forwarded_proto"] == "http"
     assert r.headers["location"] == "/v1/projects/p-1"
     assert len(r.headers.get_list("set-cookie")) == 2
 

@@ -62,8 +62,15 @@ def reverse_proxy(dials: Sequence[str], *, upstream_host: bool = True) -> dict[s
             },
         },
     }
-    if upstream_host:  # the upstream sees its own host (as with the Python proxy); the client's is X-Forwarded-Host
-        handler["headers"] = {"request": {"set": {"Host": ["{http.reverse_proxy.upstream.hostport}"]}}}
+    if upstream_host:
+        # The upstream sees its own host, the one the client asked for in X-Forwarded-Host, and the gateway says
+        # so itself: trusting every peer (TRUSTED_PROXIES) would otherwise pass a client's own -Host and -Proto on.
+        forwarded = {
+            "Host": ["{http.reverse_proxy.upstream.hostport}"],
+            "X-Forwarded-Host": ["{http.request.hostport}"],
+            "X-Forwarded-Proto": ["{http.request.scheme}"],
+        }
+        handler["headers"] = {"request": {"set": forwarded}}
     return handler
 
 
