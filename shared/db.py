@@ -39,5 +39,8 @@ CONNECTION_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.InterfaceError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.AdminShutdownError,
+    # A connection the server dropped in the middle of an operation can be left in a state asyncpg refuses to use
+    # ("another operation is in progress"): the same condition, seen one request later.
+    asyncpg.exceptions.InternalClientError,
     ConnectionError,
 )
