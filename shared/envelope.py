@@ -79,21 +79,73 @@ class Envelope(BaseModel):
         return hash_document(self.unsigned_document())
 
     def to_bytes(self) -> bytes:
-        return bytes(rfc8785.dumps(self.model_dump(mode="json")))
+        return canonical_json(self.model_dump(mode="json"))
+
+
+# JavaScript's safe integers: RFC 8785 serialises numbers as ECMAScript does, exact only up to 2**53 - 1.
+_SAFE_INT = 2**53 - 1
+
+
+def _plain(value: Any) -> bool:
+    """True when the standard library's sorted, compact JSON is exactly RFC 8785's for `value`.
+
+    That holds for strings, safe integers, booleans, null, lists and objects with ASCII keys: their escaping is the
+    same, and ASCII keys sort the same by code point (Python) as by UTF-16 code unit (RFC 8785). Floats (ECMAScript's
+    number formatting) and other keys take the reference implementation.
+    """
+    if isinstance(value, str) or value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return -_SAFE_INT <= value <= _SAFE_INT
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return False
+
+
+def canonical_json(doc: dict[str, Any]) -> bytes:
+    """RFC 8785 (JCS) bytes of a JSON document: the C encoder where it is provably the same, else `rfc8785`."""
+    if _plain(doc):
+        try:
+            text = json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: the reference implementation says what to do with it
+    return bytes(rfc8785.dumps(doc))
 
 
 def hash_document(unsigned: dict[str, Any]) -> str:
-    return hashlib.sha256(rfc8785.dumps(unsigned)).hexdigest()
+    return hashlib.sha256(canonical_json(unsigned)).hexdigest()
+
+
+def encode_envelope(fields: dict[str, Any]) -> tuple[Envelope, bytes]:
+    """Build an envelope from its fields (everything but `hash`): the envelope and its stored bytes.
+
+    Validated and dumped once; canonicalised once to hash and once, with the hash, to store.
+    """
+    draft = Envelope.model_validate({**fields, "hash": ""})
+    doc = draft.model_dump(mode="json")
+    doc.pop("hash")
+    digest = hashlib.sha256(canonical_json(doc)).hexdigest()
+    doc["hash"] = digest
+    return draft.model_copy(update={"hash": digest}), canonical_json(doc)
 
 
 def seal_envelope(fields: dict[str, Any]) -> Envelope:
     """Build an envelope from its fields (everything but `hash`) and compute its hash."""
-    draft = Envelope.model_validate({**fields, "hash": ""})
-    return draft.model_copy(update={"hash": draft.computed_hash()})
+    return encode_envelope(fields)[0]
 
 
-def parse_envelope(data: bytes) -> Envelope:
-    """Parse and verify a stored event; raises ValueError with the reason when it is not a sound envelope."""
+def parse_envelope(data: bytes, *, verify_hash: bool = False) -> Envelope:
+    """Parse a stored event; raises ValueError with the reason when it is not a sound envelope.
+
+    The hash is recomputed only with `verify_hash` (audit, a verifying rebuild): an unkeyed hash proves nothing
+    against whoever can publish on a subject, so consumers check what does (subject, type, payload, and the chain's
+    version and `prev_hash` linkage: shared.verification), while detecting altered bytes is the auditor's job.
+    """
+    if not verify_hash:
+        return Envelope.model_validate_json(data)
     try:
         raw = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -20,7 +20,7 @@ from nats.js.errors import APIError, NotFoundError
 from pydantic import BaseModel
 
 from shared.catalogue import CATALOGUE
-from shared.envelope import TOKEN_RE, TRACE_CONTEXT_KEYS, Actor, Envelope, parse_envelope, seal_envelope
+from shared.envelope import TOKEN_RE, TRACE_CONTEXT_KEYS, Actor, Envelope, encode_envelope, parse_envelope
 
 WRONG_LAST_SEQUENCE = 10071
 
@@ -106,7 +106,7 @@ class EventStore:
         if entry.aggregate_type != aggregate_type:
             raise ValueError(f"{entry.name} belongs to {entry.aggregate_type}, not {aggregate_type}")
         now = datetime.now(UTC)
-        envelope = seal_envelope(
+        envelope, data = encode_envelope(
             {
                 "id": event_id or uuid.uuid4(),
                 "type": entry.name,
@@ -133,7 +133,7 @@ class EventStore:
         }
         subject = self.publish_subject(aggregate_type, aggregate_id)
         try:
-            ack = await self.js.publish(subject, envelope.to_bytes(), stream=self.stream, headers=headers)
+            ack = await self.js.publish(subject, data, stream=self.stream, headers=headers)
         except APIError as exc:
             if exc.err_code == WRONG_LAST_SEQUENCE:
                 raise ConcurrencyConflict(aggregate_type, aggregate_id, str(exc.description)) from exc

@@ -137,7 +137,7 @@ class Runtime:
             runtime.reactions.append(reactor)
         if timers:
             runtime.timers = TimerRunner(runtime, timers, kv=kv, clock=runtime.clock, poll_s=settings.timer_poll_s)
-        if run_projection:
+        if run_projection and settings.runs_background:
             runtime._tasks.append(asyncio.create_task(runner.run(), name=f"{service}-projection"))
             for reactor in runtime.reactions:
                 runtime._tasks.append(asyncio.create_task(reactor.run(), name=f"{service}-{reactor.group}"))

@@ -1,7 +1,12 @@
-"""Run one service as its own process: settings from the environment, JSON logs, uvicorn."""
+"""Run one service as its own process: settings from the environment, JSON logs, uvicorn.
+
+With TIAODU_WORKERS=N uvicorn's own supervisor runs N API processes behind one port (restarting any that dies);
+each is a replica with its own connections, so optimistic concurrency keeps their commands safe.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 
@@ -11,14 +16,41 @@ from fastapi import FastAPI
 from shared.settings import Settings
 from shared.telemetry import log_config
 
+# How a worker process started by uvicorn finds the service it is: set by `serve` before the workers start.
+FACTORY_ENV = "TIAODU_APP_FACTORY"
+SERVICE_ENV = "TIAODU_SERVICE"
+
 
 def serve(service: str, create_app: Callable[[Settings], FastAPI]) -> None:
     settings = Settings.from_env(service)
-    run_app(service, create_app(settings), settings.service_port)
+    if settings.api_workers == 1:
+        run_app(service, create_app(settings), settings.service_port)
+        return
+    os.environ[FACTORY_ENV] = f"{create_app.__module__}:{create_app.__qualname__}"
+    os.environ[SERVICE_ENV] = service
+    uvicorn.run(
+        "shared.serve:app_from_env",
+        factory=True,
+        workers=settings.api_workers,
+        host=os.environ.get("SERVICE_HOST", "127.0.0.1"),
+        port=settings.service_port or 8000,
+        log_config=log_config(service),
+        access_log=False,
+    )
+
+
+def app_from_env() -> FastAPI:
+    """The app of one of several API worker processes (uvicorn's factory)."""
+    module, _, name = os.environ[FACTORY_ENV].partition(":")
+    create_app: Callable[[Settings], FastAPI] = getattr(importlib.import_module(module), name)
+    return create_app(Settings.from_env(os.environ[SERVICE_ENV]))
 
 
 def run_app(service: str, app: FastAPI, port: int) -> None:
-    """Serve `app` on SERVICE_HOST (default loopback) and `port` (default 8000) with the platform's JSON logs."""
+    """Serve `app` on SERVICE_HOST (default loopback) and `port` (default 8000) with the platform's JSON logs.
+
+    uvicorn picks uvloop and httptools (both pinned dependencies) over asyncio's loop and h11.
+    """
     uvicorn.run(
         app,
         host=os.environ.get("SERVICE_HOST", "127.0.0.1"),

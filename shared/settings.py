@@ -37,6 +37,9 @@ def clock_start_from_env() -> datetime | None:
     return start
 
 
+PROCESS_ROLES = ("all", "api", "worker")
+
+
 @dataclass(frozen=True)
 class Settings:
     nats_url: str
@@ -58,6 +61,19 @@ class Settings:
     # Where the platform clock starts (TIAODU_CLOCK_START, ISO 8601 with offset); None: the real time. `make run`'s
     # demo sets it to its simulated day so that lights, monitoring and timers agree with the seeded year.
     clock_start: datetime | None = None
+    # What this process does (TIAODU_ROLE): `all` (API and background work), `api` (HTTP only: reads wait on the
+    # checkpoints a worker commits) or `worker` (projection, reactions, timers; health endpoints only).
+    process_role: str = "all"
+    # API processes behind this process's port (TIAODU_WORKERS): uvicorn's own supervisor forks and restarts them.
+    api_workers: int = 1
+
+    @property
+    def runs_api(self) -> bool:
+        return self.process_role in ("all", "api")
+
+    @property
+    def runs_background(self) -> bool:
+        return self.process_role in ("all", "worker")
 
     def clock(self) -> Clock:
         return SystemClock() if self.clock_start is None else ShiftedClock(self.clock_start)
@@ -86,7 +102,13 @@ class Settings:
             timer_poll_s=float(os.environ.get("TIAODU_TIMER_POLL_S", "30")),
             schedules=schedules_from_env(),
             clock_start=clock_start_from_env(),
+            process_role=os.environ.get("TIAODU_ROLE", "all"),
+            api_workers=int(os.environ.get("TIAODU_WORKERS", "1")),
         )
+        if settings.process_role not in PROCESS_ROLES:
+            raise RuntimeError(f"TIAODU_ROLE: {settings.process_role!r} is not one of {', '.join(PROCESS_ROLES)}")
+        if settings.api_workers < 1:
+            raise RuntimeError(f"TIAODU_WORKERS: {settings.api_workers} must be at least 1")
         for timer in settings.schedules:
             try:
                 settings.schedule(timer)

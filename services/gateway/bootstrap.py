@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from services.gateway.forwarding import UpstreamClients, forward
 from services.gateway.proxy import TITLE, Gateway
 from shared.problems import Problem, problem_response
+from shared.telemetry import FASTAPI_TELEMETRY
 
 SERVICE = "gateway"
 
@@ -55,7 +56,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 with suppress(asyncio.CancelledError):
                     await task
 
-    app = FastAPI(title=TITLE, lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title=TITLE, telemetry=FASTAPI_TELEMETRY, lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None
+    )
     app.add_middleware(ProxyRoutedPaths)
 
     def gateway_of(request: Request) -> Gateway:

@@ -13,7 +13,7 @@ from shared.auth import IdentityReadModel
 from shared.projection import AfterCommit
 from shared.runtime import CompositeReadModel, Runtime
 from shared.settings import Settings
-from shared.telemetry import setup_telemetry
+from shared.telemetry import FASTAPI_TELEMETRY, setup_telemetry
 from shared.web import install_common
 
 SERVICE = "intake"
@@ -35,6 +35,7 @@ def create_app(settings: Settings, *, schema: str | None = None, after_commit: A
             await runtime.stop()
 
     app = FastAPI(
+        telemetry=FASTAPI_TELEMETRY,
         title="Tiaodu intake 项目台账服务",
         version="1.0.0",
         description=(
@@ -43,5 +44,6 @@ def create_app(settings: Settings, *, schema: str | None = None, after_commit: A
         lifespan=lifespan,
     )
     install_common(app)
-    app.include_router(router)
+    if settings.runs_api:  # a `worker` process serves its health endpoints only
+        app.include_router(router)
     return app

@@ -20,7 +20,7 @@ from shared.eventstore import Context
 from shared.project_directory import ProjectDirectory
 from shared.runtime import CompositeReadModel, Runtime
 from shared.settings import Settings
-from shared.telemetry import setup_telemetry
+from shared.telemetry import FASTAPI_TELEMETRY, setup_telemetry
 from shared.web import install_common
 
 SERVICE = "scheduling"
@@ -65,11 +65,13 @@ def create_app(
             await runtime.stop()
 
     app = FastAPI(
+        telemetry=FASTAPI_TELEMETRY,
         title="Tiaodu scheduling 调度服务",
         version="1.0.0",
         description="年度实施方案与节点、红黄绿灯预警(规则版本化)、正当理由豁免、日监测、调度会与周调度报告、项目台账。",
         lifespan=lifespan,
     )
     install_common(app)
-    app.include_router(router)
+    if settings.runs_api:  # a `worker` process serves its health endpoints only
+        app.include_router(router)
     return app

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import rfc8785
 
 from services.intake.bootstrap import create_app
+from shared import envelope as envelope_module
 from shared.catalogue import CATALOGUE
 from shared.catalogue.export import render
+from shared.envelope import Actor, Role, canonical_json, parse_envelope, seal_envelope
 from shared.settings import Settings
 from tests.platform import auth, bootstrap_and_wait, project_body, running, runtime_of
 
@@ -100,3 +106,57 @@ async def test_stream_denies_deletes_and_purges_and_keeps_everything(settings: S
             else:
                 raise AssertionError("the stream allowed a purge or delete")
         assert (await rt.store.get(1)).seq == 1
+
+
+def _random_json(rng: random.Random, depth: int = 0) -> object:
+    alphabet = ["a", "Z", "0", " ", '"', "\\", "/", "\x00", "\x1f", "\x7f", "\n", "\t", "\u2028", "é", "项目",
+                "\ue000", "\uffff", "😀", "\U0010ffff", "\ud800"]  # fmt: skip
+    kind = rng.randrange(9 if depth < 3 else 6)
+    if kind == 0:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randrange(6)))
+    if kind == 1:
+        return rng.choice([0, -1, 7, 2**53 - 1, -(2**53 - 1), 123456789])
+    if kind == 2:
+        return rng.choice([0.5, 1.0, -0.0, 1e21, 1e-7, 3.14159, 100.0])
+    if kind == 3:
+        return rng.choice([True, False, None])
+    if kind in (4, 5):
+        return rng.choice(["plain", "项目名称", "x" * 40])
+    if kind in (6, 7):
+        keys = ["id", "b", "A", "é", "😀", "\ue000", "项目", "a b"] if rng.random() < 0.3 else ["id", "b", "A", "c_d"]
+        return {rng.choice(keys): _random_json(rng, depth + 1) for _ in range(rng.randrange(5))}
+    return [_random_json(rng, depth + 1) for _ in range(rng.randrange(4))]
+
+
+def test_canonical_json_is_rfc8785_byte_for_byte() -> None:
+    """The fast path (the standard library's encoder) must give exactly the reference implementation's bytes, or
+    hand over to it: strings with every escape class, non-BMP keys that sort differently in UTF-16, floats."""
+    rng = random.Random(8785)
+    fast = 0
+    for _ in range(5000):
+        doc = {"k": _random_json(rng), "id": _random_json(rng)}
+        try:
+            expected = bytes(rfc8785.dumps(doc))
+        except Exception as exc:  # the reference refuses (lone surrogate...): so must we
+            with pytest.raises(type(exc)):
+                canonical_json(doc)
+            continue
+        assert canonical_json(doc) == expected, doc
+        fast += envelope_module._plain(doc)
+    assert fast > 1000  # the fast path was really exercised
+
+
+def test_parse_envelope_verifies_the_hash_only_when_asked() -> None:
+    envelope = seal_envelope(
+        {
+            "id": uuid.uuid4(), "type": "ProgrammeCreated", "schema_version": 1, "aggregate_type": "programme",
+            "aggregate_id": "p1", "version": 1, "occurred_at": datetime.now(UTC), "recorded_at": datetime.now(UTC),
+            "actor": Actor(org_id="hq", role=Role.HQ), "correlation_id": "c", "prev_hash": None,
+            "payload": {"name": "计划", "year": 2024},
+        }
+    )  # fmt: skip
+    altered = envelope.to_bytes().replace("计划".encode(), "改过".encode())
+    assert parse_envelope(altered).payload["name"] == "改过"  # linkage, not bytes, is what consumers check
+    with pytest.raises(ValueError, match="hash does not match"):
+        parse_envelope(altered, verify_hash=True)
+    assert parse_envelope(envelope.to_bytes(), verify_hash=True) == envelope

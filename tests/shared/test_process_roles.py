@@ -1,0 +1,119 @@
+"""A service split into processes: API workers behind one port (TIAODU_WORKERS) and a background worker
+(TIAODU_ROLE), each a real `python -m services.intake` process on the suite's NATS and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.devstack.children import Child, parse_tokens, stop_processes, wait_ready
+from shared.devstack.embedded import free_port
+from shared.settings import Settings
+from tests.platform import project_body
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def service_env(settings: Settings, **extra: str) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("NATS_", "TIAODU_", "DATABASE_"))}
+    return keep | {
+        "NATS_URL": settings.nats_url,
+        "DATABASE_URL": settings.database_url,
+        "TIAODU_STREAM": settings.stream,
+        "TIAODU_SUBJECT_PREFIX": settings.subject_prefix,
+        "PYTHONPATH": str(ROOT),
+        **extra,
+    }
+
+
+@contextmanager
+def intake_process(env: dict[str, str], name: str) -> Iterator[Child]:
+    port = free_port()
+    log = Path(tempfile.mkdtemp(prefix="tiaodu-roles-")) / f"{name}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.intake"],
+            cwd=ROOT,
+            env=env | {"SERVICE_PORT": str(port)},
+            stdout=out,
+            stderr=out,
+        )
+        child = Child(name, proc, f"http://127.0.0.1:{port}", log)
+        try:
+            wait_ready(child)
+            yield child
+        finally:
+            stop_processes([proc])
+
+
+def api_processes(supervisor: int) -> int:
+    """uvicorn's worker processes under its supervisor (besides multiprocessing's resource tracker)."""
+    found = subprocess.run(["pgrep", "-P", str(supervisor)], capture_output=True, text=True).stdout.split()
+    return sum(b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in found)
+
+
+def demo_tokens(env: dict[str, str]) -> dict[str, object]:
+    command = [sys.executable, "-m", "services.intake.cli", "bootstrap-demo"]
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    return parse_tokens(done.stdout.decode())
+
+
+async def test_api_workers_serve_while_a_separate_worker_projects(settings: Settings) -> None:
+    env = service_env(settings)
+    tokens = await asyncio.to_thread(demo_tokens, env)
+    hq = {"Authorization": f"Bearer {tokens['hq']}"}
+    orgs = {"unit_id": next(iter(tokens["units"])), "sponsor_leader_id": next(iter(tokens["leaders"]))}  # type: ignore[call-overload]
+    worker_env = env | {"TIAODU_ROLE": "worker"}
+    with intake_process(env | {"TIAODU_ROLE": "api", "TIAODU_WORKERS": "2"}, "api") as api:
+        assert await asyncio.to_thread(api_processes, api.proc.pid) == 2
+        async with httpx.AsyncClient(base_url=api.url, headers=hq, timeout=10) as client:
+            with intake_process(worker_env, "worker") as worker:
+                r = await client.post("/v1/programmes", json={"id": "prog", "name": "计划", "year": 2024})
+                assert r.status_code == 201, r.text
+                r = await client.get("/v1/programmes/prog", params={"min_seq": r.json()["seq"]})
+                assert r.status_code == 200, r.text
+                # Many concurrent commands, answered by both API processes, all projected by the worker.
+                replies = await asyncio.gather(
+                    *(client.post("/v1/projects", json=project_body(name=f"并发{i}", **orgs)) for i in range(20))
+                )
+                assert all(r.status_code == 201 for r in replies), [r.text for r in replies if r.status_code != 201]
+                last = max(r.json()["seq"] for r in replies)
+                r = await client.get("/v1/projects", params={"min_seq": last, "limit": 100})
+                assert r.status_code == 200, r.text
+                assert {f"并发{i}" for i in range(20)} <= {p["name"] for p in r.json()["items"]}
+                async with httpx.AsyncClient(base_url=worker.url, headers=hq, timeout=10) as direct:
+                    assert (await direct.get("/readyz")).status_code == 200
+                    assert (await direct.get("/v1/projects")).status_code == 404  # a worker serves no API
+            # The worker is gone: commands are still taken, but API processes never project, so nothing catches up...
+            r = await client.post("/v1/projects", json=project_body(name="等待投影", **orgs))
+            assert r.status_code == 201, r.text
+            created = r.json()
+            r = await client.get(f"/v1/projects/{created['id']}", params={"min_seq": created["seq"], "wait_ms": 500})
+            assert r.status_code == 504, r.text
+            # ...until a worker runs again and takes up from its checkpoint.
+            with intake_process(worker_env, "worker-2"):
+                r = await client.get(f"/v1/projects/{created['id']}", params={"min_seq": created["seq"]})
+                assert r.status_code == 200 and r.json()["name"] == "等待投影", r.text
+
+
+@pytest.mark.parametrize(("variable", "value"), [("TIAODU_ROLE", "reader"), ("TIAODU_WORKERS", "0")])
+def test_a_wrong_process_setting_stops_the_process_naming_it(settings: Settings, variable: str, value: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "services.intake"],
+        env=service_env(settings, **{variable: value, "SERVICE_PORT": str(free_port())}),
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert variable in done.stderr.decode()
