@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time as clock
+import uuid
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -32,7 +33,14 @@ from services.intake.domain import (
     evolve_project,
 )
 from services.scheduling.commands import ApproveBaseline, CompleteMilestone, DraftPlan
-from services.scheduling.domain import decide_baseline, decide_complete, decide_draft, evolve_plan, plan_id_for
+from services.scheduling.domain import (
+    PlanState,
+    decide_baseline,
+    decide_complete,
+    decide_draft,
+    evolve_plan,
+    plan_id_for,
+)
 from services.scheduling.seed import MILESTONES
 from shared.catalogue.intake import Category, ConstructionType, Phase, TaskForce, TaskForceAssigned, TaskForceMember
 from shared.catalogue.scheduling import Milestone
@@ -53,6 +61,11 @@ HQ = Context(actor=Actor(org_id="hq", role=Role.HQ, user="generator"), correlati
 
 def programme_id(year: int) -> str:
     return f"gen-{year}"
+
+
+def report_id(project_id: str, week: int) -> str:
+    """Unique across the log as intake's own (`r` + 20 hex digits), and the same in every run."""
+    return "r" + uuid.uuid5(uuid.NAMESPACE_URL, f"tiaodu-bench:{project_id}:{week}").hex[:20]
 
 
 def story_start(n: int) -> date:
@@ -86,6 +99,7 @@ class Writer:
         self.store, self.type, self.id, self.context = store, aggregate_type, aggregate_id, context
         self.position = Position()
         self.count = 0
+        self.done: set[str] = set()  # a plan's completed milestones
 
     async def append(self, payload: BaseModel, occurred: date, context: Context | None = None) -> StoredEvent:
         stored = await self.store.append(
@@ -146,7 +160,7 @@ async def project_story(store: EventStore, n: int, weeks: int) -> int:
     started = decide_change_phase(state, ChangePhase(project_id=pid, phase=Phase.UNDER_CONSTRUCTION, reason="已开工"))
     stored = await project.append(started, start)
     state = evolve_project(state, stored.envelope)
-    plans: dict[int, tuple[Writer, Any]] = {}
+    plans: dict[int, tuple[Writer, PlanState]] = {}
     weekly = (total / weeks).quantize(Decimal("0.01"))
     for week in range(weeks):
         period_start = start + timedelta(weeks=week)
@@ -156,32 +170,34 @@ async def project_story(store: EventStore, n: int, weeks: int) -> int:
             plans[plan_year] = await _plan(store, pid, plan_year, start, unit, period_start)
         writer, plan = plans[plan_year]
         for m in plan.milestones:
-            if m.done_on is None and m.planned_date <= period_end:
-                done = CompleteMilestone(plan_id=writer.id, milestone_id=m.milestone_id, done_on=m.planned_date)
-                stored = await writer.append(decide_complete(plan, done, period_end), period_end)
-                plan = evolve_plan(plan, stored)
-        plans[plan_year] = (writer, plan)
+            if m.milestone_id not in writer.done and m.planned_date <= period_end:
+                await _complete(writer, plan, m.milestone_id, m.planned_date, period_end)
         report = ReportProgress(
             project_id=pid, period_start=period_start, period_end=period_end, investment_this_period=weekly,
             image_progress_pct=Decimal(min(100, (week + 1) * 100 // weeks)),
             image_progress_text=f"第{week + 1}周:主体结构施工,完成本周计划",
         )  # fmt: skip
-        stored = await project.append(
-            decide_report_progress(state, report, report_id=f"r{week + 1}"), period_end + timedelta(days=1), unit_ctx
-        )
+        reported = decide_report_progress(state, report, report_id=report_id(pid, week))
+        stored = await project.append(reported, period_end + timedelta(days=1), unit_ctx)
         state = evolve_project(state, stored.envelope)
     for writer, plan in plans.values():  # milestones left open are completed at the end of the works
         for m in plan.milestones:
-            if m.done_on is None:
-                done = CompleteMilestone(plan_id=writer.id, milestone_id=m.milestone_id, done_on=m.planned_date)
-                stored = await writer.append(decide_complete(plan, done, date(2100, 1, 1)), m.planned_date)
-                plan = evolve_plan(plan, stored)
+            if m.milestone_id not in writer.done:
+                await _complete(writer, plan, m.milestone_id, m.planned_date, m.planned_date)
     finished = decide_change_phase(state, ChangePhase(project_id=pid, phase=Phase.COMPLETED, reason="竣工验收通过"))
     await project.append(finished, start + timedelta(weeks=weeks))
     return project.count + sum(writer.count for writer, _ in plans.values())
 
 
-async def _plan(store: EventStore, pid: str, year: int, start: date, unit: str, on: date) -> tuple[Writer, Any]:
+async def _complete(writer: Writer, plan: PlanState, milestone_id: str, done_on: date, today: date) -> None:
+    """A milestone completed. The plan's state stays the baselined one (folding a plan deep-copies it, the
+    generator's largest cost after the appends), so the writer remembers which milestones are done."""
+    done = CompleteMilestone(plan_id=writer.id, milestone_id=milestone_id, done_on=done_on)
+    await writer.append(decide_complete(plan, done, today), done_on)
+    writer.done.add(milestone_id)
+
+
+async def _plan(store: EventStore, pid: str, year: int, start: date, unit: str, on: date) -> tuple[Writer, PlanState]:
     monthly = [Decimal(100 + m) for m in range(12)]
     draft = DraftPlan(
         project_id=pid, year=year, annual_target_investment=sum(monthly, Decimal(0)),

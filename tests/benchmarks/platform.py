@@ -53,8 +53,9 @@ class Platform:
     def gateway_url(self) -> str:
         return self.services["gateway"].url
 
-    def intake_env(self, role: str, workers: int, replica: str) -> dict[str, str]:
-        env = self.servers.service_env("intake") | {"REPLICA_ID": replica}
+    def intake_env(self, role: str, workers: int, replica: str | None) -> dict[str, str]:
+        """`replica` None: each API process names itself (service-host-pid), as uvicorn's workers share one env."""
+        env = self.servers.service_env("intake") | ({"REPLICA_ID": replica} if replica else {})
         return env | ({"TIAODU_ROLE": role, "TIAODU_WORKERS": str(workers)} if self.split else {})
 
     def start_intake(self) -> None:
@@ -65,7 +66,7 @@ class Platform:
         for i in range(self.worker_processes):
             name = "intake-worker" if self.worker_processes == 1 else f"intake-worker{i + 1}"
             self._start(name, self.intake_env("worker", 1, f"intake-w{i + 1}"))
-        self._start("intake-api", self.intake_env("api", self.api_workers, "intake-api"))
+        self._start("intake-api", self.intake_env("api", self.api_workers, None))
 
     def _start(self, name: str, env: dict[str, str], module: str = "services.intake") -> None:
         # A restarted process takes its old port: the gateway's route to the API stays valid.

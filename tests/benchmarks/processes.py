@@ -75,11 +75,21 @@ class Service:
         return self.child.url
 
     def pids(self) -> dict[str, int]:
-        """name -> pid of the process and of each worker process it runs."""
+        """name -> pid of the process and of each process it started (uvicorn's API workers, and the resource
+        tracker multiprocessing starts beside them)."""
         pid = self.child.proc.pid
-        workers = children_of(pid)
         named = {self.name: pid}
-        named |= {f"{self.name}-worker{i + 1}": w for i, w in enumerate(workers)}
+        workers = 0
+        for child in children_of(pid):
+            try:
+                cmdline = Path(f"/proc/{child}/cmdline").read_bytes().decode(errors="replace")
+            except FileNotFoundError:
+                continue
+            if "resource_tracker" in cmdline:
+                named[f"{self.name}-resource-tracker"] = child
+            else:
+                workers += 1
+                named[f"{self.name}-{workers}"] = child
         return named
 
     def cpu(self) -> dict[str, float]:

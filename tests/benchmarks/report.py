@@ -152,6 +152,11 @@ def markdown(results: dict[str, Any], detail: dict[str, Any]) -> str:
     peak = t["peak_rss_mb_max_service"]
     lines.append(f"| peak RSS MB, largest service process | {_fmt(peak['value'])} | | | < 250 | "
                  f"{ {True: 'yes', False: '**no**', None: '—'}[peak['met']]} |")  # fmt: skip
+    lines += [
+        "",
+        f"Events parked by intake's projection: {f.get('parked_events')}, by the rebuilds: "
+        f"{f.get('rebuild_parked_events')} (0 and 0: the generated history is one the platform accepts).",
+    ]
     lines += ["", "Peak RSS (VmHWM) per process, MB: " + ", ".join(
         f"{k} {v}" for k, v in (f.get("peak_rss_mb") or {}).items()), ""]  # fmt: skip
     lines += ["## Where the CPU went during the command rounds", "", *cpu_table(detail), ""]
