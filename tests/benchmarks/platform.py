@@ -141,4 +141,4 @@ class Platform:
 
 
 def own_rss_mb() -> float:
-    return round(peak_rss_mb(os.getpid()), 1)
+    return round(peak_rss_mb(os.getpid()) or 0.0, 1)

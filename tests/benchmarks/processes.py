@@ -35,12 +35,16 @@ def machine_busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / CLOCK_TICKS
 
 
-def peak_rss_mb(pid: int) -> float:
-    """VmHWM: the most resident memory the process ever had."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+def peak_rss_mb(pid: int) -> float | None:
+    """VmHWM: the most resident memory the process ever had (None once it has exited: a zombie has no memory)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    for line in lines:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for {pid}")
+    return None
 
 
 def children_of(pid: int) -> list[int]:
@@ -69,6 +73,7 @@ class Service:
     name: str
     child: Child
     peaks: dict[str, float] = field(default_factory=dict)
+    stopped: bool = False
 
     @property
     def url(self) -> str:
@@ -96,15 +101,17 @@ class Service:
         return {name: cpu_seconds(pid) for name, pid in self.pids().items()}
 
     def record_peaks(self) -> dict[str, float]:
-        for name, pid in self.pids().items():
-            try:
-                self.peaks[name] = max(self.peaks.get(name, 0.0), peak_rss_mb(pid))
-            except (FileNotFoundError, ProcessLookupError):
-                pass
+        """Read each process's peak now (a stopped service keeps what was read just before it stopped)."""
+        if not self.stopped:
+            for name, pid in self.pids().items():
+                mb = peak_rss_mb(pid)
+                if mb is not None:
+                    self.peaks[name] = max(self.peaks.get(name, 0.0), mb)
         return self.peaks
 
     def stop(self) -> None:
         self.record_peaks()
+        self.stopped = True
         stop_processes([self.child.proc])
 
 

@@ -85,7 +85,8 @@ def _fmt(value: Any) -> str:
 
 
 def cpu_table(detail: dict[str, Any]) -> list[str]:
-    """Cores each process used during the command rounds (median over rounds of CPU seconds / elapsed)."""
+    """Cores each process used during the command rounds (median over rounds of CPU seconds / the round's window,
+    the client's start-up included)."""
     lines = ["| process | direct (cores) | through the gateway (cores) |", "|---|---|---|"]
     rounds = detail.get("commands") or {}
     names: list[str] = []
@@ -95,7 +96,7 @@ def cpu_table(detail: dict[str, Any]) -> list[str]:
     for name in names:
         cells = []
         for kind in ("direct", "gateway"):
-            shares = [r["cpu_s"].get(name, 0.0) / r["elapsed_s"] for r in rounds.get(kind, [])]
+            shares = [r["cpu_s"].get(name, 0.0) / r["window_s"] for r in rounds.get(kind, [])]
             cells.append(f"{statistics.median(shares):.2f}" if shares else "—")
         label = "whole machine (every process, anyone's)" if name == "machine" else name
         lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
@@ -173,7 +174,7 @@ def bounds(results: dict[str, Any], detail: dict[str, Any]) -> list[str]:
         if not runs:
             continue
         run = sorted(runs, key=lambda x: x["per_s"])[len(runs) // 2]
-        shares = {n: v / run["elapsed_s"] for n, v in run["cpu_s"].items()}
+        shares = {n: v / run["window_s"] for n, v in run["cpu_s"].items()}
         machine = shares.pop("machine", 0.0)
         ours = sum(shares.values())
         busiest = max(shares, key=lambda n: shares[n])
@@ -183,6 +184,10 @@ def bounds(results: dict[str, Any], detail: dict[str, Any]) -> list[str]:
             f"({ours:.2f} in the bench's processes); busiest process {busiest} at {shares[busiest]:.2f} cores. "
             "CPU ms per command: " + ", ".join(f"{n} {v:.2f}" for n, v in per_request.items() if v >= 0.05) + "."
         )
+    if detail.get("client_comparison"):
+        out.append("- The load client (CPU ms per command, one process): " + ", ".join(
+            f"{n} {v['client_cpu_ms_per_command']:.2f} ms at {v['per_s']:.0f}/s"
+            for n, v in detail["client_comparison"].items()) + ".")  # fmt: skip
     if detail.get("generator"):
         big = detail["generator"]["big"]
         out.append(

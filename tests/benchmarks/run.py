@@ -99,7 +99,9 @@ class Bench:
         job |= extra
         services = list(self.platform.services.values())
         before, bench_before, machine_before = all_cpu(services), cpu_seconds(os.getpid()), machine_busy_seconds()
+        t0 = time.perf_counter()
         result = finish_tool(start_tool("tests.benchmarks.http_load", job), "http_load")
+        result["window_s"] = time.perf_counter() - t0  # the client's start-up included: what the CPU figures span
         cpu = cpu_delta(before, all_cpu(services)) | {"client": round(result.pop("client_cpu_s"), 2)}
         cpu["bench"] = round(cpu_seconds(os.getpid()) - bench_before, 2)
         cpu["machine"] = round(machine_busy_seconds() - machine_before, 2)
@@ -129,6 +131,13 @@ class Bench:
                 say(f"{name:8} {result['per_s']:6.0f}/s p50 {result['p50_ms']:6.1f} ms p99 {result['p99_ms']:6.1f} ms"
                     f" cpu {result['cpu_s']}")  # fmt: skip
         self.detail["commands"] = rounds
+        # Is the client the bottleneck? One direct round with httpx beside aiohttp's: client CPU per command.
+        httpx_round = await self.load(self.platform.api_url, self.config.seconds, client="httpx")
+        self.detail["client_comparison"] = {
+            name: {"per_s": r["per_s"], "client_cpu_ms_per_command": r["cpu_s"]["client"] * 1000 / max(r["count"], 1)}
+            for name, r in ((self.config.client, rounds["direct"][len(rounds["direct"]) // 2]), ("httpx", httpx_round))
+        }
+        say(f"load client CPU per command: {self.detail['client_comparison']}")
         direct, gateway = rounds["direct"], rounds["gateway"]
         self.figures |= {
             "commands_per_s": statistics.median(r["per_s"] for r in direct),
@@ -182,11 +191,15 @@ class Bench:
         partitions = await db_figures.partitions_of(store, min(seqs), max(seqs))
         lags, missing = watch.lags_ms([(int(seq), t, partitions[int(seq)]) for seq, t in acks])
         q = statistics.quantiles(lags, n=100, method="inclusive") if len(lags) > 1 else [0.0] * 99
-        rate = result["count"] / result["sent_s"]
+        rate = result["count"] / result["elapsed_s"]
         self.figures["projection_lag_p99_ms"] = q[98]
         self.figures["projection_lag_p50_ms"] = q[49]
-        self.detail["projection_lag"] = result | {"acked_per_s": rate, "never_visible": missing,
-                                                  "max_ms": max(lags, default=0.0)}  # fmt: skip
+        self.detail["projection_lag"] = result | {
+            "acked_per_s": rate, "never_visible": missing, "max_ms": max(lags, default=0.0),
+            # visible before the answer reached the client (the API answers after the append; the projection may
+            # commit first): counted as 0 ms
+            "visible_before_ack": sum(1 for lag in lags if lag == 0.0),
+        }  # fmt: skip
         say(f"projection lag at {rate:.0f} commands/s: p50 {q[49]:.1f} ms, p99 {q[98]:.1f} ms, max "
             f"{max(lags, default=0):.0f} ms ({result['errors']} errors, {missing} never visible)")  # fmt: skip
 
