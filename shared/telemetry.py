@@ -33,8 +33,12 @@ def setup_telemetry(service: str, settings: Settings) -> None:
     trace.set_tracer_provider(provider)
 
 
+# A proxy that follows whichever provider is installed, now or later: looked up once, not on every span.
+_TRACER = trace.get_tracer("tiaodu")
+
+
 def tracer() -> trace.Tracer:
-    return trace.get_tracer("tiaodu")
+    return _TRACER
 
 
 def meter() -> metrics.Meter:

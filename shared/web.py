@@ -28,16 +28,22 @@ async def runtime_of(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 
 
-@may_answer(401, 403, authenticates=True)  # 403: the operation's policy may refuse this principal
-async def current_principal(request: Request, runtime: RuntimeDep) -> Principal:
+async def authenticate(request: Request) -> Principal:
+    """The principal of the request's bearer token, from the runtime's cache (shared.auth.PrincipalCache)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Problem(401, "缺少或无效的 Authorization: Bearer 令牌", headers={"WWW-Authenticate": "Bearer"})
+    runtime: Runtime = request.app.state.runtime
     principal = await runtime.principals.principal(runtime.pool, runtime.schema, token.strip())
     if principal is None:
         raise Problem(401, "令牌无效或已吊销", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     return principal
+
+
+@may_answer(401, 403, authenticates=True)  # 403: the operation's policy may refuse this principal
+async def current_principal(request: Request) -> Principal:
+    return await authenticate(request)
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
@@ -54,10 +60,14 @@ def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
     return Depends(check)
 
 
-async def request_context(request: Request, principal: PrincipalDep) -> Context:
+def context_of(request: Request, principal: Principal) -> Context:
     correlation = request.headers.get("x-correlation-id") or str(uuid.uuid4())
     # The request's server span (TracingMiddleware) is current here: the event carries its trace context.
     return Context(actor=principal.actor(), correlation_id=correlation, trace_context=current_trace_context())
+
+
+async def request_context(request: Request, principal: PrincipalDep) -> Context:
+    return context_of(request, principal)
 
 
 ContextDep = Annotated[Context, Depends(request_context)]
@@ -69,13 +79,7 @@ IF_MATCH_PATTERN = r'^(W/)?("[0-9]{1,9}"|[0-9]{1,9})$'
 IF_MATCH_RE = re.compile(IF_MATCH_PATTERN)
 
 
-@may_answer(400, 412)
-async def if_match_version(
-    if_match: Annotated[
-        str | None,
-        Header(alias="If-Match", description="期望的当前版本(ETag)", json_schema_extra={"pattern": IF_MATCH_PATTERN}),
-    ] = None,
-) -> int | None:
+def parse_if_match(if_match: str | None) -> int | None:
     if if_match is None:
         return None
     value = if_match.strip()  # optional whitespace around a header value is not part of it (RFC 9110)
@@ -86,20 +90,7 @@ async def if_match_version(
     return int(value.removeprefix("W/").strip('"'))
 
 
-IfMatchDep = Annotated[int | None, Depends(if_match_version)]
-
-
-@may_answer(400)
-async def idempotency_key(
-    key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="重试同一请求时带同一值:不会重复写入,按首次结果应答",
-            json_schema_extra={"minLength": 1, "maxLength": 200},
-        ),
-    ] = None,
-) -> str | None:
+def check_idempotency_key(key: str | None) -> str | None:
     if key is not None and not (1 <= len(key) <= 200):
         raise Problem(
             400,
@@ -109,14 +100,34 @@ async def idempotency_key(
     return key
 
 
-IdempotencyKeyDep = Annotated[str | None, Depends(idempotency_key)]
+IfMatchHeader = Annotated[
+    str | None,
+    Header(alias="If-Match", description="期望的当前版本(ETag)", json_schema_extra={"pattern": IF_MATCH_PATTERN}),
+]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="重试同一请求时带同一值:不会重复写入,按首次结果应答",
+        json_schema_extra={"minLength": 1, "maxLength": 200},
+    ),
+]
 
 
-@may_answer(404, 409)  # the command names something missing; a lost race or a state that forbids it
+# One dependency for everything a command needs besides its body: FastAPI's cost grows with every dependency it
+# solves per request, and this one is on every write. 400: a malformed header; 401/403: the principal; 404/409: the
+# command names something missing, a lost race or a state that forbids it; 412: If-Match is not the current version.
+@may_answer(400, 401, 403, 404, 409, 412, authenticates=True)
 async def command_meta(
-    principal: PrincipalDep, context: ContextDep, if_match: IfMatchDep, key: IdempotencyKeyDep
+    request: Request, if_match: IfMatchHeader = None, key: IdempotencyKeyHeader = None
 ) -> CommandMeta:
-    return CommandMeta(principal=principal, context=context, if_match=if_match, idempotency_key=key)
+    principal = await authenticate(request)
+    return CommandMeta(
+        principal=principal,
+        context=context_of(request, principal),
+        if_match=parse_if_match(if_match),
+        idempotency_key=check_idempotency_key(key),
+    )
 
 
 MetaDep = Annotated[CommandMeta, Depends(command_meta)]
