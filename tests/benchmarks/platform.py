@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from shared.devstack.children import parse_tokens
+from shared.devstack.children import parse_tokens, stop_processes
 from shared.devstack.embedded import free_port
 from tests.benchmarks.processes import ROOT, Service, clean_env, peak_rss_mb, start_service
 from tests.benchmarks.servers import BenchServers
@@ -84,10 +84,18 @@ class Platform:
             self.retired.append(service)
 
     def stop_all(self) -> None:
+        """Every process stopped, even when reading one of them fails (no service outlives the bench)."""
+        failures: list[BaseException] = []
         for service in list(self.services.values()):
-            service.stop()
+            try:
+                service.stop()
+            except Exception as exc:
+                failures.append(exc)
+                stop_processes([service.child.proc])
             self.retired.append(service)
         self.services.clear()
+        if failures:
+            raise failures[0]
 
     def peak_rss_mb(self) -> dict[str, float]:
         peaks: dict[str, float] = {}

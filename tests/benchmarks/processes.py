@@ -137,6 +137,11 @@ def start_service(name: str, module: str, env: dict[str, str], logs: Path, *, po
     return Service(name, child)
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its live children (PostgreSQL's backends under the postmaster)."""
+    return cpu_seconds(pid) + sum(cpu_seconds(child) for child in children_of(pid))
+
+
 def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     return {name: round(after[name] - before.get(name, 0.0), 2) for name in after}
 

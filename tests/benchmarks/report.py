@@ -180,8 +180,9 @@ def bounds(results: dict[str, Any], detail: dict[str, Any]) -> list[str]:
         busiest = max(shares, key=lambda n: shares[n])
         per_request = {n: v * 1000 / max(run["count"], 1) for n, v in run["cpu_s"].items() if n != "machine"}
         out.append(
-            f"- Commands {kind}: {run['per_s']:.0f}/s with the machine {machine:.2f} of {cores} cores busy "
-            f"({ours:.2f} in the bench's processes); busiest process {busiest} at {shares[busiest]:.2f} cores. "
+            f"- Commands {kind}: {run['per_s']:.0f}/s with the machine {machine:.2f} of {cores} cores busy: "
+            f"{ours:.2f} in the bench's processes (services, servers, client), {max(0.0, machine - ours):.2f} in "
+            f"processes that are not the bench's; busiest process {busiest} at {shares[busiest]:.2f} cores. "
             "CPU ms per command: " + ", ".join(f"{n} {v:.2f}" for n, v in per_request.items() if v >= 0.05) + "."
         )
     if detail.get("client_comparison"):

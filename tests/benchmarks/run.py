@@ -34,6 +34,7 @@ from tests.benchmarks import db_figures, generator
 from tests.benchmarks.platform import Platform, own_rss_mb
 from tests.benchmarks.processes import (
     ROOT,
+    Service,
     all_cpu,
     cpu_delta,
     cpu_seconds,
@@ -41,6 +42,7 @@ from tests.benchmarks.processes import (
     machine_busy_seconds,
     run_tool,
     start_tool,
+    tree_cpu_seconds,
 )
 from tests.benchmarks.report import write_results
 from tests.benchmarks.servers import BenchServers, bench_servers
@@ -92,17 +94,24 @@ class Bench:
         """In a thread: the bench's event loop stays free for the checkpoint notifications it stamps meanwhile."""
         return await asyncio.to_thread(self._load, url, seconds, **extra)
 
+    def cpu(self, services: list[Service]) -> dict[str, float]:
+        """CPU seconds so far of every service process and of the two servers (PostgreSQL with its backends)."""
+        return all_cpu(services) | {
+            "nats-server": cpu_seconds(self.servers.nats.proc.pid),
+            "postgres": tree_cpu_seconds(self.servers.postgres.proc.pid),
+        }
+
     def _load(self, url: str, seconds: float, **extra: Any) -> dict[str, Any]:
         """One load round from the client process; CPU seconds of every process (client included) beside it."""
         job = {"base_url": url, "token": self.platform.unit_token, "projects": self.platform.versions,
                "concurrency": self.config.concurrency, "seconds": seconds, "client": self.config.client}  # fmt: skip
         job |= extra
         services = list(self.platform.services.values())
-        before, bench_before, machine_before = all_cpu(services), cpu_seconds(os.getpid()), machine_busy_seconds()
+        before, bench_before, machine_before = self.cpu(services), cpu_seconds(os.getpid()), machine_busy_seconds()
         t0 = time.perf_counter()
         result = finish_tool(start_tool("tests.benchmarks.http_load", job), "http_load")
         result["window_s"] = time.perf_counter() - t0  # the client's start-up included: what the CPU figures span
-        cpu = cpu_delta(before, all_cpu(services)) | {"client": round(result.pop("client_cpu_s"), 2)}
+        cpu = cpu_delta(before, self.cpu(services)) | {"client": round(result.pop("client_cpu_s"), 2)}
         cpu["bench"] = round(cpu_seconds(os.getpid()) - bench_before, 2)
         cpu["machine"] = round(machine_busy_seconds() - machine_before, 2)
         result["cpu_s"] = cpu
