@@ -96,7 +96,7 @@ def cpu_table(detail: dict[str, Any]) -> list[str]:
     for name in names:
         cells = []
         for kind in ("direct", "gateway"):
-            shares = [r["cpu_s"].get(name, 0.0) / r["window_s"] for r in rounds.get(kind, [])]
+            shares = [r["cpu_s"].get(name, 0.0) / r.get("window_s", r["elapsed_s"]) for r in rounds.get(kind, [])]
             cells.append(f"{statistics.median(shares):.2f}" if shares else "—")
         label = "whole machine (every process, anyone's)" if name == "machine" else name
         lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
@@ -174,7 +174,7 @@ def bounds(results: dict[str, Any], detail: dict[str, Any]) -> list[str]:
         if not runs:
             continue
         run = sorted(runs, key=lambda x: x["per_s"])[len(runs) // 2]
-        shares = {n: v / run["window_s"] for n, v in run["cpu_s"].items()}
+        shares = {n: v / run.get("window_s", run["elapsed_s"]) for n, v in run["cpu_s"].items()}
         machine = shares.pop("machine", 0.0)
         ours = sum(shares.values())
         busiest = max(shares, key=lambda n: shares[n])

@@ -20,6 +20,8 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +89,7 @@ class Bench:
         self.config, self.servers, self.platform = config, servers, platform
         self.figures: dict[str, Any] = {}
         self.detail: dict[str, Any] = {}
+        self.failures: dict[str, str] = {}
 
     # -- loads ----------------------------------------------------------------------------------------------
 
@@ -257,9 +260,11 @@ class Bench:
         self.figures["log_events_at_10k"] = await store.last_seq()
         self.figures["command_p50_ms_at_10k"] = await self.p50_rounds("10k")
         # 3-5
-        await self.baselines()
+        async with self.failure_recorded("baselines"):
+            await self.baselines()
         await self.command_rounds()
-        await self.projection_lag(store)
+        async with self.failure_recorded("projection_lag"):
+            await self.projection_lag(store)
         # 6. the million
         await asyncio.to_thread(p.stop_intake)
         stopped_at = await store.last_seq()
@@ -291,28 +296,40 @@ class Bench:
         self.figures["peak_rss_mb"] = p.peak_rss_mb() | {"bench": own_rss_mb()}
 
     async def rebuilds(self, store: EventStore, last: int) -> None:
+        """Each figure on its own: one that fails is recorded with its error, and the others are still measured."""
         c, s = self.config, self.servers.settings
         pool = await asyncpg.create_pool(s.database_url, min_size=1, max_size=4)
         try:
-            read_models = {"intake": intake_read_model, "scheduling": scheduling_read_model}
-            rebuilt = await db_figures.rebuild_all(pool, store, read_models, last)  # type: ignore[arg-type]
-            self.detail["rebuild"] = rebuilt
-            seconds = sum(r["seconds"] for r in rebuilt.values())
-            self.figures["rebuild_events_per_s"] = sum(r["events_read"] for r in rebuilt.values()) / seconds
-            self.figures["rebuild_parked_events"] = sum(r["parked"] for r in rebuilt.values())
-            say(f"rebuild: {rebuilt}")
-            replay = {"mode": "replay", "nats_url": s.nats_url, "user": s.nats_user, "password": s.nats_password,
-                      "stream": s.stream, "subjects": f"{s.subject_prefix}.evp.>"}  # fmt: skip
-            raw = await asyncio.to_thread(run_tool, "tests.benchmarks.raw_nats", replay)
-            self.detail["raw_ordered_replay"] = raw
-            self.figures["raw_ordered_replay_per_s"] = raw["per_s"]
-            say(f"raw ordered replay: {raw['count']} in {raw['seconds']:.1f} s = {raw['per_s']:.0f}/s")
-            copy = await db_figures.pg_copy(pool, c.copy_rows)
-            self.detail["pg_copy"] = copy
-            self.figures["pg_copy_rows_per_s"] = copy["per_s"]
-            say(f"PostgreSQL COPY: {copy['rows']} rows in {copy['seconds']} s = {copy['per_s']:.0f}/s")
+            async with self.failure_recorded("rebuild"):
+                read_models = {"intake": intake_read_model, "scheduling": scheduling_read_model}
+                rebuilt = await db_figures.rebuild_all(pool, store, read_models, last)  # type: ignore[arg-type]
+                self.detail["rebuild"] = rebuilt
+                seconds = sum(r["seconds"] for r in rebuilt.values())
+                self.figures["rebuild_events_per_s"] = sum(r["events_read"] for r in rebuilt.values()) / seconds
+                self.figures["rebuild_parked_events"] = sum(r["parked"] for r in rebuilt.values())
+                say(f"rebuild: {rebuilt}")
+            async with self.failure_recorded("raw_ordered_replay"):
+                replay = {"mode": "replay", "nats_url": s.nats_url, "user": s.nats_user, "password": s.nats_password,
+                          "stream": s.stream, "subjects": f"{s.subject_prefix}.evp.>"}  # fmt: skip
+                raw = await asyncio.to_thread(run_tool, "tests.benchmarks.raw_nats", replay)
+                self.detail["raw_ordered_replay"] = raw
+                self.figures["raw_ordered_replay_per_s"] = raw["per_s"]
+                say(f"raw ordered replay: {raw['count']} in {raw['seconds']:.1f} s = {raw['per_s']:.0f}/s")
+            async with self.failure_recorded("pg_copy"):
+                copy = await db_figures.pg_copy(pool, c.copy_rows)
+                self.detail["pg_copy"] = copy
+                self.figures["pg_copy_rows_per_s"] = copy["per_s"]
+                say(f"PostgreSQL COPY: {copy['rows']} rows in {copy['seconds']} s = {copy['per_s']:.0f}/s")
         finally:
             await pool.close()
+
+    @asynccontextmanager
+    async def failure_recorded(self, what: str) -> AsyncIterator[None]:
+        try:
+            yield
+        except Exception as exc:  # recorded in the results and said out loud, never hidden
+            self.failures[what] = f"{type(exc).__name__}: {exc}"
+            say(f"FAILED {what}: {self.failures[what]}")
 
 
 async def main() -> None:
@@ -325,12 +342,16 @@ async def main() -> None:
         platform = Platform(servers, logs, config.api_workers, config.worker_processes)
         bench = Bench(config, servers, platform)
         try:
-            await bench.run()
+            async with bench.failure_recorded("run"):  # what was measured before a failure is still written
+                await bench.run()
         finally:
             platform.stop_all()
         bench.figures["intake_processes"] = platform.intake_processes
         bench.figures["loadavg_before"] = loadavg
     bench.figures["bench_seconds"] = round(time.perf_counter() - started, 1)
     out = ROOT / "bench"
+    bench.figures["failures"] = bench.failures
     write_results(out, bench.figures, bench.detail, asdict(config))
     say(f"wrote {out}/results.json and results.md in {bench.figures['bench_seconds']:.0f} s (logs in {logs})")
+    if bench.failures:
+        raise SystemExit(f"make bench: {len(bench.failures)} measurement(s) failed: {bench.failures}")
