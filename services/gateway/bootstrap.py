@@ -1,7 +1,9 @@
 """The gateway's composition root: one base URL in front of the services, with their merged OpenAPI document.
 
 The gateway holds no state and connects to neither NATS nor PostgreSQL; its only setting is where the services
-are (`TIAODU_GATEWAY_ROUTES`, comma separated base URLs).
+are (`TIAODU_GATEWAY_ROUTES`, comma separated base URLs). Caddy, its child process, listens on the base URL and
+forwards what the services declare (docs/adr/0010); this app is the control plane behind it: the routing table,
+the merged document, health, and the answers for unknown paths and for upstreams that failed.
 """
 
 from __future__ import annotations
@@ -9,43 +11,74 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from functools import partial
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.gateway.forwarding import UpstreamClients, forward
-from services.gateway.proxy import TITLE, Gateway
+from services.gateway.caddy import Caddy
+from services.gateway.caddy_config import UPSTREAM_ERROR_HEADER, dial_address, render_config
+from services.gateway.proxy import TITLE, Gateway, Route
 from shared.problems import Problem, problem_response
 from shared.telemetry import FASTAPI_TELEMETRY
 
 SERVICE = "gateway"
+RETRY_AFTER_S = 2  # a restarting service is back within seconds (make run, a rolling deploy)
+_UPSTREAM_ERROR = UPSTREAM_ERROR_HEADER.lower().encode()  # as ASGI spells header names
 
 
 @dataclass(frozen=True)
 class GatewaySettings:
     routes: tuple[str, ...]
     service_port: int = 8000
+    service_host: str = "127.0.0.1"
 
     @classmethod
     def from_env(cls) -> GatewaySettings:
         routes = tuple(u.strip() for u in os.environ.get("TIAODU_GATEWAY_ROUTES", "").split(",") if u.strip())
         if not routes:
             raise RuntimeError("gateway: TIAODU_GATEWAY_ROUTES must list the services' base URLs, comma separated")
-        return cls(routes=routes, service_port=int(os.environ.get("SERVICE_PORT", "8000")))
+        for route in routes:
+            dial_address(route)  # an unusable URL stops the gateway at start, naming it
+        return cls(
+            routes=routes,
+            service_port=int(os.environ.get("SERVICE_PORT", "8000")),
+            service_host=os.environ.get("SERVICE_HOST", "127.0.0.1"),
+        )
+
+    @property
+    def listen(self) -> str:
+        host = f"[{self.service_host}]" if ":" in self.service_host else self.service_host
+        return f"{host}:{self.service_port}"
 
 
-def create_app(settings: GatewaySettings) -> FastAPI:
+def create_app(settings: GatewaySettings, caddy: Caddy | None = None) -> FastAPI:
+    """The control plane; with `caddy` every new routing table is loaded into it (without, as in the in-process
+    tests of the merged document, the table is only computed)."""
+    upstreams = [u.rstrip("/") for u in settings.routes]
+    # One upstream is one address today; a list per service is where balancing across replicas goes (issue 12).
+    pools = {u: [dial_address(u)] for u in upstreams}
+
+    async def load_into_caddy(data_plane: Caddy, routes: list[Route]) -> None:
+        config = render_config(
+            listen=settings.listen,
+            admin_socket=data_plane.admin_socket,
+            control_socket=data_plane.control_socket,
+            routes=routes,
+            pools=pools,
+        )
+        await data_plane.load(config)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with AsyncExitStack() as closing:
-            upstreams = {u.rstrip("/"): UpstreamClients(u.rstrip("/")) for u in settings.routes}
-            for pools in upstreams.values():
-                closing.push_async_callback(pools.aclose)
-            gateway = Gateway(upstreams)
+        async with httpx.AsyncClient(trust_env=False) as client:
+            on_routes = partial(load_into_caddy, caddy) if caddy is not None else None
+            gateway = Gateway(upstreams, client, on_routes=on_routes)
             app.state.gateway = gateway
             await gateway.refresh()
             task = asyncio.create_task(gateway.refresh_forever())
@@ -55,11 +88,13 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task
+                if caddy is not None:  # here: uvicorn ends by re-raising SIGTERM, so __main__'s finally never runs
+                    await asyncio.to_thread(caddy.stop)
 
     app = FastAPI(
         title=TITLE, telemetry=FASTAPI_TELEMETRY, lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None
     )
-    app.add_middleware(ProxyRoutedPaths)
+    app.add_middleware(UpstreamFailures)
 
     def gateway_of(request: Request) -> Gateway:
         return request.app.state.gateway  # type: ignore[no-any-return]
@@ -86,27 +121,34 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
     async def no_upstream(request: Request) -> Response:
-        # ProxyRoutedPaths forwards every path an upstream declares; what reaches this route has no owner.
+        # Caddy forwards every path an upstream declared at the last refresh; what reaches this route had no owner.
+        if await gateway_of(request).resolve(request.method, request.url.path) is not None:
+            # Declared since: the refresh has loaded the route into Caddy, so a retry reaches the upstream.
+            detail = f"{request.method} {request.url.path} 的路由刚刚更新,请重试"
+            return problem_response(Problem(503, detail, headers={"Retry-After": "1"}), request.url.path)
         detail = f"没有服务提供 {request.method} {request.url.path}"
         return problem_response(Problem(404, detail), request.url.path)
 
     return app
 
 
-GATEWAY_OWN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs"})
-
-
-class ProxyRoutedPaths:
-    """Forwards a request an upstream declares before FastAPI routes it; the gateway's own paths go to FastAPI."""
+class UpstreamFailures:
+    """Answers the requests Caddy's error route passes on when an upstream failed: 503 (refused, unreachable) or
+    504 (accepted, no answer in time), with Retry-After, naming the path and never an internal address."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in GATEWAY_OWN_PATHS:
-            gateway: Gateway = scope["app"].state.gateway
-            upstream = await gateway.resolve(scope["method"], scope["path"])
-            if upstream is not None:
-                await forward(gateway.clients[upstream], scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        failed = None
+        if scope["type"] == "http":
+            failed = next((v for k, v in scope["headers"] if k == _UPSTREAM_ERROR), None)
+        if failed is None:
+            await self.app(scope, receive, send)
+            return
+        retry = {"Retry-After": str(RETRY_AFTER_S)}
+        if failed == b"504":
+            problem = Problem(504, "上游服务未能及时应答,请稍后重试", title="网关超时", headers=retry)
+        else:
+            problem = Problem(503, "上游服务暂时不可用,请稍后重试", title="服务暂不可用", headers=retry)
+        await problem_response(problem, scope["path"])(scope, receive, send)

@@ -1,8 +1,8 @@
 """The single base URL: routing by the upstreams' own OpenAPI documents, and their merged document.
 
 Each upstream's `/openapi.json` is read at startup, every REFRESH_S seconds, and when a path matches nothing,
-so a new route appears at the gateway without configuration. The app around it is in `bootstrap.py`, the
-forwarding itself in `forwarding.py`.
+so a new route appears at the gateway without configuration. Whenever the table changes it is handed on
+(`on_routes`): Caddy does the forwarding (`caddy_config.py`), the app around this is in `bootstrap.py`.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-
-from services.gateway.forwarding import UpstreamClients
 
 log = logging.getLogger("tiaodu.gateway")
 
@@ -55,12 +54,16 @@ def _segments(path: str) -> int:
     return path.count("/")
 
 
-class Gateway:
-    """Routing table and merged document; `clients` holds the pooled clients per upstream base URL."""
+RoutesChanged = Callable[[list[Route]], Awaitable[None]]
 
-    def __init__(self, clients: dict[str, UpstreamClients]) -> None:
-        self.clients = clients
-        self.upstreams = list(clients)
+
+class Gateway:
+    """Routing table and merged document of the upstreams (base URLs); `on_routes` hears of every new table."""
+
+    def __init__(self, upstreams: list[str], client: httpx.AsyncClient, on_routes: RoutesChanged | None = None) -> None:
+        self.client = client
+        self.upstreams = upstreams
+        self.on_routes = on_routes
         self.specs: dict[str, dict[str, Any]] = {}
         self.routes: list[Route] = []
         self._by_segments: dict[int, list[Route]] = {}  # a parameter is one segment: only equal counts can match
@@ -68,6 +71,7 @@ class Gateway:
         self._lock = asyncio.Lock()
         self._last_refresh = 0.0
         self._warned: set[str] = set()
+        self._handed_on = False
 
     async def refresh(self) -> None:
         async with self._lock:
@@ -76,6 +80,7 @@ class Gateway:
                 if spec is not None:  # an upstream that is briefly down keeps its last known routes
                     self.specs[upstream] = spec
             ordered = [(u, self.specs[u]) for u in self.upstreams if u in self.specs]
+            previous = [(r.template, r.method, r.upstream) for r in self.routes]
             self.routes = build_routes(ordered)
             by_segments: dict[int, list[Route]] = {}
             for route in self.routes:  # keeps the specificity order within each count
@@ -83,10 +88,15 @@ class Gateway:
             self._by_segments = by_segments
             self.merged = merge_specs(ordered, self._warned)
             self._last_refresh = time.monotonic()
+            if self.on_routes is not None and (
+                not self._handed_on or previous != [(r.template, r.method, r.upstream) for r in self.routes]
+            ):
+                await self.on_routes(self.routes)
+                self._handed_on = True
 
     async def _fetch_spec(self, upstream: str) -> dict[str, Any] | None:
         try:
-            response = await self.clients[upstream].next().get("/openapi.json", timeout=5.0)
+            response = await self.client.get(f"{upstream}/openapi.json", timeout=5.0)
             response.raise_for_status()
             spec = response.json()
             return spec if isinstance(spec, dict) else None
@@ -112,6 +122,8 @@ class Gateway:
         return by_path[0].upstream if by_path else None
 
     async def resolve(self, method: str, path: str) -> str | None:
+        """The upstream of a request that reached the control plane because no route matched it: the table is
+        refreshed (at most every LAZY_REFRESH_MIN_S), so a route added since the last refresh is found now."""
         upstream = self.match(method, path)
         if upstream is None and time.monotonic() - self._last_refresh >= LAZY_REFRESH_MIN_S:
             await self.refresh()
@@ -121,7 +133,7 @@ class Gateway:
     async def not_ready(self) -> list[str]:
         async def ready(upstream: str) -> bool:
             try:
-                return (await self.clients[upstream].next().get("/readyz", timeout=3.0)).status_code == 200
+                return (await self.client.get(f"{upstream}/readyz", timeout=3.0)).status_code == 200
             except httpx.HTTPError:
                 return False
 

@@ -8,12 +8,21 @@ that id; `command_from(Command, body, project_id=...)` builds it in the route.
 from __future__ import annotations
 
 import re
-from datetime import date
 from decimal import Decimal
 from typing import Annotated, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+)
 
+from shared.catalogue.dates import IsoDate
 from shared.catalogue.intake import (
     Amount,
     Category,
@@ -79,9 +88,9 @@ def command_from(command: type[C], body: BaseModel, **path_ids: str) -> C:
 class RegisterProgramme(Strict):
     id: Slug | None = Field(default=None, description="计划编号;省略时由平台生成")
     name: Text = Field(description="计划名称,如“2024 三十工程”")
-    year: int = Field(ge=2000, le=2100, description="年度")
+    year: StrictInt = Field(ge=2000, le=2100, description="年度")
     description: str = Field(default="", max_length=2000, description="说明")
-    demo: bool = Field(default=False, description="是否为演示数据")
+    demo: StrictBool = Field(default=False, description="是否为演示数据")
 
 
 class RegisterProject(Strict):
@@ -98,10 +107,10 @@ class RegisterProject(Strict):
     construction_type: ConstructionType = Field(description="new 新建 / continuing 续建")
     total_investment: Amount = Field(description="总投资(万元)")
     annual_planned_investment: Amount = Field(description="年度计划投资(万元),不超过总投资")
-    planned_start: date = Field(description="计划开工日期")
-    planned_completion: date = Field(description="计划竣工日期,不早于计划开工日期")
+    planned_start: IsoDate = Field(description="计划开工日期")
+    planned_completion: IsoDate = Field(description="计划竣工日期,不早于计划开工日期")
     sub_projects: list[SubProject] = Field(default_factory=list, max_length=50, description="子项目")
-    demo: bool = Field(default=False, description="是否为演示数据")
+    demo: StrictBool = Field(default=False, description="是否为演示数据")
 
 
 class AmendProjectBody(Strict):
@@ -114,8 +123,8 @@ class AmendProjectBody(Strict):
     construction_type: ConstructionType | None = Field(default=None, description="new 新建 / continuing 续建")
     total_investment: Amount | None = Field(default=None, description="总投资(万元)")
     annual_planned_investment: Amount | None = Field(default=None, description="年度计划投资(万元)")
-    planned_start: date | None = Field(default=None, description="计划开工日期")
-    planned_completion: date | None = Field(default=None, description="计划竣工日期")
+    planned_start: IsoDate | None = Field(default=None, description="计划开工日期")
+    planned_completion: IsoDate | None = Field(default=None, description="计划竣工日期")
     sub_projects: list[SubProject] | None = Field(default=None, max_length=50, description="子项目(整体替换)")
 
 
@@ -133,8 +142,8 @@ class ChangePhaseBody(Strict):
 
 
 class ReportProgressBody(Strict):
-    period_start: date = Field(description="填报周期开始日期")
-    period_end: date = Field(description="填报周期结束日期,不早于开始日期")
+    period_start: IsoDate = Field(description="填报周期开始日期")
+    period_end: IsoDate = Field(description="填报周期结束日期,不早于开始日期")
     investment_this_period: Amount = Field(description="本期完成投资(万元);累计投资由平台计算")
     image_progress_pct: Annotated[Decimal, Field(ge=0, le=100, decimal_places=2)] = Field(
         description="形象进度百分比(0-100)"
@@ -206,7 +215,7 @@ class RevokeCredential(RevokeCredentialBody, OnOrganisation):
 
 class ClaimProjectCode(Strict):
     code: NationalCode
-    year: int = Field(ge=2000, le=2100)
+    year: StrictInt = Field(ge=2000, le=2100)
     project_id: Slug
 
 

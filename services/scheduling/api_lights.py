@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -16,6 +15,7 @@ from services.scheduling.policies import can_read_project, only_wide_readers, vi
 from services.scheduling.report_data import ledger_rows, weekly_report
 from services.scheduling.reports import render_ledger, render_weekly_report
 from shared.auth import Principal
+from shared.catalogue.dates import IsoDate
 from shared.catalogue.scheduling import Colour
 from shared.problems import Problem
 from shared.project_directory import project_entry
@@ -80,7 +80,7 @@ async def what_if(
     principal: PrincipalDep,
     day: Today,
     rule_version: Annotated[int | None, Query(ge=1)] = None,
-    as_of: date | None = None,
+    as_of: IsoDate | None = None,
 ) -> dict[str, Any]:
     await _visible_project(rt, principal, project_id)
     async with rt.pool.acquire() as conn:
@@ -130,7 +130,7 @@ async def run_now(cmd: RunMonitoring, rt: RuntimeDep, ctx: ContextDep, day: Toda
 
 
 @router.get("/monitoring/days/{day}", tags=["monitoring"], summary="某日监测结果", dependencies=[MinSeqDep])
-async def monitoring_day(day: date, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
+async def monitoring_day(day: IsoDate, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
     own_unit, own_leader = visibility(principal)
     async with rt.pool.acquire() as conn:
         items = await queries.monitoring_items(conn, rt.schema, day, own_unit, own_leader)
@@ -145,7 +145,7 @@ async def monitoring_day(day: date, rt: RuntimeDep, principal: PrincipalDep) -> 
     response_class=Response, responses=_file_answer(DOCX, "周调度报告(Word 文档)"),
 )  # fmt: skip
 async def get_weekly_report(
-    programme_id: str, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: date | None = None
+    programme_id: str, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: IsoDate | None = None
 ) -> Response:
     only_wide_readers(principal)
     async with rt.pool.acquire() as conn:
@@ -159,7 +159,7 @@ async def get_weekly_report(
     response_class=Response, responses=_file_answer(XLSX, "项目台账(Excel 工作簿)"),
 )  # fmt: skip
 async def get_ledger(
-    programme_id: str, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: date | None = None
+    programme_id: str, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: IsoDate | None = None
 ) -> Response:
     only_wide_readers(principal)
     async with rt.pool.acquire() as conn:

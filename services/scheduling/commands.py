@@ -6,11 +6,12 @@ makes one call, `handlers.x(rt, cmd, meta)`.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
+from shared.catalogue.dates import IsoDate
 from shared.catalogue.scheduling import Attendee, ExemptionScope, MeetingKind, PlanContent, Rules
 
 Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -31,7 +32,7 @@ class PlanBody(PlanContent):
 
 class DraftPlan(PlanBody):
     project_id: Slug
-    year: int = Field(ge=2000, le=2100)
+    year: StrictInt = Field(ge=2000, le=2100)
 
 
 class ReviseDraftBody(PlanBody):
@@ -51,7 +52,7 @@ class ApproveBaseline(ApproveBaselineBody):
 
 
 class RebaselineBody(Strict):
-    to_date: date
+    to_date: IsoDate
     reason: Reason
 
 
@@ -61,7 +62,7 @@ class Rebaseline(RebaselineBody):
 
 
 class CompleteMilestoneBody(Strict):
-    done_on: date
+    done_on: IsoDate
 
 
 class CompleteMilestone(CompleteMilestoneBody):
@@ -72,8 +73,8 @@ class CompleteMilestone(CompleteMilestoneBody):
 class RequestExemptionBody(Strict):
     scope: ExemptionScope
     milestone_id: Slug | None = None
-    period_start: date | None = None
-    period_end: date | None = None
+    period_start: IsoDate | None = None
+    period_end: IsoDate | None = None
     reason: Reason
     evidence: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(default_factory=list, max_length=20)
 
@@ -89,20 +90,20 @@ class DecideExemptionBody(Strict):
 class DecideExemption(DecideExemptionBody):
     plan_id: str
     exemption_id: str
-    approve: bool
+    approve: StrictBool
 
 
 # -- rules and monitoring ---------------------------------------------------------------------------------------
 
 
 class PublishRules(Strict):
-    effective_from: date
+    effective_from: IsoDate
     rules: Rules
     note: Note = ""
 
 
 class RunMonitoring(Strict):
-    day: date | None = None
+    day: IsoDate | None = None
 
 
 # -- dispatch meetings ------------------------------------------------------------------------------------------
@@ -136,7 +137,7 @@ class RecordMinutes(RecordMinutesBody):
 class RecordDecisionBody(Strict):
     text: str = Field(min_length=2, max_length=2000)
     owner_unit_id: Slug
-    deadline: date
+    deadline: IsoDate
     project_id: Slug | None = None
 
 

@@ -5,13 +5,13 @@ Money is in 万元 as Decimal (serialised as a string), so sums are exact and ha
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.catalogue.dates import IsoDate
 from shared.catalogue.registry import event
 
 Amount = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4)]
@@ -63,7 +63,7 @@ class MilestoneDone(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100)
-    done_on: date
+    done_on: IsoDate
 
 
 @event("ProgrammeRegistered", aggregate="programme")
@@ -88,8 +88,8 @@ class ProjectRegistered(BaseModel):
     construction_type: ConstructionType
     total_investment: Amount
     annual_planned_investment: Amount
-    planned_start: date
-    planned_completion: date
+    planned_start: IsoDate
+    planned_completion: IsoDate
     phase: Phase = Phase.PRELIMINARY
     sub_projects: list[SubProject] = Field(default_factory=list)
     demo: bool = False
@@ -106,8 +106,8 @@ class ProjectDetailsAmended(BaseModel):
     construction_type: ConstructionType | None = None
     total_investment: Amount | None = None
     annual_planned_investment: Amount | None = None
-    planned_start: date | None = None
-    planned_completion: date | None = None
+    planned_start: IsoDate | None = None
+    planned_completion: IsoDate | None = None
     sub_projects: list[SubProject] | None = None
 
 
@@ -131,8 +131,8 @@ class ProjectPhaseChanged(BaseModel):
 @event("ProgressReported", aggregate="project")
 class ProgressReported(BaseModel):
     report_id: str
-    period_start: date
-    period_end: date
+    period_start: IsoDate
+    period_end: IsoDate
     investment_this_period: Amount
     # Derived by intake from the ledger when the report is accepted; never taken from the client.
     cumulative_investment: Amount

@@ -3,12 +3,13 @@ daily monitoring (`monitoring`, one aggregate per day) and dispatch meetings (`d
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
+from shared.catalogue.dates import IsoDate
 from shared.catalogue.intake import Amount
 from shared.catalogue.registry import event
 
@@ -37,7 +38,7 @@ class Milestone(BaseModel):
 
     milestone_id: Slug
     name: str = Field(min_length=1, max_length=100)
-    planned_date: date
+    planned_date: IsoDate
     unit_id: Slug
 
 
@@ -68,7 +69,7 @@ class PlanRevised(PlanContent):
 class PlanBaselineApproved(BaseModel):
     """The frozen baseline: dates and money as approved; later changes are explicit re-baselines."""
 
-    milestone_dates: dict[str, date]
+    milestone_dates: dict[str, IsoDate]
     monthly_investment: list[Amount] = Field(min_length=12, max_length=12)
     note: str = ""
 
@@ -76,15 +77,15 @@ class PlanBaselineApproved(BaseModel):
 @event("MilestoneRebaselined", aggregate="plan")
 class MilestoneRebaselined(BaseModel):
     milestone_id: str
-    from_date: date
-    to_date: date
+    from_date: IsoDate
+    to_date: IsoDate
     reason: str
 
 
 @event("MilestoneCompleted", aggregate="plan")
 class MilestoneCompleted(BaseModel):
     milestone_id: str
-    done_on: date
+    done_on: IsoDate
     source: str = "direct"  # direct | progress_report
 
 
@@ -93,8 +94,8 @@ class ExemptionRequested(BaseModel):
     exemption_id: str
     scope: ExemptionScope
     milestone_id: str | None = None
-    period_start: date | None = None
-    period_end: date | None = None
+    period_start: IsoDate | None = None
+    period_end: IsoDate | None = None
     reason: str
     evidence: list[str] = Field(default_factory=list)
 
@@ -115,25 +116,27 @@ class ExemptionRejected(BaseModel):
 
 
 class Rules(BaseModel):
+    """Thresholds of one rule version. Points are percentage points of the annual target (序时进度).
+
+    Strict numbers: a rule is data hq publishes, so `"10"` or `true` for a threshold is a mistake to refuse."""
+
     model_config = ConfigDict(extra="forbid")
 
-    """Thresholds of one rule version. Points are percentage points of the annual target (序时进度)."""
-
-    yellow_points_behind: float = Field(default=10, ge=0, le=100)
-    red_points_behind: float = Field(default=30, ge=0, le=100)
-    late_start_yellow_months: int = Field(default=1, ge=0, le=24)
-    late_start_red_months: int = Field(default=3, ge=0, le=24)
-    milestone_overdue_red_days: int = Field(default=30, ge=0, le=365)
-    warning_days: list[int] = Field(default_factory=lambda: [7, 3, 1])
-    report_late_yellow_days: int = Field(default=10, ge=1, le=365)
-    report_late_red_days: int = Field(default=24, ge=1, le=365)
+    yellow_points_behind: StrictFloat = Field(default=10, ge=0, le=100)
+    red_points_behind: StrictFloat = Field(default=30, ge=0, le=100)
+    late_start_yellow_months: StrictInt = Field(default=1, ge=0, le=24)
+    late_start_red_months: StrictInt = Field(default=3, ge=0, le=24)
+    milestone_overdue_red_days: StrictInt = Field(default=30, ge=0, le=365)
+    warning_days: list[StrictInt] = Field(default_factory=lambda: [7, 3, 1])
+    report_late_yellow_days: StrictInt = Field(default=10, ge=1, le=365)
+    report_late_red_days: StrictInt = Field(default=24, ge=1, le=365)
     escalated_issue_open_colour: Colour = Colour.RED
 
 
 @event("RuleVersionPublished", aggregate="rule_set")
 class RuleVersionPublished(BaseModel):
     version: int = Field(ge=1)
-    effective_from: date
+    effective_from: IsoDate
     rules: Rules
     note: str = ""
 
@@ -149,7 +152,7 @@ class DimensionLight(BaseModel):
 @event("StatusLightChanged", aggregate="light")
 class StatusLightChanged(BaseModel):
     project_id: str
-    as_of: date
+    as_of: IsoDate
     colour: Colour
     previous_colour: Colour | None = None
     milestones: DimensionLight
@@ -168,12 +171,12 @@ class StatusLightChanged(BaseModel):
 class MilestoneFlag(BaseModel):
     """Which milestone a monitoring item is about (not an event itself)."""
 
-    day: date
+    day: IsoDate
     project_id: str
     plan_id: str
     milestone_id: str
     name: str
-    due: date
+    due: IsoDate
     unit_id: str
 
 
@@ -189,16 +192,16 @@ class MilestoneOverdueFlagged(MilestoneFlag):
 
 @event("ReportOverdueFlagged", aggregate="monitoring")
 class ReportOverdueFlagged(BaseModel):
-    day: date
+    day: IsoDate
     project_id: str
     unit_id: str
-    last_period_end: date | None
+    last_period_end: IsoDate | None
     days_since: int
 
 
 @event("MonitoringCompleted", aggregate="monitoring")
 class MonitoringCompleted(BaseModel):
-    day: date
+    day: IsoDate
     items: int
     lights_changed: int
 
@@ -230,7 +233,7 @@ class DispatchMeetingScheduled(BaseModel):
     unit_id: str | None = None
     chair_id: str | None = None
     agenda: list[AgendaItem] = Field(default_factory=list)
-    agenda_as_of: date
+    agenda_as_of: IsoDate
 
 
 @event("MeetingAttendanceRecorded", aggregate="dispatch_meeting")
@@ -250,5 +253,5 @@ class MeetingDecisionRecorded(BaseModel):
     decision_id: str
     text: str
     owner_unit_id: str
-    deadline: date
+    deadline: IsoDate
     project_id: str | None = None

