@@ -80,8 +80,8 @@ class Service:
         return self.child.url
 
     def pids(self) -> dict[str, int]:
-        """name -> pid of the process and of each process it started (uvicorn's API workers, and the resource
-        tracker multiprocessing starts beside them)."""
+        """name -> pid of the process and of each process it started (uvicorn's API workers and the resource
+        tracker multiprocessing starts beside them, the gateway's Caddy)."""
         pid = self.child.proc.pid
         named = {self.name: pid}
         workers = 0
@@ -90,8 +90,11 @@ class Service:
                 cmdline = Path(f"/proc/{child}/cmdline").read_bytes().decode(errors="replace")
             except FileNotFoundError:
                 continue
+            program = Path(cmdline.split("\0", 1)[0]).name
             if "resource_tracker" in cmdline:
                 named[f"{self.name}-resource-tracker"] = child
+            elif not program.startswith("python"):  # e.g. the gateway's Caddy
+                named[f"{self.name}-{program}"] = child
             else:
                 workers += 1
                 named[f"{self.name}-{workers}"] = child
