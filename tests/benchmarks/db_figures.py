@@ -55,18 +55,20 @@ LEDGER_COLUMNS = """report_id text, project_id text, project_version int, seq bi
 
 
 async def pg_copy(pool: asyncpg.Pool, rows: int, chunk: int = 50_000) -> dict[str, Any]:
-    """COPY `rows` ledger-wide rows into a fresh table (the rows are made before the clock starts)."""
-    data = [ledger_row(i) for i in range(rows)]
+    """COPY `rows` ledger-wide rows into a fresh table in one transaction; only the COPY calls are timed (each
+    chunk's rows are made before its clock starts, and only one chunk is held in memory)."""
+    seconds = 0.0
     async with pool.acquire() as conn:
         await conn.execute("DROP SCHEMA IF EXISTS bench_copy CASCADE; CREATE SCHEMA bench_copy")
         await conn.execute(f"CREATE TABLE bench_copy.ledger ({LEDGER_COLUMNS})")
-        t0 = time.perf_counter()
         async with conn.transaction():
             for start in range(0, rows, chunk):
-                await conn.copy_records_to_table(
-                    "ledger", schema_name="bench_copy", records=data[start : start + chunk]
-                )
-        seconds = time.perf_counter() - t0
+                data = [ledger_row(i) for i in range(start, min(rows, start + chunk))]
+                t0 = time.perf_counter()
+                await conn.copy_records_to_table("ledger", schema_name="bench_copy", records=data)
+                seconds += time.perf_counter() - t0
+            t0 = time.perf_counter()
+        seconds += time.perf_counter() - t0  # the commit
         await conn.execute("DROP SCHEMA bench_copy CASCADE")
     return {"rows": rows, "seconds": round(seconds, 2), "per_s": rows / seconds}
 

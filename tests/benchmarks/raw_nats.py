@@ -68,12 +68,16 @@ async def replay(job: dict[str, Any]) -> dict[str, Any]:
     js = nc.jetstream()
     last = (await js.stream_info(job["stream"])).state.last_seq
     done = asyncio.get_running_loop().create_future()
-    count = 0
+    count = highest = 0
 
     async def counted(msg: Msg) -> None:
-        nonlocal count
-        count += 1
-        if msg.metadata.sequence.stream >= last and not done.done():
+        # An ordered consumer that resets redelivers from where it was: each stream sequence is counted once.
+        nonlocal count, highest
+        seq = msg.metadata.sequence.stream
+        if seq <= highest or seq > last:
+            return
+        count, highest = count + 1, seq
+        if seq >= last and not done.done():
             done.set_result(None)
 
     start = time.perf_counter()

@@ -179,8 +179,11 @@ def bounds(results: dict[str, Any], detail: dict[str, Any]) -> list[str]:
         ours = sum(shares.values())
         busiest = max(shares, key=lambda n: shares[n])
         per_request = {n: v * 1000 / max(run["count"], 1) for n, v in run["cpu_s"].items() if n != "machine"}
+        total = sum(per_request.values())
         out.append(
-            f"- Commands {kind}: {run['per_s']:.0f}/s with the machine {machine:.2f} of {cores} cores busy: "
+            f"- Commands {kind}: {total:.2f} ms of CPU per command in all the bench's processes, so at most "
+            f"{cores * 1000 / total:.0f}/s on {cores} cores if nothing else ran. "
+            f"Measured {run['per_s']:.0f}/s with the machine {machine:.2f} of {cores} cores busy: "
             f"{ours:.2f} in the bench's processes (services, servers, client), {max(0.0, machine - ours):.2f} in "
             f"processes that are not the bench's; busiest process {busiest} at {shares[busiest]:.2f} cores. "
             "CPU ms per command: " + ", ".join(f"{n} {v:.2f}" for n, v in per_request.items() if v >= 0.05) + "."
@@ -202,6 +205,13 @@ def bounds(results: dict[str, Any], detail: dict[str, Any]) -> list[str]:
     return out
 
 
+def render(out: Path) -> None:
+    """results.md again from results.json (the same run's figures, rendered by this code)."""
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    detail = results.pop("detail")
+    (out / "results.md").write_text(markdown(results, detail), encoding="utf-8")
+
+
 def write_results(out: Path, figures: dict[str, Any], detail: dict[str, Any], config: dict[str, Any]) -> None:
     r = ratios(figures)
     results = {
@@ -220,3 +230,7 @@ def write_results(out: Path, figures: dict[str, Any], detail: dict[str, Any], co
     out.mkdir(exist_ok=True)
     (out / "results.json").write_text(json.dumps(results | {"detail": detail}, ensure_ascii=False, indent=2) + "\n")
     (out / "results.md").write_text(markdown(results, detail), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    render(ROOT / "bench")
