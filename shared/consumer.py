@@ -62,6 +62,7 @@ class ConsumerStats:
     fenced: int = 0
     recreated: int = 0  # consumers recreated after a delivery that did not follow the last one
     retries: int = 0  # batches retried after a transient failure
+    careful: int = 0  # batches that took a subclass's careful path (a failure inside, a checkpoint not as expected)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,10 @@ class Batch:
     epoch: int
     raws: list[Raw]
     headers: list[dict[str, str]]  # NATS headers of each message (trace context), for the batch's span
+    # The checkpoint the batch follows, as this holder last committed it: the consumer it came from was created
+    # right after it and every delivery followed the last one. A subclass may commit against it without locking the
+    # checkpoint first, provided the commit checks that it still holds (epoch and last_seq).
+    after_seq: int = 0
 
 
 @dataclass
@@ -97,6 +102,9 @@ class PartitionedConsumer:
     async def process(self, batch: Batch) -> int:
         """Use a batch and commit the checkpoint, fenced by `batch.epoch`; returns the new checkpoint."""
         raise NotImplementedError
+
+    def claimed(self, partition: int) -> None:
+        """Told when this replica takes a partition with a new epoch (a subclass forgets what it remembered)."""
 
     # -- lease loop -------------------------------------------------------------------------------------------
 
@@ -196,6 +204,7 @@ class PartitionedConsumer:
     async def _worker(self, partition: int) -> None:
         try:
             checkpoint, epoch = await self._claim(partition)
+            self.claimed(partition)
             log.info("%s/%s: partition %s taken at epoch %s after seq %s", self.service, self.group, partition,
                      epoch, checkpoint)  # fmt: skip
             while True:
@@ -241,7 +250,7 @@ class PartitionedConsumer:
                 next_delivery += 1
             if follows:
                 raws = [Raw(m.metadata.sequence.stream, m.subject, m.data) for m in follows]
-                batch = Batch(partition, epoch, raws, [dict(m.headers or {}) for m in follows])
+                batch = Batch(partition, epoch, raws, [dict(m.headers or {}) for m in follows], checkpoint)
                 checkpoint = await self._process_retrying(batch)
             if len(follows) < len(msgs):
                 return checkpoint

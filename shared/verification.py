@@ -12,11 +12,12 @@ seen (`_chain`), written in the same transaction as its checkpoint.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import asyncpg
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from shared.catalogue import CATALOGUE, UnknownEventType
 from shared.envelope import parse_envelope
@@ -51,6 +52,28 @@ CREATE TABLE IF NOT EXISTS {s}._chain (
 """
 
 
+@dataclass(frozen=True)
+class CheckedEvent(StoredEvent):
+    """An event that passed `check_event`, with its payload as the catalogue's type: validated once, used by every
+    read-model part (`payload_as`) instead of being validated again by each."""
+
+    payload: BaseModel | None = None
+
+
+P = TypeVar("P", bound=BaseModel)
+
+
+def payload_as(event: StoredEvent, model: type[P]) -> P:
+    """The event's payload as `model` (upcast to the current schema version): the checked one when there is one."""
+    payload = event.payload if isinstance(event, CheckedEvent) else None
+    if payload is None:
+        env = event.envelope
+        payload = CATALOGUE.load_payload(env.type, env.schema_version, env.payload)
+    if not isinstance(payload, model):
+        raise ValueError(f"{event.envelope.type} is not {model.__name__}")
+    return payload
+
+
 class Unsound(ValueError):
     """An event that can never be used; the message is the reason it is parked with."""
 
@@ -62,12 +85,15 @@ def subject_key(subject: str) -> Key:
     return parts[3], parts[4]
 
 
-def check_event(raw: Raw) -> StoredEvent:
-    """Everything that can be checked from the message alone; raises Unsound with the reason."""
+def check_event(raw: Raw, *, verify_hash: bool = False) -> StoredEvent:
+    """Everything that can be checked from the message alone; raises Unsound with the reason.
+
+    The hash is recomputed only with `verify_hash` (an audit, a verifying rebuild): the chain's linkage, which every
+    consumer checks, is what a publisher on a subject cannot fake (shared.envelope.parse_envelope)."""
     key = subject_key(raw.subject)
     try:
-        envelope = parse_envelope(raw.data)
-    except (ValueError, ValidationError) as exc:
+        envelope = parse_envelope(raw.data, verify_hash=verify_hash)
+    except ValueError as exc:  # pydantic's ValidationError too
         raise Unsound(f"unreadable envelope: {exc}") from exc
     if (envelope.aggregate_type, envelope.aggregate_id) != key:
         raise Unsound(
@@ -78,12 +104,12 @@ def check_event(raw: Raw) -> StoredEvent:
         entry = CATALOGUE.entry(envelope.type)
         if entry.aggregate_type != key[0]:
             raise Unsound(f"{envelope.type} belongs to {entry.aggregate_type}, not to {key[0]}")
-        CATALOGUE.load_payload(envelope.type, envelope.schema_version, envelope.payload)
+        payload = CATALOGUE.load_payload(envelope.type, envelope.schema_version, envelope.payload)
     except UnknownEventType as exc:
         raise Unsound(str(exc)) from exc
     except ValidationError as exc:
         raise Unsound(f"invalid {envelope.type} payload: {exc}") from exc
-    return StoredEvent(raw.seq, raw.subject, envelope)
+    return CheckedEvent(raw.seq, raw.subject, envelope, payload=payload)
 
 
 @dataclass
@@ -107,30 +133,41 @@ async def load_heads(conn: asyncpg.Connection, schema: str, group: str, keys: Se
     return {(r["aggregate_type"], r["aggregate_id"]): Head(r["version"], r["hash"]) for r in rows}
 
 
+# The heads a batch moved, as one statement's parameters: $1 the group, then one array per column.
+SAVE_HEADS = (
+    "INSERT INTO {s}._chain (grp, aggregate_type, aggregate_id, version, hash)"
+    " SELECT $1, t, i, v, h FROM unnest(${t}::text[], ${i}::text[], ${v}::int[], ${h}::text[]) AS u(t, i, v, h)"
+    " ON CONFLICT (grp, aggregate_type, aggregate_id) DO UPDATE SET version = EXCLUDED.version, hash = EXCLUDED.hash"
+)
+
+
+def heads_columns(heads: dict[Key, Head]) -> list[list[Any]]:
+    return [[k[0] for k in heads], [k[1] for k in heads], [h.version for h in heads.values()],
+            [h.hash for h in heads.values()]]  # fmt: skip
+
+
 async def save_heads(conn: asyncpg.Connection, schema: str, group: str, heads: dict[Key, Head]) -> None:
     if heads:
-        await conn.executemany(
-            f"INSERT INTO {schema}._chain (grp, aggregate_type, aggregate_id, version, hash)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (grp, aggregate_type, aggregate_id)"
-            " DO UPDATE SET version = EXCLUDED.version, hash = EXCLUDED.hash",
-            [(group, k[0], k[1], h.version, h.hash) for k, h in heads.items()],
-        )
+        await conn.execute(SAVE_HEADS.format(s=schema, t=2, i=3, v=4, h=5), group, *heads_columns(heads))
 
 
-async def verify(
-    conn: asyncpg.Connection, schema: str, group: str, raws: Sequence[Raw], lookup: LookupHead
-) -> Verified:
-    """Check a batch in stream order; the chain heads it moves are returned for `save_heads` with the checkpoint."""
+def check_all(raws: Sequence[Raw], *, verify_hash: bool = False) -> Verified:
+    """What can be checked of each message alone: `sound` holds the events whose chains are still to follow."""
     result = Verified([], [], {})
-    by_seq = {raw.seq: raw for raw in raws}
-    checked: list[StoredEvent] = []
     for raw in raws:
         try:
-            checked.append(check_event(raw))
+            result.sound.append(check_event(raw, verify_hash=verify_hash))
         except Unsound as exc:
             result.parked.append((raw, str(exc)))
-    heads = await load_heads(conn, schema, group, list({subject_key(e.subject) for e in checked}))
-    for event in checked:
+    return result
+
+
+async def follow_chains(checked: Verified, raws: Sequence[Raw], heads: dict[Key, Head], lookup: LookupHead) -> Verified:
+    """Keep the events whose version and `prev_hash` follow their chain's head in `heads` (moved as they follow),
+    park the others; `lookup` finds a head `heads` lacks. Returns the sound events and the heads they moved."""
+    result = Verified([], list(checked.parked), {})
+    by_seq = {raw.seq: raw for raw in raws}
+    for event in checked.sound:
         key = subject_key(event.subject)
         env = event.envelope
         head = heads[key] if key in heads else (await lookup(key, event.seq) if env.version > 1 else None)
@@ -145,3 +182,23 @@ async def verify(
             continue
         result.parked.append((by_seq[event.seq], reason))
     return result
+
+
+async def verify(
+    conn: asyncpg.Connection,
+    schema: str,
+    group: str,
+    raws: Sequence[Raw],
+    lookup: LookupHead,
+    *,
+    known: Mapping[Key, Head] | None = None,
+) -> Verified:
+    """Check a batch in stream order; the chain heads it moves are returned for `save_heads` with the checkpoint.
+
+    `known`: heads the caller knows to be what `_chain` holds (a partition's holder remembers what it committed);
+    only the others are read from the database."""
+    checked = check_all(raws)
+    keys = {subject_key(e.subject) for e in checked.sound}
+    heads = {key: known[key] for key in keys if key in known} if known else {}
+    heads.update(await load_heads(conn, schema, group, [key for key in keys if key not in heads]))
+    return await follow_chains(checked, raws, heads, lookup)

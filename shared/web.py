@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from typing import Annotated, Any
@@ -16,9 +17,11 @@ from shared.commands import CommandMeta, Outcome
 from shared.contract import install_contract, may_answer
 from shared.envelope import Role
 from shared.eventstore import Context
-from shared.problems import UNAVAILABLE, Problem, problem_response
+from shared.problems import Problem, problem_response
 from shared.runtime import Runtime
 from shared.telemetry import TracingMiddleware, current_trace_context
+
+log = logging.getLogger("tiaodu.http")
 
 
 async def runtime_of(request: Request) -> Runtime:
@@ -222,8 +225,11 @@ class AuthenticateFirst:
         except Problem as problem:
             await problem_response(problem, scope["path"])(scope, receive, send)
             return
-        except UNAVAILABLE:
-            await self.app(scope, receive, send)  # authenticates again and answers 503 with Retry-After
+        except Exception as exc:
+            # Not a verdict on the token (the database away, a connection broken by a restart...): the app
+            # authenticates again and answers whatever happens there as it always does (503 with Retry-After).
+            log.warning("authentication deferred to the app on %s: %s: %s", scope["path"], type(exc).__name__, exc)
+            await self.app(scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)

@@ -19,6 +19,7 @@ from services.intake.identity import OrganisationState, evolve_organisation
 from shared.aggregate_table import AggregateTable, BulkTable, Row, RowTable, envelope_fold
 from shared.catalogue.intake import ProgressReported
 from shared.eventstore import Position, StoredEvent
+from shared.verification import payload_as
 
 PROGRAMMES = AggregateTable(
     "programmes", "programme", ProgrammeState, envelope_fold(evolve_programme),
@@ -43,7 +44,7 @@ PROJECT_CODES = AggregateTable(
 
 
 def progress_report_row(event: StoredEvent) -> Row:
-    env, p = event.envelope, ProgressReported.model_validate(event.envelope.payload)
+    env, p = event.envelope, payload_as(event, ProgressReported)
     milestones = json.dumps([m.model_dump(mode="json") for m in p.milestones_done])
     return (p.report_id, env.aggregate_id, env.version, event.seq, p.period_start, p.period_end,
             p.investment_this_period, p.cumulative_investment, p.image_progress_pct, p.image_progress_text,

@@ -21,11 +21,11 @@ from services.scheduling.domain import PlanState, evolve_plan
 from services.scheduling.domain_meetings import MeetingState, evolve_meeting
 from services.scheduling.domain_monitoring import LightState, MonitoringDayState, evolve_day, evolve_light, item_key
 from services.scheduling.domain_rules import RuleSetState, evolve_rule_set
-from shared.aggregate_table import AggregateTable
-from shared.catalogue import CATALOGUE
+from shared.aggregate_table import AggregateTable, insert_rows
 from shared.catalogue.intake import ProgrammeRegistered, ProgressReported, ProjectDetailsAmended, ProjectRegistered
 from shared.catalogue.scheduling import MeetingDecisionRecorded, StatusLightChanged
 from shared.eventstore import StoredEvent
+from shared.verification import payload_as
 
 # -- intake's figures of a project (planning and progress), folded per project ----------------------------------
 
@@ -62,7 +62,7 @@ FIGURE_CHANGES: dict[str, Callable[[ProjectFigures, Any], ProjectFigures]] = {
 def evolve_figures(state: ProjectFigures | None, event: StoredEvent) -> ProjectFigures:
     env = event.envelope
     if env.type == "ProjectRegistered":
-        p = ProjectRegistered.model_validate(env.payload)
+        p = payload_as(event, ProjectRegistered)
         return ProjectFigures(
             location=p.location, planned_start=p.planned_start, planned_completion=p.planned_completion,
             total_investment=p.total_investment, annual_planned_investment=p.annual_planned_investment,
@@ -71,7 +71,7 @@ def evolve_figures(state: ProjectFigures | None, event: StoredEvent) -> ProjectF
     if state is None:
         raise ValueError(f"{env.type} before ProjectRegistered for {env.aggregate_id}")
     change = FIGURE_CHANGES.get(env.type)
-    return state if change is None else change(state, CATALOGUE.load_payload(env.type, env.schema_version, env.payload))
+    return state if change is None else change(state, payload_as(event, BaseModel))
 
 
 # -- the tables of folded aggregates -----------------------------------------------------------------------------
@@ -108,34 +108,47 @@ TABLES: list[AggregateTable[Any]] = [PLANS, RULE_SET, LIGHTS, MONITORING_DAYS, M
 
 
 def _programme(event: StoredEvent) -> tuple[Any, ...]:
-    p = ProgrammeRegistered.model_validate(event.envelope.payload)
+    p = payload_as(event, ProgrammeRegistered)
     return (event.envelope.aggregate_id, p.name, p.year)
 
 
 def _progress(event: StoredEvent) -> tuple[Any, ...]:
-    p = ProgressReported.model_validate(event.envelope.payload)
+    p = payload_as(event, ProgressReported)
     done = json.dumps([m.model_dump(mode="json") for m in p.milestones_done])
     return (p.report_id, event.envelope.aggregate_id, p.period_start, p.period_end, p.investment_this_period, done,
             event.envelope.recorded_at, event.seq)  # fmt: skip
 
 
 def _light(event: StoredEvent) -> tuple[Any, ...]:
-    p = StatusLightChanged.model_validate(event.envelope.payload)
+    p = payload_as(event, StatusLightChanged)
     return (event.seq, p.project_id, p.as_of, p.colour.value, p.rule_version, p.model_dump_json(),
             event.envelope.recorded_at)  # fmt: skip
 
 
 def _item(event: StoredEvent) -> tuple[Any, ...]:
     env = event.envelope
-    key = item_key(CATALOGUE.load_payload(env.type, env.schema_version, env.payload))
+    key = item_key(payload_as(event, BaseModel))
     return (event.seq, date.fromisoformat(env.payload["day"]), env.type, key, env.payload.get("project_id"),
             json.dumps(env.payload))  # fmt: skip
 
 
 def _decision(event: StoredEvent) -> tuple[Any, ...]:
-    d = MeetingDecisionRecorded.model_validate(event.envelope.payload)
+    d = payload_as(event, MeetingDecisionRecorded)
     return (d.decision_id, event.envelope.aggregate_id, d.text, d.owner_unit_id, d.deadline, d.project_id, event.seq)
 
+
+# The columns of each table rows are appended to (name -> SQL type, in the order the row functions give them).
+ROW_COLUMNS: dict[str, dict[str, str]] = {
+    "programmes": {"id": "text", "name": "text", "year": "int"},
+    "progress": {"report_id": "text", "project_id": "text", "period_start": "date", "period_end": "date",
+                 "investment": "numeric", "milestones_done": "jsonb", "recorded_at": "timestamptz", "seq": "bigint"},
+    "light_history": {"seq": "bigint", "project_id": "text", "as_of": "date", "colour": "text", "rule_version": "int",
+                      "payload": "jsonb", "recorded_at": "timestamptz"},
+    "monitoring_items": {"seq": "bigint", "day": "date", "kind": "text", "item_key": "text", "project_id": "text",
+                         "payload": "jsonb"},
+    "decisions": {"decision_id": "text", "meeting_id": "text", "text": "text", "owner_unit_id": "text",
+                  "deadline": "date", "project_id": "text", "seq": "bigint"},
+}  # fmt: skip
 
 ROWS: dict[str, tuple[str, Callable[[StoredEvent], tuple[Any, ...]]]] = {
     "ProgrammeRegistered": ("programmes", _programme),
@@ -183,5 +196,4 @@ class SchedulingReadModel:
                 table, row = target
                 rows[table].append(row(event))
         for table, batch in rows.items():
-            placeholders = ", ".join(f"${i}" for i in range(1, len(batch[0]) + 1))
-            await conn.executemany(f"INSERT INTO {schema}.{table} VALUES ({placeholders})", batch)
+            await insert_rows(conn, f"{schema}.{table}", ROW_COLUMNS[table], batch)

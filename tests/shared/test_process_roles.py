@@ -18,7 +18,7 @@ import pytest
 from shared.devstack.children import Child, parse_tokens, stop_processes, wait_ready
 from shared.devstack.embedded import free_port
 from shared.settings import Settings
-from tests.platform import project_body
+from tests.platform import project_body, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,6 +78,11 @@ async def test_api_workers_serve_while_a_separate_worker_projects(settings: Sett
         assert await asyncio.to_thread(api_processes, api.proc.pid) == 2
         async with httpx.AsyncClient(base_url=api.url, headers=hq, timeout=10) as client:
             with intake_process(worker_env, "worker") as worker:
+
+                async def signed_in() -> bool:  # the worker has projected the demo credentials
+                    return (await client.get("/v1/organisations")).status_code == 200
+
+                await wait_until(signed_in, 30, "the worker to project the credentials")
                 r = await client.post("/v1/programmes", json={"id": "prog", "name": "计划", "year": 2024})
                 assert r.status_code == 201, r.text
                 r = await client.get("/v1/programmes/prog", params={"min_seq": r.json()["seq"]})
