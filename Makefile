@@ -41,7 +41,13 @@ clean:
 	id=$$(cat .run/pg/pgdata.id 2>/dev/null | tr -cd 0-9a-f); if [ -n "$$id" ]; then rm -rf "$${TIAODU_PG_HOME:-/var/lib/tiaodu-pg}/data/$$id"; fi
 	rm -rf .run .run.old-*
 
-bench: venv
-	PYTHONPATH=. $(PY) -m tests.benchmarks.bench_intake
-	PYTHONPATH=. $(PY) -m tests.benchmarks.bench_scheduling
-	PYTHONPATH=. $(PY) -m tests.benchmarks.bench_gateway
+# Every figure of issue 7 in one run on fresh servers (17 min on 2 cores); writes bench/results.json and results.md.
+# Sizes are BENCH_* variables (tests/benchmarks/run.py), e.g. `make bench BENCH_EVENTS=100000` for a short run.
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): pyproject.toml | $(PY)
+	$(VENV)/bin/pip install -q -e '.[dev,bench]'
+	touch $(STAMP) $@
+
+bench: $(BENCH_STAMP)
+	PYTHONPATH=. $(PY) -m tests.benchmarks

@@ -1,20 +1,32 @@
-"""A load client in its own process: N keep-alive connections posting progress reports with If-Match.
+"""The load client, in its own process: keep-alive connections posting progress reports.
 
-`python -m tests.benchmarks.http_load` reads {"base_url", "token", "projects": {id: version}, "concurrency",
-"seconds"} as JSON on stdin and prints {"count", "errors", "elapsed_s", "p50_ms", "p99_ms"} as JSON. Each client
-owns its own projects, so its If-Match version is always current and every answer should be 201.
+`python -m tests.benchmarks.http_load '<job>'` with job {"base_url", "token", "projects": {id: version},
+"concurrency", "seconds", "client": "aiohttp" | "httpx", "rate": events/s or absent} prints one JSON line.
+
+- Closed loop (no rate): `concurrency` clients, each owning its projects, so its If-Match version is always current
+  and every answer should be 201; answers count, errors, per_s, p50_ms, p99_ms and the projects' new versions.
+- Paced (rate): commands leave at a steady rate round robin over the projects, whatever the answers do (the
+  projection lag measurement), each with If-Match after its project's previous answer; each acknowledged command is
+  listed as [seq, monotonic time of its answer] (CLOCK_MONOTONIC is one clock for every process of the machine).
+
+aiohttp is the default client: httpx spends about three times its CPU per request, enough to make the client the
+bottleneck of one process at 1,000 requests/s (`client_cpu_s` in the answer shows what the client used).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
-import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import httpx
+
+from tests.benchmarks.processes import cpu_seconds, job_argument
 
 REPORT = {
     "period_start": "2024-03-01",
@@ -23,51 +35,115 @@ REPORT = {
     "image_progress_pct": "1",
 }
 
+# (path, headers) -> (status, body)
+Post = Callable[[str, dict[str, str]], Awaitable[tuple[int, dict[str, Any] | str]]]
 
-async def run(base_url: str, token: str, projects: dict[str, int], concurrency: int, seconds: float) -> dict[str, Any]:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    headers = {"Authorization": f"Bearer {token}"}
+
+def quantiles_ms(latencies: list[float]) -> tuple[float, float]:
+    if len(latencies) < 2:
+        return (latencies[0] * 1000, latencies[0] * 1000) if latencies else (0.0, 0.0)
+    q = statistics.quantiles(latencies, n=100, method="inclusive")
+    return q[49] * 1000, q[98] * 1000
+
+
+async def closed_loop(post: Post, projects: dict[str, int], concurrency: int, seconds: float) -> dict[str, Any]:
     latencies: list[float] = []
     errors: list[str] = []
     ids = sorted(projects)
     versions = dict(projects)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, headers=headers, timeout=30) as client:
-        deadline = time.perf_counter() + seconds
+    deadline = time.perf_counter() + seconds
 
-        async def worker(mine: list[str]) -> None:
-            n = 0
-            while time.perf_counter() < deadline:
-                project = mine[n % len(mine)]
-                n += 1
-                t0 = time.perf_counter()
-                r = await client.post(
-                    f"/v1/projects/{project}/progress-reports",
-                    json=REPORT,
-                    headers={"If-Match": str(versions[project])},
-                )
-                if r.status_code != 201:
-                    errors.append(f"{r.status_code} {r.text[:200]}")
-                    continue
-                latencies.append(time.perf_counter() - t0)
-                versions[project] = r.json()["version"]
+    async def client(mine: list[str]) -> None:
+        n = 0
+        while time.perf_counter() < deadline:
+            project = mine[n % len(mine)]
+            n += 1
+            t0 = time.perf_counter()
+            status, body = await post(project, {"If-Match": str(versions[project])})
+            if status != 201 or not isinstance(body, dict):
+                errors.append(f"{status} {str(body)[:200]}")
+                continue
+            latencies.append(time.perf_counter() - t0)
+            versions[project] = body["version"]
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker(ids[i::concurrency]) for i in range(concurrency)))
-        elapsed = time.perf_counter() - start
-    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
-    return {
-        "count": len(latencies),
-        "errors": len(errors),
-        "first_errors": errors[:3],
-        "elapsed_s": elapsed,
-        "per_s": len(latencies) / elapsed,
-        "p50_ms": q[49] * 1000,
-        "p99_ms": q[98] * 1000,
-        "versions": versions,
-    }
+    start = time.perf_counter()
+    await asyncio.gather(*(client(ids[i::concurrency]) for i in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    p50, p99 = quantiles_ms(latencies)
+    return {"count": len(latencies), "errors": len(errors), "first_errors": errors[:3], "elapsed_s": elapsed,
+            "per_s": len(latencies) / elapsed, "p50_ms": p50, "p99_ms": p99, "versions": versions}  # fmt: skip
+
+
+async def paced(post: Post, projects: dict[str, int], rate: float, seconds: float) -> dict[str, Any]:
+    ids = sorted(projects)
+    versions: dict[str, int] = dict(projects)
+    # A project's next command waits for its previous answer (its If-Match must be current); the pace holds as
+    # long as one project's command is answered within len(ids) / rate seconds.
+    locks = {project: asyncio.Lock() for project in ids}
+    acks: list[tuple[int, float]] = []
+    errors: list[str] = []
+    latencies: list[float] = []
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def send(project: str) -> None:
+        async with locks[project]:
+            t0 = time.perf_counter()
+            status, body = await post(project, {"If-Match": str(versions[project])})
+            if status != 201 or not isinstance(body, dict):
+                errors.append(f"{status} {str(body)[:200]}")
+                return
+            acks.append((int(body["seq"]), time.monotonic()))
+            latencies.append(time.perf_counter() - t0)
+            versions[project] = int(body["version"])
+
+    total = int(rate * seconds)
+    start = time.perf_counter()
+    for i in range(total):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)  # the pace itself: each command leaves at its slot, answered or not
+        task = asyncio.create_task(send(ids[i % len(ids)]))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    sent_s = time.perf_counter() - start
+    await asyncio.gather(*list(tasks))
+    elapsed = time.perf_counter() - start
+    p50, p99 = quantiles_ms(latencies)
+    return {"count": len(acks), "sent": total, "sent_s": sent_s, "elapsed_s": elapsed, "errors": len(errors),
+            "first_errors": errors[:3], "acks": acks, "p50_ms": p50, "p99_ms": p99, "versions": versions}  # fmt: skip
+
+
+async def run(job: dict[str, Any]) -> dict[str, Any]:
+    base, token, concurrency = job["base_url"], job["token"], job["concurrency"]
+    auth = {"Authorization": f"Bearer {token}"}
+
+    async def measure(post: Post) -> dict[str, Any]:
+        if job.get("rate"):
+            return await paced(post, job["projects"], job["rate"], job["seconds"])
+        return await closed_loop(post, job["projects"], concurrency, job["seconds"])
+
+    if job.get("client", "aiohttp") == "httpx":
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(base_url=base, limits=limits, headers=auth, timeout=30) as client:
+
+            async def post_httpx(project: str, headers: dict[str, str]) -> tuple[int, dict[str, Any] | str]:
+                r = await client.post(f"/v1/projects/{project}/progress-reports", json=REPORT, headers=headers)
+                return r.status_code, r.json() if r.status_code == 201 else r.text
+
+            return await measure(post_httpx)
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(base, connector=connector, headers=auth, timeout=timeout) as session:
+
+        async def post_aiohttp(project: str, headers: dict[str, str]) -> tuple[int, dict[str, Any] | str]:
+            async with session.post(f"/v1/projects/{project}/progress-reports", json=REPORT, headers=headers) as r:
+                return r.status, await r.json() if r.status == 201 else await r.text()
+
+        return await measure(post_aiohttp)
 
 
 if __name__ == "__main__":
-    job = json.load(sys.stdin)
-    result = asyncio.run(run(job["base_url"], job["token"], job["projects"], job["concurrency"], job["seconds"]))
-    print(json.dumps(result))
+    cpu_before = cpu_seconds(os.getpid())
+    answer = asyncio.run(run(job_argument()))
+    answer["client_cpu_s"] = cpu_seconds(os.getpid()) - cpu_before
+    print(json.dumps(answer))

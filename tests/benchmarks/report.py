@@ -1,0 +1,236 @@
+"""bench/results.json and bench/results.md from one run's figures: ratios to the baselines, issue 7's targets met
+or not, the machine, and where the CPU went during the command rounds (what bounds a missed figure)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.benchmarks.processes import ROOT
+
+
+def memory_gb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return round(int(line.split()[1]) / 1024 / 1024, 1)
+    raise RuntimeError("no MemTotal in /proc/meminfo")
+
+
+def commit() -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return done.stdout.strip() or "unknown"
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def ratios(f: dict[str, Any]) -> dict[str, float | None]:
+    return {
+        "commands_vs_eventsourcing_cached": _ratio(f.get("commands_per_s"), f.get("eventsourcing_cached_per_s")),
+        "commands_vs_eventsourcing": _ratio(f.get("commands_per_s"), f.get("eventsourcing_per_s")),
+        "commands_vs_raw_publish_occ": _ratio(f.get("commands_per_s"), f.get("raw_publish_occ_per_s")),
+        "gateway_vs_direct": _ratio(f.get("gateway_commands_per_s"), f.get("commands_per_s")),
+        "p50_1m_vs_10k": _ratio(f.get("command_p50_ms_at_1m"), f.get("command_p50_ms_at_10k")),
+        "rebuild_vs_raw_replay": _ratio(f.get("rebuild_events_per_s"), f.get("raw_ordered_replay_per_s")),
+        "rebuild_vs_pg_copy": _ratio(f.get("rebuild_events_per_s"), f.get("pg_copy_rows_per_s")),
+    }
+
+
+def service_peak(f: dict[str, Any]) -> float | None:
+    peaks = {k: v for k, v in (f.get("peak_rss_mb") or {}).items() if k != "bench"}
+    return max(peaks.values()) if peaks else None
+
+
+# (name, figure key or function, threshold, "min" | "max"): issue 7's targets.
+TARGETS: list[tuple[str, str, float, str]] = [
+    ("commands_per_s", "commands_per_s", 1000, "min"),
+    ("command_p99_ms", "command_p99_ms", 50, "max"),
+    ("commands_vs_eventsourcing_cached", "ratio:commands_vs_eventsourcing_cached", 1.5, "min"),
+    ("gateway_vs_direct", "ratio:gateway_vs_direct", 0.8, "min"),
+    ("p50_1m_vs_10k", "ratio:p50_1m_vs_10k", 1.2, "max"),
+    ("projection_lag_p99_ms", "projection_lag_p99_ms", 100, "max"),
+    ("rebuild_vs_raw_replay", "ratio:rebuild_vs_raw_replay", 0.4, "min"),
+    ("peak_rss_mb_max_service", "peak", 250, "max"),
+    ("generate_seconds", "generate_seconds", 120, "max"),  # the harness's own: the history in under two minutes
+]
+
+
+def targets(f: dict[str, Any], r: dict[str, float | None]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, key, threshold, kind in TARGETS:
+        if key == "peak":
+            value = service_peak(f)
+        elif key.startswith("ratio:"):
+            value = r[key.removeprefix("ratio:")]
+        else:
+            value = f.get(key)
+        met = None if value is None else (value >= threshold if kind == "min" else value < threshold)
+        out[name] = {"value": value, "threshold": threshold, "kind": kind, "met": met}
+    return out
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.0f}"
+    return str(value)
+
+
+def cpu_table(detail: dict[str, Any]) -> list[str]:
+    """Cores each process used during the command rounds (median over rounds of CPU seconds / the round's window,
+    the client's start-up included)."""
+    lines = ["| process | direct (cores) | through the gateway (cores) |", "|---|---|---|"]
+    rounds = detail.get("commands") or {}
+    names: list[str] = []
+    for runs in rounds.values():
+        for run in runs:
+            names += [n for n in run["cpu_s"] if n not in names]
+    for name in names:
+        cells = []
+        for kind in ("direct", "gateway"):
+            shares = [r["cpu_s"].get(name, 0.0) / r.get("window_s", r["elapsed_s"]) for r in rounds.get(kind, [])]
+            cells.append(f"{statistics.median(shares):.2f}" if shares else "—")
+        label = "whole machine (every process, anyone's)" if name == "machine" else name
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
+    return lines
+
+
+ROWS: list[tuple[str, str, str | None, str | None, str | None]] = [
+    # figure, key, baseline key, ratio key, target name
+    ("commands/s (HTTP, direct)", "commands_per_s", "eventsourcing_cached_per_s", "commands_vs_eventsourcing_cached",
+     "commands_per_s"),
+    ("command p50 ms", "command_p50_ms", None, None, None),
+    ("command p99 ms", "command_p99_ms", None, None, "command_p99_ms"),
+    ("commands/s through the gateway", "gateway_commands_per_s", "commands_per_s", "gateway_vs_direct",
+     "gateway_vs_direct"),
+    ("gateway command p99 ms", "gateway_command_p99_ms", None, None, None),
+    ("eventsourcing, cached, /s", "eventsourcing_cached_per_s", None, None, None),
+    ("eventsourcing, no cache, /s", "eventsourcing_per_s", None, None, None),
+    ("raw JetStream publish with expected seq, /s", "raw_publish_occ_per_s", None, None, None),
+    ("command p50 ms at 10k events", "command_p50_ms_at_10k", None, None, None),
+    ("command p50 ms at 1m events", "command_p50_ms_at_1m", "command_p50_ms_at_10k", "p50_1m_vs_10k", "p50_1m_vs_10k"),
+    ("projection lag p99 ms", "projection_lag_p99_ms", None, None, "projection_lag_p99_ms"),
+    ("rebuild events/s (every read model)", "rebuild_events_per_s", "raw_ordered_replay_per_s",
+     "rebuild_vs_raw_replay", "rebuild_vs_raw_replay"),
+    ("raw ordered replay events/s", "raw_ordered_replay_per_s", None, None, None),
+    ("PostgreSQL COPY rows/s", "pg_copy_rows_per_s", None, None, None),
+    ("generator events/s", "generate_events_per_s", None, None, None),
+    ("generator seconds", "generate_seconds", None, None, "generate_seconds"),
+    ("intake catch-up events/s after the generator", "catchup_events_per_s", None, None, None),
+]  # fmt: skip
+
+
+def markdown(results: dict[str, Any], detail: dict[str, Any]) -> str:
+    f, r, t = results, results["ratios"], results["targets"]
+    lines = [
+        "# `make bench` results",
+        "",
+        f"Commit {results['commit']}, {results['date']}; {results['cores']} cores, {results['memory_gb']} GB, "
+        f"{results['machine']}; load average before/after {results['loadavg_before']} / {results['loadavg_after']} "
+        "(the machine may be shared: the last row of the CPU table shows what every process on it used).",
+        f"intake processes: {json.dumps(f.get('intake_processes'), ensure_ascii=False)}; load client: "
+        f"{results['config']['client']}, {results['config']['concurrency']} keep-alive clients, "
+        f"{results['config']['projects']} projects, If-Match; medians of {results['config']['rounds']} rounds. "
+        f"Whole run {f.get('bench_seconds')} s.",
+        "",
+        "| figure | value | baseline | ratio | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, key, base, ratio, target in ROWS:
+        tgt = t.get(target) if target else None
+        target_text = f"{'≥' if tgt['kind'] == 'min' else '<'} {tgt['threshold']}" if tgt else ""
+        met = "" if not tgt else {True: "yes", False: "**no**", None: "—"}[tgt["met"]]
+        lines.append(f"| {label} | {_fmt(f.get(key))} | {_fmt(f.get(base)) if base else ''} | "
+                     f"{_fmt(r.get(ratio)) if ratio else ''} | {target_text} | {met} |")  # fmt: skip
+    peak = t["peak_rss_mb_max_service"]
+    lines.append(f"| peak RSS MB, largest service process | {_fmt(peak['value'])} | | | < 250 | "
+                 f"{ {True: 'yes', False: '**no**', None: '—'}[peak['met']]} |")  # fmt: skip
+    lines += [
+        "",
+        f"Events parked by intake's projection: {f.get('parked_events')}, by the rebuilds: "
+        f"{f.get('rebuild_parked_events')} (0 and 0: the generated history is one the platform accepts).",
+    ]
+    lines += ["", "Peak RSS (VmHWM) per process, MB: " + ", ".join(
+        f"{k} {v}" for k, v in (f.get("peak_rss_mb") or {}).items()), ""]  # fmt: skip
+    lines += ["## Where the CPU went during the command rounds", "", *cpu_table(detail), ""]
+    lines += ["## What bounds the missed figures", "", *bounds(results, detail), ""]
+    return "\n".join(lines)
+
+
+def bounds(results: dict[str, Any], detail: dict[str, Any]) -> list[str]:
+    """Sentences from the measurements, so that they stay true when the figures change."""
+    out: list[str] = []
+    cores = results["cores"]
+    for kind in ("direct", "gateway"):
+        runs = (detail.get("commands") or {}).get(kind) or []
+        if not runs:
+            continue
+        run = sorted(runs, key=lambda x: x["per_s"])[len(runs) // 2]
+        shares = {n: v / run.get("window_s", run["elapsed_s"]) for n, v in run["cpu_s"].items()}
+        machine = shares.pop("machine", 0.0)
+        ours = sum(shares.values())
+        busiest = max(shares, key=lambda n: shares[n])
+        per_request = {n: v * 1000 / max(run["count"], 1) for n, v in run["cpu_s"].items() if n != "machine"}
+        total = sum(per_request.values())
+        out.append(
+            f"- Commands {kind}: {total:.2f} ms of CPU per command in all the bench's processes, so at most "
+            f"{cores * 1000 / total:.0f}/s on {cores} cores if nothing else ran. "
+            f"Measured {run['per_s']:.0f}/s with the machine {machine:.2f} of {cores} cores busy: "
+            f"{ours:.2f} in the bench's processes (services, servers, client), {max(0.0, machine - ours):.2f} in "
+            f"processes that are not the bench's; busiest process {busiest} at {shares[busiest]:.2f} cores. "
+            "CPU ms per command: " + ", ".join(f"{n} {v:.2f}" for n, v in per_request.items() if v >= 0.05) + "."
+        )
+    if detail.get("client_comparison"):
+        out.append("- The load client (CPU ms per command, one process): " + ", ".join(
+            f"{n} {v['client_cpu_ms_per_command']:.2f} ms at {v['per_s']:.0f}/s"
+            for n, v in detail["client_comparison"].items()) + ".")  # fmt: skip
+    if detail.get("generator"):
+        big = detail["generator"]["big"]
+        out.append(
+            f"- Generator: {big['processes']} processes, {big['events']} events in {big['seconds']} s; every event "
+            "goes through EventStore.append (envelope validation, canonical JSON, hash) and waits for its ack."
+        )
+    rebuilt = detail.get("rebuild") or {}
+    if rebuilt:
+        out.append("- Rebuild per read model: " + ", ".join(
+            f"{n} {v['per_s']:.0f} events/s ({v['seconds']} s)" for n, v in rebuilt.items()) + ".")  # fmt: skip
+    return out
+
+
+def render(out: Path) -> None:
+    """results.md again from results.json (the same run's figures, rendered by this code)."""
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    detail = results.pop("detail")
+    (out / "results.md").write_text(markdown(results, detail), encoding="utf-8")
+
+
+def write_results(out: Path, figures: dict[str, Any], detail: dict[str, Any], config: dict[str, Any]) -> None:
+    r = ratios(figures)
+    results = {
+        **figures,
+        "cores": os.cpu_count(),
+        "memory_gb": memory_gb(),
+        "ratios": r,
+        "targets": targets(figures, r),
+        "commit": commit(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.machine()} {platform.processor() or ''} Python {platform.python_version()}".strip(),
+        "loadavg_before": figures.get("loadavg_before"),
+        "loadavg_after": Path("/proc/loadavg").read_text().split()[:3],
+        "config": config,
+    }
+    out.mkdir(exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results | {"detail": detail}, ensure_ascii=False, indent=2) + "\n")
+    (out / "results.md").write_text(markdown(results, detail), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    render(ROOT / "bench")

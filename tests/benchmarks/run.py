@@ -1,0 +1,357 @@
+"""`make bench`: every figure of issue 7 in one run on fresh servers; writes bench/results.json and results.md.
+
+Order (each step on the state the one before left):
+1. servers, demo organisations, intake (worker + API processes) and the gateway, 100 projects registered;
+2. history to ~10,000 events with the generator, then command p50 at 10k;
+3. baselines at the same concurrency: raw JetStream publish with the expected-sequence header, the
+   `eventsourcing` library with and without its aggregate cache;
+4. commands over HTTP, rounds alternating direct and through the gateway (CPU of every process per round);
+5. projection lag at a steady pace;
+6. intake stopped, the generator brings the log to 1,000,000 events, intake restarted and caught up, p50 at 1m;
+7. rebuild of every read model beside the raw ordered replay and a PostgreSQL COPY;
+8. peak RSS of every process, results.
+Sizes come from BENCH_* variables (see Config) so a reduced run is one variable away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from services.intake.bootstrap import read_model as intake_read_model
+from services.scheduling.bootstrap import read_model as scheduling_read_model
+from shared.eventstore import EventStore
+from shared.runtime import connect_nats
+from tests.benchmarks import db_figures, generator
+from tests.benchmarks.platform import Platform, own_rss_mb
+from tests.benchmarks.processes import (
+    ROOT,
+    Service,
+    all_cpu,
+    cpu_delta,
+    cpu_seconds,
+    finish_tool,
+    machine_busy_seconds,
+    run_tool,
+    start_tool,
+    tree_cpu_seconds,
+)
+from tests.benchmarks.report import write_results
+from tests.benchmarks.servers import BenchServers, bench_servers
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+@dataclass(frozen=True)
+class Config:
+    projects: int = _env_int("BENCH_PROJECTS", 100)
+    concurrency: int = _env_int("BENCH_CONCURRENCY", 32)
+    seconds: float = _env_float("BENCH_SECONDS", 8)  # one load round
+    rounds: int = _env_int("BENCH_ROUNDS", 3)
+    p50_seconds: float = _env_float("BENCH_P50_SECONDS", 4)  # one round of the shorter load at 10k and at 1m
+    baseline_seconds: float = _env_float("BENCH_BASELINE_SECONDS", 4)
+    events: int = _env_int("BENCH_EVENTS", 1_000_000)
+    small_history: int = _env_int("BENCH_SMALL_HISTORY", 10_000)
+    weeks: int = _env_int("BENCH_WEEKS", 200)  # weekly reports per generated project
+    generator_processes: int = _env_int("BENCH_GEN_PROCS", os.cpu_count() or 2)
+    generator_inflight: int = _env_int("BENCH_GEN_INFLIGHT", 96)  # projects appended concurrently per process
+    lag_rate: float = _env_float("BENCH_LAG_RATE", 500)
+    lag_seconds: float = _env_float("BENCH_LAG_SECONDS", 20)
+    api_workers: int = _env_int("BENCH_API_WORKERS", 2)
+    worker_processes: int = _env_int("BENCH_WORKER_PROCS", 1)
+    client: str = os.environ.get("BENCH_CLIENT", "aiohttp")
+    copy_rows: int = _env_int("BENCH_COPY_ROWS", 1_000_000)
+    catchup_timeout: float = _env_float("BENCH_CATCHUP_TIMEOUT", 900)
+
+
+def say(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+class Bench:
+    def __init__(self, config: Config, servers: BenchServers, platform: Platform) -> None:
+        self.config, self.servers, self.platform = config, servers, platform
+        self.figures: dict[str, Any] = {}
+        self.detail: dict[str, Any] = {}
+        self.failures: dict[str, str] = {}
+
+    # -- loads ----------------------------------------------------------------------------------------------
+
+    async def load(self, url: str, seconds: float, **extra: Any) -> dict[str, Any]:
+        """In a thread: the bench's event loop stays free for the checkpoint notifications it stamps meanwhile."""
+        return await asyncio.to_thread(self._load, url, seconds, **extra)
+
+    def cpu(self, services: list[Service]) -> dict[str, float]:
+        """CPU seconds so far of every service process and of the two servers (PostgreSQL with its backends)."""
+        return all_cpu(services) | {
+            "nats-server": cpu_seconds(self.servers.nats.proc.pid),
+            "postgres": tree_cpu_seconds(self.servers.postgres.proc.pid),
+        }
+
+    def _load(self, url: str, seconds: float, **extra: Any) -> dict[str, Any]:
+        """One load round from the client process; CPU seconds of every process (client included) beside it."""
+        job = {"base_url": url, "token": self.platform.unit_token, "projects": self.platform.versions,
+               "concurrency": self.config.concurrency, "seconds": seconds, "client": self.config.client}  # fmt: skip
+        job |= extra
+        services = list(self.platform.services.values())
+        before, bench_before, machine_before = self.cpu(services), cpu_seconds(os.getpid()), machine_busy_seconds()
+        t0 = time.perf_counter()
+        result = finish_tool(start_tool("tests.benchmarks.http_load", job), "http_load")
+        result["window_s"] = time.perf_counter() - t0  # the client's start-up included: what the CPU figures span
+        cpu = cpu_delta(before, self.cpu(services)) | {"client": round(result.pop("client_cpu_s"), 2)}
+        cpu["bench"] = round(cpu_seconds(os.getpid()) - bench_before, 2)
+        cpu["machine"] = round(machine_busy_seconds() - machine_before, 2)
+        result["cpu_s"] = cpu
+        self.platform.versions.update(result.pop("versions"))
+        if result["errors"]:
+            say(f"  {result['errors']} errors, e.g. {result['first_errors']}")
+        return result
+
+    async def p50_rounds(self, label: str) -> float:
+        await self.load(self.platform.api_url, 2.0)  # warm-up: connections, caches
+        rounds = [await self.load(self.platform.api_url, self.config.p50_seconds) for _ in range(self.config.rounds)]
+        self.detail[f"p50_{label}"] = rounds
+        p50 = float(statistics.median(r["p50_ms"] for r in rounds))
+        rates = ", ".join(f"{r['per_s']:.0f}/s" for r in rounds)
+        say(f"command p50 at {label}: {p50:.1f} ms ({rates})")
+        return p50
+
+    async def command_rounds(self) -> None:
+        await self.load(self.platform.api_url, 2.0)
+        await self.load(self.platform.gateway_url, 2.0)
+        rounds: dict[str, list[dict[str, Any]]] = {"direct": [], "gateway": []}
+        for _ in range(self.config.rounds):
+            for name, url in (("direct", self.platform.api_url), ("gateway", self.platform.gateway_url)):
+                result = await self.load(url, self.config.seconds)
+                rounds[name].append(result)
+                say(f"{name:8} {result['per_s']:6.0f}/s p50 {result['p50_ms']:6.1f} ms p99 {result['p99_ms']:6.1f} ms"
+                    f" cpu {result['cpu_s']}")  # fmt: skip
+        self.detail["commands"] = rounds
+        # Is the client the bottleneck? One direct round with httpx beside aiohttp's: client CPU per command.
+        httpx_round = await self.load(self.platform.api_url, self.config.seconds, client="httpx")
+        self.detail["client_comparison"] = {
+            name: {"per_s": r["per_s"], "client_cpu_ms_per_command": r["cpu_s"]["client"] * 1000 / max(r["count"], 1)}
+            for name, r in ((self.config.client, rounds["direct"][len(rounds["direct"]) // 2]), ("httpx", httpx_round))
+        }
+        say(f"load client CPU per command: {self.detail['client_comparison']}")
+        direct, gateway = rounds["direct"], rounds["gateway"]
+        self.figures |= {
+            "commands_per_s": statistics.median(r["per_s"] for r in direct),
+            "command_p50_ms": statistics.median(r["p50_ms"] for r in direct),
+            "command_p99_ms": statistics.median(r["p99_ms"] for r in direct),
+            "gateway_commands_per_s": statistics.median(r["per_s"] for r in gateway),
+            "gateway_command_p50_ms": statistics.median(r["p50_ms"] for r in gateway),
+            "gateway_command_p99_ms": statistics.median(r["p99_ms"] for r in gateway),
+        }
+
+    # -- baselines ------------------------------------------------------------------------------------------
+
+    async def baselines(self) -> None:
+        s, c = self.servers, self.config
+        publish = {"mode": "publish", "nats_url": s.settings.nats_url, "user": s.settings.nats_user,
+                   "password": s.settings.nats_password, "tasks": c.concurrency, "subjects": c.projects,
+                   "seconds": c.baseline_seconds, "size": 1000}  # fmt: skip
+        raw = [await asyncio.to_thread(run_tool, "tests.benchmarks.raw_nats", publish) for _ in range(c.rounds)]
+        self.detail["raw_publish_occ"] = raw
+        self.figures["raw_publish_occ_per_s"] = statistics.median(r["per_s"] for r in raw)
+        say(f"raw publish with expected sequence: {self.figures['raw_publish_occ_per_s']:.0f}/s")
+        await s.create_database("eventsourcing")
+        pg = s.postgres
+        es = {"host": "127.0.0.1", "port": pg.port, "dbname": "eventsourcing", "user": "postgres",
+              "aggregates": c.projects, "threads": c.concurrency, "seconds": c.baseline_seconds}  # fmt: skip
+        runs: dict[str, list[dict[str, Any]]] = {"cached": [], "uncached": []}
+        for _ in range(c.rounds):
+            for name in runs:
+                job = es | {"cache": name == "cached"}
+                runs[name].append(await asyncio.to_thread(run_tool, "tests.benchmarks.es_baseline", job))
+        self.detail["eventsourcing"] = runs
+        self.figures["eventsourcing_cached_per_s"] = statistics.median(r["per_s"] for r in runs["cached"])
+        self.figures["eventsourcing_per_s"] = statistics.median(r["per_s"] for r in runs["uncached"])
+        say(f"eventsourcing: {self.figures['eventsourcing_cached_per_s']:.0f}/s cached, "
+            f"{self.figures['eventsourcing_per_s']:.0f}/s without its cache")  # fmt: skip
+
+    # -- lag ------------------------------------------------------------------------------------------------
+
+    async def projection_lag(self, store: EventStore) -> None:
+        c = self.config
+        watch = await db_figures.CheckpointWatch.start(self.servers.settings.database_url, "intake")
+        try:
+            result = await self.load(self.platform.api_url, c.lag_seconds, rate=c.lag_rate, concurrency=256)
+            await asyncio.sleep(0)
+            acks: list[list[float]] = result.pop("acks")
+            if acks:
+                await self.platform.caught_up(int(max(seq for seq, _ in acks)), 60)
+        finally:
+            await watch.stop()
+        seqs = [int(seq) for seq, _ in acks]
+        partitions = await db_figures.partitions_of(store, min(seqs), max(seqs))
+        lags, missing = watch.lags_ms([(int(seq), t, partitions[int(seq)]) for seq, t in acks])
+        q = statistics.quantiles(lags, n=100, method="inclusive") if len(lags) > 1 else [0.0] * 99
+        rate = result["count"] / result["elapsed_s"]
+        self.figures["projection_lag_p99_ms"] = q[98]
+        self.figures["projection_lag_p50_ms"] = q[49]
+        self.detail["projection_lag"] = result | {
+            "acked_per_s": rate, "never_visible": missing, "max_ms": max(lags, default=0.0),
+            # visible before the answer reached the client (the API answers after the append; the projection may
+            # commit first): counted as 0 ms
+            "visible_before_ack": sum(1 for lag in lags if lag == 0.0),
+        }  # fmt: skip
+        say(f"projection lag at {rate:.0f} commands/s: p50 {q[49]:.1f} ms, p99 {q[98]:.1f} ms, max "
+            f"{max(lags, default=0):.0f} ms ({result['errors']} errors, {missing} never visible)")  # fmt: skip
+
+    # -- history --------------------------------------------------------------------------------------------
+
+    def generate(self, events: int, first: int) -> tuple[int, dict[str, Any]]:
+        """At least `events` more events from generated projects `first`.. in parallel processes."""
+        c, s = self.config, self.servers.settings
+        count = generator.projects_for(events, first, c.weeks)
+        procs = max(1, min(c.generator_processes, count // 8 or 1))
+        shares = [count // procs + (1 if i < count % procs else 0) for i in range(procs)]
+        jobs, start = [], first
+        for share in shares:
+            jobs.append({"nats_url": s.nats_url, "user": s.nats_user, "password": s.nats_password, "first": start,
+                         "count": share, "weeks": c.weeks, "inflight": c.generator_inflight})  # fmt: skip
+            start += share
+        t0 = time.perf_counter()
+        running = [start_tool("tests.benchmarks.generator", job) for job in jobs]
+        results = [finish_tool(proc, "generator", timeout=3600) for proc in running]
+        seconds = time.perf_counter() - t0
+        written = sum(r["events"] for r in results)
+        return start, {"events": written, "seconds": round(seconds, 2), "per_s": written / seconds,
+                       "processes": procs, "projects": count, "per_process": results}  # fmt: skip
+
+    async def run(self) -> None:
+        s = self.servers.settings
+        nc = await connect_nats(s, "bench")
+        store = EventStore(nc.jetstream(), stream=s.stream, prefix=s.subject_prefix, partitions=s.partitions)
+        try:
+            await self._run(store)
+        finally:
+            await nc.close()
+
+    async def _run(self, store: EventStore) -> None:
+        c, p = self.config, self.platform
+        await asyncio.to_thread(p.bootstrap_demo)
+        await asyncio.to_thread(p.start_intake)
+        await asyncio.to_thread(p.start_gateway)
+        say(f"intake processes: {p.intake_processes}; gateway at {p.gateway_url}; load client {c.client}")
+        await p.register_projects(c.projects)
+        await generator.register_programmes(store)
+        # 2. ~10,000 events in the log, then the shorter load
+        wanted = max(0, c.small_history - await store.last_seq())
+        next_project, small = await asyncio.to_thread(self.generate, wanted, 0)
+        await p.caught_up(await store.last_seq(), c.catchup_timeout)
+        self.figures["log_events_at_10k"] = await store.last_seq()
+        self.figures["command_p50_ms_at_10k"] = await self.p50_rounds("10k")
+        # 3-5
+        async with self.failure_recorded("baselines"):
+            await self.baselines()
+        await self.command_rounds()
+        async with self.failure_recorded("projection_lag"):
+            await self.projection_lag(store)
+        # 6. the million
+        await asyncio.to_thread(p.stop_intake)
+        stopped_at = await store.last_seq()
+        missing = c.events - await store.last_seq()
+        say(f"generating {missing} events ({c.generator_processes} processes) with intake stopped")
+        _, big = await asyncio.to_thread(self.generate, missing, next_project)
+        self.detail["generator"] = {"small": small, "big": big}
+        self.figures["generate_events_per_s"] = big["per_s"]
+        self.figures["generate_seconds"] = big["seconds"]
+        last = await store.last_seq()
+        self.figures["log_events_at_1m"] = last
+        say(f"generator: {big['events']} events in {big['seconds']:.0f} s = {big['per_s']:.0f}/s; log at {last}")
+        await asyncio.to_thread(p.start_intake)  # the gateway kept running: the API comes back on the same port
+        seconds = await p.caught_up(last, c.catchup_timeout)
+        self.figures["catchup_seconds"] = round(seconds, 1)
+        self.figures["catchup_events_per_s"] = (last - stopped_at) / seconds
+        say(f"intake caught up with {last} events in {seconds:.0f} s")
+        # The history must be one the platform accepts: a parked event would make every later figure a lie.
+        conn = await asyncpg.connect(self.servers.settings.database_url)
+        try:
+            self.figures["parked_events"] = int(await conn.fetchval("SELECT count(*) FROM intake._dead_letter"))
+        finally:
+            await conn.close()
+        if self.figures["parked_events"]:
+            say(f"WARNING: intake parked {self.figures['parked_events']} events of the generated history")
+        self.figures["command_p50_ms_at_1m"] = await self.p50_rounds("1m")
+        # 7. rebuild beside its baselines
+        await self.rebuilds(store, last)
+        self.figures["peak_rss_mb"] = p.peak_rss_mb() | {"bench": own_rss_mb()}
+
+    async def rebuilds(self, store: EventStore, last: int) -> None:
+        """Each figure on its own: one that fails is recorded with its error, and the others are still measured."""
+        c, s = self.config, self.servers.settings
+        pool = await asyncpg.create_pool(s.database_url, min_size=1, max_size=4)
+        try:
+            async with self.failure_recorded("rebuild"):
+                read_models = {"intake": intake_read_model, "scheduling": scheduling_read_model}
+                rebuilt = await db_figures.rebuild_all(pool, store, read_models, last)  # type: ignore[arg-type]
+                self.detail["rebuild"] = rebuilt
+                seconds = sum(r["seconds"] for r in rebuilt.values())
+                self.figures["rebuild_events_per_s"] = sum(r["events_read"] for r in rebuilt.values()) / seconds
+                self.figures["rebuild_parked_events"] = sum(r["parked"] for r in rebuilt.values())
+                say(f"rebuild: {rebuilt}")
+            async with self.failure_recorded("raw_ordered_replay"):
+                replay = {"mode": "replay", "nats_url": s.nats_url, "user": s.nats_user, "password": s.nats_password,
+                          "stream": s.stream, "subjects": f"{s.subject_prefix}.evp.>"}  # fmt: skip
+                raw = await asyncio.to_thread(run_tool, "tests.benchmarks.raw_nats", replay)
+                self.detail["raw_ordered_replay"] = raw
+                self.figures["raw_ordered_replay_per_s"] = raw["per_s"]
+                say(f"raw ordered replay: {raw['count']} in {raw['seconds']:.1f} s = {raw['per_s']:.0f}/s")
+            async with self.failure_recorded("pg_copy"):
+                copy = await db_figures.pg_copy(pool, c.copy_rows)
+                self.detail["pg_copy"] = copy
+                self.figures["pg_copy_rows_per_s"] = copy["per_s"]
+                say(f"PostgreSQL COPY: {copy['rows']} rows in {copy['seconds']} s = {copy['per_s']:.0f}/s")
+        finally:
+            await pool.close()
+
+    @asynccontextmanager
+    async def failure_recorded(self, what: str) -> AsyncIterator[None]:
+        try:
+            yield
+        except Exception as exc:  # recorded in the results and said out loud, never hidden
+            self.failures[what] = f"{type(exc).__name__}: {exc}"
+            say(f"FAILED {what}: {self.failures[what]}")
+
+
+async def main() -> None:
+    config = Config()
+    say(f"make bench: {asdict(config)}")
+    loadavg = (await asyncio.to_thread(Path("/proc/loadavg").read_text)).split()[:3]
+    started = time.perf_counter()
+    async with bench_servers() as servers:
+        logs = Path(tempfile.mkdtemp(prefix="tiaodu-bench-logs-"))
+        platform = Platform(servers, logs, config.api_workers, config.worker_processes)
+        bench = Bench(config, servers, platform)
+        try:
+            async with bench.failure_recorded("run"):  # what was measured before a failure is still written
+                await bench.run()
+        finally:
+            platform.stop_all()
+        bench.figures["intake_processes"] = platform.intake_processes
+        bench.figures["loadavg_before"] = loadavg
+    bench.figures["bench_seconds"] = round(time.perf_counter() - started, 1)
+    out = ROOT / "bench"
+    bench.figures["failures"] = bench.failures
+    write_results(out, bench.figures, bench.detail, asdict(config))
+    say(f"wrote {out}/results.json and results.md in {bench.figures['bench_seconds']:.0f} s (logs in {logs})")
+    if bench.failures:
+        raise SystemExit(f"make bench: {len(bench.failures)} measurement(s) failed: {bench.failures}")
