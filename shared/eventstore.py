@@ -8,6 +8,7 @@ one consumer per partition sees every aggregate's events in order (docs/adr/0002
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,6 +24,10 @@ from shared.catalogue import CATALOGUE
 from shared.envelope import TOKEN_RE, TRACE_CONTEXT_KEYS, Actor, Envelope, encode_envelope, parse_envelope
 
 WRONG_LAST_SEQUENCE = 10071
+REPLAY_REPLY_TIMEOUT_S = 5.0
+REPLAY_RETRIES = 3  # consecutive requests answered with nothing before a replay gives up
+
+log = logging.getLogger("tiaodu.eventstore")
 
 
 class ConcurrencyConflict(Exception):
@@ -204,34 +209,45 @@ class EventStore:
         """
         end = until_seq if until_seq is not None else await self.last_seq()
         nc = self.js._nc  # nats-py has no batched direct get: one request, many replies, then an end-of-batch status
-        inbox = nc.new_inbox()
-        sub = await nc.subscribe(inbox)
         seq = from_seq
-        try:
-            while seq <= end:
+        stalls = 0
+        while seq <= end:
+            # A fresh inbox per request: late replies to a request given up on can never be mistaken for these.
+            inbox = nc.new_inbox()
+            sub = await nc.subscribe(inbox)
+            try:
                 request = {"seq": seq, "batch": min(batch, end - seq + 1), "next_by_subj": f"{self.prefix}.evp.>"}
                 await nc.publish(f"$JS.API.DIRECT.GET.{self.stream}", json.dumps(request).encode(), reply=inbox)
                 chunk: list[tuple[int, str, bytes]] = []
+                complete = False
                 while True:
                     try:
-                        msg = await sub.next_msg(timeout=5.0)
+                        msg = await sub.next_msg(timeout=REPLAY_REPLY_TIMEOUT_S)
                     except nats.errors.TimeoutError:
-                        raise RuntimeError(f"log replay stalled at sequence {seq}") from None
+                        break  # a reply went missing: ask again from where this batch stopped
                     headers = msg.headers or {}
                     if "Nats-Sequence" not in headers:
                         status = headers.get("Status", "")
                         if status not in ("204", "404"):  # end of batch / nothing (more) to read
                             raise RuntimeError(f"log replay at {seq}: {status} {headers.get('Description', '')}")
+                        complete = True
                         break
                     found = int(headers["Nats-Sequence"])
                     if found <= end:
                         chunk.append((found, headers["Nats-Subject"], msg.data))
-                if not chunk:
-                    return
+            finally:
+                await sub.unsubscribe()
+            if not complete:
+                stalls = 0 if chunk else stalls + 1
+                if stalls > REPLAY_RETRIES:
+                    raise RuntimeError(f"log replay stalled at sequence {seq}")
+                log.warning("log replay: batch from %s answered only up to %s; asking again", seq,
+                            chunk[-1][0] if chunk else None)  # fmt: skip
+            if chunk:
                 yield chunk
                 seq = chunk[-1][0] + 1
-        finally:
-            await sub.unsubscribe()
+            elif complete:
+                return
 
 
 def subject_token_ok(value: str) -> bool:
