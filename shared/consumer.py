@@ -233,7 +233,11 @@ class PartitionedConsumer:
             try:
                 msgs: list[Msg] = await sub.fetch(self.batch, timeout=1.0)
             except (TimeoutError, nats.errors.TimeoutError):
-                continue  # nothing new (nats-py raises either kind)
+                # Nothing new (nats-py raises either kind), or a straggler took the partition's last deliveries:
+                # then no later delivery would ever show the jump, so ask the consumer what it delivered.
+                if await self._delivered_elsewhere(partition, next_delivery):
+                    return checkpoint
+                continue
             except nats.errors.Error as exc:
                 log.warning("%s/%s: fetch on partition %s failed (%s)", self.service, self.group, partition, exc)
                 await asyncio.sleep(0.5)
@@ -254,6 +258,24 @@ class PartitionedConsumer:
                 checkpoint = await self._process_retrying(batch)
             if len(follows) < len(msgs):
                 return checkpoint
+
+    async def _delivered_elsewhere(self, partition: int, next_delivery: int) -> bool:
+        """While idle: has the partition's consumer delivered more than this holder received?"""
+        try:
+            info = await self.js.consumer_info(self.store.stream, self.consumer_name(partition))
+        except NotFoundError:
+            delivered = None  # removed (inactive threshold, an operator): recreate it
+        except (TimeoutError, nats.errors.Error) as exc:
+            log.warning("%s/%s: consumer info on partition %s failed (%s); fetching on", self.service, self.group,
+                        partition, exc)  # fmt: skip
+            return False
+        else:
+            delivered = info.delivered.consumer_seq if info.delivered is not None else 0
+            if delivered is not None and delivered < next_delivery:
+                return False
+        log.warning("%s/%s: partition %s: the consumer delivered up to %s, this holder saw %s; recreating",
+                    self.service, self.group, partition, delivered, next_delivery - 1)  # fmt: skip
+        return True
 
     async def _process_retrying(self, batch: Batch) -> int:
         delay = 0.1
