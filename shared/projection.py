@@ -15,6 +15,7 @@ checkpoint, read the heads, apply event by event under savepoints, park what fai
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -51,13 +52,27 @@ class ReadModel(Protocol):
 AfterCommit = Callable[[int, list[Raw]], Awaitable[None]]
 
 
+DDL_ATTEMPTS = 5
+
+
 async def create_schema(conn: asyncpg.Connection, schema: str, read_model: ReadModel, partitions: int) -> None:
-    async with conn.transaction():
-        # Replicas start together: serialise DDL so concurrent CREATE IF NOT EXISTS cannot collide.
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", schema)
-        await create_runner_tables(conn, schema)
-        await read_model.create_tables(conn, schema)
-        await ensure_checkpoints(conn, schema, PROJECTION_GROUP, partitions)
+    for attempt in range(1, DDL_ATTEMPTS + 1):
+        try:
+            async with conn.transaction():
+                # Replicas start together: serialise DDL so concurrent CREATE IF NOT EXISTS cannot collide.
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", schema)
+                await create_runner_tables(conn, schema)
+                await read_model.create_tables(conn, schema)
+                await ensure_checkpoints(conn, schema, PROJECTION_GROUP, partitions)
+            return
+        except asyncpg.exceptions.DeadlockDetectedError:
+            # CREATE ... IF NOT EXISTS still locks existing tables, so a process starting beside a running
+            # projection (an API process beside its worker) can deadlock with a batch; the batch retries, so do we.
+            if attempt == DDL_ATTEMPTS:
+                raise
+            log.warning("%s: schema setup deadlocked with a running batch; attempt %s of %s", schema, attempt + 1,
+                        DDL_ATTEMPTS)  # fmt: skip
+            await asyncio.sleep(0.2 * attempt)
 
 
 # One statement records a batch: moves the checkpoint (only for the holder's epoch and, when $5 is given, only from the
