@@ -260,19 +260,18 @@ class PartitionedConsumer:
                 return checkpoint
 
     async def _delivered_elsewhere(self, partition: int, next_delivery: int) -> bool:
-        """While idle: has the partition's consumer delivered more than this holder received?"""
+        """While idle: has the partition's consumer delivered more than this holder received (or gone away)?"""
         try:
             info = await self.js.consumer_info(self.store.stream, self.consumer_name(partition))
+            delivered: int | None = info.delivered.consumer_seq if info.delivered is not None else 0
         except NotFoundError:
             delivered = None  # removed (inactive threshold, an operator): recreate it
         except (TimeoutError, nats.errors.Error) as exc:
             log.warning("%s/%s: consumer info on partition %s failed (%s); fetching on", self.service, self.group,
                         partition, exc)  # fmt: skip
             return False
-        else:
-            delivered = info.delivered.consumer_seq if info.delivered is not None else 0
-            if delivered is not None and delivered < next_delivery:
-                return False
+        if delivered is not None and delivered < next_delivery:
+            return False
         log.warning("%s/%s: partition %s: the consumer delivered up to %s, this holder saw %s; recreating",
                     self.service, self.group, partition, delivered, next_delivery - 1)  # fmt: skip
         return True

@@ -22,6 +22,7 @@ from shared.devstack.embedded import Server, start_nats, start_postgres
 from shared.devstack.pg_home import discard_data
 from shared.provision import StreamLayout, provision_at
 from shared.settings import Settings
+from tests.gateway_upstreams import Upstream, issues_app, projects_app, start_upstream
 
 _counter = itertools.count(1)
 
@@ -73,3 +74,12 @@ async def settings(servers: tuple[Server, Server], spans: InMemorySpanExporter) 
     # What `make run` and the deployment do as the admin user (the suite's server has no users).
     await provision_at(settings.nats_url, StreamLayout.of(settings))
     yield settings
+
+
+@pytest.fixture(scope="module")
+async def upstreams() -> AsyncIterator[tuple[Upstream, Upstream]]:
+    """Two real uvicorn upstreams (projects, issues) for the gateway's tests, shared by a module's tests."""
+    projects, issues = await start_upstream(projects_app()), await start_upstream(issues_app())
+    yield projects, issues
+    await projects.stop()
+    await issues.stop()

@@ -18,7 +18,7 @@ from services.gateway.caddy import CaddyError, caddy_binary
 from services.gateway.caddy_config import dial_address, render_config, service_routes
 from services.gateway.proxy import Route, build_routes, compile_template
 from shared.devstack.embedded import free_port
-from tests.gateway_upstreams import Upstream, issues_app, projects_app, start_upstream
+from tests.gateway_upstreams import Upstream
 
 
 @asynccontextmanager
@@ -28,14 +28,6 @@ async def gateway_client(upstreams: list[str]) -> AsyncIterator[httpx.AsyncClien
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
             yield client
-
-
-@pytest.fixture(scope="module")
-async def upstreams() -> AsyncIterator[tuple[Upstream, Upstream]]:
-    projects, issues = await start_upstream(projects_app()), await start_upstream(issues_app())
-    yield projects, issues
-    await projects.stop()
-    await issues.stop()
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from shared.devstack.embedded import free_port
-from tests.gateway_upstreams import Upstream, issues_app, pooled_app, projects_app, start_upstream, streaming_app
+from tests.gateway_upstreams import Upstream, pooled_app, projects_app, start_upstream, streaming_app
 
 ROOT = Path(__file__).resolve().parents[1]
 READY_TIMEOUT_S = 30.0
@@ -90,14 +90,6 @@ async def gateway_process(upstreams: list[str], tmp_path: Path) -> AsyncIterator
         if proc.poll() is None:
             proc.terminate()
             await asyncio.to_thread(proc.wait, 15)
-
-
-@pytest.fixture(scope="module")
-async def upstreams() -> AsyncIterator[tuple[Upstream, Upstream]]:
-    projects, issues = await start_upstream(projects_app()), await start_upstream(issues_app())
-    yield projects, issues
-    await projects.stop()
-    await issues.stop()
 
 
 @pytest.fixture(scope="module")
