@@ -88,6 +88,10 @@ class PartitionedConsumer:
     leases: PartitionLeases
     batch: int = 500
     tick_interval: float = 1.0
+    # Seconds to wait after a partial batch before fetching again: under a steady trickle each fetch would bring one
+    # or two events and every batch pays its round trips for those few; waiting lets the next batch gather more.
+    # A full batch (a backlog) is followed at once. Adds at most this much to the lag.
+    linger: float = 0.0
     aggregate_types: Sequence[str] | None = None  # consume only these aggregate types (None: the whole partition)
     stats: ConsumerStats = field(default_factory=ConsumerStats)
     _workers: dict[int, asyncio.Task[None]] = field(default_factory=dict)
@@ -258,6 +262,8 @@ class PartitionedConsumer:
                 checkpoint = await self._process_retrying(batch)
             if len(follows) < len(msgs):
                 return checkpoint
+            if len(msgs) < self.batch and self.linger:
+                await asyncio.sleep(self.linger)
 
     async def _delivered_elsewhere(self, partition: int, next_delivery: int) -> bool:
         """While idle: has the partition's consumer delivered more than this holder received (or gone away)?"""

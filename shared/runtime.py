@@ -127,7 +127,12 @@ class Runtime:
             )
             return {"service": owner, "schema": owner, "pool": pool, "store": store, "js": js, "leases": leases}
 
-        runner = ProjectionRunner(read_model=read_model, after_commit=after_commit, **consumer_parts(PROJECTION_GROUP))
+        runner = ProjectionRunner(
+            read_model=read_model,
+            after_commit=after_commit,
+            linger=settings.projection_linger_s,
+            **consumer_parts(PROJECTION_GROUP),
+        )
         await runner.setup()
         runtime = cls(service, settings, nc, js, store, pool, runner, clock or SystemClock())
         runner.committed.append(runtime._identity_changed)

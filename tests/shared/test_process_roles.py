@@ -111,7 +111,10 @@ async def test_api_workers_serve_while_a_separate_worker_projects(settings: Sett
                 assert r.status_code == 200 and r.json()["name"] == "等待投影", r.text
 
 
-@pytest.mark.parametrize(("variable", "value"), [("TIAODU_ROLE", "reader"), ("TIAODU_WORKERS", "0")])
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("TIAODU_ROLE", "reader"), ("TIAODU_WORKERS", "0"), ("TIAODU_PROJECTION_LINGER_MS", "5000")],
+)
 def test_a_wrong_process_setting_stops_the_process_naming_it(settings: Settings, variable: str, value: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "services.intake"],

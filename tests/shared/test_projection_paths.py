@@ -8,6 +8,7 @@ path. Each test makes the unusual case happen for real and counts what the read 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Sequence
 
@@ -100,6 +101,27 @@ async def test_a_batch_retried_after_its_commit_applies_nothing_twice(settings: 
 
         # The retried batch finds the checkpoint already past it: the guard refuses, the careful path applies none.
         await wait_until(retried, 10, "the committed batch to be retried through the careful path")
+        await assert_exactly_once(rt.pool, rt.schema, rt.store)
+    finally:
+        await rt.stop()
+
+
+async def test_after_a_partial_batch_the_projection_lingers_so_a_trickle_of_events_commits_together(
+    settings: Settings,
+) -> None:
+    """Five events written 30 ms apart to one aggregate: a projection that lingers a second after a partial batch
+    commits them in at most two batches (the first may be fetched alone), each exactly once; one that fetches again
+    at once (linger 0) commits nearly one batch per event."""
+    rt = await Runtime.start(COUNTER, dataclasses.replace(settings, projection_linger_s=1.0), CountingReadModel())
+    try:
+        writer = await _load(rt, reports_each=0)
+        assert await rt.runner.wait_for(await rt.store.last_seq(), 20)
+        before = rt.runner.stats.batches
+        for _ in range(5):
+            await writer.report(writer.ids[0])
+            await asyncio.sleep(0.03)  # a trickle: each event alone on the wire
+        assert await rt.runner.wait_for(await rt.store.last_seq(), 20)
+        assert rt.runner.stats.batches - before <= 2
         await assert_exactly_once(rt.pool, rt.schema, rt.store)
     finally:
         await rt.stop()
