@@ -55,6 +55,13 @@ def app_from_env() -> FastAPI:
 COLLECTOR_THRESHOLDS = (10_000, 50, 50)
 
 
+def tune_collector() -> None:
+    """Freeze what exists now (built once, kept for the process's life) and set the thresholds for serving."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
+
+
 def frozen_after_startup(app: FastAPI) -> FastAPI:
     """Once the app has started, move every object it holds into the collector's permanent generation and set the
     collector's thresholds for serving.
@@ -67,9 +74,7 @@ def frozen_after_startup(app: FastAPI) -> FastAPI:
     @asynccontextmanager
     async def lifespan(asgi: Any) -> AsyncIterator[Any]:
         async with started(asgi) as state:
-            gc.collect()
-            gc.freeze()
-            gc.set_threshold(*COLLECTOR_THRESHOLDS)
+            tune_collector()
             yield state
 
     app.router.lifespan_context = lifespan

@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 import nats
+import uvloop
 from pydantic import BaseModel
 
 from services.intake.commands import ChangePhase, RegisterProgramme, RegisterProject, ReportProgress
@@ -46,6 +47,7 @@ from shared.catalogue.intake import Category, ConstructionType, Phase, TaskForce
 from shared.catalogue.scheduling import Milestone
 from shared.envelope import Actor, Role
 from shared.eventstore import Context, EventStore, Position, StoredEvent
+from shared.serve import tune_collector
 from shared.settings import Settings
 from tests.benchmarks.processes import job_argument
 
@@ -239,4 +241,5 @@ async def _main(job: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(_main(job_argument()))))
+    tune_collector()  # a long run of short-lived objects, as a served process has
+    print(json.dumps(uvloop.run(_main(job_argument()))))
