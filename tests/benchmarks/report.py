@@ -200,8 +200,9 @@ def bounds(results: dict[str, Any], detail: dict[str, Any]) -> list[str]:
         )
     rebuilt = detail.get("rebuild") or {}
     if rebuilt:
-        out.append("- Rebuild per read model: " + ", ".join(
-            f"{n} {v['per_s']:.0f} events/s ({v['seconds']} s)" for n, v in rebuilt.items()) + ".")  # fmt: skip
+        out.append("- Rebuild per read model (`services.<service>.cli rebuild`, its own NATS user): " + ", ".join(
+            f"{n} {v['per_s']:.0f} events/s ({v['seconds']} s, {v.get('processes', 1)} processes)"
+            for n, v in rebuilt.items()) + ".")  # fmt: skip
     return out
 
 
