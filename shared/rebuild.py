@@ -44,10 +44,23 @@ class RebuildResult:
     applied: int
     dead_lettered: int
     processes: int = 1
+    read: int = 0  # events read: every sequence up to `until_seq` once, when every partition was rebuilt
 
     def add(self, other: RebuildResult) -> None:
         self.applied += other.applied
         self.dead_lettered += other.dead_lettered
+        self.read += other.read
+
+
+async def check_whole(store: EventStore, result: RebuildResult) -> None:
+    """Every partition rebuilt: each sequence up to the end must have been read once. The stream denies deletes and
+    purges (shared.provision verifies it), so its sequences up to the end are exactly 1..end, all of them events."""
+    expected = min(result.until_seq, await store.last_seq())
+    if result.read != expected or result.applied + result.dead_lettered != expected:
+        raise RuntimeError(
+            f"{result.schema}: the rebuild read {result.read} events and used {result.applied} + "
+            f"{result.dead_lettered} parked, but the log holds {expected} up to {result.until_seq}"
+        )
 
 
 async def _no_earlier_head(key: Key, before_seq: int) -> Head | None:
@@ -170,6 +183,7 @@ async def rebuild_partition(
         applied, parked = await _write_retrying(pool, s, read_model, partition, raws, checked)
         result.applied += applied
         result.dead_lettered += parked
+        result.read += len(raws)
     return result
 
 
@@ -215,6 +229,8 @@ async def rebuild(
     total = RebuildResult(s, end, 0, 0)
     for task in tasks:
         total.add(task.result())
+    if partitions is None:
+        await check_whole(store, total)
     return total
 
 

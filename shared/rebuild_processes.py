@@ -25,7 +25,7 @@ import uvloop
 from shared.db import create_pool
 from shared.eventstore import EventStore
 from shared.projection import ReadModel
-from shared.rebuild import RebuildResult, diff_schemas, prepare, rebuild
+from shared.rebuild import RebuildResult, check_whole, diff_schemas, prepare, rebuild
 from shared.runtime import connect_nats
 from shared.settings import Settings
 
@@ -84,10 +84,16 @@ async def rebuild_in_processes(
                            partitions=settings.partitions)  # fmt: skip
         s = await prepare(pool, read_model(), schema, settings.partitions)
         end = until_seq if until_seq is not None else await store.last_seq()
+        total = await _fold_everywhere(RebuildJob(settings, service, read_model, s, end, verify_hashes), processes)
+        await check_whole(store, total)
+        return total
     finally:
         await pool.close()
         await nc.close()
-    job = RebuildJob(settings, service, read_model, s, end, verify_hashes)
+
+
+async def _fold_everywhere(job: RebuildJob, processes: int) -> RebuildResult:
+    settings = job.settings
     work = shares(settings.partitions, processes)
     if len(work) == 1:
         done = [await _fold(job, work[0])]
@@ -102,7 +108,7 @@ async def rebuild_in_processes(
         if errors:
             raise errors[0]
         done = [o for o in outcomes if isinstance(o, RebuildResult)]
-    total = RebuildResult(s, end, 0, 0, processes=len(work))
+    total = RebuildResult(job.schema, job.until_seq, 0, 0, processes=len(work))
     for result in done:
         total.add(result)
     return total

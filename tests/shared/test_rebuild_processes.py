@@ -22,7 +22,7 @@ from services.intake.bootstrap import read_model as intake_read_model
 from services.scheduling.bootstrap import read_model as scheduling_read_model
 from shared.eventstore import EventStore
 from shared.projection import ReadModel
-from shared.rebuild import diff_schemas
+from shared.rebuild import RebuildResult, check_whole, diff_schemas
 from shared.rebuild_processes import rebuild_in_processes, shares
 from shared.runtime import Runtime
 from shared.settings import Settings
@@ -98,3 +98,18 @@ def test_partitions_are_dealt_round_robin_to_at_most_one_process_each() -> None:
     assert shares(4, 3) == [[0, 3], [1], [2]]
     assert shares(4, 8) == [[0], [1], [2], [3]]
     assert shares(4, 1) == [[0, 1, 2, 3]]
+
+
+async def test_a_rebuild_that_read_fewer_events_than_the_log_holds_fails_loudly(settings: Settings) -> None:
+    last = await history(settings)
+    nc = await nats.connect(settings.nats_url)
+    try:
+        store = EventStore(nc.jetstream(), stream=settings.stream, prefix=settings.subject_prefix,
+                           partitions=settings.partitions)  # fmt: skip
+        await check_whole(store, RebuildResult("s", last, last - 1, 1, read=last))
+        with pytest.raises(RuntimeError, match="read 99"):
+            await check_whole(store, RebuildResult("s", last, 98, 1, read=99))
+        with pytest.raises(RuntimeError, match=f"used {last - 2} \\+ 1 parked"):
+            await check_whole(store, RebuildResult("s", last, last - 2, 1, read=last))
+    finally:
+        await nc.close()
