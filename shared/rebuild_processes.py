@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import multiprocessing
 import os
@@ -62,7 +63,17 @@ async def _fold(job: RebuildJob, partitions: Sequence[int]) -> RebuildResult:
         await nc.close()
 
 
+def tune_gc_for_a_batch_job() -> None:
+    """A rebuild allocates millions of short-lived objects (envelopes, payloads, rows) and creates almost no cycles:
+    with the collector's defaults (a young collection every 700 allocations, and full ones that walk every object
+    the imports made) collecting took ~35% of a rebuild's CPU in a measurement. What the imports made is frozen out
+    of its sight and young collections run every 50,000 allocations; cycles are still collected."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def _child(job: RebuildJob, partitions: list[int]) -> RebuildResult:
+    tune_gc_for_a_batch_job()
     return uvloop.run(_fold(job, partitions))
 
 
@@ -134,6 +145,7 @@ def run_rebuild_command(
     """The `rebuild` command: the result as one line of JSON (with the seconds it took and what differs)."""
     if args.processes < 1:
         raise SystemExit("--processes must be at least 1")
+    tune_gc_for_a_batch_job()  # the folding of `--processes 1` happens in this process
 
     async def run() -> dict[str, object]:
         started = time.perf_counter()
