@@ -13,8 +13,8 @@ service's own NATS user may create it under its grant (docs/adr/0006 grants no u
   the consumer right after the last sequence received, a bounded number of times, then fails loudly.
 - The end: the sequence `until_seq`, or no event of the partition stored after the last one received up to
   `until_seq` (every event up to it is stored before the read starts, so none can arrive later). The consumer's
-  "nothing pending" is only the hint to look: a direct get of the partition's next event decides, because a
-  measurement saw a consumer report 0 pending with 1,510 events of its partition still to deliver.
+  "nothing pending" is only the hint to look, a direct get of the partition's next event decides: the end of a
+  partition is never left to a count that is the server's estimate.
 """
 
 from __future__ import annotations
@@ -189,6 +189,8 @@ class PartitionReader:
                 if arrived:
                     chunk, arrived = arrived, []
                     yield chunk
+                    # What arrived while the caller used the chunk (its last deliveries too) is yielded next.
+                    continue
                 if done:
                     return
                 if drained and not arrived:
