@@ -12,6 +12,10 @@ import re
 
 LEASE_BUCKET = "tiaodu_leases"
 PROJECTION_GROUP = "proj"  # the consumer group of a service's projection; reactions are groups named after them
+# Names the consumers a rebuild reads each partition with (`<service>-rebuild-p<n>`, docs/adr/0012): a rebuild is not
+# a consumer group (no leases, no checkpoint of its own in the live schema), but its consumers need names a service's
+# NATS user is granted.
+REBUILD_GROUP = "rebuild"
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 

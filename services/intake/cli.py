@@ -3,6 +3,7 @@ authorise and no read model to load from: the organisation is folded from its ow
 
 python -m services.intake.cli bootstrap-admin [--org admin]   # prints one admin token, once
 python -m services.intake.cli bootstrap-demo                   # demo organisations, prints their tokens as JSON
+python -m services.intake.cli rebuild --schema intake_rebuild --compare intake   # the read model from sequence 1
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import json
 import uuid
 
+from services.intake.bootstrap import SERVICE, read_model
 from services.intake.commands import IssueCredential, RegisterOrganisation
 from services.intake.demo_data import ORGANISATIONS
 from services.intake.identity import OrganisationState, decide_issue_credential, decide_register_organisation
@@ -20,6 +22,7 @@ from shared.auth import new_token, token_digest
 from shared.envelope import Actor, Role
 from shared.eventstore import Context, EventStore, Position
 from shared.provision import StreamLayout, verify
+from shared.rebuild_processes import add_rebuild_command, run_rebuild_command
 from shared.runtime import connect_nats
 from shared.settings import Settings
 
@@ -97,9 +100,12 @@ def main() -> None:
     sub.add_parser("bootstrap-demo", help="register the demo organisations and print their tokens as JSON")
     admin = sub.add_parser("bootstrap-admin", help="register an admin organisation and print a new token")
     admin.add_argument("--org", default="admin")
+    add_rebuild_command(sub)
     args = parser.parse_args()
     settings = Settings.from_env("intake-cli")
-    if args.command == "bootstrap-demo":
+    if args.command == "rebuild":
+        print(run_rebuild_command(args, settings, SERVICE, read_model))
+    elif args.command == "bootstrap-demo":
         print(json.dumps(asyncio.run(bootstrap_demo(settings)), ensure_ascii=False))
     else:
         print(asyncio.run(bootstrap_admin(settings, args.org)))

@@ -122,7 +122,8 @@ def _exemption_decided(s: PlanState, p: ExemptionApproved | ExemptionRejected, _
     e.decided_note = p.note
 
 
-# Event type -> how it changes a drafted plan (in place, on the copy evolve_plan makes).
+# Event type -> how it changes a drafted plan (in place, on the copy evolve_plan makes: `_copy_to_change` copies
+# exactly what these mutate, so a new change that mutates something else in place must be copied there too).
 PLAN_CHANGES: dict[str, Callable[[PlanState, Any, Envelope], None]] = {
     "PlanRevised": _revised,
     "PlanBaselineApproved": _baselined,
@@ -149,9 +150,23 @@ def evolve_plan(state: PlanState | None, event: Recorded) -> PlanState:
     change = PLAN_CHANGES.get(env.type)
     if change is None:
         raise ValueError(f"cannot apply {env.type} to a plan")
-    s = state.model_copy(deep=True, update={"updated_at": env.recorded_at})
+    s = _copy_to_change(state, env.recorded_at)
     change(s, p, env)
     return s
+
+
+def _copy_to_change(state: PlanState, updated_at: datetime) -> PlanState:
+    """A copy a change may mutate without touching `state` (a cached state stays as it was): every object a
+    change mutates in place is copied (the milestones, each one's re-baselines, the exemptions); the rest is shared,
+    as the changes only ever replace it. A deep copy of the whole plan (payloads, Decimals, dates) took ~30% of a
+    scheduling rebuild's CPU."""
+    return state.model_copy(
+        update={
+            "updated_at": updated_at,
+            "milestones": [m.model_copy(update={"rebaselines": list(m.rebaselines)}) for m in state.milestones],
+            "exemptions": [e.model_copy() for e in state.exemptions],
+        }
+    )
 
 
 def _milestone(state: PlanState, milestone_id: str) -> MilestoneState:

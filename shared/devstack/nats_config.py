@@ -10,8 +10,10 @@ Why each grant (docs/adr/0006-nats-least-privilege.md):
   update, delete or purge (an administrator provisions the stream: shared/provision.py);
 - its durable consumers, enumerated by name: a consumer name is one token of the API subject, so a permission
   cannot say "names starting with intake-"; each (group, partition) is listed;
+- its rebuild consumers, also by name (`<service>-rebuild-p<n>`): create, delete and pull only (AckNone, no
+  acks), so that a rebuild reads each partition through a consumer of its own (docs/adr/0012);
 - no unnamed (ephemeral) consumers: the unnamed create subject accepts any `name` in its body, so it would let a
-  service take another service's consumer name; full replays read with batched direct gets instead;
+  service take another service's consumer name; other full replays read with batched direct gets instead;
 - its own keys in the lease bucket (`$KV.<bucket>.<lease_prefix>.>`) and direct gets of only those keys;
 - `_INBOX.>` for replies. No `$JS.API.>` wildcard.
 """
@@ -27,7 +29,7 @@ from pathlib import Path
 
 from shared.catalogue.ownership import SERVICES
 from shared.devstack.files import write_private
-from shared.names import LEASE_BUCKET, consumer_name, lease_prefix
+from shared.names import LEASE_BUCKET, REBUILD_GROUP, consumer_name, lease_prefix
 
 ADMIN = "admin"
 ACCOUNT = "TIAODU"
@@ -49,6 +51,11 @@ def consumer_names(service: str, partitions: int) -> list[str]:
     return [consumer_name(service, group, p) for group in groups for p in range(partitions)]
 
 
+def rebuild_consumer_names(service: str, partitions: int) -> list[str]:
+    """The consumers a rebuild of the service's read model reads the partitions with (shared.partition_reader)."""
+    return [consumer_name(service, REBUILD_GROUP, p) for p in range(partitions)]
+
+
 def publish_allow(service: str, *, stream: str, prefix: str, partitions: int, bucket: str = LEASE_BUCKET) -> list[str]:
     """The subjects a service's NATS user may publish on (requests to the JetStream API are publishes too)."""
     grant = SERVICES[service]
@@ -66,6 +73,13 @@ def publish_allow(service: str, *, stream: str, prefix: str, partitions: int, bu
             f"{api}.CONSUMER.DELETE.{stream}.{c}",
             f"{api}.CONSUMER.MSG.NEXT.{stream}.{c}",
             f"$JS.ACK.{stream}.{c}.>",
+        ]
+    for c in rebuild_consumer_names(service, partitions):
+        subjects += [
+            f"{api}.CONSUMER.CREATE.{stream}.{c}",
+            f"{api}.CONSUMER.CREATE.{stream}.{c}.>",
+            f"{api}.CONSUMER.DELETE.{stream}.{c}",
+            f"{api}.CONSUMER.MSG.NEXT.{stream}.{c}",
         ]
     subjects += [f"{keys}.>", f"{api}.STREAM.INFO.{kv_stream}", f"{api}.DIRECT.GET.{kv_stream}.{keys}.>"]
     subjects.append("_INBOX.>")

@@ -8,7 +8,8 @@ Order (each step on the state the one before left):
 4. commands over HTTP, rounds alternating direct and through the gateway (CPU of every process per round);
 5. projection lag at a steady pace;
 6. intake stopped, the generator brings the log to 1,000,000 events, intake restarted and caught up, p50 at 1m;
-7. rebuild of every read model beside the raw ordered replay and a PostgreSQL COPY;
+7. rebuild of every read model (each service's `cli rebuild` under its own NATS user, BENCH_REBUILD_PROCS processes)
+   beside the raw ordered replay and a PostgreSQL COPY;
 8. peak RSS of every process, results.
 Sizes come from BENCH_* variables (see Config) so a reduced run is one variable away.
 """
@@ -28,8 +29,6 @@ from typing import Any
 
 import asyncpg
 
-from services.intake.bootstrap import read_model as intake_read_model
-from services.scheduling.bootstrap import read_model as scheduling_read_model
 from shared.eventstore import EventStore
 from shared.runtime import connect_nats
 from tests.benchmarks import db_figures, generator
@@ -77,6 +76,9 @@ class Config:
     worker_processes: int = _env_int("BENCH_WORKER_PROCS", 1)
     client: str = os.environ.get("BENCH_CLIENT", "aiohttp")
     copy_rows: int = _env_int("BENCH_COPY_ROWS", 1_000_000)
+    # Processes per rebuild (`python -m services.<service>.cli rebuild --processes`): one per core, partitions
+    # dealt round-robin (docs/adr/0012).
+    rebuild_processes: int = _env_int("BENCH_REBUILD_PROCS", os.cpu_count() or 2)
     catchup_timeout: float = _env_float("BENCH_CATCHUP_TIMEOUT", 900)
 
 
@@ -301,9 +303,10 @@ class Bench:
         pool = await asyncpg.create_pool(s.database_url, min_size=1, max_size=4)
         try:
             async with self.failure_recorded("rebuild"):
-                read_models = {"intake": intake_read_model, "scheduling": scheduling_read_model}
-                rebuilt = await db_figures.rebuild_all(pool, store, read_models, last)  # type: ignore[arg-type]
+                services, procs = ["intake", "scheduling"], c.rebuild_processes
+                rebuilt = await asyncio.to_thread(db_figures.rebuild_all, self.servers, services, last, procs)
                 self.detail["rebuild"] = rebuilt
+                self.figures["rebuild_processes"] = procs
                 seconds = sum(r["seconds"] for r in rebuilt.values())
                 self.figures["rebuild_events_per_s"] = sum(r["events_read"] for r in rebuilt.values()) / seconds
                 self.figures["rebuild_parked_events"] = sum(r["parked"] for r in rebuilt.values())

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -41,6 +43,7 @@ from services.scheduling.domain_rules import RuleSetState
 from services.scheduling.lights import LightResult
 from services.scheduling.policies import can_read_project, can_write_plan
 from shared.auth import Principal
+from shared.catalogue import CATALOGUE
 from shared.catalogue.intake import Category, Phase
 from shared.catalogue.scheduling import (
     Attendee,
@@ -48,15 +51,19 @@ from shared.catalogue.scheduling import (
     DimensionLight,
     ExemptionApproved,
     ExemptionRejected,
+    ExemptionRequested,
     ExemptionScope,
     MeetingKind,
+    MilestoneCompleted,
     MilestoneOverdueFlagged,
+    MilestoneRebaselined,
     MonitoringCompleted,
+    PlanBaselineApproved,
     Rules,
     RuleVersionPublished,
 )
 from shared.domain_errors import Conflict, DomainError, Forbidden, Invalid, NotFound
-from shared.envelope import Role
+from shared.envelope import Role, seal_envelope
 from shared.project_directory import ProjectEntry
 
 MONTHS = [Decimal(100)] * 12
@@ -268,3 +275,36 @@ def test_rule_versions_are_chosen_by_effective_date() -> None:
     v2 = RuleVersionPublished(version=2, effective_from=date(2024, 7, 1), rules=Rules(yellow_points_behind=5))
     rules = RuleSetState(versions=[v1, v2])
     assert rules.applicable(date(2024, 6, 30)) == v1 and rules.applicable(date(2024, 7, 1)) == v2
+
+
+def test_evolving_a_plan_never_changes_the_state_it_started_from() -> None:
+    """A cached plan state stays as it was whatever is folded onto it (evolve_plan copies what each change mutates)."""
+
+    def recorded(version: int, payload: Any) -> SimpleNamespace:
+        entry = CATALOGUE.entry_for(payload)
+        envelope = seal_envelope({
+            "id": uuid.uuid4(), "type": entry.name, "schema_version": entry.schema_version, "aggregate_type": "plan",
+            "aggregate_id": "p1-y2024", "version": version, "occurred_at": datetime(2024, 1, version, tzinfo=UTC),
+            "recorded_at": datetime(2024, 1, version, tzinfo=UTC), "actor": {"org_id": "unit-a", "role": "unit"},
+            "correlation_id": "c", "prev_hash": None, "payload": payload.model_dump(mode="json"),
+        })  # fmt: skip
+        return SimpleNamespace(envelope=envelope)
+
+    drafted = domain.decide_draft(None, draft(milestones=[milestone(), milestone("done", date(2024, 9, 30))]))
+    changes = [
+        PlanBaselineApproved(milestone_dates={"start": date(2024, 5, 1)}, monthly_investment=MONTHS),
+        MilestoneRebaselined(milestone_id="start", from_date=date(2024, 5, 1), to_date=date(2024, 6, 1), reason="延迟"),
+        MilestoneCompleted(milestone_id="start", done_on=date(2024, 6, 2)),
+        ExemptionRequested(exemption_id="e1", scope=ExemptionScope.MILESTONE, milestone_id="done", reason="汛期"),
+        ExemptionApproved(exemption_id="e1", note="同意"),
+        MilestoneRebaselined(milestone_id="start", from_date=date(2024, 6, 1), to_date=date(2024, 6, 2), reason="再调"),
+    ]
+    state = domain.evolve_plan(None, recorded(1, drafted))
+    for version, change in enumerate(changes, start=2):
+        before = state.model_dump()
+        evolved = domain.evolve_plan(state, recorded(version, change))
+        assert state.model_dump() == before, type(change).__name__
+        state = evolved
+    start = state.milestone("start")
+    assert start is not None and start.done_on == date(2024, 6, 2) and len(start.rebaselines) == 2
+    assert [e.status for e in state.exemptions] == ["approved"]

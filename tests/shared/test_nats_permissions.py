@@ -27,7 +27,8 @@ from shared.consumer import PartitionedConsumer
 from shared.devstack.embedded import Server, start_nats
 from shared.devstack.nats_config import ADMIN, render_server_config
 from shared.eventstore import EventStore
-from shared.names import LEASE_BUCKET, consumer_name, lease_prefix
+from shared.names import LEASE_BUCKET, REBUILD_GROUP, consumer_name, lease_prefix
+from shared.partition_reader import PartitionReader
 from shared.provision import KV_STREAM, StreamLayout, provision_at, verify
 from tests.platform import wait_until
 
@@ -178,6 +179,10 @@ async def test_no_service_may_touch_another_services_consumer(server: Server, se
         await me.refused(me.js.add_consumer(stream, named), f"$JS.API.CONSUMER.CREATE.{stream}.{name}.perm.evp.1.>")
         sub = await me.js.pull_subscribe_bind(durable=name, stream=stream)
         await me.refused(sub.fetch(1, timeout=REFUSED_WITHIN_S), f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{name}")
+        # Nor the consumers a rebuild of the victim's read model reads with.
+        rebuild = consumer_name(victim, REBUILD_GROUP, 0)
+        theirs = js_api.ConsumerConfig(name=rebuild, durable_name=rebuild, filter_subject="perm.evp.0.>")
+        await me.refused(me.js.add_consumer(stream, theirs), f"$JS.API.CONSUMER.CREATE.{stream}.{rebuild}.perm.evp.0.>")
         # No unnamed consumers either: through that subject a `name` in the body would take the victim's name.
         squat = {"stream_name": stream, "config": {"name": name, "filter_subject": "perm.evp.1.none"}}
         await me.refused(
@@ -218,6 +223,13 @@ async def test_a_service_can_do_what_the_platform_needs(server: Server) -> None:
 
         # A full replay of the log (batched direct gets).
         assert {first.seq, second.seq} <= set(await partition_events(me.js, partition))
+
+        # A rebuild's read of the partition through its own rebuild consumer (shared.partition_reader).
+        rebuild = consumer_name("scheduling", REBUILD_GROUP, partition)
+        reader = PartitionReader(me.js, stream, rebuild, f"{LAYOUT.prefix}.evp.{partition}.>")
+        read = [raw.seq async for chunk in reader.read(1, second.seq) for raw in chunk]
+        assert read == [seq for seq in await partition_events(me.js, partition) if seq <= second.seq]
+        assert first.seq in read and second.seq in read
 
         # Its own keys in the lease bucket, and not another service's.
         kv = await me.js.key_value(LEASE_BUCKET)
