@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import multiprocessing
 import os
@@ -23,6 +22,7 @@ from dataclasses import asdict, dataclass
 
 import uvloop
 
+from shared.collector import BATCH, tune_collector
 from shared.db import create_pool
 from shared.eventstore import EventStore
 from shared.projection import ReadModel
@@ -63,18 +63,8 @@ async def _fold(job: RebuildJob, partitions: Sequence[int]) -> RebuildResult:
         await nc.close()
 
 
-def tune_gc_for_a_batch_job() -> None:
-    """A rebuild allocates millions of short-lived objects (envelopes, payloads, rows) and creates almost no cycles:
-    with the collector's defaults (a young collection every 700 allocations, and full ones that walk every object
-    the imports made) collecting took ~35% of a rebuild's CPU in a measurement. What the imports made is frozen out
-    of its sight, young collections run every 200,000 allocations and older ones rarely (as fast as no collector at
-    all in a measurement, with the same peak memory); cycles are still collected."""
-    gc.freeze()
-    gc.set_threshold(200_000, 50, 1000)
-
-
 def _child(job: RebuildJob, partitions: list[int]) -> RebuildResult:
-    tune_gc_for_a_batch_job()
+    tune_collector(BATCH)
     return uvloop.run(_fold(job, partitions))
 
 
@@ -146,7 +136,7 @@ def run_rebuild_command(
     """The `rebuild` command: the result as one line of JSON (with the seconds it took and what differs)."""
     if args.processes < 1:
         raise SystemExit("--processes must be at least 1")
-    tune_gc_for_a_batch_job()  # the folding of `--processes 1` happens in this process
+    tune_collector(BATCH)  # the folding of `--processes 1` happens in this process
 
     async def run() -> dict[str, object]:
         started = time.perf_counter()

@@ -45,9 +45,9 @@ from services.scheduling.domain import (
 from services.scheduling.seed import MILESTONES
 from shared.catalogue.intake import Category, ConstructionType, Phase, TaskForce, TaskForceAssigned, TaskForceMember
 from shared.catalogue.scheduling import Milestone
+from shared.collector import BATCH, tune_collector
 from shared.envelope import Actor, Role
 from shared.eventstore import Context, EventStore, Position, StoredEvent
-from shared.serve import tune_collector
 from shared.settings import Settings
 from tests.benchmarks.processes import job_argument
 
@@ -241,5 +241,5 @@ async def _main(job: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    tune_collector()  # a long run of short-lived objects, as a served process has
+    tune_collector(BATCH)
     print(json.dumps(uvloop.run(_main(job_argument()))))

@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from shared.serve import COLLECTOR_THRESHOLDS, frozen_after_startup
+from shared.collector import SERVING
+from shared.serve import frozen_after_startup
 
 
 async def test_objects_built_at_startup_are_frozen_and_the_serving_thresholds_set() -> None:
@@ -27,7 +28,7 @@ async def test_objects_built_at_startup_are_frozen_and_the_serving_thresholds_se
         async with app.router.lifespan_context(app):
             assert len(built) == 1000  # started: the wrapper ran the app's own lifespan first
             assert gc.get_freeze_count() >= len(built)
-            assert gc.get_threshold() == COLLECTOR_THRESHOLDS
+            assert gc.get_threshold() == SERVING
     finally:
         gc.unfreeze()
         gc.set_threshold(*thresholds)
