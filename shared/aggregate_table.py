@@ -18,6 +18,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import asyncpg
 from pydantic import BaseModel
 
+from shared.catalogue import CATALOGUE
 from shared.db import ident
 from shared.envelope import Envelope
 from shared.eventstore import Position, StoredEvent
@@ -84,11 +85,14 @@ async def insert_rows(
     )
 
 
-def envelope_fold(evolve: Callable[[S | None, Envelope], S]) -> Callable[[S | None, StoredEvent], S]:
-    """A pure domain `evolve(state, envelope)` as a table's fold (domain modules know no event store)."""
+def envelope_fold(
+    evolve: Callable[[S | None, Envelope, BaseModel | None], S],
+) -> Callable[[S | None, StoredEvent], S]:
+    """A pure domain `evolve(state, envelope, payload)` as a table's fold (domain modules know no event store); the
+    payload is the one checked when the event was read, so it is not validated again."""
 
     def fold(state: S | None, event: StoredEvent) -> S:
-        return evolve(state, event.envelope)
+        return evolve(state, event.envelope, CATALOGUE.payload_of(event))
 
     return fold
 

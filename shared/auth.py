@@ -126,7 +126,7 @@ class IdentityReadModel:
             env = event.envelope
             if env.aggregate_type != "organisation":
                 continue
-            payload = CATALOGUE.load_payload(env.type, env.schema_version, env.payload)
+            payload = CATALOGUE.payload_of(event)
             applier = APPLIERS.get(type(payload))
             if applier is None:
                 raise ValueError(f"identity cannot apply {env.type} to an organisation")

@@ -95,7 +95,7 @@ def evolve_entry(entry: ProjectEntry | None, event: StoredEvent) -> ProjectEntry
     change = CHANGES.get(env.type)
     if change is None:
         return entry
-    return change(entry, CATALOGUE.load_payload(env.type, env.schema_version, env.payload))
+    return change(entry, CATALOGUE.payload_of(event))
 
 
 DIRECTORY = AggregateTable(

@@ -65,10 +65,7 @@ P = TypeVar("P", bound=BaseModel)
 
 def payload_as(event: StoredEvent, model: type[P]) -> P:
     """The event's payload as `model` (upcast to the current schema version): the checked one when there is one."""
-    payload = event.payload if isinstance(event, CheckedEvent) else None
-    if payload is None:
-        env = event.envelope
-        payload = CATALOGUE.load_payload(env.type, env.schema_version, env.payload)
+    payload = CATALOGUE.payload_of(event)
     if not isinstance(payload, model):
         raise ValueError(f"{event.envelope.type} is not {model.__name__}")
     return payload

@@ -40,7 +40,9 @@ class ProjectCodeState(BaseModel):
     claimed_at: datetime
 
 
-def evolve_project_code(state: ProjectCodeState | None, envelope: Envelope) -> ProjectCodeState:
+def evolve_project_code(
+    state: ProjectCodeState | None, envelope: Envelope, payload: BaseModel | None = None
+) -> ProjectCodeState:
     def create(p: ProjectCodeClaimed) -> ProjectCodeState:
         return ProjectCodeState(
             id=envelope.aggregate_id, code=p.code, year=p.year, project_id=p.project_id, claimed_at=envelope.recorded_at
@@ -50,7 +52,7 @@ def evolve_project_code(state: ProjectCodeState | None, envelope: Envelope) -> P
         ProjectCodeClaimed: lambda _, p: {"project_id": p.project_id, "claimed_at": envelope.recorded_at},
         ProjectCodeReleased: lambda _, p: {"project_id": None},
     }
-    return fold(state, envelope, create, ProjectCodeClaimed, changes)
+    return fold(state, envelope, create, ProjectCodeClaimed, changes, payload)
 
 
 def code_taken(code: str, year: int, holder: str, *, pending: bool) -> Conflict:

@@ -101,10 +101,17 @@ Changes = Mapping[type[BaseModel], Callable[[S, Any], dict[str, object]]]
 
 
 def fold(
-    state: S | None, envelope: Envelope, create: Callable[[Any], S], first: type[BaseModel], changes: Changes[S]
+    state: S | None,
+    envelope: Envelope,
+    create: Callable[[Any], S],
+    first: type[BaseModel],
+    changes: Changes[S],
+    payload: BaseModel | None = None,
 ) -> S:
-    """One event into an aggregate's state: `first` creates it, every later event is looked up in `changes`."""
-    payload = CATALOGUE.load_payload(envelope.type, envelope.schema_version, envelope.payload)
+    """One event into an aggregate's state: `first` creates it, every later event is looked up in `changes`.
+    `payload` is the envelope's payload when the caller has already validated it (a projection's checked events)."""
+    if payload is None:
+        payload = CATALOGUE.load_payload(envelope.type, envelope.schema_version, envelope.payload)
     if state is None:
         if not isinstance(payload, first):
             raise ValueError(f"{envelope.type} before {first.__name__} for {envelope.aggregate_id}")
@@ -143,19 +150,21 @@ PROJECT_CHANGES: Changes[ProjectState] = {
 }
 
 
-def evolve_programme(state: ProgrammeState | None, envelope: Envelope) -> ProgrammeState:
+def evolve_programme(
+    state: ProgrammeState | None, envelope: Envelope, payload: BaseModel | None = None
+) -> ProgrammeState:
     def create(p: ProgrammeRegistered) -> ProgrammeState:
         return ProgrammeState(id=envelope.aggregate_id, registered_at=envelope.recorded_at, **p.model_dump())
 
-    return fold(state, envelope, create, ProgrammeRegistered, {})
+    return fold(state, envelope, create, ProgrammeRegistered, {}, payload)
 
 
-def evolve_project(state: ProjectState | None, envelope: Envelope) -> ProjectState:
+def evolve_project(state: ProjectState | None, envelope: Envelope, payload: BaseModel | None = None) -> ProjectState:
     def create(p: ProjectRegistered) -> ProjectState:
         at = envelope.recorded_at
         return ProjectState(id=envelope.aggregate_id, registered_at=at, updated_at=at, **dict(p))
 
-    project = fold(state, envelope, create, ProjectRegistered, PROJECT_CHANGES)
+    project = fold(state, envelope, create, ProjectRegistered, PROJECT_CHANGES, payload)
     return project if state is None else project.model_copy(update={"updated_at": envelope.recorded_at})
 
 

@@ -28,11 +28,13 @@ ORGANISATION_CHANGES: Changes[OrganisationState] = {
 }
 
 
-def evolve_organisation(state: OrganisationState | None, envelope: Envelope) -> OrganisationState:
+def evolve_organisation(
+    state: OrganisationState | None, envelope: Envelope, payload: BaseModel | None = None
+) -> OrganisationState:
     def create(p: OrganisationRegistered) -> OrganisationState:
         return OrganisationState(id=envelope.aggregate_id, name=p.name, role=p.role)
 
-    return fold(state, envelope, create, OrganisationRegistered, ORGANISATION_CHANGES)
+    return fold(state, envelope, create, OrganisationRegistered, ORGANISATION_CHANGES, payload)
 
 
 def organisation_must_exist(state: OrganisationState | None) -> OrganisationState:

@@ -17,6 +17,7 @@ from services.intake.code_claims import ProjectCodeState, evolve_project_code
 from services.intake.domain import ProgrammeState, ProjectState, evolve_programme, evolve_project
 from services.intake.identity import OrganisationState, evolve_organisation
 from shared.aggregate_table import AggregateTable, BulkTable, Row, RowTable, envelope_fold
+from shared.catalogue import CATALOGUE
 from shared.catalogue.intake import ProgressReported
 from shared.eventstore import Position, StoredEvent
 from shared.verification import payload_as
@@ -87,7 +88,7 @@ class OrganisationAggregate:
     aggregate_type = "organisation"
 
     def evolve(self, state: OrganisationState | None, event: StoredEvent) -> OrganisationState:
-        return evolve_organisation(state, event.envelope)
+        return evolve_organisation(state, event.envelope, CATALOGUE.payload_of(event))
 
     async def load_row(
         self, conn: asyncpg.Connection, schema: str, aggregate_id: str

@@ -137,7 +137,7 @@ PLAN_CHANGES: dict[str, Callable[[PlanState, Any, Envelope], None]] = {
 
 def evolve_plan(state: PlanState | None, event: Recorded) -> PlanState:
     env = event.envelope
-    p = CATALOGUE.load_payload(env.type, env.schema_version, env.payload)
+    p = CATALOGUE.payload_of(event)
     if isinstance(p, PlanDrafted):
         return PlanState(
             id=env.aggregate_id, project_id=p.project_id, year=p.year,

@@ -48,7 +48,7 @@ CHANGES: dict[str, Callable[[MeetingState, Any], MeetingState]] = {
 
 def evolve_meeting(state: MeetingState | None, event: Recorded) -> MeetingState:
     env = event.envelope
-    p = CATALOGUE.load_payload(env.type, env.schema_version, env.payload)
+    p = CATALOGUE.payload_of(event)
     if isinstance(p, DispatchMeetingScheduled):
         return MeetingState(id=env.aggregate_id, **p.model_dump())
     if state is None:

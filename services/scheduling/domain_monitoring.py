@@ -80,7 +80,7 @@ def item_event_id(day: date, item: BaseModel) -> uuid.UUID:
 
 def evolve_day(state: MonitoringDayState | None, event: Recorded) -> MonitoringDayState:
     env = event.envelope
-    p = CATALOGUE.load_payload(env.type, env.schema_version, env.payload)
+    p = CATALOGUE.payload_of(event)
     s = state or MonitoringDayState(day=env.aggregate_id)
     return s.model_copy(
         update={"emitted": [*s.emitted, item_key(p)], "completed": s.completed or isinstance(p, MonitoringCompleted)}

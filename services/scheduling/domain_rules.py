@@ -25,8 +25,7 @@ class RuleSetState(BaseModel):
 
 
 def evolve_rule_set(state: RuleSetState | None, event: Recorded) -> RuleSetState:
-    env = event.envelope
-    p = CATALOGUE.load_payload(env.type, env.schema_version, env.payload)
+    p = CATALOGUE.payload_of(event)
     assert isinstance(p, RuleVersionPublished)
     return RuleSetState(versions=[*(state.versions if state else []), p])
 

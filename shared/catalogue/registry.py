@@ -71,6 +71,16 @@ class Catalogue:
             data = entry.upcasters[version](data)
         return entry.model.model_validate(data)
 
+    def payload_of(self, event: Any) -> BaseModel:
+        """The payload of a stored event (anything with an `envelope`): the one validated when the event was read and
+        checked (a projection's and a rebuild's events carry it as `payload`), else validated from the envelope now.
+        Folding a batch then validates each payload once, not once per read-model part."""
+        checked = getattr(event, "payload", None)
+        if isinstance(checked, BaseModel):
+            return checked
+        env = event.envelope
+        return self.load_payload(env.type, env.schema_version, env.payload)
+
     def names(self) -> list[str]:
         return sorted(self._by_name)
 
