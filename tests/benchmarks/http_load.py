@@ -46,6 +46,13 @@ def quantiles_ms(latencies: list[float]) -> tuple[float, float]:
     return q[49] * 1000, q[98] * 1000
 
 
+def follow_current_version(versions: dict[str, int], project: str, body: dict[str, Any] | str) -> None:
+    """After a refused command (412/409 name the current version): go on from there. A command whose answer was
+    lost (a transport error, status 0) may have been applied: its project's next command finds out the same way."""
+    if isinstance(body, dict) and isinstance(body.get("current_version"), int):
+        versions[project] = body["current_version"]
+
+
 async def closed_loop(post: Post, projects: dict[str, int], concurrency: int, seconds: float) -> dict[str, Any]:
     latencies: list[float] = []
     errors: list[str] = []
@@ -62,6 +69,7 @@ async def closed_loop(post: Post, projects: dict[str, int], concurrency: int, se
             status, body = await post(project, {"If-Match": str(versions[project])})
             if status != 201 or not isinstance(body, dict):
                 errors.append(f"{status} {str(body)[:200]}")
+                follow_current_version(versions, project, body)
                 continue
             latencies.append(time.perf_counter() - t0)
             versions[project] = body["version"]
@@ -91,6 +99,7 @@ async def paced(post: Post, projects: dict[str, int], rate: float, seconds: floa
             status, body = await post(project, {"If-Match": str(versions[project])})
             if status != 201 or not isinstance(body, dict):
                 errors.append(f"{status} {str(body)[:200]}")
+                follow_current_version(versions, project, body)
                 return
             acks.append((int(body["seq"]), time.monotonic()))
             latencies.append(time.perf_counter() - t0)
@@ -127,8 +136,11 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
         async with httpx.AsyncClient(base_url=base, limits=limits, headers=auth, timeout=30) as client:
 
             async def post_httpx(project: str, headers: dict[str, str]) -> tuple[int, dict[str, Any] | str]:
-                r = await client.post(f"/v1/projects/{project}/progress-reports", json=REPORT, headers=headers)
-                return r.status_code, r.json() if r.status_code == 201 else r.text
+                try:
+                    r = await client.post(f"/v1/projects/{project}/progress-reports", json=REPORT, headers=headers)
+                except httpx.TransportError as exc:  # counted as an error of the round, never ending it
+                    return 0, f"{type(exc).__name__}: {exc}"
+                return r.status_code, r.json() if r.status_code in (201, 409, 412) else r.text
 
             return await measure(post_httpx)
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
@@ -136,8 +148,13 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
     async with aiohttp.ClientSession(base, connector=connector, headers=auth, timeout=timeout) as session:
 
         async def post_aiohttp(project: str, headers: dict[str, str]) -> tuple[int, dict[str, Any] | str]:
-            async with session.post(f"/v1/projects/{project}/progress-reports", json=REPORT, headers=headers) as r:
-                return r.status, await r.json() if r.status == 201 else await r.text()
+            try:
+                async with session.post(f"/v1/projects/{project}/progress-reports", json=REPORT, headers=headers) as r:
+                    if r.status in (201, 409, 412):
+                        return r.status, await r.json(content_type=None)
+                    return r.status, await r.text()
+            except aiohttp.ClientError as exc:  # counted as an error of the round, never ending it
+                return 0, f"{type(exc).__name__}: {exc}"
 
         return await measure(post_aiohttp)
 

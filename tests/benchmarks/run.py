@@ -82,6 +82,10 @@ class Config:
     catchup_timeout: float = _env_float("BENCH_CATCHUP_TIMEOUT", 900)
 
 
+def client_cpu_ms(load_round: dict[str, Any]) -> float:
+    return float(load_round["cpu_s"]["client"]) * 1000 / max(int(load_round["count"]), 1)
+
+
 def say(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
 
@@ -145,13 +149,6 @@ class Bench:
                 say(f"{name:8} {result['per_s']:6.0f}/s p50 {result['p50_ms']:6.1f} ms p99 {result['p99_ms']:6.1f} ms"
                     f" cpu {result['cpu_s']}")  # fmt: skip
         self.detail["commands"] = rounds
-        # Is the client the bottleneck? One direct round with httpx beside aiohttp's: client CPU per command.
-        httpx_round = await self.load(self.platform.api_url, self.config.seconds, client="httpx")
-        self.detail["client_comparison"] = {
-            name: {"per_s": r["per_s"], "client_cpu_ms_per_command": r["cpu_s"]["client"] * 1000 / max(r["count"], 1)}
-            for name, r in ((self.config.client, rounds["direct"][len(rounds["direct"]) // 2]), ("httpx", httpx_round))
-        }
-        say(f"load client CPU per command: {self.detail['client_comparison']}")
         direct, gateway = rounds["direct"], rounds["gateway"]
         self.figures |= {
             "commands_per_s": statistics.median(r["per_s"] for r in direct),
@@ -161,6 +158,14 @@ class Bench:
             "gateway_command_p50_ms": statistics.median(r["p50_ms"] for r in gateway),
             "gateway_command_p99_ms": statistics.median(r["p99_ms"] for r in gateway),
         }
+        async with self.failure_recorded("client_comparison"):
+            # Is the client the bottleneck? One direct round with httpx beside aiohttp's: client CPU per command.
+            httpx_round = await self.load(self.platform.api_url, self.config.seconds, client="httpx")
+            compared = ((self.config.client, direct[len(direct) // 2]), ("httpx", httpx_round))
+            self.detail["client_comparison"] = {
+                name: {"per_s": r["per_s"], "client_cpu_ms_per_command": client_cpu_ms(r)} for name, r in compared
+            }
+            say(f"load client CPU per command: {self.detail['client_comparison']}")
 
     # -- baselines ------------------------------------------------------------------------------------------
 
