@@ -169,6 +169,7 @@ def bounds(results: dict[str, Any], detail: dict[str, Any]) -> list[str]:
     """Sentences from the measurements, so that they stay true when the figures change."""
     out: list[str] = []
     cores = results["cores"]
+    per_command: dict[str, dict[str, float]] = {}
     for kind in ("direct", "gateway"):
         runs = (detail.get("commands") or {}).get(kind) or []
         if not runs:
@@ -180,6 +181,7 @@ def bounds(results: dict[str, Any], detail: dict[str, Any]) -> list[str]:
         busiest = max(shares, key=lambda n: shares[n])
         per_request = {n: v * 1000 / max(run["count"], 1) for n, v in run["cpu_s"].items() if n != "machine"}
         total = sum(per_request.values())
+        per_command[kind] = per_request
         out.append(
             f"- Commands {kind}: {total:.2f} ms of CPU per command in all the bench's processes, so at most "
             f"{cores * 1000 / total:.0f}/s on {cores} cores if nothing else ran. "
@@ -188,6 +190,9 @@ def bounds(results: dict[str, Any], detail: dict[str, Any]) -> list[str]:
             f"processes that are not the bench's; busiest process {busiest} at {shares[busiest]:.2f} cores. "
             "CPU ms per command: " + ", ".join(f"{n} {v:.2f}" for n, v in per_request.items() if v >= 0.05) + "."
         )
+    out += latency_bounds(results, cores)
+    if len(per_command) == 2:
+        out.append(gateway_cost(per_command["direct"], per_command["gateway"]))
     if detail.get("client_comparison"):
         out.append("- The load client (CPU ms per command, one process): " + ", ".join(
             f"{n} {v['client_cpu_ms_per_command']:.2f} ms at {v['per_s']:.0f}/s"
@@ -208,6 +213,34 @@ def bounds(results: dict[str, Any], detail: dict[str, Any]) -> list[str]:
             "per event (nats-py's parsing, the envelope and payload checks, the folds) spread over the cores "
             "bounds the ratio.")  # fmt: skip
     return out
+
+
+def latency_bounds(results: dict[str, Any], cores: int) -> list[str]:
+    """Little's law: a closed loop of N clients at X commands/s waits N / X seconds per command on average."""
+    rate, p50, p99 = results.get("commands_per_s"), results.get("command_p50_ms"), results.get("command_p99_ms")
+    clients = results["config"]["concurrency"]
+    if not (rate and p50 and p99):
+        return []
+    return [
+        f"- Command latency direct: {clients} closed-loop clients at {rate:.0f}/s wait {clients * 1000 / rate:.1f} ms "
+        f"per command on average (Little's law), p50 {p50:.1f} ms, p99 {p99:.1f} ms ({p99 / p50:.1f}x the p50). "
+        f"Every process on a command's way (client, API, nats-server, API, client) shares {cores} cores that the "
+        "load keeps busy with the projection worker and PostgreSQL beside them, so at each hop a command may wait "
+        "behind another process's time slice; the tail is those waits adding up."
+    ]
+
+
+def gateway_cost(direct: dict[str, float], gateway: dict[str, float]) -> str:
+    """What a command through the gateway costs beyond a direct one, process by process."""
+    extra = {name: gateway.get(name, 0.0) - direct.get(name, 0.0) for name in gateway}
+    total = sum(extra.values())
+    caddy = sum(v for n, v in extra.items() if n.startswith("gateway"))
+    others = ", ".join(f"{n} {v:+.2f}" for n, v in extra.items() if not n.startswith("gateway") and abs(v) >= 0.02)
+    return (
+        f"- Through the gateway a command costs {total:.2f} ms more CPU than direct: the gateway {caddy:.2f} ms and "
+        f"every other process more per command at the lower rate ({others}); the worker's share is its smaller "
+        "batches at a lower rate, the rest was not traced further."
+    )
 
 
 def render(out: Path) -> None:
