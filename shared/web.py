@@ -15,6 +15,7 @@ from shared.auth import Principal
 from shared.body_limit import BodyLimitMiddleware
 from shared.commands import CommandMeta, Outcome
 from shared.contract import install_contract, may_answer
+from shared.docs import mount_docs
 from shared.envelope import Role
 from shared.eventstore import Context
 from shared.problems import Problem, problem_response
@@ -241,6 +242,8 @@ def install_common(app: FastAPI) -> None:
     install_problem_handlers(app)
     install_contract(app)
     app.include_router(health_router())
+    if app.docs_url is None and app.openapi_url is not None:  # the app leaves /docs to us: served from here
+        mount_docs(app, openapi_url=app.openapi_url, title=f"{app.title} · 接口文档")
     app.add_middleware(TracingMiddleware)
     app.add_middleware(BodyLimitMiddleware)  # a body over the limit is never read
     app.add_middleware(AuthenticateFirst)  # outermost: nor is the body of an unauthenticated request

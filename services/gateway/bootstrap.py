@@ -17,13 +17,13 @@ from functools import partial
 
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.gateway.caddy import Caddy
 from services.gateway.caddy_config import UPSTREAM_ERROR_HEADER, dial_address, render_config
 from services.gateway.proxy import TITLE, Gateway, Route
+from shared.docs import mount_docs
 from shared.problems import Problem, problem_response
 from shared.telemetry import FASTAPI_TELEMETRY
 
@@ -95,6 +95,7 @@ def create_app(settings: GatewaySettings, caddy: Caddy | None = None) -> FastAPI
         title=TITLE, telemetry=FASTAPI_TELEMETRY, lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None
     )
     app.add_middleware(UpstreamFailures)
+    mount_docs(app, openapi_url="/openapi.json", title=f"{TITLE} · 接口文档")  # before the catch-all route
 
     def gateway_of(request: Request) -> Gateway:
         return request.app.state.gateway  # type: ignore[no-any-return]
@@ -114,10 +115,6 @@ def create_app(settings: GatewaySettings, caddy: Caddy | None = None) -> FastAPI
     @app.get("/openapi.json")
     async def openapi(request: Request) -> JSONResponse:
         return JSONResponse(gateway_of(request).merged)
-
-    @app.get("/docs")
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{TITLE} · 接口文档")
 
     @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
     async def no_upstream(request: Request) -> Response:

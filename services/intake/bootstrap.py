@@ -42,6 +42,8 @@ def create_app(settings: Settings, *, schema: str | None = None, after_commit: A
             "重点项目登记、专班、阶段与进度填报。所有写操作返回事件流序号 seq;读操作可带 min_seq 等待读模型同步。"
         ),
         lifespan=lifespan,
+        docs_url=None,  # shared.docs serves /docs with Swagger UI's files from the service itself
+        redoc_url=None,
     )
     install_common(app)
     if settings.runs_api:  # a `worker` process serves its health endpoints only

@@ -70,6 +70,8 @@ def create_app(
         version="1.0.0",
         description="年度实施方案与节点、红黄绿灯预警(规则版本化)、正当理由豁免、日监测、调度会与周调度报告、项目台账。",
         lifespan=lifespan,
+        docs_url=None,  # shared.docs serves /docs with Swagger UI's files from the service itself
+        redoc_url=None,
     )
     install_common(app)
     if settings.runs_api:  # a `worker` process serves its health endpoints only
