@@ -45,7 +45,7 @@ class BodyLimitMiddleware:
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.limit:
-            await _refuse(scope, send, 413, "请求体过大", f"larger than {self.limit} bytes")
+            await _refuse(scope, send, 413, "请求体过大", f"超过 {self.limit} 字节")
             return
         # Read the body (it is bounded now) so that it can be checked before anything parses it.
         chunks: list[bytes] = []
@@ -58,14 +58,14 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
-                await _refuse(scope, send, 413, "请求体过大", f"larger than {self.limit} bytes")
+                await _refuse(scope, send, 413, "请求体过大", f"超过 {self.limit} 字节")
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
         if b"json" in headers.get(b"content-type", b"") and json_depth(body) > MAX_JSON_DEPTH:
-            await _refuse(scope, send, 422, "JSON 嵌套过深", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+            await _refuse(scope, send, 422, "JSON 嵌套过深", f"JSON 嵌套超过 {MAX_JSON_DEPTH} 层")
             return
         replayed = _replay([{"type": "http.request", "body": body, "more_body": False}], receive)
         await self.app(scope, replayed, send)

@@ -90,7 +90,7 @@ async def load(
 ) -> Loaded[S]:
     if not subject_token_ok(aggregate_id):
         # Never let a URL segment such as '*' or '>' become a wildcard in a subject filter.
-        raise Problem(404, "对象不存在", errors=[{"field": "id", "reason": "not a valid identifier"}])
+        raise Problem(404, "对象不存在", errors=[{"field": "id", "reason": "不是有效的编号"}])
     async with pool.acquire() as conn:
         state, position = await spec.load_row(conn, schema, aggregate_id)
     tail = await store.read_aggregate(spec.aggregate_type, aggregate_id, after_seq=position.last_seq)
@@ -159,7 +159,7 @@ async def execute(
             raise Problem(
                 412,
                 f"If-Match 版本 {if_match} 与当前版本 {loaded.position.version} 不一致",
-                errors=[{"field": "If-Match", "reason": f"current version is {loaded.position.version}"}],
+                errors=[{"field": "If-Match", "reason": f"当前版本为 {loaded.position.version}"}],
                 current_version=loaded.position.version,
             )
         payload = decide(loaded.state)
@@ -180,7 +180,7 @@ async def execute(
                 raise Problem(
                     409,
                     f"版本 {if_match} 已被其他请求更新,当前版本为 {current.position.version}",
-                    errors=[{"field": "If-Match", "reason": f"current version is {current.position.version}"}],
+                    errors=[{"field": "If-Match", "reason": f"当前版本为 {current.position.version}"}],
                     current_version=current.position.version,
                 ) from None
             continue

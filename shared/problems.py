@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.db import CONNECTION_ERRORS
 from shared.domain_errors import DomainError
+from shared.field_reasons import chinese_reason
 
 # Errors that mean a dependency is away (answered 503 with Retry-After), not that the request is wrong.
 UNAVAILABLE: tuple[type[Exception], ...] = (
@@ -154,14 +155,14 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _loc_to_field(e.get("loc", ())), "reason": str(e.get("msg", ""))} for e in exc.errors()]
+        errors = [{"field": _loc_to_field(e.get("loc", ())), "reason": chinese_reason(e)} for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
         return problem_response(Problem(422, detail, errors=errors), request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and exc.detail == FASTAPI_UNPARSABLE_BODY:  # e.g. bytes that are not UTF-8
-            return problem_response(field_error("body", "not valid JSON text (UTF-8)"), request.url.path)
+            return problem_response(field_error("body", "不是有效的 JSON 文本(UTF-8)"), request.url.path)
         problem = Problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
         if exc.status_code == 405:
             # Starlette names only the methods of the first route whose path matched; clients need all of them.

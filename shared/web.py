@@ -92,9 +92,7 @@ def parse_if_match(if_match: str | None) -> int | None:
         return None
     value = if_match.strip()  # optional whitespace around a header value is not part of it (RFC 9110)
     if not IF_MATCH_RE.fullmatch(value):
-        raise Problem(
-            400, "If-Match 须为版本号", errors=[{"field": "If-Match", "reason": "must be an integer version"}]
-        )
+        raise Problem(400, "If-Match 须为版本号", errors=[{"field": "If-Match", "reason": "应为整数版本号"}])
     return int(value.removeprefix("W/").strip('"'))
 
 
@@ -103,7 +101,7 @@ def check_idempotency_key(key: str | None) -> str | None:
         raise Problem(
             400,
             "Idempotency-Key 长度须为 1-200",
-            errors=[{"field": "Idempotency-Key", "reason": "1-200 chars"}],
+            errors=[{"field": "Idempotency-Key", "reason": "长度须为 1-200 个字符"}],
         )
     return key
 
@@ -155,7 +153,7 @@ async def wait_min_seq(
         raise Problem(
             422,
             f"min_seq {min_seq} 超出事件日志末尾(当前 {last})",
-            errors=[{"field": "min_seq", "reason": f"beyond the log's last sequence {last}"}],
+            errors=[{"field": "min_seq", "reason": f"超出事件流最后序号 {last}"}],
             last_seq=last,
         )
     timeout = (wait_ms if wait_ms is not None else runtime.settings.read_wait_default_s * 1000) / 1000

@@ -59,10 +59,10 @@ def code_taken(code: str, year: int, holder: str, *, pending: bool) -> Conflict:
     """409 naming `code` and the project that holds it (also in the body as `holder`)."""
     if pending:
         detail = f"全国投资项目代码 {code} 在 {year} 年度已被项目 {holder} 占用(该项目正在登记或修改中)"
-        reason = f"claimed by project {holder} for {year}, whose registration or amendment is in progress"
+        reason = f"{year} 年度已被项目 {holder} 占用(登记或修改中)"
     else:
         detail = f"全国投资项目代码 {code} 在 {year} 年度已被项目 {holder} 使用"
-        reason = f"held by project {holder} for {year}"
+        reason = f"{year} 年度已被项目 {holder} 使用"
     return Conflict(detail, field="code", reason=reason, holder=holder)
 
 

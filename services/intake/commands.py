@@ -48,11 +48,11 @@ NATIONAL_CODE_RE = re.compile(r"^(\d{4})-(\d{6})-(\d{2})-(\d{2})-(\d{6})$")
 def check_national_code(value: str) -> str:
     match = NATIONAL_CODE_RE.match(value)
     if match is None:
-        raise ValueError("national project code must be 24 characters: YYYY-AAAAAA-II-TT-NNNNNN")
+        raise ValueError("项目代码应为 24 位:YYYY-AAAAAA-II-TT-NNNNNN")
     if not 2000 <= int(match.group(1)) <= 2100:
-        raise ValueError("national project code: the first 4 digits must be a year (2000-2100)")
+        raise ValueError("项目代码前 4 位应为年份(2000-2100)")
     if match.group(2)[:2] in {"00"}:
-        raise ValueError("national project code: characters 6-11 must be an administrative division code")
+        raise ValueError("项目代码第 6-11 位应为行政区划代码")
     return value
 
 
@@ -79,7 +79,7 @@ def command_from(command: type[C], body: BaseModel, **path_ids: str) -> C:
         bad = sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"] and e["loc"][0] in path_ids})
         if not bad:
             raise
-        raise NotFound("对象不存在", field=bad[0], reason="not a valid identifier") from None
+        raise NotFound("对象不存在", field=bad[0], reason="不是有效的编号") from None
 
 
 # -- programmes and projects --------------------------------------------------------------------------------

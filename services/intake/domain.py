@@ -173,19 +173,19 @@ def evolve_project(state: ProjectState | None, envelope: Envelope, payload: Base
 
 def must_exist(state: ProjectState | None) -> ProjectState:
     if state is None:
-        raise NotFound("项目不存在", field="project_id", reason="no such project")
+        raise NotFound("项目不存在", field="project_id", reason="项目不存在")
     return state
 
 
 def decide_register_programme(state: ProgrammeState | None, cmd: RegisterProgramme) -> ProgrammeRegistered:
     if state is not None:
-        raise Conflict("计划已存在", field="id", reason="programme already exists")
+        raise Conflict("计划已存在", field="id", reason="计划已存在")
     return ProgrammeRegistered(**cmd.model_dump(exclude={"id"}))
 
 
 def decide_register_project(state: ProjectState | None, cmd: RegisterProject) -> ProjectRegistered:
     if state is not None:
-        raise Conflict("项目已存在", field="id", reason="project already registered")
+        raise Conflict("项目已存在", field="id", reason="项目已登记")
     check_dates(cmd.planned_start, cmd.planned_completion)
     check_investments(cmd.total_investment, cmd.annual_planned_investment)
     return ProjectRegistered(**cmd.model_dump(exclude={"id"}))
@@ -195,9 +195,9 @@ def decide_amend_project(state: ProjectState | None, cmd: AmendProject) -> Proje
     project = must_exist(state)
     event = ProjectDetailsAmended(**cmd.model_dump(exclude_unset=True, exclude={"project_id"}))
     if not _set_fields(event):
-        raise Invalid("没有需要修改的字段", field="body", reason="no field to change")
+        raise Invalid("没有需要修改的字段", field="body", reason="没有需要修改的字段")
     if project.phase == Phase.CANCELLED:
-        raise Conflict("已取消的项目不能修改", field="phase", reason="project is cancelled")
+        raise Conflict("已取消的项目不能修改", field="phase", reason="项目已取消")
     check_dates(event.planned_start or project.planned_start, event.planned_completion or project.planned_completion)
     check_investments(
         project.total_investment if event.total_investment is None else event.total_investment,
@@ -226,7 +226,7 @@ def decide_change_phase(state: ProjectState | None, cmd: ChangePhase) -> Project
         raise Conflict(
             f"项目不能从 {project.phase.value} 变更为 {cmd.phase.value}(可变更为:{names})",
             field="phase",
-            reason=f"cannot go from {project.phase.value} to {cmd.phase.value}; allowed: {names}",
+            reason=f"不能从 {project.phase.value} 变更为 {cmd.phase.value},可变更为:{names}",
         )
     return ProjectPhaseChanged(from_phase=project.phase, to_phase=cmd.phase, reason=cmd.reason)
 
@@ -248,15 +248,15 @@ def allowed_phases(project: ProjectState) -> set[Phase]:
 def decide_report_progress(state: ProjectState | None, cmd: ReportProgress, *, report_id: str) -> ProgressReported:
     project = must_exist(state)
     if project.phase == Phase.CANCELLED:
-        raise Conflict("已取消的项目不能填报进度", field="phase", reason="project is cancelled")
+        raise Conflict("已取消的项目不能填报进度", field="phase", reason="项目已取消")
     if cmd.period_end < cmd.period_start:
-        raise Invalid("填报周期结束日期早于开始日期", field="period_end", reason="must not be before period_start")
+        raise Invalid("填报周期结束日期早于开始日期", field="period_end", reason="不能早于 period_start")
     for i, milestone in enumerate(cmd.milestones_done):
         if milestone.done_on > cmd.period_end:
             raise Invalid(
                 "节点完成日期晚于填报周期结束日期",
                 field=f"milestones_done.{i}.done_on",
-                reason="must not be after period_end",
+                reason="不能晚于 period_end",
             )
     return ProgressReported(
         report_id=report_id,
@@ -273,13 +273,9 @@ def decide_report_progress(state: ProjectState | None, cmd: ReportProgress, *, r
 
 def check_dates(start: date, completion: date) -> None:
     if completion < start:
-        raise Invalid(
-            "计划竣工日期早于计划开工日期", field="planned_completion", reason="must not be before planned_start"
-        )
+        raise Invalid("计划竣工日期早于计划开工日期", field="planned_completion", reason="不能早于 planned_start")
 
 
 def check_investments(total: Decimal, annual: Decimal) -> None:
     if annual > total:
-        raise Invalid(
-            "年度计划投资超过总投资", field="annual_planned_investment", reason="must not exceed total_investment"
-        )
+        raise Invalid("年度计划投资超过总投资", field="annual_planned_investment", reason="不能超过 total_investment")

@@ -167,7 +167,7 @@ async def issue_credential(rt: Runtime, cmd: IssueCredential, meta: CommandMeta)
         raise Invalid(
             "签发令牌不支持 Idempotency-Key:令牌只显示一次,重试请重新签发并吊销多余的令牌",
             field="Idempotency-Key",
-            reason="not supported: a token is shown only once",
+            reason="不支持:令牌只显示一次",
         )
     token, credential_id = new_token(), "c" + uuid.uuid4().hex[:16]
     outcome = await handle(
@@ -207,7 +207,7 @@ async def _check_project_references(rt: Runtime, cmd: RegisterProject, project_i
     """Check what a registration names outside its own aggregate; returns the programme's year."""
     year = await queries.programme_year(rt.pool, rt.schema, cmd.programme_id)
     if year is None:
-        raise Invalid("所属计划不存在", field="programme_id", reason="no such programme")
+        raise Invalid("所属计划不存在", field="programme_id", reason="计划不存在")
     await _check_organisation(rt, cmd.unit_id, Role.UNIT, "unit_id")
     if cmd.sponsor_leader_id is not None:
         await _check_organisation(rt, cmd.sponsor_leader_id, Role.LEADER, "sponsor_leader_id")
@@ -217,16 +217,16 @@ async def _check_project_references(rt: Runtime, cmd: RegisterProject, project_i
     return year
 
 
-ORGANISATION_KINDS = {Role.UNIT: ("责任单位", "responsible unit"), Role.LEADER: ("包保市领导", "leader")}
+ORGANISATION_KINDS = {Role.UNIT: "责任单位", Role.LEADER: "包保市领导"}
 
 
 async def _check_organisation(rt: Runtime, org_id: str, role: Role, field: str) -> None:
     if await queries.organisation_role(rt.pool, rt.schema, org_id) != role:
-        chinese, english = ORGANISATION_KINDS[role]
+        chinese = ORGANISATION_KINDS[role]
         raise Invalid(
             f"{chinese} {org_id} 不存在(须为角色 {role.value} 的机构)",
             field=field,
-            reason=f"no such {english} (organisation with role {role.value})",
+            reason=f"{chinese}不存在(须为角色 {role.value} 的机构)",
         )
 
 

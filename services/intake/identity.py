@@ -39,15 +39,15 @@ def evolve_organisation(
 
 def organisation_must_exist(state: OrganisationState | None) -> OrganisationState:
     if state is None:
-        raise NotFound("机构不存在", field="org_id", reason="no such organisation")
+        raise NotFound("机构不存在", field="org_id", reason="机构不存在")
     return state
 
 
 def decide_register_organisation(state: OrganisationState | None, cmd: RegisterOrganisation) -> OrganisationRegistered:
     if cmd.role == Role.SYSTEM:
-        raise Invalid("system 角色保留给平台自身", field="role", reason="system is reserved for the platform")
+        raise Invalid("system 角色保留给平台自身", field="role", reason="system 角色保留给平台自身")
     if state is not None:
-        raise Conflict("机构已存在", field="id", reason="organisation already exists")
+        raise Conflict("机构已存在", field="id", reason="机构已存在")
     return OrganisationRegistered(name=cmd.name, role=cmd.role)
 
 
@@ -62,7 +62,7 @@ def decide_revoke_credential(state: OrganisationState | None, cmd: RevokeCredent
     organisation = organisation_must_exist(state)
     revoked = organisation.credentials.get(cmd.credential_id)
     if revoked is None:
-        raise NotFound("凭据不存在", field="credential_id", reason="no such credential")
+        raise NotFound("凭据不存在", field="credential_id", reason="凭据不存在")
     if revoked:
-        raise Conflict("凭据已吊销", field="credential_id", reason="already revoked")
+        raise Conflict("凭据已吊销", field="credential_id", reason="已吊销")
     return CredentialRevoked(credential_id=cmd.credential_id, reason=cmd.reason)

@@ -181,14 +181,14 @@ def _milestone(state: PlanState, milestone_id: str) -> MilestoneState:
 
 def must_exist(state: PlanState | None) -> PlanState:
     if state is None:
-        raise NotFound("实施方案不存在", field="plan_id", reason="no such plan")
+        raise NotFound("实施方案不存在", field="plan_id", reason="实施方案不存在")
     return state
 
 
 def _milestone_of(plan: PlanState, milestone_id: str) -> MilestoneState:
     m = plan.milestone(milestone_id)
     if m is None:
-        raise NotFound("节点不存在", field="milestone_id", reason="no such milestone in this plan")
+        raise NotFound("节点不存在", field="milestone_id", reason="本方案没有该节点")
     return m
 
 
@@ -219,7 +219,7 @@ def decide_revise(state: PlanState | None, cmd: ReviseDraft) -> PlanRevised:
     plan = must_exist(state)
     if plan.baselined:
         raise Conflict("方案已批准为基准,修改节点日期须走重新基准(rebaseline)并说明理由", field="plan_id",
-                       reason="baselined; use a rebaseline")  # fmt: skip
+                       reason="已是基准版本,请走重新基准")  # fmt: skip
     check_plan_content(plan.year, cmd)
     return PlanRevised(**_content(cmd))
 
@@ -227,7 +227,7 @@ def decide_revise(state: PlanState | None, cmd: ReviseDraft) -> PlanRevised:
 def decide_baseline(state: PlanState | None, cmd: ApproveBaseline) -> PlanBaselineApproved:
     plan = must_exist(state)
     if plan.baselined:
-        raise Conflict("方案已是基准版本", field="plan_id", reason="already baselined")
+        raise Conflict("方案已是基准版本", field="plan_id", reason="已是基准版本")
     if not plan.milestones:
         raise invalid("milestones", "a plan needs milestones before it can be baselined")
     return PlanBaselineApproved(
@@ -241,9 +241,9 @@ def decide_rebaseline(state: PlanState | None, cmd: Rebaseline) -> MilestoneReba
     plan = must_exist(state)
     m = _milestone_of(plan, cmd.milestone_id)
     if not plan.baselined:
-        raise Conflict("方案尚未批准基准,可直接修订草案", field="plan_id", reason="not baselined; revise the draft")
+        raise Conflict("方案尚未批准基准,可直接修订草案", field="plan_id", reason="尚未批准基准,请修订草案")
     if m.done_on is not None:
-        raise Conflict("节点已完成,不能调整日期", field="milestone_id", reason="already completed")
+        raise Conflict("节点已完成,不能调整日期", field="milestone_id", reason="节点已完成")
     if cmd.to_date == m.planned_date:
         raise invalid("to_date", "is the current planned date already")
     return MilestoneRebaselined(
@@ -255,7 +255,7 @@ def decide_complete(state: PlanState | None, cmd: CompleteMilestone, today: date
     plan = must_exist(state)
     m = _milestone_of(plan, cmd.milestone_id)
     if m.done_on is not None:
-        raise Conflict(f"节点已于 {m.done_on.isoformat()} 完成", field="milestone_id", reason="already completed")
+        raise Conflict(f"节点已于 {m.done_on.isoformat()} 完成", field="milestone_id", reason="节点已完成")
     if cmd.done_on > today:
         raise invalid("done_on", "cannot be in the future")
     return MilestoneCompleted(milestone_id=cmd.milestone_id, done_on=cmd.done_on)
@@ -285,10 +285,10 @@ def decide_exemption(state: PlanState | None, cmd: DecideExemption) -> Exemption
     plan = must_exist(state)
     e = plan.exemption(cmd.exemption_id)
     if e is None:
-        raise NotFound("豁免申请不存在", field="exemption_id", reason="no such exemption in this plan")
+        raise NotFound("豁免申请不存在", field="exemption_id", reason="本方案没有该豁免申请")
     if e.status != "requested":
         raise Conflict(f"豁免申请已{'批准' if e.status == 'approved' else '驳回'}", field="exemption_id",
-                       reason=f"already {e.status}")  # fmt: skip
+                       reason=f"已{'批准' if e.status == 'approved' else '驳回'}")  # fmt: skip
     if cmd.approve:
         return ExemptionApproved(exemption_id=cmd.exemption_id, note=cmd.note)
     return ExemptionRejected(exemption_id=cmd.exemption_id, note=cmd.note)

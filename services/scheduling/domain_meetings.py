@@ -61,7 +61,7 @@ def evolve_meeting(state: MeetingState | None, event: Recorded) -> MeetingState:
 
 def meeting_must_exist(state: MeetingState | None) -> MeetingState:
     if state is None:
-        raise NotFound("调度会不存在", field="meeting_id", reason="no such meeting")
+        raise NotFound("调度会不存在", field="meeting_id", reason="调度会不存在")
     return state
 
 
@@ -70,7 +70,7 @@ def decide_schedule(
 ) -> DispatchMeetingScheduled:
     """The agenda is generated from the state as of `as_of` by the caller (a query), then frozen in the event."""
     if state is not None:
-        raise Conflict("调度会已存在", field="meeting_id", reason="already scheduled")
+        raise Conflict("调度会已存在", field="meeting_id", reason="已安排")
     return DispatchMeetingScheduled(**dict(cmd), agenda=agenda, agenda_as_of=as_of)
 
 

@@ -31,7 +31,7 @@ def rules_for(rules: RuleSetState, as_of: date, version: int | None = None) -> R
     if version is not None:
         chosen = rules.get(version)
         if chosen is None:
-            raise NotFound(f"规则版本 v{version} 不存在", field="rule_version", reason="unknown")
+            raise NotFound(f"规则版本 v{version} 不存在", field="rule_version", reason="规则版本不存在")
         return chosen
     return rules.applicable(as_of) or DEFAULT_RULES
 

@@ -22,7 +22,7 @@ def _calendar_day(value: Any) -> Any:
         return value
     if isinstance(value, str) and _ISO_DAY.fullmatch(value):
         return value  # pydantic checks it is a real day (no 2024-02-30)
-    raise ValueError("must be a calendar date written YYYY-MM-DD")
+    raise ValueError("应为日期,写作 YYYY-MM-DD")
 
 
 IsoDate = Annotated[date, BeforeValidator(_calendar_day)]

@@ -116,4 +116,4 @@ async def test_a_body_that_is_not_utf8_is_a_422_naming_body() -> None:
         r = await client.put("/notes/1", content=b'{"text": "\xff\xfe"}', headers={"content-type": "application/json"})
     assert r.status_code == 422, r.text
     assert r.headers["content-type"] == PROBLEM_JSON
-    assert r.json()["errors"] == [{"field": "body", "reason": "not valid JSON text (UTF-8)"}]
+    assert r.json()["errors"] == [{"field": "body", "reason": "不是有效的 JSON 文本(UTF-8)"}]

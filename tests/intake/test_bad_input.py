@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Final
 
 import httpx
@@ -209,6 +210,8 @@ async def test_bad_input_is_a_problem_naming_the_field_and_writes_nothing(
     if field is not None:
         fields = [e["field"] for e in r.json().get("errors", [])]
         assert any(f == field or f.endswith("." + field) for f in fields), (field, r.text)
+    for error in r.json().get("errors", []):  # the field keeps its name; the reason is said in Chinese
+        assert re.search(r"[\u4e00-\u9fff]", error["reason"]), (error, r.text)
     assert await intake.runtime.store.last_seq() == before
 
 
