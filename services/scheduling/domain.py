@@ -194,14 +194,14 @@ def _milestone_of(plan: PlanState, milestone_id: str) -> MilestoneState:
 
 def check_plan_content(year: int, content: PlanContent) -> None:
     if sum(content.monthly_investment, Decimal(0)) > content.annual_target_investment:
-        raise invalid("monthly_investment", "monthly plans add up to more than annual_target_investment")
+        raise invalid("monthly_investment", "各月计划投资之和超过 annual_target_investment")
     seen: set[str] = set()
     for i, m in enumerate(content.milestones):
         if m.milestone_id in seen:
-            raise invalid(f"milestones.{i}.milestone_id", "duplicate milestone id")
+            raise invalid(f"milestones.{i}.milestone_id", "节点编号重复")
         seen.add(m.milestone_id)
         if not (date(year - 1, 1, 1) <= m.planned_date <= date(year + 5, 12, 31)):
-            raise invalid(f"milestones.{i}.planned_date", f"must lie near the plan year {year}")
+            raise invalid(f"milestones.{i}.planned_date", f"应在方案年度 {year} 前后")
 
 
 def _content(cmd: PlanContent) -> dict[str, Any]:
@@ -210,7 +210,7 @@ def _content(cmd: PlanContent) -> dict[str, Any]:
 
 def decide_draft(state: PlanState | None, cmd: DraftPlan) -> PlanDrafted:
     if state is not None:
-        raise conflict("year", "this project already has a plan for this year")
+        raise conflict("year", "该项目本年度已有实施方案")
     check_plan_content(cmd.year, cmd)
     return PlanDrafted(project_id=cmd.project_id, year=cmd.year, **_content(cmd))
 
@@ -229,7 +229,7 @@ def decide_baseline(state: PlanState | None, cmd: ApproveBaseline) -> PlanBaseli
     if plan.baselined:
         raise Conflict("方案已是基准版本", field="plan_id", reason="已是基准版本")
     if not plan.milestones:
-        raise invalid("milestones", "a plan needs milestones before it can be baselined")
+        raise invalid("milestones", "方案须有节点才能批准为基准")
     return PlanBaselineApproved(
         milestone_dates={m.milestone_id: m.planned_date for m in plan.milestones},
         monthly_investment=plan.monthly_investment,
@@ -245,7 +245,7 @@ def decide_rebaseline(state: PlanState | None, cmd: Rebaseline) -> MilestoneReba
     if m.done_on is not None:
         raise Conflict("节点已完成,不能调整日期", field="milestone_id", reason="节点已完成")
     if cmd.to_date == m.planned_date:
-        raise invalid("to_date", "is the current planned date already")
+        raise invalid("to_date", "与当前计划日期相同")
     return MilestoneRebaselined(
         milestone_id=cmd.milestone_id, from_date=m.planned_date, to_date=cmd.to_date, reason=cmd.reason
     )
@@ -257,7 +257,7 @@ def decide_complete(state: PlanState | None, cmd: CompleteMilestone, today: date
     if m.done_on is not None:
         raise Conflict(f"节点已于 {m.done_on.isoformat()} 完成", field="milestone_id", reason="节点已完成")
     if cmd.done_on > today:
-        raise invalid("done_on", "cannot be in the future")
+        raise invalid("done_on", "不能晚于今天")
     return MilestoneCompleted(milestone_id=cmd.milestone_id, done_on=cmd.done_on)
 
 
@@ -265,16 +265,16 @@ def decide_request_exemption(state: PlanState | None, cmd: RequestExemption, exe
     plan = must_exist(state)
     if cmd.scope == ExemptionScope.MILESTONE:
         if cmd.milestone_id is None or plan.milestone(cmd.milestone_id) is None:
-            raise invalid("milestone_id", "must name a milestone of this plan")
+            raise invalid("milestone_id", "须为本方案的节点")
     else:
         if cmd.period_start is None or cmd.period_end is None:
-            raise invalid("period_start", "a period exemption needs period_start and period_end")
+            raise invalid("period_start", "时段豁免须有 period_start 与 period_end")
         if cmd.period_end < cmd.period_start:
-            raise invalid("period_end", "must not be before period_start")
+            raise invalid("period_end", "不能早于 period_start")
     if not cmd.evidence:
-        raise invalid("evidence", "an exemption needs evidence (document references or descriptions)")
+        raise invalid("evidence", "豁免申请须附证明材料(文件编号或说明)")
     if plan.exemption(exemption_id) is not None:
-        raise conflict("exemption_id", "already requested")
+        raise conflict("exemption_id", "已提出申请")
     return ExemptionRequested(
         exemption_id=exemption_id, scope=cmd.scope, milestone_id=cmd.milestone_id, period_start=cmd.period_start,
         period_end=cmd.period_end, reason=cmd.reason, evidence=cmd.evidence,

@@ -87,7 +87,7 @@ def decide_minutes(state: MeetingState | None, cmd: RecordMinutes) -> MeetingMin
 def decide_decision(state: MeetingState | None, cmd: RecordDecision, decision_id: str) -> MeetingDecisionRecorded:
     meeting = meeting_must_exist(state)
     if any(d.decision_id == decision_id for d in meeting.decisions):
-        raise conflict("decision_id", "already recorded")
+        raise conflict("decision_id", "该决定已记录")
     return MeetingDecisionRecorded(
         decision_id=decision_id, text=cmd.text, owner_unit_id=cmd.owner_unit_id, deadline=cmd.deadline,
         project_id=cmd.project_id,

@@ -37,11 +37,11 @@ def decide_publish_rules(state: RuleSetState | None, cmd: PublishRules) -> RuleV
     versions = state.versions if state else []
     rules = cmd.rules
     if rules.red_points_behind < rules.yellow_points_behind:
-        raise invalid("rules.red_points_behind", "must not be below yellow_points_behind")
+        raise invalid("rules.red_points_behind", "不能小于 yellow_points_behind")
     if rules.late_start_red_months < rules.late_start_yellow_months:
-        raise invalid("rules.late_start_red_months", "must not be below late_start_yellow_months")
+        raise invalid("rules.late_start_red_months", "不能小于 late_start_yellow_months")
     if rules.report_late_red_days < rules.report_late_yellow_days:
-        raise invalid("rules.report_late_red_days", "must not be below report_late_yellow_days")
+        raise invalid("rules.report_late_red_days", "不能小于 report_late_yellow_days")
     return RuleVersionPublished(
         version=len(versions) + 1, effective_from=cmd.effective_from, rules=rules, note=cmd.note
     )

@@ -153,7 +153,7 @@ async def schedule_meeting(rt: Runtime, cmd: ScheduleMeeting, meta: CommandMeta,
     can_run_meeting(meta.principal, cmd.unit_id)
     async with rt.pool.acquire() as conn:
         if not await queries.programme_exists(conn, rt.schema, cmd.programme_id):
-            raise invalid("programme_id", "no such programme")
+            raise invalid("programme_id", "计划不存在")
         agenda = await queries.build_agenda(
             conn, rt.schema, programme_id=cmd.programme_id, unit_id=cmd.unit_id, as_of=today
         )
@@ -181,7 +181,7 @@ async def record_decision(rt: Runtime, cmd: RecordDecision, meta: CommandMeta) -
     """Returns the outcome and the new decision's id."""
     async with rt.pool.acquire() as conn:
         if await queries.organisation_role(conn, rt.schema, cmd.owner_unit_id) != "unit":
-            raise invalid("owner_unit_id", "no such responsible unit")
+            raise invalid("owner_unit_id", "责任单位不存在")
     decision_id = meta.new_id("d", f"decision:{cmd.meeting_id}")
     outcome = await handle(
         rt, MEETINGS, cmd.meeting_id, lambda s: decide_decision(s, cmd, decision_id), meta,

@@ -83,7 +83,7 @@ async def reevaluate_light(rt: Runtime, project_id: str, day: date, context: Con
     async with rt.pool.acquire() as conn:
         found = await evaluate(conn, rt.schema, day, project_ids=[project_id])
     if not found:
-        raise not_found("project_id", "not (yet) known to scheduling")
+        raise not_found("project_id", "调度服务尚不知道该项目")
     [evaluation] = found
     light = RecordLight(project_id, day, evaluation.light, evaluation.rules.version)
     return await _record_light(rt, light, context, event_id)

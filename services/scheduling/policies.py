@@ -12,7 +12,7 @@ READ_ALL = {Role.HQ, Role.AUDITOR, Role.SUPERVISION, Role.ADMIN}
 
 def known_project(entry: ProjectEntry | None) -> ProjectEntry:
     if entry is None:
-        raise invalid("project_id", "no such project (or not yet known to scheduling; retry with min_seq)")
+        raise invalid("project_id", "项目不存在(或调度服务尚未同步,请带 min_seq 重试)")
     return entry
 
 

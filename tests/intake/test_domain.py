@@ -180,7 +180,7 @@ def test_phase_changes_follow_the_chain(current: Phase, suspended_from: Phase | 
         )
     else:
         error = refused(Conflict, "phase", domain.decide_change_phase, state, cmd)
-        assert f"cannot go from {current.value} to {to.value}" in error.reason
+        assert f"不能从 {current.value} 变更为 {to.value}" in error.reason
 
 
 def test_a_progress_report_derives_the_cumulative_investment_from_the_state() -> None:

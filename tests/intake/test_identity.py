@@ -53,7 +53,7 @@ async def test_a_credential_is_not_issued_under_an_idempotency_key_since_its_tok
     )
     assert r.status_code == 422, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
-    assert r.json()["errors"] == [{"field": "Idempotency-Key", "reason": "not supported: a token is shown only once"}]
+    assert r.json()["errors"] == [{"field": "Idempotency-Key", "reason": "不支持:令牌只显示一次"}]
     assert await intake.runtime.store.last_seq() == before
 
 
