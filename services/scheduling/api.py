@@ -3,6 +3,7 @@ reports are in `api_lights`."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -30,12 +31,19 @@ from services.scheduling.commands import (
     ReviseDraftBody,
     ScheduleMeeting,
 )
-from services.scheduling.deps import HQ, WRITERS, Today
+from services.scheduling.deps import HQ, ID_PATTERN, WRITERS, Today
 from services.scheduling.policies import can_read_project, visibility
 from services.scheduling.read_model import MEETINGS
 from shared.problems import Problem
 from shared.project_directory import project_entry
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, written
+
+
+class ExemptionStatus(StrEnum):
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
 
 router = APIRouter(prefix="/v1")
 
@@ -128,6 +136,24 @@ async def request_exemption(
 ) -> dict[str, Any]:
     outcome, exemption_id = await handlers.request_exemption(rt, RequestExemption(plan_id=plan_id, **dict(body)), meta)
     return written(outcome, response, 201, exemption_id=exemption_id)
+
+
+@router.get("/exemptions", tags=["exemptions"], summary="豁免申请队列(指挥部办公室审批用,默认待审批)",
+            dependencies=[HQ, MinSeqDep])  # fmt: skip
+async def exemption_queue(
+    rt: RuntimeDep,
+    status: Annotated[ExemptionStatus, Query(description="状态:requested 待审批、approved 已批准、rejected 已驳回")] = (
+        ExemptionStatus.REQUESTED
+    ),
+    programme_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="计划编号")] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="每页条数")] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="跳过条数")] = 0,
+) -> dict[str, Any]:
+    async with rt.pool.acquire() as conn:
+        items, total = await queries.exemption_queue(
+            conn, rt.schema, status=status.value, programme_id=programme_id, limit=limit, offset=offset
+        )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 @router.post(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from services.scheduling import handlers, queries
 from services.scheduling.commands import PublishRules, RunMonitoring
-from services.scheduling.deps import HQ, Today
+from services.scheduling.deps import HQ, ID_PATTERN, Today
 from services.scheduling.evaluation import evaluate, rule_set
 from services.scheduling.monitoring import day_id, run_monitoring
 from services.scheduling.policies import can_read_project, only_wide_readers, visibility
@@ -105,10 +105,10 @@ async def what_if(
 async def list_lights(
     rt: RuntimeDep,
     principal: PrincipalDep,
-    programme_id: str | None = None,
+    programme_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     colour: Colour | None = None,
-    category: str | None = None,
-    unit_id: str | None = None,
+    category: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    unit_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
 ) -> list[dict[str, Any]]:
     own_unit, own_leader = visibility(principal)
     async with rt.pool.acquire() as conn:

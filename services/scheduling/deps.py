@@ -12,6 +12,8 @@ from shared.envelope import Role
 from shared.web import require_roles
 
 HQ = require_roles(Role.HQ)
+# What an identifier in a query may be (ids are slugs): anything else is refused at the edge, never sent to the database
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 WRITERS = require_roles(Role.HQ, Role.UNIT)
 
 

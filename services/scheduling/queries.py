@@ -118,6 +118,33 @@ async def list_plans(
     return [{**json.loads(r["state"]), "version": r["version"]} for r in rows]
 
 
+# Every exemption of every plan, with its project: hq's queue reads this filtered by status.
+EXEMPTIONS_FROM = (
+    "FROM {s}.plans p JOIN {s}.project_directory j ON j.id = p.project_id,"
+    " jsonb_array_elements(p.state->'exemptions') AS e"
+    " WHERE e.value->>'status' = $1 AND ($2::text IS NULL OR j.programme_id = $2)"
+)
+
+
+async def exemption_queue(
+    conn: asyncpg.Connection, schema: str, *, status: str, programme_id: str | None, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Exemptions of every plan in `status` (hq's queue: `requested`), by project; and how many in all."""
+    source = EXEMPTIONS_FROM.format(s=schema)
+    rows = await conn.fetch(
+        "SELECT p.id AS plan_id, p.project_id, p.version, j.name AS project_name, j.unit_id, e.value AS exemption "
+        f"{source} ORDER BY p.project_id, p.year, e.value->>'exemption_id' LIMIT $3 OFFSET $4",
+        status, programme_id, limit, offset,
+    )  # fmt: skip
+    total = await conn.fetchval(f"SELECT count(*) {source}", status, programme_id)
+    items = [
+        {"plan_id": r["plan_id"], "plan_version": r["version"], "project_id": r["project_id"],
+         "project_name": r["project_name"], "unit_id": r["unit_id"], **json.loads(r["exemption"])}
+        for r in rows
+    ]  # fmt: skip
+    return items, int(total)
+
+
 def light_public(light: StatusLightChanged | None) -> dict[str, Any] | None:
     if light is None:
         return None

@@ -114,3 +114,34 @@ async def test_milestone_exemption_workflow_keeps_the_delay_out_of_the_light(pla
 
 async def _last(platform: Platform) -> int:
     return await platform.scheduling_rt.store.last_seq()
+
+
+async def test_hq_has_a_queue_of_exemptions_waiting_for_its_decision(platform: Platform) -> None:
+    pid = await platform.project()
+    unit, hq = auth(platform.tokens["unit-a"]), auth(platform.tokens["hq"])
+    plan_id = (await platform.scheduling.post("/v1/plans", json=plan_body(pid), headers=unit)).json()["id"]
+    ids = []
+    for milestone in ("permit", "start"):
+        r = await platform.scheduling.post(
+            f"/v1/plans/{plan_id}/exemptions",
+            json={"scope": "milestone", "milestone_id": milestone, "reason": "汛期停工", "evidence": ["证明"]},
+            headers=unit,
+        )
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["exemption_id"])
+    r = await platform.scheduling.post(f"/v1/plans/{plan_id}/exemptions/{ids[0]}/approve", json={}, headers=hq)
+    assert r.status_code == 200, r.text
+    seq = {"min_seq": r.json()["seq"]}
+
+    queue = (await platform.scheduling.get("/v1/exemptions", params=seq, headers=hq)).json()
+    assert queue["total"] == 1 and [e["exemption_id"] for e in queue["items"]] == [ids[1]]
+    waiting = queue["items"][0]
+    assert waiting["plan_id"] == plan_id and waiting["project_id"] == pid and waiting["status"] == "requested"
+    assert waiting["unit_id"] == "unit-a" and waiting["reason"] == "汛期停工" and waiting["plan_version"] == 4
+    approved = (await platform.scheduling.get("/v1/exemptions", params={"status": "approved"}, headers=hq)).json()
+    assert [e["exemption_id"] for e in approved["items"]] == [ids[0]]
+    past_the_end = await platform.scheduling.get("/v1/exemptions", params={"offset": 5}, headers=hq)
+    assert past_the_end.json() == {"items": [], "total": 1, "limit": 100, "offset": 5}
+    assert (await platform.scheduling.get("/v1/exemptions", headers=unit)).status_code == 403
+    r = await platform.scheduling.get("/v1/exemptions", params={"status": "pending"}, headers=hq)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "query.status"
