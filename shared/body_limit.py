@@ -1,5 +1,7 @@
-"""Request bodies the services refuse before parsing them (an ASGI middleware, outermost):
-over the size limit -> 413; JSON nested deeper than any command needs -> 422. Both as problem+json naming `body`."""
+"""Requests the services refuse before parsing them (an ASGI middleware, outermost): a body over the size limit ->
+413; JSON nested deeper than any command needs -> 422; a NUL character in a query value or in a JSON body -> 422
+(PostgreSQL's text cannot hold one: a query would fail with 500, an event carrying one would be parked by every
+projection). As problem+json naming the field."""
 
 from __future__ import annotations
 
@@ -7,10 +9,12 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 DEFAULT_LIMIT = 1024 * 1024  # 1 MB: a command is a few KB; uploads (attachments) get routes and limits of their own
 MAX_JSON_DEPTH = 32  # the deepest command is 4 levels deep
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")  # an escape \u0000 (not the text "\\u0000")
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -39,7 +43,13 @@ class BodyLimitMiddleware:
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if (field := _field_with_nul(scope)) is not None:
+            await _refuse(scope, send, 422, "含 NUL 字符", "不能含 NUL 字符", field=field)
+            return
+        if scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
@@ -64,9 +74,13 @@ class BodyLimitMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if b"json" in headers.get(b"content-type", b"") and json_depth(body) > MAX_JSON_DEPTH:
-            await _refuse(scope, send, 422, "JSON 嵌套过深", f"JSON 嵌套超过 {MAX_JSON_DEPTH} 层")
-            return
+        if b"json" in headers.get(b"content-type", b""):
+            if json_depth(body) > MAX_JSON_DEPTH:
+                await _refuse(scope, send, 422, "JSON 嵌套过深", f"JSON 嵌套超过 {MAX_JSON_DEPTH} 层")
+                return
+            if _JSON_NUL.search(body):  # JSON text carries a NUL only escaped
+                await _refuse(scope, send, 422, "含 NUL 字符", "不能含 NUL 字符")
+                return
         replayed = _replay([{"type": "http.request", "body": body, "more_body": False}], receive)
         await self.app(scope, replayed, send)
 
@@ -83,10 +97,23 @@ def _replay(messages: list[Message], then: Receive) -> Receive:
     return receive
 
 
-async def _refuse(scope: Scope, send: Send, status: int, title: str, reason: str) -> None:
+def _field_with_nul(scope: Scope) -> str | None:
+    """The query parameter (or the path) that carries a NUL character, if any."""
+    if "\x00" in scope.get("path", ""):
+        return "path"
+    query = scope.get("query_string", b"")
+    if b"%00" not in query and b"\x00" not in query:
+        return None
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return f"query.{name}"
+    return "query"
+
+
+async def _refuse(scope: Scope, send: Send, status: int, title: str, reason: str, field: str = "body") -> None:
     body = json.dumps(
-        {"type": "about:blank", "title": title, "status": status, "detail": f"body: {reason}",
-         "instance": scope.get("path", ""), "errors": [{"field": "body", "reason": reason}]},
+        {"type": "about:blank", "title": title, "status": status, "detail": f"{field}: {reason}",
+         "instance": scope.get("path", ""), "errors": [{"field": field, "reason": reason}]},
         ensure_ascii=False,
     ).encode()  # fmt: skip
     headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]

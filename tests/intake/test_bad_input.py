@@ -48,6 +48,7 @@ def milestone(**fields: Any) -> dict[str, Any]:
 
 CASES: Final = [
     case("register", "missing-name", {"name": DROP}, 422, "name"),
+    case("register", "nul-in-name", {"name": "项目\u0000"}, 422, "body"),  # PostgreSQL's text holds no NUL
     case("register", "missing-programme", {"programme_id": DROP}, 422, "programme_id"),
     case("register", "missing-start", {"planned_start": DROP}, 422, "planned_start"),
     case("register", "null-category", {"category": None}, 422, "category"),
@@ -249,3 +250,13 @@ async def test_an_id_that_names_no_project_is_404_even_if_it_is_a_subject_wildca
     assert r.status_code == 404, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert await intake.runtime.store.last_seq() == before
+
+
+@pytest.mark.parametrize("query", ["programme_id=%00", "programme_id=a%00b", "x%00=1"])
+async def test_a_nul_character_in_a_query_is_refused_at_the_edge_naming_the_parameter(
+    intake: Intake, query: str
+) -> None:
+    r = await intake.client.get(f"/v1/projects?{query}", headers=auth(intake.tokens["hq"]))
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["errors"][0]["field"] == "query." + query.split("=")[0].replace("%00", "\x00")
