@@ -56,6 +56,17 @@ def rebuild_consumer_names(service: str, partitions: int) -> list[str]:
     return [consumer_name(service, REBUILD_GROUP, p) for p in range(partitions)]
 
 
+def consumer_grant(stream: str, consumer: str, *, live: bool) -> list[str]:
+    """What a service may do with one of its own named consumers. A live one (projection, reaction) is also looked at
+    (`_delivered_elsewhere`), created as a durable by older clients and acknowledged; a rebuild's is AckNone."""
+    api, c = "$JS.API", consumer
+    subjects = [f"{api}.CONSUMER.CREATE.{stream}.{c}", f"{api}.CONSUMER.CREATE.{stream}.{c}.>"]
+    if live:
+        subjects += [f"{api}.CONSUMER.DURABLE.CREATE.{stream}.{c}", f"{api}.CONSUMER.INFO.{stream}.{c}"]
+    subjects += [f"{api}.CONSUMER.DELETE.{stream}.{c}", f"{api}.CONSUMER.MSG.NEXT.{stream}.{c}"]
+    return subjects + ([f"$JS.ACK.{stream}.{c}.>"] if live else [])
+
+
 def publish_allow(service: str, *, stream: str, prefix: str, partitions: int, bucket: str = LEASE_BUCKET) -> list[str]:
     """The subjects a service's NATS user may publish on (requests to the JetStream API are publishes too)."""
     grant = SERVICES[service]
@@ -65,22 +76,9 @@ def publish_allow(service: str, *, stream: str, prefix: str, partitions: int, bu
     subjects = [f"{prefix}.ev.{aggregate}.*" for aggregate in sorted(grant.aggregates)]
     subjects += [f"{api}.STREAM.INFO.{stream}", f"{api}.DIRECT.GET.{stream}", f"{api}.DIRECT.GET.{stream}.>"]
     for c in consumer_names(service, partitions):
-        subjects += [
-            f"{api}.CONSUMER.CREATE.{stream}.{c}",
-            f"{api}.CONSUMER.CREATE.{stream}.{c}.>",
-            f"{api}.CONSUMER.DURABLE.CREATE.{stream}.{c}",
-            f"{api}.CONSUMER.INFO.{stream}.{c}",
-            f"{api}.CONSUMER.DELETE.{stream}.{c}",
-            f"{api}.CONSUMER.MSG.NEXT.{stream}.{c}",
-            f"$JS.ACK.{stream}.{c}.>",
-        ]
+        subjects += consumer_grant(stream, c, live=True)
     for c in rebuild_consumer_names(service, partitions):
-        subjects += [
-            f"{api}.CONSUMER.CREATE.{stream}.{c}",
-            f"{api}.CONSUMER.CREATE.{stream}.{c}.>",
-            f"{api}.CONSUMER.DELETE.{stream}.{c}",
-            f"{api}.CONSUMER.MSG.NEXT.{stream}.{c}",
-        ]
+        subjects += consumer_grant(stream, c, live=False)
     subjects += [f"{keys}.>", f"{api}.STREAM.INFO.{kv_stream}", f"{api}.DIRECT.GET.{kv_stream}.{keys}.>"]
     subjects.append("_INBOX.>")
     return subjects
