@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from services.scheduling import api_lights, handlers, queries
+from services.scheduling import api_lights, api_reporting, handlers, queries
 from services.scheduling.commands import (
     ApproveBaseline,
     ApproveBaselineBody,
@@ -231,3 +231,4 @@ async def record_decision(
 
 
 router.include_router(api_lights.router)
+router.include_router(api_reporting.router)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
 from services.scheduling import handlers, queries
 from services.scheduling.commands import PublishRules, RunMonitoring
-from services.scheduling.deps import HQ, ID_PATTERN, Today
-from services.scheduling.evaluation import evaluate, rule_set
-from services.scheduling.monitoring import day_id, run_monitoring
+from services.scheduling.deps import HQ, ID_PATTERN, ClockDep, Today
+from services.scheduling.evaluation import evaluate, judged_at, rule_set
+from services.scheduling.monitoring import day_id, run_now
 from services.scheduling.policies import can_read_project, only_wide_readers, visibility
 from services.scheduling.report_data import ledger_rows, weekly_report
 from services.scheduling.reports import render_ledger, render_weekly_report
@@ -19,7 +20,7 @@ from shared.catalogue.dates import IsoDate
 from shared.catalogue.scheduling import Colour
 from shared.problems import Problem
 from shared.project_directory import project_entry
-from shared.web import ContextDep, MetaDep, MinSeqDep, PrincipalDep, RuntimeDep
+from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep
 
 router = APIRouter()
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -79,13 +80,15 @@ async def what_if(
     rt: RuntimeDep,
     principal: PrincipalDep,
     day: Today,
+    clock: ClockDep,
     rule_version: Annotated[int | None, Query(ge=1)] = None,
     as_of: IsoDate | None = None,
 ) -> dict[str, Any]:
     await _visible_project(rt, principal, project_id)
+    at = judged_at(as_of or day, clock.now())
     async with rt.pool.acquire() as conn:
         [evaluation] = await evaluate(
-            conn, rt.schema, as_of or day, project_ids=[project_id], rule_version=rule_version
+            conn, rt.schema, as_of or day, project_ids=[project_id], rule_version=rule_version, at=at
         )
     light, rules = evaluation.light, evaluation.rules
     dims = {
@@ -96,6 +99,8 @@ async def what_if(
         "project_id": project_id, "as_of": (as_of or day).isoformat(), "colour": light.colour.value,
         "rule_version": rules.version, "spi": light.spi, "points_behind": light.points_behind,
         "exemptions_applied": light.exemptions_applied, "recorded": False, **dims,
+        "investment_completion_pct": light.completion_pct, "time_progress_pct": light.time_progress_pct,
+        "report_weeks": [w.model_dump(mode="json") for w in light.report_weeks],
     }  # fmt: skip
 
 
@@ -121,12 +126,17 @@ async def list_lights(
 # -- monitoring -------------------------------------------------------------------------------------------------
 
 
-@router.post("/monitoring/runs", tags=["monitoring"], summary="立即执行日监测(默认今天)", dependencies=[HQ])
-async def run_now(cmd: RunMonitoring, rt: RuntimeDep, ctx: ContextDep, day: Today) -> dict[str, Any]:
-    result = await run_monitoring(rt, cmd.day or day, ctx)
+@router.post(
+    "/monitoring/runs", tags=["monitoring"], dependencies=[HQ],
+    summary="立即执行日监测(默认今天;当日例行监测之后再执行则按现有数据重新评价)",
+)  # fmt: skip
+async def run_monitoring_now(cmd: RunMonitoring, rt: RuntimeDep, meta: MetaDep, day: Today) -> dict[str, Any]:
+    # A retry with the same Idempotency-Key re-appends nothing: the run's light ids derive from it.
+    run_id = meta.event_id(f"monitoring-run:{cmd.day or day}") or uuid.uuid4()
+    result = await run_now(rt, cmd.day or day, meta.context, run_id)
     return {"day": result.day.isoformat(), "items_emitted": result.items_emitted,
             "lights_changed": result.lights_changed, "already_complete": result.already_complete,
-            "seq": await rt.store.last_seq()}  # fmt: skip
+            "rerun": result.rerun, "seq": await rt.store.last_seq()}  # fmt: skip
 
 
 @router.get("/monitoring/days/{day}", tags=["monitoring"], summary="某日监测结果", dependencies=[MinSeqDep])

@@ -27,3 +27,4 @@ async def today_of(clock: Annotated[Clock, Depends(clock_of)]) -> date:
 
 
 Today = Annotated[date, Depends(today_of)]
+ClockDep = Annotated[Clock, Depends(clock_of)]

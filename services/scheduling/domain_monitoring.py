@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,10 +20,13 @@ from services.scheduling.lights import LightResult, Situation
 from shared.catalogue import CATALOGUE
 from shared.catalogue.intake import Phase
 from shared.catalogue.scheduling import (
+    Colour,
+    DimensionLight,
     MilestoneDueSoonFlagged,
     MilestoneOverdueFlagged,
     MonitoringCompleted,
     ReportOverdueFlagged,
+    ReportWeekStatus,
     Rules,
     StatusLightChanged,
 )
@@ -95,7 +98,7 @@ def decide_item(state: MonitoringDayState | None, item: BaseModel) -> BaseModel 
 
 
 def items_for(
-    day: date, project: ProjectRow, situation: Situation, plan: PlanState | None, rules: Rules
+    day: date, project: ProjectRow, situation: Situation, plan: PlanState | None, rules: Rules, light: LightResult
 ) -> list[BaseModel]:
     """The monitoring items of one project on one day."""
     if project.phase not in ACTIVE:
@@ -114,13 +117,16 @@ def items_for(
             items.append(MilestoneDueSoonFlagged(**common, days_left=left))
         elif left < 0:
             items.append(MilestoneOverdueFlagged(**common, days_overdue=-left))
-    reported = [r.period_end for r in situation.reports]
-    since = max(reported) if reported else situation.registered_on
-    if since is not None and (day - since).days > rules.report_late_yellow_days:
+    missing = [w for w in light.report_weeks if w.status == ReportWeekStatus.MISSING]
+    if missing and missing[-1] == light.report_weeks[-1]:
+        # The newest week whose deadline has passed has no report: the unit hears of it once a day.
+        reported = [r.period_end for r in situation.reports]
+        since = max(reported) if reported else situation.registered_on or date(day.year, 1, 1)
         items.append(
             ReportOverdueFlagged(
                 day=day, project_id=project.id, unit_id=project.unit_id,
                 last_period_end=max(reported) if reported else None, days_since=(day - since).days,
+                week=missing[-1].week, deadline=missing[-1].deadline, weeks_missing=len(missing),
             )
         )  # fmt: skip
     return items
@@ -147,6 +153,7 @@ class RecordLight:
     day: date
     light: LightResult
     rule_version: int
+    evaluated_at: datetime | None = None
 
 
 def daily_light_event_id(project_id: str, day: date) -> uuid.UUID:
@@ -154,28 +161,43 @@ def daily_light_event_id(project_id: str, day: date) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"light|{project_id}|{day.isoformat()}")
 
 
+def rerun_light_event_id(project_id: str, day: date, run_id: uuid.UUID) -> uuid.UUID:
+    """The id of a project's light recorded by one run-now of hq on a day (distinct from the day's run)."""
+    return uuid.uuid5(NAMESPACE, f"light|{project_id}|{day.isoformat()}|run|{run_id}")
+
+
 def decide_light(state: LightState | None, cmd: RecordLight) -> StatusLightChanged | None:
-    """Record the light when it has none yet, or its colour, a dimension's colour or the rule version changed.
+    """Record the light when it has none yet, or its colour, a dimension's colour or reasons, or the rule version
+    changed: what is on record always says what the platform shows (a gap that grew is re-recorded in its words).
 
     A re-evaluation on the day of the light on record is allowed (a report arrived since); a light for an earlier
-    day than the one on record is stale and there is nothing to do. The reasons' day counts are as of `day`."""
+    day than the one on record is stale and there is nothing to do. So the light as shown on a day D is the last
+    one recorded with `as_of` <= D. The reasons' day counts are as of `day`."""
     previous = state.current if state is not None else None
-    if previous is not None and (cmd.day < previous.as_of or _signature(previous) == _signature(cmd)):
-        return None
     light = cmd.light
+    dimensions = (light.milestones, light.investment, light.reporting, light.issues)
+    if previous is not None and (
+        cmd.day < previous.as_of or _signature(previous) == _signature_of(light.colour, dimensions, cmd.rule_version)
+    ):
+        return None
     return StatusLightChanged(
         project_id=cmd.project_id, as_of=cmd.day, colour=light.colour,
         previous_colour=previous.colour if previous else None, milestones=light.milestones,
         investment=light.investment, reporting=light.reporting, issues=light.issues, spi=light.spi,
         points_behind=light.points_behind, rule_version=cmd.rule_version, exemptions_applied=light.exemptions_applied,
+        investment_completion_pct=light.completion_pct, time_progress_pct=light.time_progress_pct,
+        report_weeks=light.report_weeks, evaluated_at=cmd.evaluated_at,
     )  # fmt: skip
 
 
-def _signature(light: StatusLightChanged | RecordLight) -> tuple[object, ...]:
-    if isinstance(light, RecordLight):
-        found, version = light.light, light.rule_version
-        issues = found.issues.colour
-        return (found.colour, found.milestones.colour, found.investment.colour, found.reporting.colour, issues, version)
-    issues_colour = light.issues.colour if light.issues is not None else None
-    return (light.colour, light.milestones.colour, light.investment.colour, light.reporting.colour, issues_colour,
-            light.rule_version)  # fmt: skip
+def _signature_of(colour: Colour, dimensions: tuple[DimensionLight | None, ...], version: int) -> tuple[object, ...]:
+    return (
+        colour,
+        tuple((d.colour, tuple(d.reasons)) if d is not None else None for d in dimensions),
+        version,
+    )
+
+
+def _signature(light: StatusLightChanged) -> tuple[object, ...]:
+    dimensions = (light.milestones, light.investment, light.reporting, light.issues)
+    return _signature_of(light.colour, dimensions, light.rule_version)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import asyncpg
@@ -14,6 +15,7 @@ from services.scheduling.domain_monitoring import ProjectRow
 from services.scheduling.domain_rules import RuleSetState
 from services.scheduling.lights import ExemptionView, LightResult, MilestoneView, ReportView, Situation, compute_light
 from services.scheduling.read_model import RULE_SET
+from services.scheduling.reporting_cadence import end_of_day, reports_expected_from
 from shared.catalogue.intake import Phase
 from shared.catalogue.scheduling import Rules, RuleVersionPublished
 from shared.domain_errors import NotFound
@@ -41,21 +43,23 @@ async def load_projects(conn: asyncpg.Connection, schema: str, ids: list[str] | 
 
 
 async def situations(
-    conn: asyncpg.Connection, schema: str, as_of: date, projects: list[ProjectRow]
+    conn: asyncpg.Connection, schema: str, as_of: date, projects: list[ProjectRow], at: datetime | None = None
 ) -> dict[str, tuple[Situation, PlanState | None]]:
     ids = [p.id for p in projects]
     plan_by_project = await queries.plans_of_year(conn, schema, as_of.year, ids)
     reports: dict[str, list[ReportView]] = {}
     reported_done: dict[str, dict[str, date]] = {}
     for r in await queries.progress_until(conn, schema, ids, as_of):
-        reports.setdefault(r.project_id, []).append(ReportView(r.period_start, r.period_end, r.investment))
+        view = ReportView(r.period_start, r.period_end, r.investment, r.recorded_at)
+        reports.setdefault(r.project_id, []).append(view)
         for name, done_on in r.milestones_done:
             if done_on <= as_of:
                 reported_done.setdefault(r.project_id, {}).setdefault(name, done_on)
     out: dict[str, tuple[Situation, PlanState | None]] = {}
     for p in projects:
         plan = plan_by_project.get(p.id)
-        out[p.id] = (_situation(p, plan, reports.get(p.id, []), reported_done.get(p.id, {}), as_of), plan)
+        found = _situation(p, plan, reports.get(p.id, []), reported_done.get(p.id, {}), as_of)
+        out[p.id] = (dataclasses.replace(found, evaluated_at=at), plan)
     return out
 
 
@@ -101,9 +105,14 @@ def _situation(
         milestones=milestones,
         reports=reports,
         exemptions=exemptions,
-        # Reports are expected from the planned start (or the start of the year), whenever it was registered.
-        registered_on=max(date(as_of.year, 1, 1), p.planned_start),
+        registered_on=reports_expected_from(p.planned_start, as_of.year),
     )
+
+
+def judged_at(day: date, now: datetime) -> datetime:
+    """The moment a light for `day` is judged at: now while it is that day, else the day's end (what was due by
+    then; nothing is judged at a moment still to come)."""
+    return min(now, end_of_day(day))
 
 
 @dataclass(frozen=True)
@@ -122,10 +131,13 @@ async def evaluate(
     *,
     project_ids: list[str] | None = None,
     rule_version: int | None = None,
+    at: datetime | None = None,
 ) -> list[Evaluation]:
+    """Lights as of the day `as_of`, judged at the moment `at` (which reporting deadlines have passed: the
+    platform's now for today, by default the end of `as_of`)."""
     projects = await load_projects(conn, schema, project_ids)
     chosen = rules_for(await rule_set(conn, schema), as_of, rule_version)
-    found = await situations(conn, schema, as_of, projects)
+    found = await situations(conn, schema, as_of, projects, at)
     return [
         Evaluation(p, compute_light(found[p.id][0], chosen.rules), chosen, found[p.id][0], found[p.id][1])
         for p in projects

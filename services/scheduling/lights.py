@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from services.scheduling.reporting_cadence import FiledReport, end_of_day, reporting_light
 from shared.catalogue.intake import Phase
-from shared.catalogue.scheduling import Colour, DimensionLight, Rules
+from shared.catalogue.scheduling import Colour, DimensionLight, ReportWeek, Rules
 
 ORDER = {Colour.GREEN: 0, Colour.YELLOW: 1, Colour.RED: 2}
 INACTIVE = {Phase.COMPLETED: "已竣工", Phase.IN_OPERATION: "已投产", Phase.CANCELLED: "已取消"}
@@ -54,6 +55,7 @@ class ReportView:
     period_start: date
     period_end: date
     investment: Decimal
+    recorded_at: datetime  # when it was recorded: on time or late against its week's deadline
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,11 @@ class Situation:
     reports: list[ReportView]
     exemptions: list[ExemptionView] = field(default_factory=list)  # approved ones only
     open_escalations: int = 0
-    registered_on: date | None = None
+    registered_on: date | None = None  # from when reports are expected (default: 1 January of `year`)
+    evaluated_at: datetime | None = None  # the moment judged (deadlines passed by then); default: the end of as_of
+
+    def moment(self) -> datetime:
+        return self.evaluated_at or end_of_day(self.as_of)
 
 
 @dataclass
@@ -83,6 +89,9 @@ class LightResult:
     spi: float | None
     points_behind: float | None
     exemptions_applied: list[str]
+    completion_pct: float | None = None  # 投资完成率
+    time_progress_pct: float | None = None  # 序时进度
+    report_weeks: list[ReportWeek] = field(default_factory=list)
 
 
 def months_between(earlier: date, later: date) -> int:
@@ -119,15 +128,18 @@ def compute_light(s: Situation, rules: Rules) -> LightResult:
         green = DimensionLight(colour=Colour.GREEN)
         return LightResult(Colour.GREEN, note, green, green, green, None, None, [])
     milestones = _milestones(s, rules, applied)
-    investment, spi, behind = _investment(s, rules, applied)
-    reporting = _reporting(s, rules, applied)
+    investment, figures = _investment(s, rules, applied)
+    reporting, weeks = _reporting(s, rules, applied)
     issues = DimensionLight(colour=Colour.GREEN)
     if s.open_escalations:
         issues = DimensionLight(
             colour=rules.escalated_issue_open_colour, reasons=[f"有 {s.open_escalations} 个已上报(升级)问题未解决"]
         )
     colour = worst(milestones.colour, investment.colour, reporting.colour, issues.colour)
-    return LightResult(colour, milestones, investment, reporting, issues, spi, behind, sorted(set(applied)))
+    return LightResult(
+        colour, milestones, investment, reporting, issues, figures.spi, figures.points_behind, sorted(set(applied)),
+        figures.completion_pct, figures.time_progress_pct, weeks,
+    )  # fmt: skip
 
 
 def _milestones(s: Situation, rules: Rules, applied: list[str]) -> DimensionLight:
@@ -172,9 +184,24 @@ def _milestones(s: Situation, rules: Rules, applied: list[str]) -> DimensionLigh
     return DimensionLight(colour=colour, reasons=reasons)
 
 
-def _investment(s: Situation, rules: Rules, applied: list[str]) -> tuple[DimensionLight, float | None, float | None]:
+@dataclass(frozen=True)
+class InvestmentFigures:
+    spi: float | None = None
+    points_behind: float | None = None
+    completion_pct: float | None = None
+    time_progress_pct: float | None = None
+
+
+def pct(value: float) -> str:
+    """A percentage as the office writes it: one decimal, none when whole (42%, 36.7%)."""
+    return f"{value:.1f}".removesuffix(".0")
+
+
+def _investment(s: Situation, rules: Rules, applied: list[str]) -> tuple[DimensionLight, InvestmentFigures]:
+    """投资完成率 (completed this year / annual target) against 序时进度 (the time-proportional plan / annual target):
+    the gap in percentage points decides the colour."""
     if s.as_of.year < s.year or s.annual_target <= 0:
-        return DimensionLight(colour=Colour.GREEN, reasons=["本年度计划尚未开始"]), None, None
+        return DimensionLight(colour=Colour.GREEN, reasons=["本年度计划尚未开始"]), InvestmentFigures()
     exempt = [e for e in s.exemptions if e.scope == "period"]
     planned = planned_to_date(s.monthly_investment, s.year, s.as_of, exempt)
     plain = planned_to_date(s.monthly_investment, s.year, s.as_of, [])
@@ -183,46 +210,34 @@ def _investment(s: Situation, rules: Rules, applied: list[str]) -> tuple[Dimensi
         if e.period_start <= s.as_of and e.period_end >= date(s.year, 1, 1):
             applied.append(e.exemption_id)
     done = sum((r.investment for r in s.reports if r.period_end <= s.as_of and r.period_end.year == s.year), Decimal(0))
-    spi = float(done / planned) if planned > 0 else None
-    behind = float((planned - done) / s.annual_target * 100)
-    text = f"年度计划投资 {s.annual_target:.0f} 万元,序时计划 {planned:.1f} 万元,已完成 {done:.1f} 万元" + (
-        f",SPI {spi:.2f}" if spi is not None else ""
+    completion = float(done / s.annual_target * 100)
+    progress = float(planned / s.annual_target * 100)
+    behind = float((planned - done) / s.annual_target * 100)  # exact, not the difference of two rounded floats
+    figures = InvestmentFigures(float(done / planned) if planned > 0 else None, behind, completion, progress)
+    text = (
+        f"投资完成率 {pct(completion)}%(本年完成 {done:.1f} 万元/年度计划 {s.annual_target:.0f} 万元)"
+        + (f",低于序时进度 {pct(progress)}% 达 {pct(behind)} 个百分点" if behind > 0 else "")
+        + (f",达到序时进度 {pct(progress)}%" if behind <= 0 else "")
     )
     if planned != plain:
-        text += "(已扣除正当理由豁免期间的计划)"
+        text += "(序时进度已扣除正当理由豁免期间的计划)"
     if behind > rules.red_points_behind:
-        return DimensionLight(colour=Colour.RED, reasons=[f"{text},落后序时进度 {behind:.1f} 个百分点"]), spi, behind
+        return DimensionLight(colour=Colour.RED, reasons=[text]), figures
     if behind >= rules.yellow_points_behind:
-        return DimensionLight(colour=Colour.YELLOW, reasons=[f"{text},落后序时进度 {behind:.1f} 个百分点"]), spi, behind
-    return DimensionLight(colour=Colour.GREEN, reasons=[text]), spi, behind
+        return DimensionLight(colour=Colour.YELLOW, reasons=[text]), figures
+    return DimensionLight(colour=Colour.GREEN, reasons=[text]), figures
 
 
-def _reporting(s: Situation, rules: Rules, applied: list[str]) -> DimensionLight:
-    reported = [r.period_end for r in s.reports if r.period_end <= s.as_of]
-    since = max(reported) if reported else (s.registered_on or date(s.year, 1, 1))
-    days = (s.as_of - since).days
-    what = f"最近一次填报截至 {max(reported).isoformat()}" if reported else "尚未填报进度"
-    if days <= rules.report_late_yellow_days:
-        return DimensionLight(colour=Colour.GREEN)
-    covering = next((e for e in s.exemptions if e.covers_day(s.as_of)), None)
-    if covering is not None:
-        applied.append(covering.exemption_id)
-        return DimensionLight(
-            colour=Colour.GREEN, reasons=[f"{what},已 {days} 天未报(正当理由豁免 {covering.exemption_id})"]
-        )
-    # Days inside an approved period exemption do not count as late.
-    exempt = [e for e in s.exemptions if e.scope == "period" and e.period_start and e.period_end]
-    excused = sum(
-        1 for offset in range(1, days + 1) if any(e.covers_day(since + timedelta(days=offset)) for e in exempt)
-    )
-    if excused:
-        applied.extend(e.exemption_id for e in exempt if e.period_end >= since and e.period_start <= s.as_of)  # type: ignore[operator]
-        days -= excused
-        what += f"(扣除豁免期 {excused} 天)"
-        if days <= rules.report_late_yellow_days:
-            return DimensionLight(colour=Colour.GREEN, reasons=[f"{what},计 {days} 天未报"])
-    colour = Colour.RED if days > rules.report_late_red_days else Colour.YELLOW
-    return DimensionLight(colour=colour, reasons=[f"{what},已 {days} 天未报进度"])
+def _reporting(s: Situation, rules: Rules, applied: list[str]) -> tuple[DimensionLight, list[ReportWeek]]:
+    def excused(deadline_day: date) -> str | None:
+        exemption = next((e for e in s.exemptions if e.covers_day(deadline_day)), None)
+        if exemption is None:
+            return None
+        applied.append(exemption.exemption_id)
+        return exemption.exemption_id
+
+    filed = [FiledReport(r.period_end, r.recorded_at) for r in s.reports]
+    return reporting_light(filed, s.registered_on or date(s.year, 1, 1), s.moment(), rules, excused)
 
 
 def _month_end(day: date) -> date:

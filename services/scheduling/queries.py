@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -51,19 +51,21 @@ class ProgressRow:
     period_end: date
     investment: Decimal
     milestones_done: list[tuple[str, date]]  # (milestone name, done on) as reported
+    recorded_at: datetime
 
 
 async def progress_until(
     conn: asyncpg.Connection, schema: str, project_ids: list[str], as_of: date
 ) -> list[ProgressRow]:
     rows = await conn.fetch(
-        f"SELECT project_id, period_start, period_end, investment, milestones_done FROM {schema}.progress"
+        f"SELECT project_id, period_start, period_end, investment, milestones_done, recorded_at FROM {schema}.progress"
         " WHERE project_id = ANY($1) AND period_end <= $2 ORDER BY period_end",
         project_ids, as_of,
     )  # fmt: skip
     return [
         ProgressRow(r["project_id"], r["period_start"], r["period_end"], r["investment"],
-                    [(m["name"], date.fromisoformat(m["done_on"])) for m in json.loads(r["milestones_done"])])
+                    [(m["name"], date.fromisoformat(m["done_on"])) for m in json.loads(r["milestones_done"])],
+                    r["recorded_at"])
         for r in rows
     ]  # fmt: skip
 

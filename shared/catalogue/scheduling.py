@@ -128,9 +128,22 @@ class Rules(BaseModel):
     late_start_red_months: StrictInt = Field(default=3, ge=0, le=24)
     milestone_overdue_red_days: StrictInt = Field(default=30, ge=0, le=365)
     warning_days: list[StrictInt] = Field(default_factory=lambda: [7, 3, 1])
-    report_late_yellow_days: StrictInt = Field(default=10, ge=1, le=365)
-    report_late_red_days: StrictInt = Field(default=24, ge=1, le=365)
+    # Superseded by the weekly deadline below (rule versions published before it still carry them, and fold).
+    report_late_yellow_days: StrictInt = Field(default=10, ge=1, le=365, description="已停用:改按每周填报截止时间")
+    report_late_red_days: StrictInt = Field(default=24, ge=1, le=365, description="已停用:改按每周填报截止时间")
     escalated_issue_open_colour: Colour = Colour.RED
+    # The weekly cadence (一周一调度): the report of ISO week W (a period ending in W) is due by W's weekday
+    # `report_deadline_weekday` (1 = Monday ... 7 = Sunday) at this time, China time.
+    report_deadline_weekday: StrictInt = Field(default=5, ge=1, le=7, description="每周填报截止:星期几(1=周一)")
+    report_deadline_hour: StrictInt = Field(default=17, ge=0, le=23, description="每周填报截止:时(北京时间)")
+    report_deadline_minute: StrictInt = Field(default=0, ge=0, le=59, description="每周填报截止:分")
+    report_missing_yellow_weeks: StrictInt = Field(
+        default=1, ge=1, le=52, description="连续几周过截止时间仍未填报为黄灯"
+    )
+    report_missing_red_weeks: StrictInt = Field(default=3, ge=1, le=52, description="连续几周过截止时间仍未填报为红灯")
+    report_filed_late_colour: Colour = Field(
+        default=Colour.GREEN, description="最近一周逾期后补报时报送维度的灯色(逾期事实总会写入原因)"
+    )
 
 
 @event("RuleVersionPublished", aggregate="rule_set")
@@ -149,6 +162,23 @@ class DimensionLight(BaseModel):
     reasons: list[str] = Field(default_factory=list)
 
 
+class ReportWeekStatus(StrEnum):
+    ON_TIME = "on_time"  # 按时填报
+    LATE = "late"  # 逾期补报
+    MISSING = "missing"  # 逾期未报
+    EXCUSED = "excused"  # 正当理由豁免
+    PENDING = "pending"  # 未到截止时间,尚未填报
+
+
+class ReportWeek(BaseModel):
+    """How one ISO week's report stood against its deadline when a light was evaluated."""
+
+    week: str = Field(description="ISO 周,如 2026-W48")
+    deadline: datetime
+    status: ReportWeekStatus
+    recorded_at: datetime | None = None  # when the report covering the week was recorded, if it was
+
+
 @event("StatusLightChanged", aggregate="light")
 class StatusLightChanged(BaseModel):
     project_id: str
@@ -163,6 +193,13 @@ class StatusLightChanged(BaseModel):
     points_behind: float | None = None
     rule_version: int
     exemptions_applied: list[str] = Field(default_factory=list)
+    # The figures behind the wording, for reports to render (absent in lights recorded before they existed).
+    investment_completion_pct: float | None = Field(default=None, description="投资完成率(%):本年完成/年度计划")
+    time_progress_pct: float | None = Field(default=None, description="序时进度(%):序时计划/年度计划")
+    report_weeks: list[ReportWeek] = Field(
+        default_factory=list, description="决定报送灯色的各周:最近一个已过截止的周及其前连续未报的周"
+    )
+    evaluated_at: datetime | None = Field(default=None, description="评价时刻(截止时间是否已过据此判断)")
 
 
 # -- daily monitoring ------------------------------------------------------------------------------------------
@@ -197,6 +234,9 @@ class ReportOverdueFlagged(BaseModel):
     unit_id: str
     last_period_end: IsoDate | None
     days_since: int
+    week: str | None = None  # the ISO week whose deadline passed without a report (absent in older flags)
+    deadline: datetime | None = None
+    weeks_missing: int | None = None
 
 
 @event("MonitoringCompleted", aggregate="monitoring")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -22,8 +22,10 @@ from services.scheduling.lights import (
     planned_to_date,
     worst,
 )
+from services.scheduling.reporting_cadence import due_weeks, end_of_day
 from shared.catalogue.intake import Phase
 from shared.catalogue.scheduling import Colour, Rules
+from shared.clock import CHINA
 
 G, Y, R = Colour.GREEN, Colour.YELLOW, Colour.RED
 D = Decimal
@@ -40,6 +42,20 @@ def on_plan(as_of: date) -> Decimal:
     return D(100) * (as_of.month - 1) + D(100) * as_of.day / days
 
 
+def noon(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, 12, tzinfo=CHINA)
+
+
+def weekly_reports(until: date, done: Decimal) -> list[ReportView]:
+    """On-time weekly reports (periods ending on Friday, recorded that noon) for every week due by the end of
+    `until`, and the year's investment so far in one more report ending on `until`."""
+    reports = [
+        ReportView(week.day(5) - timedelta(days=6), week.day(5), D(0), noon(week.day(5)))
+        for week in due_weeks(date(until.year, 1, 1), end_of_day(until), DEFAULT)
+    ]
+    return [*reports, ReportView(until.replace(day=1), until, done, noon(until))]
+
+
 def situation(
     as_of: date,
     *,
@@ -54,10 +70,9 @@ def situation(
     escalations: int = 0,
     registered_on: date | None = None,
 ) -> Situation:
-    """A project that is on plan and reported up to as_of unless told otherwise."""
+    """A project that is on plan and reported every week on time up to as_of unless told otherwise."""
     if reports is None:
-        end = last_report or as_of
-        reports = [ReportView(end.replace(day=1), end, on_plan(as_of) if done is None else done)]
+        reports = weekly_reports(last_report or as_of, on_plan(as_of) if done is None else done)
     return Situation(
         as_of=as_of,
         phase=phase,
@@ -117,7 +132,7 @@ def test_investment_thresholds(rules: Rules, done: Decimal, behind: float, colou
     assert result.investment.colour == colour
     assert result.colour == colour  # every other dimension is green
     assert dims(result) == (G, colour, G, G)
-    assert ("落后序时进度" in text(result)) == (colour != G)
+    assert ("低于序时进度" in text(result)) == (behind > 0)
 
 
 @pytest.mark.parametrize(
@@ -139,7 +154,10 @@ def test_spi_and_points_behind(
     result = compute_light(situation(as_of, done=done, monthly=monthly), DEFAULT)
     assert result.spi == pytest.approx(spi)
     assert result.points_behind == pytest.approx(behind)
-    assert "SPI" in text(result)
+    # The office's words, not the index's name: 投资完成率 against 序时进度, in percent of the annual target.
+    assert "SPI" not in text(result) and "投资完成率" in text(result) and "序时进度" in text(result)
+    assert result.completion_pct == pytest.approx(float(done) / 12)
+    assert result.time_progress_pct == pytest.approx(planned / 12)
 
 
 # -- milestones: late start and overdue nodes ------------------------------------------------------------------
@@ -190,38 +208,17 @@ def test_milestone_overdue(view: MilestoneView, colour: Colour, fragments: list[
         assert result.milestones.reasons == []
 
 
-# -- reporting -------------------------------------------------------------------------------------------------
+# -- reporting (the weekly deadline: tests/scheduling/test_reporting_cadence.py) -------------------------------
 
 
-@pytest.mark.parametrize(
-    ("days", "colour"),
-    [(0, G), (10, G), (11, Y), (24, Y), (25, R), (40, R)],
-)
-def test_reporting_lateness(days: int, colour: Colour) -> None:
-    last = JUNE_30 - timedelta(days=days)
-    result = compute_light(situation(JUNE_30, last_report=last), DEFAULT)  # money reported is on plan
-    assert result.reporting.colour == colour
-    assert result.colour == colour
-    if colour != G:
-        assert last.isoformat() in text(result) and f"{days} 天未报" in text(result)
-
-
-@pytest.mark.parametrize(
-    ("as_of", "registered_on", "days", "colour"),
-    [
-        (date(2024, 1, 11), None, 10, G),  # counted from 1 January
-        (date(2024, 1, 12), None, 11, Y),
-        (date(2024, 1, 26), None, 25, R),
-        (date(2024, 6, 20), date(2024, 6, 10), 10, G),  # counted from registration
-        (date(2024, 6, 30), date(2024, 6, 10), 20, Y),
-        (date(2024, 7, 10), date(2024, 6, 10), 30, R),
-    ],
-)
-def test_never_reported(as_of: date, registered_on: date | None, days: int, colour: Colour) -> None:
-    result = compute_light(situation(as_of, reports=[], registered_on=registered_on), DEFAULT)
-    assert result.reporting.colour == colour
-    if colour != G:
-        assert "尚未填报" in text(result) and f"{days} 天" in text(result)
+def test_investment_reason_in_the_office_words() -> None:
+    # 2024-06-30: 序时进度 600 of 1200 = 50%; 440 done = 投资完成率 36.7%: 13.3 points behind.
+    result = compute_light(situation(JUNE_30, done=D(440)), DEFAULT)
+    assert result.investment.reasons == [
+        "投资完成率 36.7%(本年完成 440.0 万元/年度计划 1200 万元),低于序时进度 50% 达 13.3 个百分点"
+    ]
+    ahead = compute_light(situation(JUNE_30, done=D(700)), DEFAULT)
+    assert ahead.investment.reasons == ["投资完成率 58.3%(本年完成 700.0 万元/年度计划 1200 万元),达到序时进度 50%"]
 
 
 # -- escalated issues and the combined colour ------------------------------------------------------------------
@@ -244,25 +241,32 @@ def test_escalations(open_issues: int, rules: Rules, colour: Colour) -> None:
         assert f"{open_issues} 个" in text(result)
 
 
+LAST_FRIDAY = date(2024, 6, 28)  # the deadline day of 2024-W26, the last week due on JUNE_30
+
+
 @pytest.mark.parametrize(
-    ("overdue_days", "done", "report_days", "issues", "expected", "colour"),
+    ("overdue_days", "done", "weeks_missed", "issues", "expected", "colour"),
     [
         (None, D(600), 0, 0, (G, G, G, G), G),
         (5, D(600), 0, 0, (Y, G, G, G), Y),
-        (5, D(480), 11, 0, (Y, Y, Y, G), Y),
-        (5, D(600), 25, 0, (Y, G, R, G), R),
-        (None, D(200), 11, 0, (G, R, Y, G), R),
+        (5, D(480), 1, 0, (Y, Y, Y, G), Y),
+        (5, D(600), 3, 0, (Y, G, R, G), R),
+        (None, D(200), 2, 0, (G, R, Y, G), R),
         (40, D(480), 0, 0, (R, Y, G, G), R),
         (None, D(600), 0, 1, (G, G, G, R), R),
     ],
 )
 def test_combined_is_worst(
-    overdue_days: int | None, done: Decimal, report_days: int, issues: int, expected: tuple[Colour, ...], colour: Colour
+    overdue_days: int | None,
+    done: Decimal,
+    weeks_missed: int,
+    issues: int,
+    expected: tuple[Colour, ...],
+    colour: Colour,
 ) -> None:
     views = [] if overdue_days is None else [milestone(JUNE_30 - timedelta(days=overdue_days))]
-    s = situation(
-        JUNE_30, done=done, last_report=JUNE_30 - timedelta(days=report_days), milestones=views, escalations=issues
-    )
+    last = LAST_FRIDAY - timedelta(weeks=weeks_missed)
+    s = situation(JUNE_30, done=done, last_report=last, milestones=views, escalations=issues)
     result = compute_light(s, DEFAULT)
     assert dims(result) == expected
     assert result.colour == colour == worst(*expected)
@@ -309,14 +313,15 @@ def test_period_exemption_over_planned_start_month_end_removes_late_start() -> N
     assert "未开工" in text(result) and "豁免" in text(result)
 
 
-def test_period_exemption_over_as_of_silences_reporting() -> None:
-    last = date(2024, 5, 31)  # 30 days before as_of: red
+def test_period_exemption_over_the_deadlines_excuses_those_weeks() -> None:
+    last = date(2024, 5, 31)  # W23-W26 missed by 06-30: red
     assert compute_light(situation(JUNE_30, last_report=last), DEFAULT).reporting.colour == R
-    exemption = period("ex-flood", date(2024, 6, 20), date(2024, 7, 10))
+    exemption = period("ex-flood", date(2024, 6, 20), date(2024, 7, 10))  # covers the deadlines of W25 and W26
     result = compute_light(situation(JUNE_30, last_report=last, exemptions=[exemption]), DEFAULT)
-    assert result.reporting.colour == G and result.colour == G
+    assert result.reporting.colour == Y and result.colour == Y  # W23 and W24 are still missing: 2 weeks
     assert result.exemptions_applied == ["ex-flood"]
-    assert "豁免" in " ".join(result.reporting.reasons)
+    assert "2024年第25周(正当理由豁免 ex-flood)" in " ".join(result.reporting.reasons)
+    assert "连续 2 周" in " ".join(result.reporting.reasons)
 
 
 # -- inactive phases -------------------------------------------------------------------------------------------
@@ -357,14 +362,3 @@ def test_late_start_counts_again_after_the_exemption_ends(as_of: date, colour: C
     result = compute_light(s, DEFAULT)
     assert result.milestones.colour == colour
     assert "ex-start" in result.exemptions_applied
-
-
-def test_exempt_days_between_reports_do_not_count_as_late() -> None:
-    last = date(2024, 5, 31)  # 30 days late on 06-30 without the exemption: red
-    exemption = period("ex-flood", date(2024, 6, 1), date(2024, 6, 20))
-    result = compute_light(situation(JUNE_30, last_report=last, exemptions=[exemption]), DEFAULT)
-    assert result.reporting.colour == G  # 30 - 20 excused = 10 days: not late
-    assert "扣除豁免期 20 天" in " ".join(result.reporting.reasons)
-    shorter = period("ex-short", date(2024, 6, 1), date(2024, 6, 10))
-    result = compute_light(situation(JUNE_30, last_report=last, exemptions=[shorter]), DEFAULT)
-    assert result.reporting.colour == Y and "已 20 天未报进度" in " ".join(result.reporting.reasons)

@@ -83,7 +83,7 @@ async def test_rule_change_never_rewrites_history_and_what_if_compares(platform:
     r = await platform.scheduling.get(f"/v1/projects/{pid}/light", headers=hq)
     light = r.json()
     assert light["colour"] == "yellow" and light["rule_version"] == 1
-    assert any("落后序时进度 13.3 个百分点" in reason for reason in light["reasons"])
+    assert any("低于序时进度 50% 达 13.3 个百分点" in reason for reason in light["reasons"])
     # Stricter rules from July: 5/12 points.
     r = await platform.scheduling.post(
         "/v1/rules",
