@@ -74,7 +74,7 @@ def moment_text(when: datetime) -> str:
 
 def end_of_day(day: date) -> datetime:
     """The last moment of a China day: what is known "on" a past day is what was there by then."""
-    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=CHINA) - timedelta(microseconds=1)
+    return datetime.combine(day, time.max, tzinfo=CHINA)
 
 
 def reports_expected_from(planned_start: date, year: int) -> date:
@@ -108,6 +108,8 @@ def due_weeks(expected_from: date, now: datetime, rules: Rules) -> list[IsoWeek]
     while (due := deadline(week, rules)) <= now:
         if due.date() >= expected_from:
             weeks.append(week)
+        if week.day(7) >= date.max - timedelta(days=7):
+            break  # the calendar ends
         week = week.next()
     return weeks
 
