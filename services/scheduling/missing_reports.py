@@ -73,11 +73,15 @@ async def missing_reports(
     programme_id: str | None = None,
     unit_id: str | None = None,
     sponsor_id: str | None = None,
+    recorded_by: datetime | None = None,
 ) -> MissingReports:
     """The projects in an active phase that owed a report for `week` and had none by its deadline (missing, or late
     when it came after), or have none yet before it (pending), as known at `now`. A project is owed a report when
     the week's deadline falls on or after the day reports were expected of it; a week an approved period exemption
-    covers (on the deadline day) is excused. Narrowed to a programme, a unit or a sponsor's projects when given."""
+    covers (on the deadline day) is excused. Narrowed to a programme, a unit or a sponsor's projects when given.
+
+    `recorded_by` leaves out reports recorded after it (the list as it stood then, e.g. on a weekly report's date;
+    compared with the log's wall-clock `recorded_at`)."""
     rules = rules_for(await rule_set(conn, schema), week.day(1))
     due = deadline(week, rules.rules)
     projects = [
@@ -94,6 +98,8 @@ async def missing_reports(
     filed: dict[str, list[FiledReport]] = {}
     last: dict[str, str] = {}
     for r in await queries.progress_until(conn, schema, ids, week.day(7)):
+        if recorded_by is not None and r.recorded_at > recorded_by:
+            continue
         filed.setdefault(r.project_id, []).append(FiledReport(r.period_end, r.recorded_at))
         last[r.project_id] = r.period_end.isoformat()  # rows come by period end
     names = await queries.organisation_names(conn, schema)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from services.scheduling.missing_reports import missing_reports
 from services.scheduling.reporting_cadence import IsoWeek, deadline
 from shared.catalogue.scheduling import Rules
 from shared.clock import today
@@ -73,6 +74,7 @@ async def test_missing_list_follows_the_deadline_in_force_for_each_week(platform
     late = await _project(platform, day.year, name="逾期补报项目")
     silent = await _project(platform, day.year, name="未报项目", unit_id="unit-b", sponsor_leader_id=None)
     punctual = await _project(platform, day.year, name="按时项目")
+    before_late = datetime.now(UTC)
     await _report(platform, late, last_week.day(1), last_week.day(7), "10")
     await _report(platform, punctual, this_week.day(1), day, "10")
 
@@ -93,6 +95,17 @@ async def test_missing_list_follows_the_deadline_in_force_for_each_week(platform
     }
     [late_item] = [i for i in before["items"] if i["project_id"] == late]
     assert late_item["recorded_at"] is not None and late_item["unit_name"] == "责任单位甲"
+    # The list as it stood before the late report came (what a report of that moment shows): missing.
+    rt = platform.scheduling_rt
+    async with rt.pool.acquire() as conn:
+        then = await missing_reports(
+            conn, rt.schema, last_week, now=before_late, recorded_by=before_late, programme_id="prog"
+        )
+    assert {(m.project_id, m.status.value) for m in then.projects} == {
+        (late, "missing"),
+        (silent, "missing"),
+        (punctual, "missing"),
+    }
 
     now = await _missing(platform, "hq", week=this_week.label())
     assert now["deadline_passed"] is False and now["rule_version"] == 2
