@@ -30,7 +30,7 @@ def evolve_rule_set(state: RuleSetState | None, event: Recorded) -> RuleSetState
     return RuleSetState(versions=[*(state.versions if state else []), p])
 
 
-DEFAULT_RULES_NOTE = "默认规则(序时进度落后 10/30 个百分点)"
+DEFAULT_RULES_NOTE = "默认规则(低于序时进度 10/30 个百分点;每周五 17:00 前填报本周进度)"
 
 
 def decide_publish_rules(state: RuleSetState | None, cmd: PublishRules) -> RuleVersionPublished:
@@ -42,6 +42,8 @@ def decide_publish_rules(state: RuleSetState | None, cmd: PublishRules) -> RuleV
         raise invalid("rules.late_start_red_months", "不能小于 late_start_yellow_months")
     if rules.report_late_red_days < rules.report_late_yellow_days:
         raise invalid("rules.report_late_red_days", "不能小于 report_late_yellow_days")
+    if rules.report_missing_red_weeks < rules.report_missing_yellow_weeks:
+        raise invalid("rules.report_missing_red_weeks", "不能小于 report_missing_yellow_weeks")
     return RuleVersionPublished(
         version=len(versions) + 1, effective_from=cmd.effective_from, rules=rules, note=cmd.note
     )

@@ -184,6 +184,7 @@ def test_rules_keep_red_beyond_yellow_and_number_versions() -> None:
         ("rules.red_points_behind", Rules(yellow_points_behind=40)),
         ("rules.late_start_red_months", Rules(late_start_yellow_months=4)),
         ("rules.report_late_red_days", Rules(report_late_yellow_days=30)),
+        ("rules.report_missing_red_weeks", Rules(report_missing_yellow_weeks=4)),
     ]:
         refused(Invalid, field, domain_rules.decide_publish_rules, None, cmd.model_copy(update={"rules": rules}))
 
