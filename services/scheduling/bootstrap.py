@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.scheduling.api import router
 from services.scheduling.handlers import ensure_default_rules
+from services.scheduling.reaction_milestones import milestone_completion
 from services.scheduling.reactions import light_reevaluation
 from services.scheduling.read_model import SchedulingReadModel
 from services.scheduling.timers import scheduling_timers
@@ -40,8 +41,8 @@ def create_app(
     monitor: bool = True,
     react: bool = True,
 ) -> FastAPI:
-    """`monitor=False` leaves out the daily monitoring timer, `react=False` the light re-evaluation reaction (tests
-    that move lights only through monitoring runs of their own)."""
+    """`monitor=False` leaves out the daily monitoring timer, `react=False` the reactions (light re-evaluation and
+    milestone completion: tests that move lights only through monitoring runs of their own)."""
     clock = clock or settings.clock()
 
     @asynccontextmanager
@@ -52,7 +53,7 @@ def create_app(
             settings,
             read_model(),
             schema=schema,
-            reactions=[light_reevaluation()] if react else [],
+            reactions=[light_reevaluation(), milestone_completion()] if react else [],
             timers=scheduling_timers(settings) if monitor else [],
             clock=clock,
         )
