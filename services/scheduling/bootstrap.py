@@ -41,8 +41,8 @@ def create_app(
     monitor: bool = True,
     react: bool = True,
 ) -> FastAPI:
-    """`monitor=False` leaves out the daily monitoring timer, `react=False` the reactions (light re-evaluation and
-    milestone completion: tests that move lights only through monitoring runs of their own)."""
+    """`monitor=False` leaves out the daily monitoring timer, `react=False` the light re-evaluation reaction (tests
+    that move lights only through monitoring runs of their own); milestones reported done are always completed."""
     clock = clock or settings.clock()
 
     @asynccontextmanager
@@ -53,7 +53,7 @@ def create_app(
             settings,
             read_model(),
             schema=schema,
-            reactions=[light_reevaluation(), milestone_completion()] if react else [],
+            reactions=[*([light_reevaluation()] if react else []), milestone_completion()],
             timers=scheduling_timers(settings) if monitor else [],
             clock=clock,
         )

@@ -20,7 +20,7 @@ REPORT: Final[dict[str, Any]] = {
     "period_end": "2024-03-10",
     "investment_this_period": "120.5",
     "image_progress_pct": "3",
-    "milestones_done": [{"name": "用地预审", "done_on": "2024-03-05"}],
+    "milestones_done": [{"milestone_id": "m1", "done_on": "2024-03-05"}],
 }
 BASES: Final[dict[str, tuple[str, str, dict[str, Any]]]] = {
     "register": ("POST", "/v1/projects", project_body()),
@@ -43,7 +43,7 @@ def case(
 
 
 def milestone(**fields: Any) -> dict[str, Any]:
-    return {"milestones_done": [{"name": "用地预审", "done_on": "2024-03-05", **fields}]}
+    return {"milestones_done": [{"milestone_id": "m1", "done_on": "2024-03-05", **fields}]}
 
 
 CASES: Final = [
@@ -141,7 +141,16 @@ CASES: Final = [
     case("progress", "extra-cumulative", {"cumulative_investment": "9"}, 422, "cumulative_investment"),
     case("progress", "extra-report-id", {"report_id": "r1"}, 422, "report_id"),
     case("progress", "extra-nested", milestone(verified_by="hq"), 422, "milestones_done.0.verified_by"),
-    case("progress", "milestone-no-name", milestone(name=""), 422, "milestones_done.0.name"),
+    case("progress", "milestone-no-id", milestone(milestone_id=""), 422, "milestones_done.0.milestone_id"),
+    case(
+        "progress",
+        "milestone-by-name",
+        {"milestones_done": [{"name": "用地预审", "done_on": "2024-03-05"}]},
+        422,
+        "milestones_done.0.milestone_id",
+    ),
+    # The project has no plan with milestone m1: a typo is refused, not silently ignored.
+    case("progress", "milestone-not-in-plan", {}, 422, "milestones_done.0.milestone_id"),
     case("progress", "end-before-start", {"period_end": "2024-03-03"}, 422, "period_end"),
     case("progress", "milestone-late", milestone(done_on="2024-03-11"), 422, "milestones_done.0.done_on"),
     case("progress", "if-match-word", {}, 400, "If-Match", If_Match=b"v1"),
