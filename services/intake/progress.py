@@ -191,8 +191,8 @@ def decide_correct_report(
     project, report = _report_of(state, cmd.report_id)
     if project.phase == Phase.CANCELLED:
         raise Conflict("已取消的项目不能更正填报", field="phase", reason="项目已取消")
-    given = cmd.model_fields_set & {"investment_this_period", "image_progress_pct", "image_progress_text"}
-    if not given and not cmd.milestones_done:
+    figures = (cmd.investment_this_period, cmd.image_progress_pct, cmd.image_progress_text)
+    if all(value is None for value in figures) and not cmd.milestones_done:
         raise Invalid("更正须给出至少一项更正后的内容", field="body", reason="没有需要更正的内容")
     check_milestone_dates(cmd.milestones_done, report.period_end, field="milestones_done")
     done = resolve_milestones(cmd.milestones_done, milestones, field="milestones_done")
