@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from shared.catalogue.scheduling import Milestone, PlanDrafted
+from shared.catalogue.scheduling import Milestone, PlanDrafted, PlanRevised
 from shared.envelope import Actor, Role
 from shared.eventstore import Context, Position
 from tests.intake.conftest import Intake
@@ -67,19 +67,27 @@ async def test_a_milestone_the_plan_does_not_have_is_422_naming_it_and_a_planned
         project_id=pid, year=2024, annual_target_investment=Decimal(1200), monthly_investment=[Decimal(100)] * 12,
         milestones=[Milestone(milestone_id="permit", name="施工许可", planned_date=date(2024, 3, 31), unit_id=UNIT)],
     )  # fmt: skip
-    await intake.runtime.store.append("plan", f"{pid}-y2024", plan, expected=Position(), context=PLANNER)
+    stored = await intake.runtime.store.append("plan", f"{pid}-y2024", plan, expected=Position(), context=PLANNER)
+    drafted_at = Position().after(stored)
     path = f"/v1/projects/{pid}/progress-reports"
     typo = [{"milestone_id": "permit", "done_on": "2024-03-06"}, {"milestone_id": "permitt", "done_on": "2024-03-06"}]
     r = await intake.client.post(path, json=week("2024-03-04", "2024-03-10", "5", milestones_done=typo), headers=unit)
     assert r.status_code == 422, r.text
     assert r.json()["errors"] == [{"field": "milestones_done.1.milestone_id", "reason": "本项目的实施方案没有该节点"}]
-    done = [{"milestone_id": "permit", "done_on": "2024-03-06"}]
+    # A revised draft adds a milestone: intake knows it as soon as its projection has the revision.
+    start = Milestone(milestone_id="start", name="开工", planned_date=date(2024, 4, 30), unit_id=UNIT)
+    revised = PlanRevised(
+        **{**plan.model_dump(exclude={"project_id", "year"}), "milestones": [*plan.milestones, start]}
+    )
+    await intake.runtime.store.append("plan", f"{pid}-y2024", revised, expected=drafted_at, context=PLANNER)
+    done = [{"milestone_id": "permit", "done_on": "2024-03-06"}, {"milestone_id": "start", "done_on": "2024-03-08"}]
     body = _created(
         await intake.client.post(path, json=week("2024-03-04", "2024-03-10", "5", milestones_done=done), headers=unit)
     )
     [report] = (await _ledger(intake, pid, body["seq"]))["items"]
     assert report["milestones_done"] == [
-        {"milestone_id": "permit", "plan_id": f"{pid}-y2024", "name": "施工许可", "done_on": "2024-03-06"}
+        {"milestone_id": "permit", "plan_id": f"{pid}-y2024", "name": "施工许可", "done_on": "2024-03-06"},
+        {"milestone_id": "start", "plan_id": f"{pid}-y2024", "name": "开工", "done_on": "2024-03-08"},
     ]
 
 
