@@ -26,8 +26,6 @@ from services.intake.commands import (
     RegisterOrganisation,
     RegisterProgramme,
     RegisterProject,
-    ReportProgress,
-    ReportProgressBody,
     RevokeCredential,
     RevokeCredentialBody,
     command_from,
@@ -157,25 +155,6 @@ async def change_phase(
 ) -> dict[str, Any]:
     cmd = command_from(ChangePhase, body, project_id=project_id)
     return project_written(await handlers.change_phase(rt, cmd, meta), response)
-
-
-@router.post("/projects/{project_id}/progress-reports", status_code=201, tags=["progress"], summary="进度填报")
-async def report_progress(
-    project_id: ProjectId, body: ReportProgressBody, rt: RuntimeDep, meta: MetaDep, response: Response
-) -> dict[str, Any]:
-    cmd = command_from(ReportProgress, body, project_id=project_id)
-    return project_written(await handlers.report_progress(rt, cmd, meta), response, 201)
-
-
-@router.get(
-    "/projects/{project_id}/progress-reports", tags=["progress"], summary="项目的进度填报记录", dependencies=[MinSeqDep]
-)
-async def list_progress_reports(project_id: ProjectId, rt: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
-    found = await queries.get_project(rt.pool, rt.schema, project_id)
-    if found is None:
-        raise Problem(404, "项目不存在")
-    can_read_project(principal, found[0])
-    return await queries.list_progress_reports(rt.pool, rt.schema, project_id)
 
 
 # -- organisations and credentials --------------------------------------------------------------------------

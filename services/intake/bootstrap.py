@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.intake.api import router
+from services.intake.api_progress import router as progress_router
 from services.intake.read_model import IntakeReadModel
 from shared.auth import IdentityReadModel
 from shared.projection import AfterCommit
@@ -48,4 +49,5 @@ def create_app(settings: Settings, *, schema: str | None = None, after_commit: A
     install_common(app)
     if settings.runs_api:  # a `worker` process serves its health endpoints only
         app.include_router(router)
+        app.include_router(progress_router)
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, TypeVar
 
 from pydantic import (
@@ -27,7 +28,6 @@ from shared.catalogue.intake import (
     Amount,
     Category,
     ConstructionType,
-    MilestoneDone,
     Phase,
     SubProject,
     TaskForce,
@@ -141,17 +141,47 @@ class ChangePhaseBody(Strict):
     reason: str = Field(min_length=2, max_length=1000, description="变更原因")
 
 
+class ReportedMilestone(Strict):
+    milestone_id: Slug = Field(description="实施方案中的节点编号(milestone_id)")
+    done_on: IsoDate = Field(description="节点完成日期")
+
+
+Percent = Annotated[Decimal, Field(ge=0, le=100, decimal_places=2)]
+
+
 class ReportProgressBody(Strict):
     period_start: IsoDate = Field(description="填报周期开始日期")
     period_end: IsoDate = Field(description="填报周期结束日期,不早于开始日期")
     investment_this_period: Amount = Field(description="本期完成投资(万元);累计投资由平台计算")
-    image_progress_pct: Annotated[Decimal, Field(ge=0, le=100, decimal_places=2)] = Field(
-        description="形象进度百分比(0-100)"
-    )
+    image_progress_pct: Percent = Field(description="形象进度百分比(0-100)")
     image_progress_text: str = Field(default="", max_length=4000, description="形象进度描述")
-    milestones_done: list[MilestoneDone] = Field(
-        default_factory=list, max_length=50, description="本期完成的节点,完成日期不晚于周期结束日期"
+    milestones_done: list[ReportedMilestone] = Field(
+        default_factory=list,
+        max_length=50,
+        description="本期完成的节点(按实施方案的节点编号),完成日期不晚于周期结束日期;方案没有的节点编号答 422",
     )
+
+
+class CorrectReportBody(Strict):
+    """更正:给出的数字替换原填报的数字(省略表示不变),原填报保留在历史中;更正后的填报重新等待审核。"""
+
+    reason: str = Field(min_length=2, max_length=1000, description="更正原因")
+    investment_this_period: Amount | None = Field(default=None, description="更正后的本期完成投资(万元)")
+    image_progress_pct: Percent | None = Field(default=None, description="更正后的形象进度百分比(0-100)")
+    image_progress_text: str | None = Field(default=None, max_length=4000, description="更正后的形象进度描述")
+    milestones_done: list[ReportedMilestone] = Field(
+        default_factory=list, max_length=50, description="补报本期完成的节点,完成日期不晚于周期结束日期"
+    )
+
+
+class ReviewDecision(StrEnum):
+    ACCEPT = "accept"  # 审核通过
+    RETURN = "return"  # 退回
+
+
+class ReviewReportBody(Strict):
+    decision: ReviewDecision = Field(description="accept 审核通过 / return 退回(须说明理由)")
+    reason: str = Field(default="", max_length=1000, description="审核意见;退回时必填")
 
 
 class OnProject(Strict):
@@ -175,6 +205,18 @@ class ChangePhase(ChangePhaseBody, OnProject):
 
 
 class ReportProgress(ReportProgressBody, OnProject):
+    pass
+
+
+class OnReport(OnProject):
+    report_id: PathId = Field(description="填报编号")
+
+
+class CorrectReport(CorrectReportBody, OnReport):
+    pass
+
+
+class ReviewReport(ReviewReportBody, OnReport):
     pass
 
 

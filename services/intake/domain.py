@@ -23,8 +23,8 @@ from services.intake.commands import (
     ChangePhase,
     RegisterProgramme,
     RegisterProject,
-    ReportProgress,
 )
+from services.intake.periods import Span, covered
 from shared.catalogue import CATALOGUE
 from shared.catalogue.intake import (
     Category,
@@ -32,7 +32,10 @@ from shared.catalogue.intake import (
     MilestoneDone,
     Phase,
     ProgrammeRegistered,
+    ProgressReportAccepted,
+    ProgressReportCorrected,
     ProgressReported,
+    ProgressReportReturned,
     ProjectDetailsAmended,
     ProjectPhaseChanged,
     ProjectRegistered,
@@ -83,7 +86,13 @@ class ProjectState(BaseModel):
     suspended_from: Phase | None = None
     sub_projects: list[SubProject] = Field(default_factory=list)
     demo: bool = False
+    # 累计完成投资: the reports hq accepted, each at its latest accepted figure (plus, for reports recorded before
+    # the review existed, every report as it came).
     cumulative_investment: Decimal = Decimal(0)
+    # Every report at its latest figure, whether accepted, awaiting review or returned: what a unit has claimed.
+    reported_investment: Decimal = Decimal(0)
+    # The days the reports cover, merged (periods.py): a new report's period may not overlap them.
+    periods: list[Span] = Field(default_factory=list)
     image_progress_pct: Decimal = Decimal(0)
     image_progress_text: str = ""
     last_report_period_end: date | None = None
@@ -129,13 +138,28 @@ def _set_fields(payload: BaseModel) -> dict[str, object]:
 
 def _progress_reported(state: ProjectState, p: ProgressReported) -> dict[str, object]:
     return {
-        "cumulative_investment": p.cumulative_investment,
+        # A report recorded before the review existed counted at once, with the cumulative it carries.
+        "cumulative_investment": state.cumulative_investment if p.awaiting_review else p.cumulative_investment,
+        "reported_investment": state.reported_investment + p.investment_this_period,
+        "periods": covered(state.periods, p.period_start, p.period_end),
         "image_progress_pct": p.image_progress_pct,
         "image_progress_text": p.image_progress_text,
         "last_report_period_end": max(filter(None, [state.last_report_period_end, p.period_end])),
         "reports": state.reports + 1,
         "milestones_done": [*state.milestones_done, *p.milestones_done],
     }
+
+
+def _report_corrected(state: ProjectState, p: ProgressReportCorrected) -> dict[str, object]:
+    return {
+        "reported_investment": state.reported_investment - p.investment_before + p.investment_this_period,
+        "milestones_done": [*state.milestones_done, *p.milestones_done],
+    }
+
+
+def _report_accepted(state: ProjectState, p: ProgressReportAccepted) -> dict[str, object]:
+    change = p.investment_accepted - p.investment_previously_accepted
+    return {"cumulative_investment": state.cumulative_investment + change}
 
 
 PROJECT_CHANGES: Changes[ProjectState] = {
@@ -147,6 +171,9 @@ PROJECT_CHANGES: Changes[ProjectState] = {
         "suspended_from": p.from_phase if p.to_phase == Phase.SUSPENDED else None,
     },
     ProgressReported: _progress_reported,
+    ProgressReportCorrected: _report_corrected,
+    ProgressReportAccepted: _report_accepted,
+    ProgressReportReturned: lambda _, p: {},
 }
 
 
@@ -243,32 +270,6 @@ def allowed_phases(project: ProjectState) -> set[Phase]:
     if current == Phase.SUSPENDED and project.suspended_from is not None:
         allowed.add(project.suspended_from)  # resume where it stopped
     return allowed
-
-
-def decide_report_progress(state: ProjectState | None, cmd: ReportProgress, *, report_id: str) -> ProgressReported:
-    project = must_exist(state)
-    if project.phase == Phase.CANCELLED:
-        raise Conflict("已取消的项目不能填报进度", field="phase", reason="项目已取消")
-    if cmd.period_end < cmd.period_start:
-        raise Invalid("填报周期结束日期早于开始日期", field="period_end", reason="不能早于 period_start")
-    for i, milestone in enumerate(cmd.milestones_done):
-        if milestone.done_on > cmd.period_end:
-            raise Invalid(
-                "节点完成日期晚于填报周期结束日期",
-                field=f"milestones_done.{i}.done_on",
-                reason="不能晚于 period_end",
-            )
-    return ProgressReported(
-        report_id=report_id,
-        period_start=cmd.period_start,
-        period_end=cmd.period_end,
-        investment_this_period=cmd.investment_this_period,
-        # Derived from the ledger, never taken from the client.
-        cumulative_investment=project.cumulative_investment + cmd.investment_this_period,
-        image_progress_pct=cmd.image_progress_pct,
-        image_progress_text=cmd.image_progress_text,
-        milestones_done=cmd.milestones_done,
-    )
 
 
 def check_dates(start: date, completion: date) -> None:

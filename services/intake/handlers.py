@@ -24,7 +24,6 @@ from services.intake.commands import (
     RegisterProgramme,
     RegisterProject,
     ReleaseProjectCode,
-    ReportProgress,
     RevokeCredential,
 )
 from services.intake.domain import ProjectState
@@ -116,19 +115,6 @@ async def change_phase(rt: Runtime, cmd: ChangePhase, meta: CommandMeta) -> Outc
         lambda s: domain.decide_change_phase(s, cmd),
         meta,
         scope=f"phase:{cmd.project_id}",
-        authorize=_responsible(meta),
-    )
-
-
-async def report_progress(rt: Runtime, cmd: ReportProgress, meta: CommandMeta) -> Outcome:
-    report_id = meta.new_id("r", f"report:{cmd.project_id}")
-    return await handle(
-        rt,
-        PROJECTS,
-        cmd.project_id,
-        lambda s: domain.decide_report_progress(s, cmd, report_id=report_id),
-        meta,
-        scope=f"progress:{cmd.project_id}",
         authorize=_responsible(meta),
     )
 

@@ -29,6 +29,11 @@ def can_coordinate(principal: Principal) -> None:
     _require_role(principal, Role.HQ)
 
 
+def can_review_reports(principal: Principal) -> None:
+    """hq reviews progress reports (审核通过 / 退回): a unit cannot accept its own figures."""
+    _require_role(principal, Role.HQ)
+
+
 def can_manage_identity(principal: Principal) -> None:
     """Only the administrator registers organisations and issues or revokes credentials, even for one's own."""
     _require_role(principal, Role.ADMIN)

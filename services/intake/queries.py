@@ -6,12 +6,14 @@ Each function takes `db`, a pool or a connection (both answer fetch/fetchrow/fet
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any, TypeAlias
 
 import asyncpg
 
 from services.intake.domain import ProgrammeState, ProjectState
 from services.intake.identity import OrganisationState
+from services.intake.progress import PlanMilestone, ReportState
 from shared.envelope import Role
 from shared.eventstore import Position
 
@@ -68,19 +70,43 @@ async def project_with_code(db: Db, schema: str, code: str, year: int) -> str | 
 
 
 async def list_progress_reports(db: Db, schema: str, project_id: str) -> list[dict[str, Any]]:
+    """A project's reports by period: figures as they stand (the latest correction), review status, and the history
+    of each (the original report, every correction with its reason, every review)."""
     rows = await db.fetch(
-        f"SELECT report_id, project_version, seq, period_start, period_end, investment_this_period,"
-        f" cumulative_investment, image_progress_pct, image_progress_text, milestones_done, reported_by,"
-        f" recorded_at FROM {schema}.progress_reports WHERE project_id = $1 ORDER BY period_end, seq",
+        f"SELECT r.state, r.last_seq, coalesce(jsonb_agg(jsonb_build_object('seq', h.seq, 'type', h.type, 'payload',"
+        f" h.payload, 'actor', h.actor, 'recorded_at', h.recorded_at) ORDER BY h.seq) FILTER (WHERE h.seq IS NOT"
+        f" NULL), '[]') AS history FROM {schema}.progress_reports r LEFT JOIN {schema}.progress_report_history h"
+        f" ON h.report_id = r.report_id WHERE r.project_id = $1 GROUP BY r.report_id ORDER BY r.period_start",
         project_id,
     )
     out = []
     for r in rows:
-        item = dict(r)
-        for key in ("investment_this_period", "cumulative_investment", "image_progress_pct"):
-            item[key] = str(item[key])
-        item["milestones_done"] = json.loads(item["milestones_done"])
+        item = ReportState.model_validate_json(r["state"]).model_dump(mode="json")
+        item["seq"] = r["last_seq"]
+        item["history"] = json.loads(r["history"])
         out.append(item)
+    return out
+
+
+async def overlapping_report(db: Db, schema: str, project_id: str, start: date, end: date) -> str | None:
+    """The first report of a project whose period shares a day with [start, end]."""
+    found: str | None = await db.fetchval(
+        f"SELECT report_id FROM {schema}.progress_reports WHERE project_id = $1 AND period_start <= $3"
+        " AND period_end >= $2 ORDER BY period_start LIMIT 1",
+        project_id, start, end,
+    )  # fmt: skip
+    return found
+
+
+async def plan_milestones(db: Db, schema: str, project_id: str) -> dict[str, list[PlanMilestone]]:
+    """The milestones of a project's plans by milestone id (one id may be in the plans of several years)."""
+    rows = await db.fetch(
+        f"SELECT plan_id, year, milestones FROM {schema}.plan_milestones WHERE project_id = $1", project_id
+    )
+    out: dict[str, list[PlanMilestone]] = {}
+    for r in rows:
+        for m in json.loads(r["milestones"]):
+            out.setdefault(m["milestone_id"], []).append(PlanMilestone(r["plan_id"], r["year"], m["name"]))
     return out
 
 

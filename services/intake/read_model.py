@@ -1,4 +1,5 @@
-"""intake's read model: programmes, projects (state + filter columns) and the progress-report ledger.
+"""intake's read model: programmes, projects (state + filter columns), the progress ledger (ledger.py) and the
+milestones of the projects' plans.
 
 Each table is written in bulk, one statement per batch: an aggregate table folds its aggregate's events with the
 domain's `evolve` (one SELECT for the rows a batch touches, one upsert); the ledger takes one row per event through
@@ -7,7 +8,6 @@ its table `event type -> row`. The aggregate tables are also what commands load 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 import asyncpg
@@ -16,11 +16,10 @@ from services.intake import queries
 from services.intake.code_claims import ProjectCodeState, evolve_project_code
 from services.intake.domain import ProgrammeState, ProjectState, evolve_programme, evolve_project
 from services.intake.identity import OrganisationState, evolve_organisation
-from shared.aggregate_table import AggregateTable, BulkTable, Row, RowTable, envelope_fold
+from services.intake.ledger import REPORT_HISTORY, PlanMilestones, ReportLedger
+from shared.aggregate_table import AggregateTable, BulkTable, envelope_fold
 from shared.catalogue import CATALOGUE
-from shared.catalogue.intake import ProgressReported
 from shared.eventstore import Position, StoredEvent
-from shared.verification import payload_as
 
 PROGRAMMES = AggregateTable(
     "programmes", "programme", ProgrammeState, envelope_fold(evolve_programme),
@@ -44,35 +43,19 @@ PROJECT_CODES = AggregateTable(
 )  # fmt: skip
 
 
-def progress_report_row(event: StoredEvent) -> Row:
-    env, p = event.envelope, payload_as(event, ProgressReported)
-    milestones = json.dumps([m.model_dump(mode="json") for m in p.milestones_done])
-    return (p.report_id, env.aggregate_id, env.version, event.seq, p.period_start, p.period_end,
-            p.investment_this_period, p.cumulative_investment, p.image_progress_pct, p.image_progress_text,
-            milestones, env.actor.org_id, env.recorded_at)  # fmt: skip
-
-
-PROGRESS_REPORTS = RowTable(
-    "progress_reports",
-    {
-        "report_id": "text", "project_id": "text", "project_version": "int", "seq": "bigint",
-        "period_start": "date", "period_end": "date", "investment_this_period": "numeric",
-        "cumulative_investment": "numeric", "image_progress_pct": "numeric", "image_progress_text": "text",
-        "milestones_done": "jsonb", "reported_by": "text", "recorded_at": "timestamptz",
-    },
-    {"ProgressReported": progress_report_row},
-)  # fmt: skip
-
 INDEXES = """
 CREATE INDEX IF NOT EXISTS projects_filter ON {s}.projects (programme_id, category, unit_id, phase);
 CREATE INDEX IF NOT EXISTS projects_code ON {s}.projects (code) WHERE code IS NOT NULL;
-CREATE INDEX IF NOT EXISTS progress_reports_project ON {s}.progress_reports (project_id, period_end);
 """
 
 
 class IntakeReadModel:
-    tables = ("programmes", "projects", "project_codes", "progress_reports")
-    parts: tuple[BulkTable, ...] = (PROGRAMMES, PROJECTS, PROJECT_CODES, PROGRESS_REPORTS)
+    tables = (
+        "programmes", "projects", "project_codes", "progress_reports", "progress_report_history", "plan_milestones",
+    )  # fmt: skip
+    parts: tuple[BulkTable, ...] = (
+        PROGRAMMES, PROJECTS, PROJECT_CODES, ReportLedger(), REPORT_HISTORY, PlanMilestones(),
+    )  # fmt: skip
 
     async def create_tables(self, conn: asyncpg.Connection, schema: str) -> None:
         await conn.execute("".join(part.ddl(schema) for part in self.parts) + INDEXES.format(s=schema))

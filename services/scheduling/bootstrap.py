@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.scheduling.api import router
 from services.scheduling.handlers import ensure_default_rules
+from services.scheduling.reaction_milestones import milestone_completion
 from services.scheduling.reactions import light_reevaluation
 from services.scheduling.read_model import SchedulingReadModel
 from services.scheduling.timers import scheduling_timers
@@ -41,7 +42,7 @@ def create_app(
     react: bool = True,
 ) -> FastAPI:
     """`monitor=False` leaves out the daily monitoring timer, `react=False` the light re-evaluation reaction (tests
-    that move lights only through monitoring runs of their own)."""
+    that move lights only through monitoring runs of their own); milestones reported done are always completed."""
     clock = clock or settings.clock()
 
     @asynccontextmanager
@@ -52,7 +53,7 @@ def create_app(
             settings,
             read_model(),
             schema=schema,
-            reactions=[light_reevaluation()] if react else [],
+            reactions=[*([light_reevaluation()] if react else []), milestone_completion()],
             timers=scheduling_timers(settings) if monitor else [],
             clock=clock,
         )

@@ -261,6 +261,17 @@ def decide_complete(state: PlanState | None, cmd: CompleteMilestone, today: date
     return MilestoneCompleted(milestone_id=cmd.milestone_id, done_on=cmd.done_on)
 
 
+def decide_complete_from_report(
+    state: PlanState | None, milestone_id: str, done_on: date, report_id: str
+) -> MilestoneCompleted | None:
+    """A milestone a progress report says was reached: completed once, from the first report that names it; a
+    milestone already done, or one a later revision of the draft removed, leaves nothing to do."""
+    m = must_exist(state).milestone(milestone_id)
+    if m is None or m.done_on is not None:
+        return None
+    return MilestoneCompleted(milestone_id=milestone_id, done_on=done_on, source="progress_report", report_id=report_id)
+
+
 def decide_request_exemption(state: PlanState | None, cmd: RequestExemption, exemption_id: str) -> ExemptionRequested:
     plan = must_exist(state)
     if cmd.scope == ExemptionScope.MILESTONE:

@@ -48,24 +48,18 @@ async def situations(
     ids = [p.id for p in projects]
     plan_by_project = await queries.plans_of_year(conn, schema, as_of.year, ids)
     reports: dict[str, list[ReportView]] = {}
-    reported_done: dict[str, dict[str, date]] = {}
     for r in await queries.progress_until(conn, schema, ids, as_of):
         view = ReportView(r.period_start, r.period_end, r.investment, r.recorded_at)
         reports.setdefault(r.project_id, []).append(view)
-        for name, done_on in r.milestones_done:
-            if done_on <= as_of:
-                reported_done.setdefault(r.project_id, {}).setdefault(name, done_on)
     out: dict[str, tuple[Situation, PlanState | None]] = {}
     for p in projects:
         plan = plan_by_project.get(p.id)
-        found = _situation(p, plan, reports.get(p.id, []), reported_done.get(p.id, {}), as_of)
+        found = _situation(p, plan, reports.get(p.id, []), as_of)
         out[p.id] = (dataclasses.replace(found, evaluated_at=at), plan)
     return out
 
 
-def _situation(
-    p: ProjectRow, plan: PlanState | None, reports: list[ReportView], reported: dict[str, date], as_of: date
-) -> Situation:
+def _situation(p: ProjectRow, plan: PlanState | None, reports: list[ReportView], as_of: date) -> Situation:
     if plan is None:
         # No annual plan yet: the annual planned investment spread evenly from the planned start month (or
         # January for a continuing project) is the time-proportional plan.
@@ -86,7 +80,9 @@ def _situation(
                 m.name,
                 m.planned_date,
                 m.baseline_date,
-                m.done_on if m.done_on is not None and m.done_on <= as_of else reported.get(m.name),
+                # A milestone reached through a progress report is the plan's own MilestoneCompleted (reaction
+                # milestone_completion), never a name matched in the reports.
+                m.done_on if m.done_on is not None and m.done_on <= as_of else None,
             )
             for m in plan.milestones
         ]

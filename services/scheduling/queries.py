@@ -50,24 +50,27 @@ class ProgressRow:
     period_start: date
     period_end: date
     investment: Decimal
-    milestones_done: list[tuple[str, date]]  # (milestone name, done on) as reported
     recorded_at: datetime
+
+
+# The investment a report counts with in lights and figures: its latest (corrected) figure while it is accepted
+# or awaiting review; a returned (退回) report is known to be wrong, so it counts as reported (the cadence) with
+# nothing invested until it is corrected (docs/adr/0015).
+COUNTED_INVESTMENT = "CASE WHEN status = 'returned' THEN 0 ELSE investment END"
 
 
 async def progress_until(
     conn: asyncpg.Connection, schema: str, project_ids: list[str], as_of: date
 ) -> list[ProgressRow]:
     rows = await conn.fetch(
-        f"SELECT project_id, period_start, period_end, investment, milestones_done, recorded_at FROM {schema}.progress"
-        " WHERE project_id = ANY($1) AND period_end <= $2 ORDER BY period_end",
+        f"SELECT project_id, period_start, period_end, {COUNTED_INVESTMENT} AS investment, recorded_at"
+        f" FROM {schema}.progress WHERE project_id = ANY($1) AND period_end <= $2 ORDER BY period_end",
         project_ids, as_of,
     )  # fmt: skip
     return [
-        ProgressRow(r["project_id"], r["period_start"], r["period_end"], r["investment"],
-                    [(m["name"], date.fromisoformat(m["done_on"])) for m in json.loads(r["milestones_done"])],
-                    r["recorded_at"])
+        ProgressRow(r["project_id"], r["period_start"], r["period_end"], r["investment"], r["recorded_at"])
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 async def programme_exists(conn: asyncpg.Connection, schema: str, programme_id: str) -> bool:
@@ -216,12 +219,11 @@ async def overdue_milestones(
         " AND j.phase IN ('preliminary', 'under_construction') ORDER BY j.id",
         programme_id, unit_id, as_of.year,
     )  # fmt: skip
-    done = await _reported_done(conn, schema, as_of)
     out = []
     for r in rows:
         plan = PLANS.model.model_validate_json(r["state"])
         for m in plan.milestones:
-            finished = (m.done_on is not None and m.done_on <= as_of) or m.name in done.get(plan.project_id, set())
+            finished = m.done_on is not None and m.done_on <= as_of
             if not finished and m.planned_date < as_of:
                 out.append(
                     {"project_id": plan.project_id, "project_name": r["project_name"], "milestone_id": m.milestone_id,
@@ -229,17 +231,6 @@ async def overdue_milestones(
                      "unit_id": m.unit_id}
                 )  # fmt: skip
     return out
-
-
-async def _reported_done(conn: asyncpg.Connection, schema: str, as_of: date) -> dict[str, set[str]]:
-    done: dict[str, set[str]] = {}
-    for r in await conn.fetch(
-        f"SELECT project_id, milestones_done FROM {schema}.progress WHERE period_end <= $1", as_of
-    ):
-        for m in json.loads(r["milestones_done"]):
-            if date.fromisoformat(m["done_on"]) <= as_of:
-                done.setdefault(r["project_id"], set()).add(m["name"])
-    return done
 
 
 async def build_agenda(
@@ -272,7 +263,7 @@ async def build_agenda(
 
 async def completed_this_year(conn: asyncpg.Connection, schema: str, as_of: date) -> dict[str, Decimal]:
     rows = await conn.fetch(
-        f"SELECT project_id, sum(investment) AS total FROM {schema}.progress"
+        f"SELECT project_id, sum({COUNTED_INVESTMENT}) AS total FROM {schema}.progress"
         " WHERE period_end <= $1 AND extract(year FROM period_end) = $2 GROUP BY project_id",
         as_of, as_of.year,
     )  # fmt: skip

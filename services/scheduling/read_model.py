@@ -22,7 +22,14 @@ from services.scheduling.domain_meetings import MeetingState, evolve_meeting
 from services.scheduling.domain_monitoring import LightState, MonitoringDayState, evolve_day, evolve_light, item_key
 from services.scheduling.domain_rules import RuleSetState, evolve_rule_set
 from shared.aggregate_table import AggregateTable, insert_rows
-from shared.catalogue.intake import ProgrammeRegistered, ProgressReported, ProjectDetailsAmended, ProjectRegistered
+from shared.catalogue.intake import (
+    ProgrammeRegistered,
+    ProgressReportAccepted,
+    ProgressReportCorrected,
+    ProgressReported,
+    ProjectDetailsAmended,
+    ProjectRegistered,
+)
 from shared.catalogue.scheduling import MeetingDecisionRecorded, StatusLightChanged
 from shared.eventstore import StoredEvent
 from shared.verification import payload_as
@@ -48,14 +55,28 @@ def _amended(f: ProjectFigures, p: ProjectDetailsAmended) -> ProjectFigures:
 
 
 def _reported(f: ProjectFigures, p: ProgressReported) -> ProjectFigures:
-    update = {"cumulative_investment": p.cumulative_investment, "image_progress_pct": p.image_progress_pct,
+    # 累计完成投资 counts accepted reports; one recorded before the review existed counted at once (its cumulative).
+    cumulative = f.cumulative_investment if p.awaiting_review else p.cumulative_investment
+    update = {"cumulative_investment": cumulative, "image_progress_pct": p.image_progress_pct,
               "image_progress_text": p.image_progress_text}  # fmt: skip
     return f.model_copy(update=update)
+
+
+def _corrected(f: ProjectFigures, p: ProgressReportCorrected) -> ProjectFigures:
+    update = {"image_progress_pct": p.image_progress_pct, "image_progress_text": p.image_progress_text}
+    return f.model_copy(update=update)
+
+
+def _accepted(f: ProjectFigures, p: ProgressReportAccepted) -> ProjectFigures:
+    change = p.investment_accepted - p.investment_previously_accepted
+    return f.model_copy(update={"cumulative_investment": f.cumulative_investment + change})
 
 
 FIGURE_CHANGES: dict[str, Callable[[ProjectFigures, Any], ProjectFigures]] = {
     "ProjectDetailsAmended": _amended,
     "ProgressReported": _reported,
+    "ProgressReportCorrected": _corrected,
+    "ProgressReportAccepted": _accepted,
 }
 
 
@@ -115,8 +136,37 @@ def _programme(event: StoredEvent) -> tuple[Any, ...]:
 def _progress(event: StoredEvent) -> tuple[Any, ...]:
     p = payload_as(event, ProgressReported)
     done = json.dumps([m.model_dump(mode="json") for m in p.milestones_done])
+    status = "pending" if p.awaiting_review else "accepted"
     return (p.report_id, event.envelope.aggregate_id, p.period_start, p.period_end, p.investment_this_period, done,
-            event.envelope.recorded_at, event.seq)  # fmt: skip
+            event.envelope.recorded_at, event.seq, status)  # fmt: skip
+
+
+# How corrections and reviews change a report's row in `progress`: (investment or None, status).
+REPORT_UPDATES: dict[str, Callable[[Any], tuple[Decimal | None, str]]] = {
+    "ProgressReportCorrected": lambda p: (p.investment_this_period, "pending"),
+    "ProgressReportAccepted": lambda _: (None, "accepted"),
+    "ProgressReportReturned": lambda _: (None, "returned"),
+}
+
+
+async def update_reports(conn: asyncpg.Connection, schema: str, events: Sequence[StoredEvent]) -> None:
+    """Corrections and reviews of a batch, one UPDATE: each report's latest figure and status (after the batch's
+    inserts, so a report and its correction may share a batch)."""
+    latest: dict[str, tuple[Decimal | None, str]] = {}
+    for event in events:
+        if (change := REPORT_UPDATES.get(event.envelope.type)) is not None:
+            p = payload_as(event, BaseModel)
+            investment, status = change(p)
+            before = latest.get(p.report_id)  # type: ignore[attr-defined]
+            kept = investment if investment is not None else (before[0] if before else None)
+            latest[p.report_id] = (kept, status)  # type: ignore[attr-defined]
+    if latest:
+        await conn.execute(
+            f"UPDATE {schema}.progress t SET investment = coalesce(u.investment, t.investment), status = u.status"
+            " FROM unnest($1::text[], $2::numeric[], $3::text[]) AS u(report_id, investment, status)"
+            " WHERE t.report_id = u.report_id",
+            list(latest), [v[0] for v in latest.values()], [v[1] for v in latest.values()],
+        )  # fmt: skip
 
 
 def _light(event: StoredEvent) -> tuple[Any, ...]:
@@ -141,7 +191,8 @@ def _decision(event: StoredEvent) -> tuple[Any, ...]:
 ROW_COLUMNS: dict[str, dict[str, str]] = {
     "programmes": {"id": "text", "name": "text", "year": "int"},
     "progress": {"report_id": "text", "project_id": "text", "period_start": "date", "period_end": "date",
-                 "investment": "numeric", "milestones_done": "jsonb", "recorded_at": "timestamptz", "seq": "bigint"},
+                 "investment": "numeric", "milestones_done": "jsonb", "recorded_at": "timestamptz", "seq": "bigint",
+                 "status": "text"},
     "light_history": {"seq": "bigint", "project_id": "text", "as_of": "date", "colour": "text", "rule_version": "int",
                       "payload": "jsonb", "recorded_at": "timestamptz"},
     "monitoring_items": {"seq": "bigint", "day": "date", "kind": "text", "item_key": "text", "project_id": "text",
@@ -167,6 +218,8 @@ CREATE TABLE IF NOT EXISTS {s}.progress (
     report_id text PRIMARY KEY, project_id text NOT NULL, period_start date NOT NULL, period_end date NOT NULL,
     investment numeric NOT NULL, milestones_done jsonb NOT NULL, recorded_at timestamptz NOT NULL,
     seq bigint NOT NULL);
+-- A report's review status (pending 待审核, accepted, returned 退回); reports before the review counted at once.
+ALTER TABLE {s}.progress ADD COLUMN IF NOT EXISTS status text NOT NULL DEFAULT 'accepted';
 CREATE INDEX IF NOT EXISTS progress_project ON {s}.progress (project_id, period_end);
 CREATE TABLE IF NOT EXISTS {s}.light_history (
     seq bigint PRIMARY KEY, project_id text NOT NULL, as_of date NOT NULL, colour text NOT NULL,
@@ -197,3 +250,4 @@ class SchedulingReadModel:
                 rows[table].append(row(event))
         for table, batch in rows.items():
             await insert_rows(conn, f"{schema}.{table}", ROW_COLUMNS[table], batch)
+        await update_reports(conn, schema, events)

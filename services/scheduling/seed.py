@@ -106,7 +106,7 @@ def _history(client: httpx.Client, project: dict[str, Any], plan: dict[str, Any]
     check(client.post(f"/v1/projects/{pid}/phase", json={"phase": "under_construction", "reason": "按计划开工(演示)"},
                       headers={"Idempotency-Key": f"seed-start-{pid}"}), "phase")  # fmt: skip
     monthly = [Decimal(m) for m in plan["monthly_investment"]]
-    pending = sorted((m["planned_date"], i, m["name"]) for i, m in enumerate(plan["milestones"]))
+    pending = sorted((m["planned_date"], i, m["milestone_id"]) for i, m in enumerate(plan["milestones"]))
     week = start
     last = 0
     stop = date(2024, 8, 1) if goes_silent else DEMO_DAY
@@ -116,7 +116,7 @@ def _history(client: httpx.Client, project: dict[str, Any], plan: dict[str, Any]
         # Nodes due by the end of the week are reported done; far behind, the works (from 开工 on) slip.
         due = [m for m in pending if m[0] <= end.isoformat() and (pace >= Decimal("0.5") or m[1] < 5)]
         pending = [m for m in pending if m not in due]
-        done = [{"name": name, "done_on": min(planned, end.isoformat())} for planned, _, name in due]
+        done = [{"milestone_id": mid, "done_on": min(planned, end.isoformat())} for planned, _, mid in due]
         r = check(client.post(
             f"/v1/projects/{pid}/progress-reports",
             json={"period_start": week.isoformat(), "period_end": end.isoformat(),
@@ -124,8 +124,13 @@ def _history(client: httpx.Client, project: dict[str, Any], plan: dict[str, Any]
                   "image_progress_text": "按周填报(演示)", "milestones_done": done},
             headers={"Idempotency-Key": f"seed-report-{pid}-{week.isoformat()}"},
         ), "report")  # fmt: skip
-        last = r.json()["seq"]
+        last, report_id = r.json()["seq"], r.json()["report_id"]
         week += timedelta(days=7)
+        if week + timedelta(days=6) <= stop:  # hq has reviewed every report but the latest (待审核 in the demo)
+            r = check(client.post(f"/v1/projects/{pid}/progress-reports/{report_id}/review",
+                                  json={"decision": "accept", "reason": "审核通过(演示)"},
+                                  headers={"Idempotency-Key": f"seed-review-{pid}-{report_id}"}), "review")  # fmt: skip
+            last = r.json()["seq"]
     return last
 
 

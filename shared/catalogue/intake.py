@@ -60,10 +60,15 @@ class SubProject(BaseModel):
 
 
 class MilestoneDone(BaseModel):
+    """A milestone a progress report says was reached. Reports name the plan's milestone by id (and intake
+    records which plan it checked it against); events written before ids existed carry only the name."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100)
     done_on: IsoDate
+    milestone_id: str | None = None
+    plan_id: str | None = None
 
 
 @event("ProgrammeRegistered", aggregate="programme")
@@ -139,6 +144,46 @@ class ProgressReported(BaseModel):
     image_progress_pct: Annotated[Decimal, Field(ge=0, le=100, decimal_places=2)]
     image_progress_text: str = ""
     milestones_done: list[MilestoneDone] = Field(default_factory=list)
+    # Reports wait for hq's review (审核) before they count in 累计完成投资; reports recorded before the review
+    # existed (False) counted at once, and still do.
+    awaiting_review: bool = False
+
+
+class ReportFigures(BaseModel):
+    """What a correction restates: the figures of a report as they should have been."""
+
+    investment_this_period: Amount
+    image_progress_pct: Annotated[Decimal, Field(ge=0, le=100, decimal_places=2)]
+    image_progress_text: str = ""
+
+
+@event("ProgressReportCorrected", aggregate="project")
+class ProgressReportCorrected(ReportFigures):
+    """更正: the report's figures restated, with the reason; the original stays in the log and in the ledger's
+    history. The corrected report waits for hq's review again."""
+
+    report_id: str
+    reason: str
+    investment_before: Amount  # the report's figure this correction replaces (for the ledger's totals and auditors)
+    milestones_done: list[MilestoneDone] = Field(default_factory=list)  # milestones the correction adds
+
+
+@event("ProgressReportAccepted", aggregate="project")
+class ProgressReportAccepted(BaseModel):
+    """审核通过 by hq: the report's figure now counts in 累计完成投资 (replacing what an earlier acceptance counted)."""
+
+    report_id: str
+    note: str = ""
+    investment_accepted: Amount
+    investment_previously_accepted: Amount = Decimal(0)
+
+
+@event("ProgressReportReturned", aggregate="project")
+class ProgressReportReturned(BaseModel):
+    """退回 by hq for rework, with the reason; the unit corrects the report, which then waits for review again."""
+
+    report_id: str
+    reason: str
 
 
 # -- national codes (aggregate `project_code`, id `<code>_<year>`): a code is claimed under optimistic concurrency,

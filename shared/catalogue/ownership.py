@@ -22,7 +22,7 @@ SERVICES: dict[str, ServiceGrant] = {
     "intake": ServiceGrant(frozenset({"project", "project_code", "programme", "organisation"}), (PROJECTION_GROUP,)),
     "scheduling": ServiceGrant(
         frozenset({"plan", "rule_set", "dispatch_meeting", "monitoring", "light"}),
-        (PROJECTION_GROUP, "light_reevaluation"),
+        (PROJECTION_GROUP, "light_reevaluation", "milestone_completion"),
     ),
     "issue_coordination": ServiceGrant(frozenset({"issue", "supervision_order"}), (PROJECTION_GROUP,)),
     "notification": ServiceGrant(frozenset({"inbox", "delivery", "subscription"}), (PROJECTION_GROUP,)),

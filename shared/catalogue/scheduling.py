@@ -87,6 +87,7 @@ class MilestoneCompleted(BaseModel):
     milestone_id: str
     done_on: IsoDate
     source: str = "direct"  # direct | progress_report
+    report_id: str | None = None  # the progress report that reached it (source progress_report)
 
 
 @event("ExemptionRequested", aggregate="plan")

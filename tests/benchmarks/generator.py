@@ -30,9 +30,9 @@ from services.intake.domain import (
     decide_change_phase,
     decide_register_programme,
     decide_register_project,
-    decide_report_progress,
     evolve_project,
 )
+from services.intake.progress import decide_report_progress
 from services.scheduling.commands import ApproveBaseline, CompleteMilestone, DraftPlan
 from services.scheduling.domain import (
     PlanState,
@@ -179,7 +179,7 @@ async def project_story(store: EventStore, n: int, weeks: int) -> int:
             image_progress_pct=Decimal(min(100, (week + 1) * 100 // weeks)),
             image_progress_text=f"第{week + 1}周:主体结构施工,完成本周计划",
         )  # fmt: skip
-        reported = decide_report_progress(state, report, report_id=report_id(pid, week))
+        reported = decide_report_progress(state, report, report_id=report_id(pid, week), milestones={})
         stored = await project.append(reported, period_end + timedelta(days=1), unit_ctx)
         state = evolve_project(state, stored.envelope)
     for writer, plan in plans.values():  # milestones left open are completed at the end of the works

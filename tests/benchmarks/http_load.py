@@ -21,6 +21,7 @@ import os
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
 from typing import Any
 
 import aiohttp
@@ -28,12 +29,16 @@ import httpx
 
 from tests.benchmarks.processes import cpu_seconds, job_argument
 
-REPORT = {
-    "period_start": "2024-03-01",
-    "period_end": "2024-03-07",
-    "investment_this_period": "1",
-    "image_progress_pct": "1",
-}
+REPORT = {"investment_this_period": "1", "image_progress_pct": "1"}
+FIRST_DAY = date(2024, 1, 1)
+
+
+def report_body(headers: dict[str, str]) -> dict[str, str]:
+    """A report for one day, the day after the project's previous one: a project's periods may not overlap, and the
+    version a report is sent at (If-Match) is one higher than its previous report's, so day = version."""
+    day = (FIRST_DAY + timedelta(days=int(headers["If-Match"]))).isoformat()
+    return {**REPORT, "period_start": day, "period_end": day}
+
 
 # (path, headers) -> (status, body)
 Post = Callable[[str, dict[str, str]], Awaitable[tuple[int, dict[str, Any] | str]]]
@@ -137,7 +142,8 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
 
             async def post_httpx(project: str, headers: dict[str, str]) -> tuple[int, dict[str, Any] | str]:
                 try:
-                    r = await client.post(f"/v1/projects/{project}/progress-reports", json=REPORT, headers=headers)
+                    path, body = f"/v1/projects/{project}/progress-reports", report_body(headers)
+                    r = await client.post(path, json=body, headers=headers)
                 except httpx.TransportError as exc:  # counted as an error of the round, never ending it
                     return 0, f"{type(exc).__name__}: {exc}"
                 return r.status_code, r.json() if r.status_code in (201, 409, 412) else r.text
@@ -149,7 +155,8 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
 
         async def post_aiohttp(project: str, headers: dict[str, str]) -> tuple[int, dict[str, Any] | str]:
             try:
-                async with session.post(f"/v1/projects/{project}/progress-reports", json=REPORT, headers=headers) as r:
+                path, body = f"/v1/projects/{project}/progress-reports", report_body(headers)
+                async with session.post(path, json=body, headers=headers) as r:
                     if r.status in (201, 409, 412):
                         return r.status, await r.json(content_type=None)
                     return r.status, await r.text()

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
+from decimal import Decimal
 from typing import Any, Final
 
 import httpx
 import pytest
 
+from shared.catalogue.scheduling import Milestone, PlanDrafted
+from shared.eventstore import Position
 from tests.intake.conftest import Intake
-from tests.platform import auth, project_body
+from tests.platform import SYSTEM_CTX, auth, project_body
 
 DROP: Final = object()  # in a case's changes: remove the key from the valid base body
 CODE: Final = "2024-410802-04-01-000001"  # the national code of the fixture's second project
@@ -20,7 +24,7 @@ REPORT: Final[dict[str, Any]] = {
     "period_end": "2024-03-10",
     "investment_this_period": "120.5",
     "image_progress_pct": "3",
-    "milestones_done": [{"name": "用地预审", "done_on": "2024-03-05"}],
+    "milestones_done": [{"milestone_id": "m1", "done_on": "2024-03-05"}],
 }
 BASES: Final[dict[str, tuple[str, str, dict[str, Any]]]] = {
     "register": ("POST", "/v1/projects", project_body()),
@@ -28,6 +32,13 @@ BASES: Final[dict[str, tuple[str, str, dict[str, Any]]]] = {
     "phase": ("POST", f"/v1/projects/{MAIN}/phase", {"phase": "under_construction", "reason": "开工"}),
     "progress": ("POST", f"/v1/projects/{MAIN}/progress-reports", REPORT),
 }
+PLAN: Final = PlanDrafted(
+    project_id=MAIN,
+    year=2024,
+    annual_target_investment=Decimal(100),
+    monthly_investment=[Decimal(0)] * 12,
+    milestones=[Milestone(milestone_id="m1", name="用地预审", planned_date=date(2024, 3, 31), unit_id="unit-a")],
+)
 MALFORMED: Final = b'{"name": "unterminated'
 OVERSIZED: Final = b'{"name": "' + b"x" * (1024 * 1024) + b'"}'  # over the 1 MB body limit
 DEEP: Final = b'{"name": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"  # deeper than any parser recurses
@@ -43,7 +54,7 @@ def case(
 
 
 def milestone(**fields: Any) -> dict[str, Any]:
-    return {"milestones_done": [{"name": "用地预审", "done_on": "2024-03-05", **fields}]}
+    return {"milestones_done": [{"milestone_id": "m1", "done_on": "2024-03-05", **fields}]}
 
 
 CASES: Final = [
@@ -141,7 +152,16 @@ CASES: Final = [
     case("progress", "extra-cumulative", {"cumulative_investment": "9"}, 422, "cumulative_investment"),
     case("progress", "extra-report-id", {"report_id": "r1"}, 422, "report_id"),
     case("progress", "extra-nested", milestone(verified_by="hq"), 422, "milestones_done.0.verified_by"),
-    case("progress", "milestone-no-name", milestone(name=""), 422, "milestones_done.0.name"),
+    case("progress", "milestone-no-id", milestone(milestone_id=""), 422, "milestones_done.0.milestone_id"),
+    case(
+        "progress",
+        "milestone-by-name",
+        {"milestones_done": [{"name": "用地预审", "done_on": "2024-03-05"}]},
+        422,
+        "milestones_done.0.milestone_id",
+    ),
+    # The project's plan has no milestone m2: a typo is refused, not silently ignored.
+    case("progress", "milestone-not-in-plan", milestone(milestone_id="m2"), 422, "milestones_done.0.milestone_id"),
     case("progress", "end-before-start", {"period_end": "2024-03-03"}, 422, "period_end"),
     case("progress", "milestone-late", milestone(done_on="2024-03-11"), 422, "milestones_done.0.done_on"),
     case("progress", "if-match-word", {}, 400, "If-Match", If_Match=b"v1"),
@@ -185,12 +205,14 @@ async def settle(intake: Intake) -> None:
 
 
 async def seed(intake: Intake) -> int:
-    """unit-a's project MAIN (version 1, preliminary) and a second project holding CODE; the last seq."""
+    """unit-a's project MAIN (version 1, preliminary) with a plan, and a second project holding CODE; the last seq."""
     hq = auth(intake.tokens["hq"])
     for body in (project_body(id=MAIN), project_body(id="p-other", code=CODE)):
         r = await intake.client.post("/v1/projects", json=body, headers=hq)
         assert r.status_code == 201, r.text
-    await settle(intake)  # reference checks (code taken) read the read model
+    # MAIN's plan with milestone m1, as scheduling appends it (intake learns the plans' milestone ids from the log).
+    await intake.runtime.store.append("plan", f"{MAIN}-y2024", PLAN, expected=Position(), context=SYSTEM_CTX)
+    await settle(intake)  # reference checks (code taken, milestone ids) read the read model
     return await intake.runtime.store.last_seq()
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from services.intake import domain, identity
+from services.intake import domain, identity, progress
 from services.intake.commands import (
     AmendProject,
     AmendProjectBody,
@@ -29,6 +29,7 @@ from services.intake.commands import (
     command_from,
 )
 from services.intake.domain import ProjectState
+from services.intake.progress import PlanMilestone
 from shared.catalogue import CATALOGUE
 from shared.catalogue.intake import (
     Phase,
@@ -50,7 +51,7 @@ REGISTER: dict[str, Any] = {
 }  # fmt: skip
 REPORT: dict[str, Any] = {
     "project_id": PID, "period_start": "2024-03-04", "period_end": "2024-03-10", "investment_this_period": "120.5",
-    "image_progress_pct": "3", "milestones_done": [{"name": "用地预审", "done_on": "2024-03-05"}],
+    "image_progress_pct": "3", "milestones_done": [{"milestone_id": "m-land", "done_on": "2024-03-05"}],
 }  # fmt: skip
 
 
@@ -70,6 +71,12 @@ def envelope(event_type: str, payload: BaseModel, version: int = 1, aggregate_id
             "payload": payload.model_dump(mode="json"),
         }
     )  # fmt: skip
+
+
+KNOWN = {
+    "m-land": [PlanMilestone("p-y2024", 2024, "用地预审")],
+    "m-start": [PlanMilestone("p-y2024", 2024, "开工")],
+}
 
 
 def refused(kind: type[DomainError], field: str, decide: Any, *args: Any, **kwargs: Any) -> DomainError:
@@ -128,7 +135,15 @@ def test_every_command_on_a_project_that_does_not_exist_is_not_found(decide: Any
 
 
 def test_reporting_on_a_project_that_does_not_exist_is_not_found() -> None:
-    refused(NotFound, "project_id", domain.decide_report_progress, None, ReportProgress(**REPORT), report_id="r1")
+    refused(
+        NotFound,
+        "project_id",
+        progress.decide_report_progress,
+        None,
+        ReportProgress(**REPORT),
+        report_id="r1",
+        milestones=KNOWN,
+    )
 
 
 @pytest.mark.parametrize(
@@ -184,8 +199,8 @@ def test_phase_changes_follow_the_chain(current: Phase, suspended_from: Phase | 
 
 
 def test_a_progress_report_derives_the_cumulative_investment_from_the_state() -> None:
-    event = domain.decide_report_progress(
-        project(cumulative_investment=Decimal("1000.25")), ReportProgress(**REPORT), report_id="r1"
+    event = progress.decide_report_progress(
+        project(reported_investment=Decimal("1000.25")), ReportProgress(**REPORT), report_id="r1", milestones=KNOWN
     )
     assert event.report_id == "r1"
     assert event.cumulative_investment == Decimal("1120.75")
@@ -195,21 +210,46 @@ def test_a_progress_report_derives_the_cumulative_investment_from_the_state() ->
     ("changes", "kind", "field"),
     [
         ({"period_end": "2024-03-03"}, Invalid, "period_end"),
-        ({"milestones_done": [{"name": "开工", "done_on": "2024-03-11"}]}, Invalid, "milestones_done.0.done_on"),
+        (
+            {"milestones_done": [{"milestone_id": "m-start", "done_on": "2024-03-11"}]},
+            Invalid,
+            "milestones_done.0.done_on",
+        ),
     ],
 )
 def test_a_progress_report_refuses_periods_and_milestones_out_of_order(
     changes: dict[str, Any], kind: type[DomainError], field: str
 ) -> None:
-    refused(kind, field, domain.decide_report_progress, project(), ReportProgress(**(REPORT | changes)), report_id="r1")
+    refused(
+        kind,
+        field,
+        progress.decide_report_progress,
+        project(),
+        ReportProgress(**(REPORT | changes)),
+        report_id="r1",
+        milestones=KNOWN,
+    )
 
 
 def test_a_cancelled_project_takes_no_progress_report_and_the_edges_are_accepted() -> None:
     cmd = ReportProgress(
-        **(REPORT | {"period_end": "2024-03-04", "milestones_done": [{"name": "开工", "done_on": "2024-03-04"}]})
+        **(
+            REPORT
+            | {"period_end": "2024-03-04", "milestones_done": [{"milestone_id": "m-start", "done_on": "2024-03-04"}]}
+        )
     )
-    assert domain.decide_report_progress(project(), cmd, report_id="r1").period_end == date(2024, 3, 4)
-    refused(Conflict, "phase", domain.decide_report_progress, project(phase=Phase.CANCELLED), cmd, report_id="r1")
+    assert progress.decide_report_progress(project(), cmd, report_id="r1", milestones=KNOWN).period_end == date(
+        2024, 3, 4
+    )
+    refused(
+        Conflict,
+        "phase",
+        progress.decide_report_progress,
+        project(phase=Phase.CANCELLED),
+        cmd,
+        report_id="r1",
+        milestones=KNOWN,
+    )
 
 
 # -- evolve -------------------------------------------------------------------------------------------------
@@ -225,13 +265,20 @@ def test_evolve_folds_decided_events_into_the_state_a_command_decides_on() -> No
         event = domain.decide_change_phase(state, ChangePhase(project_id=PID, phase=to, reason="原因"))
         state = domain.evolve_project(state, envelope("ProjectPhaseChanged", event, version))
     assert state.phase == P.SUSPENDED and state.suspended_from == P.UNDER_CONSTRUCTION
-    for version, end in ((5, "2024-03-10"), (6, "2024-03-03")):  # a late report does not move the last period back
-        cmd = ReportProgress(**(REPORT | {"period_start": "2024-03-01", "period_end": end, "milestones_done": []}))
+    # A late report does not move the last period back.
+    for version, start, end in ((5, "2024-03-01", "2024-03-10"), (6, "2024-02-20", "2024-02-29")):
+        cmd = ReportProgress(**(REPORT | {"period_start": start, "period_end": end, "milestones_done": []}))
         state = domain.evolve_project(
             state,
-            envelope("ProgressReported", domain.decide_report_progress(state, cmd, report_id=f"r{version}"), version),
+            envelope(
+                "ProgressReported",
+                progress.decide_report_progress(state, cmd, report_id=f"r{version}", milestones=KNOWN),
+                version,
+            ),
         )
-    assert state.reports == 2 and state.cumulative_investment == Decimal(241)
+    # Both await hq's review: claimed, not yet in 累计完成投资; their days merge into one covered span.
+    assert state.reports == 2 and state.reported_investment == Decimal(241) and state.cumulative_investment == 0
+    assert [(s.start, s.end) for s in state.periods] == [(date(2024, 2, 20), date(2024, 3, 10))]
     assert state.last_report_period_end == date(2024, 3, 10)
 
 

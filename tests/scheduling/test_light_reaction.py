@@ -29,9 +29,9 @@ from tests.platform import auth, bootstrap_orgs, project_body, running, runtime_
 from tests.scheduling.test_plans import plan_body
 
 TODAY = date(2024, 6, 30)
+DONE = [{"milestone_id": "permit", "done_on": "2024-03-20"}, {"milestone_id": "start", "done_on": "2024-04-25"}]
 REPORT = {"period_start": "2024-06-17", "period_end": "2024-06-23", "investment_this_period": "440",
-          "image_progress_pct": "40", "milestones_done": [{"name": "施工许可", "done_on": "2024-03-20"},
-                                                         {"name": "开工", "done_on": "2024-04-25"}]}  # fmt: skip
+          "image_progress_pct": "40", "milestones_done": DONE}  # fmt: skip
 
 
 @dataclass
@@ -73,6 +73,20 @@ class Project:
         return await self.light(s)
 
 
+async def completions(rt: Runtime, plan_id: str, count: int) -> list[StoredEvent]:
+    """The plan's MilestoneCompleted events, once there are `count` of them."""
+
+    async def found() -> bool:
+        return len(await _completed(rt, plan_id)) >= count
+
+    await wait_until(found, 10, f"{count} milestones completed in {plan_id}")
+    return await _completed(rt, plan_id)
+
+
+async def _completed(rt: Runtime, plan_id: str) -> list[StoredEvent]:
+    return [e for e in await rt.store.read_aggregate("plan", plan_id) if e.envelope.type == "MilestoneCompleted"]
+
+
 async def light_events(rt: Runtime, project_id: str) -> list[StoredEvent]:
     return await rt.store.read_aggregate("light", project_id)
 
@@ -111,11 +125,18 @@ async def test_progress_phase_and_plan_changes_relight_the_project_once_each(set
         r = await intake.client.post(f"/v1/projects/{project.pid}/progress-reports", json=REPORT, headers=unit)
         assert r.status_code == 201, r.text
         report = await intake.rt.store.get(r.json()["seq"])
-        assert (await project.follows(report.seq, a))["colour"] == "yellow"
-        caused = [
-            e for e in await light_events(a.rt, project.pid) if e.envelope.causation_id == str(report.envelope.id)
-        ]
-        assert [e.envelope.id for e in caused] == [derived_event_id(report.envelope.id, LIGHT_REEVALUATION)]
+        # The milestones it names become the plan's own completions (reaction milestone_completion), which relight
+        # the project too: every light they cause carries the id derived from its cause.
+        completed = await completions(a.rt, f"{project.pid}-y2024", 2)
+        assert {e.envelope.causation_id for e in completed} == {str(report.envelope.id)}
+        assert (await project.follows(completed[-1].seq, a))["colour"] == "yellow"
+        causes = {report.envelope.id, *(e.envelope.id for e in completed)}
+        lights = await light_events(a.rt, project.pid)
+        caused = [e for e in lights if uuid.UUID(e.envelope.causation_id or "") in causes]
+        assert caused and all(
+            e.envelope.id == derived_event_id(uuid.UUID(e.envelope.causation_id or ""), LIGHT_REEVALUATION)
+            for e in caused
+        )
         assert caused[0].envelope.correlation_id == report.envelope.correlation_id
 
         # Replica b stops: a alone carries on.

@@ -71,8 +71,8 @@ async def test_rule_change_never_rewrites_history_and_what_if_compares(platform:
     await platform.intake.post(
         f"/v1/projects/{pid}/progress-reports",
         json={"period_start": "2024-06-17", "period_end": "2024-06-23", "investment_this_period": "440",
-              "image_progress_pct": "40", "milestones_done": [{"name": "施工许可", "done_on": "2024-03-20"},
-                                                             {"name": "开工", "done_on": "2024-04-25"}]},
+              "image_progress_pct": "40", "milestones_done": [{"milestone_id": "permit", "done_on": "2024-03-20"},
+                                                             {"milestone_id": "start", "done_on": "2024-04-25"}]},
         headers=unit,
     )  # fmt: skip
     await platform.synced()

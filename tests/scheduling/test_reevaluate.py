@@ -44,7 +44,7 @@ async def test_same_day_re_evaluation_records_a_change_and_an_unchanged_light_ap
         headers=auth(platform.tokens["hq"]),
     )  # fmt: skip
     assert r.status_code == 200, r.text
-    done = [{"name": "施工许可", "done_on": "2024-03-20"}, {"name": "开工", "done_on": "2024-04-25"}]
+    done = [{"milestone_id": "permit", "done_on": "2024-03-20"}, {"milestone_id": "start", "done_on": "2024-04-25"}]
     await _report(platform, pid, "2024-06-17", "2024-06-23", "440", milestones_done=done)
     await platform.synced()
     # The day's run: 600 planned, 440 done -> yellow.

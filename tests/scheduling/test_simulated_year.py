@@ -37,7 +37,7 @@ async def test_a_simulated_year_lights_every_colour_with_reasons(platform: Platf
         paces[project["id"]] = (PACES[index % len(PACES)], plan)
     await platform.synced()
 
-    pending = {pid: sorted((m["planned_date"], i, m["name"]) for i, m in enumerate(plan["milestones"]))
+    pending = {pid: sorted((m["planned_date"], i, m["milestone_id"]) for i, m in enumerate(plan["milestones"]))
                for pid, (_, plan) in paces.items()}  # fmt: skip
     started: set[str] = set()
     platform.clock.set_day(date(2024, 1, 1))
@@ -65,7 +65,8 @@ async def test_a_simulated_year_lights_every_colour_with_reasons(platform: Platf
                     f"/v1/projects/{project['id']}/progress-reports",
                     json={"period_start": (day - timedelta(days=6)).isoformat(), "period_end": day.isoformat(),
                           "investment_this_period": str(invest.quantize(Decimal("0.01"))), "image_progress_pct": "10",
-                          "milestones_done": [{"name": n, "done_on": min(d, day.isoformat())} for d, _, n in due]},
+                          "milestones_done": [{"milestone_id": i, "done_on": min(d, day.isoformat())}
+                                              for d, _, i in due]},
                     headers=hq,
                 )  # fmt: skip
                 assert r.status_code == 201, r.text

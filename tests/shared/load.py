@@ -58,7 +58,7 @@ class Writer:
         async with self.locks[aggregate_id]:
             version = self.positions[aggregate_id].version
             amount = Decimal(self.rng.randint(1, 99))
-            start = date(2024, 1, 1) + timedelta(days=7 * (version % 50))
+            start = date(2024, 1, 1) + timedelta(days=7 * version)  # consecutive weeks: periods never overlap
             payload = ProgressReported(
                 report_id=f"{aggregate_id}-r{version}",
                 period_start=start,

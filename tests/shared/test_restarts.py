@@ -14,7 +14,13 @@ from shared.provision import StreamLayout, provision_at
 from shared.settings import Settings
 from tests.platform import auth, bootstrap_and_wait, project_body, running, runtime_of
 
-REPORT = {"period_start": "2024-03-01", "period_end": "2024-03-07", "image_progress_pct": "1"}
+WEEKS = {"1": ("2024-03-01", "2024-03-07"), "10": ("2024-03-08", "2024-03-14"), "100": ("2024-03-15", "2024-03-21")}
+
+
+def report(amount: str) -> dict[str, str]:
+    """The week's report (consecutive weeks: a project's periods may not overlap)."""
+    start, end = WEEKS[amount]
+    return {"period_start": start, "period_end": end, "image_progress_pct": "1", "investment_this_period": amount}
 
 
 async def _post_until_accepted(client: httpx.AsyncClient, path: str, body: dict[str, str], token: str) -> int:
@@ -51,21 +57,21 @@ async def test_service_survives_nats_and_postgres_restarts(tmp_path: Path) -> No
             await client.get("/v1/programmes/prog", params={"min_seq": r.json()["seq"]}, headers=auth(tokens["hq"]))
             r = await client.post("/v1/projects", json=project_body(), headers=auth(tokens["hq"]))
             path = f"/v1/projects/{r.json()['id']}/progress-reports"
-            await _post_until_accepted(client, path, {**REPORT, "investment_this_period": "1"}, tokens["unit-a"])
+            await _post_until_accepted(client, path, report("1"), tokens["unit-a"])
 
             nats_server.stop()
             nats_server = start_nats(tmp_path / "nats", port=nats_server.port)
-            await _post_until_accepted(client, path, {**REPORT, "investment_this_period": "10"}, tokens["unit-a"])
+            await _post_until_accepted(client, path, report("10"), tokens["unit-a"])
 
             pg_server.stop()
             pg_server = start_postgres(tmp_path / "pg", port=pg_server.port)
-            seq = await _post_until_accepted(
-                client, path, {**REPORT, "investment_this_period": "100"}, tokens["unit-a"]
-            )
+            seq = await _post_until_accepted(client, path, report("100"), tokens["unit-a"])
 
             assert await rt.runner.wait_for(seq, 30)
             async with rt.pool.acquire() as conn:
-                total = await conn.fetchval(f"SELECT sum(investment_this_period) FROM {rt.schema}.progress_reports")
+                total = await conn.fetchval(
+                    f"SELECT sum((state->>'investment_this_period')::numeric) FROM {rt.schema}.progress_reports"
+                )
                 parked = await conn.fetchval(f"SELECT count(*) FROM {rt.schema}._dead_letter")
             assert total == 111 and parked == 0
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import nats.errors
@@ -22,7 +22,13 @@ from shared.runtime import Runtime
 from shared.settings import Settings
 from tests.platform import auth, bootstrap_and_wait, project_body, running, runtime_of, wait_until
 
-REPORT = {"period_start": "2024-03-01", "period_end": "2024-03-07", "image_progress_pct": "10"}
+
+def report(amount: int) -> dict[str, str]:
+    """Report n covers day n of 2024 (a project's periods may not overlap)."""
+    day = (date(2024, 1, 1) + timedelta(days=amount)).isoformat()
+    return {"period_start": day, "period_end": day, "image_progress_pct": "10", "investment_this_period": str(amount)}
+
+
 FORGER = Actor(org_id="scheduling", role=Role.SYSTEM, user="forger")
 
 
@@ -155,7 +161,7 @@ async def test_deliveries_taken_by_a_straggler_are_never_skipped(settings: Setti
         for amount in amounts:
             r = await client.post(
                 f"/v1/projects/{project_id}/progress-reports",
-                json={**REPORT, "investment_this_period": str(amount)},
+                json=report(amount),
                 headers=auth(tokens["unit-a"]),
             )
             assert r.status_code == 201, r.text
@@ -167,7 +173,7 @@ async def test_deliveries_taken_by_a_straggler_are_never_skipped(settings: Setti
             reports = await conn.fetchval(f"SELECT count(*) FROM {rt.schema}.progress_reports")
         assert reports == len(amounts)
         r = await client.get(f"/v1/projects/{project_id}", headers=auth(tokens["hq"]))
-        assert r.json()["cumulative_investment"] == str(sum(amounts))
+        assert r.json()["reported_investment"] == str(sum(amounts))  # awaiting review: reported, not yet accepted
         assert rt.runner.stats.recreated >= 1
         assert await parked(rt) == []
 

@@ -1,0 +1,95 @@
+"""intake's HTTP API of the progress ledger: report, correct (更正), review (审核通过 / 退回) and read the ledger."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from services.intake import progress_handlers, queries
+from services.intake.api import ProjectId, project_written
+from services.intake.commands import (
+    CorrectReport,
+    CorrectReportBody,
+    ReportProgress,
+    ReportProgressBody,
+    ReviewReport,
+    ReviewReportBody,
+    command_from,
+)
+from services.intake.policies import can_read_project
+from services.intake.progress import ReportStatus
+from shared.problems import Problem
+from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep
+
+router = APIRouter(prefix="/v1")
+ReportPath = "/projects/{project_id}/progress-reports/{report_id}"
+
+
+@router.post(
+    "/projects/{project_id}/progress-reports",
+    status_code=201,
+    tags=["progress"],
+    summary="进度填报",
+    description="同一项目的填报周期不得重叠(409 指明重叠的填报);节点按实施方案的节点编号填报,方案没有的编号答 422。"
+    "填报先为“待审核”,审核通过后计入累计完成投资。",
+)
+async def report_progress(
+    project_id: ProjectId, body: ReportProgressBody, rt: RuntimeDep, meta: MetaDep, response: Response
+) -> dict[str, Any]:
+    cmd = command_from(ReportProgress, body, project_id=project_id)
+    outcome, report_id = await progress_handlers.report_progress(rt, cmd, meta)
+    return {**project_written(outcome, response, 201), "report_id": report_id}
+
+
+@router.post(
+    ReportPath + "/corrections",
+    status_code=201,
+    tags=["progress"],
+    summary="更正进度填报(责任单位或指挥部办公室,须说明理由)",
+    description="更正为新的事件,原填报保留在历史中;更正后的填报重新等待审核。",
+)
+async def correct_report(
+    project_id: ProjectId, report_id: str, body: CorrectReportBody, rt: RuntimeDep, meta: MetaDep, response: Response
+) -> dict[str, Any]:
+    cmd = command_from(CorrectReport, body, project_id=project_id, report_id=report_id)
+    return project_written(await progress_handlers.correct_report(rt, cmd, meta), response, 201)
+
+
+@router.post(
+    ReportPath + "/review",
+    tags=["progress"],
+    summary="审核进度填报(指挥部办公室:审核通过或退回)",
+    description="只审核“待审核”的填报;退回须说明理由,责任单位更正后再审核。",
+)
+async def review_report(
+    project_id: ProjectId, report_id: str, body: ReviewReportBody, rt: RuntimeDep, meta: MetaDep, response: Response
+) -> dict[str, Any]:
+    cmd = command_from(ReviewReport, body, project_id=project_id, report_id=report_id)
+    return project_written(await progress_handlers.review_report(rt, cmd, meta), response)
+
+
+@router.get(
+    "/projects/{project_id}/progress-reports",
+    tags=["progress"],
+    summary="项目的进度台账(各填报的现行数字、审核状态与更正历史)",
+    description="cumulative_investment 累计完成投资只计审核通过的填报(按最近一次审核通过时的数字);"
+    "pending_investment 为待审核填报的本期投资之和,单列显示。",
+    dependencies=[MinSeqDep],
+)
+async def list_progress_reports(project_id: ProjectId, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
+    found = await queries.get_project(rt.pool, rt.schema, project_id)
+    if found is None:
+        raise Problem(404, "项目不存在")
+    project, _ = found
+    can_read_project(principal, project)
+    items = await queries.list_progress_reports(rt.pool, rt.schema, project_id)
+    pending = [i for i in items if i["status"] == ReportStatus.PENDING]
+    return {
+        "items": items,
+        "total": len(items),
+        "cumulative_investment": str(project.cumulative_investment),
+        "pending_reports": len(pending),
+        "pending_investment": str(sum((Decimal(i["investment_this_period"]) for i in pending), Decimal(0))),
+    }

@@ -1,0 +1,155 @@
+"""intake's progress ledger (进度台账) and what it knows of scheduling's plans, as read-model parts.
+
+- `progress_reports`: one row per report, its state folded by `progress.evolve_report` (figures as corrected,
+  review status); written in bulk, one SELECT and one upsert per batch.
+- `progress_report_history`: every event of a report (the original, each correction with its reason, each review),
+  so the original stays visible beside the corrections.
+- `plan_milestones`: the milestone ids and names of every project's plans, folded from scheduling's PlanDrafted and
+  PlanRevised (a projection may read any event of the stream; docs/adr/0015): a report naming a milestone no plan
+  of its project has is refused. Baselines and re-baselines move dates only, so they are not needed here.
+- `ProjectReportSpec`: what a correction or review loads, the project and the one report it names, from their rows
+  plus the events after them (shared.commands.load), like any aggregate.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from services.intake.domain import ProjectState, evolve_project
+from services.intake.progress import REPORT_EVENTS, ProjectReport, ReportState, evolve_report
+from shared.aggregate_table import RowTable, insert_rows
+from shared.catalogue import CATALOGUE
+from shared.catalogue.scheduling import PlanDrafted, PlanRevised
+from shared.eventstore import Position, StoredEvent
+
+REPORT_EVENT_TYPES = frozenset(t.__name__ for t in REPORT_EVENTS)
+REPORT_COLUMNS = {
+    "report_id": "text", "project_id": "text", "period_start": "date", "period_end": "date", "status": "text",
+    "last_seq": "bigint", "state": "jsonb",
+}  # fmt: skip
+
+
+class ReportLedger:
+    """The `progress_reports` table: each report's folded state, keyed by report id."""
+
+    table = "progress_reports"
+
+    def ddl(self, schema: str) -> str:
+        return (
+            f"CREATE TABLE IF NOT EXISTS {schema}.{self.table} (report_id text PRIMARY KEY, project_id text NOT NULL,"
+            " period_start date NOT NULL, period_end date NOT NULL, status text NOT NULL, last_seq bigint NOT NULL,"
+            " state jsonb NOT NULL);"
+            f"CREATE INDEX IF NOT EXISTS progress_reports_project ON {schema}.{self.table} (project_id, period_end);"
+        )
+
+    async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[StoredEvent]) -> None:
+        mine = [e for e in events if e.envelope.type in REPORT_EVENT_TYPES]
+        if not mine:
+            return
+        ids = list({CATALOGUE.payload_of(e).report_id for e in mine})  # type: ignore[attr-defined]
+        rows = await conn.fetch(f"SELECT report_id, state FROM {schema}.{self.table} WHERE report_id = ANY($1)", ids)
+        states: dict[str, ReportState] = {r["report_id"]: ReportState.model_validate_json(r["state"]) for r in rows}
+        last: dict[str, int] = {}
+        for event in mine:
+            payload = CATALOGUE.payload_of(event)
+            report_id = payload.report_id  # type: ignore[attr-defined]
+            states[report_id] = evolve_report(states.get(report_id), event.envelope, payload)  # type: ignore[arg-type]
+            last[report_id] = event.seq
+        out = [
+            (s.report_id, s.project_id, s.period_start, s.period_end, s.status.value, last[k], s.model_dump_json())
+            for k, s in states.items()
+            if k in last
+        ]
+        upsert = "ON CONFLICT (report_id) DO UPDATE SET status = EXCLUDED.status, last_seq = EXCLUDED.last_seq, state"
+        await insert_rows(conn, f"{schema}.{self.table}", REPORT_COLUMNS, out, on_conflict=upsert + " = EXCLUDED.state")
+
+
+def _history_row(event: StoredEvent) -> tuple[Any, ...]:
+    env = event.envelope
+    return (event.seq, env.payload["report_id"], env.aggregate_id, env.type, json.dumps(env.payload),
+            env.actor.org_id, env.recorded_at)  # fmt: skip
+
+
+REPORT_HISTORY = RowTable(
+    "progress_report_history",
+    {"seq": "bigint", "report_id": "text", "project_id": "text", "type": "text", "payload": "jsonb",
+     "actor": "text", "recorded_at": "timestamptz"},
+    dict.fromkeys(REPORT_EVENT_TYPES, _history_row),
+)  # fmt: skip
+
+
+class PlanMilestones:
+    """The `plan_milestones` table: per plan, its project, year and milestones (id and name)."""
+
+    table = "plan_milestones"
+
+    def ddl(self, schema: str) -> str:
+        return (
+            f"CREATE TABLE IF NOT EXISTS {schema}.{self.table} (plan_id text PRIMARY KEY, project_id text NOT NULL,"
+            " year int NOT NULL, milestones jsonb NOT NULL);"
+            f"CREATE INDEX IF NOT EXISTS plan_milestones_project ON {schema}.{self.table} (project_id);"
+        )
+
+    async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[StoredEvent]) -> None:
+        drafted: dict[str, tuple[str, int, str]] = {}
+        revised: dict[str, str] = {}
+        for event in events:
+            payload = CATALOGUE.payload_of(event) if event.envelope.type in ("PlanDrafted", "PlanRevised") else None
+            if payload is None:
+                continue
+            plan_id = event.envelope.aggregate_id
+            names = json.dumps([{"milestone_id": m.milestone_id, "name": m.name} for m in payload.milestones])  # type: ignore[attr-defined]
+            if isinstance(payload, PlanDrafted):
+                drafted[plan_id] = (payload.project_id, payload.year, names)
+                revised.pop(plan_id, None)
+            elif isinstance(payload, PlanRevised):
+                if plan_id in drafted:
+                    drafted[plan_id] = (*drafted[plan_id][:2], names)
+                else:
+                    revised[plan_id] = names
+        table = f"{schema}.{self.table}"
+        rows = [(plan_id, *values) for plan_id, values in drafted.items()]
+        columns = {"plan_id": "text", "project_id": "text", "year": "int", "milestones": "jsonb"}
+        await insert_rows(conn, table, columns, rows, on_conflict="ON CONFLICT (plan_id) DO NOTHING")
+        if revised:
+            await conn.execute(
+                f"UPDATE {table} t SET milestones = u.milestones FROM unnest($1::text[], $2::jsonb[])"
+                " AS u(plan_id, milestones) WHERE t.plan_id = u.plan_id",
+                list(revised), list(revised.values()),
+            )  # fmt: skip
+
+
+@dataclass
+class ProjectReportSpec:
+    """The project and one of its reports as a command loads them (shared.commands.AggregateSpec): the two rows,
+    committed together by the projection, then the project's events after them folded into both."""
+
+    report_id: str
+    aggregate_type: str = "project"
+
+    def evolve(self, state: ProjectReport | None, event: StoredEvent) -> ProjectReport:
+        payload = CATALOGUE.payload_of(event)
+        project = evolve_project(None if state is None else state.project, event.envelope, payload)
+        report = None if state is None else state.report
+        if isinstance(payload, REPORT_EVENTS) and payload.report_id == self.report_id:
+            report = evolve_report(report, event.envelope, payload)
+        return ProjectReport(project, report)
+
+    async def load_row(
+        self, conn: asyncpg.Connection, schema: str, aggregate_id: str
+    ) -> tuple[ProjectReport | None, Position]:
+        row = await conn.fetchrow(
+            f"SELECT p.state, p.version, p.last_seq, p.last_hash, r.state AS report FROM {schema}.projects p"
+            f" LEFT JOIN {schema}.progress_reports r ON r.report_id = $2 AND r.project_id = p.id WHERE p.id = $1",
+            aggregate_id, self.report_id,
+        )  # fmt: skip
+        if row is None:
+            return None, Position()
+        report = None if row["report"] is None else ReportState.model_validate_json(row["report"])
+        project = ProjectState.model_validate_json(row["state"])
+        return ProjectReport(project, report), Position(row["version"], row["last_seq"], row["last_hash"])
