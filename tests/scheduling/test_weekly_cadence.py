@@ -220,7 +220,7 @@ async def test_run_now_with_the_same_idempotency_key_records_once(platform: Plat
     day, _ = _to_real_now(platform)
     pid = await _project(platform, day.year)
     await platform.monitor(day)
-    await _report(platform, pid, date(day.year, 1, 5), day, "900")
+    await _report(platform, pid, date(day.year, 1, 5), day - timedelta(days=1), "900")  # periods may not overlap
     await platform.synced()
     hq = {**auth(platform.tokens["hq"]), "Idempotency-Key": "run-now-once"}
     first = await platform.scheduling.post("/v1/monitoring/runs", json={}, headers=hq)
