@@ -161,6 +161,10 @@ async def test_body_status_and_headers_pass_through(client: httpx.AsyncClient, g
     assert r.headers["location"] == "/v1/projects/p-1"
     assert len(r.headers.get_list("set-cookie")) == 2
 
+    for connection in ("keep-alive, X-Hop", "keep-alive"):  # persistence named beside a header, or alone
+        r = await client.get("/v1/projects/p-1", headers={"Connection": connection, "X-Hop": "1"})
+        assert r.status_code == 200 and r.json()["hop"] == (None if "X-Hop" in connection else "1"), connection
+
     r = await client.post("/v1/issues/i-9/escalations")
     assert r.status_code == 409
     assert r.headers["content-type"] == "application/problem+json"

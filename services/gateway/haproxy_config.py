@@ -50,6 +50,9 @@ core.register_action("drop_connection_options", {"http-req"}, function(txn)
 end)
 """
 
+# A Connection header that names nothing but the connection's persistence: no header to drop.
+_ONLY_PERSISTENCE = r"^\s*(keep-alive|close)(\s*,\s*(keep-alive|close))*\s*$"
+
 # The answers the control plane gave when Caddy reported a failed upstream (0010), now HAProxy's own: the status,
 # the title and the detail, naming the request's path (`instance`), never an address.
 _FAILURES = {
@@ -187,7 +190,9 @@ def render_config(
         f"    bind {listen}",
         # What the upstreams' error bodies name: the path as the client sent it.
         "    http-request set-var(txn.path) path",
-        "    http-request lua.drop_connection_options if { req.hdr(connection) -m found }",
+        # Lua only for a Connection header naming more than keep-alive or close (most clients send none or those).
+        "    http-request lua.drop_connection_options if { req.fhdr_cnt(connection) gt 1 } ||"
+        f" {{ req.fhdr(connection) -m found }} !{{ req.fhdr(connection) -m reg -i '{_ONLY_PERSISTENCE}' }}",
         # The client's X-Forwarded-For kept with the peer appended, in one header (`option forwardfor` would add
         # a second header, and frameworks read the first as the whole chain); Host and Proto are the gateway's
         # own say, never the client's.
