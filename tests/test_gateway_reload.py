@@ -67,7 +67,11 @@ async def test_reloads_under_load_lose_no_request(tmp_path: Path) -> None:
 
                 async def routed(n: int = n) -> bool:
                     workers.update(children(master))  # old workers linger while they finish their requests
-                    r = await client.get(f"/v1/late-{n}/7")
+                    try:
+                        r = await client.get(f"/v1/late-{n}/7")
+                    except (httpx.ReadError, httpx.RemoteProtocolError) as exc:  # as in keep_asking
+                        closed_unread.append(repr(exc))
+                        return False
                     return r.status_code == 200 and r.json() == {"x": "7"}
 
                 await wait_for(f"route {n} reaches its upstream", routed, 15)
