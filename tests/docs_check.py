@@ -1,5 +1,5 @@
 """What `/docs` must be on an intranet: Swagger UI's files come from the platform itself, never from a public CDN
-(shared/docs.py). Used by a service's test and by the real gateway process's test (Caddy passes /docs/assets to the
+(shared/docs.py). Used by a service's test and by the real gateway process's test (HAProxy passes /docs/assets to the
 gateway's control plane)."""
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""`python -m services.gateway` as a real process: Caddy in front (its child), real uvicorn upstreams behind.
+"""`python -m services.gateway` as a real process: HAProxy in front (its child), real uvicorn upstreams behind.
 
 What concerns forwarding is tested here, through the base URL users hit: routing, bodies, headers and statuses
 passed on unchanged, streaming both ways, pooled keep-alive connections, a failed upstream, a route added while
-running; and the process itself: the admin endpoint stays off the public port, Caddy never outlives the gateway.
+running, reloads under load; and the process itself: HAProxy's master CLI stays off the public port, HAProxy never
+outlives the gateway.
 """
 
 from __future__ import annotations
@@ -34,14 +35,21 @@ class GatewayProcess:
     proc: subprocess.Popen[bytes]
     url: str
 
-    def caddy_pids(self) -> list[int]:
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-        return [int(pid) for pid in children if Path(f"/proc/{pid}/exe").resolve().name == "caddy"]
+    def haproxy_pids(self) -> list[int]:
+        """HAProxy's master (the gateway's child)."""
+        return [pid for pid in children(self.proc.pid) if Path(f"/proc/{pid}/exe").resolve().name == "haproxy"]
 
-    def folder(self, caddy: int) -> Path:
-        """The gateway's private folder: where Caddy's initial configuration is."""
-        command = Path(f"/proc/{caddy}/cmdline").read_bytes().split(b"\0")
-        return Path(command[command.index(b"--config") + 1].decode()).parent
+    def folder(self, master: int) -> Path:
+        """The gateway's private folder: where HAProxy's configuration is."""
+        command = Path(f"/proc/{master}/cmdline").read_bytes().split(b"\0")
+        return Path(command[command.index(b"-f") + 1].decode()).parent
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
 
 
 def alive(pid: int) -> bool:
@@ -153,6 +161,10 @@ async def test_body_status_and_headers_pass_through(client: httpx.AsyncClient, g
     assert r.headers["location"] == "/v1/projects/p-1"
     assert len(r.headers.get_list("set-cookie")) == 2
 
+    for connection in ("keep-alive, X-Hop", "keep-alive"):  # persistence named beside a header, or alone
+        r = await client.get("/v1/projects/p-1", headers={"Connection": connection, "X-Hop": "1"})
+        assert r.status_code == 200 and r.json()["hop"] == (None if "X-Hop" in connection else "1"), connection
+
     r = await client.post("/v1/issues/i-9/escalations")
     assert r.status_code == 409
     assert r.headers["content-type"] == "application/problem+json"
@@ -175,16 +187,12 @@ async def test_the_gateways_own_paths_and_unknown_ones(client: httpx.AsyncClient
     assert r.status_code == 404 and r.json()["instance"] == "/v1/nothing-here"
 
 
-async def test_caddys_admin_endpoint_is_not_on_the_public_port(client: httpx.AsyncClient) -> None:
-    for method, path in (
-        ("GET", "/config/"),
-        ("POST", "/load"),
-        ("POST", "/stop"),
-        ("GET", "/reverse_proxy/upstreams"),
-    ):
-        r = await client.request(method, path, json={} if method == "POST" else None)
+async def test_haproxys_own_pages_are_not_on_the_public_port(client: httpx.AsyncClient) -> None:
+    """HAProxy's master CLI is a unix socket in the gateway's private folder and no stats page is configured:
+    the public port answers these as unknown paths (the control plane's 404)."""
+    for method, path in (("GET", "/stats"), ("GET", "/haproxy?stats"), ("GET", "/;csv"), ("POST", "/reload")):
+        r = await client.request(method, path)
         assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json", (path, r.text)
-    # The routing still works after those attempts: nothing was loaded or stopped.
     assert (await client.get("/v1/projects/p-1")).status_code == 200
 
 
@@ -256,15 +264,17 @@ async def test_a_new_route_becomes_routable_and_a_stopped_upstream_is_503_with_r
                 assert r.status_code in (404, 503, 200), r.text  # 503: "just routed, retry" while it loads
                 return r.status_code == 200 and r.json() == {"x": "7"}
 
-            # An unknown path makes the control plane refresh (at most once a second), and the table reloads
-            # into Caddy; without requests it would within the 10 s refresh.
+            # An unknown path makes the control plane refresh (at most once a second), and HAProxy reloads the
+            # table; without requests it would within the 10 s refresh.
             await wait_for("the new route reaches its upstream", routed, 15)
 
             await upstream.stop()
             for method, body in (("GET", None), ("POST", {"name": "x", "budget": 1})):
                 started = time.monotonic()
                 r = await client.request(method, "/v1/projects" if body else "/v1/projects/p-1", json=body)
-                assert time.monotonic() - started < 1.0
+                # One retry after HAProxy's turn-around of min(timeout connect, 1 s) for a refused connection (a
+                # pooled connection the upstream just closed is retried at once; with replicas, on another one).
+                assert time.monotonic() - started < 2.0
                 assert r.status_code == 503  # route still known, upstream gone
                 assert r.headers["content-type"] == "application/problem+json"
                 assert int(r.headers["retry-after"]) > 0
@@ -287,21 +297,23 @@ def killed_on_exit(pids: list[int]) -> Iterator[None]:
                 os.kill(pid, signal.SIGKILL)
 
 
-async def test_caddy_dies_with_the_gateway_even_on_sigkill(
+async def test_haproxy_dies_with_the_gateway_even_on_sigkill(
     upstreams: tuple[Upstream, Upstream], tmp_path: Path
 ) -> None:
     async with gateway_process([upstreams[0].url], tmp_path) as gateway:
-        [caddy] = gateway.caddy_pids()
-        folder = gateway.folder(caddy)
-        assert (folder / "caddy-admin.sock").is_socket() and folder.stat().st_mode & 0o077 == 0  # private
-        with killed_on_exit([caddy]):
+        [master] = gateway.haproxy_pids()
+        workers = children(master)
+        assert workers, "HAProxy's master runs a worker"
+        folder = gateway.folder(master)
+        assert (folder / "haproxy-master.sock").is_socket() and folder.stat().st_mode & 0o077 == 0  # private
+        with killed_on_exit([master, *workers]):
             gateway.proc.send_signal(signal.SIGKILL)
             await asyncio.to_thread(gateway.proc.wait, 5)
 
-            async def caddy_gone() -> bool:
-                return not alive(caddy)
+            async def haproxy_gone() -> bool:
+                return not any(alive(pid) for pid in (master, *workers))
 
-            await wait_for("caddy exits after the gateway was killed", caddy_gone, 5)
+            await wait_for("HAProxy's master and worker exit after the gateway was killed", haproxy_gone, 5)
         with pytest.raises(httpx.TransportError):  # nothing listens on the base URL any more
             async with httpx.AsyncClient(base_url=gateway.url, timeout=2) as client:
                 await client.get("/healthz")
@@ -310,11 +322,12 @@ async def test_caddy_dies_with_the_gateway_even_on_sigkill(
         assert not folder.exists()  # ...the next one does
 
 
-async def test_caddy_stops_with_the_gateway_on_sigterm(upstreams: tuple[Upstream, Upstream], tmp_path: Path) -> None:
+async def test_haproxy_stops_with_the_gateway_on_sigterm(upstreams: tuple[Upstream, Upstream], tmp_path: Path) -> None:
     async with gateway_process([upstreams[0].url], tmp_path) as gateway:
-        [caddy] = gateway.caddy_pids()
-        with killed_on_exit([caddy]):
+        [master] = gateway.haproxy_pids()
+        workers = children(master)
+        with killed_on_exit([master, *workers]):
             gateway.proc.terminate()
-            # uvicorn ends by re-raising the signal it handled, after the app's shutdown stopped Caddy.
+            # uvicorn ends by re-raising the signal it handled, after the app's shutdown stopped HAProxy.
             assert await asyncio.to_thread(gateway.proc.wait, 15) == -signal.SIGTERM
-            assert not alive(caddy)
+            assert not any(alive(pid) for pid in (master, *workers))

@@ -1,9 +1,9 @@
 """The gateway's composition root: one base URL in front of the services, with their merged OpenAPI document.
 
 The gateway holds no state and connects to neither NATS nor PostgreSQL; its only setting is where the services
-are (`TIAODU_GATEWAY_ROUTES`, comma separated base URLs). Caddy, its child process, listens on the base URL and
-forwards what the services declare (docs/adr/0010); this app is the control plane behind it: the routing table,
-the merged document, health, and the answers for unknown paths and for upstreams that failed.
+are (`TIAODU_GATEWAY_ROUTES`, comma separated base URLs). HAProxy, its child process, listens on the base URL and
+forwards what the services declare, answering for upstreams that failed (docs/adr/0013); this app is the control
+plane behind it: the routing table, the merged document, health, and the answers for unknown paths.
 """
 
 from __future__ import annotations
@@ -18,18 +18,15 @@ from functools import partial
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.gateway.caddy import Caddy
-from services.gateway.caddy_config import UPSTREAM_ERROR_HEADER, dial_address, render_config
+from services.gateway.haproxy import HAProxy
+from services.gateway.haproxy_config import render_config, server_address
 from services.gateway.proxy import TITLE, Gateway, Route
 from shared.docs import mount_docs
 from shared.problems import Problem, problem_response
 from shared.telemetry import FASTAPI_TELEMETRY
 
 SERVICE = "gateway"
-RETRY_AFTER_S = 2  # a restarting service is back within seconds (make run, a rolling deploy)
-_UPSTREAM_ERROR = UPSTREAM_ERROR_HEADER.lower().encode()  # as ASGI spells header names
 
 
 @dataclass(frozen=True)
@@ -44,7 +41,7 @@ class GatewaySettings:
         if not routes:
             raise RuntimeError("gateway: TIAODU_GATEWAY_ROUTES must list the services' base URLs, comma separated")
         for route in routes:
-            dial_address(route)  # an unusable URL stops the gateway at start, naming it
+            server_address(route)  # an unusable URL stops the gateway at start, naming it
         return cls(
             routes=routes,
             service_port=int(os.environ.get("SERVICE_PORT", "8000")),
@@ -57,18 +54,18 @@ class GatewaySettings:
         return f"{host}:{self.service_port}"
 
 
-def create_app(settings: GatewaySettings, caddy: Caddy | None = None) -> FastAPI:
-    """The control plane; with `caddy` every new routing table is loaded into it (without, as in the in-process
+def create_app(settings: GatewaySettings, haproxy: HAProxy | None = None) -> FastAPI:
+    """The control plane; with `haproxy` every new routing table is loaded into it (without, as in the in-process
     tests of the merged document, the table is only computed)."""
     upstreams = [u.rstrip("/") for u in settings.routes]
     # One upstream is one address today; a list per service is where balancing across replicas goes (issue 12).
-    pools = {u: [dial_address(u)] for u in upstreams}
+    pools = {u: [server_address(u)] for u in upstreams}
 
-    async def load_into_caddy(data_plane: Caddy, routes: list[Route]) -> None:
+    async def load_into_haproxy(data_plane: HAProxy, routes: list[Route]) -> None:
         config = render_config(
             listen=settings.listen,
-            admin_socket=data_plane.admin_socket,
             control_socket=data_plane.control_socket,
+            lua_file=data_plane.lua_file,
             routes=routes,
             pools=pools,
         )
@@ -77,7 +74,7 @@ def create_app(settings: GatewaySettings, caddy: Caddy | None = None) -> FastAPI
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with httpx.AsyncClient(trust_env=False) as client:
-            on_routes = partial(load_into_caddy, caddy) if caddy is not None else None
+            on_routes = partial(load_into_haproxy, haproxy) if haproxy is not None else None
             gateway = Gateway(upstreams, client, on_routes=on_routes)
             app.state.gateway = gateway
             await gateway.refresh()
@@ -88,13 +85,12 @@ def create_app(settings: GatewaySettings, caddy: Caddy | None = None) -> FastAPI
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task
-                if caddy is not None:  # here: uvicorn ends by re-raising SIGTERM, so __main__'s finally never runs
-                    await asyncio.to_thread(caddy.stop)
+                if haproxy is not None:  # here: uvicorn ends by re-raising SIGTERM, so __main__'s finally never runs
+                    await asyncio.to_thread(haproxy.stop)
 
     app = FastAPI(
         title=TITLE, telemetry=FASTAPI_TELEMETRY, lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None
     )
-    app.add_middleware(UpstreamFailures)
     mount_docs(app, openapi_url="/openapi.json", title=f"{TITLE} · 接口文档")  # before the catch-all route
 
     def gateway_of(request: Request) -> Gateway:
@@ -118,34 +114,12 @@ def create_app(settings: GatewaySettings, caddy: Caddy | None = None) -> FastAPI
 
     @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
     async def no_upstream(request: Request) -> Response:
-        # Caddy forwards every path an upstream declared at the last refresh; what reaches this route had no owner.
+        # HAProxy forwards every path an upstream declared at the last refresh; what reaches this route had no owner.
         if await gateway_of(request).resolve(request.method, request.url.path) is not None:
-            # Declared since: the refresh has loaded the route into Caddy, so a retry reaches the upstream.
+            # Declared since: the refresh has loaded the route into HAProxy, so a retry reaches the upstream.
             detail = f"{request.method} {request.url.path} 的路由刚刚更新,请重试"
             return problem_response(Problem(503, detail, headers={"Retry-After": "1"}), request.url.path)
         detail = f"没有服务提供 {request.method} {request.url.path}"
         return problem_response(Problem(404, detail), request.url.path)
 
     return app
-
-
-class UpstreamFailures:
-    """Answers the requests Caddy's error route passes on when an upstream failed: 503 (refused, unreachable) or
-    504 (accepted, no answer in time), with Retry-After, naming the path and never an internal address."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        failed = None
-        if scope["type"] == "http":
-            failed = next((v for k, v in scope["headers"] if k == _UPSTREAM_ERROR), None)
-        if failed is None:
-            await self.app(scope, receive, send)
-            return
-        retry = {"Retry-After": str(RETRY_AFTER_S)}
-        if failed == b"504":
-            problem = Problem(504, "上游服务未能及时应答,请稍后重试", title="网关超时", headers=retry)
-        else:
-            problem = Problem(503, "上游服务暂时不可用,请稍后重试", title="服务暂不可用", headers=retry)
-        await problem_response(problem, scope["path"])(scope, receive, send)

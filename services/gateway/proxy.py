@@ -2,7 +2,7 @@
 
 Each upstream's `/openapi.json` is read at startup, every REFRESH_S seconds, and when a path matches nothing,
 so a new route appears at the gateway without configuration. Whenever the table changes it is handed on
-(`on_routes`): Caddy does the forwarding (`caddy_config.py`), the app around this is in `bootstrap.py`.
+(`on_routes`): HAProxy does the forwarding (`haproxy_config.py`), the app around this is in `bootstrap.py`.
 """
 
 from __future__ import annotations

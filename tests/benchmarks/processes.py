@@ -81,7 +81,7 @@ class Service:
 
     def pids(self) -> dict[str, int]:
         """name -> pid of the process and of each process it started (uvicorn's API workers and the resource
-        tracker multiprocessing starts beside them, the gateway's Caddy)."""
+        tracker multiprocessing starts beside them, the gateway's HAProxy master and its workers)."""
         pid = self.child.proc.pid
         named = {self.name: pid}
         workers = 0
@@ -93,8 +93,11 @@ class Service:
             program = Path(cmdline.split("\0", 1)[0]).name
             if "resource_tracker" in cmdline:
                 named[f"{self.name}-resource-tracker"] = child
-            elif not program.startswith("python"):  # e.g. the gateway's Caddy
+            elif not program.startswith("python"):  # e.g. the gateway's HAProxy master
                 named[f"{self.name}-{program}"] = child
+                # ...whose worker does the forwarding (a reload leaves the old one finishing beside the new)
+                for n, grandchild in enumerate(children_of(child), start=1):
+                    named[f"{self.name}-{program}-{n}"] = grandchild
             else:
                 workers += 1
                 named[f"{self.name}-{workers}"] = child

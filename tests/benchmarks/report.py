@@ -234,10 +234,10 @@ def gateway_cost(direct: dict[str, float], gateway: dict[str, float]) -> str:
     """What a command through the gateway costs beyond a direct one, process by process."""
     extra = {name: gateway.get(name, 0.0) - direct.get(name, 0.0) for name in gateway}
     total = sum(extra.values())
-    caddy = sum(v for n, v in extra.items() if n.startswith("gateway"))
+    hop = sum(v for n, v in extra.items() if n.startswith("gateway"))
     others = ", ".join(f"{n} {v:+.2f}" for n, v in extra.items() if not n.startswith("gateway") and abs(v) >= 0.02)
     return (
-        f"- Through the gateway a command costs {total:.2f} ms more CPU than direct: the gateway {caddy:.2f} ms and "
+        f"- Through the gateway a command costs {total:.2f} ms more CPU than direct: the gateway {hop:.2f} ms and "
         f"every other process more per command at the lower rate ({others}); the worker's share is its smaller "
         "batches at a lower rate, the rest was not traced further."
     )
