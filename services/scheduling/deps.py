@@ -15,6 +15,8 @@ HQ = require_roles(Role.HQ)
 # What an identifier in a query may be (ids are slugs): anything else is refused at the edge, never sent to the database
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 WRITERS = require_roles(Role.HQ, Role.UNIT)
+# Who may convene and run dispatch meetings; which meeting is decided on it (policies.can_run_meeting)
+CONVENERS = require_roles(Role.HQ, Role.UNIT, Role.LEADER)
 
 
 async def clock_of(request: Request) -> Clock:

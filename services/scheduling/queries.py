@@ -205,14 +205,21 @@ async def programme_lights(
 
 
 async def overdue_milestones(
-    conn: asyncpg.Connection, schema: str, *, programme_id: str, unit_id: str | None, as_of: date
+    conn: asyncpg.Connection,
+    schema: str,
+    *,
+    programme_id: str,
+    unit_id: str | None,
+    as_of: date,
+    sponsor_id: str | None = None,
 ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         f"SELECT p.state, j.name AS project_name, j.unit_id FROM {schema}.plans p"
         f" JOIN {schema}.project_directory j ON j.id = p.project_id"
         " WHERE j.programme_id = $1 AND ($2::text IS NULL OR j.unit_id = $2) AND p.year = $3"
-        " AND j.phase IN ('preliminary', 'under_construction') ORDER BY j.id",
-        programme_id, unit_id, as_of.year,
+        " AND j.phase IN ('preliminary', 'under_construction') AND ($4::text IS NULL OR j.sponsor_leader_id = $4)"
+        " ORDER BY j.id",
+        programme_id, unit_id, as_of.year, sponsor_id,
     )  # fmt: skip
     done = await _reported_done(conn, schema, as_of)
     out = []
@@ -241,13 +248,20 @@ async def _reported_done(conn: asyncpg.Connection, schema: str, as_of: date) -> 
 
 
 async def build_agenda(
-    conn: asyncpg.Connection, schema: str, *, programme_id: str, unit_id: str | None, as_of: date
+    conn: asyncpg.Connection,
+    schema: str,
+    *,
+    programme_id: str,
+    unit_id: str | None,
+    as_of: date,
+    sponsor_id: str | None = None,
 ) -> list[AgendaItem]:
-    """The agenda from the state: red, then yellow projects with reasons, then overdue milestones.
+    """The agenda from the state: red, then yellow projects with reasons, then overdue milestones (of one unit's
+    or one leader's projects when given).
 
     Escalated issues and open supervision orders join the agenda once issue-coordination publishes them."""
     lights = await programme_lights(
-        conn, schema, programme_id=programme_id, colour=None, category=None, unit_id=unit_id, sponsor_id=None
+        conn, schema, programme_id=programme_id, colour=None, category=None, unit_id=unit_id, sponsor_id=sponsor_id
     )
     items: list[AgendaItem] = []
     for colour in ("red", "yellow"):
@@ -258,7 +272,10 @@ async def build_agenda(
                                title=f"{COLOUR_NAMES[colour]}项目:{p['name']}", reasons=p["light"]["reasons"],
                                unit_id=p["unit_id"])
                 )  # fmt: skip
-    for m in await overdue_milestones(conn, schema, programme_id=programme_id, unit_id=unit_id, as_of=as_of):
+    overdue = await overdue_milestones(
+        conn, schema, programme_id=programme_id, unit_id=unit_id, as_of=as_of, sponsor_id=sponsor_id
+    )
+    for m in overdue:
         items.append(
             AgendaItem(kind="overdue_milestone", project_id=m["project_id"],
                        title=f"逾期节点:{m['project_name']}「{m['milestone']}」",
