@@ -35,6 +35,7 @@ from services.intake.commands import (
 from services.intake.policies import can_read_project, listing_scope
 from shared.catalogue.intake import Category, Phase
 from shared.commands import Outcome
+from shared.paging import Page, PagingDep
 from shared.problems import Problem
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, written
 
@@ -61,9 +62,10 @@ async def register_programme(
     return written(outcome, response, 201, location=f"/v1/programmes/{outcome.aggregate_id}")
 
 
-@router.get("/programmes", tags=["programmes"], summary="计划列表", dependencies=[MinSeqDep])
-async def list_programmes(rt: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
-    return await queries.list_programmes(rt.pool, rt.schema)
+@router.get("/programmes", tags=["programmes"], summary="年度重点项目批次列表", dependencies=[MinSeqDep])
+async def list_programmes(rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep) -> Page[dict[str, Any]]:
+    items, total = await queries.list_programmes(rt.pool, rt.schema, limit=paging.limit, offset=paging.offset)
+    return Page(items=items, total=total, **paging.echo())
 
 
 @router.get("/programmes/{programme_id}", tags=["programmes"], summary="计划详情", dependencies=[MinSeqDep])
@@ -91,13 +93,12 @@ async def register_project(cmd: RegisterProject, rt: RuntimeDep, meta: MetaDep, 
 async def list_projects(
     rt: RuntimeDep,
     principal: PrincipalDep,
-    programme_id: Annotated[str | None, Query(description="计划编号")] = None,
+    paging: PagingDep,
+    programme_id: Annotated[str | None, Query(description="年度重点项目批次编号")] = None,
     category: Annotated[Category | None, Query(description="类别")] = None,
     unit_id: Annotated[str | None, Query(description="责任单位编号")] = None,
     phase: Annotated[Phase | None, Query(description="阶段")] = None,
-    limit: Annotated[int, Query(ge=1, le=200, description="每页条数")] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="跳过条数")] = 0,  # PostgreSQL's OFFSET is int8
-) -> dict[str, Any]:
+) -> Page[dict[str, Any]]:
     unit, sponsor = listing_scope(principal, unit_id)
     filters = {
         "programme_id": programme_id,
@@ -106,8 +107,10 @@ async def list_projects(
         "phase": phase.value if phase else None,
         "sponsor_leader_id": sponsor,
     }
-    items, total = await queries.list_projects(rt.pool, rt.schema, filters=filters, limit=limit, offset=offset)
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    items, total = await queries.list_projects(
+        rt.pool, rt.schema, filters=filters, limit=paging.limit, offset=paging.offset
+    )
+    return Page(items=items, total=total, **paging.echo())
 
 
 @router.get("/projects/{project_id}", tags=["projects"], summary="项目详情", dependencies=[MinSeqDep])
@@ -170,20 +173,26 @@ async def report_progress(
 @router.get(
     "/projects/{project_id}/progress-reports", tags=["progress"], summary="项目的进度填报记录", dependencies=[MinSeqDep]
 )
-async def list_progress_reports(project_id: ProjectId, rt: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+async def list_progress_reports(
+    project_id: ProjectId, rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep
+) -> Page[dict[str, Any]]:
     found = await queries.get_project(rt.pool, rt.schema, project_id)
     if found is None:
         raise Problem(404, "项目不存在")
     can_read_project(principal, found[0])
-    return await queries.list_progress_reports(rt.pool, rt.schema, project_id)
+    items, total = await queries.list_progress_reports(
+        rt.pool, rt.schema, project_id, limit=paging.limit, offset=paging.offset
+    )
+    return Page(items=items, total=total, **paging.echo())
 
 
 # -- organisations and credentials --------------------------------------------------------------------------
 
 
 @router.get("/organisations", tags=["identity"], summary="机构列表", dependencies=[MinSeqDep])
-async def list_organisations(rt: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
-    return await queries.list_organisations(rt.pool, rt.schema)
+async def list_organisations(rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep) -> Page[dict[str, Any]]:
+    items, total = await queries.list_organisations(rt.pool, rt.schema, limit=paging.limit, offset=paging.offset)
+    return Page(items=items, total=total, **paging.echo())
 
 
 @router.post("/organisations", status_code=201, tags=["identity"], summary="登记机构(系统管理)")

@@ -67,13 +67,20 @@ async def project_with_code(db: Db, schema: str, code: str, year: int) -> str | 
     return holder
 
 
-async def list_progress_reports(db: Db, schema: str, project_id: str) -> list[dict[str, Any]]:
+async def list_progress_reports(
+    db: Db, schema: str, project_id: str, *, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of a project's progress reports, by period; and how many it has."""
     rows = await db.fetch(
         f"SELECT report_id, project_version, seq, period_start, period_end, investment_this_period,"
         f" cumulative_investment, image_progress_pct, image_progress_text, milestones_done, reported_by,"
-        f" recorded_at FROM {schema}.progress_reports WHERE project_id = $1 ORDER BY period_end, seq",
+        f" recorded_at FROM {schema}.progress_reports WHERE project_id = $1 ORDER BY period_end, seq"
+        " LIMIT $2 OFFSET $3",
         project_id,
+        limit,
+        offset,
     )
+    total = await db.fetchval(f"SELECT count(*) FROM {schema}.progress_reports WHERE project_id = $1", project_id)
     out = []
     for r in rows:
         item = dict(r)
@@ -81,7 +88,7 @@ async def list_progress_reports(db: Db, schema: str, project_id: str) -> list[di
             item[key] = str(item[key])
         item["milestones_done"] = json.loads(item["milestones_done"])
         out.append(item)
-    return out
+    return out, int(total)
 
 
 # -- programmes ---------------------------------------------------------------------------------------------
@@ -102,9 +109,13 @@ async def get_programme(db: Db, schema: str, programme_id: str) -> dict[str, Any
     return None if row is None else _programme_public(row)
 
 
-async def list_programmes(db: Db, schema: str) -> list[dict[str, Any]]:
-    rows = await db.fetch(PROGRAMME_SELECT.format(s=schema) + " ORDER BY g.year DESC, g.id")
-    return [_programme_public(r) for r in rows]
+async def list_programmes(db: Db, schema: str, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """A page of the programmes, latest year first; and how many there are."""
+    rows = await db.fetch(
+        PROGRAMME_SELECT.format(s=schema) + " ORDER BY g.year DESC, g.id LIMIT $1 OFFSET $2", limit, offset
+    )
+    total = await db.fetchval(f"SELECT count(*) FROM {schema}.programmes")
+    return [_programme_public(r) for r in rows], int(total)
 
 
 async def programme_year(db: Db, schema: str, programme_id: str) -> int | None:
@@ -116,9 +127,15 @@ async def programme_year(db: Db, schema: str, programme_id: str) -> int | None:
 # -- organisations (identity tables, shared.auth.IdentityReadModel) -------------------------------------------
 
 
-async def list_organisations(db: Db, schema: str) -> list[dict[str, Any]]:
-    rows = await db.fetch(f"SELECT id, name, role, demo, version FROM {schema}.organisations ORDER BY role, id")
-    return [dict(r) for r in rows]
+async def list_organisations(db: Db, schema: str, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """A page of the organisations, by role then id; and how many there are."""
+    rows = await db.fetch(
+        f"SELECT id, name, role, demo, version FROM {schema}.organisations ORDER BY role, id LIMIT $1 OFFSET $2",
+        limit,
+        offset,
+    )
+    total = await db.fetchval(f"SELECT count(*) FROM {schema}.organisations")
+    return [dict(r) for r in rows], int(total)
 
 
 async def organisation_role(db: Db, schema: str, org_id: str) -> Role | None:

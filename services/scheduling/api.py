@@ -26,6 +26,7 @@ from services.scheduling.commands import (
 )
 from services.scheduling.deps import HQ, ID_PATTERN, WRITERS, Today
 from services.scheduling.policies import can_read_project, visibility
+from shared.paging import Page, PagingDep
 from shared.problems import Problem
 from shared.project_directory import project_entry
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, written
@@ -54,17 +55,20 @@ async def draft_plan(cmd: DraftPlan, rt: RuntimeDep, meta: MetaDep, response: Re
 async def list_plans(
     rt: RuntimeDep,
     principal: PrincipalDep,
+    paging: PagingDep,
     project_id: str | None = None,
     year: Annotated[int | None, Query(ge=1, le=9999, description="年度")] = None,  # a date's year (the column is int4)
-) -> list[dict[str, Any]]:
+) -> Page[dict[str, Any]]:
     unit, leader = visibility(principal)
     async with rt.pool.acquire() as conn:
-        return await queries.list_plans(
-            conn, rt.schema, project_id=project_id, year=year, unit_id=unit, sponsor_id=leader
-        )
+        items, total = await queries.list_plans(
+            conn, rt.schema, project_id=project_id, year=year, unit_id=unit, sponsor_id=leader, limit=paging.limit,
+            offset=paging.offset,
+        )  # fmt: skip
+    return Page(items=items, total=total, **paging.echo())
 
 
-@router.get("/plans/{plan_id}", tags=["plans"], dependencies=[MinSeqDep])
+@router.get("/plans/{plan_id}", tags=["plans"], summary="实施方案详情(含基准与节点)", dependencies=[MinSeqDep])
 async def get_plan(plan_id: str, rt: RuntimeDep, principal: PrincipalDep, response: Response) -> dict[str, Any]:
     async with rt.pool.acquire() as conn:
         plan = await queries.get_plan(conn, rt.schema, plan_id)
@@ -134,18 +138,17 @@ async def request_exemption(
             dependencies=[HQ, MinSeqDep])  # fmt: skip
 async def exemption_queue(
     rt: RuntimeDep,
+    paging: PagingDep,
     status: Annotated[ExemptionStatus, Query(description="状态:requested 待审批、approved 已批准、rejected 已驳回")] = (
         ExemptionStatus.REQUESTED
     ),
-    programme_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="计划编号")] = None,
-    limit: Annotated[int, Query(ge=1, le=500, description="每页条数")] = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000, description="跳过条数")] = 0,
-) -> dict[str, Any]:
+    programme_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="年度重点项目批次编号")] = None,
+) -> Page[dict[str, Any]]:
     async with rt.pool.acquire() as conn:
         items, total = await queries.exemption_queue(
-            conn, rt.schema, status=status.value, programme_id=programme_id, limit=limit, offset=offset
+            conn, rt.schema, status=status.value, programme_id=programme_id, limit=paging.limit, offset=paging.offset
         )
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    return Page(items=items, total=total, **paging.echo())
 
 
 @router.post(

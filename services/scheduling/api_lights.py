@@ -17,6 +17,7 @@ from services.scheduling.reports import render_ledger, render_weekly_report
 from shared.auth import Principal
 from shared.catalogue.dates import IsoDate
 from shared.catalogue.scheduling import Colour
+from shared.paging import Page, PagingDep
 from shared.problems import Problem
 from shared.project_directory import project_entry
 from shared.web import ContextDep, MetaDep, MinSeqDep, PrincipalDep, RuntimeDep
@@ -35,10 +36,11 @@ def _file_answer(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
 
 
 @router.get("/rules", tags=["lights"], summary="预警规则版本", dependencies=[MinSeqDep])
-async def list_rules(rt: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+async def list_rules(rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep) -> Page[dict[str, Any]]:
     async with rt.pool.acquire() as conn:
         rules = await rule_set(conn, rt.schema)
-    return [v.model_dump(mode="json") for v in rules.versions]
+    versions = [v.model_dump(mode="json") for v in rules.versions]
+    return Page(items=paging.cut(versions), total=len(versions), **paging.echo())
 
 
 @router.post("/rules", status_code=201, tags=["lights"], summary="发布新的预警规则版本(带生效日期)", dependencies=[HQ])
@@ -64,11 +66,19 @@ async def get_light(project_id: str, rt: RuntimeDep, principal: PrincipalDep) ->
     return light
 
 
-@router.get("/projects/{project_id}/light/history", tags=["lights"], dependencies=[MinSeqDep])
-async def get_light_history(project_id: str, rt: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+@router.get(
+    "/projects/{project_id}/light/history", tags=["lights"], summary="项目红黄绿灯变化记录(颜色或原因变化时记录)",
+    dependencies=[MinSeqDep],
+)  # fmt: skip
+async def get_light_history(
+    project_id: str, rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep
+) -> Page[dict[str, Any]]:
     await _visible_project(rt, principal, project_id)
     async with rt.pool.acquire() as conn:
-        return await queries.light_history(conn, rt.schema, project_id)
+        items, total = await queries.light_history(
+            conn, rt.schema, project_id, limit=paging.limit, offset=paging.offset
+        )
+    return Page(items=items, total=total, **paging.echo())
 
 
 @router.get(
@@ -100,22 +110,27 @@ async def what_if(
 
 
 @router.get(
-    "/lights", tags=["lights"], summary="红黄绿灯一览(按计划、颜色、类别、责任单位筛选)", dependencies=[MinSeqDep]
-)
+    "/lights", tags=["lights"], summary="红黄绿灯一览(按年度重点项目批次、颜色、类别、责任单位筛选)",
+    dependencies=[MinSeqDep],
+)  # fmt: skip
 async def list_lights(
     rt: RuntimeDep,
     principal: PrincipalDep,
-    programme_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    paging: PagingDep,
+    programme_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="年度重点项目批次编号")] = None,
     colour: Colour | None = None,
     category: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     unit_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
-) -> list[dict[str, Any]]:
+) -> Page[dict[str, Any]]:
     own_unit, own_leader = visibility(principal)
+    filters: dict[str, Any] = {
+        "programme_id": programme_id, "colour": colour.value if colour else None, "category": category,
+        "unit_id": own_unit or unit_id, "sponsor_id": own_leader,
+    }  # fmt: skip
     async with rt.pool.acquire() as conn:
-        return await queries.programme_lights(
-            conn, rt.schema, programme_id=programme_id, colour=colour.value if colour else None, category=category,
-            unit_id=own_unit or unit_id, sponsor_id=own_leader,
-        )  # fmt: skip
+        items = await queries.programme_lights(conn, rt.schema, **filters, limit=paging.limit, offset=paging.offset)
+        total = await queries.count_lights(conn, rt.schema, **filters)
+    return Page(items=items, total=total, **paging.echo())
 
 
 # -- monitoring -------------------------------------------------------------------------------------------------

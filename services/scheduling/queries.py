@@ -107,15 +107,20 @@ async def list_plans(
     year: int | None,
     unit_id: str | None,
     sponsor_id: str | None = None,
-) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        f"SELECT p.state, p.version FROM {schema}.plans p JOIN {schema}.project_directory j ON j.id = p.project_id"
+    limit: int,
+    offset: int,
+) -> tuple[list[dict[str, Any]], int]:
+    source = (
+        f"FROM {schema}.plans p JOIN {schema}.project_directory j ON j.id = p.project_id"
         " WHERE ($1::text IS NULL OR p.project_id = $1) AND ($2::int IS NULL OR p.year = $2)"
         " AND ($3::text IS NULL OR j.unit_id = $3) AND ($4::text IS NULL OR j.sponsor_leader_id = $4)"
-        " ORDER BY p.project_id, p.year",
-        project_id, year, unit_id, sponsor_id,
-    )  # fmt: skip
-    return [{**json.loads(r["state"]), "version": r["version"]} for r in rows]
+    )
+    args = (project_id, year, unit_id, sponsor_id)
+    rows = await conn.fetch(
+        f"SELECT p.state, p.version {source} ORDER BY p.project_id, p.year LIMIT $5 OFFSET $6", *args, limit, offset
+    )
+    total = await conn.fetchval(f"SELECT count(*) {source}", *args)
+    return [{**json.loads(r["state"]), "version": r["version"]} for r in rows], int(total)
 
 
 # Every exemption of every plan, with its project: hq's queue reads this filtered by status.
@@ -164,15 +169,29 @@ async def current_light(conn: asyncpg.Connection, schema: str, project_id: str) 
     return state.current if isinstance(state, LightState) else None
 
 
-async def light_history(conn: asyncpg.Connection, schema: str, project_id: str) -> list[dict[str, Any]]:
+async def light_history(
+    conn: asyncpg.Connection, schema: str, project_id: str, *, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
     rows = await conn.fetch(
-        f"SELECT seq, payload, recorded_at FROM {schema}.light_history WHERE project_id = $1 ORDER BY seq", project_id
-    )
-    return [
+        f"SELECT seq, payload, recorded_at FROM {schema}.light_history WHERE project_id = $1 ORDER BY seq"
+        " LIMIT $2 OFFSET $3",
+        project_id, limit, offset,
+    )  # fmt: skip
+    total = await conn.fetchval(f"SELECT count(*) FROM {schema}.light_history WHERE project_id = $1", project_id)
+    items = [
         {**(light_public(StatusLightChanged.model_validate_json(r["payload"])) or {}), "seq": r["seq"],
          "recorded_at": r["recorded_at"].isoformat()}
         for r in rows
     ]  # fmt: skip
+    return items, int(total)
+
+
+LIGHTS_WHERE = (
+    "FROM {s}.project_directory j LEFT JOIN {s}.lights l ON l.id = j.id"
+    " WHERE ($1::text IS NULL OR j.programme_id = $1) AND ($2::text IS NULL OR l.colour = $2)"
+    " AND ($3::text IS NULL OR j.category = $3) AND ($4::text IS NULL OR j.unit_id = $4)"
+    " AND ($5::text IS NULL OR j.sponsor_leader_id = $5)"
+)
 
 
 async def programme_lights(
@@ -184,15 +203,14 @@ async def programme_lights(
     category: str | None,
     unit_id: str | None,
     sponsor_id: str | None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
+    """Projects with their current light, by project id (all of them unless `limit`)."""
     rows = await conn.fetch(
         f"SELECT j.id, j.name, j.category, j.unit_id, j.sponsor_leader_id, j.phase, l.state"
-        f" FROM {schema}.project_directory j"
-        f" LEFT JOIN {schema}.lights l ON l.id = j.id"
-        " WHERE ($1::text IS NULL OR j.programme_id = $1) AND ($2::text IS NULL OR l.colour = $2)"
-        " AND ($3::text IS NULL OR j.category = $3) AND ($4::text IS NULL OR j.unit_id = $4)"
-        " AND ($5::text IS NULL OR j.sponsor_leader_id = $5) ORDER BY j.id",
-        programme_id, colour, category, unit_id, sponsor_id,
+        f" {LIGHTS_WHERE.format(s=schema)} ORDER BY j.id LIMIT $6 OFFSET $7",
+        programme_id, colour, category, unit_id, sponsor_id, limit, offset,
     )  # fmt: skip
     out = []
     for r in rows:
@@ -202,6 +220,23 @@ async def programme_lights(
              "sponsor_leader_id": r["sponsor_leader_id"], "phase": r["phase"], "light": light_public(light)}
         )  # fmt: skip
     return out
+
+
+async def count_lights(
+    conn: asyncpg.Connection,
+    schema: str,
+    *,
+    programme_id: str | None,
+    colour: str | None,
+    category: str | None,
+    unit_id: str | None,
+    sponsor_id: str | None,
+) -> int:
+    """How many projects `programme_lights` lists with these filters."""
+    total = await conn.fetchval(
+        f"SELECT count(*) {LIGHTS_WHERE.format(s=schema)}", programme_id, colour, category, unit_id, sponsor_id
+    )
+    return int(total)
 
 
 async def overdue_milestones(

@@ -126,8 +126,8 @@ async def test_concurrent_retries_of_one_report_count_it_once(intake: Intake) ->
         params={"min_seq": seq},
         headers=auth(intake.tokens["hq"]),
     )
-    assert len(r.json()) == 1
-    assert r.json()[0]["cumulative_investment"] == "250.5"
+    assert r.json()["total"] == 1
+    assert r.json()["items"][0]["cumulative_investment"] == "250.5"
 
 
 async def test_same_key_from_another_organisation_is_a_different_request(intake: Intake) -> None:
