@@ -42,7 +42,7 @@ from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, written
 router = APIRouter(prefix="/v1")
 
 ProjectId = Annotated[str, Path(description="项目编号")]
-ProgrammeId = Annotated[str, Path(description="计划编号")]
+ProgrammeId = Annotated[str, Path(description="年度重点项目批次编号")]
 OrgId = Annotated[str, Path(description="机构编号")]
 CredentialId = Annotated[str, Path(description="凭据编号")]
 
@@ -54,7 +54,7 @@ def project_written(outcome: Outcome, response: Response, status: int = 200) -> 
 # -- programmes ---------------------------------------------------------------------------------------------
 
 
-@router.post("/programmes", status_code=201, tags=["programmes"], summary="登记重点项目计划(如 2024 三十工程)")
+@router.post("/programmes", status_code=201, tags=["programmes"], summary="登记年度重点项目批次(如 2024 三十工程)")
 async def register_programme(
     cmd: RegisterProgramme, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
@@ -68,11 +68,11 @@ async def list_programmes(rt: RuntimeDep, principal: PrincipalDep, paging: Pagin
     return Page(items=items, total=total, **paging.echo())
 
 
-@router.get("/programmes/{programme_id}", tags=["programmes"], summary="计划详情", dependencies=[MinSeqDep])
+@router.get("/programmes/{programme_id}", tags=["programmes"], summary="年度重点项目批次详情", dependencies=[MinSeqDep])
 async def get_programme(programme_id: ProgrammeId, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
     body = await queries.get_programme(rt.pool, rt.schema, programme_id)
     if body is None:
-        raise Problem(404, "计划不存在")
+        raise Problem(404, "年度重点项目批次不存在")
     return body
 
 
@@ -87,7 +87,7 @@ async def register_project(cmd: RegisterProject, rt: RuntimeDep, meta: MetaDep, 
 @router.get(
     "/projects",
     tags=["projects"],
-    summary="项目列表(可按计划、类别、责任单位、阶段筛选)",
+    summary="项目列表(可按年度重点项目批次、类别、责任单位、阶段筛选)",
     dependencies=[MinSeqDep],
 )
 async def list_projects(

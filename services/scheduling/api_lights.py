@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from services.scheduling import handlers, queries
 from services.scheduling.commands import PublishRules, RunMonitoring
-from services.scheduling.deps import HQ, ID_PATTERN, Today
+from services.scheduling.deps import HQ, ID_PATTERN, ProgrammeId, Today
 from services.scheduling.evaluation import evaluate, rule_set
 from services.scheduling.monitoring import day_id, run_monitoring
 from services.scheduling.policies import can_read_project, only_wide_readers, visibility
@@ -160,7 +160,7 @@ async def monitoring_day(day: IsoDate, rt: RuntimeDep, principal: PrincipalDep) 
     response_class=Response, responses=_file_answer(DOCX, "周调度报告(Word 文档)"),
 )  # fmt: skip
 async def get_weekly_report(
-    programme_id: str, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: IsoDate | None = None
+    programme_id: ProgrammeId, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: IsoDate | None = None
 ) -> Response:
     only_wide_readers(principal)
     async with rt.pool.acquire() as conn:
@@ -174,7 +174,7 @@ async def get_weekly_report(
     response_class=Response, responses=_file_answer(XLSX, "项目台账(Excel 工作簿)"),
 )  # fmt: skip
 async def get_ledger(
-    programme_id: str, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: IsoDate | None = None
+    programme_id: ProgrammeId, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: IsoDate | None = None
 ) -> Response:
     only_wide_readers(principal)
     async with rt.pool.acquire() as conn:

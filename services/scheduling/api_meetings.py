@@ -54,7 +54,7 @@ async def list_meetings(
     date_to: Annotated[IsoDate | None, Query(description="会议日期不晚于(含,北京时间)")] = None,
 ) -> Page[dict[str, Any]]:
     if date_from is not None and date_to is not None and date_to < date_from:
-        raise invalid("date_to", "不能早于 date_from")
+        raise invalid("query.date_to", "不能早于 date_from")
     unit, leader = meeting_visibility(principal)
     async with rt.pool.acquire() as conn:
         items, total = await queries_meetings.list_meetings(

@@ -164,4 +164,4 @@ async def test_meetings_list_by_date_and_programme_in_pages(platform: Platform) 
     assert "agenda" not in r.json()["items"][0] and r.json()["items"][0]["agenda_count"] == 0
     r = await platform.scheduling.get("/v1/meetings", params={"date_from": "2024-05-10", "date_to": "2024-05-09"},
                                       headers=hq)  # fmt: skip
-    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "date_to", r.text
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "query.date_to", r.text
