@@ -66,16 +66,16 @@ def can_run_meeting(principal: Principal, unit_id: str | None, chair_id: str | N
 
 
 def can_read_meeting(principal: Principal, meeting: MeetingState, sponsored: Collection[str]) -> None:
-    """Wide readers see every meeting; a unit those it takes part in (attends, owns an agenda item or a decision);
-    a leader those it chairs or attends, and those about a project it sponsors (`sponsored`: the meeting's
-    projects the principal sponsors). Same rule as `queries_meetings.list_meetings` in SQL."""
+    """Wide readers see every meeting; a leader those it chairs or attends, and those about a project it sponsors
+    (`sponsored`: the meeting's projects the principal sponsors); a unit (any other role) those it takes part in:
+    convenes, attends, owns an agenda item or a decision. Same rule as `queries_meetings.list_meetings` in SQL."""
     if principal.role in READ_ALL:
         return
     org = principal.org_id
-    if principal.role == Role.UNIT and org in units_taking_part(meeting):
-        return
-    attends = any(a.org_id == org for a in meeting.attendees)
-    if principal.role == Role.LEADER and (meeting.chair_id == org or attends or sponsored):
+    if principal.role == Role.LEADER:
+        if meeting.chair_id == org or any(a.org_id == org for a in meeting.attendees) or sponsored:
+            return
+    elif org in units_taking_part(meeting):
         return
     raise Forbidden("无权查看该调度会")
 

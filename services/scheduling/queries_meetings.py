@@ -8,13 +8,12 @@ the rule needs no column of its own: the same rule as `policies.can_read_meeting
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Any
 
 import asyncpg
 
 from services.scheduling.domain_meetings import MeetingState, projects_discussed
-from shared.clock import CHINA
 from shared.project_directory import project_entries
 
 # $4: a unit that attends, convenes (its weekly meeting), or owns an agenda item or a decision.
@@ -30,16 +29,14 @@ LEADER_SEES = (
     " AND (m.state->'agenda' @> jsonb_build_array(jsonb_build_object('project_id', d.id))"
     " OR m.state->'decisions' @> jsonb_build_array(jsonb_build_object('project_id', d.id)))))"
 )
+# The day a meeting is on is its day in China (UTC+8 all year, no daylight saving): compared as dates, so that any
+# calendar day a client sends, 0001-01-01 or 9999-12-31, is a bound and never an instant out of range.
+CHINA_DAY = "(m.scheduled_for AT TIME ZONE INTERVAL '+08:00')::date"
 MEETINGS_WHERE = (
     "FROM {s}.meetings m WHERE ($1::text IS NULL OR m.programme_id = $1)"
-    " AND ($2::timestamptz IS NULL OR m.scheduled_for >= $2) AND ($3::timestamptz IS NULL OR m.scheduled_for < $3)"
+    f" AND ($2::date IS NULL OR {CHINA_DAY} >= $2) AND ($3::date IS NULL OR {CHINA_DAY} <= $3)"
     f" AND ($4::text IS NULL OR {UNIT_TAKES_PART}) AND ($5::text IS NULL OR {LEADER_SEES})"
 )
-
-
-def day_start(day: date | None) -> datetime | None:
-    """The first instant of a day, China time (the day a meeting is on is its day in China)."""
-    return None if day is None else datetime.combine(day, time(), tzinfo=CHINA)
 
 
 def meeting_summary(state: MeetingState, version: int) -> dict[str, Any]:
@@ -62,8 +59,7 @@ async def list_meetings(
 ) -> tuple[list[dict[str, Any]], int]:
     """Meetings from `date_from` to `date_to` (both included), latest first, and how many match in all."""
     source = MEETINGS_WHERE.format(s=schema)
-    until = day_start(date_to + timedelta(days=1)) if date_to is not None else None
-    args = (programme_id, day_start(date_from), until, unit_id, leader_id)
+    args = (programme_id, date_from, date_to, unit_id, leader_id)
     rows = await conn.fetch(
         f"SELECT m.state, m.version {source} ORDER BY m.scheduled_for DESC, m.id LIMIT $6 OFFSET $7",
         *args, limit, offset,

@@ -73,7 +73,7 @@ async def test_progress_reports_derive_cumulative_investment_and_record_mileston
     assert project["cumulative_investment"] == "420.5"
     assert project["image_progress_pct"] == "8.5"
     assert project["milestones_done"] == [{"name": "用地预审", "done_on": "2024-03-05"}]
-    ledger = await _read(intake, f"/v1/projects/{pid}/progress-reports", seq)
+    ledger = (await _read(intake, f"/v1/projects/{pid}/progress-reports", seq))["items"]
     assert [row["cumulative_investment"] for row in ledger] == ["120.5", "420.5"]
     assert {row["reported_by"] for row in ledger} == {"unit-a"}
 

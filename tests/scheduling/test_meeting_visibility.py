@@ -159,6 +159,7 @@ async def test_meetings_list_by_date_and_programme_in_pages(platform: Platform) 
     assert await listed(programme_id="prog", date_from="2024-05-20") == ["五月二十日晚", "五月二十日凌晨"]
     assert await listed(programme_id="prog", date_to="2024-05-19") == ["五月八日"]
     assert await listed(date_from="2024-05-09", date_to="2024-05-10") == ["另一批次"]
+    assert len(await listed(date_from="0001-01-01", date_to="9999-12-31")) == 4  # any calendar day is a bound
     r = await platform.scheduling.get("/v1/meetings", params={"limit": 2, "offset": 1}, headers=hq)
     assert r.json()["total"] == 4 and [m["title"] for m in r.json()["items"]] == ["五月二十日凌晨", "另一批次"]
     assert "agenda" not in r.json()["items"][0] and r.json()["items"][0]["agenda_count"] == 0
