@@ -80,7 +80,9 @@ async def test_stack_seeds_demo_once_and_keeps_data_across_restarts(
             unit_id, unit_token = next(iter(tokens["units"].items()))
             r = await client.get("/v1/projects", headers={"Authorization": f"Bearer {unit_token}"})
             assert r.json()["items"] and {p["unit_id"] for p in r.json()["items"]} == {unit_id}
-            lights = (await client.get("/v1/lights", params={"programme_id": "demo-2024-sanshi"}, headers=hq)).json()
+            lights = (await client.get("/v1/lights", params={"programme_id": "demo-2024-sanshi"}, headers=hq)).json()[
+                "items"
+            ]
             assert {p["light"]["colour"] for p in lights if p["light"]} == {"green", "yellow", "red"}
             assert all(p["light"]["reasons"] for p in lights if p["light"] and p["light"]["colour"] != "green")
             report = await client.get("/v1/programmes/demo-2024-sanshi/weekly-report", headers=hq)

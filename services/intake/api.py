@@ -33,13 +33,14 @@ from services.intake.commands import (
 from services.intake.policies import can_read_project, listing_scope
 from shared.catalogue.intake import Category, Phase
 from shared.commands import Outcome
+from shared.paging import Page, PagingDep
 from shared.problems import Problem
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, written
 
 router = APIRouter(prefix="/v1")
 
 ProjectId = Annotated[str, Path(description="项目编号")]
-ProgrammeId = Annotated[str, Path(description="计划编号")]
+ProgrammeId = Annotated[str, Path(description="年度重点项目批次编号")]
 OrgId = Annotated[str, Path(description="机构编号")]
 CredentialId = Annotated[str, Path(description="凭据编号")]
 
@@ -51,7 +52,7 @@ def project_written(outcome: Outcome, response: Response, status: int = 200) -> 
 # -- programmes ---------------------------------------------------------------------------------------------
 
 
-@router.post("/programmes", status_code=201, tags=["programmes"], summary="登记重点项目计划(如 2024 三十工程)")
+@router.post("/programmes", status_code=201, tags=["programmes"], summary="登记年度重点项目批次(如 2024 三十工程)")
 async def register_programme(
     cmd: RegisterProgramme, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
@@ -59,16 +60,17 @@ async def register_programme(
     return written(outcome, response, 201, location=f"/v1/programmes/{outcome.aggregate_id}")
 
 
-@router.get("/programmes", tags=["programmes"], summary="计划列表", dependencies=[MinSeqDep])
-async def list_programmes(rt: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
-    return await queries.list_programmes(rt.pool, rt.schema)
+@router.get("/programmes", tags=["programmes"], summary="年度重点项目批次列表", dependencies=[MinSeqDep])
+async def list_programmes(rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep) -> Page[dict[str, Any]]:
+    items, total = await queries.list_programmes(rt.pool, rt.schema, limit=paging.limit, offset=paging.offset)
+    return Page(items=items, total=total, **paging.echo())
 
 
-@router.get("/programmes/{programme_id}", tags=["programmes"], summary="计划详情", dependencies=[MinSeqDep])
+@router.get("/programmes/{programme_id}", tags=["programmes"], summary="年度重点项目批次详情", dependencies=[MinSeqDep])
 async def get_programme(programme_id: ProgrammeId, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
     body = await queries.get_programme(rt.pool, rt.schema, programme_id)
     if body is None:
-        raise Problem(404, "计划不存在")
+        raise Problem(404, "年度重点项目批次不存在")
     return body
 
 
@@ -83,19 +85,18 @@ async def register_project(cmd: RegisterProject, rt: RuntimeDep, meta: MetaDep, 
 @router.get(
     "/projects",
     tags=["projects"],
-    summary="项目列表(可按计划、类别、责任单位、阶段筛选)",
+    summary="项目列表(可按年度重点项目批次、类别、责任单位、阶段筛选)",
     dependencies=[MinSeqDep],
 )
 async def list_projects(
     rt: RuntimeDep,
     principal: PrincipalDep,
-    programme_id: Annotated[str | None, Query(description="计划编号")] = None,
+    paging: PagingDep,
+    programme_id: Annotated[str | None, Query(description="年度重点项目批次编号")] = None,
     category: Annotated[Category | None, Query(description="类别")] = None,
     unit_id: Annotated[str | None, Query(description="责任单位编号")] = None,
     phase: Annotated[Phase | None, Query(description="阶段")] = None,
-    limit: Annotated[int, Query(ge=1, le=200, description="每页条数")] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="跳过条数")] = 0,  # PostgreSQL's OFFSET is int8
-) -> dict[str, Any]:
+) -> Page[dict[str, Any]]:
     unit, sponsor = listing_scope(principal, unit_id)
     filters = {
         "programme_id": programme_id,
@@ -104,8 +105,10 @@ async def list_projects(
         "phase": phase.value if phase else None,
         "sponsor_leader_id": sponsor,
     }
-    items, total = await queries.list_projects(rt.pool, rt.schema, filters=filters, limit=limit, offset=offset)
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    items, total = await queries.list_projects(
+        rt.pool, rt.schema, filters=filters, limit=paging.limit, offset=paging.offset
+    )
+    return Page(items=items, total=total, **paging.echo())
 
 
 @router.get("/projects/{project_id}", tags=["projects"], summary="项目详情", dependencies=[MinSeqDep])
@@ -161,8 +164,9 @@ async def change_phase(
 
 
 @router.get("/organisations", tags=["identity"], summary="机构列表", dependencies=[MinSeqDep])
-async def list_organisations(rt: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
-    return await queries.list_organisations(rt.pool, rt.schema)
+async def list_organisations(rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep) -> Page[dict[str, Any]]:
+    items, total = await queries.list_organisations(rt.pool, rt.schema, limit=paging.limit, offset=paging.offset)
+    return Page(items=items, total=total, **paging.echo())
 
 
 @router.post("/organisations", status_code=201, tags=["identity"], summary="登记机构(系统管理)")

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Response
+from pydantic import Field
 
 from services.intake import progress_handlers, queries
 from services.intake.api import ProjectId, project_written
@@ -20,11 +21,20 @@ from services.intake.commands import (
 )
 from services.intake.policies import can_read_project
 from services.intake.progress import ReportStatus
+from shared.paging import Page, PagingDep
 from shared.problems import Problem
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep
 
 router = APIRouter(prefix="/v1")
 ReportPath = "/projects/{project_id}/progress-reports/{report_id}"
+
+
+class ProgressLedgerPage(Page[dict[str, Any]]):
+    """A page of a project's progress reports, with the ledger's totals over all of them."""
+
+    cumulative_investment: str = Field(description="累计完成投资(万元,只计审核通过的填报)")
+    pending_reports: int = Field(ge=0, description="待审核的填报数")
+    pending_investment: str = Field(description="待审核填报的本期投资之和(万元)")
 
 
 @router.post(
@@ -78,7 +88,9 @@ async def review_report(
     "pending_investment 为待审核填报的本期投资之和,单列显示。",
     dependencies=[MinSeqDep],
 )
-async def list_progress_reports(project_id: ProjectId, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
+async def list_progress_reports(
+    project_id: ProjectId, rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep
+) -> ProgressLedgerPage:
     found = await queries.get_project(rt.pool, rt.schema, project_id)
     if found is None:
         raise Problem(404, "项目不存在")
@@ -86,10 +98,12 @@ async def list_progress_reports(project_id: ProjectId, rt: RuntimeDep, principal
     can_read_project(principal, project)
     items = await queries.list_progress_reports(rt.pool, rt.schema, project_id)
     pending = [i for i in items if i["status"] == ReportStatus.PENDING]
-    return {
-        "items": items,
-        "total": len(items),
-        "cumulative_investment": str(project.cumulative_investment),
-        "pending_reports": len(pending),
-        "pending_investment": str(sum((Decimal(i["investment_this_period"]) for i in pending), Decimal(0))),
-    }
+    # A project has one report a week: the ledger's totals need all of them, so the page is cut in memory.
+    return ProgressLedgerPage(
+        items=paging.cut(items),
+        total=len(items),
+        **paging.echo(),
+        cumulative_investment=str(project.cumulative_investment),
+        pending_reports=len(pending),
+        pending_investment=str(sum((Decimal(i["investment_this_period"]) for i in pending), Decimal(0))),
+    )

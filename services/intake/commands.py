@@ -25,7 +25,6 @@ from pydantic import (
 
 from shared.catalogue.dates import IsoDate
 from shared.catalogue.intake import (
-    Amount,
     Category,
     ConstructionType,
     Phase,
@@ -34,6 +33,7 @@ from shared.catalogue.intake import (
 )
 from shared.domain_errors import NotFound
 from shared.envelope import Role
+from shared.money import Money
 
 Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
@@ -86,8 +86,8 @@ def command_from(command: type[C], body: BaseModel, **path_ids: str) -> C:
 
 
 class RegisterProgramme(Strict):
-    id: Slug | None = Field(default=None, description="计划编号;省略时由平台生成")
-    name: Text = Field(description="计划名称,如“2024 三十工程”")
+    id: Slug | None = Field(default=None, description="年度重点项目批次编号;省略时由平台生成")
+    name: Text = Field(description="年度重点项目批次名称,如“2024 三十工程”")
     year: StrictInt = Field(ge=2000, le=2100, description="年度")
     description: str = Field(default="", max_length=2000, description="说明")
     demo: StrictBool = Field(default=False, description="是否为演示数据")
@@ -95,7 +95,7 @@ class RegisterProgramme(Strict):
 
 class RegisterProject(Strict):
     id: Slug | None = Field(default=None, description="项目编号;省略时由平台生成")
-    programme_id: Slug = Field(description="所属计划编号")
+    programme_id: Slug = Field(description="所属年度重点项目批次编号")
     code: NationalCode | None = Field(default=None, description="全国投资项目代码(24位),可选")
     name: Text = Field(description="项目名称")
     category: Category = Field(description="类别:industrial 工业 / infrastructure 基础设施 / livelihood 民生")
@@ -105,8 +105,8 @@ class RegisterProject(Strict):
     location: Text = Field(description="建设地点(县区)")
     construction_content: str = Field(default="", max_length=4000, description="建设内容")
     construction_type: ConstructionType = Field(description="new 新建 / continuing 续建")
-    total_investment: Amount = Field(description="总投资(万元)")
-    annual_planned_investment: Amount = Field(description="年度计划投资(万元),不超过总投资")
+    total_investment: Money = Field(description="总投资(万元)")
+    annual_planned_investment: Money = Field(description="年度计划投资(万元),不超过总投资")
     planned_start: IsoDate = Field(description="计划开工日期")
     planned_completion: IsoDate = Field(description="计划竣工日期,不早于计划开工日期")
     sub_projects: list[SubProject] = Field(default_factory=list, max_length=50, description="子项目")
@@ -121,8 +121,8 @@ class AmendProjectBody(Strict):
     location: Text | None = Field(default=None, description="建设地点(县区)")
     construction_content: str | None = Field(default=None, max_length=4000, description="建设内容")
     construction_type: ConstructionType | None = Field(default=None, description="new 新建 / continuing 续建")
-    total_investment: Amount | None = Field(default=None, description="总投资(万元)")
-    annual_planned_investment: Amount | None = Field(default=None, description="年度计划投资(万元)")
+    total_investment: Money | None = Field(default=None, description="总投资(万元)")
+    annual_planned_investment: Money | None = Field(default=None, description="年度计划投资(万元)")
     planned_start: IsoDate | None = Field(default=None, description="计划开工日期")
     planned_completion: IsoDate | None = Field(default=None, description="计划竣工日期")
     sub_projects: list[SubProject] | None = Field(default=None, max_length=50, description="子项目(整体替换)")
@@ -152,7 +152,7 @@ Percent = Annotated[Decimal, Field(ge=0, le=100, decimal_places=2)]
 class ReportProgressBody(Strict):
     period_start: IsoDate = Field(description="填报周期开始日期")
     period_end: IsoDate = Field(description="填报周期结束日期,不早于开始日期")
-    investment_this_period: Amount = Field(description="本期完成投资(万元);累计投资由平台计算")
+    investment_this_period: Money = Field(description="本期完成投资(万元);累计投资由平台计算")
     image_progress_pct: Percent = Field(description="形象进度百分比(0-100)")
     image_progress_text: str = Field(default="", max_length=4000, description="形象进度描述")
     milestones_done: list[ReportedMilestone] = Field(
@@ -166,7 +166,7 @@ class CorrectReportBody(Strict):
     """更正:给出的数字替换原填报的数字(省略表示不变),原填报保留在历史中;更正后的填报重新等待审核。"""
 
     reason: str = Field(min_length=2, max_length=1000, description="更正原因")
-    investment_this_period: Amount | None = Field(default=None, description="更正后的本期完成投资(万元)")
+    investment_this_period: Money | None = Field(default=None, description="更正后的本期完成投资(万元)")
     image_progress_pct: Percent | None = Field(default=None, description="更正后的形象进度百分比(0-100)")
     image_progress_text: str | None = Field(default=None, max_length=4000, description="更正后的形象进度描述")
     milestones_done: list[ReportedMilestone] = Field(

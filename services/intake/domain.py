@@ -206,7 +206,7 @@ def must_exist(state: ProjectState | None) -> ProjectState:
 
 def decide_register_programme(state: ProgrammeState | None, cmd: RegisterProgramme) -> ProgrammeRegistered:
     if state is not None:
-        raise Conflict("计划已存在", field="id", reason="计划已存在")
+        raise Conflict("年度重点项目批次已存在", field="id", reason="年度重点项目批次已存在")
     return ProgrammeRegistered(**cmd.model_dump(exclude={"id"}))
 
 

@@ -193,7 +193,7 @@ async def _check_project_references(rt: Runtime, cmd: RegisterProject, project_i
     """Check what a registration names outside its own aggregate; returns the programme's year."""
     year = await queries.programme_year(rt.pool, rt.schema, cmd.programme_id)
     if year is None:
-        raise Invalid("所属计划不存在", field="programme_id", reason="计划不存在")
+        raise Invalid("所属年度重点项目批次不存在", field="programme_id", reason="年度重点项目批次不存在")
     await _check_organisation(rt, cmd.unit_id, Role.UNIT, "unit_id")
     if cmd.sponsor_leader_id is not None:
         await _check_organisation(rt, cmd.sponsor_leader_id, Role.LEADER, "sponsor_leader_id")

@@ -128,9 +128,13 @@ async def get_programme(db: Db, schema: str, programme_id: str) -> dict[str, Any
     return None if row is None else _programme_public(row)
 
 
-async def list_programmes(db: Db, schema: str) -> list[dict[str, Any]]:
-    rows = await db.fetch(PROGRAMME_SELECT.format(s=schema) + " ORDER BY g.year DESC, g.id")
-    return [_programme_public(r) for r in rows]
+async def list_programmes(db: Db, schema: str, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """A page of the programmes, latest year first; and how many there are."""
+    rows = await db.fetch(
+        PROGRAMME_SELECT.format(s=schema) + " ORDER BY g.year DESC, g.id LIMIT $1 OFFSET $2", limit, offset
+    )
+    total = await db.fetchval(f"SELECT count(*) FROM {schema}.programmes")
+    return [_programme_public(r) for r in rows], int(total)
 
 
 async def programme_year(db: Db, schema: str, programme_id: str) -> int | None:
@@ -142,9 +146,15 @@ async def programme_year(db: Db, schema: str, programme_id: str) -> int | None:
 # -- organisations (identity tables, shared.auth.IdentityReadModel) -------------------------------------------
 
 
-async def list_organisations(db: Db, schema: str) -> list[dict[str, Any]]:
-    rows = await db.fetch(f"SELECT id, name, role, demo, version FROM {schema}.organisations ORDER BY role, id")
-    return [dict(r) for r in rows]
+async def list_organisations(db: Db, schema: str, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """A page of the organisations, by role then id; and how many there are."""
+    rows = await db.fetch(
+        f"SELECT id, name, role, demo, version FROM {schema}.organisations ORDER BY role, id LIMIT $1 OFFSET $2",
+        limit,
+        offset,
+    )
+    total = await db.fetchval(f"SELECT count(*) FROM {schema}.organisations")
+    return [dict(r) for r in rows], int(total)
 
 
 async def organisation_role(db: Db, schema: str, org_id: str) -> Role | None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from services.scheduling import api_lights, api_reporting, handlers, queries
+from services.scheduling import api_lights, api_meetings, api_reporting, handlers, queries
 from services.scheduling.commands import (
     ApproveBaseline,
     ApproveBaselineBody,
@@ -19,21 +19,14 @@ from services.scheduling.commands import (
     DraftPlan,
     Rebaseline,
     RebaselineBody,
-    RecordAttendance,
-    RecordAttendanceBody,
-    RecordDecision,
-    RecordDecisionBody,
-    RecordMinutes,
-    RecordMinutesBody,
     RequestExemption,
     RequestExemptionBody,
     ReviseDraft,
     ReviseDraftBody,
-    ScheduleMeeting,
 )
 from services.scheduling.deps import HQ, ID_PATTERN, WRITERS, Today
 from services.scheduling.policies import can_read_project, visibility
-from services.scheduling.read_model import MEETINGS
+from shared.paging import Page, PagingDep
 from shared.problems import Problem
 from shared.project_directory import project_entry
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, written
@@ -62,17 +55,20 @@ async def draft_plan(cmd: DraftPlan, rt: RuntimeDep, meta: MetaDep, response: Re
 async def list_plans(
     rt: RuntimeDep,
     principal: PrincipalDep,
+    paging: PagingDep,
     project_id: str | None = None,
     year: Annotated[int | None, Query(ge=1, le=9999, description="年度")] = None,  # a date's year (the column is int4)
-) -> list[dict[str, Any]]:
+) -> Page[dict[str, Any]]:
     unit, leader = visibility(principal)
     async with rt.pool.acquire() as conn:
-        return await queries.list_plans(
-            conn, rt.schema, project_id=project_id, year=year, unit_id=unit, sponsor_id=leader
-        )
+        items, total = await queries.list_plans(
+            conn, rt.schema, project_id=project_id, year=year, unit_id=unit, sponsor_id=leader, limit=paging.limit,
+            offset=paging.offset,
+        )  # fmt: skip
+    return Page(items=items, total=total, **paging.echo())
 
 
-@router.get("/plans/{plan_id}", tags=["plans"], dependencies=[MinSeqDep])
+@router.get("/plans/{plan_id}", tags=["plans"], summary="实施方案详情(含基准与节点)", dependencies=[MinSeqDep])
 async def get_plan(plan_id: str, rt: RuntimeDep, principal: PrincipalDep, response: Response) -> dict[str, Any]:
     async with rt.pool.acquire() as conn:
         plan = await queries.get_plan(conn, rt.schema, plan_id)
@@ -142,18 +138,17 @@ async def request_exemption(
             dependencies=[HQ, MinSeqDep])  # fmt: skip
 async def exemption_queue(
     rt: RuntimeDep,
+    paging: PagingDep,
     status: Annotated[ExemptionStatus, Query(description="状态:requested 待审批、approved 已批准、rejected 已驳回")] = (
         ExemptionStatus.REQUESTED
     ),
-    programme_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="计划编号")] = None,
-    limit: Annotated[int, Query(ge=1, le=500, description="每页条数")] = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000, description="跳过条数")] = 0,
-) -> dict[str, Any]:
+    programme_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="年度重点项目批次编号")] = None,
+) -> Page[dict[str, Any]]:
     async with rt.pool.acquire() as conn:
         items, total = await queries.exemption_queue(
-            conn, rt.schema, status=status.value, programme_id=programme_id, limit=limit, offset=offset
+            conn, rt.schema, status=status.value, programme_id=programme_id, limit=paging.limit, offset=paging.offset
         )
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    return Page(items=items, total=total, **paging.echo())
 
 
 @router.post(
@@ -176,59 +171,6 @@ async def reject_exemption(
     return written(await handlers.decide_exemption(rt, cmd, meta), response)
 
 
-# -- dispatch meetings ------------------------------------------------------------------------------------------
-
-
-@router.post(
-    "/meetings", status_code=201, tags=["meetings"], summary="安排调度会(议程由当前状态生成)", dependencies=[WRITERS]
-)
-async def schedule_meeting(
-    cmd: ScheduleMeeting, rt: RuntimeDep, meta: MetaDep, response: Response, day: Today
-) -> dict[str, Any]:
-    return written(await handlers.schedule_meeting(rt, cmd, meta, today=day), response, 201)
-
-
-@router.get("/meetings/{meeting_id}", tags=["meetings"], dependencies=[MinSeqDep])
-async def get_meeting(meeting_id: str, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
-    async with rt.pool.acquire() as conn:
-        state, position = await MEETINGS.load_row(conn, rt.schema, meeting_id)
-    if state is None:
-        raise Problem(404, "调度会不存在")
-    return {**state.model_dump(mode="json"), "version": position.version}
-
-
-@router.get("/meetings/{meeting_id}/agenda", tags=["meetings"], dependencies=[MinSeqDep])
-async def get_agenda(meeting_id: str, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
-    meeting = await get_meeting(meeting_id, rt, principal)
-    return {"meeting_id": meeting_id, "as_of": meeting["agenda_as_of"], "items": meeting["agenda"]}
-
-
-@router.post("/meetings/{meeting_id}/attendance", tags=["meetings"], summary="记录参会情况", dependencies=[WRITERS])
-async def record_attendance(
-    meeting_id: str, body: RecordAttendanceBody, rt: RuntimeDep, meta: MetaDep, response: Response
-) -> dict[str, Any]:
-    cmd = RecordAttendance(meeting_id=meeting_id, **dict(body))
-    return written(await handlers.record_attendance(rt, cmd, meta), response)
-
-
-@router.post("/meetings/{meeting_id}/minutes", tags=["meetings"], summary="记录会议纪要", dependencies=[WRITERS])
-async def record_minutes(
-    meeting_id: str, body: RecordMinutesBody, rt: RuntimeDep, meta: MetaDep, response: Response
-) -> dict[str, Any]:
-    cmd = RecordMinutes(meeting_id=meeting_id, **dict(body))
-    return written(await handlers.record_minutes(rt, cmd, meta), response)
-
-
-@router.post(
-    "/meetings/{meeting_id}/decisions", status_code=201, tags=["meetings"], summary="记录议定事项",
-    dependencies=[WRITERS],
-)  # fmt: skip
-async def record_decision(
-    meeting_id: str, body: RecordDecisionBody, rt: RuntimeDep, meta: MetaDep, response: Response
-) -> dict[str, Any]:
-    outcome, decision_id = await handlers.record_decision(rt, RecordDecision(meeting_id=meeting_id, **dict(body)), meta)
-    return written(outcome, response, 201, decision_id=decision_id)
-
-
+router.include_router(api_meetings.router)
 router.include_router(api_lights.router)
 router.include_router(api_reporting.router)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from services.scheduling import handlers, queries
 from services.scheduling.commands import PublishRules, RunMonitoring
-from services.scheduling.deps import HQ, ID_PATTERN, ClockDep, Today
+from services.scheduling.deps import HQ, ID_PATTERN, ClockDep, ProgrammeId, Today
 from services.scheduling.evaluation import evaluate, judged_at, rule_set
 from services.scheduling.monitoring import day_id, run_now
 from services.scheduling.policies import can_read_project, only_wide_readers, visibility
@@ -18,6 +18,7 @@ from services.scheduling.reports import render_ledger, render_weekly_report
 from shared.auth import Principal
 from shared.catalogue.dates import IsoDate
 from shared.catalogue.scheduling import Colour
+from shared.paging import Page, PagingDep
 from shared.problems import Problem
 from shared.project_directory import project_entry
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep
@@ -36,10 +37,11 @@ def _file_answer(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
 
 
 @router.get("/rules", tags=["lights"], summary="预警规则版本", dependencies=[MinSeqDep])
-async def list_rules(rt: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+async def list_rules(rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep) -> Page[dict[str, Any]]:
     async with rt.pool.acquire() as conn:
         rules = await rule_set(conn, rt.schema)
-    return [v.model_dump(mode="json") for v in rules.versions]
+    versions = [v.model_dump(mode="json") for v in rules.versions]
+    return Page(items=paging.cut(versions), total=len(versions), **paging.echo())
 
 
 @router.post("/rules", status_code=201, tags=["lights"], summary="发布新的预警规则版本(带生效日期)", dependencies=[HQ])
@@ -65,11 +67,19 @@ async def get_light(project_id: str, rt: RuntimeDep, principal: PrincipalDep) ->
     return light
 
 
-@router.get("/projects/{project_id}/light/history", tags=["lights"], dependencies=[MinSeqDep])
-async def get_light_history(project_id: str, rt: RuntimeDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+@router.get(
+    "/projects/{project_id}/light/history", tags=["lights"], summary="项目红黄绿灯变化记录(颜色或原因变化时记录)",
+    dependencies=[MinSeqDep],
+)  # fmt: skip
+async def get_light_history(
+    project_id: str, rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep
+) -> Page[dict[str, Any]]:
     await _visible_project(rt, principal, project_id)
     async with rt.pool.acquire() as conn:
-        return await queries.light_history(conn, rt.schema, project_id)
+        items, total = await queries.light_history(
+            conn, rt.schema, project_id, limit=paging.limit, offset=paging.offset
+        )
+    return Page(items=items, total=total, **paging.echo())
 
 
 @router.get(
@@ -105,22 +115,27 @@ async def what_if(
 
 
 @router.get(
-    "/lights", tags=["lights"], summary="红黄绿灯一览(按计划、颜色、类别、责任单位筛选)", dependencies=[MinSeqDep]
-)
+    "/lights", tags=["lights"], summary="红黄绿灯一览(按年度重点项目批次、颜色、类别、责任单位筛选)",
+    dependencies=[MinSeqDep],
+)  # fmt: skip
 async def list_lights(
     rt: RuntimeDep,
     principal: PrincipalDep,
-    programme_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    paging: PagingDep,
+    programme_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="年度重点项目批次编号")] = None,
     colour: Colour | None = None,
     category: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     unit_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
-) -> list[dict[str, Any]]:
+) -> Page[dict[str, Any]]:
     own_unit, own_leader = visibility(principal)
+    filters: dict[str, Any] = {
+        "programme_id": programme_id, "colour": colour.value if colour else None, "category": category,
+        "unit_id": own_unit or unit_id, "sponsor_id": own_leader,
+    }  # fmt: skip
     async with rt.pool.acquire() as conn:
-        return await queries.programme_lights(
-            conn, rt.schema, programme_id=programme_id, colour=colour.value if colour else None, category=category,
-            unit_id=own_unit or unit_id, sponsor_id=own_leader,
-        )  # fmt: skip
+        items = await queries.programme_lights(conn, rt.schema, **filters, limit=paging.limit, offset=paging.offset)
+        total = await queries.count_lights(conn, rt.schema, **filters)
+    return Page(items=items, total=total, **paging.echo())
 
 
 # -- monitoring -------------------------------------------------------------------------------------------------
@@ -155,7 +170,7 @@ async def monitoring_day(day: IsoDate, rt: RuntimeDep, principal: PrincipalDep) 
     response_class=Response, responses=_file_answer(DOCX, "周调度报告(Word 文档)"),
 )  # fmt: skip
 async def get_weekly_report(
-    programme_id: str, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: IsoDate | None = None
+    programme_id: ProgrammeId, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: IsoDate | None = None
 ) -> Response:
     only_wide_readers(principal)
     async with rt.pool.acquire() as conn:
@@ -169,7 +184,7 @@ async def get_weekly_report(
     response_class=Response, responses=_file_answer(XLSX, "项目台账(Excel 工作簿)"),
 )  # fmt: skip
 async def get_ledger(
-    programme_id: str, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: IsoDate | None = None
+    programme_id: ProgrammeId, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: IsoDate | None = None
 ) -> Response:
     only_wide_readers(principal)
     async with rt.pool.acquire() as conn:

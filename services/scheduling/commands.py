@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from shared.catalogue.dates import IsoDate
 from shared.catalogue.scheduling import Attendee, ExemptionScope, MeetingKind, PlanContent, Rules
+from shared.money import Money
 
 Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Reason = Annotated[str, Field(min_length=2, max_length=1000)]
@@ -28,6 +29,10 @@ class Strict(BaseModel):
 
 class PlanBody(PlanContent):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    # Money on the API is a decimal string (shared.money); the events keep the catalogue's type.
+    annual_target_investment: Money = Field(description="年度目标投资(万元)")
+    monthly_investment: list[Money] = Field(min_length=12, max_length=12, description="1-12 月计划投资(万元)")
 
 
 class DraftPlan(PlanBody):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from shared.clock import Clock, today
 from shared.envelope import Role
@@ -15,6 +15,10 @@ HQ = require_roles(Role.HQ)
 # What an identifier in a query may be (ids are slugs): anything else is refused at the edge, never sent to the database
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 WRITERS = require_roles(Role.HQ, Role.UNIT)
+# The programme in a path, in the office's words (年度重点项目批次, never 计划: users read that as a plan)
+ProgrammeId = Annotated[str, Path(description="年度重点项目批次编号")]
+# Who may convene and run dispatch meetings; which meeting is decided on it (policies.can_run_meeting)
+CONVENERS = require_roles(Role.HQ, Role.UNIT, Role.LEADER)
 
 
 async def clock_of(request: Request) -> Clock:

@@ -20,7 +20,7 @@ from shared.catalogue.scheduling import (
     MeetingKind,
     MeetingMinutesRecorded,
 )
-from shared.domain_errors import Conflict, NotFound, conflict
+from shared.domain_errors import Conflict, NotFound, conflict, invalid
 
 
 class MeetingState(BaseModel):
@@ -59,6 +59,23 @@ def evolve_meeting(state: MeetingState | None, event: Recorded) -> MeetingState:
     return change(state, p)
 
 
+def units_taking_part(meeting: MeetingState) -> set[str]:
+    """Units a meeting concerns: its own unit (a weekly meeting), those attending, those owning an agenda item or a
+    decision. These see the meeting; the others do not."""
+    units = {a.org_id for a in meeting.attendees}
+    units |= {item.unit_id for item in meeting.agenda if item.unit_id is not None}
+    units |= {d.owner_unit_id for d in meeting.decisions}
+    if meeting.unit_id is not None:
+        units.add(meeting.unit_id)
+    return units
+
+
+def projects_discussed(meeting: MeetingState) -> set[str]:
+    """Projects on the agenda or concerned by a decision (a sponsoring leader sees the meetings of its projects)."""
+    ids = {item.project_id for item in meeting.agenda if item.project_id is not None}
+    return ids | {d.project_id for d in meeting.decisions if d.project_id is not None}
+
+
 def meeting_must_exist(state: MeetingState | None) -> MeetingState:
     if state is None:
         raise NotFound("调度会不存在", field="meeting_id", reason="调度会不存在")
@@ -84,10 +101,17 @@ def decide_minutes(state: MeetingState | None, cmd: RecordMinutes) -> MeetingMin
     return MeetingMinutesRecorded(minutes=cmd.minutes)
 
 
-def decide_decision(state: MeetingState | None, cmd: RecordDecision, decision_id: str) -> MeetingDecisionRecorded:
+def decide_decision(
+    state: MeetingState | None, cmd: RecordDecision, decision_id: str, project_unit_id: str | None = None
+) -> MeetingDecisionRecorded:
+    """Work goes only to a unit that attends (the meeting's own unit included) or answers for the project concerned
+    (`project_unit_id`, the responsible unit of `cmd.project_id`): a meeting cannot task a unit that was not there."""
     meeting = meeting_must_exist(state)
     if any(d.decision_id == decision_id for d in meeting.decisions):
         raise conflict("decision_id", "该决定已记录")
+    may_own = {a.org_id for a in meeting.attendees} | {u for u in (meeting.unit_id, project_unit_id) if u is not None}
+    if cmd.owner_unit_id not in may_own:
+        raise invalid("owner_unit_id", "只能交办给参会单位或所涉项目的责任单位")
     return MeetingDecisionRecorded(
         decision_id=decision_id, text=cmd.text, owner_unit_id=cmd.owner_unit_id, deadline=cmd.deadline,
         project_id=cmd.project_id,

@@ -38,6 +38,7 @@ from services.scheduling.read_model import MEETINGS, PLANS, RULE_SET
 from shared.auth import Principal
 from shared.commands import CommandMeta, Outcome, execute, handle
 from shared.domain_errors import invalid
+from shared.envelope import Role
 from shared.eventstore import Context
 from shared.project_directory import ProjectEntry, project_entry
 from shared.runtime import Runtime
@@ -144,18 +145,28 @@ async def ensure_default_rules(rt: Runtime, ctx: Context) -> Outcome:
 
 def _meeting_runner(principal: Principal) -> Callable[[MeetingState | None], None]:
     def authorize(state: MeetingState | None) -> None:
-        can_run_meeting(principal, meeting_must_exist(state).unit_id)
+        meeting = meeting_must_exist(state)
+        can_run_meeting(principal, meeting.unit_id, meeting.chair_id)
 
     return authorize
 
 
+# Who may chair: a city leader (包保市领导), hq, or, for a unit's weekly meeting, the unit itself.
+CHAIR_ROLES = {"leader", "hq"}
+
+
 async def schedule_meeting(rt: Runtime, cmd: ScheduleMeeting, meta: CommandMeta, *, today: date) -> Outcome:
-    can_run_meeting(meta.principal, cmd.unit_id)
+    can_run_meeting(meta.principal, cmd.unit_id, cmd.chair_id)
+    # A leader's meeting is about the projects it sponsors: its agenda holds only those.
+    sponsor = meta.principal.org_id if meta.principal.role == Role.LEADER else None
     async with rt.pool.acquire() as conn:
         if not await queries.programme_exists(conn, rt.schema, cmd.programme_id):
-            raise invalid("programme_id", "计划不存在")
+            raise invalid("programme_id", "年度重点项目批次不存在")
+        if cmd.chair_id is not None and cmd.chair_id != cmd.unit_id:
+            if await queries.organisation_role(conn, rt.schema, cmd.chair_id) not in CHAIR_ROLES:
+                raise invalid("chair_id", "主持人须为市领导、指挥部办公室或召开周调度会的本单位")
         agenda = await queries.build_agenda(
-            conn, rt.schema, programme_id=cmd.programme_id, unit_id=cmd.unit_id, as_of=today
+            conn, rt.schema, programme_id=cmd.programme_id, unit_id=cmd.unit_id, sponsor_id=sponsor, as_of=today
         )
     return await handle(
         rt, MEETINGS, meta.new_id("m", "meeting"), lambda s: decide_schedule(s, cmd, agenda, today), meta,
@@ -179,12 +190,15 @@ async def record_minutes(rt: Runtime, cmd: RecordMinutes, meta: CommandMeta) -> 
 
 async def record_decision(rt: Runtime, cmd: RecordDecision, meta: CommandMeta) -> tuple[Outcome, str]:
     """Returns the outcome and the new decision's id."""
+    project_unit: str | None = None
     async with rt.pool.acquire() as conn:
         if await queries.organisation_role(conn, rt.schema, cmd.owner_unit_id) != "unit":
             raise invalid("owner_unit_id", "责任单位不存在")
+        if cmd.project_id is not None:
+            project_unit = known_project(await project_entry(conn, rt.schema, cmd.project_id)).unit_id
     decision_id = meta.new_id("d", f"decision:{cmd.meeting_id}")
     outcome = await handle(
-        rt, MEETINGS, cmd.meeting_id, lambda s: decide_decision(s, cmd, decision_id), meta,
+        rt, MEETINGS, cmd.meeting_id, lambda s: decide_decision(s, cmd, decision_id, project_unit), meta,
         scope=f"decision:{cmd.meeting_id}", authorize=_meeting_runner(meta.principal),
     )  # fmt: skip
     return outcome, decision_id

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
+from services.scheduling.domain_meetings import MeetingState, units_taking_part
 from shared.auth import Principal
 from shared.domain_errors import Forbidden, invalid
 from shared.envelope import Role
@@ -50,13 +53,41 @@ def visibility(principal: Principal) -> tuple[str | None, str | None]:
     return None, None
 
 
-def can_run_meeting(principal: Principal, unit_id: str | None) -> None:
-    """hq convenes city meetings; a unit may convene its own weekly meeting."""
+def can_run_meeting(principal: Principal, unit_id: str | None, chair_id: str | None) -> None:
+    """hq convenes city meetings; a unit may convene its own weekly meeting; a sponsoring leader (包保市领导) the
+    meetings it chairs."""
     if principal.role == Role.HQ:
         return
     if principal.role == Role.UNIT and unit_id == principal.org_id:
         return
-    raise Forbidden("只有指挥部办公室(或本单位周调度会的责任单位)可以组织调度会")
+    if principal.role == Role.LEADER and chair_id == principal.org_id:
+        return
+    raise Forbidden("只有指挥部办公室、本单位周调度会的责任单位或主持会议的市领导可以组织调度会")
+
+
+def can_read_meeting(principal: Principal, meeting: MeetingState, sponsored: Collection[str]) -> None:
+    """Wide readers see every meeting; a leader those it chairs or attends, and those about a project it sponsors
+    (`sponsored`: the meeting's projects the principal sponsors); a unit (any other role) those it takes part in:
+    convenes, attends, owns an agenda item or a decision. Same rule as `queries_meetings.list_meetings` in SQL."""
+    if principal.role in READ_ALL:
+        return
+    org = principal.org_id
+    if principal.role == Role.LEADER:
+        if meeting.chair_id == org or any(a.org_id == org for a in meeting.attendees) or sponsored:
+            return
+    elif org in units_taking_part(meeting):
+        return
+    raise Forbidden("无权查看该调度会")
+
+
+def meeting_visibility(principal: Principal) -> tuple[str | None, str | None]:
+    """The (unit, leader) a meeting listing is narrowed to: (None, None) for wide readers; a leader by the leader
+    rule; any other role (a unit) by the unit rule of `can_read_meeting`."""
+    if principal.role in READ_ALL:
+        return None, None
+    if principal.role == Role.LEADER:
+        return None, principal.org_id
+    return principal.org_id, None
 
 
 def only_wide_readers(principal: Principal) -> None:

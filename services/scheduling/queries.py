@@ -112,15 +112,20 @@ async def list_plans(
     year: int | None,
     unit_id: str | None,
     sponsor_id: str | None = None,
-) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        f"SELECT p.state, p.version FROM {schema}.plans p JOIN {schema}.project_directory j ON j.id = p.project_id"
+    limit: int,
+    offset: int,
+) -> tuple[list[dict[str, Any]], int]:
+    source = (
+        f"FROM {schema}.plans p JOIN {schema}.project_directory j ON j.id = p.project_id"
         " WHERE ($1::text IS NULL OR p.project_id = $1) AND ($2::int IS NULL OR p.year = $2)"
         " AND ($3::text IS NULL OR j.unit_id = $3) AND ($4::text IS NULL OR j.sponsor_leader_id = $4)"
-        " ORDER BY p.project_id, p.year",
-        project_id, year, unit_id, sponsor_id,
-    )  # fmt: skip
-    return [{**json.loads(r["state"]), "version": r["version"]} for r in rows]
+    )
+    args = (project_id, year, unit_id, sponsor_id)
+    rows = await conn.fetch(
+        f"SELECT p.state, p.version {source} ORDER BY p.project_id, p.year LIMIT $5 OFFSET $6", *args, limit, offset
+    )
+    total = await conn.fetchval(f"SELECT count(*) {source}", *args)
+    return [{**json.loads(r["state"]), "version": r["version"]} for r in rows], int(total)
 
 
 # Every exemption of every plan, with its project: hq's queue reads this filtered by status.
@@ -169,15 +174,29 @@ async def current_light(conn: asyncpg.Connection, schema: str, project_id: str) 
     return state.current if isinstance(state, LightState) else None
 
 
-async def light_history(conn: asyncpg.Connection, schema: str, project_id: str) -> list[dict[str, Any]]:
+async def light_history(
+    conn: asyncpg.Connection, schema: str, project_id: str, *, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
     rows = await conn.fetch(
-        f"SELECT seq, payload, recorded_at FROM {schema}.light_history WHERE project_id = $1 ORDER BY seq", project_id
-    )
-    return [
+        f"SELECT seq, payload, recorded_at FROM {schema}.light_history WHERE project_id = $1 ORDER BY seq"
+        " LIMIT $2 OFFSET $3",
+        project_id, limit, offset,
+    )  # fmt: skip
+    total = await conn.fetchval(f"SELECT count(*) FROM {schema}.light_history WHERE project_id = $1", project_id)
+    items = [
         {**(light_public(StatusLightChanged.model_validate_json(r["payload"])) or {}), "seq": r["seq"],
          "recorded_at": r["recorded_at"].isoformat()}
         for r in rows
     ]  # fmt: skip
+    return items, int(total)
+
+
+LIGHTS_WHERE = (
+    "FROM {s}.project_directory j LEFT JOIN {s}.lights l ON l.id = j.id"
+    " WHERE ($1::text IS NULL OR j.programme_id = $1) AND ($2::text IS NULL OR l.colour = $2)"
+    " AND ($3::text IS NULL OR j.category = $3) AND ($4::text IS NULL OR j.unit_id = $4)"
+    " AND ($5::text IS NULL OR j.sponsor_leader_id = $5)"
+)
 
 
 async def programme_lights(
@@ -189,15 +208,14 @@ async def programme_lights(
     category: str | None,
     unit_id: str | None,
     sponsor_id: str | None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
+    """Projects with their current light, by project id (all of them unless `limit`)."""
     rows = await conn.fetch(
         f"SELECT j.id, j.name, j.category, j.unit_id, j.sponsor_leader_id, j.phase, l.state"
-        f" FROM {schema}.project_directory j"
-        f" LEFT JOIN {schema}.lights l ON l.id = j.id"
-        " WHERE ($1::text IS NULL OR j.programme_id = $1) AND ($2::text IS NULL OR l.colour = $2)"
-        " AND ($3::text IS NULL OR j.category = $3) AND ($4::text IS NULL OR j.unit_id = $4)"
-        " AND ($5::text IS NULL OR j.sponsor_leader_id = $5) ORDER BY j.id",
-        programme_id, colour, category, unit_id, sponsor_id,
+        f" {LIGHTS_WHERE.format(s=schema)} ORDER BY j.id LIMIT $6 OFFSET $7",
+        programme_id, colour, category, unit_id, sponsor_id, limit, offset,
     )  # fmt: skip
     out = []
     for r in rows:
@@ -209,15 +227,39 @@ async def programme_lights(
     return out
 
 
+async def count_lights(
+    conn: asyncpg.Connection,
+    schema: str,
+    *,
+    programme_id: str | None,
+    colour: str | None,
+    category: str | None,
+    unit_id: str | None,
+    sponsor_id: str | None,
+) -> int:
+    """How many projects `programme_lights` lists with these filters."""
+    total = await conn.fetchval(
+        f"SELECT count(*) {LIGHTS_WHERE.format(s=schema)}", programme_id, colour, category, unit_id, sponsor_id
+    )
+    return int(total)
+
+
 async def overdue_milestones(
-    conn: asyncpg.Connection, schema: str, *, programme_id: str, unit_id: str | None, as_of: date
+    conn: asyncpg.Connection,
+    schema: str,
+    *,
+    programme_id: str,
+    unit_id: str | None,
+    as_of: date,
+    sponsor_id: str | None = None,
 ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         f"SELECT p.state, j.name AS project_name, j.unit_id FROM {schema}.plans p"
         f" JOIN {schema}.project_directory j ON j.id = p.project_id"
         " WHERE j.programme_id = $1 AND ($2::text IS NULL OR j.unit_id = $2) AND p.year = $3"
-        " AND j.phase IN ('preliminary', 'under_construction') ORDER BY j.id",
-        programme_id, unit_id, as_of.year,
+        " AND j.phase IN ('preliminary', 'under_construction') AND ($4::text IS NULL OR j.sponsor_leader_id = $4)"
+        " ORDER BY j.id",
+        programme_id, unit_id, as_of.year, sponsor_id,
     )  # fmt: skip
     out = []
     for r in rows:
@@ -234,13 +276,20 @@ async def overdue_milestones(
 
 
 async def build_agenda(
-    conn: asyncpg.Connection, schema: str, *, programme_id: str, unit_id: str | None, as_of: date
+    conn: asyncpg.Connection,
+    schema: str,
+    *,
+    programme_id: str,
+    unit_id: str | None,
+    as_of: date,
+    sponsor_id: str | None = None,
 ) -> list[AgendaItem]:
-    """The agenda from the state: red, then yellow projects with reasons, then overdue milestones.
+    """The agenda from the state: red, then yellow projects with reasons, then overdue milestones (of one unit's
+    or one leader's projects when given).
 
     Escalated issues and open supervision orders join the agenda once issue-coordination publishes them."""
     lights = await programme_lights(
-        conn, schema, programme_id=programme_id, colour=None, category=None, unit_id=unit_id, sponsor_id=None
+        conn, schema, programme_id=programme_id, colour=None, category=None, unit_id=unit_id, sponsor_id=sponsor_id
     )
     items: list[AgendaItem] = []
     for colour in ("red", "yellow"):
@@ -251,7 +300,10 @@ async def build_agenda(
                                title=f"{COLOUR_NAMES[colour]}项目:{p['name']}", reasons=p["light"]["reasons"],
                                unit_id=p["unit_id"])
                 )  # fmt: skip
-    for m in await overdue_milestones(conn, schema, programme_id=programme_id, unit_id=unit_id, as_of=as_of):
+    overdue = await overdue_milestones(
+        conn, schema, programme_id=programme_id, unit_id=unit_id, as_of=as_of, sponsor_id=sponsor_id
+    )
+    for m in overdue:
         items.append(
             AgendaItem(kind="overdue_milestone", project_id=m["project_id"],
                        title=f"逾期节点:{m['project_name']}「{m['milestone']}」",

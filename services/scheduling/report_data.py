@@ -19,7 +19,7 @@ async def ledger_rows(
 ) -> tuple[str, list[LedgerRow]]:
     programme = await queries.programme_name(conn, schema, programme_id)
     if programme is None:
-        raise NotFound("计划不存在", field="programme_id", reason="计划不存在")
+        raise NotFound("年度重点项目批次不存在", field="programme_id", reason="年度重点项目批次不存在")
     names = await queries.organisation_names(conn, schema)
     lights = {
         p["project_id"]: p["light"]

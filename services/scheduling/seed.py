@@ -80,7 +80,8 @@ def seed(base_url: str, token: str) -> int:
             check(client.post("/v1/monitoring/runs", json={"day": monday.isoformat()}), f"monitoring {monday}")
             monday += timedelta(days=7)
         r = check(client.post("/v1/monitoring/runs", json={"day": DEMO_DAY.isoformat()}), "monitoring")
-        lights = check(client.get("/v1/lights", params={"min_seq": r.json()["seq"], "wait_ms": 20000}), "lights").json()
+        lights = check(client.get("/v1/lights", params={"min_seq": r.json()["seq"], "wait_ms": 20000, "limit": 500}),
+                       "lights").json()["items"]  # fmt: skip
     colours = sorted({p["light"]["colour"] for p in lights if p["light"]})
     print(f"seeded {len(projects)} plans; lights on {DEMO_DAY}: {colours}")
     return 0 if colours == ["green", "red", "yellow"] else 1
@@ -89,11 +90,11 @@ def seed(base_url: str, token: str) -> int:
 def _wait_until_known(client: httpx.Client, count: int) -> None:
     """scheduling learns of projects from intake's events: wait until its read model has them all."""
     for _ in range(200):
-        known = check(client.get("/v1/lights", params={"programme_id": "demo-2024-sanshi"}), "lights").json()
-        if len(known) >= count:
+        known = check(client.get("/v1/lights", params={"programme_id": "demo-2024-sanshi", "limit": 1}), "lights")
+        if (total := known.json()["total"]) >= count:
             return
         time.sleep(0.1)
-    raise SeedError(f"scheduling knows {len(known)} of {count} demo projects after 20 s")
+    raise SeedError(f"scheduling knows {total} of {count} demo projects after 20 s")
 
 
 def _history(client: httpx.Client, project: dict[str, Any], plan: dict[str, Any], pace: Decimal,

@@ -73,9 +73,9 @@ async def test_reads_follow_responsibility(platform: Platform) -> None:
         r = await platform.scheduling.get(f"/v1/plans/{plan_id}", headers=auth(platform.tokens[role]))
         assert r.status_code == status, (role, r.text)
     r = await platform.scheduling.get("/v1/plans", headers=auth(platform.tokens["unit-b"]))
-    assert r.json() == []  # unit-b has no plans of its own
+    assert r.json()["items"] == [] and r.json()["total"] == 0  # unit-b has no plans of its own
     r = await platform.scheduling.get("/v1/lights", headers=auth(platform.tokens["unit-b"]))
-    assert all(p["unit_id"] == "unit-b" for p in r.json())
+    assert all(p["unit_id"] == "unit-b" for p in r.json()["items"])
 
 
 BAD_PLANS: list[tuple[str, dict[str, Any], int, str]] = [
@@ -152,9 +152,9 @@ async def test_leaders_list_only_what_they_sponsor(platform: Platform) -> None:
     await platform.synced()
     leader = auth(platform.tokens["leader-a"])
     r = await platform.scheduling.get("/v1/plans", headers=leader)
-    assert [p["project_id"] for p in r.json()] == [sponsored]
+    assert [p["project_id"] for p in r.json()["items"]] == [sponsored]
     r = await platform.scheduling.get("/v1/plans", headers=hq)
-    assert {p["project_id"] for p in r.json()} == {sponsored, other}  # the positive control
+    assert {p["project_id"] for p in r.json()["items"]} == {sponsored, other}  # the positive control
     r = await platform.scheduling.get("/v1/monitoring/days/2024-04-27", headers=leader)
     assert r.status_code == 200 and r.json()["items"], r.text
     assert {item["project_id"] for item in r.json()["items"]} == {sponsored}

@@ -202,6 +202,11 @@ def test_meetings_exist_once_and_decisions_once() -> None:
     attend = RecordAttendance(meeting_id="m1", attendees=[Attendee(org_id="unit-a")])
     refused(NotFound, "meeting_id", decide_attendance, None, attend)
     decision = RecordDecision(meeting_id="m1", text="月底前完成", owner_unit_id="unit-a", deadline=date(2024, 5, 31))
+    # Work goes only to a unit that attends or answers for the project concerned.
+    refused(Invalid, "owner_unit_id", decide_decision, meeting, decision, "d1")
+    refused(Invalid, "owner_unit_id", decide_decision, meeting, decision, "d1", "unit-b")
+    assert decide_decision(meeting, decision, "d1", "unit-a").owner_unit_id == "unit-a"
+    meeting = meeting.model_copy(update={"attendees": [Attendee(org_id="unit-a")]})
     recorded = decide_decision(meeting, decision, "d1")
     assert recorded.decision_id == "d1" and "meeting_id" not in recorded.model_dump()
     again = meeting.model_copy(update={"decisions": [recorded]})

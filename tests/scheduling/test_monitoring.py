@@ -101,7 +101,7 @@ async def test_rule_change_never_rewrites_history_and_what_if_compares(platform:
     assert r.json()["colour"] == "yellow" and r.json()["rule_version"] == 1  # as of June, v1 still applies
     await platform.monitor(date(2024, 7, 1))
     await platform.synced()
-    history = (await platform.scheduling.get(f"/v1/projects/{pid}/light/history", headers=hq)).json()
+    history = (await platform.scheduling.get(f"/v1/projects/{pid}/light/history", headers=hq)).json()["items"]
     assert [(h["as_of"], h["colour"], h["rule_version"]) for h in history] == [
         ("2024-06-30", "yellow", 1),
         ("2024-07-01", "red", 2),

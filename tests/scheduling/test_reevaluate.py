@@ -21,7 +21,7 @@ async def _history(platform: Platform, pid: str) -> list[tuple[str, str, int]]:
     await platform.synced()
     r = await platform.scheduling.get(f"/v1/projects/{pid}/light/history", headers=auth(platform.tokens["hq"]))
     assert r.status_code == 200, r.text
-    return [(h["as_of"], h["colour"], h["rule_version"]) for h in r.json()]
+    return [(h["as_of"], h["colour"], h["rule_version"]) for h in r.json()["items"]]
 
 
 async def _report(platform: Platform, pid: str, start: str, end: str, amount: str, **extra: object) -> None:

@@ -75,7 +75,7 @@ async def test_a_simulated_year_lights_every_colour_with_reasons(platform: Platf
         completed_days += not result.already_complete
         if day == date(2024, 9, 30):
             await platform.synced()
-            lights = (await platform.scheduling.get("/v1/lights", headers=hq)).json()
+            lights = (await platform.scheduling.get("/v1/lights", headers=hq)).json()["items"]
             colours = Counter(p["light"]["colour"] for p in lights)
             assert set(colours) == {"green", "yellow", "red"}, colours
             for p in lights:
