@@ -28,7 +28,7 @@ async def list_missing_reports(
     week: Annotated[
         str | None, Query(pattern=r"^[0-9]{4}-W[0-9]{2}$", description="ISO 周,如 2026-W48;默认本周")
     ] = None,
-    programme_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="计划编号")] = None,
+    programme_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="年度重点项目批次编号")] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="每页条数")] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000, description="跳过条数")] = 0,
 ) -> dict[str, Any]:

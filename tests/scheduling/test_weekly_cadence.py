@@ -142,7 +142,7 @@ async def _history(platform: Platform, pid: str) -> list[dict[str, Any]]:
     await platform.synced()
     r = await platform.scheduling.get(f"/v1/projects/{pid}/light/history", headers=auth(platform.tokens["hq"]))
     assert r.status_code == 200, r.text
-    history: list[dict[str, Any]] = r.json()
+    history: list[dict[str, Any]] = r.json()["items"]
     return history
 
 
