@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from services.scheduling.api import router
 from services.scheduling.handlers import ensure_default_rules
-from services.scheduling.reactions import light_reevaluation
+from services.scheduling.reactions import change_requests, light_reevaluation
 from services.scheduling.read_model import SchedulingReadModel
 from services.scheduling.timers import scheduling_timers
 from shared.auth import IdentityReadModel
@@ -41,7 +41,7 @@ def create_app(
     react: bool = True,
 ) -> FastAPI:
     """`monitor=False` leaves out the daily monitoring timer, `react=False` the light re-evaluation reaction (tests
-    that move lights only through monitoring runs of their own)."""
+    that move lights only through monitoring runs of their own); the change requests' reaction always runs."""
     clock = clock or settings.clock()
 
     @asynccontextmanager
@@ -52,7 +52,8 @@ def create_app(
             settings,
             read_model(),
             schema=schema,
-            reactions=[light_reevaluation()] if react else [],
+            # Approved change requests always apply: they are the workflow, not a convenience a test may leave out.
+            reactions=[*([light_reevaluation()] if react else []), change_requests()],
             timers=scheduling_timers(settings) if monitor else [],
             clock=clock,
         )

@@ -322,10 +322,7 @@ def test_period_exemption_over_as_of_silences_reporting() -> None:
 # -- inactive phases -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("phase", "word"),
-    [(Phase.COMPLETED, "竣工"), (Phase.IN_OPERATION, "投产"), (Phase.CANCELLED, "取消")],
-)
+@pytest.mark.parametrize(("phase", "word"), [(Phase.IN_OPERATION, "投产"), (Phase.CANCELLED, "取消")])
 def test_inactive_phases_are_green(phase: Phase, word: str) -> None:
     s = situation(
         JUNE_30,
@@ -368,3 +365,18 @@ def test_exempt_days_between_reports_do_not_count_as_late() -> None:
     shorter = period("ex-short", date(2024, 6, 1), date(2024, 6, 10))
     result = compute_light(situation(JUNE_30, last_report=last, exemptions=[shorter]), DEFAULT)
     assert result.reporting.colour == Y and "已 20 天未报进度" in " ".join(result.reporting.reasons)
+
+
+def test_a_completed_project_is_watched_until_it_is_in_operation() -> None:
+    """竣工 is not the end (竣工项目抓投产): its own milestones (试生产, 投产) and reports still light it."""
+    trial_run = MilestoneView("m-trial", "试生产", date(2024, 5, 1), None, None)
+    operation = MilestoneView("m-op", "投产", date(2024, 9, 30), None, None)
+    late = situation(JUNE_30, phase=Phase.COMPLETED, milestones=[trial_run, operation])
+    result = compute_light(late, DEFAULT)
+    assert result.colour == R and result.milestones.colour == R  # 试生产 60 days overdue
+    assert "跟踪至投产" in text(result) and "试生产" in text(result) and "投产" in text(result)
+    on_time = situation(JUNE_30, phase=Phase.COMPLETED, milestones=[operation])
+    assert compute_light(on_time, DEFAULT).colour == G
+    silent = situation(JUNE_30, phase=Phase.COMPLETED, last_report=date(2024, 5, 1))
+    assert compute_light(silent, DEFAULT).reporting.colour == R  # a completed project still reports
+    assert compute_light(situation(JUNE_30, phase=Phase.IN_OPERATION, milestones=[trial_run]), DEFAULT).colour == G
