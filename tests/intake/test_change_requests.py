@@ -4,11 +4,13 @@ change request. Real NATS and PostgreSQL; every wait is on a fact (a sequence re
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from services.intake.reactions import CHANGE_REQUESTS
+from services.intake.reactions import CHANGE_REQUESTS, apply_approved_change
+from shared.envelope import Actor, Role
 from shared.eventstore import StoredEvent
-from shared.reactions import derived_event_id
+from shared.reactions import Cause, derived_event_id
 from tests.intake.conftest import Intake
 from tests.platform import auth, new_key, project_body, wait_until
 
@@ -122,6 +124,29 @@ async def test_approved_planned_dates_and_investment_amend_the_project(intake: I
     project = await _get(intake, f"/v1/projects/{pid}", min_seq=max(e.seq for e in amended))
     assert project["planned_start"] == "2024-09-01" and project["annual_planned_investment"] == "3000"
     assert project["total_investment"] == "10000"  # what the request did not name stays
+    # A redelivery of the approval (a restart between the command and the checkpoint, a second replica) appends
+    # nothing, although the same amendment would be accepted again: the derived event id makes it a no-op.
+    approval = (await intake.runtime.store.read_aggregate("change_request", dates["id"]))[-1]
+    platform = Actor(org_id="platform", role=Role.SYSTEM, user="intake:change_requests")
+    await apply_approved_change(intake.runtime, Cause(approval, CHANGE_REQUESTS, platform))
+    assert len(await _project_events(intake, pid, "ProjectDetailsAmended")) == 2
+
+
+async def test_concurrent_filings_of_one_kind_leave_exactly_one_pending(intake: Intake) -> None:
+    pid = await _project(intake)
+    tokens = ["unit-a", "hq"] * 4
+
+    async def file(token: str) -> int:
+        r = await intake.client.post(
+            f"/v1/projects/{pid}/change-requests", json=CANCEL, headers=auth(intake.tokens[token])
+        )
+        return r.status_code
+
+    statuses = await asyncio.gather(*(file(token) for token in tokens))
+    assert sorted(statuses) == [201] + [409] * 7, statuses
+    assert await intake.runtime.runner.wait_for(await intake.runtime.store.last_seq(), 10)
+    queue = await _get(intake, f"/v1/projects/{pid}/change-requests")
+    assert queue["total"] == 1 and queue["items"][0]["status"] == "pending"
 
 
 async def test_one_pending_request_per_kind_and_what_a_request_must_name(intake: Intake) -> None:
@@ -232,3 +257,14 @@ async def test_a_units_direct_cancel_suspend_or_baseline_change_is_refused_point
     assert r.status_code == 403 and "change_requests" not in r.json()
     r = await intake.client.post(f"/v1/projects/{pid}/phase", json={"phase": "suspended", "reason": "停工"}, headers=hq)
     assert r.status_code == 200, r.text
+
+
+async def test_an_approval_the_project_has_outgrown_is_refused(intake: Intake) -> None:
+    pid = await _project(intake)
+    cancel = await _file(intake, pid, CANCEL)
+    suspend = await _file(intake, pid, {"kind": "suspend", "reason": "汛期停工"})
+    await _decide(intake, cancel["id"], "approve")
+    await _applied(intake, pid, "ProjectPhaseChanged")
+    refused = await _decide(intake, suspend["id"], "approve", status=409)
+    assert refused["errors"][0]["field"] == "kind" and "取消" in refused["detail"]
+    await _decide(intake, suspend["id"], "reject")  # it can still be rejected, and leaves the queue
