@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.intake.api import router
+from services.intake.api_change_requests import router as change_request_router
 from services.intake.api_progress import router as progress_router
+from services.intake.reactions import change_requests
 from services.intake.read_model import IntakeReadModel
 from shared.auth import IdentityReadModel
 from shared.projection import AfterCommit
@@ -28,7 +30,9 @@ def create_app(settings: Settings, *, schema: str | None = None, after_commit: A
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         setup_telemetry(SERVICE, settings)
-        runtime = await Runtime.start(SERVICE, settings, read_model(), schema=schema, after_commit=after_commit)
+        runtime = await Runtime.start(
+            SERVICE, settings, read_model(), schema=schema, after_commit=after_commit, reactions=[change_requests()]
+        )
         app.state.runtime = runtime
         try:
             yield
@@ -50,4 +54,5 @@ def create_app(settings: Settings, *, schema: str | None = None, after_commit: A
     if settings.runs_api:  # a `worker` process serves its health endpoints only
         app.include_router(router)
         app.include_router(progress_router)
+        app.include_router(change_request_router)
     return app

@@ -111,6 +111,10 @@ class RegisterProject(Strict):
     planned_completion: IsoDate = Field(description="计划竣工日期,不早于计划开工日期")
     sub_projects: list[SubProject] = Field(default_factory=list, max_length=50, description="子项目")
     demo: StrictBool = Field(default=False, description="是否为演示数据")
+    investment_completed_before: Money = Field(
+        default=Decimal(0),
+        description="以前年度累计完成投资(万元,仅续建项目);续建项目直接登记为在建,累计完成投资从此起算",
+    )
 
 
 class AmendProjectBody(Strict):

@@ -86,8 +86,9 @@ class ProjectState(BaseModel):
     suspended_from: Phase | None = None
     sub_projects: list[SubProject] = Field(default_factory=list)
     demo: bool = False
-    # 累计完成投资: the reports hq accepted, each at its latest accepted figure (plus, for reports recorded before
-    # the review existed, every report as it came).
+    investment_completed_before: Decimal = Decimal(0)  # 续建: completed in earlier years
+    # 累计完成投资: the investment completed before this year (续建) plus the reports hq accepted, each at its latest
+    # accepted figure (plus, for reports recorded before the review existed, every report as it came).
     cumulative_investment: Decimal = Decimal(0)
     # Every report at its latest figure, whether accepted, awaiting review or returned: what a unit has claimed.
     reported_investment: Decimal = Decimal(0)
@@ -131,9 +132,17 @@ def fold(
     return state.model_copy(update=change(state, payload))
 
 
+# What an event records about itself rather than about the project (the approved change request it applies).
+NOT_PROJECT_FIELDS = frozenset({"change_request_id"})
+
+
 def _set_fields(payload: BaseModel) -> dict[str, object]:
     """The fields an amendment carries (absent means unchanged), as the typed values, not dumped dicts."""
-    return {name: value for name in type(payload).model_fields if (value := getattr(payload, name)) is not None}
+    return {
+        name: value
+        for name in type(payload).model_fields
+        if name not in NOT_PROJECT_FIELDS and (value := getattr(payload, name)) is not None
+    }
 
 
 def _progress_reported(state: ProjectState, p: ProgressReported) -> dict[str, object]:
@@ -189,7 +198,16 @@ def evolve_programme(
 def evolve_project(state: ProjectState | None, envelope: Envelope, payload: BaseModel | None = None) -> ProjectState:
     def create(p: ProjectRegistered) -> ProjectState:
         at = envelope.recorded_at
-        return ProjectState(id=envelope.aggregate_id, registered_at=at, updated_at=at, **dict(p))
+        # A continuing project's ledger starts at what it completed in earlier years (累计完成投资).
+        cumulative = p.investment_completed_before
+        return ProjectState(
+            id=envelope.aggregate_id,
+            registered_at=at,
+            updated_at=at,
+            cumulative_investment=cumulative,
+            reported_investment=cumulative,
+            **dict(p),
+        )
 
     project = fold(state, envelope, create, ProjectRegistered, PROJECT_CHANGES, payload)
     return project if state is None else project.model_copy(update={"updated_at": envelope.recorded_at})
@@ -215,7 +233,18 @@ def decide_register_project(state: ProjectState | None, cmd: RegisterProject) ->
         raise Conflict("项目已存在", field="id", reason="项目已登记")
     check_dates(cmd.planned_start, cmd.planned_completion)
     check_investments(cmd.total_investment, cmd.annual_planned_investment)
-    return ProjectRegistered(**cmd.model_dump(exclude={"id"}))
+    continuing = cmd.construction_type == ConstructionType.CONTINUING
+    if cmd.investment_completed_before > 0 and not continuing:
+        raise Invalid("新建项目没有以前年度完成投资", field="investment_completed_before", reason="仅续建项目可填写")
+    if cmd.investment_completed_before + cmd.annual_planned_investment > cmd.total_investment:
+        raise Invalid(
+            "以前年度完成投资与年度计划投资之和超过总投资",
+            field="investment_completed_before",
+            reason="与 annual_planned_investment 之和不能超过 total_investment",
+        )
+    # A continuing project (续建) is under construction already: it registers as 在建, not 前期.
+    phase = Phase.UNDER_CONSTRUCTION if continuing else Phase.PRELIMINARY
+    return ProjectRegistered(**cmd.model_dump(exclude={"id"}), phase=phase)
 
 
 def decide_amend_project(state: ProjectState | None, cmd: AmendProject) -> ProjectDetailsAmended:

@@ -27,6 +27,11 @@ from services.intake.commands import (
     RevokeCredential,
 )
 from services.intake.domain import ProjectState
+from services.intake.handlers_change_requests import (
+    BASELINE_FIELDS,
+    PHASES_BY_REQUEST,
+    refuse_unit_baseline_change,
+)
 from services.intake.read_model import ORGANISATIONS, PROGRAMMES, PROJECT_CODES, PROJECTS
 from shared.auth import new_token, token_digest
 from shared.commands import CommandMeta, Outcome, already_applied, handle, load
@@ -65,6 +70,9 @@ async def register_project(rt: Runtime, cmd: RegisterProject, meta: CommandMeta)
 
 
 async def amend_project(rt: Runtime, cmd: AmendProject, meta: CommandMeta) -> Outcome:
+    moved = [name for name in BASELINE_FIELDS if getattr(cmd, name) is not None]
+    if moved:
+        await refuse_unit_baseline_change(rt, meta, cmd.project_id, BASELINE_FIELDS[moved[0]], moved[0])
     given_up = await _claim_amended_code(rt, cmd, meta)
     outcome = await handle(
         rt,
@@ -108,6 +116,9 @@ async def assign_sponsor(rt: Runtime, cmd: AssignSponsor, meta: CommandMeta) -> 
 
 
 async def change_phase(rt: Runtime, cmd: ChangePhase, meta: CommandMeta) -> Outcome:
+    if cmd.phase in PHASES_BY_REQUEST:
+        # A unit's cancel or suspend is a change request (变更申请) that hq decides.
+        await refuse_unit_baseline_change(rt, meta, cmd.project_id, PHASES_BY_REQUEST[cmd.phase], "phase")
     return await handle(
         rt,
         PROJECTS,

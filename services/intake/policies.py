@@ -50,6 +50,34 @@ def can_write_project(principal: Principal, project: ProjectState | None) -> Non
     raise Forbidden(f"角色 {principal.role.value} 无权修改项目")
 
 
+def can_decide_change_request(principal: Principal) -> None:
+    """Only hq approves or rejects what moves a baseline (变更申请): a unit cannot decide its own request."""
+    _require_role(principal, Role.HQ)
+
+
+def can_read_change_request_queue(principal: Principal) -> None:
+    """hq works the queue; the supervision office, auditors and the administrator may read it."""
+    _require_role(principal, *sorted(READ_ALL))
+
+
+def change_requests_path(project_id: str) -> str:
+    return f"/v1/projects/{project_id}/change-requests"
+
+
+def refuse_direct_baseline_change(principal: Principal, project_id: str, what: str, field: str) -> None:
+    """A unit may not move its own baseline (cancel, suspend, planned dates or investment): it files a change
+    request that hq decides. hq keeps its direct powers (it is the approver)."""
+    if principal.role != Role.UNIT:
+        return
+    path = change_requests_path(project_id)
+    raise Forbidden(
+        f"{what}须经指挥部办公室批准,责任单位不能直接修改:请提交变更申请 POST {path}",
+        field=field,
+        reason=f"须提交变更申请(POST {path})",
+        change_requests=path,
+    )
+
+
 def can_read_project(principal: Principal, project: ProjectState) -> None:
     """Units see their own projects, leaders the ones they sponsor; coordinators and auditors see everything."""
     if principal.role in READ_ALL:

@@ -15,6 +15,7 @@ import asyncpg
 from services.intake import queries
 from services.intake.code_claims import ProjectCodeState, evolve_project_code
 from services.intake.domain import ProgrammeState, ProjectState, evolve_programme, evolve_project
+from services.intake.domain_change_requests import ChangeRequestState, evolve_change_request
 from services.intake.identity import OrganisationState, evolve_organisation
 from services.intake.ledger import REPORT_HISTORY, PlanMilestones, ReportLedger
 from shared.aggregate_table import AggregateTable, BulkTable, envelope_fold
@@ -41,20 +42,30 @@ PROJECT_CODES = AggregateTable(
     {"code": ("text", lambda s: s.code), "year": ("int", lambda s: s.year),
      "project_id": ("text", lambda s: s.project_id)},
 )  # fmt: skip
+# Change requests (变更申请): what a filing or a decision loads, and what the queues list.
+CHANGE_REQUESTS = AggregateTable(
+    "change_requests", "change_request", ChangeRequestState, envelope_fold(evolve_change_request),
+    {"project_id": ("text", lambda s: s.project_id), "programme_id": ("text", lambda s: s.programme_id),
+     "unit_id": ("text", lambda s: s.unit_id), "kind": ("text", lambda s: s.kind.value),
+     "status": ("text", lambda s: s.status), "filed_at": ("timestamptz", lambda s: s.filed_at)},
+)  # fmt: skip
 
 
 INDEXES = """
 CREATE INDEX IF NOT EXISTS projects_filter ON {s}.projects (programme_id, category, unit_id, phase);
 CREATE INDEX IF NOT EXISTS projects_code ON {s}.projects (code) WHERE code IS NOT NULL;
+CREATE INDEX IF NOT EXISTS change_requests_queue ON {s}.change_requests (status, filed_at);
+CREATE INDEX IF NOT EXISTS change_requests_project ON {s}.change_requests (project_id, kind);
 """
 
 
 class IntakeReadModel:
     tables = (
         "programmes", "projects", "project_codes", "progress_reports", "progress_report_history", "plan_milestones",
+        "change_requests",
     )  # fmt: skip
     parts: tuple[BulkTable, ...] = (
-        PROGRAMMES, PROJECTS, PROJECT_CODES, ReportLedger(), REPORT_HISTORY, PlanMilestones(),
+        PROGRAMMES, PROJECTS, PROJECT_CODES, ReportLedger(), REPORT_HISTORY, PlanMilestones(), CHANGE_REQUESTS,
     )  # fmt: skip
 
     async def create_tables(self, conn: asyncpg.Connection, schema: str) -> None:

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from services.scheduling.api import router
 from services.scheduling.handlers import ensure_default_rules
 from services.scheduling.reaction_milestones import milestone_completion
-from services.scheduling.reactions import light_reevaluation
+from services.scheduling.reactions import change_requests, light_reevaluation
 from services.scheduling.read_model import SchedulingReadModel
 from services.scheduling.timers import scheduling_timers
 from shared.auth import IdentityReadModel
@@ -42,7 +42,8 @@ def create_app(
     react: bool = True,
 ) -> FastAPI:
     """`monitor=False` leaves out the daily monitoring timer, `react=False` the light re-evaluation reaction (tests
-    that move lights only through monitoring runs of their own); milestones reported done are always completed."""
+    that move lights only through monitoring runs of their own); milestones reported done are always completed and
+    approved change requests always applied: they are the workflow, not a convenience a test may leave out."""
     clock = clock or settings.clock()
 
     @asynccontextmanager
@@ -53,7 +54,7 @@ def create_app(
             settings,
             read_model(),
             schema=schema,
-            reactions=[*([light_reevaluation()] if react else []), milestone_completion()],
+            reactions=[*([light_reevaluation()] if react else []), milestone_completion(), change_requests()],
             timers=scheduling_timers(settings) if monitor else [],
             clock=clock,
         )

@@ -32,7 +32,8 @@ from shared.catalogue.scheduling import (
 )
 
 NAMESPACE = uuid.UUID("0c4b8f7e-2d7a-4c8e-9b1f-7a3e5d9c2b10")
-ACTIVE = {Phase.PRELIMINARY.value, Phase.UNDER_CONSTRUCTION.value}
+# Monitored phases: a completed project (竣工) is watched until it is in operation (投产).
+ACTIVE = {Phase.PRELIMINARY.value, Phase.UNDER_CONSTRUCTION.value, Phase.COMPLETED.value}
 
 
 def day_id(day: date) -> str:

@@ -33,7 +33,13 @@ from services.scheduling.domain_meetings import (
     meeting_must_exist,
 )
 from services.scheduling.evaluation import RULE_SET_ID
-from services.scheduling.policies import can_run_meeting, can_write_plan, known_project, must_be_hq
+from services.scheduling.policies import (
+    can_run_meeting,
+    can_write_plan,
+    known_project,
+    must_be_hq,
+    must_request_rebaseline,
+)
 from services.scheduling.read_model import MEETINGS, PLANS, RULE_SET
 from shared.auth import Principal
 from shared.commands import CommandMeta, Outcome, execute, handle
@@ -91,9 +97,15 @@ async def approve_baseline(rt: Runtime, cmd: ApproveBaseline, meta: CommandMeta)
 
 
 async def rebaseline(rt: Runtime, cmd: Rebaseline, meta: CommandMeta) -> Outcome:
+    writer = _plan_writer(rt, meta.principal)
+
+    async def authorize(state: domain.PlanState | None) -> None:
+        await writer(state)  # 404 for no plan, 403 for another unit's
+        must_request_rebaseline(meta.principal, await _project(rt, domain.must_exist(state).project_id))
+
     return await handle(
         rt, PLANS, cmd.plan_id, lambda s: domain.decide_rebaseline(s, cmd), meta,
-        scope=f"rebaseline:{cmd.milestone_id}:{cmd.plan_id}", authorize=_plan_writer(rt, meta.principal),
+        scope=f"rebaseline:{cmd.milestone_id}:{cmd.plan_id}", authorize=authorize,
     )  # fmt: skip
 
 

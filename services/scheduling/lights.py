@@ -17,7 +17,9 @@ from shared.catalogue.intake import Phase
 from shared.catalogue.scheduling import Colour, DimensionLight, ReportWeek, Rules
 
 ORDER = {Colour.GREEN: 0, Colour.YELLOW: 1, Colour.RED: 2}
-INACTIVE = {Phase.COMPLETED: "已竣工", Phase.IN_OPERATION: "已投产", Phase.CANCELLED: "已取消"}
+# 竣工 is not the end: a completed project is watched until 投产 (竣工项目抓投产), with its own milestones and lights.
+INACTIVE = {Phase.IN_OPERATION: "已投产", Phase.CANCELLED: "已取消"}
+WATCHED_UNTIL_OPERATION = "项目已竣工,跟踪至投产"
 
 
 def worst(*colours: Colour) -> Colour:
@@ -128,6 +130,8 @@ def compute_light(s: Situation, rules: Rules) -> LightResult:
         green = DimensionLight(colour=Colour.GREEN)
         return LightResult(Colour.GREEN, note, green, green, green, None, None, [])
     milestones = _milestones(s, rules, applied)
+    if s.phase == Phase.COMPLETED:
+        milestones.reasons.insert(0, WATCHED_UNTIL_OPERATION)
     investment, figures = _investment(s, rules, applied)
     reporting, weeks = _reporting(s, rules, applied)
     issues = DimensionLight(colour=Colour.GREEN)

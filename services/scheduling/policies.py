@@ -28,6 +28,21 @@ def can_write_plan(principal: Principal, project: ProjectEntry) -> None:
     raise Forbidden("只有指挥部办公室或项目责任单位可以维护实施方案")
 
 
+def must_request_rebaseline(principal: Principal, project: ProjectEntry) -> None:
+    """A unit does not move its own milestones: it files a change request (变更申请) and hq decides; an approval
+    re-baselines the milestone through scheduling's reaction. hq keeps its direct power (it is the approver)."""
+    if principal.role != Role.UNIT:
+        return
+    path = f"/v1/projects/{project.project_id}/change-requests"
+    raise Forbidden(
+        f"调整节点日期须经指挥部办公室批准,责任单位不能直接重新基准:请提交变更申请 POST {path}"
+        "(kind 为 rebaseline_milestone)",
+        field="milestone_id",
+        reason=f"须提交变更申请(POST {path})",
+        change_requests=path,
+    )
+
+
 def must_be_hq(principal: Principal) -> None:
     if principal.role != Role.HQ:
         raise Forbidden("只有指挥部办公室可以审批")

@@ -257,8 +257,8 @@ async def overdue_milestones(
         f"SELECT p.state, j.name AS project_name, j.unit_id FROM {schema}.plans p"
         f" JOIN {schema}.project_directory j ON j.id = p.project_id"
         " WHERE j.programme_id = $1 AND ($2::text IS NULL OR j.unit_id = $2) AND p.year = $3"
-        " AND j.phase IN ('preliminary', 'under_construction') AND ($4::text IS NULL OR j.sponsor_leader_id = $4)"
-        " ORDER BY j.id",
+        " AND j.phase IN ('preliminary', 'under_construction', 'completed')"  # 竣工: watched until 投产
+        " AND ($4::text IS NULL OR j.sponsor_leader_id = $4) ORDER BY j.id",
         programme_id, unit_id, as_of.year, sponsor_id,
     )  # fmt: skip
     out = []

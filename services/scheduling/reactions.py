@@ -1,5 +1,8 @@
 """scheduling's reactions (shared.reactions): events that cause scheduling commands.
 
+`change_requests`: a change request (变更申请) hq approved that moves a milestone re-baselines it (MilestoneRebaselined
+carrying the request's id), under an event id derived from the approval's: exactly once, also on redelivery.
+
 `light_reevaluation`: a progress report, a phase change, a change of a project's details or of its plan
 re-evaluates that project's light as of the platform's today, within seconds, instead of waiting for the 06:00 run.
 The light is recorded only when it differs from the one on record, under an event id derived from the source event.
@@ -8,13 +11,19 @@ The light is recorded only when it differs from the one on record, under an even
 from __future__ import annotations
 
 from services.scheduling import queries
+from services.scheduling.domain_change_requests import decide_approved_rebaseline
 from services.scheduling.monitoring import reevaluate_light
+from services.scheduling.read_model import PLANS
+from shared.catalogue.intake import ChangeRequestApproved, ChangeRequestKind
 from shared.clock import today
+from shared.commands import execute
 from shared.domain_errors import NotFound
 from shared.reactions import Cause, Handler, Reaction
 from shared.runtime import Runtime
+from shared.verification import payload_as
 
 LIGHT_REEVALUATION = "light_reevaluation"
+CHANGE_REQUESTS = "change_requests"
 CATCH_UP_S = 10.0  # how long to wait for scheduling's read model to apply the event before retrying the batch
 
 
@@ -56,3 +65,21 @@ def light_reevaluation() -> Reaction:
     handlers |= {name: plan_changed for name in PLAN_EVENTS}
     # About the present: a new deployment does not re-light the past, the daily run covers what is there.
     return Reaction(LIGHT_REEVALUATION, handlers, start="now")
+
+
+async def rebaseline_approved(rt: Runtime, cause: Cause) -> None:
+    approved = payload_as(cause.event, ChangeRequestApproved)
+    if approved.kind != ChangeRequestKind.REBASELINE_MILESTONE or approved.plan_id is None:
+        return  # the project's own changes are intake's to apply
+    request_id = cause.event.envelope.aggregate_id
+    # The plan as the log has it (its row plus the events after it), not as the read model may lag.
+    await execute(
+        pool=rt.pool, store=rt.store, schema=rt.schema, spec=PLANS, aggregate_id=approved.plan_id,
+        decide=lambda plan: decide_approved_rebaseline(plan, approved, request_id), context=cause.context,
+        event_id=cause.event_id(), cache=rt.cache,
+    )  # fmt: skip
+
+
+def change_requests() -> Reaction:
+    # From the beginning: every approval in the log must have moved its milestone, also one from before a deployment.
+    return Reaction(CHANGE_REQUESTS, {"ChangeRequestApproved": rebaseline_approved}, start="beginning")

@@ -87,7 +87,7 @@ def evolve_figures(state: ProjectFigures | None, event: StoredEvent) -> ProjectF
         return ProjectFigures(
             location=p.location, planned_start=p.planned_start, planned_completion=p.planned_completion,
             total_investment=p.total_investment, annual_planned_investment=p.annual_planned_investment,
-            registered_on=env.recorded_at.date(),
+            registered_on=env.recorded_at.date(), cumulative_investment=p.investment_completed_before,
         )  # fmt: skip
     if state is None:
         raise ValueError(f"{env.type} before ProjectRegistered for {env.aggregate_id}")

@@ -104,8 +104,10 @@ def _history(client: httpx.Client, project: dict[str, Any], plan: dict[str, Any]
     start = date.fromisoformat(str(project["planned_start"]))
     if pace == 0:
         return 0  # never started, never reported: a late start
-    check(client.post(f"/v1/projects/{pid}/phase", json={"phase": "under_construction", "reason": "按计划开工(演示)"},
-                      headers={"Idempotency-Key": f"seed-start-{pid}"}), "phase")  # fmt: skip
+    if project["phase"] == "preliminary":  # a continuing project (续建) is registered 在建 already
+        start_work = {"phase": "under_construction", "reason": "按计划开工(演示)"}
+        key = {"Idempotency-Key": f"seed-start-{pid}"}
+        check(client.post(f"/v1/projects/{pid}/phase", json=start_work, headers=key), "phase")
     monthly = [Decimal(m) for m in plan["monthly_investment"]]
     pending = sorted((m["planned_date"], i, m["milestone_id"]) for i, m in enumerate(plan["milestones"]))
     week = start

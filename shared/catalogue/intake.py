@@ -98,6 +98,8 @@ class ProjectRegistered(BaseModel):
     phase: Phase = Phase.PRELIMINARY
     sub_projects: list[SubProject] = Field(default_factory=list)
     demo: bool = False
+    # 续建: the investment completed in earlier years; the project's cumulative investment starts there.
+    investment_completed_before: Amount = Decimal(0)
 
 
 @event("ProjectDetailsAmended", aggregate="project")
@@ -114,6 +116,8 @@ class ProjectDetailsAmended(BaseModel):
     planned_start: IsoDate | None = None
     planned_completion: IsoDate | None = None
     sub_projects: list[SubProject] | None = None
+    # The approved change request (变更申请) this amendment applies; None for hq's own amendments.
+    change_request_id: str | None = None
 
 
 @event("TaskForceAssigned", aggregate="project")
@@ -131,6 +135,8 @@ class ProjectPhaseChanged(BaseModel):
     from_phase: Phase
     to_phase: Phase
     reason: str
+    # The approved change request (变更申请) this phase change applies; None for a direct one.
+    change_request_id: str | None = None
 
 
 @event("ProgressReported", aggregate="project")
@@ -202,3 +208,54 @@ class ProjectCodeClaimed(BaseModel):
 @event("ProjectCodeReleased", aggregate="project_code")
 class ProjectCodeReleased(BaseModel):
     project_id: str  # the holder that gave the code up (an amendment changed its code)
+
+
+# -- change requests (aggregate `change_request`): what moves a baseline is filed by the unit and decided by hq;
+# only an approval changes anything, through reactions (docs/adr/0014-change-requests.md).
+
+
+class ChangeRequestKind(StrEnum):
+    CANCEL = "cancel"  # 取消项目
+    SUSPEND = "suspend"  # 暂停项目
+    RESUME = "resume"  # 恢复项目
+    REBASELINE_MILESTONE = "rebaseline_milestone"  # 调整节点日期
+    PLANNED_DATES = "planned_dates"  # 调整计划开工/竣工日期
+    PLANNED_INVESTMENT = "planned_investment"  # 调整总投资/年度计划投资
+
+
+class ChangeDetails(BaseModel):
+    """What a change request asks to change (not an event itself); only the fields of its kind are present."""
+
+    plan_id: str | None = None  # rebaseline_milestone: the plan (年度实施方案) and its milestone
+    milestone_id: str | None = None
+    to_date: IsoDate | None = None
+    planned_start: IsoDate | None = None  # planned_dates: either or both
+    planned_completion: IsoDate | None = None
+    total_investment: Amount | None = None  # planned_investment: either or both
+    annual_planned_investment: Amount | None = None
+
+
+@event("ChangeRequestFiled", aggregate="change_request")
+class ChangeRequestFiled(ChangeDetails):
+    project_id: str
+    programme_id: str
+    unit_id: str  # the project's responsible unit when filed (whoever filed it: the actor says)
+    kind: ChangeRequestKind
+    reason: str
+    evidence: list[str] = Field(default_factory=list)  # attachment ids
+
+
+@event("ChangeRequestApproved", aggregate="change_request")
+class ChangeRequestApproved(ChangeDetails):
+    """Carries the approved change in full, so that each reaction applies it without reading intake's tables."""
+
+    project_id: str
+    kind: ChangeRequestKind
+    reason: str  # hq's own reason
+
+
+@event("ChangeRequestRejected", aggregate="change_request")
+class ChangeRequestRejected(BaseModel):
+    project_id: str
+    kind: ChangeRequestKind
+    reason: str  # hq's own reason

@@ -19,10 +19,13 @@ class ServiceGrant:
 
 
 SERVICES: dict[str, ServiceGrant] = {
-    "intake": ServiceGrant(frozenset({"project", "project_code", "programme", "organisation"}), (PROJECTION_GROUP,)),
+    "intake": ServiceGrant(
+        frozenset({"project", "project_code", "programme", "organisation", "change_request"}),
+        (PROJECTION_GROUP, "change_requests"),
+    ),
     "scheduling": ServiceGrant(
         frozenset({"plan", "rule_set", "dispatch_meeting", "monitoring", "light"}),
-        (PROJECTION_GROUP, "light_reevaluation", "milestone_completion"),
+        (PROJECTION_GROUP, "light_reevaluation", "milestone_completion", "change_requests"),
     ),
     "issue_coordination": ServiceGrant(frozenset({"issue", "supervision_order"}), (PROJECTION_GROUP,)),
     "notification": ServiceGrant(frozenset({"inbox", "delivery", "subscription"}), (PROJECTION_GROUP,)),

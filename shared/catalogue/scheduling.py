@@ -80,6 +80,7 @@ class MilestoneRebaselined(BaseModel):
     from_date: IsoDate
     to_date: IsoDate
     reason: str
+    change_request_id: str | None = None  # the approved change request (变更申请) it applies
 
 
 @event("MilestoneCompleted", aggregate="plan")

@@ -327,10 +327,7 @@ def test_period_exemption_over_the_deadlines_excuses_those_weeks() -> None:
 # -- inactive phases -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("phase", "word"),
-    [(Phase.COMPLETED, "竣工"), (Phase.IN_OPERATION, "投产"), (Phase.CANCELLED, "取消")],
-)
+@pytest.mark.parametrize(("phase", "word"), [(Phase.IN_OPERATION, "投产"), (Phase.CANCELLED, "取消")])
 def test_inactive_phases_are_green(phase: Phase, word: str) -> None:
     s = situation(
         JUNE_30,
@@ -362,3 +359,18 @@ def test_late_start_counts_again_after_the_exemption_ends(as_of: date, colour: C
     result = compute_light(s, DEFAULT)
     assert result.milestones.colour == colour
     assert "ex-start" in result.exemptions_applied
+
+
+def test_a_completed_project_is_watched_until_it_is_in_operation() -> None:
+    """竣工 is not the end (竣工项目抓投产): its own milestones (试生产, 投产) and reports still light it."""
+    trial_run = MilestoneView("m-trial", "试生产", date(2024, 5, 1), None, None)
+    operation = MilestoneView("m-op", "投产", date(2024, 9, 30), None, None)
+    late = situation(JUNE_30, phase=Phase.COMPLETED, milestones=[trial_run, operation])
+    result = compute_light(late, DEFAULT)
+    assert result.colour == R and result.milestones.colour == R  # 试生产 60 days overdue
+    assert "跟踪至投产" in text(result) and "试生产" in text(result) and "投产" in text(result)
+    on_time = situation(JUNE_30, phase=Phase.COMPLETED, milestones=[operation])
+    assert compute_light(on_time, DEFAULT).colour == G
+    silent = situation(JUNE_30, phase=Phase.COMPLETED, last_report=date(2024, 5, 1))
+    assert compute_light(silent, DEFAULT).reporting.colour == R  # a completed project still reports
+    assert compute_light(situation(JUNE_30, phase=Phase.IN_OPERATION, milestones=[trial_run]), DEFAULT).colour == G

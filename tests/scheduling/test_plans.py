@@ -42,13 +42,19 @@ async def test_baseline_is_frozen_and_rebaseline_keeps_both_dates(platform: Plat
     # After the baseline, a revision is refused; a date change is an explicit re-baseline with a reason.
     r = await platform.scheduling.put(f"/v1/plans/{plan_id}", json=revised, headers=unit)
     assert r.status_code == 409
+    # A unit's date change is a change request hq decides (tests/scheduling/test_change_requests.py); hq may do it.
     r = await platform.scheduling.post(
         f"/v1/plans/{plan_id}/milestones/start/rebaseline", json={"to_date": "2024-06-15", "reason": "用地手续延迟"},
         headers=unit,
     )  # fmt: skip
+    assert r.status_code == 403 and "/change-requests" in r.json()["detail"]
+    r = await platform.scheduling.post(
+        f"/v1/plans/{plan_id}/milestones/start/rebaseline", json={"to_date": "2024-06-15", "reason": "用地手续延迟"},
+        headers=hq,
+    )  # fmt: skip
     assert r.status_code == 200, r.text
     r = await platform.scheduling.post(
-        f"/v1/plans/{plan_id}/milestones/start/rebaseline", json={"to_date": "2024-06-20"}, headers=unit
+        f"/v1/plans/{plan_id}/milestones/start/rebaseline", json={"to_date": "2024-06-20"}, headers=hq
     )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason"
     r = await platform.scheduling.get(f"/v1/plans/{plan_id}", params={"min_seq": await _last(platform)}, headers=hq)

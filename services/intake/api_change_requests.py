@@ -1,0 +1,124 @@
+"""Change requests (变更申请) over HTTP: a unit files for its project, hq works its queue and decides.
+
+Paths are fixed by issue 8 so that unit clients can rely on them: `/v1/projects/{id}/change-requests` (POST, GET),
+`/v1/change-requests` (hq's queue), `/v1/change-requests/{id}` and `/v1/change-requests/{id}/decision`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response
+
+from services.intake import handlers_change_requests as handlers
+from services.intake import queries
+from services.intake.commands import command_from
+from services.intake.commands_change_requests import (
+    DecideChangeRequest,
+    DecideChangeRequestBody,
+    FileChangeRequest,
+    FileChangeRequestBody,
+)
+from services.intake.policies import can_read_change_request_queue, can_read_project
+from services.intake.queries_change_requests import get_change_request, list_change_requests
+from shared.catalogue.intake import ChangeRequestKind
+from shared.commands import Outcome
+from shared.problems import Problem
+from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, written
+
+router = APIRouter(prefix="/v1", tags=["change-requests"])
+
+ProjectId = Annotated[str, Path(description="项目编号")]
+ChangeRequestId = Annotated[str, Path(description="变更申请编号")]
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # an id in a query is checked at the edge, never sent to the database as is
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+StatusQuery = Annotated[Status | None, Query(description="状态:pending 待审批、approved 已批准、rejected 已驳回")]
+Limit = Annotated[int, Query(ge=1, le=500, description="每页条数")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="跳过条数")]
+
+
+def request_written(outcome: Outcome, response: Response, status: int = 200) -> dict[str, Any]:
+    return written(outcome, response, status, location=f"/v1/change-requests/{outcome.aggregate_id}")
+
+
+@router.post(
+    "/projects/{project_id}/change-requests",
+    status_code=201,
+    summary="提交变更申请(取消、暂停、恢复、调整节点日期、计划日期或计划投资;须经指挥部办公室批准)",
+)
+async def file_change_request(
+    project_id: ProjectId, body: FileChangeRequestBody, rt: RuntimeDep, meta: MetaDep, response: Response
+) -> dict[str, Any]:
+    cmd = command_from(FileChangeRequest, body, project_id=project_id)
+    return request_written(await handlers.file_change_request(rt, cmd, meta), response, 201)
+
+
+@router.get("/projects/{project_id}/change-requests", summary="项目的变更申请(可按状态筛选)", dependencies=[MinSeqDep])
+async def project_change_requests(
+    project_id: ProjectId,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    status: StatusQuery = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    found = await queries.get_project(rt.pool, rt.schema, project_id)
+    if found is None:
+        raise Problem(404, "项目不存在")
+    can_read_project(principal, found[0])
+    filters = {"project_id": project_id, "status": status.value if status else None}
+    items, total = await list_change_requests(rt.pool, rt.schema, filters=filters, limit=limit, offset=offset)
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get(
+    "/change-requests", summary="变更申请队列(指挥部办公室审批用,默认待审批,按提交时间排序)", dependencies=[MinSeqDep]
+)
+async def change_request_queue(
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    status: Annotated[Status, Query(description="状态:pending 待审批、approved 已批准、rejected 已驳回")] = (
+        Status.PENDING
+    ),
+    programme_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="计划编号")] = None,
+    kind: Annotated[ChangeRequestKind | None, Query(description="变更类型")] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    can_read_change_request_queue(principal)
+    filters = {"status": status.value, "programme_id": programme_id, "kind": kind.value if kind else None}
+    items, total = await list_change_requests(rt.pool, rt.schema, filters=filters, limit=limit, offset=offset)
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/change-requests/{change_request_id}", summary="变更申请详情", dependencies=[MinSeqDep])
+async def get_one(
+    change_request_id: ChangeRequestId, rt: RuntimeDep, principal: PrincipalDep, response: Response
+) -> dict[str, Any]:
+    found = await get_change_request(rt.pool, rt.schema, change_request_id)
+    project = None if found is None else await queries.get_project(rt.pool, rt.schema, found[0].project_id)
+    if found is None or project is None:
+        raise Problem(404, "变更申请不存在")
+    can_read_project(principal, project[0])
+    state, version = found
+    response.headers["ETag"] = f'"{version}"'
+    return {**state.model_dump(mode="json", exclude={"filed_event_id"}), "version": version}
+
+
+@router.post(
+    "/change-requests/{change_request_id}/decision",
+    summary="审批变更申请(指挥部办公室:批准或驳回,并说明理由;批准后变更自动生效)",
+)
+async def decide_change_request(
+    change_request_id: ChangeRequestId, body: DecideChangeRequestBody, rt: RuntimeDep, meta: MetaDep, response: Response
+) -> dict[str, Any]:
+    cmd = command_from(DecideChangeRequest, body, change_request_id=change_request_id)
+    return request_written(await handlers.decide(rt, cmd, meta), response)

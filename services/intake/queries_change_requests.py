@@ -1,0 +1,53 @@
+"""SQL reads of change requests (变更申请): hq's queue, a project's requests, one request, and a filing's start."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.intake.domain_change_requests import ChangeRequestState
+from services.intake.queries import Db
+from shared.catalogue.intake import ChangeRequestKind
+
+
+def change_request_public(state: ChangeRequestState, version: int) -> dict[str, Any]:
+    body = state.model_dump(mode="json", exclude={"filed_event_id"})
+    body["version"] = version
+    return body
+
+
+async def get_change_request(db: Db, schema: str, change_request_id: str) -> tuple[ChangeRequestState, int] | None:
+    row = await db.fetchrow(f"SELECT state, version FROM {schema}.change_requests WHERE id = $1", change_request_id)
+    if row is None:
+        return None
+    return ChangeRequestState.model_validate_json(row["state"]), int(row["version"])
+
+
+async def list_change_requests(
+    db: Db, schema: str, *, filters: dict[str, str | None], limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Requests matching every given filter (column = value), oldest filing first: a queue is worked in order."""
+    clauses, args = [], []
+    for column, value in filters.items():
+        if value is not None:
+            args.append(value)
+            clauses.append(f"{column} = ${len(args)}")
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    total = await db.fetchval(f"SELECT count(*) FROM {schema}.change_requests {where}", *args)
+    rows = await db.fetch(
+        f"SELECT state, version FROM {schema}.change_requests {where} ORDER BY filed_at, id"
+        f" LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
+        *args,
+        limit,
+        offset,
+    )
+    items = [change_request_public(ChangeRequestState.model_validate_json(r["state"]), r["version"]) for r in rows]
+    return items, int(total)
+
+
+async def filed_count(db: Db, schema: str, project_id: str, kind: ChangeRequestKind) -> int:
+    """How many requests of a kind the read model shows for a project: where a filing starts looking for its slot
+    (the read model may lag, never lead, so the slot after it is the first that can be free)."""
+    count = await db.fetchval(
+        f"SELECT count(*) FROM {schema}.change_requests WHERE project_id = $1 AND kind = $2", project_id, kind.value
+    )
+    return int(count)
