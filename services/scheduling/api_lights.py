@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
 from services.scheduling import handlers, queries
+from services.scheduling.as_shown import lights_as_shown
 from services.scheduling.commands import PublishRules, RunMonitoring
 from services.scheduling.deps import HQ, ID_PATTERN, Today
 from services.scheduling.evaluation import evaluate, rule_set
@@ -17,6 +19,7 @@ from services.scheduling.reports import render_ledger, render_weekly_report
 from shared.auth import Principal
 from shared.catalogue.dates import IsoDate
 from shared.catalogue.scheduling import Colour
+from shared.domain_errors import invalid
 from shared.problems import Problem
 from shared.project_directory import project_entry
 from shared.web import ContextDep, MetaDep, MinSeqDep, PrincipalDep, RuntimeDep
@@ -54,14 +57,37 @@ async def _visible_project(rt: RuntimeDep, principal: Principal, project_id: str
     can_read_project(principal, project)
 
 
-@router.get("/projects/{project_id}/light", tags=["lights"], summary="项目当前红黄绿灯及原因", dependencies=[MinSeqDep])
-async def get_light(project_id: str, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
+@router.get(
+    "/projects/{project_id}/light", tags=["lights"], summary="项目当前红黄绿灯及原因(或某日显示的灯色)",
+    dependencies=[MinSeqDep],
+)  # fmt: skip
+async def get_light(
+    project_id: str,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    day: Today,
+    as_shown_on: Annotated[
+        IsoDate | None, Query(description="某日显示的灯色:该日监测所记录的灯色、原因与规则版本(不重新计算)")
+    ] = None,
+) -> dict[str, Any]:
     await _visible_project(rt, principal, project_id)
+    if as_shown_on is not None:
+        return await _light_as_shown(rt, project_id, as_shown_on, day)
     async with rt.pool.acquire() as conn:
         light = queries.light_public(await queries.current_light(conn, rt.schema, project_id))
     if light is None:
         raise Problem(404, "该项目尚未评价(每日监测后生成)")
     return light
+
+
+async def _light_as_shown(rt: RuntimeDep, project_id: str, shown_on: date, today: date) -> dict[str, Any]:
+    if shown_on > today:  # what a future day will show is not known yet
+        raise invalid("as_shown_on", f"日期 {shown_on} 晚于平台当日 {today}")
+    async with rt.pool.acquire() as conn:
+        shown = (await lights_as_shown(conn, rt.schema, shown_on, [project_id])).get(project_id)
+    if shown is None:
+        raise Problem(404, f"该项目截至 {shown_on} 尚无记录的灯色")
+    return shown.public(shown_on)
 
 
 @router.get("/projects/{project_id}/light/history", tags=["lights"], dependencies=[MinSeqDep])
