@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
@@ -14,12 +14,16 @@ from services.scheduling.deps import HQ, ID_PATTERN, Today
 from services.scheduling.evaluation import evaluate, rule_set
 from services.scheduling.monitoring import day_id, run_monitoring
 from services.scheduling.policies import can_read_project, only_wide_readers, visibility
-from services.scheduling.report_data import ledger_rows, weekly_report
-from services.scheduling.reports import render_ledger, render_weekly_report
+from services.scheduling.report_data import ledger_rows
+from services.scheduling.report_document import MissingChineseFont, to_docx, to_pdf
+from services.scheduling.reports import render_ledger
+from services.scheduling.weekly_data import WEEK_PATTERN, ReportWeek, weekly_facts
+from services.scheduling.weekly_report import build_weekly_report
 from shared.auth import Principal
 from shared.catalogue.dates import IsoDate
 from shared.catalogue.scheduling import Colour
 from shared.domain_errors import invalid
+from shared.envelope import Role
 from shared.problems import Problem
 from shared.project_directory import project_entry
 from shared.web import ContextDep, MetaDep, MinSeqDep, PrincipalDep, RuntimeDep
@@ -27,11 +31,13 @@ from shared.web import ContextDep, MetaDep, MinSeqDep, PrincipalDep, RuntimeDep
 router = APIRouter()
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PDF = "application/pdf"
 
 
-def _file_answer(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
-    """The 200 of a route that answers a file: its real content type in the OpenAPI document, not JSON."""
-    return {200: {"description": what, "content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}}
+def _file_answer(media_types: dict[str, str]) -> dict[int | str, dict[str, Any]]:
+    """The 200 of a route that answers a file: its real content types in the OpenAPI document, not JSON."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {200: {"description": ";".join(media_types.values()), "content": dict.fromkeys(media_types, binary)}}
 
 
 # -- rules and lights -------------------------------------------------------------------------------------------
@@ -167,22 +173,44 @@ async def monitoring_day(day: IsoDate, rt: RuntimeDep, principal: PrincipalDep) 
 
 
 @router.get(
-    "/programmes/{programme_id}/weekly-report", tags=["reports"], summary="周调度报告(DOCX)", dependencies=[MinSeqDep],
-    response_class=Response, responses=_file_answer(DOCX, "周调度报告(Word 文档)"),
+    "/programmes/{programme_id}/weekly-report", tags=["reports"], summary="周调度报告(DOCX 或 PDF,按当日所示灯色)",
+    dependencies=[MinSeqDep], response_class=Response,
+    responses=_file_answer({DOCX: "周调度报告(Word 文档)", PDF: "周调度报告(PDF)"}),
 )  # fmt: skip
 async def get_weekly_report(
-    programme_id: str, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: IsoDate | None = None
+    programme_id: str,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    day: Today,
+    week: Annotated[str | None, Query(pattern=WEEK_PATTERN, description="ISO 周,如 2024-W23;缺省为本周")] = None,
+    as_of: Annotated[IsoDate | None, Query(description="报告日期(所在周的报告截至该日);与 week 二选一")] = None,
+    file_format: Annotated[Literal["docx", "pdf"], Query(alias="format", description="文件格式")] = "docx",
 ) -> Response:
-    only_wide_readers(principal)
+    """A unit gets the report of its own projects; hq, leaders, supervision and auditors the whole programme."""
+    if week is not None and as_of is not None:
+        raise invalid("as_of", "week 与 as_of 只能给出一个")
+    own_unit = principal.org_id if principal.role == Role.UNIT else None
+    if own_unit is None:
+        only_wide_readers(principal)
+    if as_of is not None and as_of > day:
+        raise invalid("as_of", f"日期 {as_of} 晚于平台当日 {day}")
+    report_week = ReportWeek.parse(week) if week else ReportWeek.of(as_of or day)
+    report_date = as_of or report_week.report_date(day)
     async with rt.pool.acquire() as conn:
-        report = await weekly_report(conn, rt.schema, programme_id, as_of or day)
-    name = f"weekly-report-{programme_id}-{(as_of or day).isoformat()}.docx"
-    return Response(render_weekly_report(report), media_type=DOCX, headers=_attachment(name))
+        facts = await weekly_facts(conn, rt.schema, programme_id, report_week, report_date, own_unit)
+    document = build_weekly_report(facts)
+    name = f"weekly-report-{programme_id}-{report_week.name}{'-' + own_unit if own_unit else ''}.{file_format}"
+    if file_format == "pdf":
+        try:
+            return Response(to_pdf(document), media_type=PDF, headers=_attachment(name))
+        except MissingChineseFont as e:
+            raise Problem(503, f"服务器缺少中文字体,无法生成 PDF:{e}") from e
+    return Response(to_docx(document), media_type=DOCX, headers=_attachment(name))
 
 
 @router.get(
     "/programmes/{programme_id}/ledger", tags=["reports"], summary="项目台账(XLSX)", dependencies=[MinSeqDep],
-    response_class=Response, responses=_file_answer(XLSX, "项目台账(Excel 工作簿)"),
+    response_class=Response, responses=_file_answer({XLSX: "项目台账(Excel 工作簿)"}),
 )  # fmt: skip
 async def get_ledger(
     programme_id: str, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: IsoDate | None = None

@@ -1,4 +1,4 @@
-"""Gathers the weekly dispatch report and the ledger from the read model (rendering is in reports.py)."""
+"""Gathers the ledger from the read model (rendering is in reports.py; the weekly report is weekly_data.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from decimal import Decimal
 import asyncpg
 
 from services.scheduling import queries
-from services.scheduling.evaluation import rule_set, rules_for
 from services.scheduling.queries import completed_this_year, overdue_milestones, programme_lights
-from services.scheduling.reports import DecisionItem, LedgerRow, OverdueItem, WeeklyReport
+from services.scheduling.reports import LedgerRow
 from shared.domain_errors import NotFound
 
 
@@ -58,24 +57,3 @@ async def ledger_rows(
             )
         )  # fmt: skip
     return programme, rows
-
-
-async def weekly_report(conn: asyncpg.Connection, schema: str, programme_id: str, as_of: date) -> WeeklyReport:
-    programme, rows = await ledger_rows(conn, schema, programme_id, as_of)
-    names = await queries.organisation_names(conn, schema)
-    overdue = [
-        OverdueItem(
-            m["project_name"],
-            m["milestone"],
-            m["planned_date"],
-            m["days_overdue"],
-            names.get(m["unit_id"], m["unit_id"]),
-        )
-        for m in await overdue_milestones(conn, schema, programme_id=programme_id, unit_id=None, as_of=as_of)
-    ]
-    decisions = [
-        DecisionItem(r["text"], names.get(r["owner_unit_id"], r["owner_unit_id"]), r["deadline"], r["title"])
-        for r in await queries.programme_decisions(conn, schema, programme_id)
-    ]
-    version = rules_for(await rule_set(conn, schema), as_of).version
-    return WeeklyReport(programme, as_of, rows, overdue, decisions, version)

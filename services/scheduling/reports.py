@@ -1,4 +1,5 @@
-"""Renders the weekly dispatch report (周调度报告, DOCX) and the project ledger (台账, XLSX).
+"""Renders the project ledger (台账, XLSX) and holds the labels every report uses (the weekly dispatch report and
+the supervision bulletin are built in weekly_report.py and bulletin.py, rendered by report_document.py).
 
 Pure functions: read-model data in, file bytes out. python-docx and openpyxl are imported inside the renderers so
 that importing this module for its labels (CATEGORY_NAMES, ...) or dataclasses does not load them.
@@ -32,7 +33,6 @@ LIGHT_NAMES: dict[str, str] = {"red": "红灯", "yellow": "黄灯", "green": "�
 _UNRATED = "未评价"  # a project the evaluator has not rated yet has light None, which cannot be a str key
 _LIGHT_ORDER: tuple[str | None, ...] = ("red", "yellow", "green", None)  # worst first, as the reports read
 _LIGHT_FILLS = {"red": "FFFF0000", "yellow": "FFFFFF00", "green": "FF00B050"}  # Excel's standard colours
-_NONE = "无"
 
 
 @dataclass(frozen=True)
@@ -58,37 +58,10 @@ class LedgerRow:
     last_report: date | None
 
 
-@dataclass(frozen=True)
-class OverdueItem:
-    project_name: str
-    milestone: str
-    planned_date: date
-    days_overdue: int
-    unit_name: str
-
-
-@dataclass(frozen=True)
-class DecisionItem:
-    text: str
-    owner_unit_name: str
-    deadline: date
-    meeting_title: str
-
-
-@dataclass(frozen=True)
-class WeeklyReport:
-    programme_name: str
-    as_of: date
-    rows: list[LedgerRow]
-    overdue: list[OverdueItem]
-    decisions: list[DecisionItem]
-    rule_version: int
-
-
 # -- shared ------------------------------------------------------------------------------------------------------
 
 
-def _light_label(light: str | None) -> str:
+def light_label(light: str | None) -> str:
     return LIGHT_NAMES.get(light, light) if light else _UNRATED
 
 
@@ -109,41 +82,17 @@ def _counts_matrix(rows: Sequence[LedgerRow]) -> list[list[str | int]]:
     return [*out, ["合计", *totals]]
 
 
-_COUNT_HEADERS = ["类别", *(_light_label(light) for light in _LIGHT_ORDER), "合计"]
+_COUNT_HEADERS = ["类别", *(light_label(light) for light in _LIGHT_ORDER), "合计"]
 
 
-def _money(value: Decimal) -> str:
+def money(value: Decimal) -> str:
     return f"{value:,.2f}"
 
 
-# -- weekly report (DOCX) ----------------------------------------------------------------------------------------
+# -- fonts of Word documents --------------------------------------------------------------------------------------
 
 
-def render_weekly_report(report: WeeklyReport) -> bytes:
-    from docx import Document
-
-    doc = Document()
-    _use_chinese_fonts(doc)
-    doc.core_properties.title = f"{report.programme_name}周调度报告"
-    _add_title(doc, report)
-    _add_overview(doc, report.rows)
-    for heading, colour in (("二、红灯项目", "red"), ("三、黄灯项目", "yellow")):
-        lit = [r for r in report.rows if r.light == colour]
-        table = [[r.name, r.unit_name, r.sponsor_name or "", ";".join(r.light_reasons)] for r in lit]
-        _add_section(doc, heading, ["项目名称", "责任单位", "包保市领导", "预警原因"], table)
-    overdue = [
-        [o.project_name, o.milestone, o.planned_date.isoformat(), str(o.days_overdue), o.unit_name]
-        for o in report.overdue
-    ]
-    _add_section(doc, "四、逾期节点", ["项目", "节点", "计划完成日期", "逾期天数", "责任单位"], overdue)
-    decisions = [[d.text, d.owner_unit_name, d.deadline.isoformat(), d.meeting_title] for d in report.decisions]
-    _add_section(doc, "五、议定事项落实", ["事项", "责任单位", "完成时限", "会议"], decisions)
-    buf = io.BytesIO()
-    doc.save(buf)
-    return buf.getvalue()
-
-
-def _use_chinese_fonts(doc: DocxDocument) -> None:
+def set_chinese_fonts(doc: DocxDocument) -> None:
     # Word picks the East Asian font from w:eastAsia, not from font.name (which only sets ascii/hAnsi); without it
     # Chinese falls back to whatever the viewer likes. Headings are 黑体 as in government documents.
     for name, font in (("Normal", "宋体"), ("Title", "黑体"), ("Heading 1", "黑体")):
@@ -156,52 +105,6 @@ def _set_east_asian_font(style: BaseStyle, font: str) -> None:
     rfonts = style.element.get_or_add_rPr().get_or_add_rFonts()
     rfonts.attrib.pop(qn("w:eastAsiaTheme"), None)  # a theme font would win over the explicit one
     rfonts.set(qn("w:eastAsia"), font)
-
-
-def _add_title(doc: DocxDocument, report: WeeklyReport) -> None:
-    from docx.enum.text import WD_ALIGN_PARAGRAPH
-
-    doc.add_heading(f"{report.programme_name}周调度报告", level=0).alignment = WD_ALIGN_PARAGRAPH.CENTER
-    d = report.as_of
-    line = f"截至 {d.year}年{d.month}月{d.day}日(第{d.isocalendar().week}周)    预警规则版本 v{report.rule_version}"
-    doc.add_paragraph(line).alignment = WD_ALIGN_PARAGRAPH.CENTER
-
-
-def _add_overview(doc: DocxDocument, rows: Sequence[LedgerRow]) -> None:
-    doc.add_heading("一、总体情况", level=1)
-    matrix = _counts_matrix(rows)
-    total = matrix[-1]
-    by_light = "、".join(f"{label}{n} 个" for label, n in zip(_COUNT_HEADERS[1:-1], total[1:-1], strict=True))
-    doc.add_paragraph(f"纳入调度项目共 {total[-1]} 个,其中{by_light}。")
-    _add_table(doc, _COUNT_HEADERS, [[str(v) for v in line] for line in matrix])
-    doc.add_paragraph(_investment_sentence(rows))
-
-
-def _investment_sentence(rows: Sequence[LedgerRow]) -> str:
-    target = sum((r.annual_target for r in rows if r.annual_target is not None), Decimal(0))
-    done = sum((r.completed_this_year for r in rows), Decimal(0))
-    sentence = f"年度计划投资 {_money(target)} 万元,本年已完成投资 {_money(done)} 万元"
-    if target > 0:  # a percentage of nothing would be meaningless
-        sentence += f",完成年度计划的 {done / target * 100:.1f}%"
-    return sentence + "。"
-
-
-def _add_section(doc: DocxDocument, heading: str, headers: list[str], rows: list[list[str]]) -> None:
-    doc.add_heading(heading, level=1)
-    if rows:
-        _add_table(doc, headers, rows)
-    else:
-        doc.add_paragraph(_NONE)
-
-
-def _add_table(doc: DocxDocument, headers: list[str], rows: list[list[str]]) -> None:
-    table = doc.add_table(rows=1, cols=len(headers))
-    table.style = doc.styles["Table Grid"]  # the default table style has no borders, which reads badly on paper
-    for cell, text in zip(table.rows[0].cells, headers, strict=True):
-        cell.paragraphs[0].add_run(text).bold = True
-    for values in rows:
-        for cell, text in zip(table.add_row().cells, values, strict=True):
-            cell.text = text
 
 
 # -- ledger (XLSX) -----------------------------------------------------------------------------------------------
@@ -241,7 +144,7 @@ def _ledger_values(index: int, r: LedgerRow) -> list[object]:
     return [
         index, r.name, CATEGORY_NAMES.get(r.category, r.category), r.unit_name, r.sponsor_name, r.location,
         PHASE_NAMES.get(r.phase, r.phase), r.total_investment, r.annual_target, r.completed_this_year,
-        r.cumulative_investment, r.image_progress_pct, r.image_progress_text, _light_label(r.light),
+        r.cumulative_investment, r.image_progress_pct, r.image_progress_text, light_label(r.light),
         ";".join(r.light_reasons), r.next_milestone, r.next_milestone_date, r.overdue_milestones, r.last_report,
     ]  # fmt: skip
 

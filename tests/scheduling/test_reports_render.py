@@ -1,4 +1,4 @@
-"""The weekly report (DOCX) and the ledger (XLSX) say what the read-model data says, in the right places."""
+"""The ledger (XLSX) says what the read-model data says, in the right places."""
 
 from __future__ import annotations
 
@@ -8,20 +8,8 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import openpyxl
-from docx import Document
-from docx.document import Document as DocxDocument
-from docx.oxml.ns import qn
-from docx.table import Table
-from docx.text.paragraph import Paragraph
 
-from services.scheduling.reports import (
-    DecisionItem,
-    LedgerRow,
-    OverdueItem,
-    WeeklyReport,
-    render_ledger,
-    render_weekly_report,
-)
+from services.scheduling.reports import LedgerRow, render_ledger
 
 AS_OF = date(2024, 6, 30)
 
@@ -49,90 +37,6 @@ ROWS = [
          next_milestone=None, next_milestone_date=None),
     _row("p6", "老旧小区改造", "livelihood", None, None, "0", phase="preliminary", last_report=None),
 ]  # fmt: skip
-REPORT = WeeklyReport(
-    programme_name="2024年市重点项目",
-    as_of=AS_OF,
-    rows=ROWS,
-    overdue=[OverdueItem("智能装备产业园", "主体封顶", date(2024, 6, 10), 20, "智能装备产业园建设单位")],
-    decisions=[DecisionItem("协调解决用地指标", "市自然资源局", date(2024, 7, 15), "第12次调度会")],
-    rule_version=3,
-)
-
-
-def _sections(doc: DocxDocument) -> dict[str, list[Paragraph | Table]]:
-    """Blocks under each numbered heading, in document order."""
-    out: dict[str, list[Paragraph | Table]] = {"": []}
-    current = ""
-    for block in doc.iter_inner_content():
-        if isinstance(block, Paragraph) and block.style is not None and block.style.name == "Heading 1":
-            current = block.text
-            out[current] = []
-        else:
-            out[current].append(block)
-    return out
-
-
-def _cells(table: Table) -> list[list[str]]:
-    return [[c.text for c in r.cells] for r in table.rows]
-
-
-def _open_docx(report: WeeklyReport) -> tuple[DocxDocument, dict[str, list[Paragraph | Table]]]:
-    doc = Document(io.BytesIO(render_weekly_report(report)))
-    return doc, _sections(doc)
-
-
-def test_weekly_report_headings_counts_and_font() -> None:
-    doc, sections = _open_docx(REPORT)
-    assert doc.paragraphs[0].text == "2024年市重点项目周调度报告"
-    assert "截至 2024年6月30日(第26周)" in doc.paragraphs[1].text
-    assert "预警规则版本 v3" in doc.paragraphs[1].text
-    assert list(sections)[1:] == ["一、总体情况", "二、红灯项目", "三、黄灯项目", "四、逾期节点", "五、议定事项落实"]
-    assert doc.styles["Normal"].element.rPr.rFonts.get(qn("w:eastAsia")) == "宋体"
-
-    overview = sections["一、总体情况"]
-    texts = [b.text for b in overview if isinstance(b, Paragraph)]
-    assert "纳入调度项目共 6 个,其中红灯2 个、黄灯1 个、绿灯2 个、未评价1 个。" in texts
-    assert "年度计划投资 28,000.50 万元,本年已完成投资 11,500.25 万元,完成年度计划的 41.1%。" in texts
-    [counts] = [b for b in overview if isinstance(b, Table)]
-    assert _cells(counts) == [
-        ["类别", "红灯", "黄灯", "绿灯", "未评价", "合计"],
-        ["工业", "1", "0", "1", "0", "2"],
-        ["基础设施", "1", "1", "0", "0", "2"],
-        ["民生", "0", "0", "1", "1", "2"],
-        ["合计", "2", "1", "2", "1", "6"],
-    ]
-
-
-def test_weekly_report_light_overdue_and_decision_tables() -> None:
-    _, sections = _open_docx(REPORT)
-    [red] = [_cells(b) for b in sections["二、红灯项目"] if isinstance(b, Table)]
-    [yellow] = [_cells(b) for b in sections["三、黄灯项目"] if isinstance(b, Table)]
-    assert red[0] == ["项目名称", "责任单位", "包保市领导", "预警原因"]
-    assert red[1] == [
-        "智能装备产业园", "智能装备产业园建设单位", "王副市长", "节点'主体封顶'逾期 20 天;本年投资完成率低于序时进度"
-    ]  # fmt: skip
-    assert red[2][0] == "城南快速路" and red[2][3] == "有 1 个已上报(升级)问题未解决"
-    assert len(red) == 3
-    assert [r[0] for r in yellow[1:]] == ["滨江大道改造"]
-    assert yellow[1][3] == "连续 2 期未按时填报"
-    yellow_text = "".join("".join(r) for r in yellow)
-    assert "智能装备产业园" not in yellow_text and "城南快速路" not in yellow_text
-    [overdue] = [_cells(b) for b in sections["四、逾期节点"] if isinstance(b, Table)]
-    assert overdue == [
-        ["项目", "节点", "计划完成日期", "逾期天数", "责任单位"],
-        ["智能装备产业园", "主体封顶", "2024-06-10", "20", "智能装备产业园建设单位"],
-    ]
-    [decisions] = [_cells(b) for b in sections["五、议定事项落实"] if isinstance(b, Table)]
-    assert decisions[1] == ["协调解决用地指标", "市自然资源局", "2024-07-15", "第12次调度会"]
-
-
-def test_weekly_report_says_none_for_empty_sections() -> None:
-    calm = replace(REPORT, rows=[r for r in ROWS if r.light != "red"], overdue=[], decisions=[])
-    _, sections = _open_docx(calm)
-    for heading in ("二、红灯项目", "四、逾期节点", "五、议定事项落实"):
-        assert [b.text for b in sections[heading] if isinstance(b, Paragraph)] == ["无"], heading
-        assert not any(isinstance(b, Table) for b in sections[heading]), heading
-    assert any(isinstance(b, Table) for b in sections["三、黄灯项目"])
 
 
 def test_ledger_sheet_rows_types_and_fills() -> None:
