@@ -93,6 +93,7 @@ class ProjectRegistered(BaseModel):
     phase: Phase = Phase.PRELIMINARY
     sub_projects: list[SubProject] = Field(default_factory=list)
     demo: bool = False
+    district: str | None = None  # 区县 the supervision bulletin counts by; absent: derived from the location
 
 
 @event("ProjectDetailsAmended", aggregate="project")

@@ -15,6 +15,7 @@ import io
 from datetime import date
 from typing import Any
 
+import openpyxl
 from docx import Document
 from pypdf import PdfReader
 
@@ -48,6 +49,22 @@ async def _report(platform: Platform, token: str = "hq", **params: str) -> bytes
     )
     assert r.status_code == 200, r.text
     return r.content
+
+
+async def _ledger(platform: Platform, as_of: str) -> bytes:
+    r = await platform.scheduling.get(
+        "/v1/programmes/prog/ledger", params={"as_of": as_of}, headers=auth(platform.tokens["hq"])
+    )
+    assert r.status_code == 200, r.text
+    return r.content
+
+
+def _ledger_light(platform: Platform, content: bytes, sheet: str) -> tuple[str, str]:
+    """(灯色, 规则版本) of the only project of a category sheet."""
+    rows = list(openpyxl.load_workbook(io.BytesIO(content))[sheet].iter_rows(min_row=2, values_only=True))
+    header, [row] = rows[0], rows[1:]
+    record = dict(zip(header, row, strict=True))
+    return record["灯色"], record["规则版本"]
 
 
 async def _scenario(platform: Platform) -> dict[str, str]:
@@ -151,6 +168,9 @@ async def test_weekly_report_shows_the_week_as_it_was(platform: Platform) -> Non
 
     await _after_the_week(platform, ids)
     assert _docx_text(await _report(platform)) == (paragraphs, cells)
+    # The ledger of a date shows the lights of that date too.
+    assert _ledger_light(platform, await _ledger(platform, "2024-06-09"), "基础设施") == ("黄灯", "v1")
+    assert _ledger_light(platform, await _ledger(platform, "2024-06-20"), "基础设施") == ("绿灯", "v2")
 
     pdf = PdfReader(io.BytesIO(await _report(platform, format="pdf")))
     text = "".join("".join(page.extract_text().split()) for page in pdf.pages)  # cells wrap long text anywhere
