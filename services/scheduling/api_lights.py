@@ -9,13 +9,15 @@ from fastapi import APIRouter, Query, Response
 
 from services.scheduling import handlers, queries
 from services.scheduling.as_shown import lights_as_shown
+from services.scheduling.bulletin import build_bulletin
+from services.scheduling.bulletin_data import PERIOD_PATTERN, BulletinPeriod, bulletin_facts
 from services.scheduling.commands import PublishRules, RunMonitoring
 from services.scheduling.deps import HQ, ID_PATTERN, Today
 from services.scheduling.evaluation import evaluate, rule_set
 from services.scheduling.monitoring import day_id, run_monitoring
 from services.scheduling.policies import can_read_project, only_wide_readers, visibility
 from services.scheduling.report_data import ledger_rows
-from services.scheduling.report_document import MissingChineseFont, to_docx, to_pdf
+from services.scheduling.report_document import MissingChineseFont, ReportDocument, to_docx, to_pdf
 from services.scheduling.reports import render_ledger
 from services.scheduling.weekly_data import WEEK_PATTERN, ReportWeek, weekly_facts
 from services.scheduling.weekly_report import build_weekly_report
@@ -198,14 +200,8 @@ async def get_weekly_report(
     report_date = as_of or report_week.report_date(day)
     async with rt.pool.acquire() as conn:
         facts = await weekly_facts(conn, rt.schema, programme_id, report_week, report_date, own_unit)
-    document = build_weekly_report(facts)
     name = f"weekly-report-{programme_id}-{report_week.name}{'-' + own_unit if own_unit else ''}.{file_format}"
-    if file_format == "pdf":
-        try:
-            return Response(to_pdf(document), media_type=PDF, headers=_attachment(name))
-        except MissingChineseFont as e:
-            raise Problem(503, f"服务器缺少中文字体,无法生成 PDF:{e}") from e
-    return Response(to_docx(document), media_type=DOCX, headers=_attachment(name))
+    return _document(build_weekly_report(facts), file_format, name)
 
 
 @router.get(
@@ -220,6 +216,39 @@ async def get_ledger(
         name, rows = await ledger_rows(conn, rt.schema, programme_id, as_of or day)
     filename = f"ledger-{programme_id}-{(as_of or day).isoformat()}.xlsx"
     return Response(render_ledger(name, as_of or day, rows), media_type=XLSX, headers=_attachment(filename))
+
+
+@router.get(
+    "/reports/supervision-bulletin", tags=["reports"], summary="督查通报(按统计期,DOCX 或 PDF)",
+    dependencies=[MinSeqDep], response_class=Response,
+    responses=_file_answer({DOCX: "督查通报(Word 文档)", PDF: "督查通报(PDF)"}),
+)  # fmt: skip
+async def get_supervision_bulletin(
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    day: Today,
+    period: Annotated[str, Query(pattern=PERIOD_PATTERN, description="统计期:月份 YYYY-MM 或 ISO 周 YYYY-Www")],
+    programme_id: Annotated[
+        str | None, Query(pattern=ID_PATTERN, description="年度重点项目批次;缺省为统计期所在年度的全部批次")
+    ] = None,
+    file_format: Annotated[Literal["docx", "pdf"], Query(alias="format", description="文件格式")] = "docx",
+) -> Response:
+    """Counts of 已完成 / 进展顺利 / 进展缓慢 / 无进展 by category and by 区县, with the lists behind them."""
+    only_wide_readers(principal)
+    bulletin_period = BulletinPeriod.parse(period)
+    as_of = bulletin_period.bulletin_date(day)
+    async with rt.pool.acquire() as conn:
+        facts = await bulletin_facts(conn, rt.schema, bulletin_period, as_of, programme_id)
+    return _document(build_bulletin(facts), file_format, f"supervision-bulletin-{period}.{file_format}")
+
+
+def _document(document: ReportDocument, file_format: str, name: str) -> Response:
+    if file_format == "pdf":
+        try:
+            return Response(to_pdf(document), media_type=PDF, headers=_attachment(name))
+        except MissingChineseFont as e:
+            raise Problem(503, f"服务器缺少中文字体,无法生成 PDF:{e}") from e
+    return Response(to_docx(document), media_type=DOCX, headers=_attachment(name))
 
 
 def _attachment(filename: str) -> dict[str, str]:

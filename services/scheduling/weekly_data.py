@@ -45,6 +45,8 @@ class ReportWeek:
         match = re.fullmatch(r"(\d{4})-W(\d{2})", text)
         if match is None:
             raise invalid(field, "应为 ISO 周,格式 YYYY-Www,如 2024-W23")
+        if int(match[1]) < 2000:  # as programmes: nothing to report before
+            raise invalid(field, "年份不能早于 2000")
         try:
             start = date.fromisocalendar(int(match[1]), int(match[2]), 1)
         except ValueError:
@@ -52,9 +54,9 @@ class ReportWeek:
         return cls(text, start, start + timedelta(days=6))
 
     @classmethod
-    def of(cls, day: date) -> ReportWeek:
+    def of(cls, day: date, field: str = "as_of") -> ReportWeek:
         iso = day.isocalendar()
-        return cls.parse(f"{iso.year}-W{iso.week:02d}")
+        return cls.parse(f"{iso.year:04d}-W{iso.week:02d}", field)
 
     def report_date(self, today: date, field: str = "week") -> date:
         if self.start > today:

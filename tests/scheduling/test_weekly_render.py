@@ -11,8 +11,11 @@ from docx import Document
 from docx.oxml.ns import qn
 from pypdf import PdfReader
 
+from services.scheduling.bulletin_data import BulletinPeriod
 from services.scheduling.report_document import MissingChineseFont, Table, to_docx, to_pdf
+from services.scheduling.weekly_data import ReportWeek
 from services.scheduling.weekly_report import WeeklyFacts, WeekProject, build_weekly_report, light_change
+from shared.domain_errors import Invalid
 
 
 @pytest.mark.parametrize(
@@ -64,3 +67,24 @@ def test_pdf_embeds_a_chinese_font_or_refuses(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("TIAODU_PDF_FONT", "/nonexistent/font.ttf")
     with pytest.raises(MissingChineseFont):
         to_pdf(build_weekly_report(_facts()))
+
+
+@pytest.mark.parametrize("text", ["2024-W00", "2024-W54", "2023-W53", "1999-W10", "0001-W01", "2024-23"])
+def test_a_week_that_does_not_exist_is_refused_naming_the_field(text: str) -> None:
+    with pytest.raises(Invalid) as refused:
+        ReportWeek.parse(text)
+    assert refused.value.field == "week"
+
+
+def test_weeks_and_months_of_reports() -> None:
+    assert ReportWeek.parse("2020-W53") == ReportWeek("2020-W53", date(2020, 12, 28), date(2021, 1, 3))
+    assert ReportWeek.of(date(2024, 12, 30)).name == "2025-W01"
+    week = ReportWeek.parse("2024-W23")
+    assert week.report_date(date(2024, 6, 5)) == date(2024, 6, 5) and week.report_date(date(2025, 1, 1)) == week.end
+    with pytest.raises(Invalid):
+        week.report_date(date(2024, 6, 2))
+    february = BulletinPeriod.parse("2024-02")
+    assert (february.label, february.start, february.end) == ("2024年2月", date(2024, 2, 1), date(2024, 2, 29))
+    for text in ("2024-00", "2024-13", "1999-12"):
+        with pytest.raises(Invalid):
+            BulletinPeriod.parse(text)
