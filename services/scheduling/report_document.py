@@ -132,10 +132,18 @@ def to_pdf(report: ReportDocument) -> bytes:
             # Chinese has no spaces to break at: wrap by character inside a cell. The font has no bold face, so the
             # header row is shaded rather than bold.
             header = FontFace(emphasis=TextEmphasis.NONE, fill_color=(217, 217, 217))
-            with pdf.table(wrapmode=WrapMode.CHAR, line_height=5, headings_style=header) as table:
+            widths = _column_widths(block)
+            with pdf.table(wrapmode=WrapMode.CHAR, line_height=5, headings_style=header, col_widths=widths) as table:
                 for values in [block.headers, *block.rows]:
                     row = table.row()
                     for text in values:
                         row.cell(text)
             pdf.ln(2)
     return bytes(pdf.output())
+
+
+def _column_widths(table: Table) -> tuple[float, ...]:
+    """Relative widths by the longest text of each column, capped: reasons get room, a count does not take a third
+    of the page (fpdf2's default is equal columns)."""
+    longest = [max(len(text) for text in column) for column in zip(table.headers, *table.rows, strict=True)]
+    return tuple(float(min(n, 40) + 2) for n in longest)

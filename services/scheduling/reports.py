@@ -108,7 +108,7 @@ def money(value: Decimal) -> str:
 def set_chinese_fonts(doc: DocxDocument) -> None:
     # Word picks the East Asian font from w:eastAsia, not from font.name (which only sets ascii/hAnsi); without it
     # Chinese falls back to whatever the viewer likes. Headings are 黑体 as in government documents.
-    for name, font in (("Normal", "宋体"), ("Title", "黑体"), ("Heading 1", "黑体")):
+    for name, font in (("Normal", "宋体"), ("Title", "黑体"), ("Heading 1", "黑体"), ("Heading 2", "黑体")):
         _set_east_asian_font(doc.styles[name], font)
 
 

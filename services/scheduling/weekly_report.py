@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from services.scheduling.report_document import Heading, Paragraph, ReportDocument
+from services.scheduling.report_document import Heading, Paragraph, ReportDocument, Table
 from services.scheduling.reports import CATEGORY_NAMES, LIGHT_NAMES, light_label, money
 
 STARTED_PHASES = frozenset({"under_construction", "completed", "in_operation"})  # 已开工: building or past it
@@ -146,8 +146,9 @@ def _overview(doc: ReportDocument, projects: Sequence[WeekProject]) -> None:
         rows.append([CATEGORY_NAMES.get(cat, cat), *map(str, line)])
     rows.append(["合计", *map(str, totals)])
     by_light = "、".join(f"{light_label(light)} {n} 个" for light, n in zip(order, totals, strict=False))
+    doc.blocks.append(Heading("一、总体情况(按类别)", 1))
     doc.blocks.append(Paragraph(f"纳入调度项目共 {totals[-1]} 个,其中{by_light}。"))
-    doc.section("一、总体情况(按类别)", ["类别", *(light_label(light) for light in order), "合计"], rows)
+    doc.blocks.append(Table(["类别", *(light_label(light) for light in order), "合计"], rows))
 
 
 def _known(light: str | None) -> str | None:
