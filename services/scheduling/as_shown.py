@@ -1,10 +1,11 @@
 """Lights "as shown on D": what the monitoring of day D (and any re-evaluation that day) recorded, never recomputed.
 
-A light event carries the business day it was evaluated for (`as_of`, the platform's day, which under a demo or
-test clock is not the wall-clock day of its `recorded_at`) and the rule version it was judged under. A light is never
-recorded for an earlier day than the one on record, so the light shown on D is the last light recorded (by stream
-order) for a day up to D. The answer is the recorded event itself: reasons and rule version as they were, even
-when the rules or the data changed since.
+A light event carries the platform's day it was recorded on (`recorded_on`; older events have only `as_of`, the day
+it was evaluated for, which then stands for it) and the rule version it was judged under. The platform's day, not
+the envelope's `recorded_at`: under a demo or test clock the wall-clock day of the write is not the platform's. So
+the light shown on D is the last light (in stream order) recorded on D or before: a run for an earlier day that was
+recorded after D was not shown on D. The answer is the recorded event itself: reasons and rule version as they were,
+even when the rules or the data changed since.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ async def lights_as_shown(
     """The light each project showed on `day` (projects not lit by then are absent), by project id."""
     rows = await conn.fetch(
         f"SELECT DISTINCT ON (project_id) project_id, seq, payload, recorded_at FROM {schema}.light_history"
-        " WHERE as_of <= $1 AND ($2::text[] IS NULL OR project_id = ANY($2)) ORDER BY project_id, seq DESC",
+        " WHERE coalesce((payload->>'recorded_on')::date, as_of) <= $1 AND ($2::text[] IS NULL OR project_id = ANY($2))"
+        " ORDER BY project_id, seq DESC",
         day, project_ids,
     )  # fmt: skip
     return {

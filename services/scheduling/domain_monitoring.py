@@ -147,6 +147,7 @@ class RecordLight:
     day: date
     light: LightResult
     rule_version: int
+    recorded_on: date | None = None  # the platform's today at recording (None: the evaluated day)
 
 
 def daily_light_event_id(project_id: str, day: date) -> uuid.UUID:
@@ -168,6 +169,7 @@ def decide_light(state: LightState | None, cmd: RecordLight) -> StatusLightChang
         previous_colour=previous.colour if previous else None, milestones=light.milestones,
         investment=light.investment, reporting=light.reporting, issues=light.issues, spi=light.spi,
         points_behind=light.points_behind, rule_version=cmd.rule_version, exemptions_applied=light.exemptions_applied,
+        recorded_on=cmd.recorded_on or cmd.day,
     )  # fmt: skip
 
 

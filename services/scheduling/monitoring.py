@@ -64,7 +64,7 @@ async def run_monitoring(rt: Runtime, day: date, ctx: Context) -> RunResult:
     changed = 0
     for e in results:
         items.extend(items_for(day, e.project, e.situation, e.plan, e.rules.rules))
-        light = RecordLight(e.project.id, day, e.light, e.rules.version)
+        light = RecordLight(e.project.id, day, e.light, e.rules.version, today(rt.clock))
         changed += _appended_here(await _record_light(rt, light, ctx, daily_light_event_id(e.project.id, day)))
     # Items the day had when this run began (a run cut short by a restart) need no further look.
     missing = [item for item in items if decide_item(loaded.state, item) is not None]
@@ -85,7 +85,7 @@ async def reevaluate_light(rt: Runtime, project_id: str, day: date, context: Con
     if not found:
         raise not_found("project_id", "调度服务尚不知道该项目")
     [evaluation] = found
-    light = RecordLight(project_id, day, evaluation.light, evaluation.rules.version)
+    light = RecordLight(project_id, day, evaluation.light, evaluation.rules.version, today(rt.clock))
     return await _record_light(rt, light, context, event_id)
 
 

@@ -163,6 +163,9 @@ class StatusLightChanged(BaseModel):
     points_behind: float | None = None
     rule_version: int
     exemptions_applied: list[str] = Field(default_factory=list)
+    # The platform's day when the light was recorded (as_of is the day it was evaluated for: a catch-up or a run for
+    # an earlier day records later). What a day showed reads this; absent in older events: as_of stands for it.
+    recorded_on: IsoDate | None = None
 
 
 # -- daily monitoring ------------------------------------------------------------------------------------------

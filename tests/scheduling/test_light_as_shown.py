@@ -50,3 +50,18 @@ async def test_light_as_shown_on_a_day_is_the_one_recorded_then(platform: Platfo
     # Another unit may not read it.
     r = await platform.scheduling.get(f"/v1/projects/{pid}/light", params={"as_shown_on": "2024-05-20"}, headers=unit_b)
     assert r.status_code == 403
+
+
+async def test_a_light_recorded_later_for_an_earlier_day_was_not_shown_on_that_day(platform: Platform) -> None:
+    hq = auth(platform.tokens["hq"])
+    platform.clock.set_day(date(2024, 7, 5))
+    pid = await platform.project(name="后补监测项目", planned_start="2024-03-01")
+    # On 5 July hq runs the monitoring of 1 June, which never ran: the light is for 1 June, recorded on 5 July.
+    r = await platform.scheduling.post("/v1/monitoring/runs", json={"day": "2024-06-01"}, headers=hq)
+    assert r.status_code == 200 and r.json()["lights_changed"] == 1, r.text
+    await platform.synced()
+    r = await platform.scheduling.get(f"/v1/projects/{pid}/light", params={"as_shown_on": "2024-06-15"}, headers=hq)
+    assert r.status_code == 404, r.text  # nothing was displayed in June
+    r = await platform.scheduling.get(f"/v1/projects/{pid}/light", params={"as_shown_on": "2024-07-05"}, headers=hq)
+    assert r.status_code == 200, r.text
+    assert r.json()["as_of"] == "2024-06-01" and r.json()["recorded_on"] == "2024-07-05"
