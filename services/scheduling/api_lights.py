@@ -212,6 +212,8 @@ async def get_ledger(
     programme_id: str, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: IsoDate | None = None
 ) -> Response:
     only_wide_readers(principal)
+    if as_of is not None and as_of > day:  # the lights a future day will show are not known yet
+        raise invalid("as_of", f"日期 {as_of} 晚于平台当日 {day}")
     async with rt.pool.acquire() as conn:
         name, rows = await ledger_rows(conn, rt.schema, programme_id, as_of or day)
     filename = f"ledger-{programme_id}-{(as_of or day).isoformat()}.xlsx"

@@ -68,3 +68,5 @@ async def test_weekly_report_and_ledger_contain_the_projects(platform: Platform)
     assert r.status_code == 403
     r = await platform.scheduling.get("/v1/programmes/nope/ledger", headers=hq)
     assert r.status_code == 404
+    r = await platform.scheduling.get("/v1/programmes/prog/ledger", params={"as_of": "2024-06-04"}, headers=hq)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "as_of"
