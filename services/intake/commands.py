@@ -103,6 +103,9 @@ class RegisterProject(Strict):
     sponsor_leader_id: Slug | None = Field(default=None, description="包保市领导(角色为 leader 的机构)编号")
     task_force: TaskForce | None = Field(default=None, description="项目专班:组长与成员")
     location: Text = Field(description="建设地点(县区)")
+    district: str | None = Field(
+        default=None, min_length=1, max_length=50, description="所属区县(督查通报按此统计);省略时由建设地点推断"
+    )
     construction_content: str = Field(default="", max_length=4000, description="建设内容")
     construction_type: ConstructionType = Field(description="new 新建 / continuing 续建")
     total_investment: Money = Field(description="总投资(万元)")

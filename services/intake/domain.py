@@ -76,6 +76,7 @@ class ProjectState(BaseModel):
     sponsor_leader_id: str | None
     task_force: TaskForce | None
     location: str
+    district: str | None = None
     construction_content: str
     construction_type: ConstructionType
     total_investment: Decimal

@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from datetime import date
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
 from services.scheduling import handlers, queries
+from services.scheduling.as_shown import lights_as_shown
+from services.scheduling.bulletin import build_bulletin
+from services.scheduling.bulletin_data import PERIOD_PATTERN, BulletinPeriod, bulletin_facts
 from services.scheduling.commands import PublishRules, RunMonitoring
 from services.scheduling.deps import HQ, ID_PATTERN, ClockDep, ProgrammeId, Today
 from services.scheduling.evaluation import evaluate, judged_at, rule_set
 from services.scheduling.monitoring import day_id, run_now
 from services.scheduling.policies import can_read_project, only_wide_readers, visibility
-from services.scheduling.report_data import ledger_rows, weekly_report
-from services.scheduling.reports import render_ledger, render_weekly_report
+from services.scheduling.report_data import ledger_rows
+from services.scheduling.report_document import MissingChineseFont, ReportDocument, to_docx, to_pdf
+from services.scheduling.reports import render_ledger
+from services.scheduling.weekly_data import WEEK_PATTERN, ReportWeek, weekly_facts
+from services.scheduling.weekly_report import build_weekly_report
 from shared.auth import Principal
 from shared.catalogue.dates import IsoDate
 from shared.catalogue.scheduling import Colour
+from shared.domain_errors import invalid
+from shared.envelope import Role
 from shared.paging import Page, PagingDep
 from shared.problems import Problem
 from shared.project_directory import project_entry
@@ -26,11 +35,13 @@ from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep
 router = APIRouter()
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PDF = "application/pdf"
 
 
-def _file_answer(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
-    """The 200 of a route that answers a file: its real content type in the OpenAPI document, not JSON."""
-    return {200: {"description": what, "content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}}
+def _file_answer(media_types: dict[str, str]) -> dict[int | str, dict[str, Any]]:
+    """The 200 of a route that answers a file: its real content types in the OpenAPI document, not JSON."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {200: {"description": ";".join(media_types.values()), "content": dict.fromkeys(media_types, binary)}}
 
 
 # -- rules and lights -------------------------------------------------------------------------------------------
@@ -57,14 +68,37 @@ async def _visible_project(rt: RuntimeDep, principal: Principal, project_id: str
     can_read_project(principal, project)
 
 
-@router.get("/projects/{project_id}/light", tags=["lights"], summary="项目当前红黄绿灯及原因", dependencies=[MinSeqDep])
-async def get_light(project_id: str, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
+@router.get(
+    "/projects/{project_id}/light", tags=["lights"], summary="项目当前红黄绿灯及原因(或某日显示的灯色)",
+    dependencies=[MinSeqDep],
+)  # fmt: skip
+async def get_light(
+    project_id: str,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    day: Today,
+    as_shown_on: Annotated[
+        IsoDate | None, Query(description="某日显示的灯色:该日监测所记录的灯色、原因与规则版本(不重新计算)")
+    ] = None,
+) -> dict[str, Any]:
     await _visible_project(rt, principal, project_id)
+    if as_shown_on is not None:
+        return await _light_as_shown(rt, project_id, as_shown_on, day)
     async with rt.pool.acquire() as conn:
         light = queries.light_public(await queries.current_light(conn, rt.schema, project_id))
     if light is None:
         raise Problem(404, "该项目尚未评价(每日监测后生成)")
     return light
+
+
+async def _light_as_shown(rt: RuntimeDep, project_id: str, shown_on: date, today: date) -> dict[str, Any]:
+    if shown_on > today:  # what a future day will show is not known yet
+        raise invalid("as_shown_on", f"日期 {shown_on} 晚于平台当日 {today}")
+    async with rt.pool.acquire() as conn:
+        shown = (await lights_as_shown(conn, rt.schema, shown_on, [project_id])).get(project_id)
+    if shown is None:
+        raise Problem(404, f"该项目截至 {shown_on} 尚无记录的灯色")
+    return shown.public(shown_on)
 
 
 @router.get(
@@ -166,31 +200,82 @@ async def monitoring_day(day: IsoDate, rt: RuntimeDep, principal: PrincipalDep) 
 
 
 @router.get(
-    "/programmes/{programme_id}/weekly-report", tags=["reports"], summary="周调度报告(DOCX)", dependencies=[MinSeqDep],
-    response_class=Response, responses=_file_answer(DOCX, "周调度报告(Word 文档)"),
+    "/programmes/{programme_id}/weekly-report", tags=["reports"], summary="周调度报告(DOCX 或 PDF,按当日所示灯色)",
+    dependencies=[MinSeqDep], response_class=Response,
+    responses=_file_answer({DOCX: "周调度报告(Word 文档)", PDF: "周调度报告(PDF)"}),
 )  # fmt: skip
 async def get_weekly_report(
-    programme_id: ProgrammeId, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: IsoDate | None = None
+    programme_id: ProgrammeId,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    day: Today,
+    week: Annotated[str | None, Query(pattern=WEEK_PATTERN, description="ISO 周,如 2024-W23;缺省为本周")] = None,
+    as_of: Annotated[IsoDate | None, Query(description="报告日期(所在周的报告截至该日);与 week 二选一")] = None,
+    file_format: Annotated[Literal["docx", "pdf"], Query(alias="format", description="文件格式")] = "docx",
 ) -> Response:
-    only_wide_readers(principal)
+    """A unit gets the report of its own projects; hq, leaders, supervision and auditors the whole programme."""
+    if week is not None and as_of is not None:
+        raise invalid("as_of", "week 与 as_of 只能给出一个")
+    own_unit = principal.org_id if principal.role == Role.UNIT else None
+    if own_unit is None:
+        only_wide_readers(principal)
+    if as_of is not None and as_of > day:
+        raise invalid("as_of", f"日期 {as_of} 晚于平台当日 {day}")
+    report_week = ReportWeek.parse(week) if week else ReportWeek.of(as_of or day)
+    report_date = as_of or report_week.report_date(day)
     async with rt.pool.acquire() as conn:
-        report = await weekly_report(conn, rt.schema, programme_id, as_of or day)
-    name = f"weekly-report-{programme_id}-{(as_of or day).isoformat()}.docx"
-    return Response(render_weekly_report(report), media_type=DOCX, headers=_attachment(name))
+        facts = await weekly_facts(conn, rt.schema, programme_id, report_week, report_date, own_unit)
+    name = f"weekly-report-{programme_id}-{report_week.name}{'-' + own_unit if own_unit else ''}.{file_format}"
+    return _document(build_weekly_report(facts), file_format, name)
 
 
 @router.get(
     "/programmes/{programme_id}/ledger", tags=["reports"], summary="项目台账(XLSX)", dependencies=[MinSeqDep],
-    response_class=Response, responses=_file_answer(XLSX, "项目台账(Excel 工作簿)"),
+    response_class=Response, responses=_file_answer({XLSX: "项目台账(Excel 工作簿)"}),
 )  # fmt: skip
 async def get_ledger(
     programme_id: ProgrammeId, rt: RuntimeDep, principal: PrincipalDep, day: Today, as_of: IsoDate | None = None
 ) -> Response:
     only_wide_readers(principal)
+    if as_of is not None and as_of > day:  # the lights a future day will show are not known yet
+        raise invalid("as_of", f"日期 {as_of} 晚于平台当日 {day}")
     async with rt.pool.acquire() as conn:
         name, rows = await ledger_rows(conn, rt.schema, programme_id, as_of or day)
     filename = f"ledger-{programme_id}-{(as_of or day).isoformat()}.xlsx"
     return Response(render_ledger(name, as_of or day, rows), media_type=XLSX, headers=_attachment(filename))
+
+
+@router.get(
+    "/reports/supervision-bulletin", tags=["reports"], summary="督查通报(按统计期,DOCX 或 PDF)",
+    dependencies=[MinSeqDep], response_class=Response,
+    responses=_file_answer({DOCX: "督查通报(Word 文档)", PDF: "督查通报(PDF)"}),
+)  # fmt: skip
+async def get_supervision_bulletin(
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    day: Today,
+    period: Annotated[str, Query(pattern=PERIOD_PATTERN, description="统计期:月份 YYYY-MM 或 ISO 周 YYYY-Www")],
+    programme_id: Annotated[
+        str | None, Query(pattern=ID_PATTERN, description="年度重点项目批次;缺省为统计期所在年度的全部批次")
+    ] = None,
+    file_format: Annotated[Literal["docx", "pdf"], Query(alias="format", description="文件格式")] = "docx",
+) -> Response:
+    """Counts of 已完成 / 进展顺利 / 进展缓慢 / 无进展 by category and by 区县, with the lists behind them."""
+    only_wide_readers(principal)
+    bulletin_period = BulletinPeriod.parse(period)
+    as_of = bulletin_period.bulletin_date(day)
+    async with rt.pool.acquire() as conn:
+        facts = await bulletin_facts(conn, rt.schema, bulletin_period, as_of, programme_id)
+    return _document(build_bulletin(facts), file_format, f"supervision-bulletin-{period}.{file_format}")
+
+
+def _document(document: ReportDocument, file_format: str, name: str) -> Response:
+    if file_format == "pdf":
+        try:
+            return Response(to_pdf(document), media_type=PDF, headers=_attachment(name))
+        except MissingChineseFont as e:
+            raise Problem(503, f"服务器缺少中文字体,无法生成 PDF:{e}") from e
+    return Response(to_docx(document), media_type=DOCX, headers=_attachment(name))
 
 
 def _attachment(filename: str) -> dict[str, str]:

@@ -155,6 +155,7 @@ class RecordLight:
     light: LightResult
     rule_version: int
     evaluated_at: datetime | None = None
+    recorded_on: date | None = None  # the platform's today at recording (None: the evaluated day)
 
 
 def daily_light_event_id(project_id: str, day: date) -> uuid.UUID:
@@ -187,7 +188,7 @@ def decide_light(state: LightState | None, cmd: RecordLight) -> StatusLightChang
         investment=light.investment, reporting=light.reporting, issues=light.issues, spi=light.spi,
         points_behind=light.points_behind, rule_version=cmd.rule_version, exemptions_applied=light.exemptions_applied,
         investment_completion_pct=light.completion_pct, time_progress_pct=light.time_progress_pct,
-        report_weeks=light.report_weeks, evaluated_at=cmd.evaluated_at,
+        report_weeks=light.report_weeks, evaluated_at=cmd.evaluated_at, recorded_on=cmd.recorded_on or cmd.day,
     )  # fmt: skip
 
 

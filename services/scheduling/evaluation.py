@@ -59,16 +59,17 @@ async def situations(
     return out
 
 
+def monthly_without_plan(planned_start: date, annual: Decimal, year: int) -> list[Decimal]:
+    """The monthly plan of a project without an annual plan yet: the annual planned investment spread evenly from the
+    planned start month (or January for a continuing project)."""
+    first = planned_start.month if planned_start.year == year else (1 if planned_start.year < year else 13)
+    return [annual / (13 - first) if m >= first else Decimal(0) for m in range(1, 13)]
+
+
 def _situation(p: ProjectRow, plan: PlanState | None, reports: list[ReportView], as_of: date) -> Situation:
     if plan is None:
-        # No annual plan yet: the annual planned investment spread evenly from the planned start month (or
-        # January for a continuing project) is the time-proportional plan.
-        first = (
-            p.planned_start.month
-            if p.planned_start.year == as_of.year
-            else (1 if p.planned_start.year < as_of.year else 13)
-        )
-        monthly = [p.annual_planned_investment / (13 - first) if m >= first else Decimal(0) for m in range(1, 13)]
+        # No annual plan yet: the annual planned investment spread evenly is the time-proportional plan.
+        monthly = monthly_without_plan(p.planned_start, p.annual_planned_investment, as_of.year)
         milestones: list[MilestoneView] = []
         exemptions: list[ExemptionView] = []
         annual = p.annual_planned_investment

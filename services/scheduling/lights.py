@@ -240,7 +240,7 @@ def _reporting(s: Situation, rules: Rules, applied: list[str]) -> tuple[Dimensio
         applied.append(exemption.exemption_id)
         return exemption.exemption_id
 
-    filed = [FiledReport(r.period_end, r.recorded_at) for r in s.reports]
+    filed = [FiledReport(r.period_start, r.period_end, r.recorded_at) for r in s.reports]
     return reporting_light(filed, s.registered_on or date(s.year, 1, 1), s.moment(), rules, excused)
 
 

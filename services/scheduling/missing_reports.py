@@ -5,7 +5,7 @@ in force for that week. The API answers it (`/v1/reporting/missing`) and the wee
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import asyncpg
 
@@ -97,11 +97,13 @@ async def missing_reports(
     plans = await queries.plans_of_year(conn, schema, due.year, ids)
     filed: dict[str, list[FiledReport]] = {}
     last: dict[str, str] = {}
-    for r in await queries.progress_until(conn, schema, ids, week.day(7)):
+    # A report ending after the week may still span its Sunday (FiledReport.covers); rows come by period end.
+    for r in await queries.progress_until(conn, schema, ids, date.max):
         if recorded_by is not None and r.recorded_at > recorded_by:
             continue
-        filed.setdefault(r.project_id, []).append(FiledReport(r.period_end, r.recorded_at))
-        last[r.project_id] = r.period_end.isoformat()  # rows come by period end
+        filed.setdefault(r.project_id, []).append(FiledReport(r.period_start, r.period_end, r.recorded_at))
+        if r.period_end <= week.day(7):
+            last[r.project_id] = r.period_end.isoformat()
     names = await queries.organisation_names(conn, schema)
     found: list[MissingReport] = []
     for p in projects:

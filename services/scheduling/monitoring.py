@@ -106,7 +106,7 @@ async def _evaluate_and_record(
     changed = 0
     for e in results:
         items.extend(items_for(day, e.project, e.situation, e.plan, e.rules.rules, e.light))
-        light = RecordLight(e.project.id, day, e.light, e.rules.version, at)
+        light = RecordLight(e.project.id, day, e.light, e.rules.version, at, recorded_on=today(rt.clock))
         changed += _appended_here(await _record_light(rt, light, ctx, light_event_id(e.project.id)))
     # Items the day had when this run began (a run cut short by a restart, the day's run) need no further look.
     missing = [item for item in items if decide_item(known, item) is not None]
@@ -127,7 +127,7 @@ async def reevaluate_light(rt: Runtime, project_id: str, day: date, context: Con
     if not found:
         raise not_found("project_id", "调度服务尚不知道该项目")
     [evaluation] = found
-    light = RecordLight(project_id, day, evaluation.light, evaluation.rules.version, at)
+    light = RecordLight(project_id, day, evaluation.light, evaluation.rules.version, at, recorded_on=today(rt.clock))
     return await _record_light(rt, light, context, event_id)
 
 

@@ -340,24 +340,3 @@ async def last_reports(conn: asyncpg.Connection, schema: str, as_of: date) -> di
         f"SELECT project_id, max(period_end) AS last FROM {schema}.progress WHERE period_end <= $1 GROUP BY 1", as_of
     )
     return {r["project_id"]: r["last"] for r in rows}
-
-
-async def ledger_projects(conn: asyncpg.Connection, schema: str, programme_id: str) -> list[asyncpg.Record]:
-    """A programme's projects with their figures, by category then id."""
-    rows: list[asyncpg.Record] = await conn.fetch(
-        f"SELECT d.id, d.name, d.category, d.unit_id, d.sponsor_leader_id, d.phase, f.location, f.total_investment,"
-        " f.annual_planned_investment, f.cumulative_investment, f.image_progress_pct, f.image_progress_text"
-        f" FROM {PROJECTS.format(s=schema)} WHERE d.programme_id = $1 ORDER BY d.category, d.id",
-        programme_id,
-    )
-    return rows
-
-
-async def programme_decisions(conn: asyncpg.Connection, schema: str, programme_id: str) -> list[asyncpg.Record]:
-    """The decisions of a programme's meetings, by deadline, with the meeting's title."""
-    rows: list[asyncpg.Record] = await conn.fetch(
-        f"SELECT d.text, d.owner_unit_id, d.deadline, m.state->>'title' AS title FROM {schema}.decisions d"
-        f" JOIN {schema}.meetings m ON m.id = d.meeting_id WHERE m.programme_id = $1 ORDER BY d.deadline",
-        programme_id,
-    )
-    return rows

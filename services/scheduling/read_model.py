@@ -47,10 +47,16 @@ class ProjectFigures(BaseModel):
     image_progress_pct: Decimal = Decimal(0)
     image_progress_text: str = ""
     registered_on: date
+    # For the ledger and the bulletin (defaults: a read model folded before they were kept; a rebuild fills them).
+    code: str | None = None
+    construction_content: str = ""
+    construction_type: str = "new"
+    district: str | None = None
 
 
 def _amended(f: ProjectFigures, p: ProjectDetailsAmended) -> ProjectFigures:
-    fields = {"location", "planned_start", "planned_completion", "total_investment", "annual_planned_investment"}
+    fields = {"location", "planned_start", "planned_completion", "total_investment", "annual_planned_investment",
+              "code", "construction_content", "construction_type"}  # fmt: skip
     return f.model_copy(update=p.model_dump(exclude_none=True, include=fields))
 
 
@@ -88,6 +94,8 @@ def evolve_figures(state: ProjectFigures | None, event: StoredEvent) -> ProjectF
             location=p.location, planned_start=p.planned_start, planned_completion=p.planned_completion,
             total_investment=p.total_investment, annual_planned_investment=p.annual_planned_investment,
             registered_on=env.recorded_at.date(), cumulative_investment=p.investment_completed_before,
+            code=p.code, construction_content=p.construction_content,
+            construction_type=p.construction_type.value, district=p.district,
         )  # fmt: skip
     if state is None:
         raise ValueError(f"{env.type} before ProjectRegistered for {env.aggregate_id}")

@@ -84,15 +84,21 @@ def reports_expected_from(planned_start: date, year: int) -> date:
 
 @dataclass(frozen=True)
 class FiledReport:
+    period_start: date
     period_end: date
     recorded_at: datetime
+
+    def covers(self, week: IsoWeek) -> bool:
+        """A report answers for the week its period ends in and for every week whose Sunday its period spans: a
+        catch-up report (补报) of several weeks answers for each of them, late where their deadlines have passed."""
+        return week.contains(self.period_end) or self.period_start <= week.day(7) <= self.period_end
 
 
 def week_status(week: IsoWeek, rules: Rules, reports: Sequence[FiledReport], now: datetime) -> ReportWeek:
     due = deadline(week, rules)
     # Every report known is counted, whenever recorded (the log's recorded_at is wall-clock time, the platform's
     # `now` may be a demo clock): a report recorded after `now` is as late as its recording says.
-    first = min((r.recorded_at for r in reports if week.contains(r.period_end)), default=None)
+    first = min((r.recorded_at for r in reports if r.covers(week)), default=None)
     if first is not None:
         status = ReportWeekStatus.ON_TIME if first <= due else ReportWeekStatus.LATE
     else:

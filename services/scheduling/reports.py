@@ -1,4 +1,5 @@
-"""Renders the weekly dispatch report (周调度报告, DOCX) and the project ledger (台账, XLSX).
+"""Renders the project ledger (台账, XLSX) and holds the labels every report uses (the weekly dispatch report and
+the supervision bulletin are built in weekly_report.py and bulletin.py, rendered by report_document.py).
 
 Pure functions: read-model data in, file bytes out. python-docx and openpyxl are imported inside the renderers so
 that importing this module for its labels (CATEGORY_NAMES, ...) or dataclasses does not load them.
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from openpyxl.worksheet.worksheet import Worksheet
 
 CATEGORY_NAMES: dict[str, str] = {"industrial": "工业", "infrastructure": "基础设施", "livelihood": "民生"}
+CONSTRUCTION_TYPE_NAMES: dict[str, str] = {"new": "新建", "continuing": "续建"}
 PHASE_NAMES: dict[str, str] = {
     "preliminary": "前期",
     "under_construction": "在建",
@@ -32,13 +34,15 @@ LIGHT_NAMES: dict[str, str] = {"red": "红灯", "yellow": "黄灯", "green": "�
 _UNRATED = "未评价"  # a project the evaluator has not rated yet has light None, which cannot be a str key
 _LIGHT_ORDER: tuple[str | None, ...] = ("red", "yellow", "green", None)  # worst first, as the reports read
 _LIGHT_FILLS = {"red": "FFFF0000", "yellow": "FFFFFF00", "green": "FF00B050"}  # Excel's standard colours
-_NONE = "无"
 
 
 @dataclass(frozen=True)
 class LedgerRow:
     project_id: str
+    code: str | None  # 项目代码 (national investment project code)
     name: str
+    construction_content: str  # 建设内容
+    construction_type: str  # new 新建 | continuing 续建
     category: str  # industrial | infrastructure | livelihood
     unit_name: str  # 责任单位
     sponsor_name: str | None  # 包保市领导
@@ -49,46 +53,28 @@ class LedgerRow:
     completed_this_year: Decimal
     cumulative_investment: Decimal
     image_progress_pct: Decimal
-    image_progress_text: str
-    light: str | None  # green | yellow | red | None (not yet evaluated)
-    light_reasons: list[str]
-    next_milestone: str | None
-    next_milestone_date: date | None
+    current_milestone: str | None  # 当前节点: the last one done by the ledger's date
+    current_milestone_date: date | None  # the day it was done
+    next_milestone: str | None  # 下一节点: the first one not done (overdue or not)
+    next_milestone_date: date | None  # its planned date
     overdue_milestones: int
+    light: str | None  # green | yellow | red | None (not yet evaluated), as shown on the ledger's date
+    light_reasons: list[str]
+    rule_version: int | None  # of that light
     last_report: date | None
 
-
-@dataclass(frozen=True)
-class OverdueItem:
-    project_name: str
-    milestone: str
-    planned_date: date
-    days_overdue: int
-    unit_name: str
-
-
-@dataclass(frozen=True)
-class DecisionItem:
-    text: str
-    owner_unit_name: str
-    deadline: date
-    meeting_title: str
-
-
-@dataclass(frozen=True)
-class WeeklyReport:
-    programme_name: str
-    as_of: date
-    rows: list[LedgerRow]
-    overdue: list[OverdueItem]
-    decisions: list[DecisionItem]
-    rule_version: int
+    @property
+    def completion_rate(self) -> Decimal | None:
+        """投资完成率: this year's investment over the annual plan (None without a plan to measure against)."""
+        if not self.annual_target:
+            return None
+        return self.completed_this_year / self.annual_target
 
 
 # -- shared ------------------------------------------------------------------------------------------------------
 
 
-def _light_label(light: str | None) -> str:
+def light_label(light: str | None) -> str:
     return LIGHT_NAMES.get(light, light) if light else _UNRATED
 
 
@@ -109,44 +95,20 @@ def _counts_matrix(rows: Sequence[LedgerRow]) -> list[list[str | int]]:
     return [*out, ["合计", *totals]]
 
 
-_COUNT_HEADERS = ["类别", *(_light_label(light) for light in _LIGHT_ORDER), "合计"]
+_COUNT_HEADERS = ["类别", *(light_label(light) for light in _LIGHT_ORDER), "合计"]
 
 
-def _money(value: Decimal) -> str:
+def money(value: Decimal) -> str:
     return f"{value:,.2f}"
 
 
-# -- weekly report (DOCX) ----------------------------------------------------------------------------------------
+# -- fonts of Word documents --------------------------------------------------------------------------------------
 
 
-def render_weekly_report(report: WeeklyReport) -> bytes:
-    from docx import Document
-
-    doc = Document()
-    _use_chinese_fonts(doc)
-    doc.core_properties.title = f"{report.programme_name}周调度报告"
-    _add_title(doc, report)
-    _add_overview(doc, report.rows)
-    for heading, colour in (("二、红灯项目", "red"), ("三、黄灯项目", "yellow")):
-        lit = [r for r in report.rows if r.light == colour]
-        table = [[r.name, r.unit_name, r.sponsor_name or "", ";".join(r.light_reasons)] for r in lit]
-        _add_section(doc, heading, ["项目名称", "责任单位", "包保市领导", "预警原因"], table)
-    overdue = [
-        [o.project_name, o.milestone, o.planned_date.isoformat(), str(o.days_overdue), o.unit_name]
-        for o in report.overdue
-    ]
-    _add_section(doc, "四、逾期节点", ["项目", "节点", "计划完成日期", "逾期天数", "责任单位"], overdue)
-    decisions = [[d.text, d.owner_unit_name, d.deadline.isoformat(), d.meeting_title] for d in report.decisions]
-    _add_section(doc, "五、议定事项落实", ["事项", "责任单位", "完成时限", "会议"], decisions)
-    buf = io.BytesIO()
-    doc.save(buf)
-    return buf.getvalue()
-
-
-def _use_chinese_fonts(doc: DocxDocument) -> None:
+def set_chinese_fonts(doc: DocxDocument) -> None:
     # Word picks the East Asian font from w:eastAsia, not from font.name (which only sets ascii/hAnsi); without it
     # Chinese falls back to whatever the viewer likes. Headings are 黑体 as in government documents.
-    for name, font in (("Normal", "宋体"), ("Title", "黑体"), ("Heading 1", "黑体")):
+    for name, font in (("Normal", "宋体"), ("Title", "黑体"), ("Heading 1", "黑体"), ("Heading 2", "黑体")):
         _set_east_asian_font(doc.styles[name], font)
 
 
@@ -158,79 +120,38 @@ def _set_east_asian_font(style: BaseStyle, font: str) -> None:
     rfonts.set(qn("w:eastAsia"), font)
 
 
-def _add_title(doc: DocxDocument, report: WeeklyReport) -> None:
-    from docx.enum.text import WD_ALIGN_PARAGRAPH
-
-    doc.add_heading(f"{report.programme_name}周调度报告", level=0).alignment = WD_ALIGN_PARAGRAPH.CENTER
-    d = report.as_of
-    line = f"截至 {d.year}年{d.month}月{d.day}日(第{d.isocalendar().week}周)    预警规则版本 v{report.rule_version}"
-    doc.add_paragraph(line).alignment = WD_ALIGN_PARAGRAPH.CENTER
-
-
-def _add_overview(doc: DocxDocument, rows: Sequence[LedgerRow]) -> None:
-    doc.add_heading("一、总体情况", level=1)
-    matrix = _counts_matrix(rows)
-    total = matrix[-1]
-    by_light = "、".join(f"{label}{n} 个" for label, n in zip(_COUNT_HEADERS[1:-1], total[1:-1], strict=True))
-    doc.add_paragraph(f"纳入调度项目共 {total[-1]} 个,其中{by_light}。")
-    _add_table(doc, _COUNT_HEADERS, [[str(v) for v in line] for line in matrix])
-    doc.add_paragraph(_investment_sentence(rows))
-
-
-def _investment_sentence(rows: Sequence[LedgerRow]) -> str:
-    target = sum((r.annual_target for r in rows if r.annual_target is not None), Decimal(0))
-    done = sum((r.completed_this_year for r in rows), Decimal(0))
-    sentence = f"年度计划投资 {_money(target)} 万元,本年已完成投资 {_money(done)} 万元"
-    if target > 0:  # a percentage of nothing would be meaningless
-        sentence += f",完成年度计划的 {done / target * 100:.1f}%"
-    return sentence + "。"
-
-
-def _add_section(doc: DocxDocument, heading: str, headers: list[str], rows: list[list[str]]) -> None:
-    doc.add_heading(heading, level=1)
-    if rows:
-        _add_table(doc, headers, rows)
-    else:
-        doc.add_paragraph(_NONE)
-
-
-def _add_table(doc: DocxDocument, headers: list[str], rows: list[list[str]]) -> None:
-    table = doc.add_table(rows=1, cols=len(headers))
-    table.style = doc.styles["Table Grid"]  # the default table style has no borders, which reads badly on paper
-    for cell, text in zip(table.rows[0].cells, headers, strict=True):
-        cell.paragraphs[0].add_run(text).bold = True
-    for values in rows:
-        for cell, text in zip(table.add_row().cells, values, strict=True):
-            cell.text = text
-
-
 # -- ledger (XLSX) -----------------------------------------------------------------------------------------------
 
-# (header, column width in characters); a CJK character is about two width units.
-_LEDGER_COLUMNS: tuple[tuple[str, int], ...] = (
-    ("序号", 6), ("项目名称", 30), ("类别", 10), ("责任单位", 20), ("包保市领导", 12), ("建设地点", 18),
-    ("阶段", 8), ("总投资(万元)", 14), ("年度计划投资(万元)", 16), ("本年完成投资(万元)", 16),
-    ("累计完成投资(万元)", 16), ("形象进度(%)", 10), ("形象进度说明", 30), ("预警", 8), ("预警原因", 40),
-    ("下一节点", 20), ("节点计划日期", 13), ("逾期节点数", 10), ("最近填报", 13),
+# (header, column width in characters, number format or None); a CJK character is about two width units.
+_MONEY, _DATE, _PCT = "#,##0.00", "yyyy-mm-dd", "0.0%"
+_LEDGER_COLUMNS: tuple[tuple[str, int, str | None], ...] = (
+    ("序号", 6, None), ("项目代码", 26, None), ("项目名称", 28, None), ("建设内容", 36, None),
+    ("新建/续建", 9, None), ("责任单位", 18, None), ("包保市领导", 12, None), ("建设地点", 14, None),
+    ("阶段", 7, None), ("总投资(万元)", 14, _MONEY), ("年度计划投资(万元)", 16, _MONEY),
+    ("本年完成投资(万元)", 16, _MONEY), ("累计完成投资(万元)", 16, _MONEY), ("投资完成率", 10, _PCT),
+    ("形象进度(%)", 10, "0.0"), ("当前节点", 18, None), ("当前节点完成日期", 13, _DATE), ("下一节点", 18, None),
+    ("下一节点计划日期", 13, _DATE), ("逾期节点数", 9, None), ("灯色", 8, None), ("预警原因", 48, None),
+    ("规则版本", 8, None), ("最近填报", 13, _DATE),
 )  # fmt: skip
-# 1-based column numbers, as openpyxl counts
-_MONEY_FORMAT, _DATE_FORMAT = "#,##0.00", "yyyy-mm-dd"
-_NUMBER_FORMATS = {8: _MONEY_FORMAT, 9: _MONEY_FORMAT, 10: _MONEY_FORMAT, 11: _MONEY_FORMAT, 12: "0.0"}
-_NUMBER_FORMATS |= {17: _DATE_FORMAT, 19: _DATE_FORMAT}
-_WRAP_COLUMNS = {2, 13, 15}
-_LIGHT_COLUMN = 14
+_WRAP_COLUMNS = {3, 4, 22}  # 1-based column numbers, as openpyxl counts
+_LIGHT_COLUMN = 21
 _TITLE_ROW, _HEADER_ROW = 1, 2
+SUMMARY_SHEET = "汇总"
 
 
 def render_ledger(programme_name: str, as_of: date, rows: list[LedgerRow]) -> bytes:
+    """A summary sheet, then one sheet per category (each category always has its sheet: an empty one is news)."""
     from openpyxl import Workbook
 
     wb = Workbook()
-    ws = wb.active
-    assert ws is not None  # a new workbook always has one sheet
-    ws.title = "项目台账"
-    _write_ledger_sheet(ws, f"{programme_name}项目台账(截至 {as_of.isoformat()})", rows)
-    _write_summary_sheet(wb.create_sheet("汇总"), rows)
+    summary = wb.active
+    assert summary is not None  # a new workbook always has one sheet
+    summary.title = SUMMARY_SHEET
+    _write_summary_sheet(summary, f"{programme_name}项目台账汇总(截至 {as_of.isoformat()})", rows)
+    for cat in _categories(rows):
+        label = CATEGORY_NAMES.get(cat, cat)
+        title = f"{programme_name}{label}类项目台账(截至 {as_of.isoformat()})"
+        _write_ledger_sheet(wb.create_sheet(label[:31]), title, [r for r in rows if r.category == cat])
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
@@ -239,10 +160,12 @@ def render_ledger(programme_name: str, as_of: date, rows: list[LedgerRow]) -> by
 def _ledger_values(index: int, r: LedgerRow) -> list[object]:
     # Money stays Decimal: openpyxl writes it as a number, exactly as stored, with no float rounding on the way.
     return [
-        index, r.name, CATEGORY_NAMES.get(r.category, r.category), r.unit_name, r.sponsor_name, r.location,
-        PHASE_NAMES.get(r.phase, r.phase), r.total_investment, r.annual_target, r.completed_this_year,
-        r.cumulative_investment, r.image_progress_pct, r.image_progress_text, _light_label(r.light),
-        ";".join(r.light_reasons), r.next_milestone, r.next_milestone_date, r.overdue_milestones, r.last_report,
+        index, r.code, r.name, r.construction_content,
+        CONSTRUCTION_TYPE_NAMES.get(r.construction_type, r.construction_type), r.unit_name, r.sponsor_name,
+        r.location, PHASE_NAMES.get(r.phase, r.phase), r.total_investment, r.annual_target, r.completed_this_year,
+        r.cumulative_investment, r.completion_rate, r.image_progress_pct, r.current_milestone,
+        r.current_milestone_date, r.next_milestone, r.next_milestone_date, r.overdue_milestones, light_label(r.light),
+        ";".join(r.light_reasons), f"v{r.rule_version}" if r.rule_version else None, r.last_report,
     ]  # fmt: skip
 
 
@@ -253,23 +176,23 @@ def _write_ledger_sheet(ws: Worksheet, title: str, rows: Sequence[LedgerRow]) ->
     last_col = get_column_letter(len(_LEDGER_COLUMNS))
     ws.cell(_TITLE_ROW, 1, title).font = Font(bold=True, size=14)
     ws.merge_cells(f"A{_TITLE_ROW}:{last_col}{_TITLE_ROW}")
-    _write_header(ws, _HEADER_ROW, [h for h, _ in _LEDGER_COLUMNS])
-    for col, (_, width) in enumerate(_LEDGER_COLUMNS, start=1):
+    _write_header(ws, _HEADER_ROW, [h for h, _, _ in _LEDGER_COLUMNS])
+    for col, (_, width, _) in enumerate(_LEDGER_COLUMNS, start=1):
         ws.column_dimensions[get_column_letter(col)].width = width
     for i, row in enumerate(rows, start=1):
         excel_row = _HEADER_ROW + i
         for col, value in enumerate(_ledger_values(i, row), start=1):
             cell = ws.cell(excel_row, col, value)
-            if col in _NUMBER_FORMATS:
-                cell.number_format = _NUMBER_FORMATS[col]
+            if (number_format := _LEDGER_COLUMNS[col - 1][2]) is not None:
+                cell.number_format = number_format
             elif col in _WRAP_COLUMNS:
                 cell.alignment = Alignment(wrap_text=True, vertical="top")
         if row.light in _LIGHT_FILLS:
             colour = _LIGHT_FILLS[row.light]
             ws.cell(excel_row, _LIGHT_COLUMN).fill = PatternFill("solid", start_color=colour, end_color=colour)
-    ws.freeze_panes = ws.cell(_HEADER_ROW + 1, 1)  # title and header stay visible while scrolling
+    ws.freeze_panes = ws.cell(_HEADER_ROW + 1, 4)  # title, header, 序号/代码/名称 stay visible while scrolling
     ws.auto_filter.ref = f"A{_HEADER_ROW}:{last_col}{_HEADER_ROW + max(len(rows), 1)}"
-    ws.page_setup.orientation = "landscape"  # 19 columns: printed ledgers go landscape, fitted to the page width
+    ws.page_setup.orientation = "landscape"  # a wide ledger prints landscape, fitted to the page width
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
 
@@ -284,8 +207,22 @@ def _write_header(ws: Worksheet, row: int, headers: Sequence[str]) -> None:
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
 
 
-def _write_summary_sheet(ws: Worksheet, rows: Sequence[LedgerRow]) -> None:
-    _write_header(ws, 1, _COUNT_HEADERS)
-    for line in _counts_matrix(rows):
-        ws.append(line)
+_SUMMARY_HEADERS = [*_COUNT_HEADERS, "年度计划投资(万元)", "本年完成投资(万元)", "投资完成率"]
+
+
+def _write_summary_sheet(ws: Worksheet, title: str, rows: Sequence[LedgerRow]) -> None:
+    """Per category: projects by light (as shown on the ledger's date) and investment against the annual plan."""
+    from openpyxl.styles import Font
+
+    ws.cell(_TITLE_ROW, 1, title).font = Font(bold=True, size=14)
+    _write_header(ws, _HEADER_ROW, _SUMMARY_HEADERS)
+    groups = [[r for r in rows if r.category == cat] for cat in _categories(rows)] + [list(rows)]
+    for line, group in zip(_counts_matrix(rows), groups, strict=True):
+        target = sum((r.annual_target or Decimal(0) for r in group), Decimal(0))
+        done = sum((r.completed_this_year for r in group), Decimal(0))
+        ws.append([*line, target, done, done / target if target else None])
+        for col, number_format in ((len(line) + 1, _MONEY), (len(line) + 2, _MONEY), (len(line) + 3, _PCT)):
+            ws.cell(ws.max_row, col).number_format = number_format
     ws.column_dimensions["A"].width = 12
+    for letter in ("G", "H", "I"):
+        ws.column_dimensions[letter].width = 18

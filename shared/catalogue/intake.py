@@ -100,6 +100,7 @@ class ProjectRegistered(BaseModel):
     demo: bool = False
     # 续建: the investment completed in earlier years; the project's cumulative investment starts there.
     investment_completed_before: Amount = Decimal(0)
+    district: str | None = None  # 区县 the supervision bulletin counts by; absent: derived from the location
 
 
 @event("ProjectDetailsAmended", aggregate="project")

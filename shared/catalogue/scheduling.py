@@ -202,6 +202,9 @@ class StatusLightChanged(BaseModel):
         default_factory=list, description="决定报送灯色的各周:最近一个已过截止的周及其前连续未报的周"
     )
     evaluated_at: datetime | None = Field(default=None, description="评价时刻(截止时间是否已过据此判断)")
+    # The platform's day when the light was recorded (as_of is the day it was evaluated for: a catch-up or a run for
+    # an earlier day records later). What a day showed reads this; absent in older events: as_of stands for it.
+    recorded_on: IsoDate | None = None
 
 
 # -- daily monitoring ------------------------------------------------------------------------------------------

@@ -76,9 +76,11 @@ def test_if_match_and_idempotency_key_say_what_is_accepted() -> None:
 
 def test_report_files_document_their_content_type() -> None:
     by_path = {path: op for method, path, op in operations("scheduling") if method == "get"}
-    docx = by_path["/v1/programmes/{programme_id}/weekly-report"]["responses"]["200"]["content"]
+    weekly = by_path["/v1/programmes/{programme_id}/weekly-report"]["responses"]["200"]["content"]
+    bulletin = by_path["/v1/reports/supervision-bulletin"]["responses"]["200"]["content"]
     xlsx = by_path["/v1/programmes/{programme_id}/ledger"]["responses"]["200"]["content"]
-    assert list(docx) == ["application/vnd.openxmlformats-officedocument.wordprocessingml.document"]
+    docx_or_pdf = ["application/vnd.openxmlformats-officedocument.wordprocessingml.document", "application/pdf"]
+    assert list(weekly) == docx_or_pdf and list(bulletin) == docx_or_pdf
     assert list(xlsx) == ["application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"]
 
 

@@ -62,7 +62,7 @@ def test_the_deadline_is_rule_data() -> None:
     ],
 )
 def test_a_report_is_late_against_the_deadline(recorded: datetime, status: ReportWeekStatus) -> None:
-    filed = [FiledReport(FRIDAY, recorded)]
+    filed = [FiledReport(FRIDAY, FRIDAY, recorded)]
     found = week_status(W48, DEFAULT, filed, at(date(2026, 12, 1), 8))
     assert found.status == status and found.recorded_at == recorded and found.week == "2026-W48"
 
@@ -71,7 +71,7 @@ def test_before_the_deadline_a_week_is_pending_after_it_missing() -> None:
     assert week_status(W48, DEFAULT, [], at(FRIDAY, 16, 59)).status == ReportWeekStatus.PENDING
     assert week_status(W48, DEFAULT, [], at(FRIDAY, 17)).status == ReportWeekStatus.MISSING
     # A report of another week (period ending in W47) does not cover W48.
-    other = [FiledReport(date(2026, 11, 22), at(date(2026, 11, 20), 10))]
+    other = [FiledReport(date(2026, 11, 22), date(2026, 11, 22), at(date(2026, 11, 20), 10))]
     assert week_status(W48, DEFAULT, other, at(FRIDAY, 18)).status == ReportWeekStatus.MISSING
 
 
@@ -86,7 +86,7 @@ def _filed_every_week_until(last: date) -> list[FiledReport]:
     """On-time reports of every week from W40 to the week of `last` (ending on its Friday)."""
     out, week = [], IsoWeek(2026, 40)
     while week.day(5) <= last:
-        out.append(FiledReport(week.day(5), at(week.day(5), 12)))
+        out.append(FiledReport(week.day(5), week.day(5), at(week.day(5), 12)))
         week = week.next()
     return out
 
@@ -110,7 +110,10 @@ def test_weeks_missing_set_the_colour(weeks_missed: int, colour: Colour, fragmen
 
 
 def test_a_late_report_is_said_and_coloured_as_the_rules_say() -> None:
-    filed = [*_filed_every_week_until(FRIDAY - timedelta(weeks=1)), FiledReport(FRIDAY, at(date(2026, 11, 28), 9))]
+    filed = [
+        *_filed_every_week_until(FRIDAY - timedelta(weeks=1)),
+        FiledReport(FRIDAY, FRIDAY, at(date(2026, 11, 28), 9)),
+    ]
     now = at(date(2026, 11, 29), 6)
     light, weeks = reporting_light(filed, date(2026, 10, 1), now, DEFAULT, no_exemption)
     assert light.colour == Colour.GREEN  # the default: a report that came in ends the warning
@@ -148,3 +151,14 @@ def test_never_reported_counts_from_when_reports_were_expected() -> None:
     assert [w.week for w in weeks] == ["2026-W47", "2026-W48"]
     nothing_due, weeks = reporting_light([], date(2026, 11, 28), at(date(2026, 11, 29), 8), DEFAULT, no_exemption)
     assert nothing_due.colour == Colour.GREEN and weeks == []
+
+
+def test_a_catch_up_report_answers_for_every_week_it_spans_late_where_their_deadlines_passed() -> None:
+    week = IsoWeek.of(FRIDAY)
+    earlier = IsoWeek.of(FRIDAY - timedelta(weeks=2))
+    catch_up = FiledReport(earlier.day(1), FRIDAY, at(FRIDAY, 12))  # three weeks in one report, on W48's Friday
+    assert week_status(earlier, Rules(), [catch_up], at(FRIDAY, 18)).status == ReportWeekStatus.LATE
+    assert week_status(week, Rules(), [catch_up], at(FRIDAY, 18)).status == ReportWeekStatus.ON_TIME
+    # A week the period does not reach (its Sunday before the period starts) stays missing.
+    before = IsoWeek.of(earlier.day(1) - timedelta(days=1))
+    assert week_status(before, Rules(), [catch_up], at(FRIDAY, 18)).status == ReportWeekStatus.MISSING

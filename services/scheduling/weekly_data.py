@@ -1,0 +1,216 @@
+"""Gathers the weekly dispatch report of one ISO week from scheduling's read model (built in weekly_report.py).
+
+`week` is an ISO week, `YYYY-Www` (2024-W23: Monday 2024-06-03 to Sunday 2024-06-09). The report is dated the
+week's Sunday, or the platform's today while the week is running; a week that has not begun is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+import asyncpg
+
+from services.scheduling import queries
+from services.scheduling.as_shown import lights_as_shown
+from services.scheduling.domain import PlanState
+from services.scheduling.evaluation import monthly_without_plan
+from services.scheduling.lights import planned_to_date
+from services.scheduling.missing_reports import missing_reports
+from services.scheduling.reporting_cadence import IsoWeek, end_of_day
+from services.scheduling.weekly_report import (
+    DecisionLine,
+    ExemptionLine,
+    MilestoneLine,
+    MissingReport,
+    WeeklyFacts,
+    WeekProject,
+)
+from shared.catalogue.scheduling import ReportWeekStatus
+from shared.clock import CHINA
+from shared.domain_errors import NotFound, invalid
+
+WEEK_PATTERN = r"^\d{4}-W\d{2}$"
+ACTIVE_PHASES = ("preliminary", "under_construction")  # phases that report weekly
+DUE_WITHIN_DAYS = 7
+
+
+@dataclass(frozen=True)
+class ReportWeek:
+    name: str  # 2024-W23
+    start: date  # Monday
+    end: date  # Sunday
+
+    @classmethod
+    def parse(cls, text: str, field: str = "week") -> ReportWeek:
+        match = re.fullmatch(r"(\d{4})-W(\d{2})", text)
+        if match is None:
+            raise invalid(field, "应为 ISO 周,格式 YYYY-Www,如 2024-W23")
+        if int(match[1]) < 2000:  # as programmes: nothing to report before
+            raise invalid(field, "年份不能早于 2000")
+        try:
+            start = date.fromisocalendar(int(match[1]), int(match[2]), 1)
+        except ValueError:
+            raise invalid(field, f"{match[1]} 年没有第 {int(match[2])} 周") from None
+        return cls(text, start, start + timedelta(days=6))
+
+    @classmethod
+    def of(cls, day: date, field: str = "as_of") -> ReportWeek:
+        iso = day.isocalendar()
+        return cls.parse(f"{iso.year:04d}-W{iso.week:02d}", field)
+
+    def report_date(self, today: date, field: str = "week") -> date:
+        if self.start > today:
+            raise invalid(field, f"第 {self.name} 周尚未开始(平台当日 {today})")
+        return min(self.end, today)
+
+
+async def weekly_facts(
+    conn: asyncpg.Connection, schema: str, programme_id: str, week: ReportWeek, as_of: date, unit_id: str | None
+) -> WeeklyFacts:
+    """The report of `week` on `as_of`; `unit_id` narrows it to that unit's projects (a unit's own report)."""
+    programme = await queries.programme_name(conn, schema, programme_id)
+    if programme is None:
+        raise NotFound("年度重点项目批次不存在", field="programme_id", reason="不存在")
+    names = await queries.organisation_names(conn, schema)
+    projects = await _projects(conn, schema, programme_id, unit_id)
+    ids = [p["id"] for p in projects]
+    plans = await queries.plans_of_year(conn, schema, as_of.year, ids)
+    shown = await lights_as_shown(conn, schema, as_of, ids)
+    before = await lights_as_shown(conn, schema, week.start - timedelta(days=1), ids)
+    done = await queries.completed_this_year(conn, schema, as_of)
+    rows = []
+    for p in projects:
+        plan, light, earlier = plans.get(p["id"]), shown.get(p["id"]), before.get(p["id"])
+        rows.append(
+            WeekProject(
+                name=p["name"], category=p["category"], unit_name=names.get(p["unit_id"], p["unit_id"]),
+                sponsor_name=names.get(p["sponsor_leader_id"]) if p["sponsor_leader_id"] else None,
+                phase=p["phase"], planned_start=p["planned_start"],
+                annual_target=plan.annual_target_investment if plan else p["annual_planned_investment"],
+                planned_to_date=planned_to_date(_monthly(p, plan, as_of.year), as_of.year, as_of, []),
+                done_this_year=done.get(p["id"], Decimal(0)), light=light.colour if light else None,
+                reasons=light.reasons if light else [], rule_version=light.light.rule_version if light else None,
+                light_before=earlier.colour if earlier else None,
+            )
+        )  # fmt: skip
+    by_id = {p["id"]: p for p in projects}
+    overdue = [
+        MilestoneLine(m["project_name"], m["milestone"], m["planned_date"], names.get(m["unit_id"], m["unit_id"]),
+                      m["days_overdue"])
+        for m in await queries.overdue_milestones(conn, schema, programme_id=programme_id, unit_id=unit_id, as_of=as_of)
+    ]  # fmt: skip
+    due = await _due_soon(conn, schema, plans, by_id, names, as_of)
+    missing = await units_not_reported_this_week(conn, schema, programme_id, unit_id, week, as_of)
+    meeting, decisions = await _last_meeting(conn, schema, programme_id, unit_id, as_of, names)
+    return WeeklyFacts(
+        programme_name=programme, week=week.name, week_start=week.start, week_end=week.end, as_of=as_of,
+        scope=names.get(unit_id, unit_id) if unit_id else None, projects=rows, due=due, overdue=overdue,
+        missing=missing, exemptions=_approved_exemptions(plans, by_id), meeting=meeting, decisions=decisions,
+    )  # fmt: skip
+
+
+def _monthly(project: asyncpg.Record, plan: PlanState | None, year: int) -> list[Decimal]:
+    """The monthly plan the light judges against (序时进度 of the report: no exemption is taken out)."""
+    if plan is not None:
+        return plan.monthly_investment
+    return monthly_without_plan(project["planned_start"], project["annual_planned_investment"], year)
+
+
+async def _projects(
+    conn: asyncpg.Connection, schema: str, programme_id: str, unit_id: str | None
+) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"SELECT d.id, d.name, d.category, d.unit_id, d.sponsor_leader_id, d.phase, f.planned_start,"
+        f" f.annual_planned_investment FROM {queries.PROJECTS.format(s=schema)}"
+        " WHERE d.programme_id = $1 AND ($2::text IS NULL OR d.unit_id = $2) ORDER BY d.category, d.id",
+        programme_id, unit_id,
+    )  # fmt: skip
+    return rows
+
+
+async def _due_soon(
+    conn: asyncpg.Connection,
+    schema: str,
+    plans: dict[str, PlanState],
+    projects: dict[str, asyncpg.Record],
+    names: dict[str, str],
+    as_of: date,
+) -> list[MilestoneLine]:
+    """Milestones of active projects not done by `as_of` and due within the next 7 days."""
+    out = []
+    for project_id, plan in plans.items():
+        if projects[project_id]["phase"] not in ACTIVE_PHASES:
+            continue
+        for m in plan.milestones:
+            done = m.done_on is not None and m.done_on <= as_of  # reported ones too: the reaction completes them
+            left = (m.planned_date - as_of).days
+            if not done and 0 <= left <= DUE_WITHIN_DAYS:
+                unit = names.get(m.unit_id, m.unit_id)
+                out.append(MilestoneLine(projects[project_id]["name"], m.name, m.planned_date, unit, left))
+    return sorted(out, key=lambda line: (line.planned_date, line.project_name))
+
+
+async def units_not_reported_this_week(
+    conn: asyncpg.Connection, schema: str, programme_id: str, unit_id: str | None, week: ReportWeek, as_of: date
+) -> list[MissingReport]:
+    """本周未报 on the report's date: the projects that owed a report for the week under the deadline rule then in
+    force and had none (the query behind GET /v1/reporting/missing); a late report counts as reported here, its
+    lateness shows in the reporting light. Reports are taken as known now, not as recorded by the report's date: the
+    log's record time is wall-clock time and the platform's date may be a demo or test clock (`recorded_by` of the
+    query compares the two)."""
+    found = await missing_reports(
+        conn, schema, IsoWeek.of(week.start), now=end_of_day(as_of), programme_id=programme_id, unit_id=unit_id
+    )
+    by_unit: dict[str, list[str]] = {}
+    for p in found.projects:
+        if p.status != ReportWeekStatus.LATE:
+            by_unit.setdefault(p.unit_name, []).append(p.project_name)
+    return [MissingReport(unit, project_names) for unit, project_names in sorted(by_unit.items())]
+
+
+def _approved_exemptions(plans: dict[str, PlanState], projects: dict[str, asyncpg.Record]) -> list[ExemptionLine]:
+    out = []
+    for project_id, plan in sorted(plans.items()):
+        for e in plan.exemptions:
+            if e.status != "approved":
+                continue
+            if e.scope == "milestone":
+                milestone = plan.milestone(e.milestone_id or "")
+                scope = f"节点「{milestone.name if milestone else e.milestone_id}」"
+            else:
+                scope = f"{e.period_start} 至 {e.period_end}"
+            out.append(ExemptionLine(projects[project_id]["name"], e.exemption_id, scope, e.reason))
+    return out
+
+
+async def _last_meeting(
+    conn: asyncpg.Connection, schema: str, programme_id: str, unit_id: str | None, as_of: date, names: dict[str, str]
+) -> tuple[str | None, list[DecisionLine]]:
+    """The last city dispatch meeting (or, for a unit, its own weekly one) held by the end of `as_of`, and its
+    decisions. Their status is told by the deadline until issue-coordination publishes what was done."""
+    end_of_day = datetime.combine(as_of + timedelta(days=1), time(0), CHINA)
+    meeting = await conn.fetchrow(
+        f"SELECT id, state->>'title' AS title, scheduled_for FROM {schema}.meetings"
+        " WHERE programme_id = $1 AND scheduled_for < $2"
+        " AND (state->>'unit_id' IS NULL OR state->>'unit_id' = $3) ORDER BY scheduled_for DESC, id DESC LIMIT 1",
+        programme_id, end_of_day, unit_id,
+    )  # fmt: skip
+    if meeting is None:
+        return None, []
+    held = meeting["scheduled_for"].astimezone(CHINA).date()
+    rows = await conn.fetch(
+        f"SELECT d.text, d.owner_unit_id, d.deadline FROM {schema}.decisions d"
+        f" LEFT JOIN {schema}.project_directory j ON j.id = d.project_id"
+        " WHERE d.meeting_id = $1 AND ($2::text IS NULL OR d.owner_unit_id = $2 OR j.unit_id = $2)"
+        " ORDER BY d.deadline, d.decision_id",
+        meeting["id"], unit_id,
+    )  # fmt: skip
+    decisions = [
+        DecisionLine(r["text"], names.get(r["owner_unit_id"], r["owner_unit_id"]), r["deadline"],
+                     "已过完成时限,待反馈" if r["deadline"] < as_of else "未到完成时限")
+        for r in rows
+    ]  # fmt: skip
+    return f"{meeting['title']}({held.isoformat()})", decisions
