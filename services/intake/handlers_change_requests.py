@@ -4,7 +4,7 @@ and scheduling's for a milestone), see domain_change_requests.py and docs/adr/00
 
 from __future__ import annotations
 
-from services.intake import domain, policies
+from services.intake import domain, policies, queries
 from services.intake.commands_change_requests import DecideChangeRequest, FileChangeRequest
 from services.intake.domain_change_requests import (
     PENDING,
@@ -13,10 +13,12 @@ from services.intake.domain_change_requests import (
     decide_file,
     must_exist,
 )
+from services.intake.progress_handlers import CATCH_UP_S
 from services.intake.queries_change_requests import filed_count
 from services.intake.read_model import CHANGE_REQUESTS, PROJECTS
-from shared.catalogue.intake import Phase
+from shared.catalogue.intake import ChangeRequestKind, Phase
 from shared.commands import CommandMeta, Outcome, already_applied, handle, load
+from shared.domain_errors import invalid
 from shared.envelope import Role
 from shared.runtime import Runtime
 
@@ -43,6 +45,8 @@ async def file_change_request(rt: Runtime, cmd: FileChangeRequest, meta: Command
     request of the same kind is found there instead, and the filing is refused with 409 naming it."""
     project = domain.must_exist((await load(rt.pool, rt.store, rt.schema, PROJECTS, cmd.project_id)).state)
     policies.can_write_project(meta.principal, project)  # hq on the unit's behalf, or the project's own unit
+    if cmd.kind == ChangeRequestKind.REBASELINE_MILESTONE:
+        await _plan_has_milestone(rt, cmd)
     scope = f"change_request:{cmd.project_id}:{cmd.kind.value}"
     own = meta.event_id(scope)
     if own is None or await already_applied(rt.pool, rt.schema, own) is None:
@@ -57,6 +61,19 @@ async def file_change_request(rt: Runtime, cmd: FileChangeRequest, meta: Command
     return await handle(
         rt, CHANGE_REQUESTS, request_id, lambda s: decide_file(s, cmd, project), meta, scope=scope
     )  # fmt: skip
+
+
+async def _plan_has_milestone(rt: Runtime, cmd: FileChangeRequest) -> None:
+    """A re-baseline names a milestone of one of the project's plans (intake knows them from scheduling's plan events,
+    docs/adr/0015): a wrong id is refused at filing, not left for an approval scheduling could not apply. A miss may
+    be a plan drafted a moment ago that the projection has not folded yet: then it waits for it once."""
+    for attempt in range(2):
+        known = await queries.plan_milestones(rt.pool, rt.schema, cmd.project_id)
+        if any(m.plan_id == cmd.plan_id for m in known.get(cmd.milestone_id or "", [])):
+            return
+        if attempt == 0:
+            await rt.runner.wait_for(await rt.store.last_seq(), CATCH_UP_S)
+    raise invalid("milestone_id", f"项目的实施方案 {cmd.plan_id} 没有节点 {cmd.milestone_id}")
 
 
 async def decide(rt: Runtime, cmd: DecideChangeRequest, meta: CommandMeta) -> Outcome:

@@ -102,25 +102,30 @@ async def test_only_hqs_approval_moves_a_milestone_and_a_pending_request_changes
     assert len(await _rebaselines(platform, plan_id)) == 1
 
 
-async def test_a_rejected_request_or_one_naming_another_projects_plan_moves_nothing(platform: Platform) -> None:
+async def test_a_rejected_request_moves_nothing_and_one_naming_another_projects_plan_is_refused(
+    platform: Platform,
+) -> None:
     platform.clock.set_day(DAY)
     pid, plan_id = await _baselined_plan(platform)
     _, other_plan = await _baselined_plan(platform, unit_id="unit-b")
     unit, hq = auth(platform.tokens["unit-a"]), auth(platform.tokens["hq"])
-    seqs = []
-    for target, decision in ((plan_id, "reject"), (other_plan, "approve")):
-        request = {"kind": "rebaseline_milestone", "plan_id": target, "milestone_id": "start",
-                   "to_date": "2024-06-15", "reason": "用地手续延迟"}  # fmt: skip
-        r = await platform.intake.post(f"/v1/projects/{pid}/change-requests", json=request, headers=unit)
-        assert r.status_code == 201, r.text
-        r = await platform.intake.post(
-            f"/v1/change-requests/{r.json()['id']}/decision", json={"decision": decision, "reason": "审批意见"},
-            headers=hq,
-        )  # fmt: skip
-        assert r.status_code == 200, r.text
-        seqs.append(r.json()["seq"])
-    # The reaction has handled both decisions, and neither plan moved.
-    assert await _reaction(platform.scheduling_rt).wait_for(max(seqs), 15)
+    request = {"kind": "rebaseline_milestone", "plan_id": plan_id, "milestone_id": "start",
+               "to_date": "2024-06-15", "reason": "用地手续延迟"}  # fmt: skip
+    r = await platform.intake.post(f"/v1/projects/{pid}/change-requests", json=request, headers=unit)
+    assert r.status_code == 201, r.text
+    r = await platform.intake.post(
+        f"/v1/change-requests/{r.json()['id']}/decision", json={"decision": "reject", "reason": "审批意见"},
+        headers=hq,
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    # Another project's plan, or a milestone the plan does not have: refused at filing, naming the field.
+    for target, milestone in ((other_plan, "start"), (plan_id, "no-such-milestone")):
+        wrong = {**request, "plan_id": target, "milestone_id": milestone}
+        refused = await platform.intake.post(f"/v1/projects/{pid}/change-requests", json=wrong, headers=unit)
+        assert refused.status_code == 422, refused.text
+        assert [e["field"] for e in refused.json()["errors"]] == ["milestone_id"], refused.text
+    # The reaction has handled the rejection, and neither plan moved.
+    assert await _reaction(platform.scheduling_rt).wait_for(r.json()["seq"], 15)
     await platform.synced()
     assert await _rebaselines(platform, plan_id) == [] and await _rebaselines(platform, other_plan) == []
 
