@@ -38,13 +38,19 @@ async def test_a_continuing_project_starts_under_construction_with_its_earlier_i
               "image_progress_pct": "45"}  # fmt: skip
     r = await intake.client.post(f"/v1/projects/{pid}/progress-reports", json=report, headers=unit)
     assert r.status_code == 201, r.text
+    report_id = r.json()["report_id"]
+    r = await intake.client.post(
+        f"/v1/projects/{pid}/progress-reports/{report_id}/review", json={"decision": "accept"}, headers=hq
+    )
+    assert r.status_code == 200, r.text
     seq = r.json()["seq"]
     r = await intake.client.get(f"/v1/projects/{pid}", params={"min_seq": seq}, headers=hq)
     project = r.json()
     assert project["phase"] == "under_construction" and project["construction_type"] == "continuing"
     assert project["investment_completed_before"] == "8000" and project["cumulative_investment"] == "8250"
     r = await intake.client.get(f"/v1/projects/{pid}/progress-reports", params={"min_seq": seq}, headers=hq)
-    assert [row["cumulative_investment"] for row in r.json()] == ["8250"]  # the ledger counts from there
+    ledger = r.json()  # the ledger counts from there: the report as accepted, on top of the earlier investment
+    assert ledger["cumulative_investment"] == "8250" and ledger["pending_investment"] == "0"
     # The next year's programme takes it under the same national code; the same year's does not.
     r = await intake.client.post("/v1/projects", json=_continuing(2026), headers=hq)
     assert r.status_code == 201, r.text
