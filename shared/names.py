@@ -44,3 +44,9 @@ def lease_group(stream: str, service: str, group: str) -> str:
 def timer_key(stream: str, service: str, timer: str) -> str:
     """The key of one timer's lease and last completed period, e.g. `TIAODU-scheduling.timer.daily_monitoring`."""
     return f"{lease_prefix(stream, service)}.timer.{_check(timer, 'timer')}"
+
+
+def clock_key(stream: str) -> str:
+    """The key of the platform clock's offset (development only, shared.platform_clock): every service reads it,
+    the administrator creates it and scheduling moves it forward, e.g. `TIAODU-clock.offset`."""
+    return f"{stream}-clock.offset"

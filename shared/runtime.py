@@ -15,6 +15,7 @@ import nats
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.errors import BucketNotFoundError
+from nats.js.kv import KeyValue
 
 from shared.aggregate_cache import AggregateCache
 from shared.auth import PrincipalCache
@@ -23,6 +24,7 @@ from shared.db import create_pool, ident
 from shared.eventstore import EventStore, StoredEvent
 from shared.leases import PartitionLeases
 from shared.names import LEASE_BUCKET, PROJECTION_GROUP, lease_group
+from shared.platform_clock import PlatformClock
 from shared.projection import AfterCommit, ProjectionRunner, Raw, ReadModel
 from shared.provision import ProvisioningError, StreamLayout, verify
 from shared.reactions import Reaction, ReactionRunner
@@ -74,6 +76,7 @@ class Runtime:
     principals: PrincipalCache = field(default_factory=PrincipalCache)
     reactions: list[ReactionRunner] = field(default_factory=list)
     timers: TimerRunner | None = None
+    kv: KeyValue | None = None  # the lease bucket (leases, timers, the development clock)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -135,11 +138,17 @@ class Runtime:
         )
         await runner.setup()
         runtime = cls(service, settings, nc, js, store, pool, runner, clock or SystemClock())
+        runtime.kv = kv
         runner.committed.append(runtime._identity_changed)
         for reaction in reactions:
             reactor = ReactionRunner(reaction=reaction, runtime=runtime, **consumer_parts(reaction.name))
             await reactor.setup()
             runtime.reactions.append(reactor)
+        if isinstance(runtime.clock, PlatformClock):
+            # Before any timer or request reads it; then followed in every process, API-only ones too.
+            await runtime.clock.refresh(kv, settings.stream)
+            follower = runtime.clock.follow(kv, settings.stream)
+            runtime._tasks.append(asyncio.create_task(follower, name=f"{service}-clock"))
         if timers:
             runtime.timers = TimerRunner(runtime, timers, kv=kv, clock=runtime.clock, poll_s=settings.timer_poll_s)
         if run_projection and settings.runs_background:

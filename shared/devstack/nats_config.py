@@ -15,6 +15,8 @@ Why each grant (docs/adr/0006-nats-least-privilege.md):
 - no unnamed (ephemeral) consumers: the unnamed create subject accepts any `name` in its body, so it would let a
   service take another service's consumer name; other full replays read with batched direct gets instead;
 - its own keys in the lease bucket (`$KV.<bucket>.<lease_prefix>.>`) and direct gets of only those keys;
+- direct gets of the development clock's key (`<stream>-clock.offset`); scheduling, which serves
+  `POST /v1/clock/advance`, may also write it (docs/adr/0016);
 - `_INBOX.>` for replies. No `$JS.API.>` wildcard.
 """
 
@@ -29,9 +31,10 @@ from pathlib import Path
 
 from shared.catalogue.ownership import SERVICES
 from shared.devstack.files import write_private
-from shared.names import LEASE_BUCKET, REBUILD_GROUP, consumer_name, lease_prefix
+from shared.names import LEASE_BUCKET, REBUILD_GROUP, clock_key, consumer_name, lease_prefix
 
 ADMIN = "admin"
+CLOCK_WRITER = "scheduling"  # serves POST /v1/clock/advance (services/scheduling/api_clock.py)
 ACCOUNT = "TIAODU"
 
 
@@ -80,6 +83,9 @@ def publish_allow(service: str, *, stream: str, prefix: str, partitions: int, bu
     for c in rebuild_consumer_names(service, partitions):
         subjects += consumer_grant(stream, c, live=False)
     subjects += [f"{keys}.>", f"{api}.STREAM.INFO.{kv_stream}", f"{api}.DIRECT.GET.{kv_stream}.{keys}.>"]
+    # The development clock's offset (shared.platform_clock): every service reads it, scheduling moves it forward.
+    clock = f"$KV.{bucket}.{clock_key(stream)}"
+    subjects += [f"{api}.DIRECT.GET.{kv_stream}.{clock}"] + ([clock] if service == CLOCK_WRITER else [])
     subjects.append("_INBOX.>")
     return subjects
 
