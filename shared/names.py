@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 
 LEASE_BUCKET = "tiaodu_leases"
+# Site evidence (attachments): a JetStream object store bucket, provisioned by the administrator, written by intake.
+ATTACHMENT_BUCKET = "tiaodu_attachments"
 PROJECTION_GROUP = "proj"  # the consumer group of a service's projection; reactions are groups named after them
 # Names the consumers a rebuild reads each partition with (`<service>-rebuild-p<n>`, docs/adr/0012): a rebuild is not
 # a consumer group (no leases, no checkpoint of its own in the live schema), but its consumers need names a service's

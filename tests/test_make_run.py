@@ -66,6 +66,19 @@ async def _first_scheduled_run_keeps_every_colour(
     assert all(p["light"]["reasons"] for p in lights if p["light"] and p["light"]["colour"] != "green")
 
 
+async def _attachment_round_trip(client: httpx.AsyncClient, hq: dict[str, str], project_id: str) -> None:
+    """Through the gateway, with intake under its own NATS user: a 2 MB photo (over the 1 MB limit of other bodies)
+    goes into the object store and comes back the same."""
+    photo = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8192
+    r = await client.post(
+        "/v1/attachments", params={"project_id": project_id, "name": "现场照片.png"}, content=photo,
+        headers={**hq, "content-type": "image/png"},
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    r = await client.get(f"/v1/attachments/{r.json()['id']}", headers=hq)
+    assert r.status_code == 200 and r.content == photo, r.text[:300]
+
+
 async def test_stack_seeds_demo_once_and_keeps_data_across_restarts(
     servers: tuple[Server, Server], tmp_path: Path
 ) -> None:
@@ -118,6 +131,7 @@ async def test_stack_seeds_demo_once_and_keeps_data_across_restarts(
             r = await client.get("/v1/projects", headers={"Authorization": f"Bearer {tokens['auditor']}"})
             assert r.status_code == 200
             await _first_scheduled_run_keeps_every_colour(stack, client, hq, demo)
+            await _attachment_round_trip(client, hq, projects[0]["id"])
             r = await client.post(
                 "/v1/programmes",
                 json={"name": "x", "year": 2024},

@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.intake.api import router
+from services.intake.api_attachments import router as attachments_router
 from services.intake.read_model import IntakeReadModel
 from shared.auth import IdentityReadModel
 from shared.projection import AfterCommit
+from shared.provision import verify_attachment_store
 from shared.runtime import CompositeReadModel, Runtime
 from shared.settings import Settings
 from shared.telemetry import FASTAPI_TELEMETRY, setup_telemetry
@@ -30,6 +32,7 @@ def create_app(settings: Settings, *, schema: str | None = None, after_commit: A
         runtime = await Runtime.start(SERVICE, settings, read_model(), schema=schema, after_commit=after_commit)
         app.state.runtime = runtime
         try:
+            await verify_attachment_store(runtime.js)  # provisioned by the administrator, like the stream
             yield
         finally:
             await runtime.stop()
@@ -48,4 +51,5 @@ def create_app(settings: Settings, *, schema: str | None = None, after_commit: A
     install_common(app)
     if settings.runs_api:  # a `worker` process serves its health endpoints only
         app.include_router(router)
+        app.include_router(attachments_router)
     return app

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -27,6 +27,7 @@ from services.intake.commands import (
 )
 from shared.catalogue import CATALOGUE
 from shared.catalogue.intake import (
+    AttachmentRef,
     Category,
     ConstructionType,
     MilestoneDone,
@@ -245,7 +246,9 @@ def allowed_phases(project: ProjectState) -> set[Phase]:
     return allowed
 
 
-def decide_report_progress(state: ProjectState | None, cmd: ReportProgress, *, report_id: str) -> ProgressReported:
+def decide_report_progress(
+    state: ProjectState | None, cmd: ReportProgress, *, report_id: str, attachments: Sequence[AttachmentRef] = ()
+) -> ProgressReported:
     project = must_exist(state)
     if project.phase == Phase.CANCELLED:
         raise Conflict("已取消的项目不能填报进度", field="phase", reason="项目已取消")
@@ -268,6 +271,7 @@ def decide_report_progress(state: ProjectState | None, cmd: ReportProgress, *, r
         image_progress_pct=cmd.image_progress_pct,
         image_progress_text=cmd.image_progress_text,
         milestones_done=cmd.milestones_done,
+        attachments=list(attachments),
     )
 
 

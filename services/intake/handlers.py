@@ -29,6 +29,7 @@ from services.intake.commands import (
 )
 from services.intake.domain import ProjectState
 from services.intake.read_model import ORGANISATIONS, PROGRAMMES, PROJECT_CODES, PROJECTS
+from shared.attachment_refs import Evidence
 from shared.auth import new_token, token_digest
 from shared.commands import CommandMeta, Outcome, already_applied, handle, load
 from shared.domain_errors import Invalid
@@ -122,14 +123,20 @@ async def change_phase(rt: Runtime, cmd: ChangePhase, meta: CommandMeta) -> Outc
 
 async def report_progress(rt: Runtime, cmd: ReportProgress, meta: CommandMeta) -> Outcome:
     report_id = meta.new_id("r", f"report:{cmd.project_id}")
+    evidence = Evidence(rt.store, "attachments", cmd.attachments)
+
+    async def authorize(state: ProjectState | None) -> None:
+        _responsible(meta)(state)
+        await evidence.resolve(cmd.project_id)
+
     return await handle(
         rt,
         PROJECTS,
         cmd.project_id,
-        lambda s: domain.decide_report_progress(s, cmd, report_id=report_id),
+        lambda s: domain.decide_report_progress(s, cmd, report_id=report_id, attachments=evidence.refs),
         meta,
         scope=f"progress:{cmd.project_id}",
-        authorize=_responsible(meta),
+        authorize=authorize,
     )
 
 

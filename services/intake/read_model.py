@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from services.intake import queries
+from services.intake.attachments import AttachmentState, evolve_attachment
 from services.intake.code_claims import ProjectCodeState, evolve_project_code
 from services.intake.domain import ProgrammeState, ProjectState, evolve_programme, evolve_project
 from services.intake.identity import OrganisationState, evolve_organisation
@@ -41,6 +42,11 @@ PROJECT_CODES = AggregateTable(
     "project_codes", "project_code", ProjectCodeState, envelope_fold(evolve_project_code),
     {"code": ("text", lambda s: s.code), "year": ("int", lambda s: s.year),
      "project_id": ("text", lambda s: s.project_id)},
+)  # fmt: skip
+# Site evidence: what an upload recorded, loaded by the commands that reference it (services/intake/attachments.py).
+ATTACHMENTS = AggregateTable(
+    "attachments", "attachment", AttachmentState, envelope_fold(evolve_attachment),
+    {"project_id": ("text", lambda s: s.project_id)},
 )  # fmt: skip
 
 
@@ -71,8 +77,8 @@ CREATE INDEX IF NOT EXISTS progress_reports_project ON {s}.progress_reports (pro
 
 
 class IntakeReadModel:
-    tables = ("programmes", "projects", "project_codes", "progress_reports")
-    parts: tuple[BulkTable, ...] = (PROGRAMMES, PROJECTS, PROJECT_CODES, PROGRESS_REPORTS)
+    tables = ("programmes", "projects", "project_codes", "progress_reports", "attachments")
+    parts: tuple[BulkTable, ...] = (PROGRAMMES, PROJECTS, PROJECT_CODES, PROGRESS_REPORTS, ATTACHMENTS)
 
     async def create_tables(self, conn: asyncpg.Connection, schema: str) -> None:
         await conn.execute("".join(part.ddl(schema) for part in self.parts) + INDEXES.format(s=schema))

@@ -59,6 +59,18 @@ class SubProject(BaseModel):
     content: str = Field(default="", max_length=2000)
 
 
+class AttachmentRef(BaseModel):
+    """Site evidence (现场照片, documents) an event refers to: the stored object and what the server measured of it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=1)
+    name: str = Field(min_length=1, max_length=200)
+    content_type: str
+
+
 class MilestoneDone(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -139,6 +151,8 @@ class ProgressReported(BaseModel):
     image_progress_pct: Annotated[Decimal, Field(ge=0, le=100, decimal_places=2)]
     image_progress_text: str = ""
     milestones_done: list[MilestoneDone] = Field(default_factory=list)
+    # Site evidence uploaded before (POST /v1/attachments), checked to belong to the project; older events: none.
+    attachments: list[AttachmentRef] = Field(default_factory=list)
 
 
 # -- national codes (aggregate `project_code`, id `<code>_<year>`): a code is claimed under optimistic concurrency,
@@ -157,3 +171,17 @@ class ProjectCodeClaimed(BaseModel):
 @event("ProjectCodeReleased", aggregate="project_code")
 class ProjectCodeReleased(BaseModel):
     project_id: str  # the holder that gave the code up (an amendment changed its code)
+
+
+# -- attachments (aggregate `attachment`): site evidence in the object store, linked to a project ---------------------
+
+
+@event("AttachmentUploaded", aggregate="attachment")
+class AttachmentUploaded(BaseModel):
+    """The bytes are in the object store bucket under the attachment's id; size and SHA-256 are the server's own."""
+
+    project_id: str
+    name: str = Field(min_length=1, max_length=200)
+    content_type: str
+    size: int = Field(ge=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")

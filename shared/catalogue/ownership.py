@@ -19,7 +19,9 @@ class ServiceGrant:
 
 
 SERVICES: dict[str, ServiceGrant] = {
-    "intake": ServiceGrant(frozenset({"project", "project_code", "programme", "organisation"}), (PROJECTION_GROUP,)),
+    "intake": ServiceGrant(
+        frozenset({"project", "project_code", "programme", "organisation", "attachment"}), (PROJECTION_GROUP,)
+    ),
     "scheduling": ServiceGrant(
         frozenset({"plan", "rule_set", "dispatch_meeting", "monitoring", "light"}),
         (PROJECTION_GROUP, "light_reevaluation"),
