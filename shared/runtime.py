@@ -19,7 +19,7 @@ from nats.js.kv import KeyValue
 
 from shared.aggregate_cache import AggregateCache
 from shared.auth import PrincipalCache
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock
 from shared.db import create_pool, ident
 from shared.eventstore import EventStore, StoredEvent
 from shared.leases import PartitionLeases
@@ -137,7 +137,8 @@ class Runtime:
             **consumer_parts(PROJECTION_GROUP),
         )
         await runner.setup()
-        runtime = cls(service, settings, nc, js, store, pool, runner, clock or SystemClock())
+        # Every service's default is the settings' clock: in development the one all processes follow (ADR 0016).
+        runtime = cls(service, settings, nc, js, store, pool, runner, clock or settings.clock())
         runtime.kv = kv
         runner.committed.append(runtime._identity_changed)
         for reaction in reactions:

@@ -61,6 +61,20 @@ async def _read_limited(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+@may_answer(403, 404)
+async def upload_target(
+    rt: RuntimeDep,
+    meta: MetaDep,
+    project_id: Annotated[str, Query(pattern=r"^[A-Za-z0-9_-]{1,128}$", description="所属项目编号")],
+) -> str:
+    """The project the upload is for: it exists (404) and the caller is hq or its responsible unit (403)."""
+    found = await queries.get_project(rt.pool, rt.schema, project_id)
+    if found is None:
+        raise Problem(404, "项目不存在", errors=[{"field": "project_id", "reason": "项目不存在"}])
+    can_write_project(meta.principal, found[0])
+    return project_id
+
+
 async def _store(rt: Runtime) -> ObjectStore:
     return await rt.js.object_store(ATTACHMENT_BUCKET)
 
@@ -81,13 +95,9 @@ async def upload_attachment(
     meta: MetaDep,
     response: Response,
     media: Annotated[str, Depends(declared_media)],
-    project_id: Annotated[str, Query(pattern=r"^[A-Za-z0-9_-]{1,128}$", description="所属项目编号")],
+    project_id: Annotated[str, Depends(upload_target)],
     name: Annotated[str, Query(min_length=1, max_length=200, description="文件名(下载时使用,可为中文)")],
 ) -> dict[str, Any]:
-    found = await queries.get_project(rt.pool, rt.schema, project_id)
-    if found is None:
-        raise Problem(404, "项目不存在", errors=[{"field": "project_id", "reason": "项目不存在"}])
-    can_write_project(meta.principal, found[0])  # hq, or the project's responsible unit
     name = attachments.check_name(name)
     data = await _read_limited(request)
     attachments.check_content(media, data)

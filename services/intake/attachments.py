@@ -14,7 +14,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from shared.catalogue.intake import AttachmentRef, AttachmentUploaded
+from shared.catalogue.intake import AttachmentUploaded
 from shared.domain_errors import DomainError, Invalid, invalid
 from shared.envelope import Envelope
 
@@ -96,11 +96,6 @@ class AttachmentState(BaseModel):
     sha256: str
     uploaded_by: str
     uploaded_at: datetime
-
-    def ref(self) -> AttachmentRef:
-        return AttachmentRef(
-            id=self.id, sha256=self.sha256, size=self.size, name=self.name, content_type=self.content_type
-        )
 
 
 def evolve_attachment(

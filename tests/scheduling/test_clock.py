@@ -67,6 +67,14 @@ async def test_advance_three_days_runs_three_daily_monitorings_once_each_in_orde
             return (await b.get("/v1/clock", headers=hq)).json()["date"] == "2024-10-03"
 
         await wait_until(b_follows, what="replica b sees the advanced clock")
+        # And so does every other service's process (intake's runs on the real time as its base).
+        intake_clock = runtime_of(intake_app).clock
+        assert isinstance(intake_clock, PlatformClock)
+
+        async def intake_follows() -> bool:
+            return intake_clock.offset == timedelta(days=3)
+
+        await wait_until(intake_follows, what="intake sees the advanced clock")
         # 30 September, 1 and 2 October: each day's 06:00 has passed on 3 October 05:00; 3 October's has not.
         caught_up = [START, START + timedelta(days=1), START + timedelta(days=2)]
         await wait_until(lambda: _has_runs(rt_a, rt_b, 4), what="three more monitoring periods")
