@@ -146,10 +146,7 @@ class Runtime:
             await reactor.setup()
             runtime.reactions.append(reactor)
         if isinstance(runtime.clock, PlatformClock):
-            # Before any timer or request reads it; then followed in every process, API-only ones too.
-            await runtime.clock.refresh(kv, settings.stream)
-            follower = runtime.clock.follow(kv, settings.stream)
-            runtime._tasks.append(asyncio.create_task(follower, name=f"{service}-clock"))
+            await runtime.clock.refresh(kv, settings.stream)  # before any timer or request reads it
         if timers:
             runtime.timers = TimerRunner(runtime, timers, kv=kv, clock=runtime.clock, poll_s=settings.timer_poll_s)
         if run_projection and settings.runs_background:
@@ -158,6 +155,9 @@ class Runtime:
                 runtime._tasks.append(asyncio.create_task(reactor.run(), name=f"{service}-{reactor.group}"))
             if runtime.timers is not None:
                 runtime._tasks.append(asyncio.create_task(runtime.timers.run(), name=f"{service}-timers"))
+        if isinstance(runtime.clock, PlatformClock):  # followed in every process, API-only ones too
+            follower = runtime.clock.follow(kv, settings.stream)
+            runtime._tasks.append(asyncio.create_task(follower, name=f"{service}-clock"))
         return runtime
 
     def _identity_changed(self, raws: list[Raw]) -> None:
