@@ -12,6 +12,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 DEFAULT_LIMIT = 1024 * 1024  # 1 MB: a command is a few KB; uploads (attachments) get routes and limits of their own
+# Uploads the route itself reads as a stream, under a limit of its own (only the declared length is checked here): the
+# attachments (services/intake/api_attachments.py counts the bytes as they come and answers 413 past the limit).
+STREAMED_UPLOADS: dict[tuple[str, str], int] = {("POST", "/v1/attachments"): 20 * 1024 * 1024}
 MAX_JSON_DEPTH = 32  # the deepest command is 4 levels deep
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")  # an escape \u0000 (not the text "\\u0000")
@@ -54,8 +57,13 @@ class BodyLimitMiddleware:
             return
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.limit:
-            await _refuse(scope, send, 413, "请求体过大", f"超过 {self.limit} 字节")
+        upload_limit = STREAMED_UPLOADS.get((scope["method"], scope.get("path", "")))
+        limit = upload_limit or self.limit
+        if declared.isdigit() and int(declared) > limit:
+            await _refuse(scope, send, 413, "请求体过大", f"超过 {limit} 字节")
+            return
+        if upload_limit is not None:
+            await self.app(scope, receive, send)  # not JSON: the route streams and counts it
             return
         # Read the body (it is bounded now) so that it can be checked before anything parses it.
         chunks: list[bytes] = []

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 
 LEASE_BUCKET = "tiaodu_leases"
+# Site evidence (attachments): a JetStream object store bucket, provisioned by the administrator, written by intake.
+ATTACHMENT_BUCKET = "tiaodu_attachments"
 PROJECTION_GROUP = "proj"  # the consumer group of a service's projection; reactions are groups named after them
 # Names the consumers a rebuild reads each partition with (`<service>-rebuild-p<n>`, docs/adr/0012): a rebuild is not
 # a consumer group (no leases, no checkpoint of its own in the live schema), but its consumers need names a service's
@@ -44,3 +46,9 @@ def lease_group(stream: str, service: str, group: str) -> str:
 def timer_key(stream: str, service: str, timer: str) -> str:
     """The key of one timer's lease and last completed period, e.g. `TIAODU-scheduling.timer.daily_monitoring`."""
     return f"{lease_prefix(stream, service)}.timer.{_check(timer, 'timer')}"
+
+
+def clock_key(stream: str) -> str:
+    """The key of the platform clock's offset (development only, shared.platform_clock): every service reads it,
+    the administrator creates it and scheduling moves it forward, e.g. `TIAODU-clock.offset`."""
+    return f"{stream}-clock.offset"

@@ -1,4 +1,5 @@
-"""The event stream and the lease bucket: created and updated by an administrator, only verified by services.
+"""The event stream, the lease bucket and the attachments' object store: created and updated by an administrator,
+only verified by services.
 
     NATS_URL=... NATS_USER=admin NATS_PASSWORD=... python -m shared.provision
 
@@ -24,11 +25,12 @@ from nats.js import JetStreamContext
 from nats.js import api as js_api
 from nats.js.errors import NotFoundError
 
-from shared.names import LEASE_BUCKET
+from shared.names import ATTACHMENT_BUCKET, LEASE_BUCKET
 from shared.settings import Settings
 
 DUPLICATE_WINDOW_S = 120.0
 KV_STREAM = f"KV_{LEASE_BUCKET}"
+OBJECT_STREAM = f"OBJ_{ATTACHMENT_BUCKET}"
 
 
 class ProvisioningError(RuntimeError):
@@ -89,6 +91,15 @@ class StreamLayout:
             allow_direct=True,
             duplicate_window=DUPLICATE_WINDOW_S,
             num_replicas=self.replicas,
+        )
+
+    def attachment_config(self) -> js_api.ObjectStoreConfig:
+        # Site evidence is kept like the log: file storage, as many replicas, nothing expires.
+        return js_api.ObjectStoreConfig(
+            bucket=ATTACHMENT_BUCKET,
+            description="现场照片与文件(附件)",
+            storage=js_api.StorageType.FILE,
+            replicas=self.replicas,
         )
 
     def bucket_config(self) -> js_api.KeyValueConfig:
@@ -154,6 +165,16 @@ async def _verify_bucket(js: JetStreamContext, replicas: int) -> None:
         raise ProvisioningError(what, "num_replicas", detail)
 
 
+async def verify_attachment_store(js: JetStreamContext) -> None:
+    """What the services that store attachments (intake) check at start-up, with their own rights."""
+    try:
+        await js.stream_info(OBJECT_STREAM)
+    except NotFoundError:
+        raise ProvisioningError(
+            f"object store {ATTACHMENT_BUCKET}", "bucket", "does not exist: run `python -m shared.provision` as admin"
+        ) from None
+
+
 async def provision(js: JetStreamContext, layout: StreamLayout) -> None:
     """Create the stream if missing (an existing one is verified, never changed) and create or fix the bucket."""
     try:
@@ -161,6 +182,11 @@ async def provision(js: JetStreamContext, layout: StreamLayout) -> None:
     except NotFoundError:
         await js.add_stream(layout.stream_config())
     await verify(js, layout, bucket=False)
+    try:
+        await js.stream_info(OBJECT_STREAM)
+    except NotFoundError:
+        # nats-py takes the bucket name beside the configuration (it overwrites the one inside with it).
+        await js.create_object_store(ATTACHMENT_BUCKET, config=layout.attachment_config())
     try:
         info = await js.stream_info(KV_STREAM)
     except NotFoundError:

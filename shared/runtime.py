@@ -15,14 +15,16 @@ import nats
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.errors import BucketNotFoundError
+from nats.js.kv import KeyValue
 
 from shared.aggregate_cache import AggregateCache
 from shared.auth import PrincipalCache
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock
 from shared.db import create_pool, ident
 from shared.eventstore import EventStore, StoredEvent
 from shared.leases import PartitionLeases
 from shared.names import LEASE_BUCKET, PROJECTION_GROUP, lease_group
+from shared.platform_clock import PlatformClock
 from shared.projection import AfterCommit, ProjectionRunner, Raw, ReadModel
 from shared.provision import ProvisioningError, StreamLayout, verify
 from shared.reactions import Reaction, ReactionRunner
@@ -74,6 +76,7 @@ class Runtime:
     principals: PrincipalCache = field(default_factory=PrincipalCache)
     reactions: list[ReactionRunner] = field(default_factory=list)
     timers: TimerRunner | None = None
+    kv: KeyValue | None = None  # the lease bucket (leases, timers, the development clock)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -134,12 +137,16 @@ class Runtime:
             **consumer_parts(PROJECTION_GROUP),
         )
         await runner.setup()
-        runtime = cls(service, settings, nc, js, store, pool, runner, clock or SystemClock())
+        # Every service's default is the settings' clock: in development the one all processes follow (ADR 0016).
+        runtime = cls(service, settings, nc, js, store, pool, runner, clock or settings.clock())
+        runtime.kv = kv
         runner.committed.append(runtime._identity_changed)
         for reaction in reactions:
             reactor = ReactionRunner(reaction=reaction, runtime=runtime, **consumer_parts(reaction.name))
             await reactor.setup()
             runtime.reactions.append(reactor)
+        if isinstance(runtime.clock, PlatformClock):
+            await runtime.clock.refresh(kv, settings.stream)  # before any timer or request reads it
         if timers:
             runtime.timers = TimerRunner(runtime, timers, kv=kv, clock=runtime.clock, poll_s=settings.timer_poll_s)
         if run_projection and settings.runs_background:
@@ -148,6 +155,9 @@ class Runtime:
                 runtime._tasks.append(asyncio.create_task(reactor.run(), name=f"{service}-{reactor.group}"))
             if runtime.timers is not None:
                 runtime._tasks.append(asyncio.create_task(runtime.timers.run(), name=f"{service}-timers"))
+        if isinstance(runtime.clock, PlatformClock):  # followed in every process, API-only ones too
+            follower = runtime.clock.follow(kv, settings.stream)
+            runtime._tasks.append(asyncio.create_task(follower, name=f"{service}-clock"))
         return runtime
 
     def _identity_changed(self, raws: list[Raw]) -> None:

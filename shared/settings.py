@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from shared.clock import Clock, ShiftedClock, SystemClock
+from shared.platform_clock import PlatformClock
 from shared.schedule import Schedule
 
 # Timer name -> schedule; each can be set with TIAODU_SCHEDULE_<NAME> (e.g. TIAODU_SCHEDULE_DAILY_MONITORING).
@@ -79,7 +80,9 @@ class Settings:
         return self.process_role in ("all", "worker")
 
     def clock(self) -> Clock:
-        return SystemClock() if self.clock_start is None else ShiftedClock(self.clock_start)
+        base: Clock = SystemClock() if self.clock_start is None else ShiftedClock(self.clock_start)
+        # In development every process follows the offset in the lease bucket (demo clock, docs/adr/0016).
+        return PlatformClock(base) if self.environment == "development" else base
 
     def schedule(self, timer: str) -> Schedule:
         return Schedule.parse(self.schedules.get(timer) or DEFAULT_SCHEDULES[timer])

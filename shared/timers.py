@@ -56,6 +56,11 @@ class TimerRunner:
         self.owner = runtime.settings.replica_id
         self.ttl = runtime.settings.lease_ttl_s
         self.runs: list[tuple[str, str]] = []  # (timer, period label) this replica ran, for status and tests
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Look for due periods now rather than at the next poll (the development clock was moved forward)."""
+        self._wake.set()
 
     def _key(self, timer: Timer) -> str:
         settings = self.runtime.settings
@@ -70,7 +75,9 @@ class TimerRunner:
                     log.warning("timer %s: %s: %s; retrying at the next poll", timer.name, type(exc).__name__, exc)
                 except Exception:
                     log.exception("timer %s failed; retrying at the next poll", timer.name)
-            await asyncio.sleep(self.poll_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+            self._wake.clear()
 
     async def _read(self, key: str) -> tuple[dict[str, Any], int | None]:
         record, revision = await read_record(self.kv, key)

@@ -7,6 +7,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -37,6 +38,45 @@ async def _services_run_restricted(stack: Stack, users: dict[str, dict[str, str]
             await nc.close()
     with pytest.raises(nats.errors.Error):  # no anonymous access either
         await nats.connect(stack.nats_url, max_reconnect_attempts=0, allow_reconnect=False, connect_timeout=2)
+
+
+async def _first_scheduled_run_keeps_every_colour(
+    stack: Stack, client: httpx.AsyncClient, hq: dict[str, str], demo: dict[str, Any]
+) -> None:
+    """The demo lives on its own clock (demo.json names it): the seed ran 30 September's monitoring; the timer's
+    next period is 1 October 06:00 on that clock. Moved there, the scheduled run keeps lights of every colour."""
+    assert demo["clock"]["simulated"] is True and demo["clock"]["now_at_start"].startswith("2024-09-30T")
+    r = await client.get("/v1/clock", headers=hq)
+    assert r.status_code == 200, r.text
+    assert r.json()["date"] == "2024-09-30" and r.json()["simulated"] is True
+    r = await client.post("/v1/clock/advance", json={"days": 1, "hours": 2}, headers=hq)
+    assert r.status_code == 200 and r.json()["date"] == "2024-10-01", r.text
+    [scheduling] = [child for child in stack.services if child.name == "scheduling"]
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:  # the timer's run of 1 October, as scheduling reports the periods it ran
+        status = (await client.get(f"{scheduling.url}/projection/scheduling")).json()
+        if {"timer": "daily_monitoring", "period": "2024-10-01"} in status["timers"]:
+            break
+        assert asyncio.get_running_loop().time() < deadline, status
+        await asyncio.sleep(0.2)
+    r = await client.get("/v1/monitoring/days/2024-10-01", headers=hq)
+    assert r.status_code == 200, r.text
+    lights = (await client.get("/v1/lights", params={"programme_id": "demo-2024-sanshi"}, headers=hq)).json()
+    assert {p["light"]["colour"] for p in lights if p["light"]} == {"green", "yellow", "red"}
+    assert all(p["light"]["reasons"] for p in lights if p["light"] and p["light"]["colour"] != "green")
+
+
+async def _attachment_round_trip(client: httpx.AsyncClient, hq: dict[str, str], project_id: str) -> None:
+    """Through the gateway, with intake under its own NATS user: a 2 MB photo (over the 1 MB limit of other bodies)
+    goes into the object store and comes back the same."""
+    photo = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8192
+    r = await client.post(
+        "/v1/attachments", params={"project_id": project_id, "name": "现场照片.png"}, content=photo,
+        headers={**hq, "content-type": "image/png"},
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    r = await client.get(f"/v1/attachments/{r.json()['id']}", headers=hq)
+    assert r.status_code == 200 and r.content == photo, r.text[:300]
 
 
 async def test_stack_seeds_demo_once_and_keeps_data_across_restarts(
@@ -92,6 +132,8 @@ async def test_stack_seeds_demo_once_and_keeps_data_across_restarts(
             assert "/v1/projects/{project_id}/progress-reports" in spec["paths"]
             r = await client.get("/v1/projects", headers={"Authorization": f"Bearer {tokens['auditor']}"})
             assert r.status_code == 200
+            await _first_scheduled_run_keeps_every_colour(stack, client, hq, demo)
+            await _attachment_round_trip(client, hq, projects[0]["id"])
             r = await client.post(
                 "/v1/programmes",
                 json={"name": "x", "year": 2024},

@@ -8,12 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.intake.api import router
+from services.intake.api_attachments import router as attachments_router
 from services.intake.api_change_requests import router as change_request_router
 from services.intake.api_progress import router as progress_router
 from services.intake.reactions import change_requests
 from services.intake.read_model import IntakeReadModel
 from shared.auth import IdentityReadModel
 from shared.projection import AfterCommit
+from shared.provision import verify_attachment_store
 from shared.runtime import CompositeReadModel, Runtime
 from shared.settings import Settings
 from shared.telemetry import FASTAPI_TELEMETRY, setup_telemetry
@@ -35,6 +37,7 @@ def create_app(settings: Settings, *, schema: str | None = None, after_commit: A
         )
         app.state.runtime = runtime
         try:
+            await verify_attachment_store(runtime.js)  # provisioned by the administrator, like the stream
             yield
         finally:
             await runtime.stop()
@@ -55,4 +58,5 @@ def create_app(settings: Settings, *, schema: str | None = None, after_commit: A
         app.include_router(router)
         app.include_router(progress_router)
         app.include_router(change_request_router)
+        app.include_router(attachments_router)
     return app

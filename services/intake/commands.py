@@ -167,6 +167,11 @@ class ReportProgressBody(Strict):
         max_length=50,
         description="本期完成的节点(按实施方案的节点编号),完成日期不晚于周期结束日期;方案没有的节点编号答 422",
     )
+    attachments: list[PathId] = Field(
+        default_factory=list,
+        max_length=20,
+        description="现场照片、文件的附件编号(先经 POST /v1/attachments 上传到本项目)",
+    )
 
 
 class CorrectReportBody(Strict):

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from pydantic import BaseModel, Field
@@ -19,6 +20,7 @@ from services.intake.commands import AmendProject, ChangePhase
 from services.intake.commands_change_requests import DecideChangeRequest, Decision, FileChangeRequest
 from services.intake.domain import Changes, ProjectState, decide_amend_project, decide_change_phase, fold
 from shared.catalogue.intake import (
+    AttachmentRef,
     ChangeDetails,
     ChangeRequestApproved,
     ChangeRequestFiled,
@@ -111,7 +113,12 @@ def details_of(cmd: FileChangeRequest) -> ChangeDetails:
     return details
 
 
-def decide_file(state: ChangeRequestState | None, cmd: FileChangeRequest, project: ProjectState) -> ChangeRequestFiled:
+def decide_file(
+    state: ChangeRequestState | None,
+    cmd: FileChangeRequest,
+    project: ProjectState,
+    attachments: Sequence[AttachmentRef] = (),
+) -> ChangeRequestFiled:
     """File into this slot: free, and the change must be one the project could take now."""
     if state is not None:
         what = "已有待审批的同类变更申请" if state.status == PENDING else "该变更申请编号已被占用,请重试"
@@ -120,7 +127,8 @@ def decide_file(state: ChangeRequestState | None, cmd: FileChangeRequest, projec
     check_applicable(project, cmd.kind, details)
     return ChangeRequestFiled(
         project_id=project.id, programme_id=project.programme_id, unit_id=project.unit_id, kind=cmd.kind,
-        reason=cmd.reason, evidence=cmd.evidence, **details.model_dump(exclude_none=True),
+        reason=cmd.reason, evidence=cmd.evidence, attachments=list(attachments),
+        **details.model_dump(exclude_none=True),
     )  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from services.intake.domain_change_requests import (
 from services.intake.progress_handlers import CATCH_UP_S
 from services.intake.queries_change_requests import filed_count
 from services.intake.read_model import CHANGE_REQUESTS, PROJECTS
+from shared.attachment_refs import Evidence
 from shared.catalogue.intake import ChangeRequestKind, Phase
 from shared.commands import CommandMeta, Outcome, already_applied, handle, load
 from shared.domain_errors import invalid
@@ -45,6 +46,8 @@ async def file_change_request(rt: Runtime, cmd: FileChangeRequest, meta: Command
     request of the same kind is found there instead, and the filing is refused with 409 naming it."""
     project = domain.must_exist((await load(rt.pool, rt.store, rt.schema, PROJECTS, cmd.project_id)).state)
     policies.can_write_project(meta.principal, project)  # hq on the unit's behalf, or the project's own unit
+    evidence = Evidence(rt.store, "evidence", cmd.evidence)
+    await evidence.resolve(cmd.project_id)  # uploads of this project (422 naming evidence.<i> otherwise)
     if cmd.kind == ChangeRequestKind.REBASELINE_MILESTONE:
         await _plan_has_milestone(rt, cmd)
     scope = f"change_request:{cmd.project_id}:{cmd.kind.value}"
@@ -59,7 +62,7 @@ async def file_change_request(rt: Runtime, cmd: FileChangeRequest, meta: Command
             break
         slot += 1
     return await handle(
-        rt, CHANGE_REQUESTS, request_id, lambda s: decide_file(s, cmd, project), meta, scope=scope
+        rt, CHANGE_REQUESTS, request_id, lambda s: decide_file(s, cmd, project, evidence.refs), meta, scope=scope
     )  # fmt: skip
 
 

@@ -21,6 +21,7 @@ from services.intake.commands import CorrectReport, ReportedMilestone, ReportPro
 from services.intake.domain import ProjectState, must_exist
 from services.intake.periods import Span, overlaps
 from shared.catalogue.intake import (
+    AttachmentRef,
     MilestoneDone,
     Phase,
     ProgressReportAccepted,
@@ -159,6 +160,7 @@ def decide_report_progress(
     *,
     report_id: str,
     milestones: Mapping[str, Sequence[PlanMilestone]],
+    attachments: Sequence[AttachmentRef] = (),
 ) -> ProgressReported:
     project = must_exist(state)
     if project.phase == Phase.CANCELLED:
@@ -180,6 +182,7 @@ def decide_report_progress(
         image_progress_text=cmd.image_progress_text,
         milestones_done=done,
         awaiting_review=True,
+        attachments=list(attachments),
     )
 
 

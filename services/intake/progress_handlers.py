@@ -16,6 +16,7 @@ from services.intake.domain import ProjectState, must_exist
 from services.intake.ledger import ProjectReportSpec
 from services.intake.progress import PeriodOverlap, PlanMilestone, ProjectReport
 from services.intake.read_model import PROJECTS
+from shared.attachment_refs import Evidence
 from shared.commands import CommandMeta, Decide, Outcome, execute, handle
 from shared.domain_errors import Conflict
 from shared.runtime import Runtime
@@ -28,15 +29,23 @@ async def report_progress(rt: Runtime, cmd: ReportProgress, meta: CommandMeta) -
     """The outcome and the new report's id (derived from the Idempotency-Key when there is one)."""
     report_id = meta.new_id("r", f"report:{cmd.project_id}")
     milestones = await _plan_milestones(rt, cmd.project_id, cmd.milestones_done)
+    evidence = Evidence(rt.store, "attachments", cmd.attachments)
+
+    async def authorize(state: ProjectState | None) -> None:
+        _may_write(meta, state)
+        await evidence.resolve(cmd.project_id)  # after the permission check: no probing other projects' ids
+
     try:
         outcome = await handle(
             rt,
             PROJECTS,
             cmd.project_id,
-            lambda s: progress.decide_report_progress(s, cmd, report_id=report_id, milestones=milestones),
+            lambda s: progress.decide_report_progress(
+                s, cmd, report_id=report_id, milestones=milestones, attachments=evidence.refs
+            ),
             meta,
             scope=f"progress:{cmd.project_id}",
-            authorize=lambda state: _may_write(meta, state),
+            authorize=authorize,
         )
     except PeriodOverlap:
         raise await _overlap_named(rt, cmd) from None

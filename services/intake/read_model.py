@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from services.intake import queries
+from services.intake.attachments import AttachmentState, evolve_attachment
 from services.intake.code_claims import ProjectCodeState, evolve_project_code
 from services.intake.domain import ProgrammeState, ProjectState, evolve_programme, evolve_project
 from services.intake.domain_change_requests import ChangeRequestState, evolve_change_request
@@ -49,6 +50,11 @@ CHANGE_REQUESTS = AggregateTable(
      "unit_id": ("text", lambda s: s.unit_id), "kind": ("text", lambda s: s.kind.value),
      "status": ("text", lambda s: s.status), "filed_at": ("timestamptz", lambda s: s.filed_at)},
 )  # fmt: skip
+# Site evidence: what an upload recorded, loaded by the commands that reference it (services/intake/attachments.py).
+ATTACHMENTS = AggregateTable(
+    "attachments", "attachment", AttachmentState, envelope_fold(evolve_attachment),
+    {"project_id": ("text", lambda s: s.project_id)},
+)  # fmt: skip
 
 
 INDEXES = """
@@ -62,10 +68,11 @@ CREATE INDEX IF NOT EXISTS change_requests_project ON {s}.change_requests (proje
 class IntakeReadModel:
     tables = (
         "programmes", "projects", "project_codes", "progress_reports", "progress_report_history", "plan_milestones",
-        "change_requests",
+        "change_requests", "attachments",
     )  # fmt: skip
     parts: tuple[BulkTable, ...] = (
         PROGRAMMES, PROJECTS, PROJECT_CODES, ReportLedger(), REPORT_HISTORY, PlanMilestones(), CHANGE_REQUESTS,
+        ATTACHMENTS,
     )  # fmt: skip
 
     async def create_tables(self, conn: asyncpg.Connection, schema: str) -> None:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.scheduling.api import router
+from services.scheduling.api_clock import router as clock_router
 from services.scheduling.handlers import ensure_default_rules
 from services.scheduling.reaction_milestones import milestone_completion
 from services.scheduling.reactions import change_requests, light_reevaluation
@@ -78,4 +79,5 @@ def create_app(
     install_common(app)
     if settings.runs_api:  # a `worker` process serves its health endpoints only
         app.include_router(router)
+        app.include_router(clock_router, prefix="/v1")
     return app

@@ -82,6 +82,9 @@ class RequestExemptionBody(Strict):
     period_end: IsoDate | None = None
     reason: Reason
     evidence: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(default_factory=list, max_length=20)
+    attachments: list[Slug] = Field(
+        default_factory=list, max_length=20, description="证明材料的附件编号(先经 POST /v1/attachments 上传到本项目)"
+    )
 
 
 class RequestExemption(RequestExemptionBody):

@@ -8,7 +8,7 @@ equally pure: `domain_rules` (rule versions), `domain_meetings` (dispatch meetin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -25,6 +25,7 @@ from services.scheduling.commands import (
     ReviseDraft,
 )
 from shared.catalogue import CATALOGUE
+from shared.catalogue.intake import AttachmentRef
 from shared.catalogue.scheduling import (
     ExemptionApproved,
     ExemptionRejected,
@@ -272,7 +273,9 @@ def decide_complete_from_report(
     return MilestoneCompleted(milestone_id=milestone_id, done_on=done_on, source="progress_report", report_id=report_id)
 
 
-def decide_request_exemption(state: PlanState | None, cmd: RequestExemption, exemption_id: str) -> ExemptionRequested:
+def decide_request_exemption(
+    state: PlanState | None, cmd: RequestExemption, exemption_id: str, attachments: Sequence[AttachmentRef] = ()
+) -> ExemptionRequested:
     plan = must_exist(state)
     if cmd.scope == ExemptionScope.MILESTONE:
         if cmd.milestone_id is None or plan.milestone(cmd.milestone_id) is None:
@@ -282,13 +285,13 @@ def decide_request_exemption(state: PlanState | None, cmd: RequestExemption, exe
             raise invalid("period_start", "时段豁免须有 period_start 与 period_end")
         if cmd.period_end < cmd.period_start:
             raise invalid("period_end", "不能早于 period_start")
-    if not cmd.evidence:
-        raise invalid("evidence", "豁免申请须附证明材料(文件编号或说明)")
+    if not cmd.evidence and not attachments:
+        raise invalid("evidence", "豁免申请须附证明材料(附件或说明)")
     if plan.exemption(exemption_id) is not None:
         raise conflict("exemption_id", "已提出申请")
     return ExemptionRequested(
         exemption_id=exemption_id, scope=cmd.scope, milestone_id=cmd.milestone_id, period_start=cmd.period_start,
-        period_end=cmd.period_end, reason=cmd.reason, evidence=cmd.evidence,
+        period_end=cmd.period_end, reason=cmd.reason, evidence=cmd.evidence, attachments=list(attachments),
     )  # fmt: skip
 
 

@@ -41,6 +41,7 @@ from services.scheduling.policies import (
     must_request_rebaseline,
 )
 from services.scheduling.read_model import MEETINGS, PLANS, RULE_SET
+from shared.attachment_refs import Evidence
 from shared.auth import Principal
 from shared.commands import CommandMeta, Outcome, execute, handle
 from shared.domain_errors import invalid
@@ -119,9 +120,16 @@ async def complete_milestone(rt: Runtime, cmd: CompleteMilestone, meta: CommandM
 async def request_exemption(rt: Runtime, cmd: RequestExemption, meta: CommandMeta) -> tuple[Outcome, str]:
     """Returns the outcome and the new exemption's id."""
     exemption_id = meta.new_id("e", f"exemption:{cmd.plan_id}")
+    evidence = Evidence(rt.store, "attachments", cmd.attachments)
+    writer = _plan_writer(rt, meta.principal)
+
+    async def authorize(state: domain.PlanState | None) -> None:
+        await writer(state)
+        await evidence.resolve(domain.must_exist(state).project_id)  # uploaded to the plan's project
+
     outcome = await handle(
-        rt, PLANS, cmd.plan_id, lambda s: domain.decide_request_exemption(s, cmd, exemption_id), meta,
-        scope=f"exemption:{cmd.plan_id}", authorize=_plan_writer(rt, meta.principal),
+        rt, PLANS, cmd.plan_id, lambda s: domain.decide_request_exemption(s, cmd, exemption_id, evidence.refs), meta,
+        scope=f"exemption:{cmd.plan_id}", authorize=authorize,
     )  # fmt: skip
     return outcome, exemption_id
 

@@ -59,6 +59,18 @@ class SubProject(BaseModel):
     content: str = Field(default="", max_length=2000)
 
 
+class AttachmentRef(BaseModel):
+    """Site evidence (现场照片, documents) an event refers to: the stored object and what the server measured of it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=1)
+    name: str = Field(min_length=1, max_length=200)
+    content_type: str
+
+
 class MilestoneDone(BaseModel):
     """A milestone a progress report says was reached. Reports name the plan's milestone by id (and intake
     records which plan it checked it against); events written before ids existed carry only the name."""
@@ -155,6 +167,9 @@ class ProgressReported(BaseModel):
     # existed (False) counted at once, and still do.
     awaiting_review: bool = False
 
+    # Site evidence uploaded before (POST /v1/attachments), checked to belong to the project; older events: none.
+    attachments: list[AttachmentRef] = Field(default_factory=list)
+
 
 class ReportFigures(BaseModel):
     """What a correction restates: the figures of a report as they should have been."""
@@ -244,6 +259,8 @@ class ChangeRequestFiled(ChangeDetails):
     kind: ChangeRequestKind
     reason: str
     evidence: list[str] = Field(default_factory=list)  # attachment ids
+    # The same attachments as checked references (id, SHA-256, size...); absent in requests filed before they existed.
+    attachments: list[AttachmentRef] = Field(default_factory=list)
 
 
 @event("ChangeRequestApproved", aggregate="change_request")
@@ -260,3 +277,17 @@ class ChangeRequestRejected(BaseModel):
     project_id: str
     kind: ChangeRequestKind
     reason: str  # hq's own reason
+
+
+# -- attachments (aggregate `attachment`): site evidence in the object store, linked to a project ---------------------
+
+
+@event("AttachmentUploaded", aggregate="attachment")
+class AttachmentUploaded(BaseModel):
+    """The bytes are in the object store bucket under the attachment's id; size and SHA-256 are the server's own."""
+
+    project_id: str
+    name: str = Field(min_length=1, max_length=200)
+    content_type: str
+    size: int = Field(ge=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")

@@ -20,7 +20,7 @@ class ServiceGrant:
 
 SERVICES: dict[str, ServiceGrant] = {
     "intake": ServiceGrant(
-        frozenset({"project", "project_code", "programme", "organisation", "change_request"}),
+        frozenset({"project", "project_code", "programme", "organisation", "change_request", "attachment"}),
         (PROJECTION_GROUP, "change_requests"),
     ),
     "scheduling": ServiceGrant(

@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 from shared.catalogue.dates import IsoDate
-from shared.catalogue.intake import Amount
+from shared.catalogue.intake import Amount, AttachmentRef
 from shared.catalogue.registry import event
 
 Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -100,6 +100,8 @@ class ExemptionRequested(BaseModel):
     period_end: IsoDate | None = None
     reason: str
     evidence: list[str] = Field(default_factory=list)
+    # Site evidence uploaded to the plan's project (POST /v1/attachments); older events: none.
+    attachments: list[AttachmentRef] = Field(default_factory=list)
 
 
 @event("ExemptionApproved", aggregate="plan")

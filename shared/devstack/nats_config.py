@@ -15,6 +15,9 @@ Why each grant (docs/adr/0006-nats-least-privilege.md):
 - no unnamed (ephemeral) consumers: the unnamed create subject accepts any `name` in its body, so it would let a
   service take another service's consumer name; other full replays read with batched direct gets instead;
 - its own keys in the lease bucket (`$KV.<bucket>.<lease_prefix>.>`) and direct gets of only those keys;
+- direct gets of the development clock's key (`<stream>-clock.offset`); scheduling, which serves
+  `POST /v1/clock/advance`, may also write it (docs/adr/0016);
+- intake (which stores site evidence): the attachments' object store (`attachment_grant`);
 - `_INBOX.>` for replies. No `$JS.API.>` wildcard.
 """
 
@@ -29,9 +32,11 @@ from pathlib import Path
 
 from shared.catalogue.ownership import SERVICES
 from shared.devstack.files import write_private
-from shared.names import LEASE_BUCKET, REBUILD_GROUP, consumer_name, lease_prefix
+from shared.names import ATTACHMENT_BUCKET, LEASE_BUCKET, REBUILD_GROUP, clock_key, consumer_name, lease_prefix
 
 ADMIN = "admin"
+ATTACHMENT_WRITERS = ("intake",)  # serves /v1/attachments (services/intake/api_attachments.py)
+CLOCK_WRITER = "scheduling"  # serves POST /v1/clock/advance (services/scheduling/api_clock.py)
 ACCOUNT = "TIAODU"
 
 
@@ -80,8 +85,21 @@ def publish_allow(service: str, *, stream: str, prefix: str, partitions: int, bu
     for c in rebuild_consumer_names(service, partitions):
         subjects += consumer_grant(stream, c, live=False)
     subjects += [f"{keys}.>", f"{api}.STREAM.INFO.{kv_stream}", f"{api}.DIRECT.GET.{kv_stream}.{keys}.>"]
+    # The development clock's offset (shared.platform_clock): every service reads it, scheduling moves it forward.
+    clock = f"$KV.{bucket}.{clock_key(stream)}"
+    subjects += [f"{api}.DIRECT.GET.{kv_stream}.{clock}"] + ([clock] if service == CLOCK_WRITER else [])
+    if service in ATTACHMENT_WRITERS:
+        subjects += attachment_grant(api)
     subjects.append("_INBOX.>")
     return subjects
+
+
+def attachment_grant(api: str, bucket: str = ATTACHMENT_BUCKET) -> list[str]:
+    """The attachments' object store: its chunk and meta subjects (nats-py's put), its configuration and the last
+    meta message of a name (get_info), and direct gets of the chunks one by one (a download reads them so, with no
+    consumer, services/intake/api_attachments.py). No purge or delete: evidence stays as its SHA-256 in the log says."""
+    obj = f"OBJ_{bucket}"
+    return [f"$O.{bucket}.>", f"{api}.STREAM.INFO.{obj}", f"{api}.STREAM.MSG.GET.{obj}", f"{api}.DIRECT.GET.{obj}"]
 
 
 def password_env(user: str) -> str:

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,6 +26,7 @@ from shared.devstack.children import (
     stop_processes,
     wait_ready,
 )
+from shared.devstack.demo_clock import DEMO_CLOCK_START, start_demo_clock
 from shared.devstack.embedded import Server, free_port, start_nats, start_postgres, tail
 from shared.devstack.files import write_private
 from shared.devstack.nats_config import ADMIN, local_passwords, render_server_config
@@ -34,9 +36,6 @@ from shared.provision import StreamLayout, provision_at
 DATABASE = "tiaodu"
 # The layout of the data folder; a folder of another layout is set aside (see Stack._set_aside_older_layout).
 RUN_LAYOUT = "2"
-# The demo simulates 2024 up to 30 September (services/scheduling/seed.py): its platform clock starts that morning,
-# before the day's 06:00 monitoring, so lights, monitoring and timers agree with the seeded year.
-DEMO_CLOCK_START = "2024-09-30T05:00:00+08:00"
 
 
 def repo_root() -> Path:
@@ -78,6 +77,7 @@ class Stack:
         self.nats_url = ""
         self.nats_passwords: dict[str, str] = {}
         self.database_url = ""
+        self.clock: dict[str, Any] = {}  # the demo clock, as demo.json names it
         self.base_url = ""
         self.tokens: dict[str, Any] = {}
         self._logs: list[IO[bytes]] = []
@@ -150,6 +150,12 @@ class Stack:
             admin = (ADMIN, self.nats_passwords[ADMIN])
         # Creating the stream and the lease bucket is the administrator's act; the services only verify them.
         run_sync(provision_at(self.nats_url, layout, user=admin[0], password=admin[1]))
+        if self.demo:
+            # The demo's clock is one record every service follows, not a start time each process counts from.
+            start = datetime.fromisoformat(self.env.get("TIAODU_CLOCK_START") or DEMO_CLOCK_START)
+            self.clock = run_sync(
+                start_demo_clock(self.nats_url, layout.stream, start, user=admin[0], password=admin[1])
+            )
         if self.env.get("DATABASE_URL"):
             self.database_url = self.env["DATABASE_URL"]
         else:
@@ -167,6 +173,8 @@ class Stack:
             "TIAODU_ENV": "development",
             **extra,
         }
+        if self.demo:
+            env.pop("TIAODU_CLOCK_START", None)  # the demo clock's record in the bucket holds it (start_demo_clock)
         for key in ("NATS_USER", "NATS_PASSWORD", *(f"NATS_{u.upper()}_PASSWORD" for u in [*GRANTS, ADMIN])):
             env.pop(key, None)
         if nats_user is not None and nats_user in self.nats_passwords:
@@ -195,12 +203,9 @@ class Stack:
         ungranted = sorted(set(names) - set(GRANTS))
         if ungranted:
             raise StackError(f"no NATS grant for {ungranted}: add them to shared/catalogue/ownership.py")
-        clock = {}
-        if self.demo and not self.env.get("TIAODU_CLOCK_START"):
-            clock = {"TIAODU_CLOCK_START": DEMO_CLOCK_START}
         for name in names:
             port = free_port()
-            env = self.child_env(name, SERVICE_PORT=str(port), REPLICA_ID=f"{name}-1", **clock)
+            env = self.child_env(name, SERVICE_PORT=str(port), REPLICA_ID=f"{name}-1")
             self.services.append(self._spawn(name, f"services.{name}", port, env))
         for child in self.services:
             wait_ready(child)
@@ -235,7 +240,8 @@ class Stack:
                 )
         users = {user: {"user": user, "password": pw} for user, pw in self.nats_passwords.items()}
         nats = {"url": self.nats_url, "users": users}
-        write_private_json(self.demo_file, {"base_url": self.base_url, "tokens": self.tokens, "nats": nats})
+        demo = {"base_url": self.base_url, "tokens": self.tokens, "nats": nats, "clock": self.clock}
+        write_private_json(self.demo_file, demo)
 
     def _bootstrap_demo(self) -> dict[str, Any]:
         stdout = self._run_tool("bootstrap", "services.intake.cli", "bootstrap-demo", capture=True, nats_user="intake")

@@ -5,6 +5,7 @@ change request. Real NATS and PostgreSQL; every wait is on a fact (a sequence re
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from typing import Any
 
 from services.intake.reactions import CHANGE_REQUESTS, apply_approved_change
@@ -12,9 +13,10 @@ from shared.envelope import Actor, Role
 from shared.eventstore import StoredEvent
 from shared.reactions import Cause, derived_event_id
 from tests.intake.conftest import Intake
+from tests.intake.test_attachments import PNG, _upload
 from tests.platform import auth, new_key, project_body, wait_until
 
-CANCEL = {"kind": "cancel", "reason": "规划调整,项目不再实施", "evidence": ["att-001"]}
+CANCEL = {"kind": "cancel", "reason": "规划调整,项目不再实施"}
 
 
 async def _project(intake: Intake, **overrides: Any) -> str:
@@ -61,11 +63,17 @@ async def _applied(intake: Intake, pid: str, event_type: str) -> StoredEvent:
 
 async def test_unit_files_a_cancel_and_only_hqs_approval_cancels_the_project(intake: Intake) -> None:
     pid = await _project(intake)
-    filed = await _file(intake, pid, CANCEL)
+    uploaded = await _upload(intake, pid, PNG, "image/png", "unit-a")  # the evidence: a site photo
+    assert uploaded.status_code == 201, uploaded.text
+    photo = uploaded.json()["id"]
+    filed = await _file(intake, pid, CANCEL | {"evidence": [photo]})
     cr_id = filed["id"]
     request = await _get(intake, f"/v1/change-requests/{cr_id}", "unit-a", min_seq=filed["seq"])
     assert request["status"] == "pending" and request["kind"] == "cancel" and request["filed_by"] == "unit-a"
-    assert request["evidence"] == ["att-001"] and request["unit_id"] == "unit-a"
+    assert request["evidence"] == [photo] and request["unit_id"] == "unit-a"
+    [event] = await intake.runtime.store.read_aggregate("change_request", cr_id)
+    [ref] = event.envelope.payload["attachments"]  # what the server measured of the photo, in the event
+    assert (ref["id"], ref["sha256"], ref["size"]) == (photo, hashlib.sha256(PNG).hexdigest(), len(PNG))
     # Filed is not approved: the project is as it was.
     assert (await _get(intake, f"/v1/projects/{pid}", min_seq=filed["seq"]))["phase"] == "preliminary"
 
@@ -197,8 +205,10 @@ async def test_units_see_and_file_only_for_their_own_projects_and_hq_works_the_q
     await _file(intake, mine, CANCEL, token="leader-a", status=403)
     filed = [await _file(intake, mine, CANCEL), await _file(intake, theirs, CANCEL, token="unit-b")]
     seq = filed[-1]["seq"]
-    r = await intake.client.get(f"/v1/projects/{theirs}/change-requests", headers=auth(intake.tokens["unit-a"]))
-    assert r.status_code == 403
+    r = await intake.client.get(
+        f"/v1/projects/{theirs}/change-requests", params={"min_seq": seq}, headers=auth(intake.tokens["unit-a"])
+    )
+    assert r.status_code == 403, r.text  # after min_seq: the project is known, only not theirs
     r = await intake.client.get(
         f"/v1/change-requests/{filed[1]['id']}", params={"min_seq": seq}, headers=auth(intake.tokens["unit-a"])
     )
