@@ -61,7 +61,7 @@ async def _first_scheduled_run_keeps_every_colour(
         await asyncio.sleep(0.2)
     r = await client.get("/v1/monitoring/days/2024-10-01", headers=hq)
     assert r.status_code == 200, r.text
-    lights = (await client.get("/v1/lights", params={"programme_id": "demo-2024-sanshi"}, headers=hq)).json()
+    lights = (await client.get("/v1/lights", params={"programme_id": "demo-2024-sanshi"}, headers=hq)).json()["items"]
     assert {p["light"]["colour"] for p in lights if p["light"]} == {"green", "yellow", "red"}
     assert all(p["light"]["reasons"] for p in lights if p["light"] and p["light"]["colour"] != "green")
 

@@ -24,6 +24,7 @@ from services.intake.policies import can_read_change_request_queue, can_read_pro
 from services.intake.queries_change_requests import get_change_request, list_change_requests
 from shared.catalogue.intake import ChangeRequestKind
 from shared.commands import Outcome
+from shared.paging import Page, PagingDep
 from shared.problems import Problem
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, written
 
@@ -41,8 +42,6 @@ class Status(StrEnum):
 
 
 StatusQuery = Annotated[Status | None, Query(description="状态:pending 待审批、approved 已批准、rejected 已驳回")]
-Limit = Annotated[int, Query(ge=1, le=500, description="每页条数")]
-Offset = Annotated[int, Query(ge=0, le=1_000_000, description="跳过条数")]
 
 
 def request_written(outcome: Outcome, response: Response, status: int = 200) -> dict[str, Any]:
@@ -66,17 +65,18 @@ async def project_change_requests(
     project_id: ProjectId,
     rt: RuntimeDep,
     principal: PrincipalDep,
+    paging: PagingDep,
     status: StatusQuery = None,
-    limit: Limit = 100,
-    offset: Offset = 0,
-) -> dict[str, Any]:
+) -> Page[dict[str, Any]]:
     found = await queries.get_project(rt.pool, rt.schema, project_id)
     if found is None:
         raise Problem(404, "项目不存在")
     can_read_project(principal, found[0])
     filters = {"project_id": project_id, "status": status.value if status else None}
-    items, total = await list_change_requests(rt.pool, rt.schema, filters=filters, limit=limit, offset=offset)
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    items, total = await list_change_requests(
+        rt.pool, rt.schema, filters=filters, limit=paging.limit, offset=paging.offset
+    )
+    return Page(items=items, total=total, **paging.echo())
 
 
 @router.get(
@@ -85,18 +85,19 @@ async def project_change_requests(
 async def change_request_queue(
     rt: RuntimeDep,
     principal: PrincipalDep,
+    paging: PagingDep,
     status: Annotated[Status, Query(description="状态:pending 待审批、approved 已批准、rejected 已驳回")] = (
         Status.PENDING
     ),
-    programme_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="计划编号")] = None,
+    programme_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="年度重点项目批次编号")] = None,
     kind: Annotated[ChangeRequestKind | None, Query(description="变更类型")] = None,
-    limit: Limit = 100,
-    offset: Offset = 0,
-) -> dict[str, Any]:
+) -> Page[dict[str, Any]]:
     can_read_change_request_queue(principal)
     filters = {"status": status.value, "programme_id": programme_id, "kind": kind.value if kind else None}
-    items, total = await list_change_requests(rt.pool, rt.schema, filters=filters, limit=limit, offset=offset)
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    items, total = await list_change_requests(
+        rt.pool, rt.schema, filters=filters, limit=paging.limit, offset=paging.offset
+    )
+    return Page(items=items, total=total, **paging.echo())
 
 
 @router.get("/change-requests/{change_request_id}", summary="变更申请详情", dependencies=[MinSeqDep])

@@ -9,7 +9,8 @@ from pydantic import Field
 
 from services.intake.commands import OnProject, PathId, Slug, Strict
 from shared.catalogue.dates import IsoDate
-from shared.catalogue.intake import Amount, ChangeRequestKind
+from shared.catalogue.intake import ChangeRequestKind
+from shared.money import Money
 
 Reason = Annotated[str, Field(min_length=2, max_length=2000)]
 # An attachment id (the attachment store names them; here they are only carried): a slug.
@@ -30,8 +31,8 @@ class FileChangeRequestBody(Strict):
     to_date: IsoDate | None = Field(default=None, description="rebaseline_milestone:节点的新计划日期")
     planned_start: IsoDate | None = Field(default=None, description="planned_dates:新的计划开工日期")
     planned_completion: IsoDate | None = Field(default=None, description="planned_dates:新的计划竣工日期")
-    total_investment: Amount | None = Field(default=None, description="planned_investment:新的总投资(万元)")
-    annual_planned_investment: Amount | None = Field(
+    total_investment: Money | None = Field(default=None, description="planned_investment:新的总投资(万元)")
+    annual_planned_investment: Money | None = Field(
         default=None, description="planned_investment:新的年度计划投资(万元)"
     )
 

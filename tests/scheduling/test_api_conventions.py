@@ -55,7 +55,8 @@ def is_collection(path: str) -> bool:
 
 
 async def _data(platform: Platform) -> dict[str, str]:
-    """Something in every list: a project with a plan, a report, an exemption, a light and a meeting."""
+    """Something in every list: a project with a plan, a report, an exemption, a light, a meeting and a change
+    request."""
     hq, unit = auth(platform.tokens["hq"]), auth(platform.tokens["unit-a"])
     pid = await platform.project(planned_start="2024-01-01")
     r = await platform.scheduling.post("/v1/plans", json=plan_body(pid), headers=unit)
@@ -78,6 +79,9 @@ async def _data(platform: Platform) -> dict[str, str]:
         "programme_id": "prog",
     }
     r = await platform.scheduling.post("/v1/meetings", json=meeting, headers=hq)
+    assert r.status_code == 201, r.text
+    change = {"kind": "planned_investment", "reason": "概算调整", "total_investment": "12000.50"}
+    r = await platform.intake.post(f"/v1/projects/{pid}/change-requests", json=change, headers=unit)
     assert r.status_code == 201, r.text
     await platform.synced()
     return {"project_id": pid, "plan_id": plan_id}

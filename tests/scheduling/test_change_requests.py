@@ -65,7 +65,7 @@ async def test_only_hqs_approval_moves_a_milestone_and_a_pending_request_changes
     assert r.status_code == 403 and f"/v1/projects/{pid}/change-requests" in r.json()["detail"], r.text
 
     request = {"kind": "rebaseline_milestone", "plan_id": plan_id, "milestone_id": "start", "to_date": "2024-06-15",
-               "reason": "用地手续延迟", "evidence": ["att-land-001"]}  # fmt: skip
+               "reason": "用地手续延迟"}  # fmt: skip
     r = await platform.intake.post(f"/v1/projects/{pid}/change-requests", json=request, headers=unit)
     assert r.status_code == 201, r.text
     cr_id = r.json()["id"]
