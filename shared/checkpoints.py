@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from shared.ddl import lock_free_when_done
 from shared.verification import CHAIN_TABLE, Raw
 
 log = logging.getLogger("tiaodu.consumer")
@@ -50,7 +51,7 @@ async def create_runner_tables(conn: asyncpg.Connection, schema: str) -> None:
     """Checkpoints, dead letters, applied event ids and chain heads (inside the caller's transaction)."""
     await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     await conn.execute(RUNNER_TABLES.format(s=schema))
-    await conn.execute(UPGRADE_TABLES.format(s=schema))
+    await conn.execute(lock_free_when_done(UPGRADE_TABLES.format(s=schema)))
     await conn.execute(CHAIN_TABLE.format(s=schema))
 
 

@@ -26,6 +26,7 @@ from shared.catalogue.intake import (
     TaskForce,
     TaskForceAssigned,
 )
+from shared.ddl import lock_free_when_done
 from shared.eventstore import StoredEvent
 
 
@@ -122,7 +123,7 @@ class ProjectDirectory:
     tables = (DIRECTORY.table,)
 
     async def create_tables(self, conn: asyncpg.Connection, schema: str) -> None:
-        await conn.execute(DIRECTORY.ddl(schema) + INDEXES.format(s=schema))
+        await conn.execute(lock_free_when_done(DIRECTORY.ddl(schema) + INDEXES.format(s=schema)))
 
     async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[StoredEvent]) -> None:
         await DIRECTORY.apply(conn, schema, events)

@@ -21,6 +21,7 @@ from services.intake.identity import OrganisationState, evolve_organisation
 from services.intake.ledger import REPORT_HISTORY, PlanMilestones, ReportLedger
 from shared.aggregate_table import AggregateTable, BulkTable, envelope_fold
 from shared.catalogue import CATALOGUE
+from shared.ddl import lock_free_when_done
 from shared.eventstore import Position, StoredEvent
 
 PROGRAMMES = AggregateTable(
@@ -76,7 +77,9 @@ class IntakeReadModel:
     )  # fmt: skip
 
     async def create_tables(self, conn: asyncpg.Connection, schema: str) -> None:
-        await conn.execute("".join(part.ddl(schema) for part in self.parts) + INDEXES.format(s=schema))
+        await conn.execute(
+            lock_free_when_done("".join(part.ddl(schema) for part in self.parts) + INDEXES.format(s=schema))
+        )
 
     async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[StoredEvent]) -> None:
         for part in self.parts:

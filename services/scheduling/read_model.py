@@ -31,6 +31,7 @@ from shared.catalogue.intake import (
     ProjectRegistered,
 )
 from shared.catalogue.scheduling import MeetingDecisionRecorded, StatusLightChanged
+from shared.ddl import lock_free_when_done
 from shared.eventstore import StoredEvent
 from shared.verification import payload_as
 
@@ -246,7 +247,7 @@ class SchedulingReadModel:
     tables = ("programmes", "progress", "light_history", "monitoring_items", "decisions", *(t.table for t in TABLES))
 
     async def create_tables(self, conn: asyncpg.Connection, schema: str) -> None:
-        await conn.execute(DDL.format(s=schema) + "".join(t.ddl(schema) for t in TABLES))
+        await conn.execute(lock_free_when_done(DDL.format(s=schema) + "".join(t.ddl(schema) for t in TABLES)))
 
     async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[StoredEvent]) -> None:
         for folded in TABLES:
