@@ -1,7 +1,7 @@
 """intake's progress ledger (进度台账) and what it knows of scheduling's plans, as read-model parts.
 
 - `progress_reports`: one row per report, its state folded by `progress.evolve_report` (figures as corrected,
-  review status); written in bulk, one SELECT and one upsert per batch.
+  review status); written in bulk, one upsert per batch (and one SELECT when it corrects or reviews older reports).
 - `progress_report_history`: every event of a report (the original, each correction with its reason, each review),
   so the original stays visible beside the corrections.
 - `plan_milestones`: the milestone ids and names of every project's plans, folded from scheduling's PlanDrafted and
@@ -51,9 +51,22 @@ class ReportLedger:
         mine = [e for e in events if e.envelope.type in REPORT_EVENT_TYPES]
         if not mine:
             return
-        ids = list({CATALOGUE.payload_of(e).report_id for e in mine})  # type: ignore[attr-defined]
-        rows = await conn.fetch(f"SELECT report_id, state FROM {schema}.{self.table} WHERE report_id = ANY($1)", ids)
-        states: dict[str, ReportState] = {r["report_id"]: ReportState.model_validate_json(r["state"]) for r in rows}
+        # A report's first event creates it, so only the reports a batch corrects or reviews without filing them in
+        # the same batch have a row to read: a batch of new reports (the weekly load) reads nothing.
+        filed: set[str] = set()
+        older: set[str] = set()
+        for event in mine:
+            report_id = CATALOGUE.payload_of(event).report_id  # type: ignore[attr-defined]
+            if event.envelope.type == "ProgressReported":
+                filed.add(report_id)
+            elif report_id not in filed:
+                older.add(report_id)
+        states: dict[str, ReportState] = {}
+        if older:
+            rows = await conn.fetch(
+                f"SELECT report_id, state FROM {schema}.{self.table} WHERE report_id = ANY($1)", list(older)
+            )
+            states = {r["report_id"]: ReportState.model_validate_json(r["state"]) for r in rows}
         last: dict[str, int] = {}
         for event in mine:
             payload = CATALOGUE.payload_of(event)
