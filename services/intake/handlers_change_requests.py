@@ -4,7 +4,7 @@ and scheduling's for a milestone), see domain_change_requests.py and docs/adr/00
 
 from __future__ import annotations
 
-from services.intake import domain, policies, queries
+from services.intake import domain, policies
 from services.intake.commands_change_requests import DecideChangeRequest, FileChangeRequest
 from services.intake.domain_change_requests import (
     PENDING,
@@ -13,7 +13,7 @@ from services.intake.domain_change_requests import (
     decide_file,
     must_exist,
 )
-from services.intake.progress_handlers import CATCH_UP_S
+from services.intake.progress_handlers import PlanMilestones, plan_milestones_finding
 from services.intake.queries_change_requests import filed_count
 from services.intake.read_model import CHANGE_REQUESTS, PROJECTS
 from shared.attachment_refs import Evidence
@@ -68,15 +68,13 @@ async def file_change_request(rt: Runtime, cmd: FileChangeRequest, meta: Command
 
 async def _plan_has_milestone(rt: Runtime, cmd: FileChangeRequest) -> None:
     """A re-baseline names a milestone of one of the project's plans (intake knows them from scheduling's plan events,
-    docs/adr/0015): a wrong id is refused at filing, not left for an approval scheduling could not apply. A miss may
-    be a plan drafted a moment ago that the projection has not folded yet: then it waits for it once."""
-    for attempt in range(2):
-        known = await queries.plan_milestones(rt.pool, rt.schema, cmd.project_id)
-        if any(m.plan_id == cmd.plan_id for m in known.get(cmd.milestone_id or "", [])):
-            return
-        if attempt == 0:
-            await rt.runner.wait_for(await rt.store.last_seq(), CATCH_UP_S)
-    raise invalid("milestone_id", f"项目的实施方案 {cmd.plan_id} 没有节点 {cmd.milestone_id}")
+    docs/adr/0015): a wrong id is refused at filing, not left for an approval scheduling could not apply."""
+
+    def named(known: PlanMilestones) -> bool:
+        return any(m.plan_id == cmd.plan_id for m in known.get(cmd.milestone_id or "", []))
+
+    if not named(await plan_milestones_finding(rt, cmd.project_id, named)):
+        raise invalid("milestone_id", f"项目的实施方案 {cmd.plan_id} 没有节点 {cmd.milestone_id}")
 
 
 async def decide(rt: Runtime, cmd: DecideChangeRequest, meta: CommandMeta) -> Outcome:

@@ -99,15 +99,24 @@ async def _on_report(
         rt.cache.drop(PROJECTS.aggregate_type, project_id)
 
 
-async def _plan_milestones(
-    rt: Runtime, project_id: str, reported: Sequence[ReportedMilestone]
-) -> dict[str, list[PlanMilestone]]:
-    """The milestones of the project's plans, when the command names any. A miss may be a plan drafted a moment ago
-    that intake's projection has not folded yet: then it waits for the projection to reach the log's end, once."""
+async def _plan_milestones(rt: Runtime, project_id: str, reported: Sequence[ReportedMilestone]) -> PlanMilestones:
+    """The milestones of the project's plans, when the command names any."""
     if not reported:
         return {}
+    return await plan_milestones_finding(rt, project_id, lambda known: all(m.milestone_id in known for m in reported))
+
+
+PlanMilestones = dict[str, list[PlanMilestone]]
+
+
+async def plan_milestones_finding(
+    rt: Runtime, project_id: str, found: Callable[[PlanMilestones], bool]
+) -> PlanMilestones:
+    """The milestones of the project's plans by id. When they do not show what the command names (`found`), the miss
+    may be a plan drafted a moment ago that intake's projection has not folded yet: then it waits for the projection
+    to reach the log's end, once."""
     known = await queries.plan_milestones(rt.pool, rt.schema, project_id)
-    if all(m.milestone_id in known for m in reported):
+    if found(known):
         return known
     await rt.runner.wait_for(await rt.store.last_seq(), CATCH_UP_S)
     return await queries.plan_milestones(rt.pool, rt.schema, project_id)

@@ -35,25 +35,35 @@ async def get_project(db: Db, schema: str, project_id: str) -> tuple[ProjectStat
     return ProjectState.model_validate_json(row["state"]), int(row["version"])
 
 
-async def list_projects(
-    db: Db, schema: str, *, filters: dict[str, str | None], limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int]:
+async def filtered_page(
+    db: Db, table: str, *, filters: dict[str, str | None], order_by: str, limit: int, offset: int
+) -> tuple[list[asyncpg.Record], int]:
+    """The `state, version` rows of `table` matching every given filter (column = value; None: no filter), one page
+    in `order_by` order, and how many match in all: what every paged list of aggregate rows answers."""
     clauses, args = [], []
     for column, value in filters.items():
         if value is not None:
             args.append(value)
             clauses.append(f"{column} = ${len(args)}")
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-    total = await db.fetchval(f"SELECT count(*) FROM {schema}.projects {where}", *args)
+    total = await db.fetchval(f"SELECT count(*) FROM {table} {where}", *args)
     rows = await db.fetch(
-        f"SELECT state, version FROM {schema}.projects {where} ORDER BY registered_at, id "
-        f"LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
+        f"SELECT state, version FROM {table} {where} ORDER BY {order_by}"
+        f" LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
         *args,
         limit,
         offset,
     )
-    items = [project_public(ProjectState.model_validate_json(r["state"]), r["version"]) for r in rows]
-    return items, int(total)
+    return rows, int(total)
+
+
+async def list_projects(
+    db: Db, schema: str, *, filters: dict[str, str | None], limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    rows, total = await filtered_page(
+        db, f"{schema}.projects", filters=filters, order_by="registered_at, id", limit=limit, offset=offset
+    )
+    return [project_public(ProjectState.model_validate_json(r["state"]), r["version"]) for r in rows], total
 
 
 async def project_with_code(db: Db, schema: str, code: str, year: int) -> str | None:

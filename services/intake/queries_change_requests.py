@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.intake.domain_change_requests import ChangeRequestState
-from services.intake.queries import Db
+from services.intake.queries import Db, filtered_page
 from shared.catalogue.intake import ChangeRequestKind
 
 
@@ -26,22 +26,12 @@ async def list_change_requests(
     db: Db, schema: str, *, filters: dict[str, str | None], limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
     """Requests matching every given filter (column = value), oldest filing first: a queue is worked in order."""
-    clauses, args = [], []
-    for column, value in filters.items():
-        if value is not None:
-            args.append(value)
-            clauses.append(f"{column} = ${len(args)}")
-    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-    total = await db.fetchval(f"SELECT count(*) FROM {schema}.change_requests {where}", *args)
-    rows = await db.fetch(
-        f"SELECT state, version FROM {schema}.change_requests {where} ORDER BY filed_at, id"
-        f" LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
-        *args,
-        limit,
-        offset,
+    rows, total = await filtered_page(
+        db, f"{schema}.change_requests", filters=filters, order_by="filed_at, id", limit=limit, offset=offset
     )
-    items = [change_request_public(ChangeRequestState.model_validate_json(r["state"]), r["version"]) for r in rows]
-    return items, int(total)
+    return [
+        change_request_public(ChangeRequestState.model_validate_json(r["state"]), r["version"]) for r in rows
+    ], total
 
 
 async def filed_count(db: Db, schema: str, project_id: str, kind: ChangeRequestKind) -> int:
