@@ -31,10 +31,18 @@ from services.intake.commands import (
     command_from,
 )
 from services.intake.policies import can_read_project, listing_scope
+from services.intake.responses import (
+    CredentialIssuedAnswer,
+    OrganisationAnswer,
+    ProgrammeAnswer,
+    ProjectAnswer,
+    project_answer,
+)
 from shared.catalogue.intake import Category, Phase
 from shared.commands import Outcome
-from shared.paging import Page, PagingDep
+from shared.paging import Page, PagingDep, page_of
 from shared.problems import Problem
+from shared.responses import Written
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, written
 
 router = APIRouter(prefix="/v1")
@@ -52,7 +60,10 @@ def project_written(outcome: Outcome, response: Response, status: int = 200) -> 
 # -- programmes ---------------------------------------------------------------------------------------------
 
 
-@router.post("/programmes", status_code=201, tags=["programmes"], summary="登记年度重点项目批次(如 2024 三十工程)")
+@router.post(
+    "/programmes", status_code=201, tags=["programmes"], summary="登记年度重点项目批次(如 2024 三十工程)",
+    response_model=Written,
+)  # fmt: skip
 async def register_programme(
     cmd: RegisterProgramme, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
@@ -61,23 +72,23 @@ async def register_programme(
 
 
 @router.get("/programmes", tags=["programmes"], summary="年度重点项目批次列表", dependencies=[MinSeqDep])
-async def list_programmes(rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep) -> Page[dict[str, Any]]:
+async def list_programmes(rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep) -> Page[ProgrammeAnswer]:
     items, total = await queries.list_programmes(rt.pool, rt.schema, limit=paging.limit, offset=paging.offset)
-    return Page(items=items, total=total, **paging.echo())
+    return page_of(ProgrammeAnswer, items, total, paging)
 
 
 @router.get("/programmes/{programme_id}", tags=["programmes"], summary="年度重点项目批次详情", dependencies=[MinSeqDep])
-async def get_programme(programme_id: ProgrammeId, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
+async def get_programme(programme_id: ProgrammeId, rt: RuntimeDep, principal: PrincipalDep) -> ProgrammeAnswer:
     body = await queries.get_programme(rt.pool, rt.schema, programme_id)
     if body is None:
         raise Problem(404, "年度重点项目批次不存在")
-    return body
+    return ProgrammeAnswer.model_validate(body)
 
 
 # -- projects -----------------------------------------------------------------------------------------------
 
 
-@router.post("/projects", status_code=201, tags=["projects"], summary="登记项目(指挥部办公室)")
+@router.post("/projects", status_code=201, tags=["projects"], summary="登记项目(指挥部办公室)", response_model=Written)
 async def register_project(cmd: RegisterProject, rt: RuntimeDep, meta: MetaDep, response: Response) -> dict[str, Any]:
     return project_written(await handlers.register_project(rt, cmd, meta), response, 201)
 
@@ -96,7 +107,7 @@ async def list_projects(
     category: Annotated[Category | None, Query(description="类别")] = None,
     unit_id: Annotated[str | None, Query(description="责任单位编号")] = None,
     phase: Annotated[Phase | None, Query(description="阶段")] = None,
-) -> Page[dict[str, Any]]:
+) -> Page[ProjectAnswer]:
     unit, sponsor = listing_scope(principal, unit_id)
     filters = {
         "programme_id": programme_id,
@@ -108,23 +119,23 @@ async def list_projects(
     items, total = await queries.list_projects(
         rt.pool, rt.schema, filters=filters, limit=paging.limit, offset=paging.offset
     )
-    return Page(items=items, total=total, **paging.echo())
+    return page_of(ProjectAnswer, items, total, paging)
 
 
 @router.get("/projects/{project_id}", tags=["projects"], summary="项目详情", dependencies=[MinSeqDep])
 async def get_project(
     project_id: ProjectId, rt: RuntimeDep, principal: PrincipalDep, response: Response
-) -> dict[str, Any]:
+) -> ProjectAnswer:
     found = await queries.get_project(rt.pool, rt.schema, project_id)
     if found is None:
         raise Problem(404, "项目不存在")
     state, version = found
     can_read_project(principal, state)
     response.headers["ETag"] = f'"{version}"'
-    return queries.project_public(state, version)
+    return project_answer(state, version)
 
 
-@router.patch("/projects/{project_id}", tags=["projects"], summary="修改项目信息")
+@router.patch("/projects/{project_id}", tags=["projects"], summary="修改项目信息", response_model=Written)
 async def amend_project(
     project_id: ProjectId, body: AmendProjectBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
@@ -132,7 +143,7 @@ async def amend_project(
     return project_written(await handlers.amend_project(rt, cmd, meta), response)
 
 
-@router.put("/projects/{project_id}/task-force", tags=["projects"], summary="组建/调整项目专班")
+@router.put("/projects/{project_id}/task-force", tags=["projects"], summary="组建/调整项目专班", response_model=Written)
 async def assign_task_force(
     project_id: ProjectId, body: AssignTaskForceBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
@@ -140,7 +151,7 @@ async def assign_task_force(
     return project_written(await handlers.assign_task_force(rt, cmd, meta), response)
 
 
-@router.put("/projects/{project_id}/sponsor", tags=["projects"], summary="确定包保市领导")
+@router.put("/projects/{project_id}/sponsor", tags=["projects"], summary="确定包保市领导", response_model=Written)
 async def assign_sponsor(
     project_id: ProjectId, body: AssignSponsorBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
@@ -152,6 +163,7 @@ async def assign_sponsor(
     "/projects/{project_id}/phase",
     tags=["projects"],
     summary="变更项目阶段(前期→在建→竣工→投产,暂停/恢复/取消)",
+    response_model=Written,
 )
 async def change_phase(
     project_id: ProjectId, body: ChangePhaseBody, rt: RuntimeDep, meta: MetaDep, response: Response
@@ -164,12 +176,12 @@ async def change_phase(
 
 
 @router.get("/organisations", tags=["identity"], summary="机构列表", dependencies=[MinSeqDep])
-async def list_organisations(rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep) -> Page[dict[str, Any]]:
+async def list_organisations(rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep) -> Page[OrganisationAnswer]:
     items, total = await queries.list_organisations(rt.pool, rt.schema, limit=paging.limit, offset=paging.offset)
-    return Page(items=items, total=total, **paging.echo())
+    return page_of(OrganisationAnswer, items, total, paging)
 
 
-@router.post("/organisations", status_code=201, tags=["identity"], summary="登记机构(系统管理)")
+@router.post("/organisations", status_code=201, tags=["identity"], summary="登记机构(系统管理)", response_model=Written)
 async def register_organisation(
     cmd: RegisterOrganisation, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
@@ -182,6 +194,7 @@ async def register_organisation(
     tags=["identity"],
     summary="签发令牌(仅显示一次)",
     description="令牌只在本次响应中显示,平台只保存其摘要;因此不接受 Idempotency-Key(重放无法再次显示令牌)。",
+    response_model=CredentialIssuedAnswer,
 )
 async def issue_credential(
     org_id: OrgId, body: IssueCredentialBody, rt: RuntimeDep, meta: MetaDep, response: Response
@@ -191,7 +204,10 @@ async def issue_credential(
     return written(issued.outcome, response, 201, credential_id=issued.credential_id, token=issued.token)
 
 
-@router.post("/organisations/{org_id}/credentials/{credential_id}/revoke", tags=["identity"], summary="吊销令牌")
+@router.post(
+    "/organisations/{org_id}/credentials/{credential_id}/revoke", tags=["identity"], summary="吊销令牌",
+    response_model=Written,
+)  # fmt: skip
 async def revoke_credential(
     org_id: OrgId, credential_id: CredentialId, body: RevokeCredentialBody, rt: RuntimeDep, meta: MetaDep,
     response: Response,

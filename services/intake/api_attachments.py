@@ -25,6 +25,7 @@ from services.intake import attachments, queries
 from services.intake.attachments import ACCEPTED, MAX_BYTES, AttachmentState
 from services.intake.policies import can_read_project, can_write_project
 from services.intake.read_model import ATTACHMENTS, PROJECTS
+from services.intake.responses import AttachmentUploadedAnswer
 from shared.auth import Principal
 from shared.catalogue.intake import AttachmentUploaded
 from shared.commands import handle, load
@@ -90,6 +91,7 @@ async def _store(rt: Runtime) -> ObjectStore:
         f"不超过 {MAX_BYTES // (1024 * 1024)} MB。大小与 SHA-256 由平台计算并记入事件。"
     ),
     openapi_extra=UPLOAD_BODY,
+    response_model=AttachmentUploadedAnswer,
 )
 async def upload_attachment(
     request: Request,

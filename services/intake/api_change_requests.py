@@ -22,10 +22,12 @@ from services.intake.commands_change_requests import (
 )
 from services.intake.policies import can_read_change_request_queue, can_read_project
 from services.intake.queries_change_requests import get_change_request, list_change_requests
+from services.intake.responses import ChangeRequestAnswer, change_request_answer
 from shared.catalogue.intake import ChangeRequestKind
 from shared.commands import Outcome
-from shared.paging import Page, PagingDep
+from shared.paging import Page, PagingDep, page_of
 from shared.problems import Problem
+from shared.responses import Written
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, written
 
 router = APIRouter(prefix="/v1", tags=["change-requests"])
@@ -52,6 +54,7 @@ def request_written(outcome: Outcome, response: Response, status: int = 200) -> 
     "/projects/{project_id}/change-requests",
     status_code=201,
     summary="提交变更申请(取消、暂停、恢复、调整节点日期、计划日期或计划投资;须经指挥部办公室批准)",
+    response_model=Written,
 )
 async def file_change_request(
     project_id: ProjectId, body: FileChangeRequestBody, rt: RuntimeDep, meta: MetaDep, response: Response
@@ -67,7 +70,7 @@ async def project_change_requests(
     principal: PrincipalDep,
     paging: PagingDep,
     status: StatusQuery = None,
-) -> Page[dict[str, Any]]:
+) -> Page[ChangeRequestAnswer]:
     found = await queries.get_project(rt.pool, rt.schema, project_id)
     if found is None:
         raise Problem(404, "项目不存在")
@@ -76,7 +79,7 @@ async def project_change_requests(
     items, total = await list_change_requests(
         rt.pool, rt.schema, filters=filters, limit=paging.limit, offset=paging.offset
     )
-    return Page(items=items, total=total, **paging.echo())
+    return page_of(ChangeRequestAnswer, items, total, paging)
 
 
 @router.get(
@@ -91,19 +94,19 @@ async def change_request_queue(
     ),
     programme_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="年度重点项目批次编号")] = None,
     kind: Annotated[ChangeRequestKind | None, Query(description="变更类型")] = None,
-) -> Page[dict[str, Any]]:
+) -> Page[ChangeRequestAnswer]:
     can_read_change_request_queue(principal)
     filters = {"status": status.value, "programme_id": programme_id, "kind": kind.value if kind else None}
     items, total = await list_change_requests(
         rt.pool, rt.schema, filters=filters, limit=paging.limit, offset=paging.offset
     )
-    return Page(items=items, total=total, **paging.echo())
+    return page_of(ChangeRequestAnswer, items, total, paging)
 
 
 @router.get("/change-requests/{change_request_id}", summary="变更申请详情", dependencies=[MinSeqDep])
 async def get_one(
     change_request_id: ChangeRequestId, rt: RuntimeDep, principal: PrincipalDep, response: Response
-) -> dict[str, Any]:
+) -> ChangeRequestAnswer:
     found = await get_change_request(rt.pool, rt.schema, change_request_id)
     project = None if found is None else await queries.get_project(rt.pool, rt.schema, found[0].project_id)
     if found is None or project is None:
@@ -111,12 +114,13 @@ async def get_one(
     can_read_project(principal, project[0])
     state, version = found
     response.headers["ETag"] = f'"{version}"'
-    return {**state.model_dump(mode="json", exclude={"filed_event_id"}), "version": version}
+    return change_request_answer(state, version)
 
 
 @router.post(
     "/change-requests/{change_request_id}/decision",
     summary="审批变更申请(指挥部办公室:批准或驳回,并说明理由;批准后变更自动生效)",
+    response_model=Written,
 )
 async def decide_change_request(
     change_request_id: ChangeRequestId, body: DecideChangeRequestBody, rt: RuntimeDep, meta: MetaDep, response: Response
