@@ -13,11 +13,11 @@ with `responses=`: a response model there would validate and serialise the answe
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import to_json
 
 # Exactly the fields a model names, each always present (a field with a default is still answered: required).
 ANSWER_CONFIG = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
@@ -47,7 +47,7 @@ def prepared_json(body: dict[str, Any], response: Response) -> Response:
     """`body` written once as compact JSON, with the status and headers the route set on `response` (FastAPI
     copies them only onto answers it serialises itself). For flat bodies of strings and integers (a write's
     answer): anything else belongs in an answer model."""
-    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    content = to_json(body)
     answer = Response(content, status_code=response.status_code or 200, media_type="application/json")
     answer.headers.raw.extend(response.headers.raw)
     return answer

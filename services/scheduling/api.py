@@ -3,7 +3,6 @@ reports are in `api_lights`."""
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -26,17 +25,12 @@ from services.scheduling.commands import (
 )
 from services.scheduling.deps import HQ, ID_PATTERN, WRITERS, Today
 from services.scheduling.policies import can_read_project, visibility
-from shared.paging import Page, PagingDep
+from services.scheduling.responses import ExemptionAnswer, ExemptionRequestedAnswer, ExemptionStatus, PlanAnswer
+from shared.paging import Page, PagingDep, page_of
 from shared.problems import Problem
 from shared.project_directory import project_entry
+from shared.responses import Written
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, written
-
-
-class ExemptionStatus(StrEnum):
-    REQUESTED = "requested"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-
 
 router = APIRouter(prefix="/v1")
 
@@ -45,8 +39,9 @@ router = APIRouter(prefix="/v1")
 
 
 @router.post(
-    "/plans", status_code=201, tags=["plans"], summary="编制年度实施方案(含月度计划与节点)", dependencies=[WRITERS]
-)
+    "/plans", status_code=201, tags=["plans"], summary="编制年度实施方案(含月度计划与节点)", dependencies=[WRITERS],
+    response_model=Written,
+)  # fmt: skip
 async def draft_plan(cmd: DraftPlan, rt: RuntimeDep, meta: MetaDep, response: Response) -> dict[str, Any]:
     return written(await handlers.draft_plan(rt, cmd, meta), response, 201)
 
@@ -58,18 +53,18 @@ async def list_plans(
     paging: PagingDep,
     project_id: str | None = None,
     year: Annotated[int | None, Query(ge=1, le=9999, description="年度")] = None,  # a date's year (the column is int4)
-) -> Page[dict[str, Any]]:
+) -> Page[PlanAnswer]:
     unit, leader = visibility(principal)
     async with rt.pool.acquire() as conn:
         items, total = await queries.list_plans(
             conn, rt.schema, project_id=project_id, year=year, unit_id=unit, sponsor_id=leader, limit=paging.limit,
             offset=paging.offset,
         )  # fmt: skip
-    return Page(items=items, total=total, **paging.echo())
+    return page_of(PlanAnswer, items, total, paging)
 
 
 @router.get("/plans/{plan_id}", tags=["plans"], summary="实施方案详情(含基准与节点)", dependencies=[MinSeqDep])
-async def get_plan(plan_id: str, rt: RuntimeDep, principal: PrincipalDep, response: Response) -> dict[str, Any]:
+async def get_plan(plan_id: str, rt: RuntimeDep, principal: PrincipalDep, response: Response) -> PlanAnswer:
     async with rt.pool.acquire() as conn:
         plan = await queries.get_plan(conn, rt.schema, plan_id)
         if plan is None:
@@ -78,17 +73,23 @@ async def get_plan(plan_id: str, rt: RuntimeDep, principal: PrincipalDep, respon
     if project is not None:
         can_read_project(principal, project)
     response.headers["ETag"] = f'"{plan["version"]}"'
-    return plan
+    return PlanAnswer.model_validate(plan)
 
 
-@router.put("/plans/{plan_id}", tags=["plans"], summary="修订方案草案(批准基准前)", dependencies=[WRITERS])
+@router.put(
+    "/plans/{plan_id}", tags=["plans"], summary="修订方案草案(批准基准前)", dependencies=[WRITERS],
+    response_model=Written,
+)  # fmt: skip
 async def revise_plan(
     plan_id: str, body: ReviseDraftBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
     return written(await handlers.revise_plan(rt, ReviseDraft(plan_id=plan_id, **dict(body)), meta), response)
 
 
-@router.post("/plans/{plan_id}/baseline", tags=["plans"], summary="批准为基准(指挥部办公室)", dependencies=[HQ])
+@router.post(
+    "/plans/{plan_id}/baseline", tags=["plans"], summary="批准为基准(指挥部办公室)", dependencies=[HQ],
+    response_model=Written,
+)  # fmt: skip
 async def approve_baseline(
     plan_id: str, body: ApproveBaselineBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
@@ -98,7 +99,7 @@ async def approve_baseline(
 
 @router.post(
     "/plans/{plan_id}/milestones/{milestone_id}/rebaseline", tags=["plans"], summary="调整节点日期(重新基准)",
-    dependencies=[WRITERS],
+    dependencies=[WRITERS], response_model=Written,
 )  # fmt: skip
 async def rebaseline(
     plan_id: str, milestone_id: str, body: RebaselineBody, rt: RuntimeDep, meta: MetaDep, response: Response
@@ -108,8 +109,9 @@ async def rebaseline(
 
 
 @router.post(
-    "/plans/{plan_id}/milestones/{milestone_id}/complete", tags=["plans"], summary="节点完成", dependencies=[WRITERS]
-)
+    "/plans/{plan_id}/milestones/{milestone_id}/complete", tags=["plans"], summary="节点完成", dependencies=[WRITERS],
+    response_model=Written,
+)  # fmt: skip
 async def complete_milestone(
     plan_id: str,
     milestone_id: str,
@@ -125,7 +127,7 @@ async def complete_milestone(
 
 @router.post(
     "/plans/{plan_id}/exemptions", status_code=201, tags=["exemptions"], summary="申请正当理由豁免",
-    dependencies=[WRITERS],
+    dependencies=[WRITERS], response_model=ExemptionRequestedAnswer,
 )  # fmt: skip
 async def request_exemption(
     plan_id: str, body: RequestExemptionBody, rt: RuntimeDep, meta: MetaDep, response: Response
@@ -143,17 +145,18 @@ async def exemption_queue(
         ExemptionStatus.REQUESTED
     ),
     programme_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="年度重点项目批次编号")] = None,
-) -> Page[dict[str, Any]]:
+) -> Page[ExemptionAnswer]:
     async with rt.pool.acquire() as conn:
         items, total = await queries.exemption_queue(
             conn, rt.schema, status=status.value, programme_id=programme_id, limit=paging.limit, offset=paging.offset
         )
-    return Page(items=items, total=total, **paging.echo())
+    return page_of(ExemptionAnswer, items, total, paging)
 
 
 @router.post(
-    "/plans/{plan_id}/exemptions/{exemption_id}/approve", tags=["exemptions"], summary="批准豁免", dependencies=[HQ]
-)
+    "/plans/{plan_id}/exemptions/{exemption_id}/approve", tags=["exemptions"], summary="批准豁免", dependencies=[HQ],
+    response_model=Written,
+)  # fmt: skip
 async def approve_exemption(
     plan_id: str, exemption_id: str, body: DecideExemptionBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
@@ -162,8 +165,9 @@ async def approve_exemption(
 
 
 @router.post(
-    "/plans/{plan_id}/exemptions/{exemption_id}/reject", tags=["exemptions"], summary="驳回豁免", dependencies=[HQ]
-)
+    "/plans/{plan_id}/exemptions/{exemption_id}/reject", tags=["exemptions"], summary="驳回豁免", dependencies=[HQ],
+    response_model=Written,
+)  # fmt: skip
 async def reject_exemption(
     plan_id: str, exemption_id: str, body: DecideExemptionBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:

@@ -8,12 +8,13 @@ follows (shared.platform_clock), so the other services see the same time within 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.scheduling.deps import HQ
+from services.scheduling.responses_lights import ClockAnswer
 from shared.clock import CHINA, today
 from shared.contract import may_answer
 from shared.platform_clock import MAX_ADVANCE, PlatformClock, advance_offset
@@ -57,24 +58,24 @@ class AdvanceClock(BaseModel):
         return timedelta(days=self.days, hours=self.hours)
 
 
-def clock_state(clock: PlatformClock) -> dict[str, Any]:
+def clock_state(clock: PlatformClock) -> ClockAnswer:
     now = clock.now()
-    return {
-        "now": now.isoformat(),
-        "china_time": now.astimezone(CHINA).isoformat(),
-        "date": today(clock).isoformat(),
-        "simulated": clock.simulated,
-        "offset_seconds": clock.offset.total_seconds(),
-    }
+    return ClockAnswer(
+        now=now,
+        china_time=now.astimezone(CHINA),
+        date=today(clock),
+        simulated=clock.simulated,
+        offset_seconds=clock.offset.total_seconds(),
+    )
 
 
 @router.get("/clock", summary="平台时钟(开发模式):当前日期时间、北京时间、是否为模拟时间")
-async def get_clock(clock: ClockDep, principal: PrincipalDep) -> dict[str, Any]:
+async def get_clock(clock: ClockDep, principal: PrincipalDep) -> ClockAnswer:
     return clock_state(clock)
 
 
 @router.post("/clock/advance", summary="平台时钟前进(开发模式,指挥部):定时任务随后逐期补跑", dependencies=[HQ])
-async def advance_clock(body: AdvanceClock, clock: ClockDep, rt: RuntimeDep) -> dict[str, Any]:
+async def advance_clock(body: AdvanceClock, clock: ClockDep, rt: RuntimeDep) -> ClockAnswer:
     await _advance(rt, clock, body.delta)
     return clock_state(clock)
 

@@ -20,6 +20,16 @@ from services.scheduling.policies import can_read_project, only_wide_readers, vi
 from services.scheduling.report_data import ledger_rows
 from services.scheduling.report_document import MissingChineseFont, ReportDocument, to_docx, to_pdf
 from services.scheduling.reports import render_ledger
+from services.scheduling.responses_lights import (
+    LightAnswer,
+    LightHistoryEntry,
+    LightShownAnswer,
+    MonitoringDayAnswer,
+    MonitoringRunAnswer,
+    ProjectLight,
+    RuleVersionAnswer,
+    WhatIfAnswer,
+)
 from services.scheduling.weekly_data import WEEK_PATTERN, ReportWeek, weekly_facts
 from services.scheduling.weekly_report import build_weekly_report
 from shared.auth import Principal
@@ -27,9 +37,10 @@ from shared.catalogue.dates import IsoDate
 from shared.catalogue.scheduling import Colour
 from shared.domain_errors import invalid
 from shared.envelope import Role
-from shared.paging import Page, PagingDep
+from shared.paging import Page, PagingDep, page_of
 from shared.problems import Problem
 from shared.project_directory import project_entry
+from shared.responses import Written
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep
 
 router = APIRouter()
@@ -48,14 +59,17 @@ def _file_answer(media_types: dict[str, str]) -> dict[int | str, dict[str, Any]]
 
 
 @router.get("/rules", tags=["lights"], summary="预警规则版本", dependencies=[MinSeqDep])
-async def list_rules(rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep) -> Page[dict[str, Any]]:
+async def list_rules(rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep) -> Page[RuleVersionAnswer]:
     async with rt.pool.acquire() as conn:
         rules = await rule_set(conn, rt.schema)
-    versions = [v.model_dump(mode="json") for v in rules.versions]
-    return Page(items=paging.cut(versions), total=len(versions), **paging.echo())
+    versions = [v.model_dump() for v in rules.versions]
+    return page_of(RuleVersionAnswer, paging.cut(versions), len(versions), paging)
 
 
-@router.post("/rules", status_code=201, tags=["lights"], summary="发布新的预警规则版本(带生效日期)", dependencies=[HQ])
+@router.post(
+    "/rules", status_code=201, tags=["lights"], summary="发布新的预警规则版本(带生效日期)", dependencies=[HQ],
+    response_model=Written,
+)  # fmt: skip
 async def publish_rules(cmd: PublishRules, rt: RuntimeDep, meta: MetaDep) -> dict[str, Any]:
     return (await handlers.publish_rules(rt, cmd, meta)).body()
 
@@ -80,7 +94,7 @@ async def get_light(
     as_shown_on: Annotated[
         IsoDate | None, Query(description="某日显示的灯色:该日监测所记录的灯色、原因与规则版本(不重新计算)")
     ] = None,
-) -> dict[str, Any]:
+) -> LightShownAnswer | LightAnswer:
     await _visible_project(rt, principal, project_id)
     if as_shown_on is not None:
         return await _light_as_shown(rt, project_id, as_shown_on, day)
@@ -88,17 +102,17 @@ async def get_light(
         light = queries.light_public(await queries.current_light(conn, rt.schema, project_id))
     if light is None:
         raise Problem(404, "该项目尚未评价(每日监测后生成)")
-    return light
+    return LightAnswer.model_validate(light)
 
 
-async def _light_as_shown(rt: RuntimeDep, project_id: str, shown_on: date, today: date) -> dict[str, Any]:
+async def _light_as_shown(rt: RuntimeDep, project_id: str, shown_on: date, today: date) -> LightShownAnswer:
     if shown_on > today:  # what a future day will show is not known yet
         raise invalid("as_shown_on", f"日期 {shown_on} 晚于平台当日 {today}")
     async with rt.pool.acquire() as conn:
         shown = (await lights_as_shown(conn, rt.schema, shown_on, [project_id])).get(project_id)
     if shown is None:
         raise Problem(404, f"该项目截至 {shown_on} 尚无记录的灯色")
-    return shown.public(shown_on)
+    return LightShownAnswer.model_validate(shown.public(shown_on))
 
 
 @router.get(
@@ -107,13 +121,13 @@ async def _light_as_shown(rt: RuntimeDep, project_id: str, shown_on: date, today
 )  # fmt: skip
 async def get_light_history(
     project_id: str, rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep
-) -> Page[dict[str, Any]]:
+) -> Page[LightHistoryEntry]:
     await _visible_project(rt, principal, project_id)
     async with rt.pool.acquire() as conn:
         items, total = await queries.light_history(
             conn, rt.schema, project_id, limit=paging.limit, offset=paging.offset
         )
-    return Page(items=items, total=total, **paging.echo())
+    return page_of(LightHistoryEntry, items, total, paging)
 
 
 @router.get(
@@ -127,7 +141,7 @@ async def what_if(
     clock: ClockDep,
     rule_version: Annotated[int | None, Query(ge=1)] = None,
     as_of: IsoDate | None = None,
-) -> dict[str, Any]:
+) -> WhatIfAnswer:
     await _visible_project(rt, principal, project_id)
     at = judged_at(as_of or day, clock.now())
     async with rt.pool.acquire() as conn:
@@ -139,13 +153,13 @@ async def what_if(
         name: getattr(light, name).model_dump(mode="json")
         for name in ("milestones", "investment", "reporting", "issues")
     }
-    return {
+    return WhatIfAnswer.model_validate({
         "project_id": project_id, "as_of": (as_of or day).isoformat(), "colour": light.colour.value,
         "rule_version": rules.version, "spi": light.spi, "points_behind": light.points_behind,
         "exemptions_applied": light.exemptions_applied, "recorded": False, **dims,
         "investment_completion_pct": light.completion_pct, "time_progress_pct": light.time_progress_pct,
         "report_weeks": [w.model_dump(mode="json") for w in light.report_weeks],
-    }  # fmt: skip
+    })  # fmt: skip
 
 
 @router.get(
@@ -160,7 +174,7 @@ async def list_lights(
     colour: Colour | None = None,
     category: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     unit_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
-) -> Page[dict[str, Any]]:
+) -> Page[ProjectLight]:
     own_unit, own_leader = visibility(principal)
     filters: dict[str, Any] = {
         "programme_id": programme_id, "colour": colour.value if colour else None, "category": category,
@@ -169,7 +183,7 @@ async def list_lights(
     async with rt.pool.acquire() as conn:
         items = await queries.programme_lights(conn, rt.schema, **filters, limit=paging.limit, offset=paging.offset)
         total = await queries.count_lights(conn, rt.schema, **filters)
-    return Page(items=items, total=total, **paging.echo())
+    return page_of(ProjectLight, items, total, paging)
 
 
 # -- monitoring -------------------------------------------------------------------------------------------------
@@ -179,21 +193,22 @@ async def list_lights(
     "/monitoring/runs", tags=["monitoring"], dependencies=[HQ],
     summary="立即执行日监测(默认今天;当日例行监测之后再执行则按现有数据重新评价)",
 )  # fmt: skip
-async def run_monitoring_now(cmd: RunMonitoring, rt: RuntimeDep, meta: MetaDep, day: Today) -> dict[str, Any]:
+async def run_monitoring_now(cmd: RunMonitoring, rt: RuntimeDep, meta: MetaDep, day: Today) -> MonitoringRunAnswer:
     # A retry with the same Idempotency-Key re-appends nothing: the run's light ids derive from it.
     run_id = meta.event_id(f"monitoring-run:{cmd.day or day}") or uuid.uuid4()
     result = await run_now(rt, cmd.day or day, meta.context, run_id)
-    return {"day": result.day.isoformat(), "items_emitted": result.items_emitted,
-            "lights_changed": result.lights_changed, "already_complete": result.already_complete,
-            "rerun": result.rerun, "seq": await rt.store.last_seq()}  # fmt: skip
+    return MonitoringRunAnswer(
+        day=result.day, items_emitted=result.items_emitted, lights_changed=result.lights_changed,
+        already_complete=result.already_complete, rerun=result.rerun, seq=await rt.store.last_seq(),
+    )  # fmt: skip
 
 
 @router.get("/monitoring/days/{day}", tags=["monitoring"], summary="某日监测结果", dependencies=[MinSeqDep])
-async def monitoring_day(day: IsoDate, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
+async def monitoring_day(day: IsoDate, rt: RuntimeDep, principal: PrincipalDep) -> MonitoringDayAnswer:
     own_unit, own_leader = visibility(principal)
     async with rt.pool.acquire() as conn:
         items = await queries.monitoring_items(conn, rt.schema, day, own_unit, own_leader)
-    return {"day": day.isoformat(), "id": day_id(day), "items": items}
+    return MonitoringDayAnswer.model_validate({"day": day, "id": day_id(day), "items": items})
 
 
 # -- reports ----------------------------------------------------------------------------------------------------

@@ -21,12 +21,14 @@ from services.scheduling.deps import CONVENERS, ID_PATTERN, Today
 from services.scheduling.domain_meetings import MeetingState
 from services.scheduling.policies import can_read_meeting, meeting_visibility
 from services.scheduling.read_model import MEETINGS
+from services.scheduling.responses import AgendaAnswer, DecisionRecordedAnswer, MeetingAnswer, MeetingSummary
 from shared.auth import Principal
 from shared.catalogue.dates import IsoDate
 from shared.domain_errors import invalid
 from shared.envelope import Role
-from shared.paging import Page, PagingDep
+from shared.paging import Page, PagingDep, page_of
 from shared.problems import Problem
+from shared.responses import Written
 from shared.runtime import Runtime
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, written
 
@@ -34,7 +36,7 @@ router = APIRouter()
 
 
 @router.post("/meetings", status_code=201, tags=["meetings"], summary="安排调度会(议程由当前状态生成)",
-             dependencies=[CONVENERS])  # fmt: skip
+             dependencies=[CONVENERS], response_model=Written)  # fmt: skip
 async def schedule_meeting(
     cmd: ScheduleMeeting, rt: RuntimeDep, meta: MetaDep, response: Response, day: Today
 ) -> dict[str, Any]:
@@ -52,7 +54,7 @@ async def list_meetings(
     programme_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="年度重点项目批次编号")] = None,
     date_from: Annotated[IsoDate | None, Query(description="会议日期不早于(含,北京时间)")] = None,
     date_to: Annotated[IsoDate | None, Query(description="会议日期不晚于(含,北京时间)")] = None,
-) -> Page[dict[str, Any]]:
+) -> Page[MeetingSummary]:
     if date_from is not None and date_to is not None and date_to < date_from:
         raise invalid("query.date_to", "不能早于 date_from")
     unit, leader = meeting_visibility(principal)
@@ -61,7 +63,7 @@ async def list_meetings(
             conn, rt.schema, programme_id=programme_id, date_from=date_from, date_to=date_to, unit_id=unit,
             leader_id=leader, limit=paging.limit, offset=paging.offset,
         )  # fmt: skip
-    return Page(items=items, total=total, **paging.echo())
+    return page_of(MeetingSummary, items, total, paging)
 
 
 async def visible_meeting(rt: Runtime, principal: Principal, meeting_id: str) -> tuple[MeetingState, int]:
@@ -78,20 +80,20 @@ async def visible_meeting(rt: Runtime, principal: Principal, meeting_id: str) ->
 
 @router.get("/meetings/{meeting_id}", tags=["meetings"], summary="调度会详情(议程、参会、纪要、议定事项)",
             dependencies=[MinSeqDep])  # fmt: skip
-async def get_meeting(meeting_id: str, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
+async def get_meeting(meeting_id: str, rt: RuntimeDep, principal: PrincipalDep) -> MeetingAnswer:
     state, version = await visible_meeting(rt, principal, meeting_id)
-    return {**state.model_dump(mode="json"), "version": version}
+    return MeetingAnswer(**dict(state), version=version)
 
 
 @router.get("/meetings/{meeting_id}/agenda", tags=["meetings"], summary="调度会议程(安排会议时按当日状态生成)",
             dependencies=[MinSeqDep])  # fmt: skip
-async def get_agenda(meeting_id: str, rt: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
+async def get_agenda(meeting_id: str, rt: RuntimeDep, principal: PrincipalDep) -> AgendaAnswer:
     state, _ = await visible_meeting(rt, principal, meeting_id)
-    return {"meeting_id": meeting_id, "as_of": state.agenda_as_of.isoformat(),
-            "items": [item.model_dump(mode="json") for item in state.agenda]}  # fmt: skip
+    return AgendaAnswer(meeting_id=meeting_id, as_of=state.agenda_as_of, items=state.agenda)
 
 
-@router.post("/meetings/{meeting_id}/attendance", tags=["meetings"], summary="记录参会情况", dependencies=[CONVENERS])
+@router.post("/meetings/{meeting_id}/attendance", tags=["meetings"], summary="记录参会情况", dependencies=[CONVENERS],
+             response_model=Written)  # fmt: skip
 async def record_attendance(
     meeting_id: str, body: RecordAttendanceBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
@@ -99,7 +101,8 @@ async def record_attendance(
     return written(await handlers.record_attendance(rt, cmd, meta), response)
 
 
-@router.post("/meetings/{meeting_id}/minutes", tags=["meetings"], summary="记录会议纪要", dependencies=[CONVENERS])
+@router.post("/meetings/{meeting_id}/minutes", tags=["meetings"], summary="记录会议纪要", dependencies=[CONVENERS],
+             response_model=Written)  # fmt: skip
 async def record_minutes(
     meeting_id: str, body: RecordMinutesBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:
@@ -108,7 +111,8 @@ async def record_minutes(
 
 
 @router.post("/meetings/{meeting_id}/decisions", status_code=201, tags=["meetings"],
-             summary="记录议定事项(只能交办给参会单位或所涉项目的责任单位)", dependencies=[CONVENERS])  # fmt: skip
+             summary="记录议定事项(只能交办给参会单位或所涉项目的责任单位)", dependencies=[CONVENERS],
+             response_model=DecisionRecordedAnswer)  # fmt: skip
 async def record_decision(
     meeting_id: str, body: RecordDecisionBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> dict[str, Any]:

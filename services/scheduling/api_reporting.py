@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -10,6 +10,7 @@ from services.scheduling.deps import ID_PATTERN, ClockDep
 from services.scheduling.missing_reports import missing_reports
 from services.scheduling.policies import visibility
 from services.scheduling.reporting_cadence import IsoWeek
+from services.scheduling.responses_lights import MissingReportsPage
 from shared.clock import today
 from shared.domain_errors import invalid
 from shared.web import MinSeqDep, PrincipalDep, RuntimeDep
@@ -31,7 +32,7 @@ async def list_missing_reports(
     programme_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="年度重点项目批次编号")] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="每页条数")] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000, description="跳过条数")] = 0,
-) -> dict[str, Any]:
+) -> MissingReportsPage:
     """hq, supervision and auditors see every project; a unit its own; a leader those it sponsors."""
     try:
         chosen = IsoWeek.of(today(clock)) if week is None else IsoWeek.parse(week)
@@ -50,10 +51,10 @@ async def list_missing_reports(
          "recorded_at": m.recorded_at.isoformat() if m.recorded_at else None, "last_period_end": m.last_period_end}
         for m in found.projects
     ]  # fmt: skip
-    return {
+    return MissingReportsPage.model_validate({
         "items": items[offset : offset + limit], "total": len(items), "limit": limit, "offset": offset,
         "week": found.week.label(), "deadline": found.deadline.isoformat(), "deadline_passed": found.deadline_passed,
         "rule_version": found.rule_version,
         "units": [{"unit_id": u.unit_id, "unit_name": u.unit_name, "projects": u.projects,
                    "not_reported": u.not_reported} for u in found.units()],
-    }  # fmt: skip
+    })  # fmt: skip
