@@ -17,6 +17,7 @@ from shared.clock import SimulatedClock
 from shared.platform_clock import PlatformClock
 from shared.runtime import Runtime
 from shared.settings import Settings
+from tests.contract.answers import answer_schema, schema_errors
 from tests.platform import auth, bootstrap_orgs, running, runtime_of, wait_until
 
 # Before the day's 06:00 monitoring, as make run's demo starts.
@@ -57,10 +58,15 @@ async def test_advance_three_days_runs_three_daily_monitorings_once_each_in_orde
         assert r.status_code == 200, r.text
         assert r.json()["date"] == "2024-09-30" and r.json()["simulated"] is True
         assert r.json()["china_time"].startswith("2024-09-30T05:00")
+        document = (await a.get("/openapi.json")).json()  # the answers are what the document says they are
+        schema = answer_schema(document, "GET", "/v1/clock", 200)
+        assert schema is not None and schema_errors(document, schema, r.json()) == []
 
         r = await a.post("/v1/clock/advance", json={"days": 3}, headers=hq)
         assert r.status_code == 200, r.text
         assert r.json()["date"] == "2024-10-03" and r.json()["offset_seconds"] == 3 * 86400
+        schema = answer_schema(document, "POST", "/v1/clock/advance", 200)
+        assert schema is not None and schema_errors(document, schema, r.json()) == []
 
         # Replica b reads the same offset from the bucket, not from a's memory.
         async def b_follows() -> bool:
