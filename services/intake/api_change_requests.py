@@ -6,7 +6,6 @@ Paths are fixed by issue 8 so that unit clients can rely on them: `/v1/projects/
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
@@ -23,6 +22,7 @@ from services.intake.commands_change_requests import (
 from services.intake.policies import can_read_change_request_queue, can_read_project
 from services.intake.queries_change_requests import get_change_request, list_change_requests
 from services.intake.responses import ChangeRequestAnswer, change_request_answer
+from services.intake.responses import ChangeRequestStatus as Status
 from shared.catalogue.intake import ChangeRequestKind
 from shared.commands import Outcome
 from shared.paging import Page, PagingDep, page_of
@@ -35,12 +35,6 @@ router = APIRouter(prefix="/v1", tags=["change-requests"])
 ProjectId = Annotated[str, Path(description="项目编号")]
 ChangeRequestId = Annotated[str, Path(description="变更申请编号")]
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # an id in a query is checked at the edge, never sent to the database as is
-
-
-class Status(StrEnum):
-    PENDING = "pending"
-    APPROVED = "approved"
-    REJECTED = "rejected"
 
 
 StatusQuery = Annotated[Status | None, Query(description="状态:pending 待审批、approved 已批准、rejected 已驳回")]

@@ -9,6 +9,7 @@ answered and documented at once; it restates only the money fields (as `shared.m
 from __future__ import annotations
 
 from decimal import Decimal
+from enum import StrEnum
 
 from pydantic import Field
 
@@ -60,10 +61,17 @@ class CredentialIssuedAnswer(Written):
     token: str = Field(description="令牌(仅本次显示)")
 
 
+class ChangeRequestStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
 class ChangeRequestAnswer(ChangeRequestState):
     """A change request (变更申请) with its decision, if any; amounts in 万元."""
 
     model_config = ANSWER_CONFIG
+    status: ChangeRequestStatus = Field(description="状态:pending 待审批、approved 已批准、rejected 已驳回")
     total_investment: Money | None = Field(default=None, description="planned_investment:申请的总投资(万元)")
     annual_planned_investment: Money | None = Field(
         default=None, description="planned_investment:申请的年度计划投资(万元)"
