@@ -34,6 +34,7 @@ import httpx
 SEED_AFTER: tuple[str, ...] = ("intake",)
 
 CHINA = ZoneInfo("Asia/Shanghai")
+HISTORY_START = date(2024, 1, 1)  # where make run starts the demo clock (shared/devstack/demo_clock.py)
 DEMO_DAY = date(2024, 9, 30)
 DEMO_MOMENT = datetime(2024, 9, 30, 5, tzinfo=CHINA)  # where the platform stands after the seed
 FILING_HOUR = 10  # the units file on Friday morning, before the 17:00 deadline
@@ -94,7 +95,11 @@ def seed(base_url: str, token: str) -> int:
             check(client.post(f"/v1/plans/{plan_id}/baseline", json={"note": "演示:同意作为基准"},
                               headers={"Idempotency-Key": f"seed-baseline-{plan_id}"}), "baseline")  # fmt: skip
             stories.append(Story(project, body, pace, goes_silent))
-        day = date.fromisoformat(_clock(client)["date"]) + timedelta(days=1)
+        today = date.fromisoformat(_clock(client)["date"])
+        if today > HISTORY_START:
+            raise SeedError(f"the demo clock stands on {today}, after the start of the simulated history "
+                            f"({HISTORY_START}): start make run with TIAODU_CLOCK_START unset or earlier")  # fmt: skip
+        day = today + timedelta(days=1)
         while day < DEMO_DAY:
             # A day at a time, so that each day's 06:00 run is recorded on its own day (as shown on that day).
             _advance_to(client, datetime(day.year, day.month, day.day, FILING_HOUR, tzinfo=CHINA))
