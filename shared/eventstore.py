@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import nats.errors
 from nats.js import JetStreamContext
@@ -21,6 +21,7 @@ from nats.js.errors import APIError, NotFoundError
 from pydantic import BaseModel
 
 from shared.catalogue import CATALOGUE
+from shared.clock import Clock, SystemClock
 from shared.envelope import TOKEN_RE, TRACE_CONTEXT_KEYS, Actor, Envelope, encode_envelope, parse_envelope
 
 WRONG_LAST_SEQUENCE = 10071
@@ -75,8 +76,20 @@ class Context:
 
 
 class EventStore:
-    def __init__(self, js: JetStreamContext, *, stream: str, prefix: str, partitions: int, replicas: int = 1) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        stream: str,
+        prefix: str,
+        partitions: int,
+        replicas: int = 1,
+        clock: Clock | None = None,
+    ) -> None:
         self.js = js
+        # Stamps `recorded_at`: the service's clock (the platform clock, real time in production), so that record
+        # time and business dates are on one clock; the stream's own timestamp stays the wall-clock witness.
+        self.clock: Clock = clock or SystemClock()
         self.replicas = replicas  # 3 on a NATS cluster: the log survives the loss of a server
         self.stream = stream
         self.prefix = prefix
@@ -110,7 +123,7 @@ class EventStore:
         entry = CATALOGUE.entry_for(payload)
         if entry.aggregate_type != aggregate_type:
             raise ValueError(f"{entry.name} belongs to {entry.aggregate_type}, not {aggregate_type}")
-        now = datetime.now(UTC)
+        now = self.clock.now()
         envelope, data = encode_envelope(
             {
                 "id": event_id or uuid.uuid4(),

@@ -104,12 +104,16 @@ class Runtime:
         """
         nc = await connect_nats(settings, f"{service}:{settings.replica_id}")
         js = nc.jetstream()
+        # Every service's default is the settings' clock: in development the one all processes follow (ADR 0016).
+        # The store stamps each event's recorded_at from it (ADR 0017).
+        clock = clock or settings.clock()
         store = EventStore(
             js,
             stream=settings.stream,
             prefix=settings.subject_prefix,
             partitions=settings.partitions,
             replicas=settings.stream_replicas,
+            clock=clock,
         )
         # The administrator provisions the stream and the bucket (shared/provision.py); a service only checks.
         await verify(js, StreamLayout.of(settings))
@@ -137,8 +141,7 @@ class Runtime:
             **consumer_parts(PROJECTION_GROUP),
         )
         await runner.setup()
-        # Every service's default is the settings' clock: in development the one all processes follow (ADR 0016).
-        runtime = cls(service, settings, nc, js, store, pool, runner, clock or settings.clock())
+        runtime = cls(service, settings, nc, js, store, pool, runner, clock)
         runtime.kv = kv
         runner.committed.append(runtime._identity_changed)
         for reaction in reactions:

@@ -79,6 +79,7 @@ async def _attachment_round_trip(client: httpx.AsyncClient, hq: dict[str, str], 
     assert r.status_code == 200 and r.content == photo, r.text[:300]
 
 
+@pytest.mark.timeout(900)  # the seed lives the demo's nine months on its clock, day by day (docs/adr/0017)
 async def test_stack_seeds_demo_once_and_keeps_data_across_restarts(
     servers: tuple[Server, Server], tmp_path: Path
 ) -> None:

@@ -14,6 +14,7 @@ from services.intake.api_progress import router as progress_router
 from services.intake.reactions import change_requests
 from services.intake.read_model import IntakeReadModel
 from shared.auth import IdentityReadModel
+from shared.clock import Clock
 from shared.projection import AfterCommit
 from shared.provision import verify_attachment_store
 from shared.runtime import CompositeReadModel, Runtime
@@ -28,13 +29,20 @@ def read_model() -> CompositeReadModel:
     return CompositeReadModel([IdentityReadModel(), IntakeReadModel()])
 
 
-def create_app(settings: Settings, *, schema: str | None = None, after_commit: AfterCommit | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    schema: str | None = None,
+    after_commit: AfterCommit | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         setup_telemetry(SERVICE, settings)
         runtime = await Runtime.start(
-            SERVICE, settings, read_model(), schema=schema, after_commit=after_commit, reactions=[change_requests()]
-        )
+            SERVICE, settings, read_model(), schema=schema, after_commit=after_commit, reactions=[change_requests()],
+            clock=clock,  # a test's clock, shared with scheduling: one clock stamps every event (ADR 0017)
+        )  # fmt: skip
         app.state.runtime = runtime
         try:
             await verify_attachment_store(runtime.js)  # provisioned by the administrator, like the stream

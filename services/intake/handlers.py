@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
 from services.intake import code_claims, domain, identity, policies, queries
 from services.intake.commands import (
@@ -240,7 +239,7 @@ async def _check_code_free(rt: Runtime, code: str, year: int, *, holder_allowed:
 
 # -- national code claims (code_claims.py, docs/adr/0009) -----------------------------------------------------
 
-# Read here so that a test can shorten it (the claim's age is measured on the log's wall-clock recorded_at).
+# Read here so that a test can shorten it (the claim's age is measured on the log's recorded_at, platform clock).
 CODE_CLAIM_GRACE = code_claims.CLAIM_GRACE
 
 
@@ -267,7 +266,7 @@ async def _claim_code(rt: Runtime, code: str, year: int, project_id: str, meta: 
             cmd,
             checked_holder=holder,
             holder_carries_code=carries,
-            now=datetime.now(UTC),
+            now=rt.clock.now(),  # the clock that stamped the claim's recorded_at (ADR 0017)
             grace=CODE_CLAIM_GRACE,
         ),
         _claim_meta(meta),

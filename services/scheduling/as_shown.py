@@ -1,11 +1,11 @@
 """Lights "as shown on D": what the monitoring of day D (and any re-evaluation that day) recorded, never recomputed.
 
 A light event carries the platform's day it was recorded on (`recorded_on`; older events have only `as_of`, the day
-it was evaluated for, which then stands for it) and the rule version it was judged under. The platform's day, not
-the envelope's `recorded_at`: under a demo or test clock the wall-clock day of the write is not the platform's. So
-the light shown on D is the last light (in stream order) recorded on D or before: a run for an earlier day that was
-recorded after D was not shown on D. The answer is the recorded event itself: reasons and rule version as they were,
-even when the rules or the data changed since.
+it was evaluated for, which then stands for it) and the rule version it was judged under. (The envelope's
+`recorded_at` is on the same platform clock since docs/adr/0017; events written before that carry the wall clock's
+time, so the payload's day stays the one to go by.) So the light shown on D is the last light (in stream order)
+recorded on D or before: a run for an earlier day that was recorded after D was not shown on D. The answer is the
+recorded event itself: reasons and rule version as they were, even when the rules or the data changed since.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from shared.catalogue.scheduling import StatusLightChanged
 class ShownLight:
     light: StatusLightChanged
     seq: int  # the stream sequence of the light event
-    recorded_at: datetime  # when the event was written (wall clock of the writer)
+    recorded_at: datetime  # when the event was written (the writer's platform clock, docs/adr/0017)
 
     @property
     def colour(self) -> str:

@@ -2,7 +2,8 @@
 
 `period` is a month, `YYYY-MM` (2024-06), or an ISO week, `YYYY-Www` (2024-W23). The bulletin covers the projects
 of one programme (`programme_id`) or, without one, of every programme of the period's year; lights are those shown
-at the period's end (the platform's today while the period runs); a period that has not begun is refused.
+at the period's end (the platform's today while the period runs), and reports and phases as known at the end of
+that day; a period that has not begun is refused.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import asyncpg
 from services.scheduling import queries
 from services.scheduling.as_shown import lights_as_shown
 from services.scheduling.bulletin import BulletinFacts, BulletinProject, district_of
+from services.scheduling.phases_as_known import phases_as_known
+from services.scheduling.progress_as_known import progress_as_known
+from services.scheduling.reporting_cadence import end_of_day
 from services.scheduling.reports import money
 from services.scheduling.weekly_data import ReportWeek
 from shared.domain_errors import NotFound, invalid
@@ -69,15 +73,15 @@ async def bulletin_facts(
         programme_id, period.start.year,
     )  # fmt: skip
     ids = [p["id"] for p in projects]
+    # As known at the end of the bulletin's date (platform clock, docs/adr/0017): what was recorded later is left out.
+    known_at = end_of_day(as_of)
     shown = await lights_as_shown(conn, schema, as_of, ids)
-    progress = {
-        r["project_id"]: (r["investment"], r["milestones"])
-        for r in await conn.fetch(
-            f"SELECT project_id, sum(investment) AS investment, sum(jsonb_array_length(milestones_done)) AS milestones"
-            f" FROM {schema}.progress WHERE project_id = ANY($1) AND period_end BETWEEN $2 AND $3 GROUP BY 1",
-            ids, period.start, as_of,
-        )
-    }  # fmt: skip
+    phases = await phases_as_known(conn, schema, {p["id"]: p["phase"] for p in projects}, known_at)
+    progress: dict[str, tuple[Decimal, int]] = {}
+    for r in await progress_as_known(conn, schema, ids, known_at, as_of):
+        if r.period_end >= period.start:
+            investment, milestones = progress.get(r.project_id, (Decimal(0), 0))
+            progress[r.project_id] = (investment + r.investment, milestones + r.milestones_done)
     rows = []
     for p in projects:
         investment, milestones = progress.get(p["id"], (Decimal(0), 0))
@@ -85,7 +89,7 @@ async def bulletin_facts(
         rows.append(
             BulletinProject(
                 name=p["name"], category=p["category"], district=district_of(p["district"], p["location"]),
-                unit_name=names.get(p["unit_id"], p["unit_id"]), phase=p["phase"],
+                unit_name=names.get(p["unit_id"], p["unit_id"]), phase=phases[p["id"]],
                 progressed=investment > 0 or milestones > 0, investment_in_period=money(investment),
                 light=light.colour if light else None, reasons=light.reasons if light else [],
             )

@@ -58,12 +58,17 @@ class MilestoneState(Milestone):
     baseline_date: date | None = None
     done_on: date | None = None
     rebaselines: list[MilestoneRebaselined] = Field(default_factory=list)
+    # When the completion and each re-baseline were recorded (platform clock), for reports "as known on D"
+    # (plan_as_known.py); None and a shorter list: folded before they were kept (a rebuild fills them).
+    done_recorded_at: datetime | None = None
+    rebaselined_at: list[datetime] = Field(default_factory=list)
 
 
 class ExemptionState(ExemptionRequested):
     status: str = "requested"  # requested | approved | rejected
     decided_note: str = ""
     requested_by: str = ""
+    decided_at: datetime | None = None  # when the decision was recorded (None: folded before it was kept)
 
 
 class PlanState(BaseModel):
@@ -101,26 +106,28 @@ def _baselined(s: PlanState, p: PlanBaselineApproved, _: Envelope) -> None:
         m.baseline_date = p.milestone_dates.get(m.milestone_id, m.planned_date)
 
 
-def _rebaselined(s: PlanState, p: MilestoneRebaselined, _: Envelope) -> None:
+def _rebaselined(s: PlanState, p: MilestoneRebaselined, env: Envelope) -> None:
     m = _milestone(s, p.milestone_id)
     m.planned_date = p.to_date
     m.rebaselines.append(p)
+    m.rebaselined_at.append(env.recorded_at)
 
 
-def _completed(s: PlanState, p: MilestoneCompleted, _: Envelope) -> None:
-    _milestone(s, p.milestone_id).done_on = p.done_on
+def _completed(s: PlanState, p: MilestoneCompleted, env: Envelope) -> None:
+    m = _milestone(s, p.milestone_id)
+    m.done_on, m.done_recorded_at = p.done_on, env.recorded_at
 
 
 def _exemption_requested(s: PlanState, p: ExemptionRequested, env: Envelope) -> None:
     s.exemptions.append(ExemptionState(**p.model_dump(), requested_by=env.actor.org_id))
 
 
-def _exemption_decided(s: PlanState, p: ExemptionApproved | ExemptionRejected, _: Envelope) -> None:
+def _exemption_decided(s: PlanState, p: ExemptionApproved | ExemptionRejected, env: Envelope) -> None:
     e = s.exemption(p.exemption_id)
     if e is None:
         raise ValueError(f"unknown exemption {p.exemption_id}")
     e.status = "approved" if isinstance(p, ExemptionApproved) else "rejected"
-    e.decided_note = p.note
+    e.decided_note, e.decided_at = p.note, env.recorded_at
 
 
 # Event type -> how it changes a drafted plan (in place, on the copy evolve_plan makes: `_copy_to_change` copies
@@ -164,7 +171,10 @@ def _copy_to_change(state: PlanState, updated_at: datetime) -> PlanState:
     return state.model_copy(
         update={
             "updated_at": updated_at,
-            "milestones": [m.model_copy(update={"rebaselines": list(m.rebaselines)}) for m in state.milestones],
+            "milestones": [
+                m.model_copy(update={"rebaselines": list(m.rebaselines), "rebaselined_at": list(m.rebaselined_at)})
+                for m in state.milestones
+            ],
             "exemptions": [e.model_copy() for e in state.exemptions],
         }
     )

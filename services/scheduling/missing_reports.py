@@ -81,7 +81,7 @@ async def missing_reports(
     covers (on the deadline day) is excused. Narrowed to a programme, a unit or a sponsor's projects when given.
 
     `recorded_by` leaves out reports recorded after it (the list as it stood then, e.g. on a weekly report's date;
-    compared with the log's wall-clock `recorded_at`)."""
+    `recorded_at` is on the platform clock, docs/adr/0017)."""
     rules = rules_for(await rule_set(conn, schema), week.day(1))
     due = deadline(week, rules.rules)
     projects = [

@@ -21,6 +21,8 @@ from services.scheduling.domain import PlanState, evolve_plan
 from services.scheduling.domain_meetings import MeetingState, evolve_meeting
 from services.scheduling.domain_monitoring import LightState, MonitoringDayState, evolve_day, evolve_light, item_key
 from services.scheduling.domain_rules import RuleSetState, evolve_rule_set
+from services.scheduling.progress_as_known import DDL as REVISIONS_DDL
+from services.scheduling.progress_as_known import append_revisions
 from shared.aggregate_table import AggregateTable, insert_rows
 from shared.catalogue.intake import (
     ProgrammeRegistered,
@@ -28,6 +30,7 @@ from shared.catalogue.intake import (
     ProgressReportCorrected,
     ProgressReported,
     ProjectDetailsAmended,
+    ProjectPhaseChanged,
     ProjectRegistered,
 )
 from shared.catalogue.scheduling import MeetingDecisionRecorded, StatusLightChanged
@@ -191,9 +194,15 @@ def _item(event: StoredEvent) -> tuple[Any, ...]:
             json.dumps(env.payload))  # fmt: skip
 
 
+def _phase_change(event: StoredEvent) -> tuple[Any, ...]:
+    p = payload_as(event, ProjectPhaseChanged)
+    return (event.seq, event.envelope.aggregate_id, p.from_phase.value, p.to_phase.value, event.envelope.recorded_at)
+
+
 def _decision(event: StoredEvent) -> tuple[Any, ...]:
     d = payload_as(event, MeetingDecisionRecorded)
-    return (d.decision_id, event.envelope.aggregate_id, d.text, d.owner_unit_id, d.deadline, d.project_id, event.seq)
+    return (d.decision_id, event.envelope.aggregate_id, d.text, d.owner_unit_id, d.deadline, d.project_id, event.seq,
+            event.envelope.recorded_at)  # fmt: skip
 
 
 # The columns of each table rows are appended to (name -> SQL type, in the order the row functions give them).
@@ -206,8 +215,10 @@ ROW_COLUMNS: dict[str, dict[str, str]] = {
                       "payload": "jsonb", "recorded_at": "timestamptz"},
     "monitoring_items": {"seq": "bigint", "day": "date", "kind": "text", "item_key": "text", "project_id": "text",
                          "payload": "jsonb"},
+    "phase_changes": {"seq": "bigint", "project_id": "text", "from_phase": "text", "to_phase": "text",
+                      "recorded_at": "timestamptz"},
     "decisions": {"decision_id": "text", "meeting_id": "text", "text": "text", "owner_unit_id": "text",
-                  "deadline": "date", "project_id": "text", "seq": "bigint"},
+                  "deadline": "date", "project_id": "text", "seq": "bigint", "recorded_at": "timestamptz"},
 }  # fmt: skip
 
 ROWS: dict[str, tuple[str, Callable[[StoredEvent], tuple[Any, ...]]]] = {
@@ -219,6 +230,7 @@ ROWS: dict[str, tuple[str, Callable[[StoredEvent], tuple[Any, ...]]]] = {
     "ReportOverdueFlagged": ("monitoring_items", _item),
     "MonitoringCompleted": ("monitoring_items", _item),
     "MeetingDecisionRecorded": ("decisions", _decision),
+    "ProjectPhaseChanged": ("phase_changes", _phase_change),
 }
 
 DDL = """
@@ -240,14 +252,23 @@ CREATE TABLE IF NOT EXISTS {s}.monitoring_items (
 CREATE TABLE IF NOT EXISTS {s}.decisions (
     decision_id text PRIMARY KEY, meeting_id text NOT NULL, text text NOT NULL, owner_unit_id text NOT NULL,
     deadline date NOT NULL, project_id text, seq bigint NOT NULL);
+-- A project's phase as known on a report's date (the directory holds the phase now).
+CREATE TABLE IF NOT EXISTS {s}.phase_changes (
+    seq bigint PRIMARY KEY, project_id text NOT NULL, from_phase text NOT NULL, to_phase text NOT NULL,
+    recorded_at timestamptz NOT NULL);
+CREATE INDEX IF NOT EXISTS phase_changes_project ON {s}.phase_changes (project_id, seq);
+-- When a decision was recorded: a report dated before it does not list it (NULL: folded before it was kept).
+ALTER TABLE {s}.decisions ADD COLUMN IF NOT EXISTS recorded_at timestamptz;
 """
 
 
 class SchedulingReadModel:
-    tables = ("programmes", "progress", "light_history", "monitoring_items", "decisions", *(t.table for t in TABLES))
+    tables = ("programmes", "progress", "report_revisions", "phase_changes", "light_history", "monitoring_items",
+              "decisions", *(t.table for t in TABLES))  # fmt: skip
 
     async def create_tables(self, conn: asyncpg.Connection, schema: str) -> None:
-        await conn.execute(lock_free_when_done(DDL.format(s=schema) + "".join(t.ddl(schema) for t in TABLES)))
+        ddl = DDL.format(s=schema) + REVISIONS_DDL.format(s=schema) + "".join(t.ddl(schema) for t in TABLES)
+        await conn.execute(lock_free_when_done(ddl))
 
     async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[StoredEvent]) -> None:
         for folded in TABLES:
@@ -260,3 +281,4 @@ class SchedulingReadModel:
         for table, batch in rows.items():
             await insert_rows(conn, f"{schema}.{table}", ROW_COLUMNS[table], batch)
         await update_reports(conn, schema, events)
+        await append_revisions(conn, schema, events)  # the same changes with their record time (as known on D)

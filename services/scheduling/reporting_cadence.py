@@ -96,8 +96,8 @@ class FiledReport:
 
 def week_status(week: IsoWeek, rules: Rules, reports: Sequence[FiledReport], now: datetime) -> ReportWeek:
     due = deadline(week, rules)
-    # Every report known is counted, whenever recorded (the log's recorded_at is wall-clock time, the platform's
-    # `now` may be a demo clock): a report recorded after `now` is as late as its recording says.
+    # Every report known is counted, whenever recorded (recorded_at and `now` are on one clock, docs/adr/0017; a
+    # run for a past day counts what is known now): a report recorded after `now` is as late as its recording says.
     first = min((r.recorded_at for r in reports if r.covers(week)), default=None)
     if first is not None:
         status = ReportWeekStatus.ON_TIME if first <= due else ReportWeekStatus.LATE

@@ -19,6 +19,9 @@ from services.scheduling.domain import PlanState
 from services.scheduling.evaluation import monthly_without_plan
 from services.scheduling.lights import planned_to_date
 from services.scheduling.missing_reports import missing_reports
+from services.scheduling.phases_as_known import phases_as_known
+from services.scheduling.plan_as_known import KnownMilestone, granted_by, milestones_as_known
+from services.scheduling.progress_as_known import progress_as_known
 from services.scheduling.reporting_cadence import IsoWeek, end_of_day
 from services.scheduling.weekly_report import (
     DecisionLine,
@@ -34,6 +37,7 @@ from shared.domain_errors import NotFound, invalid
 
 WEEK_PATTERN = r"^\d{4}-W\d{2}$"
 ACTIVE_PHASES = ("preliminary", "under_construction")  # phases that report weekly
+OVERDUE_PHASES = (*ACTIVE_PHASES, "completed")  # 竣工: watched until 投产
 DUE_WITHIN_DAYS = 7
 
 
@@ -70,17 +74,26 @@ class ReportWeek:
 async def weekly_facts(
     conn: asyncpg.Connection, schema: str, programme_id: str, week: ReportWeek, as_of: date, unit_id: str | None
 ) -> WeeklyFacts:
-    """The report of `week` on `as_of`; `unit_id` narrows it to that unit's projects (a unit's own report)."""
+    """The report of `week` on `as_of`; `unit_id` narrows it to that unit's projects (a unit's own report).
+
+    Everything in it is as known at the end of `as_of` (China time, platform clock: the clock that stamps every
+    event's recorded_at, docs/adr/0017): reports, corrections, reviews, phase changes, milestone completions and
+    re-baselines, exemption decisions and meeting decisions recorded later are left out; lights are those shown."""
     programme = await queries.programme_name(conn, schema, programme_id)
     if programme is None:
         raise NotFound("年度重点项目批次不存在", field="programme_id", reason="不存在")
+    known_at = end_of_day(as_of)
     names = await queries.organisation_names(conn, schema)
     projects = await _projects(conn, schema, programme_id, unit_id)
     ids = [p["id"] for p in projects]
+    phases = await phases_as_known(conn, schema, {p["id"]: p["phase"] for p in projects}, known_at)
     plans = await queries.plans_of_year(conn, schema, as_of.year, ids)
     shown = await lights_as_shown(conn, schema, as_of, ids)
     before = await lights_as_shown(conn, schema, week.start - timedelta(days=1), ids)
-    done = await queries.completed_this_year(conn, schema, as_of)
+    done: dict[str, Decimal] = {}
+    for r in await progress_as_known(conn, schema, ids, known_at, as_of):
+        if r.period_end.year == as_of.year:
+            done[r.project_id] = done.get(r.project_id, Decimal(0)) + r.investment
     rows = []
     for p in projects:
         plan, light, earlier = plans.get(p["id"]), shown.get(p["id"]), before.get(p["id"])
@@ -88,7 +101,7 @@ async def weekly_facts(
             WeekProject(
                 name=p["name"], category=p["category"], unit_name=names.get(p["unit_id"], p["unit_id"]),
                 sponsor_name=names.get(p["sponsor_leader_id"]) if p["sponsor_leader_id"] else None,
-                phase=p["phase"], planned_start=p["planned_start"],
+                phase=phases[p["id"]], planned_start=p["planned_start"],
                 annual_target=plan.annual_target_investment if plan else p["annual_planned_investment"],
                 planned_to_date=planned_to_date(_monthly(p, plan, as_of.year), as_of.year, as_of, []),
                 done_this_year=done.get(p["id"], Decimal(0)), light=light.colour if light else None,
@@ -97,18 +110,16 @@ async def weekly_facts(
             )
         )  # fmt: skip
     by_id = {p["id"]: p for p in projects}
-    overdue = [
-        MilestoneLine(m["project_name"], m["milestone"], m["planned_date"], names.get(m["unit_id"], m["unit_id"]),
-                      m["days_overdue"])
-        for m in await queries.overdue_milestones(conn, schema, programme_id=programme_id, unit_id=unit_id, as_of=as_of)
-    ]  # fmt: skip
-    due = await _due_soon(conn, schema, plans, by_id, names, as_of)
+    milestones = {pid: milestones_as_known(plan, known_at) for pid, plan in plans.items()}
+    overdue = _overdue(milestones, by_id, phases, names, as_of)
+    due = _due_soon(milestones, by_id, phases, names, as_of)
     missing = await units_not_reported_this_week(conn, schema, programme_id, unit_id, week, as_of)
     meeting, decisions = await _last_meeting(conn, schema, programme_id, unit_id, as_of, names)
     return WeeklyFacts(
         programme_name=programme, week=week.name, week_start=week.start, week_end=week.end, as_of=as_of,
         scope=names.get(unit_id, unit_id) if unit_id else None, projects=rows, due=due, overdue=overdue,
-        missing=missing, exemptions=_approved_exemptions(plans, by_id), meeting=meeting, decisions=decisions,
+        missing=missing, exemptions=_granted_exemptions(plans, by_id, week, known_at), meeting=meeting,
+        decisions=decisions,
     )  # fmt: skip
 
 
@@ -131,20 +142,19 @@ async def _projects(
     return rows
 
 
-async def _due_soon(
-    conn: asyncpg.Connection,
-    schema: str,
-    plans: dict[str, PlanState],
+def _due_soon(
+    milestones: dict[str, list[KnownMilestone]],
     projects: dict[str, asyncpg.Record],
+    phases: dict[str, str],
     names: dict[str, str],
     as_of: date,
 ) -> list[MilestoneLine]:
-    """Milestones of active projects not done by `as_of` and due within the next 7 days."""
+    """Milestones of active projects not known done by `as_of` and due within the next 7 days."""
     out = []
-    for project_id, plan in plans.items():
-        if projects[project_id]["phase"] not in ACTIVE_PHASES:
+    for project_id, known in milestones.items():
+        if phases[project_id] not in ACTIVE_PHASES:
             continue
-        for m in plan.milestones:
+        for m in known:
             done = m.done_on is not None and m.done_on <= as_of  # reported ones too: the reaction completes them
             left = (m.planned_date - as_of).days
             if not done and 0 <= left <= DUE_WITHIN_DAYS:
@@ -153,17 +163,38 @@ async def _due_soon(
     return sorted(out, key=lambda line: (line.planned_date, line.project_name))
 
 
+def _overdue(
+    milestones: dict[str, list[KnownMilestone]],
+    projects: dict[str, asyncpg.Record],
+    phases: dict[str, str],
+    names: dict[str, str],
+    as_of: date,
+) -> list[MilestoneLine]:
+    """Milestones past their date and not known done by `as_of`, of projects building or watched until 投产."""
+    out = []
+    for project_id in sorted(milestones):
+        if phases[project_id] not in OVERDUE_PHASES:
+            continue
+        for m in milestones[project_id]:
+            done = m.done_on is not None and m.done_on <= as_of
+            if not done and m.planned_date < as_of:
+                unit = names.get(m.unit_id, m.unit_id)
+                days = (as_of - m.planned_date).days
+                out.append(MilestoneLine(projects[project_id]["name"], m.name, m.planned_date, unit, days))
+    return out
+
+
 async def units_not_reported_this_week(
     conn: asyncpg.Connection, schema: str, programme_id: str, unit_id: str | None, week: ReportWeek, as_of: date
 ) -> list[MissingReport]:
     """本周未报 on the report's date: the projects that owed a report for the week under the deadline rule then in
-    force and had none (the query behind GET /v1/reporting/missing); a late report counts as reported here, its
-    lateness shows in the reporting light. Reports are taken as known now, not as recorded by the report's date: the
-    log's record time is wall-clock time and the platform's date may be a demo or test clock (`recorded_by` of the
-    query compares the two)."""
+    force and had none recorded by the end of that day (the query behind GET /v1/reporting/missing, as it stood
+    then); a late report recorded by then counts as reported here, its lateness shows in the reporting light."""
+    known_at = end_of_day(as_of)
     found = await missing_reports(
-        conn, schema, IsoWeek.of(week.start), now=end_of_day(as_of), programme_id=programme_id, unit_id=unit_id
-    )
+        conn, schema, IsoWeek.of(week.start), now=known_at, programme_id=programme_id, unit_id=unit_id,
+        recorded_by=known_at,
+    )  # fmt: skip
     by_unit: dict[str, list[str]] = {}
     for p in found.projects:
         if p.status != ReportWeekStatus.LATE:
@@ -171,18 +202,26 @@ async def units_not_reported_this_week(
     return [MissingReport(unit, project_names) for unit, project_names in sorted(by_unit.items())]
 
 
-def _approved_exemptions(plans: dict[str, PlanState], projects: dict[str, asyncpg.Record]) -> list[ExemptionLine]:
+def _granted_exemptions(
+    plans: dict[str, PlanState], projects: dict[str, asyncpg.Record], week: ReportWeek, known_at: datetime
+) -> list[ExemptionLine]:
+    """Exemptions approved by the report's date (one approved later was still requested then), each with the day
+    of its approval: those granted this week, and those granted before, which stay in force for the year (a period
+    exemption takes its days out of the year's 序时 plan, a milestone's excuses that milestone)."""
     out = []
     for project_id, plan in sorted(plans.items()):
         for e in plan.exemptions:
-            if e.status != "approved":
+            if not granted_by(e, known_at):
                 continue
+            decided = e.decided_at.astimezone(CHINA).date() if e.decided_at is not None else None
+            this_week = decided is not None and decided >= week.start
             if e.scope == "milestone":
                 milestone = plan.milestone(e.milestone_id or "")
                 scope = f"节点「{milestone.name if milestone else e.milestone_id}」"
             else:
                 scope = f"{e.period_start} 至 {e.period_end}"
-            out.append(ExemptionLine(projects[project_id]["name"], e.exemption_id, scope, e.reason))
+            out.append(ExemptionLine(projects[project_id]["name"], e.exemption_id, scope, e.reason, decided,
+                                     this_week))  # fmt: skip
     return out
 
 
@@ -205,8 +244,9 @@ async def _last_meeting(
         f"SELECT d.text, d.owner_unit_id, d.deadline FROM {schema}.decisions d"
         f" LEFT JOIN {schema}.project_directory j ON j.id = d.project_id"
         " WHERE d.meeting_id = $1 AND ($2::text IS NULL OR d.owner_unit_id = $2 OR j.unit_id = $2)"
+        " AND (d.recorded_at IS NULL OR d.recorded_at < $3)"  # recorded by the report's date
         " ORDER BY d.deadline, d.decision_id",
-        meeting["id"], unit_id,
+        meeting["id"], unit_id, end_of_day,
     )  # fmt: skip
     decisions = [
         DecisionLine(r["text"], names.get(r["owner_unit_id"], r["owner_unit_id"]), r["deadline"],

@@ -24,7 +24,7 @@ class WeekProject:
     category: str
     unit_name: str
     sponsor_name: str | None
-    phase: str  # the phase today: phase changes carry no business date to look it up on the report's date
+    phase: str  # the phase as known on the report's date (phases_as_known.py)
     planned_start: date
     annual_target: Decimal | None  # 年度计划投资, 万元
     planned_to_date: Decimal  # 序时计划投资 on the report's date, 万元
@@ -56,6 +56,8 @@ class ExemptionLine:
     exemption_id: str
     scope: str  # in words: the milestone or the period it covers
     reason: str
+    decided_on: date | None = None  # the day the approval was recorded (None: folded before it was kept)
+    this_week: bool = False  # approved in the report's week (else granted earlier and still in force)
 
 
 @dataclass(frozen=True)
@@ -115,8 +117,12 @@ def build_weekly_report(f: WeeklyFacts) -> ReportDocument:
     doc.section("(二)逾期节点", ["项目", "节点", "计划完成日期", "逾期天数", "责任单位"], late, level=2)
     missing = [[m.unit_name, "、".join(m.project_names), str(len(m.project_names))] for m in f.missing]
     doc.section("七、本周未报进度", ["责任单位", "未报项目", "项目数"], missing)
-    exemptions = [[e.project_name, e.exemption_id, e.scope, e.reason] for e in f.exemptions]
-    doc.section("八、已批准的正当理由豁免", ["项目", "豁免编号", "范围", "理由"], exemptions)
+    exemptions = [
+        [e.project_name, e.exemption_id, e.scope, e.reason, e.decided_on.isoformat() if e.decided_on else "",
+         "本周批准" if e.this_week else "此前批准"]
+        for e in f.exemptions
+    ]  # fmt: skip
+    doc.section("八、已批准的正当理由豁免", ["项目", "豁免编号", "范围", "理由", "批准日期", "状态"], exemptions)
     doc.blocks.append(Heading("九、上次调度会议定事项落实", 1))
     if f.meeting is None:
         doc.blocks.append(Paragraph("截至报告日尚未召开调度会。"))

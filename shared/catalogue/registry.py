@@ -107,3 +107,4 @@ class Catalogue:
 
 CATALOGUE = Catalogue()
 event = CATALOGUE.event
+upcaster = CATALOGUE.upcaster

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 from shared.catalogue.dates import IsoDate
 from shared.catalogue.intake import Amount, AttachmentRef
-from shared.catalogue.registry import event
+from shared.catalogue.registry import event, upcaster
 
 Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
@@ -145,17 +145,32 @@ class Rules(BaseModel):
         default=1, ge=1, le=52, description="连续几周过截止时间仍未填报为黄灯"
     )
     report_missing_red_weeks: StrictInt = Field(default=3, ge=1, le=52, description="连续几周过截止时间仍未填报为红灯")
+    # Yellow (逾期补报) since record time and deadlines are on one clock (docs/adr/0017); versions published before
+    # that meant green when they left it out: RuleVersionPublished v1 is upcast to say so.
     report_filed_late_colour: Colour = Field(
-        default=Colour.GREEN, description="最近一周逾期后补报时报送维度的灯色(逾期事实总会写入原因)"
+        default=Colour.YELLOW, description="最近一周逾期后补报时报送维度的灯色(逾期事实总会写入原因)"
     )
 
 
-@event("RuleVersionPublished", aggregate="rule_set")
+# The default of report_filed_late_colour was green in schema version 1.
+LATE_COLOUR_BEFORE_V2 = Colour.GREEN
+
+
+@event("RuleVersionPublished", aggregate="rule_set", version=2)
 class RuleVersionPublished(BaseModel):
     version: int = Field(ge=1)
     effective_from: IsoDate
     rules: Rules
     note: str = ""
+
+
+@upcaster("RuleVersionPublished", from_version=1)
+def _late_colour_of_v1(payload: dict[str, Any]) -> dict[str, Any]:
+    """A v1 version that left report_filed_late_colour out meant the default then, green: it keeps meaning it."""
+    rules = payload.get("rules")
+    if not isinstance(rules, dict) or "report_filed_late_colour" in rules:
+        return payload
+    return {**payload, "rules": {**rules, "report_filed_late_colour": LATE_COLOUR_BEFORE_V2.value}}
 
 
 # -- lights ----------------------------------------------------------------------------------------------------

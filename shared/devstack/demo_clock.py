@@ -1,9 +1,12 @@
 """The demo's platform clock (docs/adr/0016): `make run`'s administrator starts it on the demo's day, once.
 
-The demo programme simulates 2024 up to 30 September (services/scheduling/seed.py), so the platform lives on that
-day: at the first start the clock record in the lease bucket is created so that it reads 2024-09-30 05:00 China time
-(before the day's 06:00 monitoring), then it runs in real time; a later start keeps the record, so the demo's time
-goes on from where it was. `.run/demo.json` names it under "clock"; hq moves it with POST /v1/clock/advance.
+The demo programme simulates 2024 up to 30 September (services/scheduling/seed.py) and lives that history on this
+clock: at the first start the clock record in the lease bucket is created so that it reads 2024-01-01 05:00 China
+time, the start of the history; the seeds register the programme then, and the scheduling seed moves the clock week
+by week as it files each week's reports, so that every event is recorded at its simulated time (docs/adr/0017). It
+leaves the platform at 2024-09-30 05:00 (before the day's 06:00 monitoring), from where the clock runs in real time;
+a later start keeps the record, so the demo's time goes on from where it was. `.run/demo.json` names it under
+"clock"; hq moves it with POST /v1/clock/advance.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from shared.clock import CHINA, SystemClock
 from shared.names import LEASE_BUCKET, clock_key
 from shared.platform_clock import PlatformClock, start_clock_at
 
-DEMO_CLOCK_START = "2024-09-30T05:00:00+08:00"
+DEMO_CLOCK_START = "2024-01-01T05:00:00+08:00"  # the start of the demo's simulated history
 
 
 async def start_demo_clock(

@@ -15,6 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+import httpx
+
 from shared.catalogue.ownership import SERVICES as GRANTS
 from shared.devstack.children import (
     LOG_TAIL_LINES,
@@ -32,6 +34,9 @@ from shared.devstack.files import write_private
 from shared.devstack.nats_config import ADMIN, local_passwords, render_server_config
 from shared.devstack.seeds import SeedOrderError, seed_order
 from shared.provision import StreamLayout, provision_at
+
+# A tool's run: the scheduling seed lives the demo's nine months on the demo clock, day by day (docs/adr/0017).
+TOOL_TIMEOUT_S = 900
 
 DATABASE = "tiaodu"
 # The layout of the data folder; a folder of another layout is set aside (see Stack._set_aside_older_layout).
@@ -238,10 +243,19 @@ class Stack:
                     "--token",
                     self.tokens["hq"],
                 )
+            if self.clock:  # the seeds lived the demo's history on its clock: say where it stands now
+                self.clock["now_at_start"] = self._demo_time()
         users = {user: {"user": user, "password": pw} for user, pw in self.nats_passwords.items()}
         nats = {"url": self.nats_url, "users": users}
         demo = {"base_url": self.base_url, "tokens": self.tokens, "nats": nats, "clock": self.clock}
         write_private_json(self.demo_file, demo)
+
+    def _demo_time(self) -> str:
+        """The platform's China time, as hq reads it through the base URL."""
+        headers = {"Authorization": f"Bearer {self.tokens['hq']}"}
+        r = httpx.get(f"{self.base_url}/v1/clock", headers=headers, timeout=10)
+        r.raise_for_status()
+        return str(r.json()["china_time"])
 
     def _bootstrap_demo(self) -> dict[str, Any]:
         stdout = self._run_tool("bootstrap", "services.intake.cli", "bootstrap-demo", capture=True, nats_user="intake")
@@ -257,7 +271,7 @@ class Stack:
                 stdout=subprocess.PIPE if capture else log_fh,
                 stderr=log_fh,
                 stdin=subprocess.DEVNULL,
-                timeout=300,
+                timeout=TOOL_TIMEOUT_S,
             )
         if result.returncode != 0:
             raise StackError(

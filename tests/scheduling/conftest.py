@@ -55,7 +55,8 @@ class Platform:
 @pytest.fixture
 async def platform(settings: Settings) -> AsyncIterator[Platform]:
     clock = SimulatedClock()
-    intake_app = create_intake(dataclasses.replace(settings, replica_id="intake-1"))
+    # One clock for both services, as in a deployment: it stamps every event's recorded_at (docs/adr/0017).
+    intake_app = create_intake(dataclasses.replace(settings, replica_id="intake-1"), clock=clock)
     scheduling_app = create_scheduling(
         dataclasses.replace(settings, replica_id="scheduling-1"), clock=clock, monitor=False, react=False
     )

@@ -1,8 +1,9 @@
 """The supervision bulletin (督查通报): the four classes as rule data, 区县 from the registration or the location, and
 the DOCX of a period downloaded, opened and read against a scenario with known facts (June 2024, then July).
 
-June 2024, lights from the 28 June run (400 万元 a month planned from March for every project):
-- 顺利项目 (industrial, 焦作市马村区待王街道): building, reported 1600 by 27 June: green, 进展顺利.
+June 2024, lights from the 28 June run (400 万元 a month planned from March for every project); the reports are
+filed on 21 June, on time for that week (a report recorded late would light the reporting dimension yellow):
+- 顺利项目 (industrial, 焦作市马村区待王街道): building, reported 1600 by 20 June: green, 进展顺利.
 - 缓慢项目 (industrial, 马村区): building, reported only 500 by 20 June: yellow (26.8 points behind), 进展缓慢.
 - 无进展项目 (infrastructure, 高新区): never started nor reported: 无进展.
 - 已竣工项目 (livelihood, district registered as 孟州市): 竣工: 已完成.
@@ -84,7 +85,7 @@ def _read(content: bytes) -> tuple[list[str], list[list[str]]]:
 
 
 async def test_bulletin_counts_by_category_and_district_with_the_lists(platform: Platform) -> None:
-    platform.clock.set_day(date(2024, 6, 28))
+    platform.clock.set_day(date(2024, 6, 21))
     smooth = await platform.project(name="顺利项目", category="industrial", location="焦作市马村区待王街道")
     slow = await platform.project(name="缓慢项目", category="industrial", location="马村区")
     stalled = await platform.project(name="无进展项目", category="infrastructure", location="高新区")
@@ -94,7 +95,7 @@ async def test_bulletin_counts_by_category_and_district_with_the_lists(platform:
     await _phase(platform, slow, "under_construction")
     await _phase(platform, done, "under_construction", "completed")
     await _phase(platform, dropped, "cancelled")
-    await _report_progress(platform, smooth, "2024-03-01", "2024-06-27", "1600")
+    await _report_progress(platform, smooth, "2024-03-01", "2024-06-20", "1600")
     await _report_progress(platform, slow, "2024-03-01", "2024-06-20", "500")
     await platform.synced()
     await platform.monitor(date(2024, 6, 28))

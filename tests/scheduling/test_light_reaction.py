@@ -95,7 +95,9 @@ async def test_progress_phase_and_plan_changes_relight_the_project_once_each(set
     clock = SimulatedClock()
     clock.set_day(TODAY)
     async with AsyncExitStack() as stack:
-        intake = await stack.enter_async_context(node(create_intake(dataclasses.replace(settings, replica_id="i"))))
+        # One clock for both services (docs/adr/0017): it stamps every event's recorded_at.
+        intake_app = create_intake(dataclasses.replace(settings, replica_id="i"), clock=clock)
+        intake = await stack.enter_async_context(node(intake_app))
         a = await stack.enter_async_context(node(scheduling(settings, "scheduling-a", clock)))
         b_running = AsyncExitStack()
         stack.push_async_callback(b_running.aclose)  # on failure too (closing twice is a no-op)
@@ -145,11 +147,16 @@ async def test_progress_phase_and_plan_changes_relight_the_project_once_each(set
                 "milestones_done": []}  # fmt: skip
         r = await intake.client.post(f"/v1/projects/{project.pid}/progress-reports", json=rest, headers=unit)
         assert r.status_code == 201, r.text
-        assert (await project.follows(r.json()["seq"], a))["colour"] == "green"
+        # On plan now (600 of 600): the investment turns green; filed on Sunday for a week due on Friday 17:00, the
+        # report is late (逾期补报), which the default rules colour yellow: the light is recorded with new reasons.
+        relit = await project.follows(r.json()["seq"], a)
+        assert relit["investment"]["colour"] == "green" and relit["reporting"]["colour"] == "yellow", relit
+        assert relit["colour"] == "yellow" and "逾期补报" in relit["reporting"]["reasons"][0]
 
     # Everything restarts: a new replica takes over from the checkpoints.
     async with AsyncExitStack() as stack:
-        intake = await stack.enter_async_context(node(create_intake(dataclasses.replace(settings, replica_id="i2"))))
+        intake_app = create_intake(dataclasses.replace(settings, replica_id="i2"), clock=clock)
+        intake = await stack.enter_async_context(node(intake_app))
         c = await stack.enter_async_context(node(scheduling(settings, "scheduling-c", clock)))
         r = await intake.client.post(
             f"/v1/projects/{project.pid}/phase", json={"phase": "suspended", "reason": "停工待审"}, headers=hq

@@ -51,15 +51,17 @@ async def test_same_day_re_evaluation_records_a_change_and_an_unchanged_light_ap
     assert (await platform.monitor(JUNE_30, rt)).lights_changed == 1
     assert await _history(platform, pid) == [("2024-06-30", "yellow", 1)]
 
-    # Later that day the unit catches up: the re-evaluation on the same day records green, with the given id.
+    # Later that day the unit catches up: the investment is on plan, the report late (逾期补报, yellow by the default
+    # rules), so the re-evaluation on the same day records the same colour with new reasons, with the given id.
     await _report(platform, pid, "2024-06-24", "2024-06-30", "160")
     await platform.synced()
     source = uuid.uuid4()
     outcome = await reevaluate_light(rt, pid, JUNE_30, CTX, source)
     assert outcome.appended and not outcome.replayed and outcome.event_id == source
-    assert await _history(platform, pid) == [("2024-06-30", "yellow", 1), ("2024-06-30", "green", 1)]
+    assert await _history(platform, pid) == [("2024-06-30", "yellow", 1), ("2024-06-30", "yellow", 1)]
     [event] = await rt.store.read_aggregate("light", pid, after_seq=outcome.seq - 1)
     assert event.envelope.id == source and event.envelope.payload["previous_colour"] == "yellow"
+    assert event.envelope.payload["investment"]["colour"] == "green"
 
     # Nothing changed since: another trigger appends nothing; a redelivery of the same one neither.
     before = await rt.store.last_seq()
@@ -71,7 +73,7 @@ async def test_same_day_re_evaluation_records_a_change_and_an_unchanged_light_ap
     assert (await platform.monitor(date(2024, 6, 29), rt)).lights_changed == 0
     assert len(await rt.store.read_aggregate("light", pid)) == 2
     assert await rt.store.last_seq() > before  # the late run did emit its monitoring items, only no light
-    assert await _history(platform, pid) == [("2024-06-30", "yellow", 1), ("2024-06-30", "green", 1)]
+    assert await _history(platform, pid) == [("2024-06-30", "yellow", 1), ("2024-06-30", "yellow", 1)]
 
 
 async def test_an_unknown_project_is_not_found(platform: Platform) -> None:

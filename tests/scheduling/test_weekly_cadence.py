@@ -74,7 +74,8 @@ async def test_missing_list_follows_the_deadline_in_force_for_each_week(platform
     late = await _project(platform, day.year, name="逾期补报项目")
     silent = await _project(platform, day.year, name="未报项目", unit_id="unit-b", sponsor_leader_id=None)
     punctual = await _project(platform, day.year, name="按时项目")
-    before_late = datetime.now(UTC)
+    before_late = platform.clock.now()  # the clock that stamps recorded_at (docs/adr/0017)
+    platform.clock.advance(timedelta(minutes=1))
     await _report(platform, late, last_week.day(1), last_week.day(7), "10")
     await _report(platform, punctual, this_week.day(1), day, "10")
 
@@ -189,7 +190,7 @@ async def test_run_now_after_the_days_run_picks_up_a_report_and_reasons_follow_t
     assert rerun["rerun"] is True and rerun["already_complete"] is True and rerun["lights_changed"] == 1
     second = await _light(platform, pid)
     assert second["colour"] == "red" and second["as_of"] == day.isoformat()
-    assert second["investment_completion_pct"] == 30.0 and second["reporting"]["colour"] == "green"
+    assert second["investment_completion_pct"] == 30.0 and second["reporting"]["colour"] == "yellow"  # 逾期补报
     assert any("投资完成率 30%(本年完成 360.0 万元" in r for r in second["reasons"])
     assert f"{last_week.year}年第{last_week.week}周进度逾期补报" in " ".join(second["reporting"]["reasons"])
     history = await _history(platform, pid)

@@ -3,10 +3,12 @@ its date (lights and reasons as shown then), and what changed afterwards does no
 
 Week 2024-W23 runs from Monday 3 June to Sunday 9 June 2024. Three projects with known facts:
 - 红灯项目甲 (unit-a, industrial): planned to start in March, never started nor reported: red before and in the week.
-- 转黄项目乙 (unit-b, infrastructure): building, on plan at the end of May (green); its milestone 主体完工 was due
-  on 5 June and not done by the 7 June run: yellow, 新增黄灯. Done on 12 June, green again after the week.
+- 转黄项目乙 (unit-b, infrastructure): building, on plan at the end of May (green: it reported on Friday 24 May,
+  on time); its milestone 主体完工 was due on 5 June and not done by the 7 June run: yellow, 新增黄灯. Done on 12 June
+  and reported on time, green again after the week.
 - 转绿项目丙 (unit-a, livelihood): not started and not reported at the end of May (red); started and reported on plan
-  during the week: green on 7 June, 转为绿灯.
+  during the week, but its catch-up report of three months came after the 31 May deadline (逾期补报, yellow under
+  the default rules, docs/adr/0017): yellow on 7 June, 红灯转黄灯.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def _ledger_light(platform: Platform, content: bytes, sheet: str) -> tuple[str, 
 
 
 async def _scenario(platform: Platform) -> dict[str, str]:
-    platform.clock.set_day(date(2024, 5, 31))
+    platform.clock.set_day(date(2024, 5, 24), hour=10)  # Friday, before the 17:00 deadline
     a = await platform.project(name="红灯项目甲", planned_start="2024-03-01", category="industrial")
     b = await platform.project(name="转黄项目乙", planned_start="2024-01-01", category="infrastructure",
                                unit_id="unit-b", sponsor_leader_id="leader-a")  # fmt: skip
@@ -89,7 +91,7 @@ async def _scenario(platform: Platform) -> dict[str, str]:
     exemption = await _post(platform, f"/v1/plans/{plan_id}/exemptions", body, "unit-b")
     await _post(platform, f"/v1/plans/{plan_id}/exemptions/{exemption['exemption_id']}/approve", {}, "hq")
     await _post(platform, f"/v1/projects/{b}/progress-reports", {
-        "period_start": "2024-01-01", "period_end": "2024-05-31", "investment_this_period": "500",
+        "period_start": "2024-01-01", "period_end": "2024-05-24", "investment_this_period": "500",
         "image_progress_pct": "40"}, "unit-b", "intake")  # fmt: skip
     await platform.synced()
     await platform.monitor(date(2024, 5, 31))
@@ -117,14 +119,16 @@ async def _scenario(platform: Platform) -> dict[str, str]:
 
 
 async def _after_the_week(platform: Platform, ids: dict[str, str]) -> None:
-    """乙 finishes its milestones, rules get stricter, a later meeting: none of it may change the W23 report."""
-    platform.clock.set_day(date(2024, 6, 20))
+    """乙 finishes its milestones and reports on time, rules get stricter, a later meeting: none of it may change the
+    W23 report."""
+    platform.clock.set_day(date(2024, 6, 14), hour=10)  # Friday, before the 17:00 deadline
     for milestone, done_on in (("topping", "2024-06-12"), ("acceptance", "2024-06-14")):
         path = f"/v1/plans/{ids['plan']}/milestones/{milestone}/complete"
         await _post(platform, path, {"done_on": done_on}, "unit-b")
     await _post(platform, f"/v1/projects/{ids['b']}/progress-reports", {
-        "period_start": "2024-06-08", "period_end": "2024-06-19", "investment_this_period": "120",
+        "period_start": "2024-06-08", "period_end": "2024-06-14", "investment_this_period": "120",
         "image_progress_pct": "60"}, "unit-b", "intake")  # fmt: skip
+    platform.clock.set_day(date(2024, 6, 20))
     stricter = {"effective_from": "2024-06-15", "rules": {"late_start_red_months": 2}, "note": "从严"}
     await _post(platform, "/v1/rules", stricter, "hq")
     await _post(platform, "/v1/meetings", {"kind": "weekly", "title": "第24周调度会", "programme_id": "prog",
@@ -144,13 +148,14 @@ async def test_weekly_report_shows_the_week_as_it_was(platform: Platform) -> Non
     paragraphs, cells = _docx_text(first)
     assert paragraphs[0] == "2024 三十工程周调度报告"
     assert "2024年第23周(2024年6月3日至2024年6月9日)  截至 2024年6月9日" in paragraphs[1]
-    assert "纳入调度项目共 3 个,其中红灯 1 个、黄灯 1 个、绿灯 1 个、未评价 0 个。" in paragraphs
+    assert "纳入调度项目共 3 个,其中红灯 1 个、黄灯 2 个、绿灯 0 个、未评价 0 个。" in paragraphs
 
     red = _row(cells, "红灯项目甲")  # 甲 did not change this week: its only row is in 四、红灯项目
     assert "已逾期 3 个月" in red[3] and red[4] == "v1", red
     yellow = _row(cells, "转黄项目乙")
     assert yellow[2:5] == ["绿灯", "黄灯", "新增黄灯"] and "主体完工" in yellow[5], yellow
-    assert _row(cells, "转绿项目丙")[2:5] == ["红灯", "绿灯", "转为绿灯"]
+    assert _row(cells, "转绿项目丙")[2:5] == ["红灯", "黄灯", "红灯转黄灯"]
+    assert "逾期补报" in _row(cells, "转绿项目丙")[5]
     assert not any(row[4:5] == ["新增红灯"] for row in cells)  # 甲 was red already
     # 开工率 and 投资完成率 against plan (by hand): due to start 3, started 2; plan 4000 + 1200 + 4000 万元;
     # 序时 by 9 June: 甲 and 丙 400 a month from March (1200 + 120), 乙 100 a month (500 + 30); done 560 + 1300.
@@ -161,7 +166,8 @@ async def test_weekly_report_shows_the_week_as_it_was(platform: Platform) -> Non
     assert ["转黄项目乙", "主体完工", "2024-06-05", "4", "责任单位乙"] in cells  # overdue on 9 June
     assert ["责任单位甲", "红灯项目甲", "1"] in cells  # 本周未报: 丙 and 乙 reported for a period ending in the week
     assert not any(row[0] == "责任单位乙" and "转黄项目乙" in row[1] for row in cells)
-    assert _row(cells, "转黄项目乙", index=4)[2:] == ["2024-01-10 至 2024-01-15", "春节前寒潮停工"]
+    exemption = ["2024-01-10 至 2024-01-15", "春节前寒潮停工", "2024-05-24", "此前批准"]  # granted on 24 May
+    assert _row(cells, "转黄项目乙", index=4)[2:] == exemption
     assert "第23周调度会(2024-06-04)" in paragraphs
     assert ["限期完成主体", "责任单位乙", "2024-06-06", "已过完成时限,待反馈"] in cells
     assert ["6月底前办理施工许可", "责任单位甲", "2024-06-30", "未到完成时限"] in cells
@@ -174,7 +180,8 @@ async def test_weekly_report_shows_the_week_as_it_was(platform: Platform) -> Non
 
     pdf = PdfReader(io.BytesIO(await _report(platform, format="pdf")))
     text = "".join("".join(page.extract_text().split()) for page in pdf.pages)  # cells wrap long text anywhere
-    for expected in ("2024 三十工程周调度报告", "红灯项目甲", "已逾期 3 个月", "新增黄灯", "转为绿灯", "限期完成主体"):
+    expected_text = ("2024 三十工程周调度报告", "红灯项目甲", "已逾期 3 个月", "新增黄灯", "红灯转黄灯", "限期完成主体")
+    for expected in expected_text:
         assert expected.replace(" ", "") in text, expected
     assert "第24周调度会" not in text
 
