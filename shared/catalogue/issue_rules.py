@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from shared.catalogue.dates import IsoDate
+from shared.catalogue.registry import event
 
 Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 WorkingDays = Annotated[StrictInt, Field(ge=1, le=250)]
@@ -122,3 +123,26 @@ class IssueRules(BaseModel):
         if levels != sorted(set(levels)):
             raise ValueError("escalation: 层级须按 hq、leader、mayor 的顺序且不重复")
         return self
+
+
+# -- events: a version of each is published by hq (or seeded), never changed -------------------------------------
+
+
+@event("CalendarVersionPublished", aggregate="work_calendar")
+class CalendarVersionPublished(BaseModel):
+    """A whole calendar, in force from `effective_from` on (for deadlines that start then; never for earlier ones)."""
+
+    version: int = Field(ge=1)
+    effective_from: IsoDate
+    days: CalendarDays
+    note: str = ""
+
+
+@event("IssueRulesPublished", aggregate="issue_rule_set")
+class IssueRulesPublished(BaseModel):
+    """Deadline and escalation rules, in force from `effective_from` on (for deadlines that start then)."""
+
+    version: int = Field(ge=1)
+    effective_from: IsoDate
+    rules: IssueRules
+    note: str = ""
