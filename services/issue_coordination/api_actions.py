@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 from pydantic import Field
 
-from services.issue_coordination import handlers
+from services.issue_coordination import handlers, handlers_handling
 from services.issue_coordination.api import IssueId, issue_written
 from services.issue_coordination.commands import (
     Accept,
@@ -85,13 +85,13 @@ async def decide_reassignment(
 @router.post("/acceptance", summary="受理问题(首接负责单位)")
 async def accept(issue_id: IssueId, body: AcceptBody, rt: RuntimeDep, meta: MetaDep, response: Response) -> Written:
     cmd = command_from(Accept, body, issue_id=issue_id)
-    return issue_written(await handlers.accept(rt, cmd, meta), response)
+    return issue_written(await handlers_handling.accept(rt, cmd, meta), response)
 
 
 @router.post("/notes", status_code=201, summary="填写办理进展(承办单位、提出单位或指挥部办公室)")
 async def add_note(issue_id: IssueId, body: AddNoteBody, rt: RuntimeDep, meta: MetaDep, response: Response) -> Written:
     cmd = command_from(AddNote, body, issue_id=issue_id)
-    return issue_written(await handlers.add_note(rt, cmd, meta), response, 201)
+    return issue_written(await handlers_handling.add_note(rt, cmd, meta), response, 201)
 
 
 @router.post("/extension-requests", status_code=201, summary="申请延期(首接负责单位,由指挥部办公室审批)")
@@ -99,7 +99,7 @@ async def request_extension(
     issue_id: IssueId, body: RequestExtensionBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> RequestWritten:
     cmd = command_from(RequestExtension, body, issue_id=issue_id)
-    outcome, request_id = await handlers.request_extension(rt, cmd, meta)
+    outcome, request_id = await handlers_handling.request_extension(rt, cmd, meta)
     return RequestWritten(**issue_written(outcome, response, 201).model_dump(), request_id=request_id)
 
 
@@ -109,7 +109,7 @@ async def decide_extension(
     response: Response,
 ) -> Written:  # fmt: skip
     cmd = command_from(DecideExtension, body, issue_id=issue_id, request_id=request_id)
-    return issue_written(await handlers.decide_extension_request(rt, cmd, meta), response)
+    return issue_written(await handlers_handling.decide_extension_request(rt, cmd, meta), response)
 
 
 @router.post("/information-requests", status_code=201, summary="请提出单位补充情况(首接负责单位;等待期间期限暂停计算)")
@@ -117,7 +117,7 @@ async def request_information(
     issue_id: IssueId, body: RequestInformationBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> RequestWritten:
     cmd = command_from(RequestInformation, body, issue_id=issue_id)
-    outcome, request_id = await handlers.request_information(rt, cmd, meta)
+    outcome, request_id = await handlers_handling.request_information(rt, cmd, meta)
     return RequestWritten(**issue_written(outcome, response, 201).model_dump(), request_id=request_id)
 
 
@@ -127,22 +127,22 @@ async def provide_information(
     response: Response,
 ) -> Written:  # fmt: skip
     cmd = command_from(ProvideInformation, body, issue_id=issue_id, request_id=request_id)
-    return issue_written(await handlers.provide_information(rt, cmd, meta), response)
+    return issue_written(await handlers_handling.provide_information(rt, cmd, meta), response)
 
 
 @router.post("/resolution", summary="办结问题(首接负责单位,须已受理,附办结答复)")
 async def resolve(issue_id: IssueId, body: ResolveBody, rt: RuntimeDep, meta: MetaDep, response: Response) -> Written:
     cmd = command_from(Resolve, body, issue_id=issue_id)
-    return issue_written(await handlers.resolve(rt, cmd, meta), response)
+    return issue_written(await handlers_handling.resolve(rt, cmd, meta), response)
 
 
 @router.post("/confirmation", summary="确认办结并评价满意度 1-5(提出单位)")
 async def confirm(issue_id: IssueId, body: ConfirmBody, rt: RuntimeDep, meta: MetaDep, response: Response) -> Written:
     cmd = command_from(Confirm, body, issue_id=issue_id)
-    return issue_written(await handlers.confirm(rt, cmd, meta), response)
+    return issue_written(await handlers_handling.confirm(rt, cmd, meta), response)
 
 
 @router.post("/rejection", summary="退回重办(提出单位不认可办结答复;计入重办次数)")
 async def reject(issue_id: IssueId, body: RejectBody, rt: RuntimeDep, meta: MetaDep, response: Response) -> Written:
     cmd = command_from(Reject, body, issue_id=issue_id)
-    return issue_written(await handlers.reject(rt, cmd, meta), response)
+    return issue_written(await handlers_handling.reject(rt, cmd, meta), response)

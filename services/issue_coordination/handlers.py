@@ -15,40 +15,20 @@ from pydantic import BaseModel
 from services.issue_coordination import policies
 from services.issue_coordination import queries as q
 from services.issue_coordination.commands import (
-    Accept,
-    AddNote,
     Assign,
-    Confirm,
-    DecideExtension,
     DecideReassignment,
     Decision,
-    ProvideInformation,
     RaiseIssue,
-    Reject,
-    RequestExtension,
-    RequestInformation,
     RequestReassignment,
-    Resolve,
     Withdraw,
 )
-from services.issue_coordination.domain import (
-    IssueState,
-    decide_accept,
+from services.issue_coordination.domain import IssueState, must_exist
+from services.issue_coordination.domain_lifecycle import (
     decide_assign,
-    decide_confirm,
-    decide_extension,
-    decide_note,
-    decide_provide_information,
     decide_raise,
     decide_reassignment,
-    decide_reject,
-    decide_request_extension,
-    decide_request_information,
     decide_request_reassignment,
-    decide_resolve,
     decide_withdraw,
-    must_exist,
-    pending_extension,
     pending_reassignment,
 )
 from services.issue_coordination.read_model import ISSUES
@@ -57,9 +37,6 @@ from shared.catalogue.intake import AttachmentRef
 from shared.catalogue.issue_coordination import (
     Deadline,
     DeadlineSource,
-    ExtensionDecided,
-    ExtensionRequested,
-    InformationRequested,
     IssueAssigned,
     IssueRaised,
     IssueReassigned,
@@ -75,7 +52,7 @@ from shared.runtime import Runtime
 Check = Callable[[IssueState, ProjectEntry | None], None]
 
 
-async def _project(rt: Runtime, project_id: str | None) -> ProjectEntry | None:
+async def project_of(rt: Runtime, project_id: str | None) -> ProjectEntry | None:
     if project_id is None:
         return None
     async with rt.pool.acquire() as conn:
@@ -85,12 +62,12 @@ async def _project(rt: Runtime, project_id: str | None) -> ProjectEntry | None:
 def _authorize(rt: Runtime, check: Check) -> Callable[[IssueState | None], Awaitable[None]]:
     async def authorize(state: IssueState | None) -> None:
         if state is not None:  # a missing issue is the decision's 404
-            check(state, await _project(rt, state.project_id))
+            check(state, await project_of(rt, state.project_id))
 
     return authorize
 
 
-async def _act(
+async def act(
     rt: Runtime, issue_id: str, meta: CommandMeta, scope: str, check: Check,
     decide: Callable[[IssueState | None], BaseModel | None],
 ) -> Outcome:  # fmt: skip
@@ -98,7 +75,7 @@ async def _act(
                         authorize=_authorize(rt, check))  # fmt: skip
 
 
-async def _attachments(rt: Runtime, field: str, ids: list[str], project_id: str | None) -> list[AttachmentRef]:
+async def attachments_of(rt: Runtime, field: str, ids: list[str], project_id: str | None) -> list[AttachmentRef]:
     """Uploads of the issue's project (422 naming `field.<i>` otherwise); an item without a project takes none."""
     if not ids:
         return []
@@ -117,9 +94,9 @@ async def _unit(rt: Runtime, field: str, org_id: str) -> None:
 
 
 async def raise_issue(rt: Runtime, cmd: RaiseIssue, meta: CommandMeta) -> Outcome:
-    project = policies.known_project(await _project(rt, cmd.project_id))
+    project = policies.known_project(await project_of(rt, cmd.project_id))
     policies.can_raise(meta.principal, project)
-    refs = await _attachments(rt, "attachments", cmd.attachments, project.project_id)
+    refs = await attachments_of(rt, "attachments", cmd.attachments, project.project_id)
     raised = IssueRaised(
         project_id=project.project_id, programme_id=project.programme_id, category=cmd.category,
         description=cmd.description, help_requested=cmd.help_requested, priority=cmd.priority, attachments=refs,
@@ -132,7 +109,7 @@ async def withdraw(rt: Runtime, cmd: Withdraw, meta: CommandMeta) -> Outcome:
     def check(issue: IssueState, project: ProjectEntry | None) -> None:
         policies.must_be_raiser(meta.principal, issue, project, "撤回问题")
 
-    return await _act(rt, cmd.issue_id, meta, "withdraw", check, lambda s: decide_withdraw(s, cmd.reason))
+    return await act(rt, cmd.issue_id, meta, "withdraw", check, lambda s: decide_withdraw(s, cmd.reason))
 
 
 # -- assignment --------------------------------------------------------------------------------------------------
@@ -161,7 +138,7 @@ async def assign(rt: Runtime, cmd: Assign, meta: CommandMeta) -> Outcome:
 
     async def decided(state: IssueState | None) -> None:
         if state is not None:
-            check(state, await _project(rt, state.project_id))
+            check(state, await project_of(rt, state.project_id))
             deadline[:] = [await assignment_deadline(rt, state, cmd.deadline, now)]
 
     def decide(state: IssueState | None) -> IssueAssigned:
@@ -194,7 +171,7 @@ async def request_reassignment(rt: Runtime, cmd: RequestReassignment, meta: Comm
     def check(issue: IssueState, project: ProjectEntry | None) -> None:
         policies.must_be_lead(meta.principal, issue, project, "申请退回改派")
 
-    outcome = await _act(rt, cmd.issue_id, meta, "reassignment", check,
+    outcome = await act(rt, cmd.issue_id, meta, "reassignment", check,
                          lambda s: decide_request_reassignment(s, request))  # fmt: skip
     return outcome, request.request_id
 
@@ -210,7 +187,7 @@ async def decide_reassignment_request(rt: Runtime, cmd: DecideReassignment, meta
     async def decided(state: IssueState | None) -> None:
         if state is None:
             return
-        policies.can_decide(meta.principal, state, await _project(rt, state.project_id), "审批改派申请")
+        policies.can_decide(meta.principal, state, await project_of(rt, state.project_id), "审批改派申请")
         pending_reassignment(state, cmd.request_id)  # 404 for an unknown request, 409 for one decided already
         if cmd.decision == Decision.REJECT or cmd.lead_unit_id is None:
             decision[:] = [ReassignmentDeclined(request_id=cmd.request_id, reason=cmd.reason)]
@@ -229,121 +206,3 @@ async def decide_reassignment_request(rt: Runtime, cmd: DecideReassignment, meta
 
     scope = f"reassignment_decision:{cmd.issue_id}:{cmd.request_id}"
     return await handle(rt, ISSUES, cmd.issue_id, decide, meta, scope=scope, authorize=decided)
-
-
-# -- handling ----------------------------------------------------------------------------------------------------
-
-
-async def accept(rt: Runtime, cmd: Accept, meta: CommandMeta) -> Outcome:
-    def check(issue: IssueState, project: ProjectEntry | None) -> None:
-        policies.must_be_lead(meta.principal, issue, project, "受理问题")
-
-    return await _act(rt, cmd.issue_id, meta, "accept", check, lambda s: decide_accept(s, cmd.note))
-
-
-async def add_note(rt: Runtime, cmd: AddNote, meta: CommandMeta) -> Outcome:
-    refs: list[AttachmentRef] = []
-
-    async def decided(state: IssueState | None) -> None:
-        if state is not None:
-            policies.can_add_note(meta.principal, state, await _project(rt, state.project_id))
-            refs[:] = await _attachments(rt, "attachments", cmd.attachments, state.project_id)
-
-    scope = f"note:{cmd.issue_id}"
-    return await handle(rt, ISSUES, cmd.issue_id, lambda s: decide_note(s, cmd.text, refs), meta, scope=scope,
-                        authorize=decided)  # fmt: skip
-
-
-async def request_extension(rt: Runtime, cmd: RequestExtension, meta: CommandMeta) -> tuple[Outcome, str]:
-    if cmd.requested_deadline <= rt.clock.now():
-        raise invalid("requested_deadline", "申请的期限须晚于当前时间")
-    request = ExtensionRequested(
-        request_id=meta.new_id("ext-", f"extension:{cmd.issue_id}"), requested_deadline=cmd.requested_deadline,
-        reason=cmd.reason,
-    )  # fmt: skip
-
-    def check(issue: IssueState, project: ProjectEntry | None) -> None:
-        policies.must_be_lead(meta.principal, issue, project, "申请延期")
-
-    outcome = await _act(rt, cmd.issue_id, meta, "extension", check, lambda s: decide_request_extension(s, request))
-    return outcome, request.request_id
-
-
-def extension_decision(issue: IssueState, cmd: DecideExtension) -> ExtensionDecided:
-    if cmd.decision == Decision.REJECT:
-        return ExtensionDecided(request_id=cmd.request_id, granted=False, reason=cmd.reason)
-    pending = pending_extension(issue, cmd.request_id)
-    to = cmd.deadline or pending.requested_deadline
-    if to is None or (issue.deadline is not None and to <= issue.deadline):
-        raise invalid("deadline", "延期后的期限须晚于当前期限")
-    due = Deadline(deadline=to, deadline_source=DeadlineSource.HQ)
-    return ExtensionDecided(request_id=cmd.request_id, granted=True, reason=cmd.reason, deadline=due)
-
-
-async def decide_extension_request(rt: Runtime, cmd: DecideExtension, meta: CommandMeta) -> Outcome:
-    def check(issue: IssueState, project: ProjectEntry | None) -> None:
-        policies.can_decide(meta.principal, issue, project, "审批延期申请")
-
-    def decide(state: IssueState | None) -> ExtensionDecided:
-        issue = must_exist(state)
-        pending_extension(issue, cmd.request_id)  # 404 for an unknown request, 409 for one decided already
-        return decide_extension(issue, extension_decision(issue, cmd))
-
-    scope = f"extension_decision:{cmd.request_id}"
-    return await _act(rt, cmd.issue_id, meta, scope, check, decide)
-
-
-async def request_information(rt: Runtime, cmd: RequestInformation, meta: CommandMeta) -> tuple[Outcome, str]:
-    request = InformationRequested(request_id=meta.new_id("inf-", f"information:{cmd.issue_id}"), question=cmd.question)
-
-    def check(issue: IssueState, project: ProjectEntry | None) -> None:
-        policies.must_be_lead(meta.principal, issue, project, "请提出单位补充情况")
-
-    outcome = await _act(rt, cmd.issue_id, meta, "information", check,
-                         lambda s: decide_request_information(s, request))  # fmt: skip
-    return outcome, request.request_id
-
-
-async def provide_information(rt: Runtime, cmd: ProvideInformation, meta: CommandMeta) -> Outcome:
-    refs: list[AttachmentRef] = []
-
-    async def decided(state: IssueState | None) -> None:
-        if state is not None:
-            policies.must_be_raiser(meta.principal, state, await _project(rt, state.project_id), "补充情况")
-            refs[:] = await _attachments(rt, "attachments", cmd.attachments, state.project_id)
-
-    def decide(state: IssueState | None) -> BaseModel:
-        provided = decide_provide_information(state, cmd.answer, refs)
-        if provided.request_id != cmd.request_id:
-            raise invalid("request_id", "不是待补充的情况请求")
-        return provided
-
-    scope = f"information_answer:{cmd.issue_id}:{cmd.request_id}"
-    return await handle(rt, ISSUES, cmd.issue_id, decide, meta, scope=scope, authorize=decided)
-
-
-async def resolve(rt: Runtime, cmd: Resolve, meta: CommandMeta) -> Outcome:
-    refs: list[AttachmentRef] = []
-
-    async def decided(state: IssueState | None) -> None:
-        if state is not None:
-            policies.must_be_lead(meta.principal, state, await _project(rt, state.project_id), "办结问题")
-            refs[:] = await _attachments(rt, "attachments", cmd.attachments, state.project_id)
-
-    scope = f"resolve:{cmd.issue_id}"
-    return await handle(rt, ISSUES, cmd.issue_id, lambda s: decide_resolve(s, cmd.answer, refs), meta, scope=scope,
-                        authorize=decided)  # fmt: skip
-
-
-async def confirm(rt: Runtime, cmd: Confirm, meta: CommandMeta) -> Outcome:
-    def check(issue: IssueState, project: ProjectEntry | None) -> None:
-        policies.must_be_raiser(meta.principal, issue, project, "确认办结")
-
-    return await _act(rt, cmd.issue_id, meta, "confirm", check, lambda s: decide_confirm(s, cmd.rating, cmd.comment))
-
-
-async def reject(rt: Runtime, cmd: Reject, meta: CommandMeta) -> Outcome:
-    def check(issue: IssueState, project: ProjectEntry | None) -> None:
-        policies.must_be_raiser(meta.principal, issue, project, "退回重办")
-
-    return await _act(rt, cmd.issue_id, meta, "reject", check, lambda s: decide_reject(s, cmd.reason))

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from services.issue_coordination.domain import decide_track_decision, decision_item_id
+from services.issue_coordination.domain import decision_item_id
+from services.issue_coordination.domain_lifecycle import decide_track_decision
 from services.issue_coordination.read_model import ISSUES
 from shared.catalogue.issue_coordination import MeetingDecisionTracked
 from shared.catalogue.scheduling import MeetingDecisionRecorded
