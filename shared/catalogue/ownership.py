@@ -28,7 +28,8 @@ SERVICES: dict[str, ServiceGrant] = {
         (PROJECTION_GROUP, "light_reevaluation", "milestone_completion", "change_requests"),
     ),
     "issue_coordination": ServiceGrant(
-        frozenset({"issue", "supervision_order", "work_calendar", "issue_rule_set"}), (PROJECTION_GROUP,)
+        frozenset({"issue", "supervision_order", "work_calendar", "issue_rule_set"}),
+        (PROJECTION_GROUP, "meeting_decisions"),
     ),
     "notification": ServiceGrant(frozenset({"inbox", "delivery", "subscription"}), (PROJECTION_GROUP,)),
 }
