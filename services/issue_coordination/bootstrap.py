@@ -9,10 +9,15 @@ from fastapi import FastAPI
 
 from services.issue_coordination.api import router
 from services.issue_coordination.api_actions import router as actions_router
+from services.issue_coordination.api_rules import router as rules_router
+from services.issue_coordination.handlers_rules import ensure_rule_data
 from services.issue_coordination.reactions import meeting_decisions
 from services.issue_coordination.read_model import IssueReadModel
+from services.issue_coordination.read_model_rules import RuleDataReadModel
+from services.issue_coordination.timers import ESCALATOR, issue_timers
 from shared.auth import IdentityReadModel
 from shared.clock import Clock
+from shared.eventstore import Context
 from shared.project_directory import ProjectDirectory
 from shared.runtime import CompositeReadModel, Runtime
 from shared.settings import Settings
@@ -23,22 +28,26 @@ SERVICE = "issue_coordination"
 
 
 def read_model() -> CompositeReadModel:
-    return CompositeReadModel([IdentityReadModel(), ProjectDirectory(), IssueReadModel()])
+    return CompositeReadModel([IdentityReadModel(), ProjectDirectory(), IssueReadModel(), RuleDataReadModel()])
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None, schema: str | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, schema: str | None = None, escalate: bool = True
+) -> FastAPI:
     """Meeting decisions are always tracked (reaction `meeting_decisions`): it is the workflow, not a convenience a
-    test may leave out."""
+    test may leave out. `escalate=False` leaves out the escalation timer (tests that run the ladder by hand)."""
     clock = clock or settings.clock()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         setup_telemetry(SERVICE, settings)
         runtime = await Runtime.start(
-            SERVICE, settings, read_model(), schema=schema, reactions=[meeting_decisions()], clock=clock
-        )
+            SERVICE, settings, read_model(), schema=schema, reactions=[meeting_decisions()],
+            timers=issue_timers(settings) if escalate else [], clock=clock,
+        )  # fmt: skip
         app.state.runtime = runtime
         app.state.clock = clock
+        await ensure_rule_data(runtime, Context(actor=ESCALATOR, correlation_id="issue-rule-data"))
         try:
             yield
         finally:
@@ -57,4 +66,5 @@ def create_app(settings: Settings, *, clock: Clock | None = None, schema: str | 
     if settings.runs_api:  # a `worker` process serves its health endpoints only
         app.include_router(router)
         app.include_router(actions_router)
+        app.include_router(rules_router)
     return app

@@ -61,7 +61,11 @@ class Withdraw(WithdrawBody, OnIssue):
 class AssignBody(Strict):
     lead_unit_id: Slug = Field(description="首接负责单位编号")
     co_handler_ids: Units = Field(default_factory=list)
-    deadline: AwareDatetime = Field(description="办理期限(带时区的时刻,如 2024-10-15T18:00:00+08:00)")
+    deadline: AwareDatetime | None = Field(
+        default=None,
+        description="办理期限(带时区的时刻,如 2024-10-15T18:00:00+08:00);省略则按交办当日生效的期限规则和工作日历计算"
+        "(第 N 个工作日 18:00,交办当日不计),并记录所用的规则版本与日历版本",
+    )
     note: Note = Field(default="", description="交办意见")
 
 

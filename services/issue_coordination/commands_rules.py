@@ -7,9 +7,12 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from shared.catalogue.dates import IsoDate
-from shared.catalogue.issue_rules import IssueRules
+from shared.catalogue.issue_rules import EscalationLevelName, IssueRules
+from shared.command_bodies import PathId
 
 Note = Annotated[str, Field(max_length=1000)]
+Reason = Annotated[str, Field(min_length=2, max_length=2000)]
+EscalationLevel = EscalationLevelName
 
 
 class PublishCalendarBody(BaseModel):
@@ -47,3 +50,30 @@ class PublishIssueRulesBody(BaseModel):
 
 class PublishIssueRules(PublishIssueRulesBody):
     pass
+
+
+# -- escalation --------------------------------------------------------------------------------------------------
+
+
+class EscalateBody(BaseModel):
+    """hq escalates an issue by hand to the next rung of the ladder (逐级上报), with its reason."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    reason: Reason = Field(description="升级理由")
+    to_level: EscalationLevel | None = Field(
+        default=None,
+        description="升级到的层级(hq、leader、mayor);不填为下一层级。填写时须正是下一层级,重试因此不会再升一级",
+    )
+
+
+class Escalate(EscalateBody):
+    issue_id: PathId
+
+
+class RunEscalationsBody(BaseModel):
+    """Run the escalation for a day (default today): every open issue overdue by then climbs one rung."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    day: IsoDate | None = Field(default=None, description="日期(默认平台今天;不能晚于平台今天)")

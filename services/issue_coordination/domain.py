@@ -29,6 +29,7 @@ from shared.catalogue.issue_coordination import (
     IssueAccepted,
     IssueAssigned,
     IssueCategory,
+    IssueEscalated,
     IssueLevel,
     IssueNoteAdded,
     IssueRaised,
@@ -112,6 +113,8 @@ class IssueState(BaseModel):
     deadline_source: DeadlineSource | None = None
     rule_version: int | None = None
     calendar_version: int | None = None
+    deadline_since: datetime | None = None  # when the running deadline started to run (pauses count from here)
+    escalated_to: list[str] = Field(default_factory=list)  # the leaders (包保市领导, 市长) it was escalated to
     assigned_at: datetime | None = None
     accepted_at: datetime | None = None
     resolved_at: datetime | None = None
@@ -150,20 +153,24 @@ def decision_item_id(meeting_id: str, decision_id: str) -> str:
 Change = Callable[[IssueState, Any, Envelope], dict[str, object]]
 
 
-def _deadline(d: Deadline) -> dict[str, object]:
+def _deadline(d: Deadline, s: IssueState, since: datetime) -> dict[str, object]:
+    """A deadline given at `since`; one that stays as it was (a reassignment keeping it) keeps running from before."""
+    kept = d.deadline == s.deadline and s.deadline_since is not None
     return {"deadline": d.deadline, "deadline_source": d.deadline_source, "rule_version": d.rule_version,
-            "calendar_version": d.calendar_version}  # fmt: skip
+            "calendar_version": d.calendar_version, "deadline_since": s.deadline_since if kept else since}  # fmt: skip
 
 
 def _assigned(s: IssueState, p: IssueAssigned, env: Envelope) -> dict[str, object]:
     return {"status": Status.ASSIGNED, "lead_unit_id": p.lead_unit_id, "co_handler_ids": p.co_handler_ids,
-            "level": IssueLevel.LEAD_UNIT, "assigned_at": env.recorded_at, **_deadline(p)}  # fmt: skip
+            "level": IssueLevel.LEAD_UNIT, "assigned_at": env.recorded_at,
+            **_deadline(p, s, env.recorded_at)}  # fmt: skip
 
 
 def _reassigned(s: IssueState, p: IssueReassigned, env: Envelope) -> dict[str, object]:
     return {"status": Status.ASSIGNED, "lead_unit_id": p.lead_unit_id, "co_handler_ids": p.co_handler_ids,
             "assigned_at": env.recorded_at, "accepted_at": None, "reassignment_request": None,
-            "decided_request_ids": [*s.decided_request_ids, p.request_id], **_deadline(p)}  # fmt: skip
+            "decided_request_ids": [*s.decided_request_ids, p.request_id],
+            **_deadline(p, s, env.recorded_at)}  # fmt: skip
 
 
 def _pending(p: ReassignmentRequested | ExtensionRequested, env: Envelope) -> PendingRequest:
@@ -178,7 +185,7 @@ def _extension_decided(s: IssueState, p: ExtensionDecided, env: Envelope) -> dic
     update: dict[str, object] = {"extension_request": None, "decided_request_ids": [*s.decided_request_ids,
                                                                                      p.request_id]}  # fmt: skip
     if p.granted and p.deadline is not None:
-        update |= _deadline(p.deadline)
+        update |= _deadline(p.deadline, s, env.recorded_at)
     return update
 
 
@@ -194,6 +201,11 @@ def _information_provided(s: IssueState, p: InformationProvided, env: Envelope) 
         for w in s.information_requests
     ]
     return {"information_requests": answered}
+
+
+def _escalated(s: IssueState, p: IssueEscalated, env: Envelope) -> dict[str, object]:
+    reached = [p.target_org_id] if p.target_org_id and p.target_org_id not in s.escalated_to else []
+    return {"level": p.to_level, "escalated_to": [*s.escalated_to, *reached], **_deadline(p, s, p.deadline_since)}
 
 
 CHANGES: Mapping[type[BaseModel], Change] = {
@@ -217,6 +229,7 @@ CHANGES: Mapping[type[BaseModel], Change] = {
     ResolutionRejected: lambda s, p, env: {
         "status": Status.ACCEPTED, "resolved_at": None, "reopen_count": s.reopen_count + 1
     },
+    IssueEscalated: _escalated,
 }  # fmt: skip
 
 
@@ -233,7 +246,7 @@ def _created(envelope: Envelope, p: BaseModel) -> IssueState:
             programme_id=p.programme_id, category=IssueCategory.OTHER, description=p.text, raised_by=p.decided_by,
             raised_at=at, meeting_id=p.meeting_id, decision_id=p.decision_id, status=Status.ASSIGNED,
             lead_unit_id=p.owner_unit_id, level=IssueLevel.LEAD_UNIT, deadline=p.deadline,
-            deadline_source=DeadlineSource.HQ, assigned_at=at, last_changed_at=at,
+            deadline_source=DeadlineSource.HQ, deadline_since=at, assigned_at=at, last_changed_at=at,
         )  # fmt: skip
     raise ValueError(f"{envelope.type} before the issue's creation for {envelope.aggregate_id}")
 

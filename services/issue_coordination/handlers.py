@@ -31,6 +31,7 @@ from services.issue_coordination.domain_lifecycle import (
     decide_withdraw,
     pending_reassignment,
 )
+from services.issue_coordination.handlers_rules import rules_deadline_for
 from services.issue_coordination.read_model import ISSUES
 from shared.attachment_refs import referenced_attachments
 from shared.catalogue.intake import AttachmentRef
@@ -116,13 +117,13 @@ async def withdraw(rt: Runtime, cmd: Withdraw, meta: CommandMeta) -> Outcome:
 
 
 async def assignment_deadline(rt: Runtime, issue: IssueState, given: datetime | None, now: datetime) -> Deadline:
-    """The deadline an assignment (or a reassignment) gives: the one hq sets by hand. The one place a deadline is
-    decided on assignment, so that rules computing it when hq gives none replace only this body."""
+    """The deadline an assignment (or a reassignment) gives: the one hq sets by hand, else the rules' (working days
+    of the rule version in force on the calendar version in force, both recorded). The one place it is decided."""
     if given is None:
         if issue.deadline is not None and issue.deadline_source is not None:  # a reassignment keeps the running one
             return Deadline(deadline=issue.deadline, deadline_source=issue.deadline_source,
                             rule_version=issue.rule_version, calendar_version=issue.calendar_version)  # fmt: skip
-        raise invalid("deadline", "须填写办理期限")
+        return await rules_deadline_for(rt, issue, now)
     if given <= now:
         raise invalid("deadline", "办理期限须晚于当前时间")
     return Deadline(deadline=given, deadline_source=DeadlineSource.HQ)

@@ -43,8 +43,8 @@ def may_see(principal: Principal, issue: IssueState, project: ProjectEntry | Non
         return True
     if principal.role == Role.UNIT:
         return project is not None and project.unit_id == org
-    if principal.role == Role.LEADER:
-        return project is not None and project.sponsor_leader_id == org
+    if principal.role == Role.LEADER:  # its sponsored projects', and what was escalated to it (逐级上报)
+        return (project is not None and project.sponsor_leader_id == org) or org in issue.escalated_to
     return False
 
 

@@ -62,7 +62,8 @@ def _where(schema: str, filters: IssueFilters, seen: Visibility, now: datetime) 
         w.add(overdue if filters.overdue else f"NOT coalesce({overdue}, false)")
     if seen.org_id is not None:  # the same rule as policies.may_see
         org = w.arg(seen.org_id)
-        own = f"i.raised_by = {org} OR i.lead_unit_id = {org} OR i.co_handler_ids @> ARRAY[{org}]::text[]"
+        own = (f"i.raised_by = {org} OR i.lead_unit_id = {org} OR i.co_handler_ids @> ARRAY[{org}]::text[]"
+               f" OR i.escalated_to @> ARRAY[{org}]::text[]")  # fmt: skip
         if seen.project_column is not None:
             own += (f" OR i.project_id IN (SELECT id FROM {schema}.project_directory"
                     f" WHERE {seen.project_column} = {org})")  # fmt: skip

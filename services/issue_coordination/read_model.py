@@ -25,7 +25,8 @@ ISSUES = AggregateTable(
         "programme_id": ("text", lambda s: s.programme_id), "category": ("text", lambda s: s.category.value),
         "status": ("text", lambda s: s.status.value), "level": ("text", lambda s: s.level and s.level.value),
         "raised_by": ("text", lambda s: s.raised_by), "lead_unit_id": ("text", lambda s: s.lead_unit_id),
-        "co_handler_ids": ("text[]", lambda s: s.co_handler_ids), "deadline": ("timestamptz", lambda s: s.deadline),
+        "co_handler_ids": ("text[]", lambda s: s.co_handler_ids),
+        "escalated_to": ("text[]", lambda s: s.escalated_to), "deadline": ("timestamptz", lambda s: s.deadline),
         "raised_at": ("timestamptz", lambda s: s.raised_at), "decision_id": ("text", lambda s: s.decision_id),
     },
 )  # fmt: skip

@@ -53,6 +53,10 @@ class IssueView(BaseModel):
     deadline_source: DeadlineSource | None = Field(description="期限来源:rules 按规则计算 / hq 指挥部办公室指定")
     rule_version: int | None = Field(description="计算期限所用的规则版本")
     calendar_version: int | None = Field(description="计算期限所用的工作日历版本")
+    deadline_since: datetime | None = Field(
+        description="当前期限的起算时刻(交办、改派、延期或升级时);此后等待提出单位补充情况的工作日顺延期限"
+    )
+    escalated_to: list[str] = Field(description="已升级到的包保市领导、市长所在机构")
     overdue: bool = Field(description="是否已超期(办理中且已过期限)")
     waiting_for_raiser: bool = Field(description="是否正在等待提出单位补充情况(期限暂停计算)")
     assigned_at: datetime | None = Field(description="交办时间")
@@ -101,5 +105,5 @@ EVENT_SUMMARIES = {
     "ReassignmentDeclined": "不同意改派", "IssueAccepted": "受理", "IssueNoteAdded": "进展情况",
     "ExtensionRequested": "申请延期", "ExtensionDecided": "延期审批", "InformationRequested": "请提出单位补充情况",
     "InformationProvided": "提出单位补充情况", "IssueResolved": "办结", "ResolutionConfirmed": "确认办结",
-    "ResolutionRejected": "退回重办",
+    "ResolutionRejected": "退回重办", "IssueEscalated": "逐级上报(升级)",
 }  # fmt: skip

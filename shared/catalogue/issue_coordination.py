@@ -215,3 +215,22 @@ class ResolutionRejected(BaseModel):
     """The raiser rejects the resolution: back to work (counted as a reopen)."""
 
     reason: str
+
+
+# -- escalation (逐级上报) -----------------------------------------------------------------------------------------
+
+
+@event("IssueEscalated", aggregate="issue")
+class IssueEscalated(Deadline):
+    """One step up the ladder, unresolved at its deadline (or by hq's hand, `manual`), with the new level's deadline
+    (working days of the rule version in force, on the calendar version in force: both recorded) and the reason.
+
+    Its event id is derived from the issue and `to_level`, so each step is recorded once."""
+
+    from_level: IssueLevel
+    to_level: IssueLevel
+    target_org_id: str | None = None  # the sponsoring leader's or the mayor's organisation; None for hq
+    reason: str
+    manual: bool = False
+    missed_deadline: AwareDatetime | None = None  # the deadline that passed (None: hq escalated before it)
+    deadline_since: AwareDatetime  # the new deadline runs from here (waiting for the raiser after it pauses it)
