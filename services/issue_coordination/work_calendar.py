@@ -6,8 +6,8 @@ working day ends at the calendar's `workday_end` (18:00 unless a version says ot
 Monday at 10:00 with 3 working days is due on Thursday at 18:00, and one assigned on the eve of the National Day
 week is due counting from the first working day after it (a make-up Saturday counts).
 
-Waiting for the raiser stops the clock (补充材料): a working day whose end falls inside a pause is not counted, so
-each such day moves the deadline one working day on. A pause that ends before a day's end costs nothing; a pause
+Waiting for the raiser stops the clock (补充材料): a counted working day whose end falls inside a pause is not
+counted, so each such day moves the deadline one working day on. A pause that ends before a day's end costs nothing; a pause
 still open has no deadline at all until it ends.
 """
 
@@ -119,9 +119,11 @@ class WorkCalendar:
         """The deadline `due` (running since `since`) moved on by the working days whose end fell in a pause.
 
         None while a pause that began before the deadline is still open: the clock stands. A pause that began after
-        the deadline had passed moves nothing (the issue was overdue already)."""
+        the deadline had passed moves nothing (the issue was overdue already). The day the deadline started on was
+        not counted, so its end inside a pause gives nothing back either."""
+        first_counted = max(since, self.end_of(_china_day(since)) + timedelta(microseconds=1))
         for pause in sorted(pauses, key=lambda p: p.start):
-            start = max(pause.start, since)
+            start = max(pause.start, first_counted)
             if start >= due or (pause.end is not None and pause.end <= start):
                 continue
             if pause.end is None:

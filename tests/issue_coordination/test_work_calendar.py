@@ -69,12 +69,14 @@ def test_the_end_of_a_working_day_is_calendar_data() -> None:
 
 def test_a_pause_moves_the_deadline_by_the_working_days_that_ended_inside_it() -> None:
     since, due = cst("2026-11-30T09:00"), cst("2026-12-03T18:00")
-    waited = [Pause(cst("2026-11-30T10:00"), cst("2026-12-02T10:00"))]  # Monday's and Tuesday's ends
-    assert CAL.due_with_pauses(due, waited, since) == cst("2026-12-07T18:00")
+    waited = [Pause(cst("2026-11-30T10:00"), cst("2026-12-02T10:00"))]  # Tuesday's end (Monday's was not counted)
+    assert CAL.due_with_pauses(due, waited, since) == cst("2026-12-04T18:00")
+    longer = [Pause(cst("2026-12-01T10:00"), cst("2026-12-03T10:00"))]  # Tuesday's and Wednesday's ends
+    assert CAL.due_with_pauses(due, longer, since) == cst("2026-12-07T18:00")
     within_a_day = [Pause(cst("2026-12-01T09:00"), cst("2026-12-01T17:00"))]
     assert CAL.due_with_pauses(due, within_a_day, since) == due
-    two = [*waited, Pause(cst("2026-12-04T12:00"), cst("2026-12-05T12:00"))]  # Friday's end (the new due is Mon)
-    assert CAL.due_with_pauses(due, two, since) == cst("2026-12-08T18:00")
+    two = [*waited, Pause(cst("2026-12-04T12:00"), cst("2026-12-05T12:00"))]  # and Friday's, the moved due day's
+    assert CAL.due_with_pauses(due, two, since) == cst("2026-12-07T18:00")
 
 
 def test_holidays_inside_a_pause_cost_nothing_more() -> None:
@@ -94,7 +96,9 @@ def test_pauses_before_the_deadline_started_do_not_count_again() -> None:
     since, due = cst("2026-12-02T09:00"), cst("2026-12-04T18:00")
     earlier = [Pause(cst("2026-11-30T10:00"), cst("2026-12-02T10:00"))]  # only the hour after `since` counts
     assert CAL.due_with_pauses(due, earlier, since) == due
-    straddling = [Pause(cst("2026-11-30T10:00"), cst("2026-12-03T10:00"))]  # covers 12-02's end after `since`
+    start_day = [Pause(cst("2026-11-30T10:00"), cst("2026-12-03T10:00"))]  # 12-02, the start day, is not counted
+    assert CAL.due_with_pauses(due, start_day, since) == due
+    straddling = [Pause(cst("2026-11-30T10:00"), cst("2026-12-04T10:00"))]  # covers 12-03's end after `since`
     assert CAL.due_with_pauses(due, straddling, since) == cst("2026-12-07T18:00")
 
 
