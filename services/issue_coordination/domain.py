@@ -156,8 +156,9 @@ Change = Callable[[IssueState, Any, Envelope], dict[str, object]]
 def _deadline(d: Deadline, s: IssueState, since: datetime) -> dict[str, object]:
     """A deadline given at `since`; one that stays as it was (a reassignment keeping it) keeps running from before."""
     kept = d.deadline == s.deadline and s.deadline_since is not None
+    running = d.deadline_since or (s.deadline_since if kept else since)
     return {"deadline": d.deadline, "deadline_source": d.deadline_source, "rule_version": d.rule_version,
-            "calendar_version": d.calendar_version, "deadline_since": s.deadline_since if kept else since}  # fmt: skip
+            "calendar_version": d.calendar_version, "deadline_since": running}  # fmt: skip
 
 
 def _assigned(s: IssueState, p: IssueAssigned, env: Envelope) -> dict[str, object]:
@@ -191,13 +192,15 @@ def _extension_decided(s: IssueState, p: ExtensionDecided, env: Envelope) -> dic
 
 def _information_requested(s: IssueState, p: InformationRequested, env: Envelope) -> dict[str, object]:
     wait = InformationWait(request_id=p.request_id, question=p.question, requested_by=env.actor.org_id,
-                           requested_at=env.recorded_at)  # fmt: skip
+                           requested_at=p.at or env.recorded_at)  # fmt: skip
     return {"information_requests": [*s.information_requests, wait]}
 
 
 def _information_provided(s: IssueState, p: InformationProvided, env: Envelope) -> dict[str, object]:
     answered = [
-        w.model_copy(update={"answered_at": env.recorded_at, "answer": p.answer}) if w.request_id == p.request_id else w
+        w.model_copy(update={"answered_at": p.at or env.recorded_at, "answer": p.answer})
+        if w.request_id == p.request_id
+        else w
         for w in s.information_requests
     ]
     return {"information_requests": answered}

@@ -39,11 +39,20 @@ def issue_clock(issue: IssueState, sponsor_org_id: str | None) -> IssueClock:
         status=issue.status.value,
         level=(issue.level or IssueLevel.LEAD_UNIT).value,
         deadline=issue.deadline,
-        deadline_since=issue.deadline_since or issue.assigned_at,
+        deadline_since=_since(issue),
         calendar_version=issue.calendar_version,
         pauses=tuple(Pause(w.requested_at, w.answered_at) for w in issue.information_requests),
         sponsor_org_id=sponsor_org_id,
     )
+
+
+def _since(issue: IssueState) -> datetime | None:
+    """When the running deadline started; one given before deadlines recorded it runs from the assignment (never
+    after the deadline itself)."""
+    since = issue.deadline_since or issue.assigned_at
+    if since is None or issue.deadline is None:
+        return since
+    return min(since, issue.deadline)
 
 
 def escalated(step: Escalation, *, manual: bool) -> IssueEscalated:

@@ -122,11 +122,12 @@ async def assignment_deadline(rt: Runtime, issue: IssueState, given: datetime | 
     if given is None:
         if issue.deadline is not None and issue.deadline_source is not None:  # a reassignment keeps the running one
             return Deadline(deadline=issue.deadline, deadline_source=issue.deadline_source,
-                            rule_version=issue.rule_version, calendar_version=issue.calendar_version)  # fmt: skip
+                            rule_version=issue.rule_version, calendar_version=issue.calendar_version,
+                            deadline_since=issue.deadline_since)  # fmt: skip
         return await rules_deadline_for(rt, issue, now)
     if given <= now:
         raise invalid("deadline", "办理期限须晚于当前时间")
-    return Deadline(deadline=given, deadline_source=DeadlineSource.HQ)
+    return Deadline(deadline=given, deadline_source=DeadlineSource.HQ, deadline_since=now)
 
 
 async def assign(rt: Runtime, cmd: Assign, meta: CommandMeta) -> Outcome:

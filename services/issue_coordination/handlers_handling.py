@@ -3,6 +3,8 @@ to the raiser and their answers, resolution, and the raiser's confirmation or re
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel
 
 from services.issue_coordination import policies
@@ -84,14 +86,14 @@ async def request_extension(rt: Runtime, cmd: RequestExtension, meta: CommandMet
     return outcome, request.request_id
 
 
-def extension_decision(issue: IssueState, cmd: DecideExtension) -> ExtensionDecided:
+def extension_decision(issue: IssueState, cmd: DecideExtension, now: datetime) -> ExtensionDecided:
     if cmd.decision == Decision.REJECT:
         return ExtensionDecided(request_id=cmd.request_id, granted=False, reason=cmd.reason)
     pending = pending_extension(issue, cmd.request_id)
     to = cmd.deadline or pending.requested_deadline
     if to is None or (issue.deadline is not None and to <= issue.deadline):
         raise invalid("deadline", "延期后的期限须晚于当前期限")
-    due = Deadline(deadline=to, deadline_source=DeadlineSource.HQ)
+    due = Deadline(deadline=to, deadline_source=DeadlineSource.HQ, deadline_since=now)
     return ExtensionDecided(request_id=cmd.request_id, granted=True, reason=cmd.reason, deadline=due)
 
 
@@ -102,14 +104,16 @@ async def decide_extension_request(rt: Runtime, cmd: DecideExtension, meta: Comm
     def decide(state: IssueState | None) -> ExtensionDecided:
         issue = must_exist(state)
         pending_extension(issue, cmd.request_id)  # 404 for an unknown request, 409 for one decided already
-        return decide_extension(issue, extension_decision(issue, cmd))
+        return decide_extension(issue, extension_decision(issue, cmd, rt.clock.now()))
 
     scope = f"extension_decision:{cmd.request_id}"
     return await act(rt, cmd.issue_id, meta, scope, check, decide)
 
 
 async def request_information(rt: Runtime, cmd: RequestInformation, meta: CommandMeta) -> tuple[Outcome, str]:
-    request = InformationRequested(request_id=meta.new_id("inf-", f"information:{cmd.issue_id}"), question=cmd.question)
+    request = InformationRequested(
+        request_id=meta.new_id("inf-", f"information:{cmd.issue_id}"), question=cmd.question, at=rt.clock.now()
+    )
 
     def check(issue: IssueState, project: ProjectEntry | None) -> None:
         policies.must_be_lead(meta.principal, issue, project, "请提出单位补充情况")
@@ -131,8 +135,9 @@ async def provide_information(rt: Runtime, cmd: ProvideInformation, meta: Comman
         provided = decide_provide_information(state, cmd.answer, refs)
         if provided.request_id != cmd.request_id:
             raise invalid("request_id", "不是待补充的情况请求")
-        return provided
+        return provided.model_copy(update={"at": now})
 
+    now = rt.clock.now()
     scope = f"information_answer:{cmd.issue_id}:{cmd.request_id}"
     return await handle(rt, ISSUES, cmd.issue_id, decide, meta, scope=scope, authorize=decided)
 

@@ -69,7 +69,7 @@ async def rules_deadline_for(rt: Runtime, issue: IssueState, since: datetime, fi
     )  # fmt: skip
     return Deadline(
         deadline=computed.deadline, deadline_source=DeadlineSource.RULES, rule_version=computed.rule_version,
-        calendar_version=computed.calendar_version,
+        calendar_version=computed.calendar_version, deadline_since=since,
     )  # fmt: skip
 
 

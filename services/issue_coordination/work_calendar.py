@@ -7,8 +7,8 @@ Monday at 10:00 with 3 working days is due on Thursday at 18:00, and one assigne
 week is due counting from the first working day after it (a make-up Saturday counts).
 
 Waiting for the raiser stops the clock (补充材料): a counted working day whose end falls inside a pause is not
-counted, so each such day moves the deadline one working day on. A pause that ends before a day's end costs nothing; a pause
-still open has no deadline at all until it ends.
+counted, so each such day moves the deadline one working day on. A pause that ends before a day's end costs nothing;
+a pause still open has no deadline at all until it ends.
 """
 
 from __future__ import annotations

@@ -67,6 +67,9 @@ class Deadline(BaseModel):
     deadline_source: DeadlineSource
     rule_version: StrictInt | None = None
     calendar_version: StrictInt | None = None
+    # When it starts to run, on the platform's clock (the envelope's recorded_at is the writer's wall clock): the
+    # working days waited for the raiser after it move it on.
+    deadline_since: AwareDatetime | None = None
 
 
 # -- creation ----------------------------------------------------------------------------------------------------
@@ -185,6 +188,7 @@ class InformationRequested(BaseModel):
 
     request_id: str
     question: str
+    at: AwareDatetime | None = None  # when asked, on the platform's clock: the deadline's pause starts
 
 
 @event("InformationProvided", aggregate="issue")
@@ -192,6 +196,7 @@ class InformationProvided(BaseModel):
     request_id: str
     answer: str
     attachments: list[AttachmentRef] = Field(default_factory=list)
+    at: AwareDatetime | None = None  # when answered, on the platform's clock: the deadline's pause ends
 
 
 @event("IssueResolved", aggregate="issue")
@@ -233,4 +238,4 @@ class IssueEscalated(Deadline):
     reason: str
     manual: bool = False
     missed_deadline: AwareDatetime | None = None  # the deadline that passed (None: hq escalated before it)
-    deadline_since: AwareDatetime  # the new deadline runs from here (waiting for the raiser after it pauses it)
+    deadline_since: AwareDatetime  # the new deadline runs from here: the missed one, or when hq escalated
