@@ -97,9 +97,11 @@ async def escalate_if_due(rt: Runtime, issue_id: str, at: datetime, data: RuleDa
                                                          data.calendars)  # fmt: skip
         return escalated(step, manual=False) if step is not None and step.to_level == planned.to_level else None
 
+    # Not through the replica's aggregate cache: a stale cached state would decide "nothing due" without ever
+    # meeting the expected-sequence check that catches a stale state on an append.
     outcome = await execute(
         pool=rt.pool, store=rt.store, schema=rt.schema, spec=ISSUES, aggregate_id=issue_id, decide=decide,
-        context=ctx, event_id=escalation_event_id(issue_id, planned.to_level), cache=rt.cache,
+        context=ctx, event_id=escalation_event_id(issue_id, planned.to_level),
     )  # fmt: skip
     return planned if outcome.appended and not outcome.replayed else None
 

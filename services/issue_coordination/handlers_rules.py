@@ -104,9 +104,10 @@ async def escalate(rt: Runtime, cmd: Escalate, meta: CommandMeta) -> Outcome:
         loaded = await load(rt.pool, rt.store, rt.schema, ISSUES, cmd.issue_id)
         await authorize(loaded.state)
         event_id = escalation_event_id(cmd.issue_id, decide(loaded.state).to_level)
+    # No aggregate cache: a stale cached level would refuse the step as stale (409) for nothing.
     return await execute(
         pool=rt.pool, store=rt.store, schema=rt.schema, spec=ISSUES, aggregate_id=cmd.issue_id, decide=decide,
-        context=meta.context, if_match=meta.if_match, event_id=event_id, authorize=authorize, cache=rt.cache,
+        context=meta.context, if_match=meta.if_match, event_id=event_id, authorize=authorize,
     )  # fmt: skip
 
 
