@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from services.issue_coordination.versions import in_force, numbered
-from services.issue_coordination.work_calendar import Pause, WorkCalendar
+from services.issue_coordination.work_calendar import NoWorkingDay, Pause, WorkCalendar
 from shared.catalogue.issue_rules import IssueRules
 from shared.clock import CHINA
 from shared.domain_errors import conflict
@@ -76,7 +76,11 @@ def rules_deadline(
     rules = rules_in_force(rule_versions, since, field)
     calendar = calendar_in_force(calendars, since, field)
     days = working_days_for(rules.rules, category, priority)
-    return ComputedDeadline(calendar.add_working_days(since, days), days, rules.version, calendar.version)
+    try:
+        due = calendar.add_working_days(since, days)
+    except NoWorkingDay as exc:
+        raise conflict(field, str(exc)) from None
+    return ComputedDeadline(due, days, rules.version, calendar.version)
 
 
 def effective_deadline(

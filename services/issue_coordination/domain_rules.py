@@ -60,7 +60,8 @@ def decide_publish_calendar(state: CalendarState | None, cmd: PublishCalendar) -
             workday_end_minute=_given(cmd.workday_end_minute, latest.workday_end_minute),
         )
     except ValidationError as exc:
-        raise invalid("make_up_working_days", str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
+        reason = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise invalid("rest_weekdays" if "rest_weekdays" in reason else "make_up_working_days", reason) from None
     return CalendarVersionPublished(
         version=next_number(versions), effective_from=cmd.effective_from, days=days, note=cmd.note
     )

@@ -4,7 +4,7 @@ deadline already given, exactly the next rung with its deadline and Chinese reas
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -19,7 +19,7 @@ from services.issue_coordination.deadlines import (
 )
 from services.issue_coordination.escalation import IssueClock, due_escalation, manual_escalation, run_moment
 from services.issue_coordination.work_calendar import Pause, WorkCalendar
-from shared.catalogue.issue_rules import DeadlineRule, EscalationStep, IssueRules
+from shared.catalogue.issue_rules import CalendarDays, DeadlineRule, EscalationStep, IssueRules
 from shared.clock import CHINA
 from shared.domain_errors import Conflict, Invalid
 
@@ -203,3 +203,13 @@ def test_a_run_is_for_a_day_up_to_the_platforms_today() -> None:
     with pytest.raises(Invalid) as refused:
         run_moment(date(2026, 10, 9), now)
     assert refused.value.field == "day"
+
+
+def test_a_calendar_without_working_days_is_a_refusal_not_a_crash() -> None:
+    sundays = [date(2030, 1, 6) + timedelta(weeks=i) for i in range(600)]
+    never = WorkCalendar(2, date(2030, 1, 1), CalendarDays(rest_weekdays=[1, 2, 3, 4, 5, 6], holidays=sundays))
+    with pytest.raises(Conflict, match="没有工作日"):
+        rules_deadline(
+            category="other", priority="normal", since=cst("2030-01-02T10:00"), rule_versions=RULES,
+            calendars=[*CALENDARS, never],
+        )  # fmt: skip

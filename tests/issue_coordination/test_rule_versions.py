@@ -93,3 +93,9 @@ def test_rule_versions_are_numbered_and_the_defaults_seeded_once() -> None:
     assert second.version == 2
     state = evolve_rule_set(state, uuid4(), second)
     assert [v.version for v in IssueRuleSetState.model_validate_json(state.model_dump_json()).rule_versions()] == [1, 2]
+
+
+def test_repeated_rest_weekdays_are_refused_naming_them() -> None:
+    with pytest.raises(Invalid) as refused:
+        decide_publish_calendar(seeded(), PublishCalendar(effective_from=date(2026, 1, 1), rest_weekdays=[6, 6]))
+    assert refused.value.field == "rest_weekdays"
