@@ -30,7 +30,7 @@ from shared.catalogue.issue_coordination import (
     ResolutionConfirmed,
     ResolutionRejected,
 )
-from shared.domain_errors import Conflict, NotFound
+from shared.domain_errors import Conflict, NotFound, invalid
 
 
 def decide_raise(state: IssueState | None, event: IssueRaised) -> IssueRaised | None:
@@ -103,8 +103,7 @@ def decide_request_extension(state: IssueState | None, event: ExtensionRequested
         raise Conflict("已有待审批的延期申请", field="status", reason="已有待审批的延期申请",
                        current_status=issue.status.value, pending=issue.extension_request.request_id)  # fmt: skip
     if issue.deadline is not None and event.requested_deadline <= issue.deadline:
-        raise Conflict("申请的期限须晚于当前期限", field="requested_deadline", reason="须晚于当前期限",
-                       current_status=issue.status.value)  # fmt: skip
+        raise invalid("requested_deadline", "申请的期限须晚于当前期限")
     return event
 
 

@@ -7,20 +7,24 @@ import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
 from services.intake.bootstrap import create_app as create_intake
+from services.intake.cli import bootstrap_organisation
 from services.issue_coordination.bootstrap import create_app as create_issue_coordination
 from services.scheduling.bootstrap import create_app as create_scheduling
 from shared.clock import SimulatedClock
+from shared.envelope import Role
 from shared.runtime import Runtime
 from shared.settings import Settings
-from tests.platform import auth, bootstrap_orgs, project_body, running, runtime_of
+from tests.platform import SYSTEM_CTX, auth, bootstrap_orgs, project_body, running, runtime_of
 
+# Beside tests/platform.ORGS: a second leader, and units enough for co-handlers and an unrelated unit.
+EXTRA_ORGS = [("leader-b", "包保市领导乙", Role.LEADER), ("unit-c", "责任单位丙", Role.UNIT),
+              ("unit-d", "责任单位丁", Role.UNIT)]  # fmt: skip
 # The suite's clock starts on 2024-01-01 (SimulatedClock); deadlines are after it.
 DEADLINE = "2024-01-20T18:00:00+08:00"
 
@@ -76,10 +80,6 @@ class Platform:
         return found
 
 
-def now(clock: SimulatedClock) -> datetime:
-    return clock.now().astimezone(UTC)
-
-
 @pytest.fixture
 async def platform(settings: Settings) -> AsyncIterator[Platform]:
     clock = SimulatedClock()
@@ -95,6 +95,10 @@ async def platform(settings: Settings) -> AsyncIterator[Platform]:
         p = Platform(intake, scheduling, issues, runtime_of(intake_app), runtime_of(scheduling_app),
                      runtime_of(issues_app), {}, clock)  # fmt: skip
         p.tokens = await bootstrap_orgs(p.intake_rt.store)
+        for org_id, name, role in EXTRA_ORGS:
+            p.tokens[org_id] = await bootstrap_organisation(
+                p.intake_rt.store, org_id, name, role, SYSTEM_CTX, demo=False, label="test"
+            )
         await p.synced()
         r = await intake.post("/v1/programmes", json={"id": "prog", "name": "2024 三十工程", "year": 2024},
                               headers=p.h("hq"))  # fmt: skip
