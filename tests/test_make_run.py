@@ -66,6 +66,17 @@ async def _first_scheduled_run_keeps_every_colour(
     assert all(p["light"]["reasons"] for p in lights if p["light"] and p["light"]["colour"] != "green")
 
 
+async def _issues_of_the_demo(client: httpx.AsyncClient, hq: dict[str, str]) -> None:
+    """issue_coordination's seed: issues at every status of the lifecycle, raised by the demo units, and the
+    decisions of a dispatch meeting tracked as items (through the reaction, on the services' own NATS users)."""
+    r = await client.get("/v1/issues", params={"limit": 500}, headers=hq)
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    assert {"raised", "assigned", "accepted", "resolved", "confirmed"} <= {i["status"] for i in items}
+    assert sum(i["origin"] == "meeting_decision" for i in items) == 2
+    assert any(i["reopen_count"] == 1 for i in items)
+
+
 async def _attachment_round_trip(client: httpx.AsyncClient, hq: dict[str, str], project_id: str) -> None:
     """Through the gateway, with intake under its own NATS user: a 2 MB photo (over the 1 MB limit of other bodies)
     goes into the object store and comes back the same."""
@@ -135,6 +146,7 @@ async def test_stack_seeds_demo_once_and_keeps_data_across_restarts(
             assert r.status_code == 200
             await _first_scheduled_run_keeps_every_colour(stack, client, hq, demo)
             await _attachment_round_trip(client, hq, projects[0]["id"])
+            await _issues_of_the_demo(client, hq)
             r = await client.post(
                 "/v1/programmes",
                 json={"name": "x", "year": 2024},

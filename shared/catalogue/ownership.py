@@ -27,7 +27,10 @@ SERVICES: dict[str, ServiceGrant] = {
         frozenset({"plan", "rule_set", "dispatch_meeting", "monitoring", "light"}),
         (PROJECTION_GROUP, "light_reevaluation", "milestone_completion", "change_requests"),
     ),
-    "issue_coordination": ServiceGrant(frozenset({"issue", "supervision_order"}), (PROJECTION_GROUP,)),
+    "issue_coordination": ServiceGrant(
+        frozenset({"issue", "supervision_order", "work_calendar", "issue_rule_set"}),
+        (PROJECTION_GROUP, "meeting_decisions"),
+    ),
     "notification": ServiceGrant(frozenset({"inbox", "delivery", "subscription"}), (PROJECTION_GROUP,)),
 }
 

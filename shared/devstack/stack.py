@@ -242,6 +242,7 @@ class Stack:
                     self.base_url,
                     "--token",
                     self.tokens["hq"],
+                    extra_env={"TIAODU_DEMO_TOKENS": json.dumps(self.tokens)},  # seeds acting as units or leaders
                 )
             if self.clock:  # the seeds lived the demo's history on its clock: say where it stands now
                 self.clock["now_at_start"] = self._demo_time()
@@ -261,13 +262,16 @@ class Stack:
         stdout = self._run_tool("bootstrap", "services.intake.cli", "bootstrap-demo", capture=True, nats_user="intake")
         return parse_tokens(stdout)
 
-    def _run_tool(self, name: str, module: str, *args: str, capture: bool = False, nats_user: str | None = None) -> str:
+    def _run_tool(
+        self, name: str, module: str, *args: str, capture: bool = False, nats_user: str | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> str:  # fmt: skip
         log = self.logs_dir / f"{name}.log"
         with log.open("wb") as log_fh:
             result = subprocess.run(
                 [sys.executable, "-m", module, *args],
                 cwd=self.root,
-                env=self.child_env(nats_user),
+                env=self.child_env(nats_user, **(extra_env or {})),
                 stdout=subprocess.PIPE if capture else log_fh,
                 stderr=log_fh,
                 stdin=subprocess.DEVNULL,

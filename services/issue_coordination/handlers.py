@@ -1,0 +1,210 @@
+"""Issue use cases: load -> authorize -> decide -> append (shared.commands.handle), guarded by If-Match and
+Idempotency-Key. Who may act is policies.py's; what the status allows is domain.py's.
+
+Every write first finds the issue and the caller's right to it (404, then 403), then the status (409), so that a
+caller who may not see an issue learns nothing of its state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from services.issue_coordination import policies
+from services.issue_coordination import queries as q
+from services.issue_coordination.commands import (
+    Assign,
+    DecideReassignment,
+    Decision,
+    RaiseIssue,
+    RequestReassignment,
+    Withdraw,
+)
+from services.issue_coordination.domain import IssueState, must_exist
+from services.issue_coordination.domain_lifecycle import (
+    decide_assign,
+    decide_raise,
+    decide_reassignment,
+    decide_request_reassignment,
+    decide_withdraw,
+    pending_reassignment,
+)
+from services.issue_coordination.handlers_rules import rules_deadline_for
+from services.issue_coordination.read_model import ISSUES
+from shared.attachment_refs import referenced_attachments
+from shared.catalogue.intake import AttachmentRef
+from shared.catalogue.issue_coordination import (
+    Deadline,
+    DeadlineSource,
+    IssueAssigned,
+    IssueRaised,
+    IssueReassigned,
+    ReassignmentDeclined,
+    ReassignmentRequested,
+)
+from shared.commands import CommandMeta, Outcome, handle
+from shared.domain_errors import invalid
+from shared.project_directory import ProjectEntry, project_entry
+from shared.runtime import Runtime
+
+# A check of the caller against the issue (and its project), run on the state the command decides on.
+Check = Callable[[IssueState, ProjectEntry | None], None]
+
+
+async def project_of(rt: Runtime, project_id: str | None) -> ProjectEntry | None:
+    if project_id is None:
+        return None
+    async with rt.pool.acquire() as conn:
+        return await project_entry(conn, rt.schema, project_id)
+
+
+def _authorize(rt: Runtime, check: Check) -> Callable[[IssueState | None], Awaitable[None]]:
+    async def authorize(state: IssueState | None) -> None:
+        if state is not None:  # a missing issue is the decision's 404
+            check(state, await project_of(rt, state.project_id))
+
+    return authorize
+
+
+async def act(
+    rt: Runtime, issue_id: str, meta: CommandMeta, scope: str, check: Check,
+    decide: Callable[[IssueState | None], BaseModel | None],
+) -> Outcome:  # fmt: skip
+    return await handle(rt, ISSUES, issue_id, decide, meta, scope=f"{scope}:{issue_id}",
+                        authorize=_authorize(rt, check))  # fmt: skip
+
+
+async def attachments_of(rt: Runtime, field: str, ids: list[str], project_id: str | None) -> list[AttachmentRef]:
+    """Uploads of the issue's project (422 naming `field.<i>` otherwise); an item without a project takes none."""
+    if not ids:
+        return []
+    if project_id is None:
+        raise invalid(field, "未涉及项目的事项不能附带附件")
+    return await referenced_attachments(rt.store, field, ids, project_id)
+
+
+async def _unit(rt: Runtime, field: str, org_id: str) -> None:
+    async with rt.pool.acquire() as conn:
+        if await q.organisation_role(conn, rt.schema, org_id) != "unit":
+            raise invalid(field, f"责任单位 {org_id} 不存在")
+
+
+# -- raise and withdraw ------------------------------------------------------------------------------------------
+
+
+async def raise_issue(rt: Runtime, cmd: RaiseIssue, meta: CommandMeta) -> Outcome:
+    project = policies.known_project(await project_of(rt, cmd.project_id))
+    policies.can_raise(meta.principal, project)
+    refs = await attachments_of(rt, "attachments", cmd.attachments, project.project_id)
+    raised = IssueRaised(
+        project_id=project.project_id, programme_id=project.programme_id, category=cmd.category,
+        description=cmd.description, help_requested=cmd.help_requested, priority=cmd.priority, attachments=refs,
+    )  # fmt: skip
+    issue_id = meta.new_id("iss-", "issue:raise")
+    return await handle(rt, ISSUES, issue_id, lambda s: decide_raise(s, raised), meta, scope="issue:raise")
+
+
+async def withdraw(rt: Runtime, cmd: Withdraw, meta: CommandMeta) -> Outcome:
+    def check(issue: IssueState, project: ProjectEntry | None) -> None:
+        policies.must_be_raiser(meta.principal, issue, project, "撤回问题")
+
+    return await act(rt, cmd.issue_id, meta, "withdraw", check, lambda s: decide_withdraw(s, cmd.reason))
+
+
+# -- assignment --------------------------------------------------------------------------------------------------
+
+
+async def assignment_deadline(rt: Runtime, issue: IssueState, given: datetime | None, now: datetime) -> Deadline:
+    """The deadline an assignment (or a reassignment) gives: the one hq sets by hand, else the rules' (working days
+    of the rule version in force on the calendar version in force, both recorded). The one place it is decided."""
+    if given is None:
+        if issue.deadline is not None and issue.deadline_source is not None:  # a reassignment keeps the running one
+            return Deadline(deadline=issue.deadline, deadline_source=issue.deadline_source,
+                            rule_version=issue.rule_version, calendar_version=issue.calendar_version,
+                            deadline_since=issue.deadline_since)  # fmt: skip
+        return await rules_deadline_for(rt, issue, now)
+    if given <= now:
+        raise invalid("deadline", "办理期限须晚于当前时间")
+    return Deadline(deadline=given, deadline_source=DeadlineSource.HQ, deadline_since=now)
+
+
+async def assign(rt: Runtime, cmd: Assign, meta: CommandMeta) -> Outcome:
+    await _units(rt, cmd.lead_unit_id, cmd.co_handler_ids)
+    now = rt.clock.now()
+    deadline: list[Deadline] = []  # decided once, on the state the assignment is decided on
+
+    def check(issue: IssueState, project: ProjectEntry | None) -> None:
+        policies.can_assign(meta.principal, issue, project)
+
+    async def decided(state: IssueState | None) -> None:
+        if state is not None:
+            check(state, await project_of(rt, state.project_id))
+            deadline[:] = [await assignment_deadline(rt, state, cmd.deadline, now)]
+
+    def decide(state: IssueState | None) -> IssueAssigned:
+        issue = must_exist(state)  # found, so `decided` has decided the deadline
+        return decide_assign(issue, IssueAssigned(
+            lead_unit_id=cmd.lead_unit_id, co_handler_ids=cmd.co_handler_ids, note=cmd.note, **deadline[0].model_dump()
+        ))  # fmt: skip
+
+    scope = f"assign:{cmd.issue_id}"
+    return await handle(rt, ISSUES, cmd.issue_id, decide, meta, scope=scope, authorize=decided)
+
+
+async def _units(rt: Runtime, lead: str, co_handlers: list[str]) -> None:
+    await _unit(rt, "lead_unit_id", lead)
+    if lead in co_handlers or len(set(co_handlers)) != len(co_handlers):
+        raise invalid("co_handler_ids", "协办单位不能重复,也不能是首接负责单位")
+    for i, unit in enumerate(co_handlers):
+        await _unit(rt, f"co_handler_ids.{i}", unit)
+
+
+async def request_reassignment(rt: Runtime, cmd: RequestReassignment, meta: CommandMeta) -> tuple[Outcome, str]:
+    """The outcome and the new request's id (derived from the Idempotency-Key when there is one)."""
+    if cmd.suggested_unit_id is not None:
+        await _unit(rt, "suggested_unit_id", cmd.suggested_unit_id)
+    request = ReassignmentRequested(
+        request_id=meta.new_id("rr-", f"reassignment:{cmd.issue_id}"), reason=cmd.reason,
+        suggested_unit_id=cmd.suggested_unit_id,
+    )  # fmt: skip
+
+    def check(issue: IssueState, project: ProjectEntry | None) -> None:
+        policies.must_be_lead(meta.principal, issue, project, "申请退回改派")
+
+    outcome = await act(rt, cmd.issue_id, meta, "reassignment", check,
+                         lambda s: decide_request_reassignment(s, request))  # fmt: skip
+    return outcome, request.request_id
+
+
+async def decide_reassignment_request(rt: Runtime, cmd: DecideReassignment, meta: CommandMeta) -> Outcome:
+    now = rt.clock.now()
+    if cmd.decision == Decision.APPROVE:
+        if cmd.lead_unit_id is None:
+            raise invalid("lead_unit_id", "同意改派须指定新的首接负责单位")
+        await _units(rt, cmd.lead_unit_id, cmd.co_handler_ids)
+    decision: list[IssueReassigned | ReassignmentDeclined] = []
+
+    async def decided(state: IssueState | None) -> None:
+        if state is None:
+            return
+        policies.can_decide(meta.principal, state, await project_of(rt, state.project_id), "审批改派申请")
+        pending_reassignment(state, cmd.request_id)  # 404 for an unknown request, 409 for one decided already
+        if cmd.decision == Decision.REJECT or cmd.lead_unit_id is None:
+            decision[:] = [ReassignmentDeclined(request_id=cmd.request_id, reason=cmd.reason)]
+            return
+        if cmd.lead_unit_id == state.lead_unit_id:
+            raise invalid("lead_unit_id", "新的首接负责单位须不同于原单位")
+        due = await assignment_deadline(rt, state, cmd.deadline, now)
+        decision[:] = [IssueReassigned(
+            request_id=cmd.request_id, lead_unit_id=cmd.lead_unit_id, co_handler_ids=cmd.co_handler_ids,
+            reason=cmd.reason, **due.model_dump(),
+        )]  # fmt: skip
+
+    def decide(state: IssueState | None) -> IssueReassigned | ReassignmentDeclined:
+        issue = must_exist(state)  # found, so `decided` has made the decision
+        return decide_reassignment(issue, cmd.request_id, decision[0])
+
+    scope = f"reassignment_decision:{cmd.issue_id}:{cmd.request_id}"
+    return await handle(rt, ISSUES, cmd.issue_id, decide, meta, scope=scope, authorize=decided)

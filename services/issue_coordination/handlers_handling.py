@@ -1,0 +1,169 @@
+"""Handling an assigned issue: acceptance, progress notes, extension requests and hq's decisions on them, questions
+to the raiser and their answers, resolution, and the raiser's confirmation or rejection (see handlers.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from services.issue_coordination import policies
+from services.issue_coordination.commands import (
+    Accept,
+    AddNote,
+    Confirm,
+    DecideExtension,
+    Decision,
+    ProvideInformation,
+    Reject,
+    RequestExtension,
+    RequestInformation,
+    Resolve,
+)
+from services.issue_coordination.domain import IssueState, must_exist
+from services.issue_coordination.domain_lifecycle import (
+    decide_accept,
+    decide_confirm,
+    decide_extension,
+    decide_note,
+    decide_provide_information,
+    decide_reject,
+    decide_request_extension,
+    decide_request_information,
+    decide_resolve,
+    pending_extension,
+)
+from services.issue_coordination.handlers import act, attachments_of, project_of
+from services.issue_coordination.read_model import ISSUES
+from shared.catalogue.intake import AttachmentRef
+from shared.catalogue.issue_coordination import (
+    Deadline,
+    DeadlineSource,
+    ExtensionDecided,
+    ExtensionRequested,
+    InformationRequested,
+)
+from shared.commands import CommandMeta, Outcome, handle
+from shared.domain_errors import invalid
+from shared.project_directory import ProjectEntry
+from shared.runtime import Runtime
+
+# -- handling ----------------------------------------------------------------------------------------------------
+
+
+async def accept(rt: Runtime, cmd: Accept, meta: CommandMeta) -> Outcome:
+    def check(issue: IssueState, project: ProjectEntry | None) -> None:
+        policies.must_be_lead(meta.principal, issue, project, "受理问题")
+
+    return await act(rt, cmd.issue_id, meta, "accept", check, lambda s: decide_accept(s, cmd.note))
+
+
+async def add_note(rt: Runtime, cmd: AddNote, meta: CommandMeta) -> Outcome:
+    refs: list[AttachmentRef] = []
+
+    async def decided(state: IssueState | None) -> None:
+        if state is not None:
+            policies.can_add_note(meta.principal, state, await project_of(rt, state.project_id))
+            refs[:] = await attachments_of(rt, "attachments", cmd.attachments, state.project_id)
+
+    scope = f"note:{cmd.issue_id}"
+    return await handle(rt, ISSUES, cmd.issue_id, lambda s: decide_note(s, cmd.text, refs), meta, scope=scope,
+                        authorize=decided)  # fmt: skip
+
+
+async def request_extension(rt: Runtime, cmd: RequestExtension, meta: CommandMeta) -> tuple[Outcome, str]:
+    if cmd.requested_deadline <= rt.clock.now():
+        raise invalid("requested_deadline", "申请的期限须晚于当前时间")
+    request = ExtensionRequested(
+        request_id=meta.new_id("ext-", f"extension:{cmd.issue_id}"), requested_deadline=cmd.requested_deadline,
+        reason=cmd.reason,
+    )  # fmt: skip
+
+    def check(issue: IssueState, project: ProjectEntry | None) -> None:
+        policies.must_be_lead(meta.principal, issue, project, "申请延期")
+
+    outcome = await act(rt, cmd.issue_id, meta, "extension", check, lambda s: decide_request_extension(s, request))
+    return outcome, request.request_id
+
+
+def extension_decision(issue: IssueState, cmd: DecideExtension, now: datetime) -> ExtensionDecided:
+    if cmd.decision == Decision.REJECT:
+        return ExtensionDecided(request_id=cmd.request_id, granted=False, reason=cmd.reason)
+    pending = pending_extension(issue, cmd.request_id)
+    to = cmd.deadline or pending.requested_deadline
+    if to is None or (issue.deadline is not None and to <= issue.deadline):
+        raise invalid("deadline", "延期后的期限须晚于当前期限")
+    due = Deadline(deadline=to, deadline_source=DeadlineSource.HQ, deadline_since=now)
+    return ExtensionDecided(request_id=cmd.request_id, granted=True, reason=cmd.reason, deadline=due)
+
+
+async def decide_extension_request(rt: Runtime, cmd: DecideExtension, meta: CommandMeta) -> Outcome:
+    def check(issue: IssueState, project: ProjectEntry | None) -> None:
+        policies.can_decide(meta.principal, issue, project, "审批延期申请")
+
+    def decide(state: IssueState | None) -> ExtensionDecided:
+        issue = must_exist(state)
+        pending_extension(issue, cmd.request_id)  # 404 for an unknown request, 409 for one decided already
+        return decide_extension(issue, extension_decision(issue, cmd, rt.clock.now()))
+
+    scope = f"extension_decision:{cmd.request_id}"
+    return await act(rt, cmd.issue_id, meta, scope, check, decide)
+
+
+async def request_information(rt: Runtime, cmd: RequestInformation, meta: CommandMeta) -> tuple[Outcome, str]:
+    request = InformationRequested(
+        request_id=meta.new_id("inf-", f"information:{cmd.issue_id}"), question=cmd.question, at=rt.clock.now()
+    )
+
+    def check(issue: IssueState, project: ProjectEntry | None) -> None:
+        policies.must_be_lead(meta.principal, issue, project, "请提出单位补充情况")
+
+    outcome = await act(rt, cmd.issue_id, meta, "information", check,
+                         lambda s: decide_request_information(s, request))  # fmt: skip
+    return outcome, request.request_id
+
+
+async def provide_information(rt: Runtime, cmd: ProvideInformation, meta: CommandMeta) -> Outcome:
+    refs: list[AttachmentRef] = []
+
+    async def decided(state: IssueState | None) -> None:
+        if state is not None:
+            policies.must_be_raiser(meta.principal, state, await project_of(rt, state.project_id), "补充情况")
+            refs[:] = await attachments_of(rt, "attachments", cmd.attachments, state.project_id)
+
+    def decide(state: IssueState | None) -> BaseModel:
+        provided = decide_provide_information(state, cmd.answer, refs)
+        if provided.request_id != cmd.request_id:
+            raise invalid("request_id", "不是待补充的情况请求")
+        return provided.model_copy(update={"at": now})
+
+    now = rt.clock.now()
+    scope = f"information_answer:{cmd.issue_id}:{cmd.request_id}"
+    return await handle(rt, ISSUES, cmd.issue_id, decide, meta, scope=scope, authorize=decided)
+
+
+async def resolve(rt: Runtime, cmd: Resolve, meta: CommandMeta) -> Outcome:
+    refs: list[AttachmentRef] = []
+
+    async def decided(state: IssueState | None) -> None:
+        if state is not None:
+            policies.must_be_lead(meta.principal, state, await project_of(rt, state.project_id), "办结问题")
+            refs[:] = await attachments_of(rt, "attachments", cmd.attachments, state.project_id)
+
+    scope = f"resolve:{cmd.issue_id}"
+    return await handle(rt, ISSUES, cmd.issue_id, lambda s: decide_resolve(s, cmd.answer, refs), meta, scope=scope,
+                        authorize=decided)  # fmt: skip
+
+
+async def confirm(rt: Runtime, cmd: Confirm, meta: CommandMeta) -> Outcome:
+    def check(issue: IssueState, project: ProjectEntry | None) -> None:
+        policies.must_be_raiser(meta.principal, issue, project, "确认办结")
+
+    return await act(rt, cmd.issue_id, meta, "confirm", check, lambda s: decide_confirm(s, cmd.rating, cmd.comment))
+
+
+async def reject(rt: Runtime, cmd: Reject, meta: CommandMeta) -> Outcome:
+    def check(issue: IssueState, project: ProjectEntry | None) -> None:
+        policies.must_be_raiser(meta.principal, issue, project, "退回重办")
+
+    return await act(rt, cmd.issue_id, meta, "reject", check, lambda s: decide_reject(s, cmd.reason))

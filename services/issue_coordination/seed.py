@@ -1,0 +1,166 @@
+"""Demo issues and tracked meeting decisions, through the public API (after intake's and scheduling's seeds).
+
+    python -m services.issue_coordination.seed --base-url URL --token HQ_TOKEN
+
+Issues are raised by the projects' units, so the seed needs their tokens: `make run` passes every demo token in
+TIAODU_DEMO_TOKENS (JSON, as .run/demo.json has them). The demo gets issues at every status (提出、交办、办理中、
+办结待确认、已确认, one reopened once), due after the demo day (2024-09-30) so that the demo's clock makes them overdue
+as it moves on, and a city dispatch meeting whose decisions become tracked items (one without a project).
+Every write carries an Idempotency-Key: a re-run appends nothing twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import httpx
+
+# Whose demo data this seed builds on (read by the runner, shared/devstack/seeds.py): projects, and meetings.
+SEED_AFTER: tuple[str, ...] = ("intake", "scheduling")
+
+PROGRAMME_ID = "demo-2024-sanshi"
+TOKENS_ENV = "TIAODU_DEMO_TOKENS"
+# (project index, category, description, help asked, priority, how far it gets, lead unit, deadline)
+ISSUES: list[tuple[int, str, str, str, str, str, str, str]] = [
+    (0, "land", "园区二期用地指标尚未落实,影响厂房开工", "协调自然资源部门调剂用地指标", "urgent", "raised", "", ""),
+    (1, "utilities", "110kV 专用变电站接入方案未批复", "协调供电公司加快接入方案批复", "normal", "assigned",
+     "unit-fgw", "2024-10-18T18:00:00+08:00"),
+    (3, "approval", "施工许可办理材料多次退回", "请住建部门明确材料要求并开辟绿色通道", "normal", "accepted",
+     "unit-zjj", "2024-10-12T18:00:00+08:00"),
+    (5, "relocation", "红线内 6 户拆迁未完成", "协调区政府加快征迁", "urgent", "resolved", "unit-macun",
+     "2024-10-10T18:00:00+08:00"),
+    (7, "funding", "专项债资金拨付滞后", "协调财政部门按进度拨付", "normal", "confirmed", "unit-fgw",
+     "2024-10-20T18:00:00+08:00"),
+    (10, "environment", "环评批复前置条件不明确", "请生态环境部门提前介入指导", "normal", "reopened", "unit-slj",
+     "2024-10-25T18:00:00+08:00"),
+]  # fmt: skip
+STEPS = ["raised", "assigned", "accepted", "resolved", "confirmed"]
+
+
+class SeedError(RuntimeError):
+    pass
+
+
+def check(r: httpx.Response, what: str, ok: tuple[int, ...] = (200, 201)) -> httpx.Response:
+    if r.status_code not in ok:
+        raise SeedError(f"{what}: {r.status_code} {r.text}")
+    return r
+
+
+def unit_tokens() -> dict[str, str]:
+    raw = os.environ.get(TOKENS_ENV)
+    if not raw:
+        raise SeedError(f"{TOKENS_ENV} is not set: the seed raises issues as the demo units (make run sets it)")
+    units: dict[str, str] = json.loads(raw).get("units", {})
+    return units
+
+
+def _post(client: httpx.Client, path: str, body: dict[str, Any], token: str, key: str) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
+    result: dict[str, Any] = check(client.post(path, json=body, headers=headers), path).json()
+    return result
+
+
+def _raise(client: httpx.Client, body: dict[str, Any], token: str, key: str) -> dict[str, Any]:
+    """issue_coordination learns of projects from intake's events: a project it has not folded yet is refused
+    (422 naming project_id), so the raise is retried until the service knows the project."""
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
+    for _ in range(200):
+        r = client.post("/v1/issues", json=body, headers=headers)
+        if r.status_code != 422 or r.json().get("errors", [{}])[0].get("field") != "project_id":
+            result: dict[str, Any] = check(r, "raise").json()
+            return result
+        time.sleep(0.1)
+    raise SeedError(f"issue_coordination does not know project {body['project_id']} after 20 s")
+
+
+def _issue(client: httpx.Client, hq: str, units: dict[str, str], project: dict[str, Any],
+           spec: tuple[int, str, str, str, str, str, str, str]) -> int:  # fmt: skip
+    """Raise one issue as the project's unit and take it as far as `spec` says; the last sequence written."""
+    _, category, description, help_requested, priority, goal, lead, deadline = spec
+    raiser = units[project["unit_id"]]
+    key = f"seed-issue-{project['id']}-{category}"
+    body = {"project_id": project["id"], "category": category, "description": description,
+            "help_requested": help_requested, "priority": priority}  # fmt: skip
+    written = _raise(client, body, raiser, key)
+    issue_id, seq = written["id"], written["seq"]
+    reached = STEPS.index("resolved") if goal == "reopened" else STEPS.index(goal)
+    steps: list[tuple[str, dict[str, Any], str]] = [
+        ("assignment", {"lead_unit_id": lead, "deadline": deadline, "note": "请按期办结(演示)"}, hq),
+        ("acceptance", {"note": "已受理(演示)"}, units.get(lead, "")),
+        ("resolution", {"answer": "已协调有关部门解决(演示)"}, units.get(lead, "")),
+        ("confirmation", {"rating": 5, "comment": "满意(演示)"}, raiser),
+    ]
+    for name, step_body, token in steps[:reached]:
+        seq = _post(client, f"/v1/issues/{issue_id}/{name}", step_body, token, f"{key}-{name}")["seq"]
+    if goal == "reopened":
+        body = {"reason": "问题未实际解决,请继续协调(演示)"}
+        seq = _post(client, f"/v1/issues/{issue_id}/rejection", body, raiser, f"{key}-rejection")["seq"]
+    return int(seq)
+
+
+def _meeting(client: httpx.Client, hq: str, projects: list[dict[str, Any]]) -> int:
+    """A city dispatch meeting on the demo day with two decisions: one about a project, one for a unit alone."""
+    meeting = {"kind": "monthly", "title": "9 月重点项目调度会(演示)", "scheduled_for": "2024-09-30T09:00:00+08:00",
+               "programme_id": PROGRAMME_ID}  # fmt: skip
+    meeting_id = _post(client, "/v1/meetings", meeting, hq, "seed-issue-meeting")["id"]
+    attendees = {"attendees": [{"org_id": "unit-fgw", "name": "市发展和改革委员会(演示)"},
+                               {"org_id": "unit-zjj", "name": "市住房和城乡建设局(演示)"}]}  # fmt: skip
+    _post(client, f"/v1/meetings/{meeting_id}/attendance", attendees, hq, "seed-issue-meeting-attendance")
+    decisions = [
+        {"text": "加快推进项目施工许可办理,10 月 15 日前办结", "owner_unit_id": projects[3]["unit_id"],
+         "deadline": "2024-10-15", "project_id": projects[3]["id"]},
+        {"text": "梳理全市重点项目用地需求清单,报指挥部办公室", "owner_unit_id": "unit-fgw", "deadline": "2024-10-20"},
+    ]  # fmt: skip
+    seq = 0
+    for i, decision in enumerate(decisions):
+        seq = _post(client, f"/v1/meetings/{meeting_id}/decisions", decision, hq, f"seed-issue-decision-{i}")["seq"]
+    return int(seq)
+
+
+def seed(base_url: str, token: str) -> int:
+    units = unit_tokens()
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        hq = {"Authorization": f"Bearer {token}"}
+        projects = check(client.get("/v1/projects", params={"limit": 200, "programme_id": PROGRAMME_ID}, headers=hq),
+                         "projects").json()["items"]  # fmt: skip
+        for spec in ISSUES:
+            _issue(client, token, units, projects[spec[0]], spec)
+        last = _meeting(client, token, projects)
+        _wait_until_tracked(client, token, last)
+        r = check(client.get("/v1/issues", params={"limit": 500}, headers=hq), "issues")
+    statuses = sorted({i["status"] for i in r.json()["items"]})
+    print(f"seeded {r.json()['total']} issues and tracked decisions; statuses: {statuses}")
+    return 0 if set(STEPS) <= set(statuses) else 1
+
+
+def _wait_until_tracked(client: httpx.Client, token: str, seq: int) -> None:
+    """The decisions become tracked items through a reaction: wait until both are there."""
+    hq = {"Authorization": f"Bearer {token}"}
+    for _ in range(300):
+        r = check(client.get("/v1/issues", params={"limit": 500}, headers=hq), "issues")
+        if sum(1 for i in r.json()["items"] if i["origin"] == "meeting_decision") >= 2:
+            return
+        time.sleep(0.1)
+    raise SeedError(f"the meeting's decisions (up to seq {seq}) are not tracked after 30 s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m services.issue_coordination.seed")
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--token", required=True)
+    args = parser.parse_args()
+    try:
+        sys.exit(seed(args.base_url, args.token))
+    except SeedError as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
