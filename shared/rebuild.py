@@ -10,7 +10,8 @@ Per partition, a task reads and checks each arriving chunk (`check_all`; with `v
 audit) while the caller follows the chains and folds the previous batch; one batch ahead, no more. A batch of
 thousands of events is written with a few bulk statements in one transaction: the read model, the chain heads it
 moved, the parked events, the applied event ids (COPY) and the partition's checkpoint. The scratch schema is
-consistent after every batch: a projection could take it over from its checkpoints.
+consistent after every batch, and loads without the indexes no fold reads, which `finish` builds once at the end
+(shared.rebuild_indexes, docs/adr/0019): from then on a projection could take it over from its checkpoints.
 """
 
 from __future__ import annotations
