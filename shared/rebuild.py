@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from shared.aggregate_table import Events
 from shared.checkpoints import park
 from shared.consumer import TRANSIENT
 from shared.db import ident
@@ -118,7 +119,7 @@ async def _write(
     parked = list(checked.parked)
     try:
         async with conn.transaction():  # one savepoint per batch of thousands: a failure falls back to one by one
-            await read_model.apply(conn, schema, checked.sound)
+            await read_model.apply(conn, schema, Events(checked.sound))
         applied = list(checked.sound)
     except TRANSIENT:
         raise
