@@ -203,8 +203,7 @@ async def prepare(pool: asyncpg.Pool, read_model: ReadModel, schema: str, partit
 
 async def finish(pool: asyncpg.Pool, schema: str) -> None:
     """The end of a rebuild that `prepare` began: the deferred indexes built from the loaded tables."""
-    async with pool.acquire() as conn:
-        await restore_indexes(conn, ident(schema))
+    await restore_indexes(pool, ident(schema))
 
 
 async def rebuild(

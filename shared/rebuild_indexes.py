@@ -16,6 +16,8 @@ not one to take over then, and the next rebuild drops it anyway.
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 
 # The statement that makes each dropped index again, as PostgreSQL itself writes it.
@@ -48,13 +50,23 @@ async def defer_indexes(conn: asyncpg.Connection, schema: str) -> list[str]:
     return [r["name"] for r in found]
 
 
-async def restore_indexes(conn: asyncpg.Connection, schema: str) -> list[str]:
-    """Build every index `defer_indexes` dropped from `schema`, each from the loaded table; returns their names."""
-    async with conn.transaction():
-        # One sort per index over a million rows: give it the memory to sort in one pass.
-        await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+async def restore_indexes(pool: asyncpg.Pool, schema: str) -> list[str]:
+    """Build every index `defer_indexes` dropped from `schema`, each from the loaded table, as many at once as the
+    pool has connections (the folding is over, its cores are free); returns their names. Each index is built and
+    struck off `_deferred_index` in one transaction, so a failed restore can be run again for what is left."""
+    async with pool.acquire() as conn:
         rows = await conn.fetch(f"SELECT name, definition FROM {schema}._deferred_index ORDER BY name")
+
+    async def build(name: str, definition: str) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            # One sort per index over a million rows: give it the memory to sort in one pass.
+            await conn.execute("SET LOCAL maintenance_work_mem = '128MB'")
+            await conn.execute(definition)
+            await conn.execute(f"DELETE FROM {schema}._deferred_index WHERE name = $1", name)
+
+    async with asyncio.TaskGroup() as group:
         for row in rows:
-            await conn.execute(row["definition"])
+            group.create_task(build(row["name"], row["definition"]))
+    async with pool.acquire() as conn:
         await conn.execute(f"DROP TABLE {schema}._deferred_index")
     return [r["name"] for r in rows]
