@@ -5,7 +5,7 @@ the tree per row, into random pages when the key is random (`_applied_event`'s e
 period); building the same index once from the loaded table is one sort. While folding, a rebuild needs only the
 unique indexes: its upserts (`ON CONFLICT`) and its reads of earlier rows (by id) go through them, and they keep
 enforcing what they enforce. So the scratch schema is prepared without
-- every index that is not unique (lists and filters the API reads; nothing a fold reads), and
+- every index that is neither unique nor a constraint's (lists and filters the API reads; nothing a fold reads), and
 - the primary key of `_applied_event`, which a rebuild only appends to by COPY (each sequence is read once,
   `shared.rebuild.check_whole`), while the live projection needs it for `ON CONFLICT (event_id)`;
 and each one dropped is noted, with the statement that makes it again, in `_deferred_index` of the same schema, so
@@ -31,6 +31,7 @@ UNION ALL
 SELECT c.relname, pg_get_indexdef(i.indexrelid), format('DROP INDEX %s', i.indexrelid::regclass)
 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 WHERE c.relnamespace = $1::regnamespace AND NOT i.indisunique
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint x WHERE x.conindid = i.indexrelid)  -- an exclusion constraint's: kept
 """
 
 DEFERRED_TABLE = "CREATE TABLE {s}._deferred_index (name text PRIMARY KEY, definition text NOT NULL)"
