@@ -85,6 +85,27 @@ async def insert_rows(
     )
 
 
+class Events(list[StoredEvent]):
+    """A batch of events that groups itself by aggregate type once, for all the tables that fold a batch (a service
+    has several, each taking one type's events: a rebuild's batch of thousands was scanned once per table)."""
+
+    _by_type: dict[str, list[StoredEvent]] | None = None
+
+    def of_aggregate(self, aggregate_type: str) -> list[StoredEvent]:
+        if self._by_type is None:
+            self._by_type = {}
+            for event in self:
+                self._by_type.setdefault(event.envelope.aggregate_type, []).append(event)
+        return self._by_type.get(aggregate_type, [])
+
+
+def of_aggregate(events: Sequence[StoredEvent], aggregate_type: str) -> list[StoredEvent]:
+    """The events of one aggregate type, in order."""
+    if isinstance(events, Events):
+        return events.of_aggregate(aggregate_type)
+    return [e for e in events if e.envelope.aggregate_type == aggregate_type]
+
+
 def envelope_fold(
     evolve: Callable[[S | None, Envelope, BaseModel | None], S],
 ) -> Callable[[S | None, StoredEvent], S]:
@@ -135,7 +156,7 @@ class AggregateTable(Generic[S]):
 
     async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[StoredEvent]) -> dict[str, S]:
         """Fold this aggregate type's events of a batch into the table; returns the new states by id."""
-        mine = [e for e in events if e.envelope.aggregate_type == self.aggregate_type]
+        mine = of_aggregate(events, self.aggregate_type)
         if not mine:
             return {}
         states: dict[str, S | None] = dict(

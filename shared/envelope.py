@@ -106,7 +106,11 @@ def _plain(value: Any) -> bool:
 
 def canonical_json(doc: dict[str, Any]) -> bytes:
     """RFC 8785 (JCS) bytes of a JSON document: the C encoder where it is provably the same, else `rfc8785`."""
-    if _plain(doc):
+    return _canonical(doc, plain=_plain(doc))
+
+
+def _canonical(doc: dict[str, Any], *, plain: bool) -> bytes:
+    if plain:
         try:
             text = json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
             return text.encode("utf-8")
@@ -127,9 +131,10 @@ def encode_envelope(fields: dict[str, Any]) -> tuple[Envelope, bytes]:
     draft = Envelope.model_validate({**fields, "hash": ""})
     doc = draft.model_dump(mode="json")
     doc.pop("hash")
-    digest = hashlib.sha256(canonical_json(doc)).hexdigest()
+    plain = _plain(doc)  # walked once: adding the hash (a hex string under an ASCII key) keeps it plain or not
+    digest = hashlib.sha256(_canonical(doc, plain=plain)).hexdigest()
     doc["hash"] = digest
-    return draft.model_copy(update={"hash": digest}), canonical_json(doc)
+    return draft.model_copy(update={"hash": digest}), _canonical(doc, plain=plain)
 
 
 def seal_envelope(fields: dict[str, Any]) -> Envelope:

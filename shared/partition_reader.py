@@ -32,6 +32,7 @@ from nats.js import JetStreamContext
 from nats.js import api as js_api
 from nats.js.errors import NotFoundError
 
+from shared.direct_deliveries import direct_deliveries
 from shared.verification import Raw
 
 log = logging.getLogger("tiaodu.partition_reader")
@@ -141,21 +142,15 @@ class PartitionReader:
         last_seq = 0
         done = drained = False  # done: `until_seq` reached; drained: the consumer says nothing more is pending
 
-        async def received(msg: Msg) -> None:
+        def delivered(subject: bytes, reply: bytes, data: bytes) -> None:
             nonlocal next_delivery, last_seq, done, drained
             if done or problem:
                 return
-            if not msg.reply:  # a status: 408 an expired pull (asked again below), 409 the consumer went away
-                status = (msg.headers or {}).get("Status", "")
-                if status not in ("408", "404"):
-                    problem.append(f"pull answered {status} {(msg.headers or {}).get('Description', '')}")
-                    woken.set()
-                return
-            d = Delivery.of(msg.reply)
+            d = Delivery.of(reply.decode())
             if d.consumer_seq != next_delivery or d.delivered != 1:
                 problem.append(f"delivery {d.consumer_seq} (expected {next_delivery}, delivered {d.delivered}x)")
             elif d.stream_seq <= until_seq:
-                arrived.append(Raw(d.stream_seq, msg.subject, msg.data))
+                arrived.append(Raw(d.stream_seq, subject.decode(), data))
                 next_delivery += 1
                 last_seq = d.stream_seq
             done = d.stream_seq >= until_seq
@@ -163,10 +158,21 @@ class PartitionReader:
             if done or drained or problem or len(arrived) >= self.window // 4:
                 woken.set()
 
+        async def status(msg: Msg) -> None:
+            """A message without a reply: 408 an expired pull (asked again below), 409 the consumer went away."""
+            if msg.reply:  # not routed to `delivered` (never, while it is routed): the same checks
+                delivered(msg.subject.encode(), msg.reply.encode(), msg.data)
+                return
+            code = (msg.headers or {}).get("Status", "")
+            if not (done or problem) and code not in ("408", "404"):
+                problem.append(f"pull answered {code} {(msg.headers or {}).get('Description', '')}")
+                woken.set()
+
         inbox = self.nc.new_inbox()
-        sub = await self.nc.subscribe(inbox, cb=received, pending_msgs_limit=4 * self.window, pending_bytes_limit=-1)
+        sub = await self.nc.subscribe(inbox, cb=status, pending_msgs_limit=4 * self.window, pending_bytes_limit=-1)
         next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{self.consumer}"
         asked = 0
+        unroute = direct_deliveries(self.nc, sub._id, delivered)  # past nats-py's Msg machinery (ADR 0019)
         try:
             while True:
                 # Keep `window` deliveries asked for beyond those taken: the server streams without waiting on us.
@@ -198,5 +204,6 @@ class PartitionReader:
                         return
                     drained = False
         finally:
+            unroute()
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()

@@ -10,7 +10,8 @@ Per partition, a task reads and checks each arriving chunk (`check_all`; with `v
 audit) while the caller follows the chains and folds the previous batch; one batch ahead, no more. A batch of
 thousands of events is written with a few bulk statements in one transaction: the read model, the chain heads it
 moved, the parked events, the applied event ids (COPY) and the partition's checkpoint. The scratch schema is
-consistent after every batch: a projection could take it over from its checkpoints.
+consistent after every batch, and loads without the indexes no fold reads, which `finish` builds once at the end
+(shared.rebuild_indexes, docs/adr/0019): from then on a projection could take it over from its checkpoints.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from shared.aggregate_table import Events
 from shared.checkpoints import park
 from shared.consumer import TRANSIENT
 from shared.db import ident
@@ -29,6 +31,7 @@ from shared.eventstore import EventStore
 from shared.names import PROJECTION_GROUP, REBUILD_GROUP, consumer_name
 from shared.partition_reader import PartitionReader
 from shared.projection import ReadModel, apply_one_by_one, create_schema
+from shared.rebuild_indexes import defer_indexes, restore_indexes
 from shared.tasks import cancel_and_wait
 from shared.verification import Head, Key, Raw, Verified, check_all, follow_chains, save_heads
 
@@ -116,7 +119,7 @@ async def _write(
     parked = list(checked.parked)
     try:
         async with conn.transaction():  # one savepoint per batch of thousands: a failure falls back to one by one
-            await read_model.apply(conn, schema, checked.sound)
+            await read_model.apply(conn, schema, Events(checked.sound))
         applied = list(checked.sound)
     except TRANSIENT:
         raise
@@ -188,12 +191,19 @@ async def rebuild_partition(
 
 
 async def prepare(pool: asyncpg.Pool, read_model: ReadModel, schema: str, partitions: int) -> str:
-    """Drop `schema` and create it afresh with the read model's tables and a checkpoint per partition at 0."""
+    """Drop `schema` and create it afresh with the read model's tables and a checkpoint per partition at 0, without
+    the indexes a rebuild does without while it loads (`finish` builds them)."""
     s = ident(schema)
     async with pool.acquire() as conn:
         await conn.execute(f"DROP SCHEMA IF EXISTS {s} CASCADE")
         await create_schema(conn, s, read_model, partitions)
+        await defer_indexes(conn, s)
     return s
+
+
+async def finish(pool: asyncpg.Pool, schema: str) -> None:
+    """The end of a rebuild that `prepare` began: the deferred indexes built from the loaded tables."""
+    await restore_indexes(pool, ident(schema))
 
 
 async def rebuild(
@@ -215,7 +225,7 @@ async def rebuild(
     it, what every consumer checks is checked (subject, type, payload, the chain's version and `prev_hash`).
     `service` names the consumers it reads with (`<service>-rebuild-p<n>`, which the service's NATS user may
     create; default: the schema's name). `partitions` (default: all) and `fresh=False` let several processes fold
-    their share of the partitions into one schema prepared once (shared.rebuild_processes)."""
+    their share of the partitions into one schema prepared once, and finished once (shared.rebuild_processes)."""
     s = await prepare(pool, read_model, schema, store.partitions) if fresh else ident(schema)
     end = until_seq if until_seq is not None else await store.last_seq()
     owner = service or schema
@@ -229,6 +239,8 @@ async def rebuild(
     total = RebuildResult(s, end, 0, 0)
     for task in tasks:
         total.add(task.result())
+    if fresh:
+        await finish(pool, s)
     if partitions is None:
         await check_whole(store, total)
     return total

@@ -26,7 +26,7 @@ from shared.collector import BATCH, tune_collector
 from shared.db import create_pool
 from shared.eventstore import EventStore
 from shared.projection import ReadModel
-from shared.rebuild import RebuildResult, check_whole, diff_schemas, prepare, rebuild
+from shared.rebuild import RebuildResult, check_whole, diff_schemas, finish, prepare, rebuild
 from shared.runtime import connect_nats
 from shared.settings import Settings
 
@@ -87,6 +87,7 @@ async def rebuild_in_processes(
         s = await prepare(pool, read_model(), schema, settings.partitions)
         end = until_seq if until_seq is not None else await store.last_seq()
         total = await _fold_everywhere(RebuildJob(settings, service, read_model, s, end, verify_hashes), processes)
+        await finish(pool, s)
         await check_whole(store, total)
         return total
     finally:

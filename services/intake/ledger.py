@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from pydantic_core import to_json
 
 from services.intake.domain import ProjectState, evolve_project
 from services.intake.progress import REPORT_EVENTS, ProjectReport, ReportState, evolve_report
@@ -84,7 +85,8 @@ class ReportLedger:
 
 def _history_row(event: StoredEvent) -> tuple[Any, ...]:
     env = event.envelope
-    return (event.seq, env.payload["report_id"], env.aggregate_id, env.type, json.dumps(env.payload),
+    # JSON for a jsonb column (which keeps values, not text): pydantic-core's encoder, a third of json.dumps's time.
+    return (event.seq, env.payload["report_id"], env.aggregate_id, env.type, to_json(env.payload).decode(),
             env.actor.org_id, env.recorded_at)  # fmt: skip
 
 

@@ -58,7 +58,9 @@ TARGETS: list[tuple[str, str, float, str]] = [
     ("projection_lag_p99_ms", "projection_lag_p99_ms", 100, "max"),
     ("rebuild_vs_raw_replay", "ratio:rebuild_vs_raw_replay", 0.4, "min"),
     ("peak_rss_mb_max_service", "peak", 250, "max"),
-    ("generate_seconds", "generate_seconds", 120, "max"),  # the harness's own: the history in under two minutes
+    # The harness's own: 1,000,000 events in under two minutes. The bench fills the log up to 1,000,000 (the earlier
+    # steps wrote ~90,000), so the generator's measured rate is what is judged: the seconds it takes for a million.
+    ("generate_seconds", "generate_seconds_for_1m", 120, "max"),
 ]
 
 
@@ -123,7 +125,8 @@ ROWS: list[tuple[str, str, str | None, str | None, str | None]] = [
     ("raw ordered replay events/s", "raw_ordered_replay_per_s", None, None, None),
     ("PostgreSQL COPY rows/s", "pg_copy_rows_per_s", None, None, None),
     ("generator events/s", "generate_events_per_s", None, None, None),
-    ("generator seconds", "generate_seconds", None, None, "generate_seconds"),
+    ("generator seconds", "generate_seconds", None, None, None),
+    ("generator seconds for 1,000,000 events", "generate_seconds_for_1m", None, None, "generate_seconds"),
     ("intake catch-up events/s after the generator", "catchup_events_per_s", None, None, None),
 ]  # fmt: skip
 
@@ -199,9 +202,13 @@ def bounds(results: dict[str, Any], detail: dict[str, Any]) -> list[str]:
             for n, v in detail["client_comparison"].items()) + ".")  # fmt: skip
     if detail.get("generator"):
         big = detail["generator"]["big"]
+        cpu = sum(p.get("cpu_s", 0.0) for p in big["per_process"])
+        million_s = results.get("generate_seconds_for_1m", 0.0)
         out.append(
-            f"- Generator: {big['processes']} processes, {big['events']} events in {big['seconds']} s; every event "
-            "goes through EventStore.append (envelope validation, canonical JSON, hash) and waits for its ack."
+            f"- Generator: {big['processes']} processes, {big['events']} events in {big['seconds']} s (the log filled "
+            f"up to {results.get('log_events_at_1m')}; at that rate 1,000,000 take {million_s:.0f} s), "
+            f"{cpu / max(big['events'], 1) * 1e6:.0f} us of CPU per event in its processes; every event goes "
+            "through EventStore.append (envelope validation, canonical JSON, hash) and waits for its ack."
         )
     rebuilt = detail.get("rebuild") or {}
     if rebuilt:

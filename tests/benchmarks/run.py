@@ -281,6 +281,7 @@ class Bench:
         self.detail["generator"] = {"small": small, "big": big}
         self.figures["generate_events_per_s"] = big["per_s"]
         self.figures["generate_seconds"] = big["seconds"]
+        self.figures["generate_seconds_for_1m"] = 1_000_000 / big["per_s"]  # what the target judges (report.py)
         last = await store.last_seq()
         self.figures["log_events_at_1m"] = last
         say(f"generator: {big['events']} events in {big['seconds']:.0f} s = {big['per_s']:.0f}/s; log at {last}")

@@ -61,3 +61,7 @@ def test_targets_are_judged_against_issue_7_thresholds() -> None:
     assert judged["gateway_vs_direct"]["met"] is False
     assert judged["peak_rss_mb_max_service"]["value"] == 251.0  # the bench's own process is no service
     assert judged["projection_lag_p99_ms"]["met"] is None  # not measured: neither met nor missed
+    # The generator is judged by the seconds a million events take at its rate, whatever the count it wrote.
+    generator = {"generate_seconds": 110.0, "generate_seconds_for_1m": 121.0}
+    generated = targets(generator, ratios(generator))
+    assert generated["generate_seconds"] == {"value": 121.0, "threshold": 120, "kind": "max", "met": False}

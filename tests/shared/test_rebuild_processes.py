@@ -34,6 +34,9 @@ BOOKKEEPING = {
     "_chain": "SELECT aggregate_type, aggregate_id, version, hash FROM {s}._chain WHERE grp = 'proj' ORDER BY 1, 2",
     "_checkpoint": "SELECT partition, last_seq FROM {s}._checkpoint WHERE grp = 'proj' ORDER BY 1",
 }
+# The rebuild loads without most indexes and builds them at its end (shared.rebuild_indexes): the same ones as live.
+INDEXES = "SELECT indexname, replace(indexdef, $1, 'S') FROM pg_indexes WHERE schemaname = $2 ORDER BY 1"
+TABLES = "SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1"
 
 
 async def history(settings: Settings) -> int:
@@ -70,6 +73,12 @@ async def test_a_rebuild_in_two_processes_equals_the_live_read_model(
                 rebuilt = await conn.fetch(query.format(s=f"{service}_rebuilt"))
                 assert [tuple(r) for r in rebuilt] == [tuple(r) for r in live], table
             assert len(await conn.fetch(BOOKKEEPING["_dead_letter"].format(s=rt.schema))) == 1
+            rebuilt_schema = f"{service}_rebuilt"
+            live_indexes = [tuple(r) for r in await conn.fetch(INDEXES, f"{rt.schema}.", rt.schema)]
+            assert [tuple(r) for r in await conn.fetch(INDEXES, f"{rebuilt_schema}.", rebuilt_schema)] == live_indexes
+            assert any(name == "_applied_event_pkey" for name, _ in live_indexes)
+            live_tables = await conn.fetch(TABLES, rt.schema)
+            assert await conn.fetch(TABLES, rebuilt_schema) == live_tables  # no `_deferred_index` left behind
     finally:
         await rt.stop()
 
