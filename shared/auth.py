@@ -6,6 +6,7 @@ credential is an event; each service's projection applies it within its lag, typ
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -160,19 +161,43 @@ class PrincipalCache:
         self.ttl = ttl
         self.max_entries = max_entries
         self._entries: dict[str, tuple[Principal | None, float]] = {}
+        # One read per token at a time: when an entry expires under load, the requests of that token arriving
+        # during the read wait for it instead of each reading the same row (up to one per connection, measured).
+        self._reading: dict[str, asyncio.Future[Principal | None]] = {}
+        self._forgotten = 0  # forget_all calls: a read begun before one is answered but not remembered
+        self.reads = 0
 
     async def principal(self, pool: asyncpg.Pool, schema: str, token: str) -> Principal | None:
         digest = token_digest(token)
-        now = time.monotonic()
         hit = self._entries.get(digest)
-        if hit is not None and hit[1] > now:
+        if hit is not None and hit[1] > time.monotonic():
             return hit[0]
-        async with pool.acquire() as conn:
-            principal = await _principal_of(conn, schema, digest)
-        if len(self._entries) >= self.max_entries:
-            self._entries.clear()  # rare (10,000 live tokens within a second): start again rather than scan
-        self._entries[digest] = (principal, now + self.ttl)
+        reading = self._reading.get(digest)
+        if reading is not None:
+            return await asyncio.shield(reading)
+        reading = asyncio.get_running_loop().create_future()
+        self._reading[digest] = reading
+        forgotten = self._forgotten
+        try:
+            started = time.monotonic()  # the entry's life counts from before the read: never longer than `ttl`
+            self.reads += 1
+            async with pool.acquire() as conn:
+                principal = await _principal_of(conn, schema, digest)
+        except BaseException as exc:
+            reading.set_exception(exc)
+            reading.exception()  # retrieved: nobody may be waiting
+            raise
+        finally:
+            if self._reading.get(digest) is reading:
+                del self._reading[digest]
+        if forgotten == self._forgotten:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()  # rare (10,000 live tokens within a second): start again rather than scan
+            self._entries[digest] = (principal, started + self.ttl)
+        reading.set_result(principal)
         return principal
 
     def forget_all(self) -> None:
+        self._forgotten += 1
         self._entries.clear()
+        self._reading.clear()  # a request from now on reads again rather than join a read begun before

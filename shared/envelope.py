@@ -126,15 +126,31 @@ def hash_document(unsigned: dict[str, Any]) -> str:
 def encode_envelope(fields: dict[str, Any]) -> tuple[Envelope, bytes]:
     """Build an envelope from its fields (everything but `hash`): the envelope and its stored bytes.
 
-    Validated and dumped once; canonicalised once to hash and once, with the hash, to store.
+    Validated and dumped once; canonicalised once to hash, the stored bytes spliced from those (`with_hash`).
     """
     draft = Envelope.model_validate({**fields, "hash": ""})
     doc = draft.model_dump(mode="json")
     doc.pop("hash")
-    plain = _plain(doc)  # walked once: adding the hash (a hex string under an ASCII key) keeps it plain or not
-    digest = hashlib.sha256(_canonical(doc, plain=plain)).hexdigest()
-    doc["hash"] = digest
-    return draft.model_copy(update={"hash": digest}), _canonical(doc, plain=plain)
+    unsigned = canonical_json(doc)
+    digest = hashlib.sha256(unsigned).hexdigest()
+    return draft.model_copy(update={"hash": digest}), with_hash(doc, unsigned, digest)
+
+
+def with_hash(doc: dict[str, Any], unsigned: bytes, digest: str) -> bytes:
+    """JCS of `doc` plus `"hash": digest`, from JCS of `doc` (`unsigned`) without canonicalising the payload again.
+
+    The envelope's own keys are ASCII, so the members that sort before "hash" come first in both documents, the same
+    bytes: the hash member goes right after them. Anything unexpected takes the long way."""
+    member = b'"hash":' + json.dumps(digest).encode()
+    before = {k: v for k, v in doc.items() if k < "hash"}
+    if not all(k.isascii() for k in doc) or "hash" in doc:
+        return canonical_json({**doc, "hash": digest})
+    head = canonical_json(before)[1:-1] if before else b""
+    inner = unsigned[1:-1]
+    if not inner.startswith(head):
+        return canonical_json({**doc, "hash": digest})
+    tail = inner[len(head) :].removeprefix(b",")
+    return b"{" + b",".join(part for part in (head, member, tail) if part) + b"}"
 
 
 def seal_envelope(fields: dict[str, Any]) -> Envelope:

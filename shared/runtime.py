@@ -28,6 +28,7 @@ from shared.platform_clock import PlatformClock
 from shared.projection import AfterCommit, ProjectionRunner, Raw, ReadModel
 from shared.provision import ProvisioningError, StreamLayout, verify
 from shared.reactions import Reaction, ReactionRunner
+from shared.read_notices import NoticedCache, NoticeListener
 from shared.settings import Settings
 from shared.tasks import cancel_and_wait
 from shared.timers import Timer, TimerRunner
@@ -74,6 +75,8 @@ class Runtime:
     clock: Clock
     cache: AggregateCache = field(default_factory=AggregateCache)
     principals: PrincipalCache = field(default_factory=PrincipalCache)
+    # What commands look up in the read model besides their aggregate, kept until the projection says it changed.
+    noticed: NoticedCache = field(default_factory=NoticedCache)
     reactions: list[ReactionRunner] = field(default_factory=list)
     timers: TimerRunner | None = None
     kv: KeyValue | None = None  # the lease bucket (leases, timers, the development clock)
@@ -158,6 +161,9 @@ class Runtime:
                 runtime._tasks.append(asyncio.create_task(reactor.run(), name=f"{service}-{reactor.group}"))
             if runtime.timers is not None:
                 runtime._tasks.append(asyncio.create_task(runtime.timers.run(), name=f"{service}-timers"))
+        if settings.runs_api:  # the processes that take commands keep what the projection notifies about
+            listener = NoticeListener(settings.database_url, owner, runtime.noticed)
+            runtime._tasks.append(asyncio.create_task(listener.run(), name=f"{service}-notices"))
         if isinstance(runtime.clock, PlatformClock):  # followed in every process, API-only ones too
             follower = runtime.clock.follow(kv, settings.stream)
             runtime._tasks.append(asyncio.create_task(follower, name=f"{service}-clock"))

@@ -54,7 +54,8 @@ async def file_change_request(rt: Runtime, cmd: FileChangeRequest, meta: Command
     own = meta.event_id(scope)
     if own is None or await already_applied(rt.pool, rt.schema, own) is None:
         decide_file(None, cmd, project)  # refuse a request that cannot be filed before looking for its slot
-    slot = await filed_count(rt.pool, rt.schema, cmd.project_id, cmd.kind) + 1
+    # The last slot the read model shows may hold the pending request itself: the search starts there, not after it.
+    slot = max(1, await filed_count(rt.pool, rt.schema, cmd.project_id, cmd.kind))
     while True:
         request_id = change_request_id(cmd.project_id, cmd.kind, slot)
         found = (await load(rt.pool, rt.store, rt.schema, CHANGE_REQUESTS, request_id)).state

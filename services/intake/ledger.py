@@ -27,7 +27,10 @@ from shared.aggregate_table import RowTable, insert_rows
 from shared.catalogue import CATALOGUE
 from shared.catalogue.scheduling import PlanDrafted, PlanRevised
 from shared.eventstore import Position, StoredEvent
+from shared.read_notices import notify_changed
 
+# The kind of the entries a change of a project's plan milestones makes out of date (shared.read_notices).
+PLAN_MILESTONES_NOTICE = "plan_milestones"
 REPORT_EVENT_TYPES = frozenset(t.__name__ for t in REPORT_EVENTS)
 REPORT_COLUMNS = {
     "report_id": "text", "project_id": "text", "period_start": "date", "period_end": "date", "status": "text",
@@ -131,12 +134,16 @@ class PlanMilestones:
         rows = [(plan_id, *values) for plan_id, values in drafted.items()]
         columns = {"plan_id": "text", "project_id": "text", "year": "int", "milestones": "jsonb"}
         await insert_rows(conn, table, columns, rows, on_conflict="ON CONFLICT (plan_id) DO NOTHING")
+        changed = [project_id for project_id, _, _ in drafted.values()]
         if revised:
-            await conn.execute(
+            updated = await conn.fetch(
                 f"UPDATE {table} t SET milestones = u.milestones FROM unnest($1::text[], $2::jsonb[])"
-                " AS u(plan_id, milestones) WHERE t.plan_id = u.plan_id",
+                " AS u(plan_id, milestones) WHERE t.plan_id = u.plan_id RETURNING t.project_id",
                 list(revised), list(revised.values()),
             )  # fmt: skip
+            changed += [r["project_id"] for r in updated]
+        # API processes keep each project's milestones in memory (progress_handlers.plan_milestones_finding).
+        await notify_changed(conn, schema, PLAN_MILESTONES_NOTICE, changed)
 
 
 @dataclass

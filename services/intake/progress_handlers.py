@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from services.intake import policies, progress, queries
 from services.intake.commands import CorrectReport, ReportedMilestone, ReportProgress, ReviewReport
 from services.intake.domain import ProjectState, must_exist
-from services.intake.ledger import ProjectReportSpec
+from services.intake.ledger import PLAN_MILESTONES_NOTICE, ProjectReportSpec
 from services.intake.progress import PeriodOverlap, PlanMilestone, ProjectReport
 from services.intake.read_model import PROJECTS
 from shared.attachment_refs import Evidence
@@ -114,12 +114,25 @@ async def plan_milestones_finding(
 ) -> PlanMilestones:
     """The milestones of the project's plans by id. When they do not show what the command names (`found`), the miss
     may be a plan drafted a moment ago that intake's projection has not folded yet: then it waits for the projection
-    to reach the log's end, once."""
-    known = await queries.plan_milestones(rt.pool, rt.schema, project_id)
+    to reach the log's end, once.
+
+    Kept in memory (`rt.noticed`) until the projection changes the project's plans: a command that finds what it
+    names there needs no database round trip; a miss is read again, as is anything a plan changed."""
+    cached: PlanMilestones | None = rt.noticed.get(PLAN_MILESTONES_NOTICE, project_id)
+    if cached is not None and found(cached):
+        return cached
+    known = await _read_plan_milestones(rt, project_id)
     if found(known):
         return known
     await rt.runner.wait_for(await rt.store.last_seq(), CATCH_UP_S)
-    return await queries.plan_milestones(rt.pool, rt.schema, project_id)
+    return await _read_plan_milestones(rt, project_id)
+
+
+async def _read_plan_milestones(rt: Runtime, project_id: str) -> PlanMilestones:
+    read_at = rt.noticed.generation()
+    known = await queries.plan_milestones(rt.pool, rt.schema, project_id)
+    rt.noticed.put(PLAN_MILESTONES_NOTICE, project_id, known, read_at)
+    return known
 
 
 async def _overlap_named(rt: Runtime, cmd: ReportProgress) -> Conflict:

@@ -36,7 +36,7 @@ async def list_change_requests(
 
 async def filed_count(db: Db, schema: str, project_id: str, kind: ChangeRequestKind) -> int:
     """How many requests of a kind the read model shows for a project: where a filing starts looking for its slot
-    (the read model may lag, never lead, so the slot after it is the first that can be free)."""
+    (the read model may lag, never lead, so no slot before the last it shows can be free)."""
     count = await db.fetchval(
         f"SELECT count(*) FROM {schema}.change_requests WHERE project_id = $1 AND kind = $2", project_id, kind.value
     )

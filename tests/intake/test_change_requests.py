@@ -184,6 +184,16 @@ async def test_one_pending_request_per_kind_and_what_a_request_must_name(intake:
     assert (await _file(intake, pid, {"kind": "resume", "reason": "复工"}, status=409))["errors"][0]["field"] == "kind"
 
 
+async def test_a_pending_request_the_read_model_already_shows_still_refuses_a_second_of_its_kind(
+    intake: Intake,
+) -> None:
+    pid = await _project(intake)
+    first = await _file(intake, pid, CANCEL)
+    assert await intake.runtime.runner.wait_for(first["seq"], 10)  # the read model counts the pending request
+    refused = await _file(intake, pid, CANCEL | {"reason": "再次申请取消"}, status=409)
+    assert refused["pending"] == first["id"]
+
+
 async def test_a_retried_filing_answers_as_the_first(intake: Intake) -> None:
     pid = await _project(intake)
     key = {"Idempotency-Key": new_key()}
