@@ -3,6 +3,8 @@ otherwise) and the event each command appends. Who may act is policies.py's."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from services.issue_coordination.domain import (
     OPEN,
     IssueState,
@@ -44,9 +46,12 @@ def decide_withdraw(state: IssueState | None, reason: str) -> IssueWithdrawn:
     return IssueWithdrawn(reason=reason)
 
 
-def decide_assign(state: IssueState | None, assigned: IssueAssigned) -> IssueAssigned:
-    issue = must_exist(state)
+def assignable(issue: IssueState) -> None:
     require_status(issue, {Status.RAISED}, "交办(已交办的问题只能经改派申请改派)")
+
+
+def decide_assign(state: IssueState | None, assigned: IssueAssigned) -> IssueAssigned:
+    assignable(must_exist(state))
     return assigned
 
 
@@ -75,12 +80,16 @@ def _pending_request(issue: IssueState, pending: PendingRequest | None, request_
     raise NotFound(f"{what}不存在", field="request_id", reason=f"{what}不存在")
 
 
+def reassignable(issue: IssueState, request_id: str) -> None:
+    """`request_id` is the pending reassignment request (404 if unknown, 409 if decided) of an issue being handled."""
+    pending_reassignment(issue, request_id)
+    require_status(issue, OPEN, "改派")
+
+
 def decide_reassignment(
     state: IssueState | None, request_id: str, decision: IssueReassigned | ReassignmentDeclined
 ) -> IssueReassigned | ReassignmentDeclined:
-    issue = must_exist(state)
-    pending_reassignment(issue, request_id)
-    require_status(issue, OPEN, "改派")
+    reassignable(must_exist(state), request_id)
     return decision
 
 
@@ -96,9 +105,11 @@ def decide_note(state: IssueState | None, text: str, attachments: list[Attachmen
     return IssueNoteAdded(text=text, attachments=attachments)
 
 
-def decide_request_extension(state: IssueState | None, event: ExtensionRequested) -> ExtensionRequested:
+def decide_request_extension(state: IssueState | None, event: ExtensionRequested, now: datetime) -> ExtensionRequested:
     issue = must_exist(state)
     require_status(issue, OPEN, "申请延期")
+    if event.requested_deadline <= now:
+        raise invalid("requested_deadline", "申请的期限须晚于当前时间")
     if issue.extension_request is not None:
         raise Conflict("已有待审批的延期申请", field="status", reason="已有待审批的延期申请",
                        current_status=issue.status.value, pending=issue.extension_request.request_id)  # fmt: skip

@@ -24,12 +24,13 @@ from services.issue_coordination.commands import (
 )
 from services.issue_coordination.domain import IssueState, must_exist
 from services.issue_coordination.domain_lifecycle import (
+    assignable,
     decide_assign,
     decide_raise,
     decide_reassignment,
     decide_request_reassignment,
     decide_withdraw,
-    pending_reassignment,
+    reassignable,
 )
 from services.issue_coordination.handlers_rules import rules_deadline_for
 from services.issue_coordination.read_model import ISSUES
@@ -131,16 +132,15 @@ async def assignment_deadline(rt: Runtime, issue: IssueState, given: datetime | 
 
 
 async def assign(rt: Runtime, cmd: Assign, meta: CommandMeta) -> Outcome:
-    await _units(rt, cmd.lead_unit_id, cmd.co_handler_ids)
     now = rt.clock.now()
-    deadline: list[Deadline] = []  # decided once, on the state the assignment is decided on
-
-    def check(issue: IssueState, project: ProjectEntry | None) -> None:
-        policies.can_assign(meta.principal, issue, project)
+    deadline: list[Deadline] = []  # decided on the state the assignment is decided on
 
     async def decided(state: IssueState | None) -> None:
+        """Who (403), the status (409), the units (422), then the deadline."""
         if state is not None:
-            check(state, await project_of(rt, state.project_id))
+            policies.can_assign(meta.principal, state, await project_of(rt, state.project_id))
+            assignable(state)
+            await _units(rt, cmd.lead_unit_id, cmd.co_handler_ids)
             deadline[:] = [await assignment_deadline(rt, state, cmd.deadline, now)]
 
     def decide(state: IssueState | None) -> IssueAssigned:
@@ -163,39 +163,41 @@ async def _units(rt: Runtime, lead: str, co_handlers: list[str]) -> None:
 
 async def request_reassignment(rt: Runtime, cmd: RequestReassignment, meta: CommandMeta) -> tuple[Outcome, str]:
     """The outcome and the new request's id (derived from the Idempotency-Key when there is one)."""
-    if cmd.suggested_unit_id is not None:
-        await _unit(rt, "suggested_unit_id", cmd.suggested_unit_id)
     request = ReassignmentRequested(
         request_id=meta.new_id("rr-", f"reassignment:{cmd.issue_id}"), reason=cmd.reason,
         suggested_unit_id=cmd.suggested_unit_id,
     )  # fmt: skip
 
-    def check(issue: IssueState, project: ProjectEntry | None) -> None:
-        policies.must_be_lead(meta.principal, issue, project, "申请退回改派")
+    async def decided(state: IssueState | None) -> None:
+        if state is not None:
+            policies.must_be_lead(meta.principal, state, await project_of(rt, state.project_id), "申请退回改派")
+            if cmd.suggested_unit_id is not None:
+                await _unit(rt, "suggested_unit_id", cmd.suggested_unit_id)
 
-    outcome = await act(rt, cmd.issue_id, meta, "reassignment", check,
-                         lambda s: decide_request_reassignment(s, request))  # fmt: skip
+    scope = f"reassignment:{cmd.issue_id}"
+    outcome = await handle(rt, ISSUES, cmd.issue_id, lambda s: decide_request_reassignment(s, request), meta,
+                           scope=scope, authorize=decided)  # fmt: skip
     return outcome, request.request_id
 
 
 async def decide_reassignment_request(rt: Runtime, cmd: DecideReassignment, meta: CommandMeta) -> Outcome:
     now = rt.clock.now()
-    if cmd.decision == Decision.APPROVE:
-        if cmd.lead_unit_id is None:
-            raise invalid("lead_unit_id", "同意改派须指定新的首接负责单位")
-        await _units(rt, cmd.lead_unit_id, cmd.co_handler_ids)
     decision: list[IssueReassigned | ReassignmentDeclined] = []
 
     async def decided(state: IssueState | None) -> None:
+        """Who (403), the request and the status (404, 409), the new units (422), then the deadline."""
         if state is None:
             return
         policies.can_decide(meta.principal, state, await project_of(rt, state.project_id), "审批改派申请")
-        pending_reassignment(state, cmd.request_id)  # 404 for an unknown request, 409 for one decided already
-        if cmd.decision == Decision.REJECT or cmd.lead_unit_id is None:
+        reassignable(state, cmd.request_id)
+        if cmd.decision == Decision.REJECT:
             decision[:] = [ReassignmentDeclined(request_id=cmd.request_id, reason=cmd.reason)]
             return
+        if cmd.lead_unit_id is None:
+            raise invalid("lead_unit_id", "同意改派须指定新的首接负责单位")
         if cmd.lead_unit_id == state.lead_unit_id:
             raise invalid("lead_unit_id", "新的首接负责单位须不同于原单位")
+        await _units(rt, cmd.lead_unit_id, cmd.co_handler_ids)
         due = await assignment_deadline(rt, state, cmd.deadline, now)
         decision[:] = [IssueReassigned(
             request_id=cmd.request_id, lead_unit_id=cmd.lead_unit_id, co_handler_ids=cmd.co_handler_ids,

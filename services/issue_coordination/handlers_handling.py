@@ -72,8 +72,7 @@ async def add_note(rt: Runtime, cmd: AddNote, meta: CommandMeta) -> Outcome:
 
 
 async def request_extension(rt: Runtime, cmd: RequestExtension, meta: CommandMeta) -> tuple[Outcome, str]:
-    if cmd.requested_deadline <= rt.clock.now():
-        raise invalid("requested_deadline", "申请的期限须晚于当前时间")
+    now = rt.clock.now()
     request = ExtensionRequested(
         request_id=meta.new_id("ext-", f"extension:{cmd.issue_id}"), requested_deadline=cmd.requested_deadline,
         reason=cmd.reason,
@@ -82,7 +81,7 @@ async def request_extension(rt: Runtime, cmd: RequestExtension, meta: CommandMet
     def check(issue: IssueState, project: ProjectEntry | None) -> None:
         policies.must_be_lead(meta.principal, issue, project, "申请延期")
 
-    outcome = await act(rt, cmd.issue_id, meta, "extension", check, lambda s: decide_request_extension(s, request))
+    outcome = await act(rt, cmd.issue_id, meta, "extension", check, lambda s: decide_request_extension(s, request, now))
     return outcome, request.request_id
 
 

@@ -7,7 +7,15 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from services.issue_coordination.domain import OPEN, STATUS_LABELS, InformationWait, IssueState, PendingRequest
+from services.issue_coordination.domain import (
+    OPEN,
+    STATUS_LABELS,
+    InformationWait,
+    IssueState,
+    Origin,
+    PendingRequest,
+    Status,
+)
 from shared.catalogue.intake import AttachmentRef
 from shared.catalogue.issue_coordination import (
     CATEGORY_LABELS,
@@ -28,7 +36,7 @@ class Written(BaseModel):
 
 class IssueView(BaseModel):
     id: str = Field(description="问题编号")
-    origin: str = Field(description="来源:raised 单位提出 / meeting_decision 调度会议定事项")
+    origin: Origin = Field(description="来源:raised 单位提出 / meeting_decision 调度会议定事项")
     project_id: str | None = Field(description="项目编号(议定事项可不涉及项目)")
     programme_id: str | None = Field(description="年度重点项目批次编号")
     category: IssueCategory = Field(description="问题类别")
@@ -41,7 +49,7 @@ class IssueView(BaseModel):
     raised_at: datetime = Field(description="提出时间")
     meeting_id: str | None = Field(description="议定事项所属调度会编号")
     decision_id: str | None = Field(description="议定事项编号")
-    status: str = Field(description="状态:raised 已提出、assigned 已交办、accepted 办理中、resolved 已办结待确认、"
+    status: Status = Field(description="状态:raised 已提出、assigned 已交办、accepted 办理中、resolved 已办结待确认、"
                         "confirmed 已确认、withdrawn 已撤回")  # fmt: skip
     status_label: str = Field(description="状态(中文)")
     lead_unit_id: str | None = Field(description="首接负责单位")
