@@ -75,7 +75,7 @@ async def test_missing_list_follows_the_deadline_in_force_for_each_week(platform
     silent = await _project(platform, day.year, name="未报项目", unit_id="unit-b", sponsor_leader_id=None)
     punctual = await _project(platform, day.year, name="按时项目")
     before_late = platform.clock.now()  # the clock that stamps recorded_at (docs/adr/0017)
-    platform.clock.advance(timedelta(minutes=1))
+    platform.clock.advance(timedelta(seconds=1))
     await _report(platform, late, last_week.day(1), last_week.day(7), "10")
     await _report(platform, punctual, this_week.day(1), day, "10")
 
