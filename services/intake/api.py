@@ -28,7 +28,6 @@ from services.intake.commands import (
     RegisterProject,
     RevokeCredential,
     RevokeCredentialBody,
-    command_from,
 )
 from services.intake.policies import can_read_project, listing_scope
 from services.intake.responses import (
@@ -39,6 +38,7 @@ from services.intake.responses import (
     project_answer,
 )
 from shared.catalogue.intake import Category, Phase
+from shared.command_bodies import command_from
 from shared.commands import Outcome
 from shared.paging import Page, PagingDep, page_of
 from shared.problems import Problem

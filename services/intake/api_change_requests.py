@@ -12,7 +12,6 @@ from fastapi import APIRouter, Path, Query, Response
 
 from services.intake import handlers_change_requests as handlers
 from services.intake import queries
-from services.intake.commands import command_from
 from services.intake.commands_change_requests import (
     DecideChangeRequest,
     DecideChangeRequestBody,
@@ -24,6 +23,7 @@ from services.intake.queries_change_requests import get_change_request, list_cha
 from services.intake.responses import ChangeRequestAnswer, change_request_answer
 from services.intake.responses import ChangeRequestStatus as Status
 from shared.catalogue.intake import ChangeRequestKind
+from shared.command_bodies import command_from
 from shared.commands import Outcome
 from shared.paging import Page, PagingDep, page_of
 from shared.problems import Problem

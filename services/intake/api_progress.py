@@ -16,11 +16,11 @@ from services.intake.commands import (
     ReportProgressBody,
     ReviewReport,
     ReviewReportBody,
-    command_from,
 )
 from services.intake.policies import can_read_project
 from services.intake.progress import ReportStatus
 from services.intake.responses_progress import ProgressLedgerPage, ReportAnswer, ReportFiledAnswer
+from shared.command_bodies import command_from
 from shared.paging import PagingDep
 from shared.problems import Problem
 from shared.responses import Written, documented, prepared_json

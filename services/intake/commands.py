@@ -10,17 +10,13 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     StrictBool,
     StrictInt,
-    StringConstraints,
-    ValidationError,
 )
 
 from shared.catalogue.dates import IsoDate
@@ -31,14 +27,12 @@ from shared.catalogue.intake import (
     SubProject,
     TaskForce,
 )
-from shared.domain_errors import NotFound
+from shared.command_bodies import PathId, Strict
 from shared.envelope import Role
 from shared.money import Money
 
 Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
-# An id taken from the URL path: never stripped (' p1' is not 'p1'), and only what can name an aggregate.
-PathId = Annotated[str, StringConstraints(strip_whitespace=False, pattern=r"^[A-Za-z0-9_-]{1,128}$")]
 
 # 全国投资项目在线审批监管平台 项目代码: 24 characters, YYYY-AAAAAA-II-TT-NNNNNN: year of filing, the
 # 6-digit administrative division code, industry code, project type, serial number.
@@ -57,29 +51,6 @@ def check_national_code(value: str) -> str:
 
 
 NationalCode = Annotated[str, AfterValidator(check_national_code)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-C = TypeVar("C", bound=BaseModel)
-
-
-def command_from(command: type[C], body: BaseModel, **path_ids: str) -> C:
-    """The whole command: the body's fields as the client sent them, plus the ids from the path.
-
-    FastAPI validated the body already. An id from the path that cannot name anything is refused as not found,
-    the way an id that names nothing is.
-    """
-    fields = {name: getattr(body, name) for name in body.model_fields_set}
-    try:
-        return command.model_validate({**fields, **path_ids})
-    except ValidationError as exc:
-        bad = sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"] and e["loc"][0] in path_ids})
-        if not bad:
-            raise
-        raise NotFound("对象不存在", field=bad[0], reason="不是有效的编号") from None
 
 
 # -- programmes and projects --------------------------------------------------------------------------------

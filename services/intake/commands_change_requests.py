@@ -7,9 +7,10 @@ from typing import Annotated
 
 from pydantic import Field
 
-from services.intake.commands import OnProject, PathId, Slug, Strict
+from services.intake.commands import OnProject, Slug
 from shared.catalogue.dates import IsoDate
 from shared.catalogue.intake import ChangeRequestKind
+from shared.command_bodies import PathId, Strict
 from shared.money import Money
 
 Reason = Annotated[str, Field(min_length=2, max_length=2000)]

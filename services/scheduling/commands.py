@@ -9,19 +9,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import ConfigDict, Field, StrictBool, StrictInt
 
 from shared.catalogue.dates import IsoDate
 from shared.catalogue.scheduling import Attendee, ExemptionScope, MeetingKind, PlanContent, Rules
+from shared.command_bodies import Strict
 from shared.money import Money
 
 Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Reason = Annotated[str, Field(min_length=2, max_length=1000)]
 Note = Annotated[str, Field(max_length=1000)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 # -- plans ------------------------------------------------------------------------------------------------------
