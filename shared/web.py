@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 
 from shared.auth import Principal
 from shared.body_limit import BodyLimitMiddleware
@@ -20,7 +21,7 @@ from shared.envelope import Role
 from shared.eventstore import Context
 from shared.problems import Problem, problem_response
 from shared.runtime import Runtime
-from shared.telemetry import TracingMiddleware, current_trace_context
+from shared.telemetry import FASTAPI_TELEMETRY, TracingMiddleware, current_trace_context
 
 log = logging.getLogger("tiaodu.http")
 
@@ -232,6 +233,33 @@ class AuthenticateFirst:
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+
+def service_app(
+    *,
+    title: str,
+    description: str,
+    lifespan: Lifespan[FastAPI],
+    routers: Sequence[tuple[APIRouter, str]],
+    runs_api: bool,
+) -> FastAPI:
+    """A service's FastAPI app: the common middleware, health and offline /docs, and its routers (each with its
+    prefix, in the order given: FastAPI tries them in turn) when the process serves the API; a `worker` process
+    serves its health endpoints only."""
+    app = FastAPI(
+        telemetry=FASTAPI_TELEMETRY,
+        title=title,
+        version="1.0.0",
+        description=description,
+        lifespan=lifespan,
+        docs_url=None,  # shared.docs serves /docs with Swagger UI's files from the service itself
+        redoc_url=None,
+    )
+    install_common(app)
+    if runs_api:
+        for router, prefix in routers:
+            app.include_router(router, prefix=prefix)
+    return app
 
 
 def install_common(app: FastAPI) -> None:

@@ -19,8 +19,8 @@ from shared.projection import AfterCommit
 from shared.provision import verify_attachment_store
 from shared.runtime import CompositeReadModel, Runtime
 from shared.settings import Settings
-from shared.telemetry import FASTAPI_TELEMETRY, setup_telemetry
-from shared.web import install_common
+from shared.telemetry import setup_telemetry
+from shared.web import service_app
 
 SERVICE = "intake"
 
@@ -50,23 +50,14 @@ def create_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(
-        telemetry=FASTAPI_TELEMETRY,
+    return service_app(
         title="Tiaodu intake 项目台账服务",
-        version="1.0.0",
         description=(
             "重点项目登记、专班、阶段与进度填报。所有写操作返回事件流序号 seq;读操作可带 min_seq 等待读模型同步。"
         ),
         lifespan=lifespan,
-        docs_url=None,  # shared.docs serves /docs with Swagger UI's files from the service itself
-        redoc_url=None,
-    )
-    install_common(app)
-    if settings.runs_api:  # a `worker` process serves its health endpoints only
         # The progress report first: FastAPI matches a request against each included router's routes in turn
         # (~3 us a route, twice: to match, then to dispatch), and the weekly report is the command issued most.
-        app.include_router(progress_router)
-        app.include_router(router)
-        app.include_router(change_request_router)
-        app.include_router(attachments_router)
-    return app
+        routers=[(progress_router, ""), (router, ""), (change_request_router, ""), (attachments_router, "")],
+        runs_api=settings.runs_api,
+    )

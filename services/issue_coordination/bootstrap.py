@@ -21,8 +21,8 @@ from shared.eventstore import Context
 from shared.project_directory import ProjectDirectory
 from shared.runtime import CompositeReadModel, Runtime
 from shared.settings import Settings
-from shared.telemetry import FASTAPI_TELEMETRY, setup_telemetry
-from shared.web import install_common
+from shared.telemetry import setup_telemetry
+from shared.web import service_app
 
 SERVICE = "issue_coordination"
 
@@ -53,18 +53,10 @@ def create_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(
-        telemetry=FASTAPI_TELEMETRY,
+    return service_app(
         title="Tiaodu issue coordination 问题协调服务",
-        version="1.0.0",
         description="项目推进中困难问题的提出、交办、受理、办结与确认(退回改派、延期、补充情况),调度会议定事项的跟踪落实。",
         lifespan=lifespan,
-        docs_url=None,  # shared.docs serves /docs with Swagger UI's files from the service itself
-        redoc_url=None,
+        routers=[(router, ""), (actions_router, ""), (rules_router, "")],
+        runs_api=settings.runs_api,
     )
-    install_common(app)
-    if settings.runs_api:  # a `worker` process serves its health endpoints only
-        app.include_router(router)
-        app.include_router(actions_router)
-        app.include_router(rules_router)
-    return app

@@ -22,8 +22,8 @@ from shared.eventstore import Context
 from shared.project_directory import ProjectDirectory
 from shared.runtime import CompositeReadModel, Runtime
 from shared.settings import Settings
-from shared.telemetry import FASTAPI_TELEMETRY, setup_telemetry
-from shared.web import install_common
+from shared.telemetry import setup_telemetry
+from shared.web import service_app
 
 SERVICE = "scheduling"
 SYSTEM = Actor(org_id="platform", role=Role.SYSTEM, user="scheduling-monitor")
@@ -67,17 +67,10 @@ def create_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(
-        telemetry=FASTAPI_TELEMETRY,
+    return service_app(
         title="Tiaodu scheduling 调度服务",
-        version="1.0.0",
         description="年度实施方案与节点、红黄绿灯预警(规则版本化)、正当理由豁免、日监测、调度会与周调度报告、项目台账。",
         lifespan=lifespan,
-        docs_url=None,  # shared.docs serves /docs with Swagger UI's files from the service itself
-        redoc_url=None,
+        routers=[(router, ""), (clock_router, "/v1")],
+        runs_api=settings.runs_api,
     )
-    install_common(app)
-    if settings.runs_api:  # a `worker` process serves its health endpoints only
-        app.include_router(router)
-        app.include_router(clock_router, prefix="/v1")
-    return app
