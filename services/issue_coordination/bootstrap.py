@@ -14,6 +14,8 @@ from services.issue_coordination.handlers_rules import ensure_rule_data
 from services.issue_coordination.reactions import meeting_decisions
 from services.issue_coordination.read_model import IssueReadModel
 from services.issue_coordination.read_model_rules import RuleDataReadModel
+from services.issue_coordination.supervision_api import router as supervision_router
+from services.issue_coordination.supervision_read_model import SupervisionReadModel
 from services.issue_coordination.timers import ESCALATOR, issue_timers
 from shared.auth import IdentityReadModel
 from shared.clock import Clock
@@ -28,7 +30,9 @@ SERVICE = "issue_coordination"
 
 
 def read_model() -> CompositeReadModel:
-    return CompositeReadModel([IdentityReadModel(), ProjectDirectory(), IssueReadModel(), RuleDataReadModel()])
+    return CompositeReadModel(
+        [IdentityReadModel(), ProjectDirectory(), IssueReadModel(), RuleDataReadModel(), SupervisionReadModel()]
+    )
 
 
 def create_app(
@@ -67,4 +71,5 @@ def create_app(
         app.include_router(router)
         app.include_router(actions_router)
         app.include_router(rules_router)
+        app.include_router(supervision_router)
     return app
