@@ -15,6 +15,7 @@ from services.issue_coordination.reactions import meeting_decisions
 from services.issue_coordination.read_model import IssueReadModel
 from services.issue_coordination.read_model_rules import RuleDataReadModel
 from services.issue_coordination.supervision_api import router as supervision_router
+from services.issue_coordination.supervision_figures import router as supervision_figures_router
 from services.issue_coordination.supervision_read_model import SupervisionReadModel
 from services.issue_coordination.timers import ESCALATOR, issue_timers
 from shared.auth import IdentityReadModel
@@ -72,4 +73,5 @@ def create_app(
         app.include_router(actions_router)
         app.include_router(rules_router)
         app.include_router(supervision_router)
+        app.include_router(supervision_figures_router)
     return app
