@@ -19,7 +19,6 @@ from services.issue_coordination.supervision_handlers import (
     SubmitPlan,
     can_read,
     close,
-    get_order,
     issue_order,
     remind,
     review_plan,
@@ -160,8 +159,6 @@ async def timeline(
 
 @router.post("/{order_id}/rectification-plan", summary="报送整改方案(督办对象单位;可附附件)")
 async def plan(order_id: OrderId, body: SubmitPlan, rt: RuntimeDep, meta: MetaDep, response: Response) -> Written:
-    if await get_order(rt, order_id) is None:
-        raise Problem(404, "督办单不存在")
     return order_written(await submit_plan(rt, order_id, body, meta), response)
 
 

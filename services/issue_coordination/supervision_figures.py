@@ -11,6 +11,7 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 from typing import Annotated
 
+import asyncpg
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
@@ -66,8 +67,28 @@ def unit_figures(
         c["overdue"] += open_at_end and o.deadline < end
     for unit, n in reminders.items():
         counts[unit]["reminders_sent"] += n
+    # A unit whose orders were all closed before the period has nothing in it: no row of zeros.
     return [UnitFigures(unit_id=unit, **{k: c[k] for k in UnitFigures.model_fields if k != "unit_id"})
-            for unit, c in sorted(counts.items())]  # fmt: skip
+            for unit, c in sorted(counts.items()) if any(c.values())]  # fmt: skip
+
+
+async def figures_of(
+    pool: asyncpg.Pool, schema: str, start: datetime, end: datetime, unit_id: str | None
+) -> list[UnitFigures]:
+    """The figures of [start, end) from the read model in `schema` (the live one, or a rebuild beside it)."""
+    rows = await pool.fetch(
+        f"SELECT state FROM {schema}.supervision_orders WHERE issued_at < $1"
+        " AND ($2::text IS NULL OR target_unit_id = $2)",
+        end, unit_id,
+    )  # fmt: skip
+    reminded = await pool.fetch(
+        f"SELECT o.target_unit_id, count(*) AS n FROM {schema}.supervision_order_timeline t"
+        f" JOIN {schema}.supervision_orders o ON o.id = t.order_id WHERE t.type = 'SupervisionReminderSent'"
+        " AND t.recorded_at >= $1 AND t.recorded_at < $2 AND ($3::text IS NULL OR o.target_unit_id = $3)"
+        " GROUP BY o.target_unit_id", start, end, unit_id,
+    )  # fmt: skip
+    orders = [OrderState.model_validate_json(r["state"]) for r in rows]
+    return unit_figures(orders, {r["target_unit_id"]: int(r["n"]) for r in reminded}, start, end)
 
 
 class SupervisionFigures(Page[UnitFigures]):
@@ -91,18 +112,6 @@ async def supervision_figures(
     start, end = period_bounds(period)
     as_of = min(end, rt.clock.now())
     end = min(end, as_of + timedelta(microseconds=1))  # what was recorded up to the moment itself counts
-    s = rt.schema
-    rows = await rt.pool.fetch(
-        f"SELECT state FROM {s}.supervision_orders WHERE issued_at < $1 AND ($2::text IS NULL OR target_unit_id = $2)",
-        end, unit_id,
-    )  # fmt: skip
-    reminded = await rt.pool.fetch(
-        f"SELECT o.target_unit_id, count(*) AS n FROM {s}.supervision_order_timeline t"
-        f" JOIN {s}.supervision_orders o ON o.id = t.order_id WHERE t.type = 'SupervisionReminderSent'"
-        " AND t.recorded_at >= $1 AND t.recorded_at < $2 AND ($3::text IS NULL OR o.target_unit_id = $3)"
-        " GROUP BY o.target_unit_id", start, end, unit_id,
-    )  # fmt: skip
-    orders = [OrderState.model_validate_json(r["state"]) for r in rows]
-    figures = unit_figures(orders, {r["target_unit_id"]: int(r["n"]) for r in reminded}, start, end)
+    figures = await figures_of(rt.pool, rt.schema, start, end, unit_id)
     page = figures[paging.offset : paging.offset + paging.limit]
     return SupervisionFigures(items=page, total=len(figures), period=period, as_of=as_of, **paging.echo())

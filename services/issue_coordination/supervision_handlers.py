@@ -32,7 +32,7 @@ from shared.catalogue.issue_coordination import (
     SupervisionOrderIssued,
 )
 from shared.command_bodies import Strict
-from shared.commands import CommandMeta, Outcome, handle
+from shared.commands import CommandMeta, Outcome, handle, load
 from shared.domain_errors import Forbidden, invalid
 from shared.envelope import Role
 from shared.project_directory import ProjectEntry
@@ -151,7 +151,8 @@ async def _act(
 
 
 async def submit_plan(rt: Runtime, order_id: str, body: SubmitPlan, meta: CommandMeta) -> Outcome:
-    found = await get_order(rt, order_id)
+    # The order as the log has it (its row plus the tail of its subject): one just issued may not be in the row yet.
+    found = (await load(rt.pool, rt.store, rt.schema, ORDERS, order_id)).state
     refs = await attachments_of(rt, "attachments", body.attachments, found.project_id if found else None)
 
     def check(order: OrderState) -> None:
@@ -179,8 +180,3 @@ async def remind(rt: Runtime, order_id: str, body: Remind, meta: CommandMeta) ->
 async def close(rt: Runtime, order_id: str, body: Close, meta: CommandMeta) -> Outcome:
     check = lambda order: must_supervise(meta.principal, "办结督办单")  # noqa: E731
     return await _act(rt, order_id, meta, "supervision:close", check, lambda s: decide_close(s, body.conclusion))
-
-
-async def get_order(rt: Runtime, order_id: str) -> OrderState | None:
-    row = await rt.pool.fetchrow(f"SELECT state FROM {rt.schema}.supervision_orders WHERE id = $1", order_id)
-    return None if row is None else OrderState.model_validate_json(row["state"])
