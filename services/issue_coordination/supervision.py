@@ -23,7 +23,7 @@ from shared.catalogue.issue_coordination import (
     RectificationPlanSubmitted,
     SupervisionOrderClosed,
     SupervisionOrderIssued,
-    SupervisionReminderSent,
+    SupervisionOrderReminded,
 )
 from shared.domain_errors import Conflict, NotFound
 from shared.envelope import Envelope
@@ -123,7 +123,7 @@ def _plan_reviewed(s: OrderState, p: RectificationPlanReviewed, env: Envelope) -
     return {"status": OrderStatus.ISSUED, "plan": plan, "plans_returned": s.plans_returned + 1}
 
 
-def _reminded(s: OrderState, p: SupervisionReminderSent, env: Envelope) -> dict[str, object]:
+def _reminded(s: OrderState, p: SupervisionOrderReminded, env: Envelope) -> dict[str, object]:
     periods = s.reminder_periods if p.period is None else [*s.reminder_periods, p.period]
     return {"reminders": s.reminders + 1, "reminder_periods": periods, "last_reminded_at": env.recorded_at}
 
@@ -131,7 +131,7 @@ def _reminded(s: OrderState, p: SupervisionReminderSent, env: Envelope) -> dict[
 CHANGES: Mapping[type[BaseModel], Change] = {
     RectificationPlanSubmitted: _plan_submitted,
     RectificationPlanReviewed: _plan_reviewed,
-    SupervisionReminderSent: _reminded,
+    SupervisionOrderReminded: _reminded,
     SupervisionOrderClosed: lambda s, p, env: {
         "status": OrderStatus.CLOSED, "closed_at": env.recorded_at, "conclusion": p.conclusion
     },
@@ -190,20 +190,20 @@ def decide_review_plan(state: OrderState | None, accepted: bool, reason: str) ->
     return RectificationPlanReviewed(plan_id=order.plan.plan_id, accepted=accepted, reason=reason)
 
 
-def decide_remind(state: OrderState | None, text: str) -> SupervisionReminderSent:
+def decide_remind(state: OrderState | None, text: str) -> SupervisionOrderReminded:
     order = must_exist(state)
     if order.status not in OPEN_ORDER:
         raise bad_status(order, "催办")
-    return SupervisionReminderSent(text=text, manual=True)
+    return SupervisionOrderReminded(text=text, manual=True)
 
 
-def decide_timer_reminder(state: OrderState | None, now: datetime) -> SupervisionReminderSent | None:
+def decide_timer_reminder(state: OrderState | None, now: datetime) -> SupervisionOrderReminded | None:
     """The timer's reminder for the period due at `now`, or nothing (closed, not yet due, already reminded)."""
     order = must_exist(state)
     period = due_reminder_period(order, now)
     if period is None:
         return None
-    return SupervisionReminderSent(text=f"督办事项“{order.subject}”尚未办结,请抓紧整改落实", period=period)
+    return SupervisionOrderReminded(text=f"督办事项“{order.subject}”尚未办结,请抓紧整改落实", period=period)
 
 
 def decide_close(state: OrderState | None, conclusion: str) -> SupervisionOrderClosed:

@@ -39,7 +39,7 @@ ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 OrderId = Annotated[str, Path(description="督办单编号")]
 ORDER_EVENT_SUMMARIES = {
     "SupervisionOrderIssued": "下达督办单", "RectificationPlanSubmitted": "报送整改方案",
-    "RectificationPlanReviewed": "审核整改方案", "SupervisionReminderSent": "催办",
+    "RectificationPlanReviewed": "审核整改方案", "SupervisionOrderReminded": "催办",
     "SupervisionOrderClosed": "办结销号",
 }  # fmt: skip
 

@@ -23,7 +23,7 @@ from shared.paging import Page, PagingDep
 from shared.web import MinSeqDep, PrincipalDep, RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["supervision-orders"])
-PERIOD = r"^[0-9]{4}-(0[1-9]|1[0-2]|W(0[1-9]|[1-4][0-9]|5[0-3]))$"
+PERIOD = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2]|W(0[1-9]|[1-4][0-9]|5[0-3]))$"
 
 
 def period_bounds(period: str) -> tuple[datetime, datetime]:
@@ -83,7 +83,7 @@ async def figures_of(
     )  # fmt: skip
     reminded = await pool.fetch(
         f"SELECT o.target_unit_id, count(*) AS n FROM {schema}.supervision_order_timeline t"
-        f" JOIN {schema}.supervision_orders o ON o.id = t.order_id WHERE t.type = 'SupervisionReminderSent'"
+        f" JOIN {schema}.supervision_orders o ON o.id = t.order_id WHERE t.type = 'SupervisionOrderReminded'"
         " AND t.recorded_at >= $1 AND t.recorded_at < $2 AND ($3::text IS NULL OR o.target_unit_id = $3)"
         " GROUP BY o.target_unit_id", start, end, unit_id,
     )  # fmt: skip

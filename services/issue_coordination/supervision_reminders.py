@@ -1,6 +1,6 @@
 """Reminders (催办) on a cadence until a supervision order is closed: a daily timer (shared.timers, lease-held, one
 replica at a time) looks at the moment its period starts and records, for each open order whose reminder period has
-come, one `SupervisionReminderSent` naming the period.
+come, one `SupervisionOrderReminded` naming the period.
 
 Exactly once per reminder period: the event id is derived from the order and the period (a second replica or a
 re-run after a crash within the stream's dedupe window finds it), and the decision is taken again on the order as
@@ -20,7 +20,7 @@ from services.issue_coordination.supervision import (
     reminder_event_id,
 )
 from services.issue_coordination.supervision_read_model import ORDERS
-from shared.catalogue.issue_coordination import SupervisionReminderSent
+from shared.catalogue.issue_coordination import SupervisionOrderReminded
 from shared.commands import execute, load
 from shared.envelope import Actor, Role
 from shared.eventstore import Context
@@ -40,7 +40,7 @@ async def remind_if_due(rt: Runtime, order_id: str, at: datetime, ctx: Context) 
     if loaded.state is None or (period := due_reminder_period(loaded.state, at)) is None:
         return None
 
-    def decide(state: OrderState | None) -> SupervisionReminderSent | None:
+    def decide(state: OrderState | None) -> SupervisionOrderReminded | None:
         reminder = None if state is None else decide_timer_reminder(state, at)
         return reminder if reminder is not None and reminder.period == period else None
 

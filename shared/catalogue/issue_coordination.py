@@ -279,8 +279,8 @@ class RectificationPlanReviewed(BaseModel):
     reason: str = ""
 
 
-@event("SupervisionReminderSent", aggregate="supervision_order")
-class SupervisionReminderSent(BaseModel):
+@event("SupervisionOrderReminded", aggregate="supervision_order")
+class SupervisionOrderReminded(BaseModel):
     """催办: by hand (`manual`) or by the reminder timer once per reminder period (`period`, its event id derived
     from the order and the period so that two replicas or a restart record it once)."""
 

@@ -64,7 +64,7 @@ async def test_order_lifecycle_and_closure_needs_an_accepted_plan(platform: Plat
     r = await platform.issues.get(f"{ORDERS}/{order_id}/timeline", headers=platform.h("supervision"))
     assert [e["type"] for e in r.json()["items"]] == [
         "SupervisionOrderIssued", "RectificationPlanSubmitted", "RectificationPlanReviewed",
-        "RectificationPlanSubmitted", "RectificationPlanReviewed", "SupervisionReminderSent", "SupervisionOrderClosed",
+        "RectificationPlanSubmitted", "RectificationPlanReviewed", "SupervisionOrderReminded", "SupervisionOrderClosed",
     ]  # fmt: skip
 
 

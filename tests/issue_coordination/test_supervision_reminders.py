@@ -61,7 +61,7 @@ async def two(settings: Settings) -> AsyncIterator[Two]:
 
 async def reminders_of(rt: Runtime, order_id: str) -> list[int | None]:
     events = await rt.store.read_aggregate("supervision_order", order_id)
-    return [e.envelope.payload.get("period") for e in events if e.envelope.type == "SupervisionReminderSent"]
+    return [e.envelope.payload.get("period") for e in events if e.envelope.type == "SupervisionOrderReminded"]
 
 
 async def move_to(two: Two, day: date, hour: int) -> None:
