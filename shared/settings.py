@@ -12,7 +12,9 @@ from shared.platform_clock import PlatformClock
 from shared.schedule import Schedule
 
 # Timer name -> schedule; each can be set with TIAODU_SCHEDULE_<NAME> (e.g. TIAODU_SCHEDULE_DAILY_MONITORING).
-DEFAULT_SCHEDULES = {"daily_monitoring": "daily 06:00", "issue_escalation": "daily 18:30"}
+DEFAULT_SCHEDULES = {
+    "daily_monitoring": "daily 06:00", "issue_escalation": "daily 18:30", "supervision_reminders": "daily 09:00"
+}  # fmt: skip
 
 
 def schedules_from_env() -> dict[str, str]:

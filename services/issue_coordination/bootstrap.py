@@ -14,6 +14,9 @@ from services.issue_coordination.handlers_rules import ensure_rule_data
 from services.issue_coordination.reactions import meeting_decisions
 from services.issue_coordination.read_model import IssueReadModel
 from services.issue_coordination.read_model_rules import RuleDataReadModel
+from services.issue_coordination.supervision_api import router as supervision_router
+from services.issue_coordination.supervision_figures import router as supervision_figures_router
+from services.issue_coordination.supervision_read_model import SupervisionReadModel
 from services.issue_coordination.timers import ESCALATOR, issue_timers
 from shared.auth import IdentityReadModel
 from shared.clock import Clock
@@ -28,7 +31,9 @@ SERVICE = "issue_coordination"
 
 
 def read_model() -> CompositeReadModel:
-    return CompositeReadModel([IdentityReadModel(), ProjectDirectory(), IssueReadModel(), RuleDataReadModel()])
+    return CompositeReadModel(
+        [IdentityReadModel(), ProjectDirectory(), IssueReadModel(), RuleDataReadModel(), SupervisionReadModel()]
+    )
 
 
 def create_app(
@@ -55,8 +60,14 @@ def create_app(
 
     return service_app(
         title="Tiaodu issue coordination 问题协调服务",
-        description="项目推进中困难问题的提出、交办、受理、办结与确认(退回改派、延期、补充情况),调度会议定事项的跟踪落实。",
+        description="项目推进中困难问题的提出、交办、受理、办结与确认(退回改派、延期、补充情况),调度会议定事项的跟踪落实,督办与整改。",
         lifespan=lifespan,
-        routers=[(router, ""), (actions_router, ""), (rules_router, "")],
+        routers=[
+            (router, ""),
+            (actions_router, ""),
+            (rules_router, ""),
+            (supervision_router, ""),
+            (supervision_figures_router, ""),
+        ],
         runs_api=settings.runs_api,
     )

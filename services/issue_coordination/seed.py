@@ -4,8 +4,9 @@
 
 Issues are raised by the projects' units, so the seed needs their tokens: `make run` passes every demo token in
 TIAODU_DEMO_TOKENS (JSON, as .run/demo.json has them). The demo gets issues at every status (提出、交办、办理中、
-办结待确认、已确认, one reopened once), due after the demo day (2024-09-30) so that the demo's clock makes them overdue
-as it moves on, and a city dispatch meeting whose decisions become tracked items (one without a project).
+办结待确认、已确认, one reopened once) and a 督办 order in rectification, due after the demo day (2024-09-30) so
+that the demo's clock makes them overdue as it moves on, and a city dispatch meeting whose decisions become tracked
+items (one without a project).
 Every write carries an Idempotency-Key: a re-run appends nothing twice.
 """
 
@@ -123,6 +124,33 @@ def _meeting(client: httpx.Client, hq: str, projects: list[dict[str, Any]]) -> i
     return int(seq)
 
 
+def _supervision_order(client: httpx.Client, hq: str, units: dict[str, str], project: dict[str, Any]) -> int:
+    """A 督办 order by the supervision office on a slow project, its unit's rectification plan accepted: open
+    (整改中) and due after the demo day, so that the demo's reminders (催办) come on its cadence."""
+    supervision = demo_token("supervision") or hq
+    order = {
+        "target_unit_id": project["unit_id"],
+        "project_id": project["id"],
+        "subject": "施工许可办理进展缓慢(演示)",
+        "requirement": "10 月 15 日前报送并落实整改方案,按期办结(演示)",
+        "deadline": "2024-10-15T18:00:00+08:00",
+    }
+    order_id = _post(client, "/v1/supervision-orders", order, supervision, "seed-supervision-order")["id"]
+    plan = {"text": "明确专人对接住建部门,一周内补齐施工许可材料(演示)"}
+    path = f"/v1/supervision-orders/{order_id}"
+    _post(client, f"{path}/rectification-plan", plan, units[project["unit_id"]], "seed-supervision-plan")
+    review = {"accepted": True, "reason": "同意按方案整改(演示)"}
+    return int(
+        _post(client, f"{path}/rectification-plan/review", review, supervision, "seed-supervision-review")["seq"]
+    )
+
+
+def demo_token(org: str) -> str | None:
+    """A demo organisation's token beside the units' (make run passes them all)."""
+    token = json.loads(os.environ.get(TOKENS_ENV) or "{}").get(org)
+    return token if isinstance(token, str) else None
+
+
 def seed(base_url: str, token: str) -> int:
     units = unit_tokens()
     with httpx.Client(base_url=base_url, timeout=60) as client:
@@ -131,6 +159,7 @@ def seed(base_url: str, token: str) -> int:
                          "projects").json()["items"]  # fmt: skip
         for spec in ISSUES:
             _issue(client, token, units, projects[spec[0]], spec)
+        _supervision_order(client, token, units, projects[3])
         last = _meeting(client, token, projects)
         _wait_until_tracked(client, token, last)
         r = check(client.get("/v1/issues", params={"limit": 500}, headers=hq), "issues")

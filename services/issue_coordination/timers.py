@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from services.issue_coordination.escalation_runs import run_escalations
+from services.issue_coordination.supervision_reminders import reminder_timer
 from shared.envelope import Actor, Role
 from shared.eventstore import Context
 from shared.runtime import Runtime
@@ -33,4 +34,4 @@ async def escalate_day(rt: Runtime, period: Period) -> None:
 
 
 def issue_timers(settings: Settings) -> list[Timer]:
-    return [Timer(ISSUE_ESCALATION, settings.schedule(ISSUE_ESCALATION), escalate_day)]
+    return [Timer(ISSUE_ESCALATION, settings.schedule(ISSUE_ESCALATION), escalate_day), reminder_timer(settings)]

@@ -239,3 +239,58 @@ class IssueEscalated(Deadline):
     manual: bool = False
     missed_deadline: AwareDatetime | None = None  # the deadline that passed (None: hq escalated before it)
     deadline_since: AwareDatetime  # the new deadline runs from here: the missed one, or when hq escalated
+
+
+# -- supervision orders (督办, aggregate `supervision_order`) -------------------------------------------------------
+
+
+@event("SupervisionOrderIssued", aggregate="supervision_order")
+class SupervisionOrderIssued(Deadline):
+    """督办 by the supervision office (or hq): a target unit, about an issue or a project (at least one), with a
+    deadline (given, or working days of the rules in force on the calendar in force, both recorded) and the
+    requirement that the target unit submits a rectification plan (整改方案) before it can be closed."""
+
+    target_unit_id: str
+    issue_id: str | None = None
+    project_id: str | None = None
+    programme_id: str | None = None
+    subject: str
+    requirement: str
+    # Every how many calendar days a reminder (催办) is due while the order is open: rule data when it was issued,
+    # recorded so that a later rule never changes the cadence of an order already issued.
+    reminder_every_days: StrictInt = 3
+
+
+@event("RectificationPlanSubmitted", aggregate="supervision_order")
+class RectificationPlanSubmitted(BaseModel):
+    """整改方案 by the target unit (a resubmission after a return replaces the previous one)."""
+
+    plan_id: str
+    text: str
+    attachments: list[AttachmentRef] = Field(default_factory=list)
+
+
+@event("RectificationPlanReviewed", aggregate="supervision_order")
+class RectificationPlanReviewed(BaseModel):
+    """The supervision office accepts the plan or returns it (退回) with a reason."""
+
+    plan_id: str
+    accepted: bool
+    reason: str = ""
+
+
+@event("SupervisionOrderReminded", aggregate="supervision_order")
+class SupervisionOrderReminded(BaseModel):
+    """催办: by hand (`manual`) or by the reminder timer once per reminder period (`period`, its event id derived
+    from the order and the period so that two replicas or a restart record it once)."""
+
+    text: str
+    manual: bool = False
+    period: StrictInt | None = None  # the timer's reminder period number (0 = the first period after issue)
+
+
+@event("SupervisionOrderClosed", aggregate="supervision_order")
+class SupervisionOrderClosed(BaseModel):
+    """办结销号 by the supervision office, only with an accepted rectification plan."""
+
+    conclusion: str

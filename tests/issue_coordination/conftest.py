@@ -81,13 +81,17 @@ class Platform:
 
 
 @pytest.fixture
-async def platform(settings: Settings) -> AsyncIterator[Platform]:
+async def platform(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[Platform]:
+    # A test module that counts every event it causes sets ISSUE_TIMERS = False: no timer then adds its own.
+    timers = getattr(request.module, "ISSUE_TIMERS", True)
     clock = SimulatedClock()
     intake_app = create_intake(dataclasses.replace(settings, replica_id="intake-1"))
     scheduling_app = create_scheduling(
         dataclasses.replace(settings, replica_id="scheduling-1"), clock=clock, monitor=False, react=False
     )
-    issues_app = create_issue_coordination(dataclasses.replace(settings, replica_id="issues-1"), clock=clock)
+    issues_app = create_issue_coordination(
+        dataclasses.replace(settings, replica_id="issues-1"), clock=clock, escalate=timers
+    )
     async with AsyncExitStack() as stack:
         intake = await stack.enter_async_context(running(intake_app))
         scheduling = await stack.enter_async_context(running(scheduling_app))

@@ -52,6 +52,16 @@ async def test_every_list_is_a_page(platform: Platform) -> None:
     r = await platform.issues.post("/v1/issue-rules", json=rules, headers=platform.h("hq"))
     assert r.status_code == 201, r.text
     await platform.synced()
+    orders = []
+    for unit in ("unit-b", "unit-c"):  # two orders, on two units (two rows of figures)
+        order = {"target_unit_id": unit, "issue_id": issue_id, "subject": "督办", "requirement": "限期整改"}
+        r = await platform.issues.post("/v1/supervision-orders", json=order, headers=platform.h("supervision"))
+        assert r.status_code == 201, r.text
+        orders.append(r.json()["id"])
+    r = await platform.issues.post(f"/v1/supervision-orders/{orders[0]}/reminders", json={"text": "请加快"},
+                                   headers=platform.h("supervision"))  # fmt: skip
+    assert r.status_code == 201, r.text
+    await platform.synced()
     doc = await document(platform)
     checked = []
     for method, path, op in operations(doc):
@@ -59,15 +69,20 @@ async def test_every_list_is_a_page(platform: Platform) -> None:
             continue
         answer = resolve(doc, json_answer(doc, op) or {})
         assert PAGE_FIELDS <= set(answer.get("properties", {})), path
-        url = path.format(issue_id=issue_id)
-        whole = (await platform.issues.get(url, headers=platform.h("hq"))).json()
+        url = path.format(issue_id=issue_id, order_id=orders[0])
+        query = {"period": "2024-01"} if path == "/v1/supervision-figures" else {}
+        whole = (await platform.issues.get(url, params=query, headers=platform.h("hq"))).json()
         assert whole["total"] >= 2 and (whole["limit"], whole["offset"]) == (100, 0), (path, whole)
-        r = await platform.issues.get(url, params={"limit": 1, "offset": whole["total"] - 1}, headers=platform.h("hq"))
+        last = {**query, "limit": 1, "offset": whole["total"] - 1}
+        r = await platform.issues.get(url, params=last, headers=platform.h("hq"))
         assert r.json()["items"] == whole["items"][-1:] and r.json()["total"] == whole["total"], path
-        r = await platform.issues.get(url, params={"limit": 501}, headers=platform.h("hq"))
+        r = await platform.issues.get(url, params={**query, "limit": 501}, headers=platform.h("hq"))
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "query.limit", path
         checked.append(path)
-    assert sorted(checked) == ["/v1/calendars", "/v1/issue-rules", "/v1/issues", "/v1/issues/{issue_id}/timeline"]
+    assert sorted(checked) == [
+        "/v1/calendars", "/v1/issue-rules", "/v1/issues", "/v1/issues/{issue_id}/timeline", "/v1/supervision-figures",
+        "/v1/supervision-orders", "/v1/supervision-orders/{order_id}/timeline",
+    ]  # fmt: skip
 
 
 async def test_bad_input_names_the_field_in_chinese(platform: Platform) -> None:

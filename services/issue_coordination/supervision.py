@@ -1,0 +1,220 @@
+"""Supervision orders (督办), free of I/O: the state folded from an order's events and the decisions on its
+commands. Who may act is supervision_policies.py's; a command the status does not allow is 409 naming the status.
+
+Lifecycle: issued (待报整改方案) -> plan submitted (整改方案待审) -> plan accepted (整改中) -> closed (已办结);
+a returned plan goes back to `issued`. Reminders (催办) are recorded in any open status.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from shared.catalogue import CATALOGUE
+from shared.catalogue.intake import AttachmentRef
+from shared.catalogue.issue_coordination import (
+    DeadlineSource,
+    RectificationPlanReviewed,
+    RectificationPlanSubmitted,
+    SupervisionOrderClosed,
+    SupervisionOrderIssued,
+    SupervisionOrderReminded,
+)
+from shared.domain_errors import Conflict, NotFound
+from shared.envelope import Envelope
+
+
+class OrderStatus(StrEnum):
+    ISSUED = "issued"  # 已下达,待报整改方案
+    PLAN_SUBMITTED = "plan_submitted"  # 整改方案待审
+    RECTIFYING = "rectifying"  # 整改方案已认可,整改中
+    CLOSED = "closed"  # 已办结销号
+
+
+ORDER_STATUS_LABELS = {
+    OrderStatus.ISSUED: "待报整改方案", OrderStatus.PLAN_SUBMITTED: "整改方案待审", OrderStatus.RECTIFYING: "整改中",
+    OrderStatus.CLOSED: "已办结",
+}  # fmt: skip
+OPEN_ORDER = frozenset({OrderStatus.ISSUED, OrderStatus.PLAN_SUBMITTED, OrderStatus.RECTIFYING})
+
+
+class Plan(BaseModel):
+    plan_id: str
+    text: str
+    attachments: list[AttachmentRef] = Field(default_factory=list)
+    submitted_at: datetime
+    accepted: bool | None = None  # None: not yet reviewed
+    review_reason: str = ""
+
+
+class OrderState(BaseModel):
+    id: str
+    issued_by: str
+    issued_at: datetime
+    target_unit_id: str
+    issue_id: str | None = None
+    project_id: str | None = None
+    programme_id: str | None = None
+    subject: str
+    requirement: str
+    deadline: datetime
+    deadline_source: DeadlineSource
+    rule_version: int | None = None
+    calendar_version: int | None = None
+    reminder_every_days: int
+    status: OrderStatus
+    plan: Plan | None = None
+    plans_returned: int = 0
+    reminders: int = 0
+    reminder_periods: list[int] = Field(default_factory=list)  # the timer's periods already reminded
+    last_reminded_at: datetime | None = None
+    closed_at: datetime | None = None
+    conclusion: str | None = None
+    last_changed_at: datetime
+
+    def overdue(self, now: datetime) -> bool:
+        return self.status in OPEN_ORDER and self.deadline < now
+
+    def closed_on_time(self) -> bool:
+        return self.closed_at is not None and self.closed_at <= self.deadline
+
+
+# -- ids derived from the order, so that a replica, a restart or a retry targets the same event ------------------
+
+REMINDER_NAMESPACE = uuid.UUID("8a1e5c2b-7d4f-4b3a-9e6c-1f2d3b4a5c6e")
+
+
+def reminder_event_id(order_id: str, period: int) -> uuid.UUID:
+    return uuid.uuid5(REMINDER_NAMESPACE, f"{order_id}|{period}")
+
+
+def due_reminder_period(order: OrderState, now: datetime) -> int | None:
+    """The reminder period `now` falls in (period k starts k+1 cadences after issue), None before the first one or
+    when the order is closed; a period already reminded (by the timer) is not due again."""
+    if order.status not in OPEN_ORDER:
+        return None
+    cadence = timedelta(days=max(order.reminder_every_days, 1))
+    elapsed = now - order.issued_at
+    if elapsed < cadence:
+        return None
+    period = int(elapsed / cadence) - 1
+    return None if period in order.reminder_periods else period
+
+
+# -- evolve ------------------------------------------------------------------------------------------------------
+
+Change = Callable[[OrderState, Any, Envelope], dict[str, object]]
+
+
+def _plan_submitted(s: OrderState, p: RectificationPlanSubmitted, env: Envelope) -> dict[str, object]:
+    plan = Plan(plan_id=p.plan_id, text=p.text, attachments=p.attachments, submitted_at=env.recorded_at)
+    return {"status": OrderStatus.PLAN_SUBMITTED, "plan": plan}
+
+
+def _plan_reviewed(s: OrderState, p: RectificationPlanReviewed, env: Envelope) -> dict[str, object]:
+    plan = s.plan.model_copy(update={"accepted": p.accepted, "review_reason": p.reason}) if s.plan else None
+    if p.accepted:
+        return {"status": OrderStatus.RECTIFYING, "plan": plan}
+    return {"status": OrderStatus.ISSUED, "plan": plan, "plans_returned": s.plans_returned + 1}
+
+
+def _reminded(s: OrderState, p: SupervisionOrderReminded, env: Envelope) -> dict[str, object]:
+    periods = s.reminder_periods if p.period is None else [*s.reminder_periods, p.period]
+    return {"reminders": s.reminders + 1, "reminder_periods": periods, "last_reminded_at": env.recorded_at}
+
+
+CHANGES: Mapping[type[BaseModel], Change] = {
+    RectificationPlanSubmitted: _plan_submitted,
+    RectificationPlanReviewed: _plan_reviewed,
+    SupervisionOrderReminded: _reminded,
+    SupervisionOrderClosed: lambda s, p, env: {
+        "status": OrderStatus.CLOSED, "closed_at": env.recorded_at, "conclusion": p.conclusion
+    },
+}  # fmt: skip
+
+
+def evolve_order(state: OrderState | None, envelope: Envelope, payload: BaseModel | None = None) -> OrderState:
+    if payload is None:
+        payload = CATALOGUE.load_payload(envelope.type, envelope.schema_version, envelope.payload)
+    at = envelope.recorded_at
+    if state is None:
+        if not isinstance(payload, SupervisionOrderIssued):
+            raise ValueError(f"{envelope.type} before the order's issue for {envelope.aggregate_id}")
+        fields = payload.model_dump(exclude={"deadline_since"})
+        return OrderState(id=envelope.aggregate_id, issued_by=envelope.actor.org_id, issued_at=at,
+                          status=OrderStatus.ISSUED, last_changed_at=at, **fields)  # fmt: skip
+    change = CHANGES.get(type(payload))
+    if change is None:
+        raise ValueError(f"cannot apply {envelope.type} to supervision order {envelope.aggregate_id}")
+    return state.model_copy(update={**change(state, payload, envelope), "last_changed_at": at})
+
+
+# -- decisions ---------------------------------------------------------------------------------------------------
+
+
+def must_exist(state: OrderState | None) -> OrderState:
+    if state is None:
+        raise NotFound("督办单不存在", field="order_id", reason="督办单不存在")
+    return state
+
+
+def bad_status(order: OrderState, what: str) -> Conflict:
+    label = ORDER_STATUS_LABELS[order.status]
+    return Conflict(
+        f"督办单当前状态为“{label}”({order.status.value}),不能{what}",
+        field="status", reason=f"当前状态为 {order.status.value}", current_status=order.status.value,
+    )  # fmt: skip
+
+
+def decide_issue(state: OrderState | None, event: SupervisionOrderIssued) -> SupervisionOrderIssued | None:
+    """A new order under a fresh id; a retried issue (same Idempotency-Key, same id) finds it: nothing to do."""
+    return event if state is None else None
+
+
+def decide_submit_plan(state: OrderState | None, event: RectificationPlanSubmitted) -> RectificationPlanSubmitted:
+    order = must_exist(state)
+    if order.status != OrderStatus.ISSUED:
+        raise bad_status(order, "报送整改方案(已报送待审、已认可或已办结)")
+    return event
+
+
+def decide_review_plan(state: OrderState | None, accepted: bool, reason: str) -> RectificationPlanReviewed:
+    order = must_exist(state)
+    if order.status != OrderStatus.PLAN_SUBMITTED or order.plan is None:
+        raise bad_status(order, "审核整改方案(没有待审的整改方案)")
+    return RectificationPlanReviewed(plan_id=order.plan.plan_id, accepted=accepted, reason=reason)
+
+
+def decide_remind(state: OrderState | None, text: str) -> SupervisionOrderReminded:
+    order = must_exist(state)
+    if order.status not in OPEN_ORDER:
+        raise bad_status(order, "催办")
+    return SupervisionOrderReminded(text=text, manual=True)
+
+
+def decide_timer_reminder(state: OrderState | None, now: datetime) -> SupervisionOrderReminded | None:
+    """The timer's reminder for the period due at `now`, or nothing (closed, not yet due, already reminded)."""
+    order = must_exist(state)
+    period = due_reminder_period(order, now)
+    if period is None:
+        return None
+    return SupervisionOrderReminded(text=f"督办事项“{order.subject}”尚未办结,请抓紧整改落实", period=period)
+
+
+def decide_close(state: OrderState | None, conclusion: str) -> SupervisionOrderClosed:
+    """Closure needs an accepted rectification plan: 409 naming the status (and the missing plan) otherwise."""
+    order = must_exist(state)
+    if order.status == OrderStatus.CLOSED:
+        raise bad_status(order, "重复办结")
+    if order.status != OrderStatus.RECTIFYING:
+        missing = "尚未报送整改方案" if order.plan is None else "整改方案尚未认可"
+        raise Conflict(
+            f"督办单当前状态为“{ORDER_STATUS_LABELS[order.status]}”({order.status.value}),{missing},不能办结",
+            field="rectification_plan", reason=missing, current_status=order.status.value,
+        )  # fmt: skip
+    return SupervisionOrderClosed(conclusion=conclusion)

@@ -1,0 +1,75 @@
+"""Reminders (催办) on a cadence until a supervision order is closed: a daily timer (shared.timers, lease-held, one
+replica at a time) looks at the moment its period starts and records, for each open order whose reminder period has
+come, one `SupervisionOrderReminded` naming the period.
+
+Exactly once per reminder period: the event id is derived from the order and the period (a second replica or a
+re-run after a crash within the stream's dedupe window finds it), and the decision is taken again on the order as
+the log has it under its expected sequence (a period already in `reminder_periods` is not due: beyond the window).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from services.issue_coordination.supervision import (
+    OPEN_ORDER,
+    OrderState,
+    decide_timer_reminder,
+    due_reminder_period,
+    reminder_event_id,
+)
+from services.issue_coordination.supervision_read_model import ORDERS
+from shared.catalogue.issue_coordination import SupervisionOrderReminded
+from shared.commands import execute, load
+from shared.envelope import Actor, Role
+from shared.eventstore import Context
+from shared.runtime import Runtime
+from shared.schedule import Period
+from shared.settings import Settings
+from shared.timers import Timer
+
+SUPERVISION_REMINDERS = "supervision_reminders"
+REMINDER = Actor(org_id="platform", role=Role.SYSTEM, user="supervision-reminders")
+log = logging.getLogger("tiaodu.issue_coordination")
+
+
+async def remind_if_due(rt: Runtime, order_id: str, at: datetime, ctx: Context) -> int | None:
+    """The reminder period due for one order at `at`, recorded once; None when nothing is due or it is recorded."""
+    loaded = await load(rt.pool, rt.store, rt.schema, ORDERS, order_id)
+    if loaded.state is None or (period := due_reminder_period(loaded.state, at)) is None:
+        return None
+
+    def decide(state: OrderState | None) -> SupervisionOrderReminded | None:
+        reminder = None if state is None else decide_timer_reminder(state, at)
+        return reminder if reminder is not None and reminder.period == period else None
+
+    outcome = await execute(
+        pool=rt.pool, store=rt.store, schema=rt.schema, spec=ORDERS, aggregate_id=order_id, decide=decide,
+        context=ctx, event_id=reminder_event_id(order_id, period),
+    )  # fmt: skip
+    return period if outcome.appended and not outcome.replayed else None
+
+
+async def run_reminders(rt: Runtime, at: datetime, ctx: Context) -> list[tuple[str, int]]:
+    async with rt.pool.acquire() as conn:
+        rows = await conn.fetch(
+            f"SELECT id FROM {rt.schema}.supervision_orders WHERE status = ANY($1::text[]) ORDER BY issued_at, id",
+            sorted(OPEN_ORDER),
+        )  # fmt: skip
+    sent = []
+    for row in rows:
+        period = await remind_if_due(rt, row["id"], at, ctx)
+        if period is not None:
+            sent.append((row["id"], period))
+    return sent
+
+
+async def remind_day(rt: Runtime, period: Period) -> None:
+    sent = await run_reminders(rt, period.start, Context(actor=REMINDER, correlation_id=f"reminders-{period.label}"))
+    if sent:
+        log.info("supervision reminders %s: %s sent", period.label, len(sent))
+
+
+def reminder_timer(settings: Settings) -> Timer:
+    return Timer(SUPERVISION_REMINDERS, settings.schedule(SUPERVISION_REMINDERS), remind_day)

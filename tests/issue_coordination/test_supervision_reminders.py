@@ -1,0 +1,120 @@
+"""Reminders (催办) on a supervision order's cadence, exactly once per reminder period, with two replicas of
+issue_coordination on the real servers sharing one moved clock: each replica's timer competes for the daily run, a
+re-run of the same moment by both at once appends nothing, and a closed order is reminded no more."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from datetime import UTC, date, datetime
+
+import httpx
+import pytest
+
+from services.intake.bootstrap import create_app as create_intake
+from services.issue_coordination.bootstrap import create_app as create_issue_coordination
+from services.issue_coordination.supervision_reminders import SUPERVISION_REMINDERS, run_reminders
+from shared.clock import SimulatedClock
+from shared.eventstore import Context
+from shared.kv_records import read_record
+from shared.names import timer_key
+from shared.runtime import Runtime
+from shared.settings import Settings
+from tests.platform import SYSTEM_CTX, auth, bootstrap_orgs, project_body, running, runtime_of, wait_until
+
+
+@dataclasses.dataclass
+class Two:
+    a: httpx.AsyncClient
+    rts: list[Runtime]
+    tokens: dict[str, str]
+    clock: SimulatedClock
+    settings: Settings
+
+
+@pytest.fixture
+async def two(settings: Settings) -> AsyncIterator[Two]:
+    clock = SimulatedClock()  # 2024-01-01 08:00 China time
+    fast = dataclasses.replace(settings, timer_poll_s=0.2)
+    intake_app = create_intake(dataclasses.replace(fast, replica_id="intake-1"))
+    apps = [create_issue_coordination(dataclasses.replace(fast, replica_id=f"issues-{n}"), clock=clock,
+                                      escalate=True) for n in "ab"]  # fmt: skip
+    async with AsyncExitStack() as stack:
+        intake = await stack.enter_async_context(running(intake_app))
+        clients = [await stack.enter_async_context(running(app)) for app in apps]
+        tokens = await bootstrap_orgs(runtime_of(intake_app).store)
+        last = await runtime_of(intake_app).store.last_seq()
+        assert await runtime_of(intake_app).runner.wait_for(last, 10)
+        r = await intake.post("/v1/programmes", json={"id": "prog", "name": "2024 三十工程", "year": 2024},
+                              headers=auth(tokens["hq"]))  # fmt: skip
+        assert r.status_code == 201, r.text
+        assert await runtime_of(intake_app).runner.wait_for(r.json()["seq"], 10)
+        r = await intake.post("/v1/projects", json=project_body(), headers=auth(tokens["hq"]))
+        assert r.status_code == 201, r.text
+        rts = [runtime_of(app) for app in apps]
+        for rt in rts:
+            assert await rt.runner.wait_for(r.json()["seq"], 10)
+        yield Two(clients[0], rts, tokens, clock, fast)
+
+
+async def reminders_of(rt: Runtime, order_id: str) -> list[int | None]:
+    events = await rt.store.read_aggregate("supervision_order", order_id)
+    return [e.envelope.payload.get("period") for e in events if e.envelope.type == "SupervisionOrderReminded"]
+
+
+async def move_to(two: Two, day: date, hour: int) -> None:
+    """Move the shared clock and wait until the daily reminder run of that day is done (by either replica)."""
+    two.clock.set_day(day, hour)
+    for rt in two.rts:
+        assert rt.timers is not None
+        rt.timers.wake()
+    kv = two.rts[0].kv
+    assert kv is not None
+    key = timer_key(two.settings.stream, "issue_coordination", SUPERVISION_REMINDERS)
+
+    async def done() -> bool:
+        record, _ = await read_record(kv, key)
+        return record is not None and record.get("label") == day.isoformat() and record.get("expires_at") == 0.0
+
+    await wait_until(done, timeout=20, what=f"the reminder run of {day}")
+
+
+async def test_reminders_once_per_period_with_two_replicas_until_closed(two: Two) -> None:
+    project_id = await two.rts[0].pool.fetchval("SELECT id FROM issue_coordination.project_directory")
+    sup, unit = auth(two.tokens["supervision"]), auth(two.tokens["unit-a"])
+    body = {"target_unit_id": "unit-a", "project_id": project_id, "subject": "开工滞后", "requirement": "限期整改",
+            "deadline": "2024-01-31T18:00:00+08:00"}  # fmt: skip
+    r = await two.a.post("/v1/supervision-orders", json=body, headers=sup)
+    assert r.status_code == 201, r.text
+    order_id = r.json()["id"]
+    for rt in two.rts:
+        assert await rt.runner.wait_for(r.json()["seq"], 10)
+
+    await move_to(two, date(2024, 1, 3), 10)  # 2 days 2 hours after issue: the 3-day cadence has not come round
+    assert await reminders_of(two.rts[0], order_id) == []
+    await move_to(two, date(2024, 1, 4), 10)  # 01-04 09:00 is 3 days 1 hour on: period 0
+    assert await reminders_of(two.rts[0], order_id) == [0]
+    r = await two.a.post(f"/v1/supervision-orders/{order_id}/reminders", json={"text": "请加快"}, headers=sup)
+    assert r.status_code == 201, r.text  # a reminder by hand is extra, it does not use up a period
+    await move_to(two, date(2024, 1, 9), 10)  # runs 01-05 .. 01-09 in order: 01-07 09:00 starts period 1
+    assert await reminders_of(two.rts[0], order_id) == [0, None, 1]
+
+    # Both replicas re-run the moment of period 1 at once (as after a crash mid-run): nothing more is appended.
+    at = datetime(2024, 1, 7, 1, tzinfo=UTC)
+    ctx = Context(actor=SYSTEM_CTX.actor, correlation_id="rerun")
+    reruns = await asyncio.gather(*(run_reminders(rt, at, ctx) for rt in two.rts))
+    assert reruns == [[], []] and await reminders_of(two.rts[0], order_id) == [0, None, 1]
+
+    for path, org, payload in (("rectification-plan", unit, {"text": "整改方案"}),
+                               ("rectification-plan/review", sup, {"accepted": True}),
+                               ("closure", sup, {"conclusion": "整改到位"})):  # fmt: skip
+        r = await two.a.post(f"/v1/supervision-orders/{order_id}/{path}", json=payload, headers=org)
+        assert r.status_code == 200, r.text
+    for rt in two.rts:
+        assert await rt.runner.wait_for(r.json()["seq"], 10)
+    await move_to(two, date(2024, 1, 13), 10)  # period 3 would have come on 01-13 09:00: the order is closed
+    assert await reminders_of(two.rts[0], order_id) == [0, None, 1]
+    r = await two.a.get(f"/v1/supervision-orders/{order_id}", headers=sup)
+    assert (r.json()["reminders"], r.json()["status"]) == (3, "closed")
