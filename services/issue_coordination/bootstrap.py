@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from services.issue_coordination.api import router
 from services.issue_coordination.api_actions import router as actions_router
+from services.issue_coordination.api_figures import router as figures_router
 from services.issue_coordination.api_rules import router as rules_router
 from services.issue_coordination.handlers_rules import ensure_rule_data
 from services.issue_coordination.reactions import meeting_decisions
@@ -67,4 +68,5 @@ def create_app(
         app.include_router(router)
         app.include_router(actions_router)
         app.include_router(rules_router)
+        app.include_router(figures_router)
     return app
