@@ -77,26 +77,31 @@ CHANGES: dict[type[BaseModel], Change] = {
 }  # fmt: skip
 
 
-def _created(env: Envelope, payload: BaseModel) -> KnownIssue:
+def _created(issue_id: str, recorded_at: datetime, payload: BaseModel) -> KnownIssue:
     if isinstance(payload, IssueRaised):
         return KnownIssue(
-            id=env.aggregate_id, project_id=payload.project_id, summary=summary(payload.description),
-            category=payload.category.value, status="raised", last_changed_at=env.recorded_at,
+            id=issue_id, project_id=payload.project_id, summary=summary(payload.description),
+            category=payload.category.value, status="raised", last_changed_at=recorded_at,
         )  # fmt: skip
     if isinstance(payload, MeetingDecisionTracked):
         return KnownIssue(
-            id=env.aggregate_id, project_id=payload.project_id, summary=summary(payload.text),
+            id=issue_id, project_id=payload.project_id, summary=summary(payload.text),
             decision_id=payload.decision_id, status="assigned", level=IssueLevel.LEAD_UNIT,
-            lead_unit_id=payload.owner_unit_id, deadline=payload.deadline, last_changed_at=env.recorded_at,
+            lead_unit_id=payload.owner_unit_id, deadline=payload.deadline, last_changed_at=recorded_at,
         )  # fmt: skip
-    raise ValueError(f"an issue cannot begin with {env.type}")
+    raise ValueError(f"an issue cannot begin with {type(payload).__name__}")
+
+
+def step(state: KnownIssue | None, issue_id: str, recorded_at: datetime, payload: BaseModel) -> KnownIssue:
+    """One event of the issue applied: the live fold and the fold as known at a moment (weekly report) share it."""
+    if state is None:
+        return _created(issue_id, recorded_at, payload)
+    change = CHANGES.get(type(payload))
+    update = change(state, payload) if change is not None else {}
+    return state.model_copy(update={**update, "last_changed_at": recorded_at})
 
 
 def evolve_known_issue(state: KnownIssue | None, envelope: Envelope, payload: BaseModel | None = None) -> KnownIssue:
     if payload is None:
         payload = CATALOGUE.load_payload(envelope.type, envelope.schema_version, envelope.payload)
-    if state is None:
-        return _created(envelope, payload)
-    change = CHANGES.get(type(payload))
-    update = change(state, payload) if change is not None else {}
-    return state.model_copy(update={**update, "last_changed_at": envelope.recorded_at})
+    return step(state, envelope.aggregate_id, envelope.recorded_at, payload)
