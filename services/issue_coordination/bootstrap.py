@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from services.issue_coordination.api import router
 from services.issue_coordination.api_actions import router as actions_router
+from services.issue_coordination.api_figures import router as figures_router
 from services.issue_coordination.api_rules import router as rules_router
 from services.issue_coordination.handlers_rules import ensure_rule_data
 from services.issue_coordination.reactions import meeting_decisions
@@ -66,6 +67,7 @@ def create_app(
             (router, ""),
             (actions_router, ""),
             (rules_router, ""),
+            (figures_router, ""),
             (supervision_router, ""),
             (supervision_figures_router, ""),
         ],

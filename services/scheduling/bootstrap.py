@@ -14,6 +14,7 @@ from services.scheduling.handlers import ensure_default_rules
 from services.scheduling.reaction_milestones import milestone_completion
 from services.scheduling.reactions import change_requests, light_reevaluation
 from services.scheduling.read_model import SchedulingReadModel
+from services.scheduling.read_model_issues import KnownIssuesReadModel
 from services.scheduling.timers import scheduling_timers
 from shared.auth import IdentityReadModel
 from shared.clock import Clock
@@ -31,7 +32,7 @@ log = logging.getLogger("tiaodu.scheduling")
 
 
 def read_model() -> CompositeReadModel:
-    return CompositeReadModel([IdentityReadModel(), ProjectDirectory(), SchedulingReadModel()])
+    return CompositeReadModel([IdentityReadModel(), ProjectDirectory(), SchedulingReadModel(), KnownIssuesReadModel()])
 
 
 def create_app(

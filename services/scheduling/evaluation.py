@@ -13,8 +13,17 @@ from services.scheduling import queries
 from services.scheduling.domain import PlanState
 from services.scheduling.domain_monitoring import ProjectRow
 from services.scheduling.domain_rules import RuleSetState
-from services.scheduling.lights import ExemptionView, LightResult, MilestoneView, ReportView, Situation, compute_light
+from services.scheduling.lights import (
+    ExemptionView,
+    LightResult,
+    MilestoneView,
+    OpenIssueView,
+    ReportView,
+    Situation,
+    compute_light,
+)
 from services.scheduling.read_model import RULE_SET
+from services.scheduling.read_model_issues import open_issues_of
 from services.scheduling.reporting_cadence import end_of_day, reports_expected_from
 from shared.catalogue.intake import Phase
 from shared.catalogue.scheduling import Rules, RuleVersionPublished
@@ -51,11 +60,13 @@ async def situations(
     for r in await queries.progress_until(conn, schema, ids, as_of):
         view = ReportView(r.period_start, r.period_end, r.investment, r.recorded_at)
         reports.setdefault(r.project_id, []).append(view)
+    issues = await open_issues_of(conn, schema, ids)
     out: dict[str, tuple[Situation, PlanState | None]] = {}
     for p in projects:
         plan = plan_by_project.get(p.id)
         found = _situation(p, plan, reports.get(p.id, []), as_of)
-        out[p.id] = (dataclasses.replace(found, evaluated_at=at), plan)
+        named = [OpenIssueView(i.id, i.summary, i.level and i.level.value) for i in issues.get(p.id, [])]
+        out[p.id] = (dataclasses.replace(found, evaluated_at=at, open_issues=named), plan)
     return out
 
 

@@ -61,6 +61,15 @@ class ReportView:
 
 
 @dataclass(frozen=True)
+class OpenIssueView:
+    """An open issue of the project as scheduling knows it (domain_issues.py): named in the reason with its level."""
+
+    issue_id: str
+    summary: str
+    level: str | None  # lead_unit | hq | leader | mayor (IssueLevel); None before assignment
+
+
+@dataclass(frozen=True)
 class Situation:
     """Everything a light depends on, as of one day."""
 
@@ -74,6 +83,7 @@ class Situation:
     reports: list[ReportView]
     exemptions: list[ExemptionView] = field(default_factory=list)  # approved ones only
     open_escalations: int = 0
+    open_issues: list[OpenIssueView] = field(default_factory=list)
     registered_on: date | None = None  # from when reports are expected (default: 1 January of `year`)
     evaluated_at: datetime | None = None  # the moment judged (deadlines passed by then); default: the end of as_of
 
@@ -139,11 +149,35 @@ def compute_light(s: Situation, rules: Rules) -> LightResult:
         issues = DimensionLight(
             colour=rules.escalated_issue_open_colour, reasons=[f"有 {s.open_escalations} 个已上报(升级)问题未解决"]
         )
+    issues = _open_issues(s, rules, issues)
     colour = worst(milestones.colour, investment.colour, reporting.colour, issues.colour)
     return LightResult(
         colour, milestones, investment, reporting, issues, figures.spi, figures.points_behind, sorted(set(applied)),
         figures.completion_pct, figures.time_progress_pct, weeks,
     )  # fmt: skip
+
+
+LEVELS = ("lead_unit", "hq", "leader", "mayor")
+LEVEL_LABELS = {"lead_unit": "首接责任单位", "hq": "指挥部办公室", "leader": "包保市领导", "mayor": "市长"}
+
+
+def _reaches(level: str | None, threshold: str | None) -> bool:
+    return level is not None and threshold is not None and LEVELS.index(level) >= LEVELS.index(threshold)
+
+
+def _open_issues(s: Situation, rules: Rules, issues: DimensionLight) -> DimensionLight:
+    """Each open issue at or above a threshold level colours the issue dimension and is named in its reasons."""
+    colour, reasons = issues.colour, list(issues.reasons)
+    for issue in s.open_issues:
+        if _reaches(issue.level, rules.issue_red_from_level):
+            colour = worst(colour, Colour.RED)
+        elif _reaches(issue.level, rules.issue_yellow_from_level):
+            colour = worst(colour, Colour.YELLOW)
+        else:
+            continue
+        assert issue.level is not None
+        reasons.append(f"问题「{issue.summary}」({issue.issue_id})已上报至{LEVEL_LABELS[issue.level]},尚未解决")
+    return DimensionLight(colour=colour, reasons=reasons)
 
 
 def _milestones(s: Situation, rules: Rules, applied: list[str]) -> DimensionLight:

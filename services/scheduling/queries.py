@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from services.scheduling.agenda_issues import escalated_issue_items
 from services.scheduling.domain import PlanState
 from services.scheduling.domain_monitoring import LightState, ProjectRow
 from services.scheduling.read_model import LIGHTS, PLANS
@@ -284,10 +285,8 @@ async def build_agenda(
     as_of: date,
     sponsor_id: str | None = None,
 ) -> list[AgendaItem]:
-    """The agenda from the state: red, then yellow projects with reasons, then overdue milestones (of one unit's
-    or one leader's projects when given).
-
-    Escalated issues and open supervision orders join the agenda once issue-coordination publishes them."""
+    """The agenda from the state: red, then yellow projects with reasons, then overdue milestones, then open issues
+    escalated beyond their lead unit (of one unit's or one leader's projects when given)."""
     lights = await programme_lights(
         conn, schema, programme_id=programme_id, colour=None, category=None, unit_id=unit_id, sponsor_id=sponsor_id
     )
@@ -310,6 +309,9 @@ async def build_agenda(
                        reasons=[f"计划 {m['planned_date'].isoformat()} 完成,已逾期 {m['days_overdue']} 天"],
                        unit_id=m["unit_id"])
         )  # fmt: skip
+    items += await escalated_issue_items(
+        conn, schema, programme_id=programme_id, unit_id=unit_id, sponsor_id=sponsor_id
+    )
     return items
 
 

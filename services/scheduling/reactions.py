@@ -3,8 +3,9 @@
 `change_requests`: a change request (变更申请) hq approved that moves a milestone re-baselines it (MilestoneRebaselined
 carrying the request's id), under an event id derived from the approval's: exactly once, also on redelivery.
 
-`light_reevaluation`: a progress report, a phase change, a change of a project's details or of its plan
-re-evaluates that project's light as of the platform's today, within seconds, instead of waiting for the 06:00 run.
+`light_reevaluation`: a progress report, a phase change, a change of a project's details or of its plan, or a step
+of one of its issues (issue_coordination's events: raised, assigned, escalated, resolved, ...) re-evaluates that
+project's light as of the platform's today, within seconds, instead of waiting for the 06:00 run.
 The light is recorded only when it differs from the one on record, under an event id derived from the source event.
 """
 
@@ -14,6 +15,7 @@ from services.scheduling import queries
 from services.scheduling.domain_change_requests import decide_approved_rebaseline
 from services.scheduling.monitoring import reevaluate_light
 from services.scheduling.read_model import PLANS
+from services.scheduling.read_model_issues import project_of_issue
 from shared.catalogue.intake import ChangeRequestApproved, ChangeRequestKind
 from shared.clock import today
 from shared.commands import execute
@@ -53,6 +55,20 @@ async def plan_changed(rt: Runtime, cause: Cause) -> None:
         await _reevaluate(rt, cause, plan["project_id"])
 
 
+async def issue_changed(rt: Runtime, cause: Cause) -> None:
+    """A step of an issue: its project's light (a decision tracked without a project lights nothing)."""
+    await _caught_up(rt, cause)
+    async with rt.pool.acquire() as conn:
+        project_id = await project_of_issue(conn, rt.schema, cause.event.envelope.aggregate_id)
+    if project_id is not None:
+        await _reevaluate(rt, cause, project_id)
+
+
+# Every step that opens, closes or moves an issue up the ladder (notes and requests change no light).
+ISSUE_EVENTS = (
+    "IssueRaised", "MeetingDecisionTracked", "IssueAssigned", "IssueReassigned", "IssueAccepted", "IssueResolved",
+    "ResolutionRejected", "ResolutionConfirmed", "IssueWithdrawn", "IssueEscalated",
+)  # fmt: skip
 PROJECT_EVENTS = ("ProjectRegistered", "ProjectDetailsAmended", "ProjectPhaseChanged", "ProgressReported")
 PLAN_EVENTS = (
     "PlanDrafted", "PlanRevised", "PlanBaselineApproved", "MilestoneRebaselined", "MilestoneCompleted",
@@ -63,6 +79,7 @@ PLAN_EVENTS = (
 def light_reevaluation() -> Reaction:
     handlers: dict[str, Handler] = {name: project_changed for name in PROJECT_EVENTS}
     handlers |= {name: plan_changed for name in PLAN_EVENTS}
+    handlers |= {name: issue_changed for name in ISSUE_EVENTS}
     # About the present: a new deployment does not re-light the past, the daily run covers what is there.
     return Reaction(LIGHT_REEVALUATION, handlers, start="now")
 

@@ -23,6 +23,7 @@ from services.scheduling.phases_as_known import phases_as_known
 from services.scheduling.plan_as_known import KnownMilestone, granted_by, milestones_as_known
 from services.scheduling.progress_as_known import progress_as_known
 from services.scheduling.reporting_cadence import IsoWeek, end_of_day
+from services.scheduling.weekly_issues import decision_statuses, open_issues_as_known
 from services.scheduling.weekly_report import (
     DecisionLine,
     ExemptionLine,
@@ -115,11 +116,12 @@ async def weekly_facts(
     due = _due_soon(milestones, by_id, phases, names, as_of)
     missing = await units_not_reported_this_week(conn, schema, programme_id, unit_id, week, as_of)
     meeting, decisions = await _last_meeting(conn, schema, programme_id, unit_id, as_of, names)
+    issues = await open_issues_as_known(conn, schema, {p["id"]: p["name"] for p in projects}, names, known_at)
     return WeeklyFacts(
         programme_name=programme, week=week.name, week_start=week.start, week_end=week.end, as_of=as_of,
         scope=names.get(unit_id, unit_id) if unit_id else None, projects=rows, due=due, overdue=overdue,
         missing=missing, exemptions=_granted_exemptions(plans, by_id, week, known_at), meeting=meeting,
-        decisions=decisions,
+        decisions=decisions, issues=issues,
     )  # fmt: skip
 
 
@@ -229,7 +231,8 @@ async def _last_meeting(
     conn: asyncpg.Connection, schema: str, programme_id: str, unit_id: str | None, as_of: date, names: dict[str, str]
 ) -> tuple[str | None, list[DecisionLine]]:
     """The last city dispatch meeting (or, for a unit, its own weekly one) held by the end of `as_of`, and its
-    decisions. Their status is told by the deadline until issue-coordination publishes what was done."""
+    decisions, each with the 落实状态 of its tracked item as known by then (weekly_issues.py); a decision not yet
+    tracked then is told by its deadline."""
     end_of_day = datetime.combine(as_of + timedelta(days=1), time(0), CHINA)
     meeting = await conn.fetchrow(
         f"SELECT id, state->>'title' AS title, scheduled_for FROM {schema}.meetings"
@@ -241,16 +244,18 @@ async def _last_meeting(
         return None, []
     held = meeting["scheduled_for"].astimezone(CHINA).date()
     rows = await conn.fetch(
-        f"SELECT d.text, d.owner_unit_id, d.deadline FROM {schema}.decisions d"
+        f"SELECT d.decision_id, d.text, d.owner_unit_id, d.deadline FROM {schema}.decisions d"
         f" LEFT JOIN {schema}.project_directory j ON j.id = d.project_id"
         " WHERE d.meeting_id = $1 AND ($2::text IS NULL OR d.owner_unit_id = $2 OR j.unit_id = $2)"
         " AND (d.recorded_at IS NULL OR d.recorded_at < $3)"  # recorded by the report's date
         " ORDER BY d.deadline, d.decision_id",
         meeting["id"], unit_id, end_of_day,
     )  # fmt: skip
+    tracked = await decision_statuses(conn, schema, [r["decision_id"] for r in rows], end_of_day)
     decisions = [
         DecisionLine(r["text"], names.get(r["owner_unit_id"], r["owner_unit_id"]), r["deadline"],
-                     "已过完成时限,待反馈" if r["deadline"] < as_of else "未到完成时限")
+                     tracked.get(r["decision_id"])
+                     or ("已过完成时限,待反馈" if r["deadline"] < as_of else "未到完成时限"))
         for r in rows
     ]  # fmt: skip
     return f"{meeting['title']}({held.isoformat()})", decisions

@@ -8,7 +8,7 @@ the report's date. Rendering to DOCX and PDF is report_document.py.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
@@ -69,6 +69,20 @@ class DecisionLine:
 
 
 @dataclass(frozen=True)
+class IssueLine:
+    """存在问题: an issue of a project still awaiting its answer on the report's date."""
+
+    project_name: str
+    issue_id: str
+    summary: str
+    category: str
+    level: str
+    lead_unit_name: str
+    deadline: date | None
+    status: str
+
+
+@dataclass(frozen=True)
 class WeeklyFacts:
     programme_name: str
     week: str  # ISO week, 2024-W23
@@ -83,6 +97,7 @@ class WeeklyFacts:
     exemptions: list[ExemptionLine]
     meeting: str | None  # the last dispatch meeting up to the report's date: title and day
     decisions: list[DecisionLine]
+    issues: list[IssueLine] = field(default_factory=list)  # 存在问题: open at the end of the report's date
 
 
 def _day(d: date) -> str:
@@ -129,7 +144,11 @@ def build_weekly_report(f: WeeklyFacts) -> ReportDocument:
     else:
         doc.blocks.append(Paragraph(f.meeting))
         rows = [[d.text, d.owner_unit_name, d.deadline.isoformat(), d.status] for d in f.decisions]
-        doc.section("议定事项", ["事项", "责任单位", "完成时限", "状态"], rows, level=2)
+        doc.section("议定事项", ["事项", "责任单位", "完成时限", "落实状态"], rows, level=2)
+    problems = [[i.project_name, i.issue_id, i.summary, i.category, i.level, i.lead_unit_name,
+                 i.deadline.isoformat() if i.deadline else "", i.status] for i in f.issues]  # fmt: skip
+    headers = ["项目", "问题编号", "问题", "类别", "当前层级", "首接负责单位", "办理期限", "状态"]
+    doc.section("十、存在问题", headers, problems)
     return doc
 
 

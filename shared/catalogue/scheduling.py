@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
@@ -119,6 +119,10 @@ class ExemptionRejected(BaseModel):
 # -- rules -----------------------------------------------------------------------------------------------------
 
 
+# The issue ladder's levels as issue_coordination names them (shared.catalogue.issue_coordination.IssueLevel).
+IssueLevelName = Literal["lead_unit", "hq", "leader", "mayor"]
+
+
 class Rules(BaseModel):
     """Thresholds of one rule version. Points are percentage points of the annual target (序时进度).
 
@@ -149,6 +153,17 @@ class Rules(BaseModel):
     # that meant green when they left it out: RuleVersionPublished v1 is upcast to say so.
     report_filed_late_colour: Colour = Field(
         default=Colour.YELLOW, description="最近一周逾期后补报时报送维度的灯色(逾期事实总会写入原因)"
+    )
+    # The issue dimension (docs/adr/0023): an open issue at this level of the ladder or above turns it yellow/red
+    # (None: never). Versions published before these fields fold with the defaults.
+    issue_yellow_from_level: IssueLevelName | None = Field(
+        default="hq", description="未解决问题升级到该层级及以上时问题维度为黄灯(lead_unit/hq/leader/mayor,空为不预警)"
+    )
+    issue_red_from_level: IssueLevelName | None = Field(
+        default="leader", description="未解决问题升级到该层级及以上时问题维度为红灯(空为不预警)"
+    )
+    supervision_order_open_colour: Colour = Field(
+        default=Colour.RED, description="项目有未办结的督办令时问题维度的灯色"
     )
 
 

@@ -67,6 +67,8 @@ async def test_every_list_is_a_page(platform: Platform) -> None:
     for method, path, op in operations(doc):
         if method != "get" or not (is_collection(path) or path.endswith("/timeline")):  # a history, like "history"
             continue
+        if path == "/v1/issue-figures":  # one report of figures (its path fixed by issue 9), not a list
+            continue
         answer = resolve(doc, json_answer(doc, op) or {})
         assert PAGE_FIELDS <= set(answer.get("properties", {})), path
         url = path.format(issue_id=issue_id, order_id=orders[0])

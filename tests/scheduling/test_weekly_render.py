@@ -48,12 +48,12 @@ def _facts(**kw: object) -> WeeklyFacts:
 def test_a_quiet_week_says_none_and_no_percentage_of_nothing() -> None:
     doc = build_weekly_report(_facts())
     tables = [b for b in doc.blocks if isinstance(b, Table)]
-    # 一 counts, 二 rates: every other section has nothing to list and says 无 instead of an empty table.
+    # 一 counts, 二 rates: every other section (十 存在问题 too) lists nothing and says 无 instead of an empty table.
     assert len(tables) == 2
     assert tables[1].rows[-1] == ["合计", "1", "0", "0", "—", "0.00", "0.00", "0.00", "—", "—"]
     word = Document(io.BytesIO(to_docx(doc)))
     texts = [p.text for p in word.paragraphs]
-    assert texts.count("无") == 7 and "截至报告日尚未召开调度会。" in texts
+    assert texts.count("无") == 8 and "截至报告日尚未召开调度会。" in texts
     assert "2024年第23周(2024年6月3日至2024年6月9日)  截至 2024年6月5日" in texts
     assert word.styles["Normal"].element.rPr.rFonts.get(qn("w:eastAsia")) == "宋体"
 

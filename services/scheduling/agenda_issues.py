@@ -1,0 +1,39 @@
+"""The agenda's issue items: open issues escalated beyond their lead unit (逐级上报), as scheduling's read model knows
+them from issue_coordination's events (read_model_issues.py), of one programme (and one unit's or leader's projects).
+
+Open supervision orders (督办) join here once their events exist in the catalogue (AgendaItem kind
+`supervision_order` is reserved for them)."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from services.scheduling.domain_issues import LEVEL_LABELS, LEVEL_RANK, OPEN, KnownIssue
+from shared.catalogue.scheduling import AgendaItem
+from shared.clock import CHINA
+
+
+async def escalated_issue_items(
+    conn: asyncpg.Connection, schema: str, *, programme_id: str, unit_id: str | None, sponsor_id: str | None
+) -> list[AgendaItem]:
+    """Highest level first, then by issue id; a tracked decision without a project is not on a programme's agenda."""
+    rows = await conn.fetch(
+        f"SELECT i.state, j.name AS project_name FROM {schema}.project_issues i"
+        f" JOIN {schema}.project_directory j ON j.id = i.project_id"
+        " WHERE j.programme_id = $1 AND ($2::text IS NULL OR j.unit_id = $2)"
+        " AND ($3::text IS NULL OR j.sponsor_leader_id = $3) AND i.status = ANY($4::text[])"
+        " AND i.level IS NOT NULL AND i.level <> 'lead_unit'",
+        programme_id, unit_id, sponsor_id, sorted(OPEN),
+    )  # fmt: skip
+    found = [(KnownIssue.model_validate_json(r["state"]), str(r["project_name"])) for r in rows]
+    found.sort(key=lambda pair: (-LEVEL_RANK[pair[0].level] if pair[0].level else 0, pair[0].id))
+    return [_item(issue, project_name) for issue, project_name in found]
+
+
+def _item(issue: KnownIssue, project_name: str) -> AgendaItem:
+    assert issue.level is not None
+    reasons = [f"问题编号 {issue.id},已上报至{LEVEL_LABELS[issue.level]},尚未解决"]
+    if issue.deadline is not None:
+        reasons.append(f"当前办理期限 {issue.deadline.astimezone(CHINA).strftime('%Y-%m-%d %H:%M')}")
+    return AgendaItem(kind="escalated_issue", project_id=issue.project_id, unit_id=issue.lead_unit_id,
+                      title=f"已上报问题:{project_name}「{issue.summary}」", reasons=reasons)  # fmt: skip

@@ -1,0 +1,97 @@
+"""The issues part of scheduling's read model: one row per issue of issue_coordination's log (domain_issues.py),
+with the columns lights and the agenda filter on, and a ledger of every issue event (`issue_steps`) from which the
+weekly report folds an issue as it was known at the end of its date."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.scheduling.domain_issues import KnownIssue, evolve_known_issue, step
+from shared.aggregate_table import AggregateTable, RowTable, envelope_fold
+from shared.catalogue import CATALOGUE
+from shared.ddl import lock_free_when_done
+from shared.eventstore import StoredEvent
+
+KNOWN_ISSUES = AggregateTable(
+    "project_issues", "issue", KnownIssue, envelope_fold(evolve_known_issue),
+    {
+        "project_id": ("text", lambda s: s.project_id), "status": ("text", lambda s: s.status),
+        "level": ("text", lambda s: s.level and s.level.value), "decision_id": ("text", lambda s: s.decision_id),
+    },
+)  # fmt: skip
+
+
+def _step_row(event: StoredEvent) -> tuple[Any, ...]:
+    env = event.envelope
+    return event.seq, env.aggregate_id, env.type, env.recorded_at, CATALOGUE.payload_of(event).model_dump_json()
+
+
+ISSUE_EVENT_TYPES = [name for name in CATALOGUE.names() if CATALOGUE.entry(name).aggregate_type == "issue"]
+STEPS = RowTable(
+    "issue_steps",
+    {"seq": "bigint", "issue_id": "text", "type": "text", "recorded_at": "timestamptz", "payload": "jsonb"},
+    dict.fromkeys(ISSUE_EVENT_TYPES, _step_row),
+)
+
+INDEXES = """
+CREATE INDEX IF NOT EXISTS project_issues_project ON {s}.project_issues (project_id, status);
+CREATE INDEX IF NOT EXISTS project_issues_decision ON {s}.project_issues (decision_id);
+CREATE INDEX IF NOT EXISTS issue_steps_issue ON {s}.issue_steps (issue_id, seq);
+"""
+
+
+class KnownIssuesReadModel:
+    tables = (KNOWN_ISSUES.table, STEPS.table)
+
+    async def create_tables(self, conn: asyncpg.Connection, schema: str) -> None:
+        ddl = KNOWN_ISSUES.ddl(schema) + STEPS.ddl(schema) + INDEXES.format(s=schema)
+        await conn.execute(lock_free_when_done(ddl))
+
+    async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[StoredEvent]) -> None:
+        await KNOWN_ISSUES.apply(conn, schema, events)
+        await STEPS.apply(conn, schema, events)
+
+
+async def open_issues_of(
+    conn: asyncpg.Connection, schema: str, project_ids: Sequence[str]
+) -> dict[str, list[KnownIssue]]:
+    """The open issues (assigned or accepted) of each project, oldest change first."""
+    rows = await conn.fetch(
+        f"SELECT state FROM {schema}.project_issues WHERE project_id = ANY($1::text[])"
+        " AND status = ANY($2::text[]) ORDER BY id",
+        list(project_ids), ["assigned", "accepted"],
+    )  # fmt: skip
+    found: dict[str, list[KnownIssue]] = {}
+    for row in rows:
+        issue = KnownIssue.model_validate_json(row["state"])
+        assert issue.project_id is not None
+        found.setdefault(issue.project_id, []).append(issue)
+    return found
+
+
+async def project_of_issue(conn: asyncpg.Connection, schema: str, issue_id: str) -> str | None:
+    project_id: str | None = await conn.fetchval(f"SELECT project_id FROM {schema}.project_issues WHERE id = $1",
+                                                 issue_id)  # fmt: skip
+    return project_id
+
+
+async def issues_as_known(
+    conn: asyncpg.Connection, schema: str, issue_ids: Sequence[str], known_at: datetime
+) -> dict[str, KnownIssue]:
+    """Each issue folded from its events recorded before `known_at` (an issue not yet raised then is absent)."""
+    rows = await conn.fetch(
+        f"SELECT issue_id, type, recorded_at, payload FROM {schema}.issue_steps"
+        " WHERE issue_id = ANY($1::text[]) AND recorded_at < $2 ORDER BY issue_id, seq",
+        list(issue_ids), known_at,
+    )  # fmt: skip
+    known: dict[str, KnownIssue] = {}
+    for r in rows:
+        entry = CATALOGUE.entry(r["type"])
+        payload = entry.model.model_validate(json.loads(r["payload"]))
+        known[r["issue_id"]] = step(known.get(r["issue_id"]), r["issue_id"], r["recorded_at"], payload)
+    return known
