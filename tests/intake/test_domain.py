@@ -26,7 +26,6 @@ from services.intake.commands import (
     RegisterProject,
     ReportProgress,
     RevokeCredential,
-    command_from,
 )
 from services.intake.domain import ProjectState
 from services.intake.progress import PlanMilestone
@@ -39,6 +38,7 @@ from shared.catalogue.intake import (
     ProjectRegistered,
     SubProject,
 )
+from shared.command_bodies import command_from
 from shared.domain_errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from shared.envelope import Actor, Envelope, Role, seal_envelope
 
