@@ -2,8 +2,8 @@
 
 `period` is a month, `YYYY-MM` (2024-06), or an ISO week, `YYYY-Www` (2024-W23). The bulletin covers the projects
 of one programme (`programme_id`) or, without one, of every programme of the period's year; lights are those shown
-at the period's end (the platform's today while the period runs), and reports and phases as known at the end of
-that day; a period that has not begun is refused.
+at the period's end (the platform's today while the period runs), and reports, phases and locations as known at
+the end of that day; a period that has not begun is refused.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from services.scheduling.as_shown import lights_as_shown
 from services.scheduling.bulletin import BulletinFacts, BulletinProject, district_of
 from services.scheduling.phases_as_known import phases_as_known
 from services.scheduling.progress_as_known import progress_as_known
+from services.scheduling.project_figures_as_known import projects_as_known
 from services.scheduling.reporting_cadence import end_of_day
 from services.scheduling.reports import money
 from services.scheduling.weekly_data import ReportWeek
@@ -65,16 +66,20 @@ async def bulletin_facts(
     else:
         title = f"{period.start.year}年度重点项目"
     names = await queries.organisation_names(conn, schema)
-    projects = await conn.fetch(
-        "SELECT d.id, d.name, d.category, d.unit_id, d.phase, f.location, f.state->>'district' AS district"
+    rows = await conn.fetch(
+        "SELECT d.id, d.name, d.category, d.unit_id, d.phase, f.location, f.state->>'district' AS district,"
+        " f.planned_start, f.planned_completion, f.total_investment, f.annual_planned_investment,"
+        " f.state->'planned_before' AS planned_before"
         f" FROM {queries.PROJECTS.format(s=schema)} JOIN {schema}.programmes g ON g.id = d.programme_id"
         " WHERE ($1::text IS NULL OR d.programme_id = $1) AND ($1::text IS NOT NULL OR g.year = $2)"
         " ORDER BY d.category, d.id",
         programme_id, period.start.year,
     )  # fmt: skip
-    ids = [p["id"] for p in projects]
-    # As known at the end of the bulletin's date (platform clock, docs/adr/0017): what was recorded later is left out.
+    # As known at the end of the bulletin's date (platform clock, docs/adr/0017): what was recorded later is left out
+    # (a location amended later counts in its 区县 of then).
     known_at = end_of_day(as_of)
+    projects = projects_as_known([dict(r) for r in rows], known_at)
+    ids = [p["id"] for p in projects]
     shown = await lights_as_shown(conn, schema, as_of, ids)
     phases = await phases_as_known(conn, schema, {p["id"]: p["phase"] for p in projects}, known_at)
     progress: dict[str, tuple[Decimal, int]] = {}

@@ -4,14 +4,17 @@ in force for that week. The API answers it (`/v1/reporting/missing`) and the wee
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 import asyncpg
 
 from services.scheduling import queries
-from services.scheduling.domain_monitoring import ACTIVE
+from services.scheduling.domain_monitoring import ACTIVE, ProjectRow
 from services.scheduling.evaluation import rule_set, rules_for
+from services.scheduling.phases_as_known import phases_as_known
+from services.scheduling.plan_as_known import granted_by
+from services.scheduling.project_figures_as_known import planned_of
 from services.scheduling.reporting_cadence import (
     FiledReport,
     IsoWeek,
@@ -80,13 +83,17 @@ async def missing_reports(
     the week's deadline falls on or after the day reports were expected of it; a week an approved period exemption
     covers (on the deadline day) is excused. Narrowed to a programme, a unit or a sponsor's projects when given.
 
-    `recorded_by` leaves out reports recorded after it (the list as it stood then, e.g. on a weekly report's date;
-    `recorded_at` is on the platform clock, docs/adr/0017)."""
+    `recorded_by` leaves out reports recorded after it and takes each project's phase, planned start and approved
+    exemptions as known then (the list as it stood then, e.g. on a weekly report's date; `recorded_at` is on the
+    platform clock, docs/adr/0017)."""
     rules = rules_for(await rule_set(conn, schema), week.day(1))
     due = deadline(week, rules.rules)
+    rows = await queries.project_rows(conn, schema)
+    if recorded_by is not None:
+        rows = await _as_known(conn, schema, rows, recorded_by)
     projects = [
         p
-        for p in await queries.project_rows(conn, schema)
+        for p in rows
         if p.phase in ACTIVE
         and (programme_id is None or p.programme_id == programme_id)
         and (unit_id is None or p.unit_id == unit_id)
@@ -109,7 +116,8 @@ async def missing_reports(
     for p in projects:
         plan = plans.get(p.id)
         exempt = plan is not None and any(
-            e.status == "approved" and e.period_start is not None and e.period_end is not None
+            (e.status == "approved" if recorded_by is None else granted_by(e, recorded_by))
+            and e.period_start is not None and e.period_end is not None
             and e.period_start <= due.date() <= e.period_end
             for e in plan.exemptions
         )  # fmt: skip
@@ -124,3 +132,15 @@ async def missing_reports(
         )  # fmt: skip
     found.sort(key=lambda m: (m.unit_id, m.project_id))
     return MissingReports(week, due, due <= now, rules.version, found)
+
+
+async def _as_known(
+    conn: asyncpg.Connection, schema: str, rows: list[ProjectRow], known_at: datetime
+) -> list[ProjectRow]:
+    """The projects with the phase and planned start they had at `known_at`."""
+    phases = await phases_as_known(conn, schema, {p.id: p.phase for p in rows}, known_at)
+    planned = await planned_of(conn, schema, [p.id for p in rows], known_at)
+    return [
+        replace(p, phase=phases[p.id], planned_start=planned.get(p.id, {}).get("planned_start", p.planned_start))
+        for p in rows
+    ]

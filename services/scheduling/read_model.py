@@ -10,19 +10,22 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from services.scheduling.domain import PlanState, evolve_plan
 from services.scheduling.domain_meetings import MeetingState, evolve_meeting
 from services.scheduling.domain_monitoring import LightState, MonitoringDayState, evolve_day, evolve_light, item_key
 from services.scheduling.domain_rules import RuleSetState, evolve_rule_set
+from services.scheduling.plan_figures_as_known import DDL as PLAN_FIGURES_DDL
+from services.scheduling.plan_figures_as_known import append_plan_figures
 from services.scheduling.progress_as_known import DDL as REVISIONS_DDL
 from services.scheduling.progress_as_known import append_revisions
+from services.scheduling.project_figures_as_known import PLANNED_FIELDS, PlannedBefore, planned_history
 from shared.aggregate_table import AggregateTable, insert_rows
 from shared.catalogue.intake import (
     ProgrammeRegistered,
@@ -56,12 +59,17 @@ class ProjectFigures(BaseModel):
     construction_content: str = ""
     construction_type: str = "new"
     district: str | None = None
+    # The planned figures before each amendment that changed them, with its record time: a report as known on D
+    # (project_figures_as_known.py; empty: folded before it was kept, a rebuild fills it).
+    planned_before: list[PlannedBefore] = Field(default_factory=list)
 
 
-def _amended(f: ProjectFigures, p: ProjectDetailsAmended) -> ProjectFigures:
+def _amended(f: ProjectFigures, p: ProjectDetailsAmended, recorded_at: datetime) -> ProjectFigures:
     fields = {"location", "planned_start", "planned_completion", "total_investment", "annual_planned_investment",
               "code", "construction_content", "construction_type"}  # fmt: skip
-    return f.model_copy(update=p.model_dump(exclude_none=True, include=fields))
+    update = p.model_dump(exclude_none=True, include=fields)
+    history = planned_history(f.model_dump(include=set(PLANNED_FIELDS)), f.planned_before, update, recorded_at)
+    return f.model_copy(update={**update, "planned_before": history})
 
 
 def _reported(f: ProjectFigures, p: ProgressReported) -> ProjectFigures:
@@ -83,7 +91,6 @@ def _accepted(f: ProjectFigures, p: ProgressReportAccepted) -> ProjectFigures:
 
 
 FIGURE_CHANGES: dict[str, Callable[[ProjectFigures, Any], ProjectFigures]] = {
-    "ProjectDetailsAmended": _amended,
     "ProgressReported": _reported,
     "ProgressReportCorrected": _corrected,
     "ProgressReportAccepted": _accepted,
@@ -103,6 +110,8 @@ def evolve_figures(state: ProjectFigures | None, event: StoredEvent) -> ProjectF
         )  # fmt: skip
     if state is None:
         raise ValueError(f"{env.type} before ProjectRegistered for {env.aggregate_id}")
+    if env.type == "ProjectDetailsAmended":  # the one change that also records when (planned_before)
+        return _amended(state, payload_as(event, ProjectDetailsAmended), env.recorded_at)
     change = FIGURE_CHANGES.get(env.type)
     return state if change is None else change(state, payload_as(event, BaseModel))
 
@@ -263,11 +272,12 @@ ALTER TABLE {s}.decisions ADD COLUMN IF NOT EXISTS recorded_at timestamptz;
 
 
 class SchedulingReadModel:
-    tables = ("programmes", "progress", "report_revisions", "phase_changes", "light_history", "monitoring_items",
-              "decisions", *(t.table for t in TABLES))  # fmt: skip
+    tables = ("programmes", "progress", "report_revisions", "plan_figures", "phase_changes", "light_history",
+              "monitoring_items", "decisions", *(t.table for t in TABLES))  # fmt: skip
 
     async def create_tables(self, conn: asyncpg.Connection, schema: str) -> None:
-        ddl = DDL.format(s=schema) + REVISIONS_DDL.format(s=schema) + "".join(t.ddl(schema) for t in TABLES)
+        ddl = DDL.format(s=schema) + REVISIONS_DDL.format(s=schema) + PLAN_FIGURES_DDL.format(s=schema)
+        ddl += "".join(t.ddl(schema) for t in TABLES)
         await conn.execute(lock_free_when_done(ddl))
 
     async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[StoredEvent]) -> None:
@@ -282,3 +292,4 @@ class SchedulingReadModel:
             await insert_rows(conn, f"{schema}.{table}", ROW_COLUMNS[table], batch)
         await update_reports(conn, schema, events)
         await append_revisions(conn, schema, events)  # the same changes with their record time (as known on D)
+        await append_plan_figures(conn, schema, events)  # each version of a plan's figures (as known on D)

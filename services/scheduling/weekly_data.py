@@ -7,9 +7,11 @@ week's Sunday, or the platform's today while the week is running; a week that ha
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 
@@ -21,7 +23,9 @@ from services.scheduling.lights import planned_to_date
 from services.scheduling.missing_reports import missing_reports
 from services.scheduling.phases_as_known import phases_as_known
 from services.scheduling.plan_as_known import KnownMilestone, granted_by, milestones_as_known
+from services.scheduling.plan_figures_as_known import plans_as_known
 from services.scheduling.progress_as_known import progress_as_known
+from services.scheduling.project_figures_as_known import projects_as_known
 from services.scheduling.reporting_cadence import IsoWeek, end_of_day
 from services.scheduling.weekly_issues import decision_statuses, open_issues_as_known
 from services.scheduling.weekly_report import (
@@ -79,16 +83,18 @@ async def weekly_facts(
 
     Everything in it is as known at the end of `as_of` (China time, platform clock: the clock that stamps every
     event's recorded_at, docs/adr/0017): reports, corrections, reviews, phase changes, milestone completions and
-    re-baselines, exemption decisions and meeting decisions recorded later are left out; lights are those shown."""
+    re-baselines, exemption decisions and meeting decisions recorded later are left out; the plan's figures and the
+    project's planned figures and dates are those in force then (a plan drafted later is left out); lights are those
+    shown."""
     programme = await queries.programme_name(conn, schema, programme_id)
     if programme is None:
         raise NotFound("年度重点项目批次不存在", field="programme_id", reason="不存在")
     known_at = end_of_day(as_of)
     names = await queries.organisation_names(conn, schema)
-    projects = await _projects(conn, schema, programme_id, unit_id)
+    projects = projects_as_known(await _projects(conn, schema, programme_id, unit_id), known_at)
     ids = [p["id"] for p in projects]
     phases = await phases_as_known(conn, schema, {p["id"]: p["phase"] for p in projects}, known_at)
-    plans = await queries.plans_of_year(conn, schema, as_of.year, ids)
+    plans = await plans_as_known(conn, schema, await queries.plans_of_year(conn, schema, as_of.year, ids), known_at)
     shown = await lights_as_shown(conn, schema, as_of, ids)
     before = await lights_as_shown(conn, schema, week.start - timedelta(days=1), ids)
     done: dict[str, Decimal] = {}
@@ -125,7 +131,7 @@ async def weekly_facts(
     )  # fmt: skip
 
 
-def _monthly(project: asyncpg.Record, plan: PlanState | None, year: int) -> list[Decimal]:
+def _monthly(project: Mapping[str, Any], plan: PlanState | None, year: int) -> list[Decimal]:
     """The monthly plan the light judges against (序时进度 of the report: no exemption is taken out)."""
     if plan is not None:
         return plan.monthly_investment
@@ -134,19 +140,20 @@ def _monthly(project: asyncpg.Record, plan: PlanState | None, year: int) -> list
 
 async def _projects(
     conn: asyncpg.Connection, schema: str, programme_id: str, unit_id: str | None
-) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await conn.fetch(
-        f"SELECT d.id, d.name, d.category, d.unit_id, d.sponsor_leader_id, d.phase, f.planned_start,"
-        f" f.annual_planned_investment FROM {queries.PROJECTS.format(s=schema)}"
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT d.id, d.name, d.category, d.unit_id, d.sponsor_leader_id, d.phase, f.planned_start,"
+        " f.planned_completion, f.total_investment, f.annual_planned_investment, f.location,"
+        f" f.state->'planned_before' AS planned_before FROM {queries.PROJECTS.format(s=schema)}"
         " WHERE d.programme_id = $1 AND ($2::text IS NULL OR d.unit_id = $2) ORDER BY d.category, d.id",
         programme_id, unit_id,
     )  # fmt: skip
-    return rows
+    return [dict(r) for r in rows]
 
 
 def _due_soon(
     milestones: dict[str, list[KnownMilestone]],
-    projects: dict[str, asyncpg.Record],
+    projects: Mapping[str, Mapping[str, Any]],
     phases: dict[str, str],
     names: dict[str, str],
     as_of: date,
@@ -167,7 +174,7 @@ def _due_soon(
 
 def _overdue(
     milestones: dict[str, list[KnownMilestone]],
-    projects: dict[str, asyncpg.Record],
+    projects: Mapping[str, Mapping[str, Any]],
     phases: dict[str, str],
     names: dict[str, str],
     as_of: date,
@@ -205,7 +212,7 @@ async def units_not_reported_this_week(
 
 
 def _granted_exemptions(
-    plans: dict[str, PlanState], projects: dict[str, asyncpg.Record], week: ReportWeek, known_at: datetime
+    plans: dict[str, PlanState], projects: Mapping[str, Mapping[str, Any]], week: ReportWeek, known_at: datetime
 ) -> list[ExemptionLine]:
     """Exemptions approved by the report's date (one approved later was still requested then), each with the day
     of its approval: those granted this week, and those granted before, which stay in force for the year (a period

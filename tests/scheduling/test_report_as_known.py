@@ -8,7 +8,9 @@ Week 2024-W23 (3 to 9 June 2024; deadline Friday 7 June 17:00), one clock for in
   on Friday 7 June 10:00 (on time). On 11 June it corrects the figure to 800, completes 主体完工 (done 5 June) and
   gets an exemption for 1 to 5 June approved.
 The W23 report and the June bulletin generated on 10 June and again after 11 June are the same; the W24 report
-(dated 16 June) shows what came on 11 June, so the first comparison is not vacuous.
+(dated 16 June) shows what came on 11 June, so the first comparison is not vacuous. Likewise for the figures the
+report plans against: 乙's draft plan revised, and 甲's planned investment, planned start and location amended on
+11 June (two change requests approved by hq, and hq's own amendment).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pypdf import PdfReader
 
 from shared.catalogue import CATALOGUE
 from shared.catalogue.scheduling import Colour, RuleVersionPublished
-from tests.platform import auth
+from tests.platform import auth, wait_until
 from tests.scheduling.conftest import Platform
 
 
@@ -162,3 +164,67 @@ def test_rule_versions_published_before_the_yellow_default_keep_their_green() ->
     assert isinstance(v2, RuleVersionPublished) and v2.rules.report_filed_late_colour == Colour.YELLOW
     said = {**old, "rules": {"report_filed_late_colour": "red"}}
     assert CATALOGUE.load_payload("RuleVersionPublished", 1, said).rules.report_filed_late_colour == Colour.RED  # type: ignore[attr-defined]
+
+
+async def _revised_and_amended_on_11_june(platform: Platform, ids: dict[str, str]) -> None:
+    """乙's draft plan is revised to 2400 万元 (200 a month); hq approves 甲's change requests (年度计划投资 4000 ->
+    6000, planned start 1 January -> 1 July) and 丙's suspension (暂停), and moves 甲 from 马村区 to 孟州市 itself."""
+    platform.clock.set_day(date(2024, 6, 11), hour=10)
+    milestones = [{"milestone_id": "topping", "name": "主体完工", "planned_date": "2024-06-05", "unit_id": "unit-a"}]
+    revised = {"annual_target_investment": "2400", "monthly_investment": ["200"] * 12, "milestones": milestones}
+    r = await platform.scheduling.put(f"/v1/plans/{ids['plan']}", json=revised, headers=auth(platform.tokens["unit-a"]))
+    assert r.status_code == 200, r.text
+    for project, request in (
+        (ids["late"], {"kind": "planned_investment", "reason": "设计变更", "annual_planned_investment": "6000"}),
+        (ids["late"], {"kind": "planned_dates", "reason": "征地延期", "planned_start": "2024-07-01"}),
+        (ids["suspended"], {"kind": "suspend", "reason": "资金未到位"}),
+    ):
+        filed = await _post(platform, f"/v1/projects/{project}/change-requests", request, "unit-a", "intake")
+        decision = {"decision": "approve", "reason": "经研究同意"}
+        await _post(platform, f"/v1/change-requests/{filed['id']}/decision", decision, "hq", "intake")
+
+    async def all_applied() -> bool:  # intake's reaction applies each approval to its project
+        events = [e for project in (ids["late"], ids["suspended"])
+                  for e in await platform.intake_rt.store.read_aggregate("project", project)]  # fmt: skip
+        return sum(e.envelope.payload.get("change_request_id") is not None for e in events) == 3
+
+    await wait_until(all_applied, 15, "the approved changes")
+    r = await platform.intake.patch(f"/v1/projects/{ids['late']}", json={"location": "孟州市西虢镇"},
+                                    headers=auth(platform.tokens["hq"]))  # fmt: skip
+    assert r.status_code == 200, r.text
+    await platform.synced()
+
+
+def _mentions(cells: list[list[str]], text: str) -> bool:
+    return any(text in cell for row in cells for cell in row)
+
+
+async def test_reports_of_a_date_plan_against_the_figures_in_force_then(platform: Platform) -> None:
+    ids = await _week_23(platform)
+    ids["suspended"] = await platform.project(name="暂停项目丙", planned_start="2024-01-01", category="livelihood")
+    platform.clock.set_day(date(2024, 6, 10), hour=9)
+    weekly, pdf, bulletin = await _reports_of(platform, "2024-W23")
+    _, cells = _docx(weekly)
+    # 应开工 3 (all planned to start on 1 January); 年度计划投资 1200 (乙's plan) + 4000 (甲's and 丙's own, no
+    # plan); 序时 on 9 June: 乙 5 months of 100 and 9/30 of June, 甲 and 丙 4000/12 a month likewise.
+    total = _row(cells, "合计", 1)
+    assert (total[2], total[5], total[6]) == ("3", "9,200.00", "4,063.33"), total
+    [missing] = [row for row in cells if row[0] == "责任单位甲" and row[-1] == "2"]  # 本周未报: 甲 and 丙
+    assert set(missing[1].split("、")) == {"迟报项目甲", "暂停项目丙"}
+    _, districts = _docx(bulletin)
+    assert _mentions(districts, "马村区") and not _mentions(districts, "孟州市")
+
+    await _revised_and_amended_on_11_june(platform, ids)
+    again = await _reports_of(platform, "2024-W23")
+    assert _docx(again[0]) == _docx(weekly) and _docx(again[2]) == _docx(bulletin)
+    assert _pdf_text(again[1]) == _pdf_text(pdf)
+
+    # The next week's report plans against the new figures: 甲 is due to start only on 1 July (nothing planned
+    # by 16 June), 乙 at 200 a month; 丙, suspended, owes no report.
+    platform.clock.set_day(date(2024, 6, 17), hour=9)
+    later, _, later_bulletin = await _reports_of(platform, "2024-W24")
+    _, later_cells = _docx(later)
+    total = _row(later_cells, "合计", 1)
+    assert (total[2], total[5], total[6]) == ("2", "12,400.00", "2,951.11"), total
+    assert not _mentions([row for row in later_cells if row[0] == "责任单位甲"], "暂停项目丙")
+    assert _mentions(_docx(later_bulletin)[1], "孟州市")
