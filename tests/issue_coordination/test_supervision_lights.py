@@ -1,7 +1,7 @@
 """A project's light and the meeting agenda follow its open supervision orders (督办): an open order on the project,
 or on one of its issues, turns the issue dimension red (the rule's `supervision_order_open_colour`) with a reason
 naming the order (subject and id) and its deadline; closed, it turns back. scheduling learns of the orders only from
-the log (its own read model) and re-evaluates by its reaction."""
+the log (its own read model, equal after a rebuild) and re-evaluates by its reaction."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from services.scheduling.bootstrap import read_model
+from shared.rebuild import diff_schemas, rebuild
 from shared.settings import Settings
 from tests.issue_coordination.conftest import DEADLINE, Platform
 from tests.issue_coordination.quiet import quiet_platform_of
@@ -106,3 +108,11 @@ async def test_agenda_lists_open_orders(quiet_platform: Platform) -> None:
     assert items[1]["reasons"][0] == f"督办单编号 {later},待报整改方案,尚未办结"
     assert (items[0]["project_id"], items[0]["unit_id"]) == (project_id, "unit-b")
     assert not any(closed in reason for item in items for reason in item["reasons"])
+
+    # scheduling's orders follow from the log: rebuilt from sequence 1, its read model equals the live one.
+    rt = p.scheduling_rt
+    await rebuild(rt.pool, rt.store, read_model(), "scheduling_orders_rebuild", until_seq=await rt.store.last_seq())
+    assert await diff_schemas(rt.pool, read_model(), rt.schema, "scheduling_orders_rebuild") == {}
+    async with rt.pool.acquire() as conn:
+        rows = await conn.fetch("SELECT id, status FROM scheduling_orders_rebuild.project_supervision_orders")
+    assert {r["id"]: r["status"] for r in rows} == {later: "issued", sooner: "issued", closed: "closed"}
