@@ -67,14 +67,25 @@ async def _first_scheduled_run_keeps_every_colour(
 
 
 async def _issues_of_the_demo(client: httpx.AsyncClient, hq: dict[str, str]) -> None:
-    """issue_coordination's seed: issues at every status of the lifecycle, raised by the demo units, and the
-    decisions of a dispatch meeting tracked as items (through the reaction, on the services' own NATS users)."""
+    """issue_coordination's seed: issues at every status of the lifecycle, raised by the demo units, open ones at
+    every level of the ladder, and the decisions of a dispatch meeting tracked as items (through the reaction, on the
+    services' own NATS users); scheduling's light names the issue at the mayor's level and the open 督办 order."""
     r = await client.get("/v1/issues", params={"limit": 500}, headers=hq)
     assert r.status_code == 200, r.text
     items = r.json()["items"]
     assert {"raised", "assigned", "accepted", "resolved", "confirmed"} <= {i["status"] for i in items}
     assert sum(i["origin"] == "meeting_decision" for i in items) == 2
     assert any(i["reopen_count"] == 1 for i in items)
+    open_issues = [i for i in items if i["status"] in {"assigned", "accepted"}]
+    assert {i["level"] for i in open_issues} == {"lead_unit", "hq", "leader", "mayor"}  # every rung of the ladder
+    at_mayor = next(i for i in open_issues if i["level"] == "mayor")
+    light = (await client.get(f"/v1/projects/{at_mayor['project_id']}/light", headers=hq)).json()
+    assert light["issues"]["colour"] == "red", light
+    assert any(at_mayor["id"] in reason and "已上报至市长" in reason for reason in light["issues"]["reasons"]), light
+    orders = (await client.get("/v1/supervision-orders", headers=hq)).json()["items"]
+    [order] = [o for o in orders if o["status"] != "closed"]
+    light = (await client.get(f"/v1/projects/{order['project_id']}/light", headers=hq)).json()
+    assert any(order["id"] in reason and "督办单" in reason for reason in light["issues"]["reasons"]), light
 
 
 async def _attachment_round_trip(client: httpx.AsyncClient, hq: dict[str, str], project_id: str) -> None:

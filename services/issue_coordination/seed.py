@@ -4,9 +4,12 @@
 
 Issues are raised by the projects' units, so the seed needs their tokens: `make run` passes every demo token in
 TIAODU_DEMO_TOKENS (JSON, as .run/demo.json has them). The demo gets issues at every status (提出、交办、办理中、
-办结待确认、已确认, one reopened once) and a 督办 order in rectification, due after the demo day (2024-09-30) so
+办结待确认、已确认, one reopened once), open issues at every level of the ladder (首接责任单位; escalated by hq by
+hand, each rung with its reason, to 指挥部办公室、包保市领导、市长: the lights of their projects name them) and a
+督办 order in rectification (its project's light and the agenda name it), due after the demo day (2024-09-30) so
 that the demo's clock makes them overdue as it moves on, and a city dispatch meeting whose decisions become tracked
-items (one without a project).
+items (one without a project). The clock stands at the demo day when this seed runs and an assignment's deadline
+must be after it: the escalations are hq's by hand (with reasons), not the ladder's timer on deadlines missed.
 Every write carries an Idempotency-Key: a re-run appends nothing twice.
 """
 
@@ -26,6 +29,7 @@ SEED_AFTER: tuple[str, ...] = ("intake", "scheduling")
 
 PROGRAMME_ID = "demo-2024-sanshi"
 TOKENS_ENV = "TIAODU_DEMO_TOKENS"
+LEVELS = ("lead_unit", "hq", "leader", "mayor")
 # (project index, category, description, help asked, priority, how far it gets, lead unit, deadline)
 ISSUES: list[tuple[int, str, str, str, str, str, str, str]] = [
     (0, "land", "园区二期用地指标尚未落实,影响厂房开工", "协调自然资源部门调剂用地指标", "urgent", "raised", "", ""),
@@ -41,6 +45,20 @@ ISSUES: list[tuple[int, str, str, str, str, str, str, str]] = [
      "2024-10-25T18:00:00+08:00"),
 ]  # fmt: skip
 STEPS = ["raised", "assigned", "accepted", "resolved", "confirmed"]
+# Issues hq escalates by hand on the demo day (逐级上报), one rung at a time with its reason, so that the demo has an
+# open issue at every level of the ladder (the assigned and accepted ones above stay with their lead unit) and
+# lights that name them: (project index, category, description, help asked, lead unit, deadline, reasons by rung).
+ESCALATED: list[tuple[int, str, str, str, str, str, list[tuple[str, str]]]] = [
+    (2, "planning", "厂区规划条件调整涉及多个部门,意见不一", "请指挥部办公室牵头统一规划调整意见", "unit-zjj",
+     "2024-10-16T18:00:00+08:00", [("hq", "涉及规划、住建等多个部门,责任单位无法独立协调(演示)")]),
+    (9, "financing", "项目贷款授信审批停滞,二期设备款无法支付", "请包保市领导协调银行加快授信", "unit-fgw",
+     "2024-10-17T18:00:00+08:00",
+     [("hq", "责任单位协调银行未果(演示)"), ("leader", "需包保市领导出面协调金融机构(演示)")]),
+    (15, "land", "生态廊道沿线集体土地征收补偿争议未决", "请市政府研究补偿标准", "unit-macun",
+     "2024-10-18T18:00:00+08:00",
+     [("hq", "跨县区补偿标准不一,责任单位无法协调(演示)"), ("leader", "需包保市领导召集县区协调(演示)"),
+      ("mayor", "补偿标准须市政府常务会议研究决定(演示)")]),
+]  # fmt: skip
 
 
 class SeedError(RuntimeError):
@@ -105,6 +123,25 @@ def _issue(client: httpx.Client, hq: str, units: dict[str, str], project: dict[s
     return int(seq)
 
 
+def _escalated(client: httpx.Client, hq: str, units: dict[str, str], project: dict[str, Any],
+               spec: tuple[int, str, str, str, str, str, list[tuple[str, str]]]) -> int:  # fmt: skip
+    """Raised by the project's unit, assigned and accepted, then escalated by hq by hand rung by rung (each with its
+    reason; `to_level` names the rung, so a re-run climbs no further)."""
+    _, category, description, help_requested, lead, deadline, rungs = spec
+    key = f"seed-issue-{project['id']}-{category}"
+    body = {"project_id": project["id"], "category": category, "description": description,
+            "help_requested": help_requested, "priority": "urgent"}  # fmt: skip
+    issue_id = _raise(client, body, units[project["unit_id"]], key)["id"]
+    assignment = {"lead_unit_id": lead, "deadline": deadline, "note": "请按期办结(演示)"}
+    _post(client, f"/v1/issues/{issue_id}/assignment", assignment, hq, f"{key}-assignment")
+    written = _post(client, f"/v1/issues/{issue_id}/acceptance", {"note": "已受理(演示)"}, units[lead],
+                    f"{key}-acceptance")  # fmt: skip
+    for level, reason in rungs:
+        escalation = {"reason": reason, "to_level": level}
+        written = _post(client, f"/v1/issues/{issue_id}/escalations", escalation, hq, f"{key}-escalation-{level}")
+    return int(written["seq"])
+
+
 def _meeting(client: httpx.Client, hq: str, projects: list[dict[str, Any]]) -> int:
     """A city dispatch meeting on the demo day with two decisions: one about a project, one for a unit alone."""
     meeting = {"kind": "monthly", "title": "9 月重点项目调度会(演示)", "scheduled_for": "2024-09-30T09:00:00+08:00",
@@ -159,13 +196,16 @@ def seed(base_url: str, token: str) -> int:
                          "projects").json()["items"]  # fmt: skip
         for spec in ISSUES:
             _issue(client, token, units, projects[spec[0]], spec)
+        for escalated in ESCALATED:
+            _escalated(client, token, units, projects[escalated[0]], escalated)
         _supervision_order(client, token, units, projects[3])
         last = _meeting(client, token, projects)
         _wait_until_tracked(client, token, last)
         r = check(client.get("/v1/issues", params={"limit": 500}, headers=hq), "issues")
     statuses = sorted({i["status"] for i in r.json()["items"]})
-    print(f"seeded {r.json()['total']} issues and tracked decisions; statuses: {statuses}")
-    return 0 if set(STEPS) <= set(statuses) else 1
+    levels = sorted({i["level"] for i in r.json()["items"] if i["level"]})
+    print(f"seeded {r.json()['total']} issues and tracked decisions; statuses: {statuses}; levels: {levels}")
+    return 0 if set(STEPS) <= set(statuses) and set(LEVELS) <= set(levels) else 1
 
 
 def _wait_until_tracked(client: httpx.Client, token: str, seq: int) -> None:

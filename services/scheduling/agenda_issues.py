@@ -1,14 +1,13 @@
-"""The agenda's issue items: open issues escalated beyond their lead unit (逐级上报), as scheduling's read model knows
-them from issue_coordination's events (read_model_issues.py), of one programme (and one unit's or leader's projects).
-
-Open supervision orders (督办) join here once their events exist in the catalogue (AgendaItem kind
-`supervision_order` is reserved for them)."""
+"""The agenda's issue items: open issues escalated beyond their lead unit (逐级上报) and open supervision orders (督办)
+on a project or one of its issues, as scheduling's read model knows them from issue_coordination's events
+(read_model_issues.py, read_model_supervision.py), of one programme (and one unit's or leader's projects)."""
 
 from __future__ import annotations
 
 import asyncpg
 
 from services.scheduling.domain_issues import LEVEL_LABELS, LEVEL_RANK, OPEN, KnownIssue
+from services.scheduling.domain_supervision import CLOSED, STATUS_LABELS, KnownOrder, moment
 from shared.catalogue.scheduling import AgendaItem
 from shared.clock import CHINA
 
@@ -37,3 +36,25 @@ def _item(issue: KnownIssue, project_name: str) -> AgendaItem:
         reasons.append(f"当前办理期限 {issue.deadline.astimezone(CHINA).strftime('%Y-%m-%d %H:%M')}")
     return AgendaItem(kind="escalated_issue", project_id=issue.project_id, unit_id=issue.lead_unit_id,
                       title=f"已上报问题:{project_name}「{issue.summary}」", reasons=reasons)  # fmt: skip
+
+
+async def supervision_order_items(
+    conn: asyncpg.Connection, schema: str, *, programme_id: str, unit_id: str | None, sponsor_id: str | None
+) -> list[AgendaItem]:
+    """Open 督办 orders, the earliest deadline first; an order without a project is not on a programme's agenda."""
+    rows = await conn.fetch(
+        f"SELECT o.state, j.name AS project_name FROM {schema}.project_supervision_orders o"
+        f" JOIN {schema}.project_directory j ON j.id = o.project_id"
+        " WHERE j.programme_id = $1 AND ($2::text IS NULL OR j.unit_id = $2)"
+        " AND ($3::text IS NULL OR j.sponsor_leader_id = $3) AND o.status <> $4",
+        programme_id, unit_id, sponsor_id, CLOSED,
+    )  # fmt: skip
+    found = [(KnownOrder.model_validate_json(r["state"]), str(r["project_name"])) for r in rows]
+    found.sort(key=lambda pair: (pair[0].deadline, pair[0].id))
+    return [
+        AgendaItem(kind="supervision_order", project_id=order.project_id, unit_id=order.target_unit_id,
+                   title=f"督办事项:{project_name}「{order.subject}」",
+                   reasons=[f"督办单编号 {order.id},{STATUS_LABELS.get(order.status, order.status)},尚未办结",
+                            f"办结期限 {moment(order.deadline)}"])
+        for order, project_name in found
+    ]  # fmt: skip

@@ -15,6 +15,7 @@ from services.scheduling.reaction_milestones import milestone_completion
 from services.scheduling.reactions import change_requests, light_reevaluation
 from services.scheduling.read_model import SchedulingReadModel
 from services.scheduling.read_model_issues import KnownIssuesReadModel
+from services.scheduling.read_model_supervision import KnownOrdersReadModel
 from services.scheduling.timers import scheduling_timers
 from shared.auth import IdentityReadModel
 from shared.clock import Clock
@@ -32,7 +33,9 @@ log = logging.getLogger("tiaodu.scheduling")
 
 
 def read_model() -> CompositeReadModel:
-    return CompositeReadModel([IdentityReadModel(), ProjectDirectory(), SchedulingReadModel(), KnownIssuesReadModel()])
+    return CompositeReadModel(
+        [IdentityReadModel(), ProjectDirectory(), SchedulingReadModel(), KnownIssuesReadModel(), KnownOrdersReadModel()]
+    )
 
 
 def create_app(

@@ -24,6 +24,7 @@ from services.scheduling.lights import (
 )
 from services.scheduling.read_model import RULE_SET
 from services.scheduling.read_model_issues import open_issues_of
+from services.scheduling.read_model_supervision import open_orders_of
 from services.scheduling.reporting_cadence import end_of_day, reports_expected_from
 from shared.catalogue.intake import Phase
 from shared.catalogue.scheduling import Rules, RuleVersionPublished
@@ -61,12 +62,14 @@ async def situations(
         view = ReportView(r.period_start, r.period_end, r.investment, r.recorded_at)
         reports.setdefault(r.project_id, []).append(view)
     issues = await open_issues_of(conn, schema, ids)
+    orders = await open_orders_of(conn, schema, ids)
     out: dict[str, tuple[Situation, PlanState | None]] = {}
     for p in projects:
         plan = plan_by_project.get(p.id)
         found = _situation(p, plan, reports.get(p.id, []), as_of)
         named = [OpenIssueView(i.id, i.summary, i.level and i.level.value) for i in issues.get(p.id, [])]
-        out[p.id] = (dataclasses.replace(found, evaluated_at=at, open_issues=named), plan)
+        found = dataclasses.replace(found, evaluated_at=at, open_issues=named, open_orders=orders.get(p.id, []))
+        out[p.id] = (found, plan)
     return out
 
 

@@ -1,8 +1,8 @@
 """Status lights (红黄绿灯), computed without I/O from a project, its plan, its reports and one rule version.
 
-Each dimension (milestones, investment, reporting, escalated issues) gets a colour and the reasons for it in plain
-Chinese; the project's light is the worst of them. Approved exemptions (正当理由) keep a delay out of the colour
-and the reason says so.
+Each dimension (milestones, investment, reporting, escalated issues and open 督办 orders) gets a colour and the
+reasons for it in plain Chinese; the project's light is the worst of them. Approved exemptions (正当理由) keep a
+delay out of the colour and the reason says so.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from services.scheduling.domain_supervision import KnownOrder, with_open_orders
 from services.scheduling.reporting_cadence import FiledReport, end_of_day, reporting_light
 from shared.catalogue.intake import Phase
 from shared.catalogue.scheduling import Colour, DimensionLight, ReportWeek, Rules
@@ -84,6 +85,7 @@ class Situation:
     exemptions: list[ExemptionView] = field(default_factory=list)  # approved ones only
     open_escalations: int = 0
     open_issues: list[OpenIssueView] = field(default_factory=list)
+    open_orders: list[KnownOrder] = field(default_factory=list)  # 督办 on the project or one of its issues
     registered_on: date | None = None  # from when reports are expected (default: 1 January of `year`)
     evaluated_at: datetime | None = None  # the moment judged (deadlines passed by then); default: the end of as_of
 
@@ -149,7 +151,7 @@ def compute_light(s: Situation, rules: Rules) -> LightResult:
         issues = DimensionLight(
             colour=rules.escalated_issue_open_colour, reasons=[f"有 {s.open_escalations} 个已上报(升级)问题未解决"]
         )
-    issues = _open_issues(s, rules, issues)
+    issues = with_open_orders(_open_issues(s, rules, issues), s.open_orders, rules, s.moment())
     colour = worst(milestones.colour, investment.colour, reporting.colour, issues.colour)
     return LightResult(
         colour, milestones, investment, reporting, issues, figures.spi, figures.points_behind, sorted(set(applied)),

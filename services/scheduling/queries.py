@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from services.scheduling.agenda_issues import escalated_issue_items
+from services.scheduling.agenda_issues import escalated_issue_items, supervision_order_items
 from services.scheduling.domain import PlanState
 from services.scheduling.domain_monitoring import LightState, ProjectRow
 from services.scheduling.read_model import LIGHTS, PLANS
@@ -286,7 +286,7 @@ async def build_agenda(
     sponsor_id: str | None = None,
 ) -> list[AgendaItem]:
     """The agenda from the state: red, then yellow projects with reasons, then overdue milestones, then open issues
-    escalated beyond their lead unit (of one unit's or one leader's projects when given)."""
+    escalated beyond their lead unit, then open 督办 orders (of one unit's or one leader's projects when given)."""
     lights = await programme_lights(
         conn, schema, programme_id=programme_id, colour=None, category=None, unit_id=unit_id, sponsor_id=sponsor_id
     )
@@ -310,6 +310,9 @@ async def build_agenda(
                        unit_id=m["unit_id"])
         )  # fmt: skip
     items += await escalated_issue_items(
+        conn, schema, programme_id=programme_id, unit_id=unit_id, sponsor_id=sponsor_id
+    )
+    items += await supervision_order_items(
         conn, schema, programme_id=programme_id, unit_id=unit_id, sponsor_id=sponsor_id
     )
     return items

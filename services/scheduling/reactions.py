@@ -4,7 +4,8 @@
 carrying the request's id), under an event id derived from the approval's: exactly once, also on redelivery.
 
 `light_reevaluation`: a progress report, a phase change, a change of a project's details or of its plan, or a step
-of one of its issues (issue_coordination's events: raised, assigned, escalated, resolved, ...) re-evaluates that
+of one of its issues (issue_coordination's events: raised, assigned, escalated, resolved, ...) or of a 督办 order on
+it (issued, plan submitted or reviewed, closed) re-evaluates that
 project's light as of the platform's today, within seconds, instead of waiting for the 06:00 run.
 The light is recorded only when it differs from the one on record, under an event id derived from the source event.
 """
@@ -16,6 +17,7 @@ from services.scheduling.domain_change_requests import decide_approved_rebaselin
 from services.scheduling.monitoring import reevaluate_light
 from services.scheduling.read_model import PLANS
 from services.scheduling.read_model_issues import project_of_issue
+from services.scheduling.read_model_supervision import project_of_order
 from shared.catalogue.intake import ChangeRequestApproved, ChangeRequestKind
 from shared.clock import today
 from shared.commands import execute
@@ -64,11 +66,23 @@ async def issue_changed(rt: Runtime, cause: Cause) -> None:
         await _reevaluate(rt, cause, project_id)
 
 
+async def order_changed(rt: Runtime, cause: Cause) -> None:
+    """A step of a 督办 order: the light of its project (an order on a tracked decision without one lights nothing)."""
+    await _caught_up(rt, cause)
+    async with rt.pool.acquire() as conn:
+        project_id = await project_of_order(conn, rt.schema, cause.event.envelope.aggregate_id)
+    if project_id is not None:
+        await _reevaluate(rt, cause, project_id)
+
+
 # Every step that opens, closes or moves an issue up the ladder (notes and requests change no light).
 ISSUE_EVENTS = (
     "IssueRaised", "MeetingDecisionTracked", "IssueAssigned", "IssueReassigned", "IssueAccepted", "IssueResolved",
     "ResolutionRejected", "ResolutionConfirmed", "IssueWithdrawn", "IssueEscalated",
 )  # fmt: skip
+# Every step of a 督办 order that changes what its light says (status, open or closed; a reminder changes nothing).
+ORDER_EVENTS = ("SupervisionOrderIssued", "RectificationPlanSubmitted", "RectificationPlanReviewed",
+                "SupervisionOrderClosed")  # fmt: skip
 PROJECT_EVENTS = ("ProjectRegistered", "ProjectDetailsAmended", "ProjectPhaseChanged", "ProgressReported")
 PLAN_EVENTS = (
     "PlanDrafted", "PlanRevised", "PlanBaselineApproved", "MilestoneRebaselined", "MilestoneCompleted",
@@ -80,6 +94,7 @@ def light_reevaluation() -> Reaction:
     handlers: dict[str, Handler] = {name: project_changed for name in PROJECT_EVENTS}
     handlers |= {name: plan_changed for name in PLAN_EVENTS}
     handlers |= {name: issue_changed for name in ISSUE_EVENTS}
+    handlers |= {name: order_changed for name in ORDER_EVENTS}
     # About the present: a new deployment does not re-light the past, the daily run covers what is there.
     return Reaction(LIGHT_REEVALUATION, handlers, start="now")
 
