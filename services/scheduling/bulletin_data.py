@@ -72,8 +72,9 @@ async def bulletin_facts(
         " f.state->'planned_before' AS planned_before"
         f" FROM {queries.PROJECTS.format(s=schema)} JOIN {schema}.programmes g ON g.id = d.programme_id"
         " WHERE ($1::text IS NULL OR d.programme_id = $1) AND ($1::text IS NOT NULL OR g.year = $2)"
+        " AND f.registered_on <= $3"  # registered by the bulletin's date (UTC date of the record time)
         " ORDER BY d.category, d.id",
-        programme_id, period.start.year,
+        programme_id, period.start.year, as_of,
     )  # fmt: skip
     # As known at the end of the bulletin's date (platform clock, docs/adr/0017): what was recorded later is left out
     # (a location amended later counts in its 区县 of then).

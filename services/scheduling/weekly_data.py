@@ -91,7 +91,7 @@ async def weekly_facts(
         raise NotFound("年度重点项目批次不存在", field="programme_id", reason="不存在")
     known_at = end_of_day(as_of)
     names = await queries.organisation_names(conn, schema)
-    projects = projects_as_known(await _projects(conn, schema, programme_id, unit_id), known_at)
+    projects = projects_as_known(await _projects(conn, schema, programme_id, unit_id, as_of), known_at)
     ids = [p["id"] for p in projects]
     phases = await phases_as_known(conn, schema, {p["id"]: p["phase"] for p in projects}, known_at)
     plans = await plans_as_known(conn, schema, await queries.plans_of_year(conn, schema, as_of.year, ids), known_at)
@@ -120,7 +120,8 @@ async def weekly_facts(
     milestones = {pid: milestones_as_known(plan, known_at) for pid, plan in plans.items()}
     overdue = _overdue(milestones, by_id, phases, names, as_of)
     due = _due_soon(milestones, by_id, phases, names, as_of)
-    missing = await units_not_reported_this_week(conn, schema, programme_id, unit_id, week, as_of)
+    known_ids = {p["id"] for p in projects}
+    missing = await units_not_reported_this_week(conn, schema, programme_id, unit_id, week, as_of, known_ids)
     meeting, decisions = await _last_meeting(conn, schema, programme_id, unit_id, as_of, names)
     issues = await open_issues_as_known(conn, schema, {p["id"]: p["name"] for p in projects}, names, known_at)
     return WeeklyFacts(
@@ -139,14 +140,17 @@ def _monthly(project: Mapping[str, Any], plan: PlanState | None, year: int) -> l
 
 
 async def _projects(
-    conn: asyncpg.Connection, schema: str, programme_id: str, unit_id: str | None
+    conn: asyncpg.Connection, schema: str, programme_id: str, unit_id: str | None, as_of: date
 ) -> list[dict[str, Any]]:
+    """The programme's projects registered by the report's date (a project registered later is not in it);
+    `registered_on` is the UTC date of the registration's record time."""
     rows = await conn.fetch(
         "SELECT d.id, d.name, d.category, d.unit_id, d.sponsor_leader_id, d.phase, f.planned_start,"
         " f.planned_completion, f.total_investment, f.annual_planned_investment, f.location,"
         f" f.state->'planned_before' AS planned_before FROM {queries.PROJECTS.format(s=schema)}"
-        " WHERE d.programme_id = $1 AND ($2::text IS NULL OR d.unit_id = $2) ORDER BY d.category, d.id",
-        programme_id, unit_id,
+        " WHERE d.programme_id = $1 AND ($2::text IS NULL OR d.unit_id = $2) AND f.registered_on <= $3"
+        " ORDER BY d.category, d.id",
+        programme_id, unit_id, as_of,
     )  # fmt: skip
     return [dict(r) for r in rows]
 
@@ -194,11 +198,18 @@ def _overdue(
 
 
 async def units_not_reported_this_week(
-    conn: asyncpg.Connection, schema: str, programme_id: str, unit_id: str | None, week: ReportWeek, as_of: date
+    conn: asyncpg.Connection,
+    schema: str,
+    programme_id: str,
+    unit_id: str | None,
+    week: ReportWeek,
+    as_of: date,
+    known_ids: set[str],
 ) -> list[MissingReport]:
     """本周未报 on the report's date: the projects that owed a report for the week under the deadline rule then in
     force and had none recorded by the end of that day (the query behind GET /v1/reporting/missing, as it stood
-    then); a late report recorded by then counts as reported here, its lateness shows in the reporting light."""
+    then); a late report recorded by then counts as reported here, its lateness shows in the reporting light.
+    Only the projects the report knows (`known_ids`: registered by then) are listed."""
     known_at = end_of_day(as_of)
     found = await missing_reports(
         conn, schema, IsoWeek.of(week.start), now=known_at, programme_id=programme_id, unit_id=unit_id,
@@ -206,7 +217,7 @@ async def units_not_reported_this_week(
     )  # fmt: skip
     by_unit: dict[str, list[str]] = {}
     for p in found.projects:
-        if p.status != ReportWeekStatus.LATE:
+        if p.status != ReportWeekStatus.LATE and p.project_id in known_ids:
             by_unit.setdefault(p.unit_name, []).append(p.project_name)
     return [MissingReport(unit, project_names) for unit, project_names in sorted(by_unit.items())]
 

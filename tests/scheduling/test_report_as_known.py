@@ -135,9 +135,16 @@ async def test_the_list_of_a_date_names_a_project_whose_report_came_later(platfo
     hq = auth(platform.tokens["hq"])
     r = await platform.scheduling.get("/v1/reporting/missing", params={"week": "2024-W23"}, headers=hq)
     assert {(i["project_id"], i["status"]) for i in r.json()["items"]} == {(ids["late"], "late")}
+    await platform.project(name="新登记项目丁", planned_start="2024-01-01", category="livelihood")  # on 11 June
     platform.clock.set_day(date(2024, 6, 12), hour=9)
     _, cells = _docx(await _get(platform, "/v1/programmes/prog/weekly-report", week="2024-W23"))
     assert ["责任单位甲", "迟报项目甲", "1"] in cells  # on 9 June it had not reported
+    assert not any("新登记项目丁" in cell for row in cells for cell in row)  # registered after the report's date
+    bulletin = await _get(platform, "/v1/reports/supervision-bulletin", period="2024-W23", programme_id="prog")
+    assert not any("新登记项目丁" in cell for row in _docx(bulletin)[1] for cell in row)
+    platform.clock.set_day(date(2024, 6, 17), hour=9)
+    _, later = _docx(await _get(platform, "/v1/programmes/prog/weekly-report", week="2024-W24"))
+    assert any("新登记项目丁" in cell for row in later for cell in row)
 
 
 async def test_one_clock_stamps_record_time_and_a_late_report_lights_yellow(platform: Platform) -> None:
