@@ -85,7 +85,7 @@ async def platform(settings: Settings, request: pytest.FixtureRequest) -> AsyncI
     # A test module that counts every event it causes sets ISSUE_TIMERS = False: no timer then adds its own.
     timers = getattr(request.module, "ISSUE_TIMERS", True)
     clock = SimulatedClock()
-    intake_app = create_intake(dataclasses.replace(settings, replica_id="intake-1"))
+    intake_app = create_intake(dataclasses.replace(settings, replica_id="intake-1"), clock=clock)
     scheduling_app = create_scheduling(
         dataclasses.replace(settings, replica_id="scheduling-1"), clock=clock, monitor=False, react=False
     )

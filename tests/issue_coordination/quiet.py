@@ -20,7 +20,7 @@ from tests.platform import SYSTEM_CTX, bootstrap_orgs, running, runtime_of
 @asynccontextmanager
 async def quiet_platform_of(settings: Settings, *, react: bool = False) -> AsyncIterator[Platform]:
     clock = SimulatedClock()
-    intake_app = create_intake(dataclasses.replace(settings, replica_id="intake-1"))
+    intake_app = create_intake(dataclasses.replace(settings, replica_id="intake-1"), clock=clock)
     scheduling_app = create_scheduling(
         dataclasses.replace(settings, replica_id="scheduling-1"), clock=clock, monitor=False, react=react
     )

@@ -40,8 +40,8 @@ async def item_of(p: Platform, decision_id: str) -> str:
 
 async def test_weekly_report_lists_open_issues_and_decision_status_as_known(quiet_platform: Platform) -> None:
     p = quiet_platform
+    p.clock.set_day(date(2024, 1, 2), hour=9)  # registered before the weeks it is reported in
     project_id = await p.project(name="焦作东站综合枢纽")
-    p.clock.set_day(date(2024, 1, 2), hour=9)
     land = await p.raise_issue(project_id, description="征地拆迁补偿标准未确定")
     power = await p.raise_issue(project_id, description="施工用电增容未批复", category="utilities")
     for issue_id in (land, power):
