@@ -3,21 +3,16 @@ hq's run for a day (once, never after today), hq's escalation by hand, waiting f
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from datetime import date, datetime
 from typing import Any
 
 import pytest
 
-from services.intake.bootstrap import create_app as create_intake
-from services.issue_coordination.bootstrap import create_app as create_issue_coordination
-from services.scheduling.bootstrap import create_app as create_scheduling
-from shared.clock import CHINA, SimulatedClock
+from shared.clock import CHINA
 from shared.settings import Settings
 from tests.issue_coordination.conftest import Platform
-from tests.platform import bootstrap_orgs, running, runtime_of
+from tests.issue_coordination.quiet import quiet_platform_of
 
 
 def cst(text: str) -> datetime:
@@ -31,26 +26,7 @@ def at(text: str) -> datetime:
 @pytest.fixture
 async def hand_run(settings: Settings) -> AsyncIterator[Platform]:
     """The platform without the escalation timer: here only hq's runs and hand escalate."""
-    clock = SimulatedClock()
-    intake_app = create_intake(dataclasses.replace(settings, replica_id="intake-1"))
-    scheduling_app = create_scheduling(
-        dataclasses.replace(settings, replica_id="scheduling-1"), clock=clock, monitor=False, react=False
-    )
-    issues_app = create_issue_coordination(
-        dataclasses.replace(settings, replica_id="issues-1"), clock=clock, escalate=False
-    )
-    async with AsyncExitStack() as stack:
-        intake = await stack.enter_async_context(running(intake_app))
-        scheduling = await stack.enter_async_context(running(scheduling_app))
-        issues = await stack.enter_async_context(running(issues_app))
-        p = Platform(intake, scheduling, issues, runtime_of(intake_app), runtime_of(scheduling_app),
-                     runtime_of(issues_app), {}, clock)  # fmt: skip
-        p.tokens = await bootstrap_orgs(p.intake_rt.store)
-        await p.synced()
-        r = await intake.post("/v1/programmes", json={"id": "prog", "name": "2024 三十工程", "year": 2024},
-                              headers=p.h("hq"))  # fmt: skip
-        assert r.status_code == 201, r.text
-        await p.synced()
+    async with quiet_platform_of(settings) as p:
         yield p
 
 
