@@ -16,6 +16,7 @@ from typing import Any
 
 import rfc8785
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticSerializationError, to_json
 
 # Aggregate types and ids become NATS subject tokens, so they are restricted to a safe alphabet.
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -84,37 +85,53 @@ class Envelope(BaseModel):
 
 # JavaScript's safe integers: RFC 8785 serialises numbers as ECMAScript does, exact only up to 2**53 - 1.
 _SAFE_INT = 2**53 - 1
+_NOT_PLAIN = object()
 
 
-def _plain(value: Any) -> bool:
-    """True when the standard library's sorted, compact JSON is exactly RFC 8785's for `value`.
+def _sorted_plain(value: Any) -> Any:
+    """`value` with every object's members in RFC 8785's order, or `_NOT_PLAIN` when a compact JSON encoder's bytes
+    of it might not be RFC 8785's.
 
-    That holds for strings, safe integers, booleans, null, lists and objects with ASCII keys: their escaping is the
-    same, and ASCII keys sort the same by code point (Python) as by UTF-16 code unit (RFC 8785). Floats (ECMAScript's
-    number formatting) and other keys take the reference implementation.
+    They are the same for strings (pydantic-core's escaping is ECMAScript's, checked for every code point in the
+    tests), safe integers, booleans, null, lists and objects with ASCII keys (which sort the same by code point as by
+    UTF-16 code unit). Floats (ECMAScript's number formatting) and other keys take the reference implementation.
+    One pass both checks and sorts: the check is the cost, the sorting rides along.
     """
-    if isinstance(value, str) or value is None or isinstance(value, bool):
-        return True
-    if isinstance(value, int):
-        return -_SAFE_INT <= value <= _SAFE_INT
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_plain(v) for v in value)
-    return False
+    kind = type(value)
+    if kind is str or value is None or kind is bool:
+        return value
+    if kind is int:
+        return value if -_SAFE_INT <= value <= _SAFE_INT else _NOT_PLAIN
+    if kind is dict:
+        try:
+            keys = sorted(value)
+        except TypeError:  # keys of several types: not JSON this encoder may write
+            return _NOT_PLAIN
+        out: dict[str, Any] = {}
+        for key in keys:
+            if type(key) is not str or not key.isascii():
+                return _NOT_PLAIN
+            member = value[key]
+            if type(member) is not str and member is not None:  # strings and nulls, most members, need no call
+                member = _sorted_plain(member)
+                if member is _NOT_PLAIN:
+                    return _NOT_PLAIN
+            out[key] = member
+        return out
+    if kind is list:
+        items = [v if type(v) is str else _sorted_plain(v) for v in value]
+        return _NOT_PLAIN if _NOT_PLAIN in items else items
+    return _NOT_PLAIN
 
 
 def canonical_json(doc: dict[str, Any]) -> bytes:
-    """RFC 8785 (JCS) bytes of a JSON document: the C encoder where it is provably the same, else `rfc8785`."""
-    return _canonical(doc, plain=_plain(doc))
-
-
-def _canonical(doc: dict[str, Any], *, plain: bool) -> bytes:
-    if plain:
+    """RFC 8785 (JCS) bytes of a JSON document: pydantic-core's encoder where it is provably the same, else
+    `rfc8785`."""
+    ordered = _sorted_plain(doc)
+    if ordered is not _NOT_PLAIN:
         try:
-            text = json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
-            return text.encode("utf-8")
-        except UnicodeEncodeError:
+            return to_json(ordered)
+        except PydanticSerializationError:
             pass  # a lone surrogate: the reference implementation says what to do with it
     return bytes(rfc8785.dumps(doc))
 
@@ -126,31 +143,27 @@ def hash_document(unsigned: dict[str, Any]) -> str:
 def encode_envelope(fields: dict[str, Any]) -> tuple[Envelope, bytes]:
     """Build an envelope from its fields (everything but `hash`): the envelope and its stored bytes.
 
-    Validated and dumped once; canonicalised once to hash, the stored bytes spliced from those (`with_hash`).
-    """
+    Validated and dumped once; ordered once, the unsigned bytes hashed, and the stored bytes encoded from the same
+    ordered document with the hash member put in its place (the envelope's own keys are ASCII)."""
     draft = Envelope.model_validate({**fields, "hash": ""})
     doc = draft.model_dump(mode="json")
     doc.pop("hash")
-    unsigned = canonical_json(doc)
+    ordered = _sorted_plain(doc)
+    if ordered is _NOT_PLAIN:
+        return _encode_by_reference(draft, doc)
+    try:
+        unsigned = to_json(ordered)
+    except PydanticSerializationError:
+        return _encode_by_reference(draft, doc)
     digest = hashlib.sha256(unsigned).hexdigest()
-    return draft.model_copy(update={"hash": digest}), with_hash(doc, unsigned, digest)
+    ordered["hash"] = digest
+    stored = to_json(dict(sorted(ordered.items())))
+    return draft.model_copy(update={"hash": digest}), stored
 
 
-def with_hash(doc: dict[str, Any], unsigned: bytes, digest: str) -> bytes:
-    """JCS of `doc` plus `"hash": digest`, from JCS of `doc` (`unsigned`) without canonicalising the payload again.
-
-    The envelope's own keys are ASCII, so the members that sort before "hash" come first in both documents, the same
-    bytes: the hash member goes right after them. Anything unexpected takes the long way."""
-    member = b'"hash":' + json.dumps(digest).encode()
-    before = {k: v for k, v in doc.items() if k < "hash"}
-    if not all(k.isascii() for k in doc) or "hash" in doc:
-        return canonical_json({**doc, "hash": digest})
-    head = canonical_json(before)[1:-1] if before else b""
-    inner = unsigned[1:-1]
-    if not inner.startswith(head):
-        return canonical_json({**doc, "hash": digest})
-    tail = inner[len(head) :].removeprefix(b",")
-    return b"{" + b",".join(part for part in (head, member, tail) if part) + b"}"
+def _encode_by_reference(draft: Envelope, doc: dict[str, Any]) -> tuple[Envelope, bytes]:
+    digest = hashlib.sha256(canonical_json(doc)).hexdigest()
+    return draft.model_copy(update={"hash": digest}), canonical_json({**doc, "hash": digest})
 
 
 def seal_envelope(fields: dict[str, Any]) -> Envelope:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import rfc8785
 from pydantic import ValidationError
+from pydantic_core import to_json
 
 from services.intake.bootstrap import create_app
 from shared import envelope as envelope_module
@@ -151,8 +152,17 @@ def test_canonical_json_is_rfc8785_byte_for_byte() -> None:
                 canonical_json(doc)
             continue
         assert canonical_json(doc) == expected, doc
-        fast += envelope_module._plain(doc)
+        fast += envelope_module._sorted_plain(doc) is not envelope_module._NOT_PLAIN
     assert fast > 1000  # the fast path was really exercised
+
+
+def test_the_fast_encoder_escapes_every_code_point_as_rfc8785_does() -> None:
+    """The premise of the fast path: pydantic-core's JSON string for each character (every escape class, U+2028,
+    DEL, non-BMP) is byte for byte the reference implementation's."""
+    chars = [chr(cp) for cp in range(0x110000) if not 0xD800 <= cp <= 0xDFFF]
+    for start in range(0, len(chars), 4096):
+        chunk = chars[start : start + 4096]
+        assert to_json(chunk) == bytes(rfc8785.dumps(chunk)), f"from U+{ord(chunk[0]):04X}"
 
 
 def test_the_stored_bytes_are_the_canonical_envelope_with_its_hash() -> None:
