@@ -12,14 +12,16 @@ import re
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import rfc8785
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic_core import PydanticSerializationError, to_json
 
 # Aggregate types and ids become NATS subject tokens, so they are restricted to a safe alphabet.
-TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")  # whole strings only: use fullmatch
+# Checked by pydantic-core's regex engine (its `$` is the end of the string, never before a final newline).
+SubjectToken = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
 # The only request headers an event may carry (W3C trace context); never `baggage` or anything else a client sends.
 TRACE_CONTEXT_KEYS = frozenset({"traceparent", "tracestate"})
 
@@ -51,8 +53,8 @@ class Envelope(BaseModel):
     id: uuid.UUID
     type: str
     schema_version: int = Field(ge=1)
-    aggregate_type: str
-    aggregate_id: str
+    aggregate_type: SubjectToken
+    aggregate_id: SubjectToken
     version: int = Field(ge=1)
     occurred_at: datetime
     recorded_at: datetime
@@ -63,13 +65,6 @@ class Envelope(BaseModel):
     prev_hash: str | None
     hash: str
     payload: dict[str, Any]
-
-    @field_validator("aggregate_type", "aggregate_id")
-    @classmethod
-    def _subject_token(cls, value: str) -> str:
-        if not TOKEN_RE.match(value):
-            raise ValueError("must match [A-Za-z0-9_-]{1,128}")
-        return value
 
     def unsigned_document(self) -> dict[str, Any]:
         doc = self.model_dump(mode="json")

@@ -185,6 +185,22 @@ def test_the_stored_bytes_are_the_canonical_envelope_with_its_hash() -> None:
         assert parse_envelope(stored, verify_hash=True) == envelope
 
 
+@pytest.mark.parametrize("bad", ["abc\n", "", "a.b", "a b", "项目", "x" * 129, "a*"])
+def test_aggregate_ids_and_types_are_whole_subject_tokens(bad: str) -> None:
+    """They become NATS subject tokens: a final newline (which Python's `$` would let through), a dot, a space or a
+    wildcard is refused, naming the field."""
+    fields = {
+        "id": str(uuid.uuid4()), "type": "ProgrammeCreated", "schema_version": 1, "aggregate_type": "programme",
+        "aggregate_id": "p1", "version": 1, "occurred_at": "2024-01-01T00:00:00Z", "hash": "",
+        "recorded_at": "2024-01-01T00:00:00Z", "actor": {"org_id": "hq", "role": "hq"}, "correlation_id": "c",
+        "prev_hash": None, "payload": {},
+    }  # fmt: skip
+    for field in ("aggregate_id", "aggregate_type"):
+        with pytest.raises(ValueError, match=field):
+            parse_envelope(json.dumps({**fields, field: bad}).encode())
+    assert parse_envelope(json.dumps(fields).encode()).aggregate_id == "p1"
+
+
 def test_parse_envelope_verifies_the_hash_only_when_asked() -> None:
     envelope = seal_envelope(
         {
