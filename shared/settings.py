@@ -72,6 +72,8 @@ class Settings:
     process_role: str = "all"
     # API processes behind this process's port (TIAODU_WORKERS): uvicorn's own supervisor forks and restarts them.
     api_workers: int = 1
+    # The Linux scheduling policy of a worker-only process (TIAODU_WORKER_SCHED): `batch` or `normal` (shared.serve).
+    worker_sched: str = "batch"
 
     @property
     def runs_api(self) -> bool:
@@ -113,9 +115,12 @@ class Settings:
             clock_start=clock_start_from_env(),
             process_role=os.environ.get("TIAODU_ROLE", "all"),
             api_workers=int(os.environ.get("TIAODU_WORKERS", "1")),
+            worker_sched=os.environ.get("TIAODU_WORKER_SCHED", "batch"),
         )
         if settings.process_role not in PROCESS_ROLES:
             raise RuntimeError(f"TIAODU_ROLE: {settings.process_role!r} is not one of {', '.join(PROCESS_ROLES)}")
+        if settings.worker_sched not in ("batch", "normal"):
+            raise RuntimeError(f"TIAODU_WORKER_SCHED: {settings.worker_sched!r} is not one of batch, normal")
         if not 0 <= settings.projection_linger_s <= 1:
             raise RuntimeError("TIAODU_PROJECTION_LINGER_MS: must be between 0 and 1000")
         if settings.api_workers < 1:

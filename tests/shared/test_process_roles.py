@@ -96,6 +96,9 @@ async def test_api_workers_serve_while_a_separate_worker_projects(settings: Sett
                 r = await client.get("/v1/projects", params={"min_seq": last, "limit": 100})
                 assert r.status_code == 200, r.text
                 assert {f"并发{i}" for i in range(20)} <= {p["name"] for p in r.json()["items"]}
+                # Throughput work: the worker's wake-ups never preempt the API processes (shared.serve).
+                assert os.sched_getscheduler(worker.proc.pid) == os.SCHED_BATCH
+                assert os.sched_getscheduler(api.proc.pid) == os.SCHED_OTHER
                 async with httpx.AsyncClient(base_url=worker.url, headers=hq, timeout=10) as direct:
                     assert (await direct.get("/readyz")).status_code == 200
                     assert (await direct.get("/v1/projects")).status_code == 404  # a worker serves no API
@@ -113,7 +116,12 @@ async def test_api_workers_serve_while_a_separate_worker_projects(settings: Sett
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("TIAODU_ROLE", "reader"), ("TIAODU_WORKERS", "0"), ("TIAODU_PROJECTION_LINGER_MS", "5000")],
+    [
+        ("TIAODU_ROLE", "reader"),
+        ("TIAODU_WORKERS", "0"),
+        ("TIAODU_PROJECTION_LINGER_MS", "5000"),
+        ("TIAODU_WORKER_SCHED", "idle"),
+    ],
 )
 def test_a_wrong_process_setting_stops_the_process_naming_it(settings: Settings, variable: str, value: str) -> None:
     done = subprocess.run(
