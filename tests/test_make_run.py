@@ -66,10 +66,11 @@ async def _first_scheduled_run_keeps_every_colour(
     assert all(p["light"]["reasons"] for p in lights if p["light"] and p["light"]["colour"] != "green")
 
 
-async def _issues_of_the_demo(client: httpx.AsyncClient, hq: dict[str, str]) -> None:
+async def _issues_of_the_demo(client: httpx.AsyncClient, hq: dict[str, str], tokens: dict[str, Any]) -> None:
     """issue_coordination's seed: issues at every status of the lifecycle, raised by the demo units, open ones at
     every level of the ladder, and the decisions of a dispatch meeting tracked as items (through the reaction, on the
-    services' own NATS users); scheduling's light names the issue at the mayor's level and the open 督办 order."""
+    services' own NATS users); scheduling's light names the issue at the mayor's level and the open 督办 order; the
+    mayor's own token sees that issue and no other."""
     r = await client.get("/v1/issues", params={"limit": 500}, headers=hq)
     assert r.status_code == 200, r.text
     items = r.json()["items"]
@@ -86,6 +87,15 @@ async def _issues_of_the_demo(client: httpx.AsyncClient, hq: dict[str, str]) -> 
     [order] = [o for o in orders if o["status"] != "closed"]
     light = (await client.get(f"/v1/projects/{order['project_id']}/light", headers=hq)).json()
     assert any(order["id"] in reason and "督办单" in reason for reason in light["issues"]["reasons"]), light
+    # The mayor (the rules' mayor_org_id, a demo organisation with a token) sees what was escalated to it, only that.
+    mayor = {"Authorization": f"Bearer {tokens['leaders']['mayor']}"}
+    r = await client.get("/v1/issues", params={"level": "mayor"}, headers=mayor)
+    assert r.status_code == 200, r.text
+    assert at_mayor["id"] in {i["id"] for i in r.json()["items"]}
+    seen = (await client.get("/v1/issues", params={"limit": 500}, headers=mayor)).json()["items"]
+    assert {i["id"] for i in seen} == {i["id"] for i in items if "mayor" in i["escalated_to"]}
+    others = [i["id"] for i in open_issues if "mayor" not in i["escalated_to"]]
+    assert others and {(await client.get(f"/v1/issues/{i}", headers=mayor)).status_code for i in others} == {403}
 
 
 async def _attachment_round_trip(client: httpx.AsyncClient, hq: dict[str, str], project_id: str) -> None:
@@ -157,7 +167,7 @@ async def test_stack_seeds_demo_once_and_keeps_data_across_restarts(
             assert r.status_code == 200
             await _first_scheduled_run_keeps_every_colour(stack, client, hq, demo)
             await _attachment_round_trip(client, hq, projects[0]["id"])
-            await _issues_of_the_demo(client, hq)
+            await _issues_of_the_demo(client, hq, tokens)
             r = await client.post(
                 "/v1/programmes",
                 json={"name": "x", "year": 2024},

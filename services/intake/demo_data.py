@@ -5,8 +5,12 @@ Names follow the kinds of project in Jiaozuo's programme; they are illustrative,
 
 from __future__ import annotations
 
+from shared.catalogue.issue_rules import IssueRules
 from shared.envelope import Role
 
+# The mayor (市长) is the organisation the issue rules name as the top of the escalation ladder; it has a leader's
+# role (it sees what is escalated to it, as a sponsoring leader does) and sponsors no project.
+MAYOR_ORG_ID: str = IssueRules.model_fields["mayor_org_id"].default
 ORGANISATIONS: list[tuple[str, str, Role]] = [
     ("admin", "系统管理(演示)", Role.ADMIN),
     ("hq", "三十工程指挥部办公室(演示)", Role.HQ),
@@ -15,6 +19,7 @@ ORGANISATIONS: list[tuple[str, str, Role]] = [
     ("leader-zhang", "包保市领导 张副市长(演示)", Role.LEADER),
     ("leader-li", "包保市领导 李副市长(演示)", Role.LEADER),
     ("leader-wang", "包保市领导 王副市长(演示)", Role.LEADER),
+    (MAYOR_ORG_ID, "市人民政府 市长(演示)", Role.LEADER),
     ("unit-gxj", "市工业和信息化局(演示)", Role.UNIT),
     ("unit-fgw", "市发展和改革委员会(演示)", Role.UNIT),
     ("unit-jtj", "市交通运输局(演示)", Role.UNIT),

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from services.scheduling import api_lights, api_meetings, api_reporting, handlers, queries
+from services.scheduling import api_lights, api_meetings, api_reporting, handlers, queries_plans
 from services.scheduling.commands import (
     ApproveBaseline,
     ApproveBaselineBody,
@@ -56,7 +56,7 @@ async def list_plans(
 ) -> Page[PlanAnswer]:
     unit, leader = visibility(principal)
     async with rt.pool.acquire() as conn:
-        items, total = await queries.list_plans(
+        items, total = await queries_plans.list_plans(
             conn, rt.schema, project_id=project_id, year=year, unit_id=unit, sponsor_id=leader, limit=paging.limit,
             offset=paging.offset,
         )  # fmt: skip
@@ -66,7 +66,7 @@ async def list_plans(
 @router.get("/plans/{plan_id}", tags=["plans"], summary="实施方案详情(含基准与节点)", dependencies=[MinSeqDep])
 async def get_plan(plan_id: str, rt: RuntimeDep, principal: PrincipalDep, response: Response) -> PlanAnswer:
     async with rt.pool.acquire() as conn:
-        plan = await queries.get_plan(conn, rt.schema, plan_id)
+        plan = await queries_plans.get_plan(conn, rt.schema, plan_id)
         if plan is None:
             raise Problem(404, "实施方案不存在")
         project = await project_entry(conn, rt.schema, plan["project_id"])
@@ -147,7 +147,7 @@ async def exemption_queue(
     programme_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="年度重点项目批次编号")] = None,
 ) -> Page[ExemptionAnswer]:
     async with rt.pool.acquire() as conn:
-        items, total = await queries.exemption_queue(
+        items, total = await queries_plans.exemption_queue(
             conn, rt.schema, status=status.value, programme_id=programme_id, limit=paging.limit, offset=paging.offset
         )
     return page_of(ExemptionAnswer, items, total, paging)

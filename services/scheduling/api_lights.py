@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from services.scheduling import handlers, queries
+from services.scheduling import handlers, queries_lights
 from services.scheduling.as_shown import lights_as_shown
 from services.scheduling.bulletin import build_bulletin
 from services.scheduling.bulletin_data import PERIOD_PATTERN, BulletinPeriod, bulletin_facts
@@ -99,7 +99,7 @@ async def get_light(
     if as_shown_on is not None:
         return await _light_as_shown(rt, project_id, as_shown_on, day)
     async with rt.pool.acquire() as conn:
-        light = queries.light_public(await queries.current_light(conn, rt.schema, project_id))
+        light = queries_lights.light_public(await queries_lights.current_light(conn, rt.schema, project_id))
     if light is None:
         raise Problem(404, "该项目尚未评价(每日监测后生成)")
     return LightAnswer.model_validate(light)
@@ -124,7 +124,7 @@ async def get_light_history(
 ) -> Page[LightHistoryEntry]:
     await _visible_project(rt, principal, project_id)
     async with rt.pool.acquire() as conn:
-        items, total = await queries.light_history(
+        items, total = await queries_lights.light_history(
             conn, rt.schema, project_id, limit=paging.limit, offset=paging.offset
         )
     return page_of(LightHistoryEntry, items, total, paging)
@@ -181,8 +181,10 @@ async def list_lights(
         "unit_id": own_unit or unit_id, "sponsor_id": own_leader,
     }  # fmt: skip
     async with rt.pool.acquire() as conn:
-        items = await queries.programme_lights(conn, rt.schema, **filters, limit=paging.limit, offset=paging.offset)
-        total = await queries.count_lights(conn, rt.schema, **filters)
+        items = await queries_lights.programme_lights(
+            conn, rt.schema, **filters, limit=paging.limit, offset=paging.offset
+        )
+        total = await queries_lights.count_lights(conn, rt.schema, **filters)
     return page_of(ProjectLight, items, total, paging)
 
 
@@ -207,7 +209,7 @@ async def run_monitoring_now(cmd: RunMonitoring, rt: RuntimeDep, meta: MetaDep, 
 async def monitoring_day(day: IsoDate, rt: RuntimeDep, principal: PrincipalDep) -> MonitoringDayAnswer:
     own_unit, own_leader = visibility(principal)
     async with rt.pool.acquire() as conn:
-        items = await queries.monitoring_items(conn, rt.schema, day, own_unit, own_leader)
+        items = await queries_lights.monitoring_items(conn, rt.schema, day, own_unit, own_leader)
     return MonitoringDayAnswer.model_validate({"day": day, "id": day_id(day), "items": items})
 
 

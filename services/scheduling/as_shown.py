@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from services.scheduling.queries import light_public
+from services.scheduling.queries_lights import light_public
 from shared.catalogue.scheduling import StatusLightChanged
 
 

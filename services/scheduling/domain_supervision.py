@@ -58,20 +58,26 @@ CHANGES: dict[type[BaseModel], Callable[[Any], dict[str, Any]]] = {
 }
 
 
-def evolve_known_order(state: KnownOrder | None, envelope: Envelope, payload: BaseModel | None = None) -> KnownOrder:
-    if payload is None:
-        payload = CATALOGUE.load_payload(envelope.type, envelope.schema_version, envelope.payload)
+def step(state: KnownOrder | None, order_id: str, recorded_at: datetime, payload: BaseModel) -> KnownOrder:
+    """One event of the order applied: the live fold and the fold as known at a moment (a light of an earlier day)
+    share it."""
     if state is None:
         if not isinstance(payload, SupervisionOrderIssued):
             raise ValueError(f"a supervision order cannot begin with {type(payload).__name__}")
         return KnownOrder(
-            id=envelope.aggregate_id, project_id=payload.project_id, issue_id=payload.issue_id,
+            id=order_id, project_id=payload.project_id, issue_id=payload.issue_id,
             programme_id=payload.programme_id, target_unit_id=payload.target_unit_id, subject=payload.subject,
-            deadline=payload.deadline, status="issued", last_changed_at=envelope.recorded_at,
+            deadline=payload.deadline, status="issued", last_changed_at=recorded_at,
         )  # fmt: skip
     change = CHANGES.get(type(payload))
     update = change(payload) if change is not None else {}
-    return state.model_copy(update={**update, "last_changed_at": envelope.recorded_at})
+    return state.model_copy(update={**update, "last_changed_at": recorded_at})
+
+
+def evolve_known_order(state: KnownOrder | None, envelope: Envelope, payload: BaseModel | None = None) -> KnownOrder:
+    if payload is None:
+        payload = CATALOGUE.load_payload(envelope.type, envelope.schema_version, envelope.payload)
+    return step(state, envelope.aggregate_id, envelope.recorded_at, payload)
 
 
 def moment(at: datetime) -> str:

@@ -13,6 +13,7 @@ from services.scheduling import queries
 from services.scheduling.domain import PlanState
 from services.scheduling.domain_monitoring import ProjectRow
 from services.scheduling.domain_rules import RuleSetState
+from services.scheduling.issue_dimension_as_known import open_issues_as_known, open_orders_as_known
 from services.scheduling.lights import (
     ExemptionView,
     LightResult,
@@ -23,8 +24,6 @@ from services.scheduling.lights import (
     compute_light,
 )
 from services.scheduling.read_model import RULE_SET
-from services.scheduling.read_model_issues import open_issues_of
-from services.scheduling.read_model_supervision import open_orders_of
 from services.scheduling.reporting_cadence import end_of_day, reports_expected_from
 from shared.catalogue.intake import Phase
 from shared.catalogue.scheduling import Rules, RuleVersionPublished
@@ -61,8 +60,11 @@ async def situations(
     for r in await queries.progress_until(conn, schema, ids, as_of):
         view = ReportView(r.period_start, r.period_end, r.investment, r.recorded_at)
         reports.setdefault(r.project_id, []).append(view)
-    issues = await open_issues_of(conn, schema, ids)
-    orders = await open_orders_of(conn, schema, ids)
+    # The issues and 督办 orders as they stood at the moment judged, never after the day (levels, statuses, deadlines
+    # then): a light of an earlier day does not see an escalation or a closure recorded after it.
+    known_at = min(at, end_of_day(as_of)) if at is not None else end_of_day(as_of)
+    issues = await open_issues_as_known(conn, schema, ids, known_at)
+    orders = await open_orders_as_known(conn, schema, ids, known_at)
     out: dict[str, tuple[Situation, PlanState | None]] = {}
     for p in projects:
         plan = plan_by_project.get(p.id)

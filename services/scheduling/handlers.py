@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date
 
-from services.scheduling import domain, domain_rules, queries
+from services.scheduling import domain, domain_rules, queries, queries_agenda
 from services.scheduling.commands import (
     ApproveBaseline,
     CompleteMilestone,
@@ -185,7 +185,7 @@ async def schedule_meeting(rt: Runtime, cmd: ScheduleMeeting, meta: CommandMeta,
         if cmd.chair_id is not None and cmd.chair_id != cmd.unit_id:
             if await queries.organisation_role(conn, rt.schema, cmd.chair_id) not in CHAIR_ROLES:
                 raise invalid("chair_id", "主持人须为市领导、指挥部办公室或召开周调度会的本单位")
-        agenda = await queries.build_agenda(
+        agenda = await queries_agenda.build_agenda(
             conn, rt.schema, programme_id=cmd.programme_id, unit_id=cmd.unit_id, sponsor_id=sponsor, as_of=today
         )
     return await handle(

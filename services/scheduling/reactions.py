@@ -12,7 +12,7 @@ The light is recorded only when it differs from the one on record, under an even
 
 from __future__ import annotations
 
-from services.scheduling import queries
+from services.scheduling import queries_plans
 from services.scheduling.domain_change_requests import decide_approved_rebaseline
 from services.scheduling.monitoring import reevaluate_light
 from services.scheduling.read_model import PLANS
@@ -52,7 +52,7 @@ async def project_changed(rt: Runtime, cause: Cause) -> None:
 async def plan_changed(rt: Runtime, cause: Cause) -> None:
     await _caught_up(rt, cause)
     async with rt.pool.acquire() as conn:
-        plan = await queries.get_plan(conn, rt.schema, cause.event.envelope.aggregate_id)
+        plan = await queries_plans.get_plan(conn, rt.schema, cause.event.envelope.aggregate_id)
     if plan is not None:
         await _reevaluate(rt, cause, plan["project_id"])
 

@@ -42,6 +42,7 @@ INDEXES = """
 CREATE INDEX IF NOT EXISTS project_issues_project ON {s}.project_issues (project_id, status);
 CREATE INDEX IF NOT EXISTS project_issues_decision ON {s}.project_issues (decision_id);
 CREATE INDEX IF NOT EXISTS issue_steps_issue ON {s}.issue_steps (issue_id, seq);
+CREATE INDEX IF NOT EXISTS issue_steps_recorded ON {s}.issue_steps (recorded_at, issue_id);
 """
 
 
@@ -55,23 +56,6 @@ class KnownIssuesReadModel:
     async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[StoredEvent]) -> None:
         await KNOWN_ISSUES.apply(conn, schema, events)
         await STEPS.apply(conn, schema, events)
-
-
-async def open_issues_of(
-    conn: asyncpg.Connection, schema: str, project_ids: Sequence[str]
-) -> dict[str, list[KnownIssue]]:
-    """The open issues (assigned or accepted) of each project, oldest change first."""
-    rows = await conn.fetch(
-        f"SELECT state FROM {schema}.project_issues WHERE project_id = ANY($1::text[])"
-        " AND status = ANY($2::text[]) ORDER BY id",
-        list(project_ids), ["assigned", "accepted"],
-    )  # fmt: skip
-    found: dict[str, list[KnownIssue]] = {}
-    for row in rows:
-        issue = KnownIssue.model_validate_json(row["state"])
-        assert issue.project_id is not None
-        found.setdefault(issue.project_id, []).append(issue)
-    return found
 
 
 async def project_of_issue(conn: asyncpg.Connection, schema: str, issue_id: str) -> str | None:

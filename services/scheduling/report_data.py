@@ -13,7 +13,8 @@ import asyncpg
 from services.scheduling import queries
 from services.scheduling.as_shown import lights_as_shown
 from services.scheduling.domain import MilestoneState, PlanState
-from services.scheduling.queries import completed_this_year, overdue_milestones
+from services.scheduling.queries import completed_this_year
+from services.scheduling.queries_agenda import overdue_milestones
 from services.scheduling.reports import LedgerRow
 from shared.domain_errors import NotFound
 
