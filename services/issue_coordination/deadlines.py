@@ -56,9 +56,16 @@ def calendar_in_force(calendars: Sequence[WorkCalendar], moment: datetime, field
     return found
 
 
+def calendar_version_in_force(calendars: Sequence[WorkCalendar], moment: datetime) -> int | None:
+    """The calendar version in force on the day of `moment` (None before any): what a deadline hq sets by hand
+    records, so that judging its working days and pauses later uses this version, whatever is published after."""
+    found = in_force(calendars, china_day(moment))
+    return None if found is None else found.version
+
+
 def calendar_of(calendars: Sequence[WorkCalendar], version: int | None, since: datetime) -> WorkCalendar:
-    """The calendar a deadline recorded; one without a recorded version (set by hand) uses the one in force when it
-    started to run, which no later version changes either."""
+    """The calendar a deadline recorded; one without a recorded version (set by hand before deadlines recorded it)
+    uses the one in force when it started to run."""
     recorded = numbered(calendars, version) if version is not None else None
     return recorded or calendar_in_force(calendars, since)
 

@@ -13,6 +13,7 @@ from services.issue_coordination import queries as q
 from services.issue_coordination.commands import Attachments
 from services.issue_coordination.deadlines import rules_deadline
 from services.issue_coordination.handlers import attachments_of, project_of
+from services.issue_coordination.handlers_rules import hand_set_deadline
 from services.issue_coordination.policies import known_project
 from services.issue_coordination.read_model_rules import rule_data
 from services.issue_coordination.supervision import (
@@ -101,7 +102,7 @@ async def _deadline(rt: Runtime, given: datetime | None, now: datetime) -> Deadl
     if given is not None:
         if given <= now:
             raise invalid("deadline", "办结期限须晚于当前时间")
-        return Deadline(deadline=given, deadline_source=DeadlineSource.HQ, deadline_since=now)
+        return await hand_set_deadline(rt, given, now)
     data = await rule_data(rt.pool, rt.store, rt.schema)
     computed = rules_deadline(category=DEADLINE_CATEGORY, priority=DEADLINE_PRIORITY, since=now,
                               rule_versions=data.rule_versions, calendars=data.calendars)  # fmt: skip

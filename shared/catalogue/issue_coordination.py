@@ -102,6 +102,9 @@ class MeetingDecisionTracked(BaseModel):
     project_id: str | None = None
     programme_id: str | None = None
     decided_by: str
+    # The meeting set the deadline (source hq); the calendar version in force on the day of the decision, on which
+    # its working days are judged (None in events from before it was recorded).
+    calendar_version: StrictInt | None = None
 
 
 # -- the lifecycle -----------------------------------------------------------------------------------------------
