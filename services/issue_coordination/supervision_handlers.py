@@ -25,6 +25,7 @@ from services.issue_coordination.supervision import (
     decide_submit_plan,
 )
 from services.issue_coordination.supervision_read_model import ORDERS
+from services.issue_coordination.supervision_reminders import cadence_on
 from shared.auth import Principal
 from shared.catalogue.issue_coordination import (
     Deadline,
@@ -42,9 +43,8 @@ from shared.runtime import Runtime
 SUPERVISORS = frozenset({Role.SUPERVISION, Role.HQ})
 READ_ALL = frozenset({Role.SUPERVISION, Role.HQ, Role.AUDITOR})
 # Rule data: a 督办 order's deadline by the rules is that of an urgent "other" issue (working days on the calendar
-# in force); reminders are due every REMINDER_EVERY_DAYS calendar days until it is closed.
+# in force); its reminders follow the rules' `reminder_every_days` (supervision_reminders.py).
 DEADLINE_CATEGORY, DEADLINE_PRIORITY = "other", "urgent"
-REMINDER_EVERY_DAYS = 3
 
 
 class IssueOrder(Strict):
@@ -129,10 +129,12 @@ async def issue_order(rt: Runtime, cmd: IssueOrder, meta: CommandMeta) -> Outcom
     if project_id is not None:
         project = known_project(await project_of(rt, project_id))
         programme_id = project.programme_id
-    deadline = await _deadline(rt, cmd.deadline, rt.clock.now())
+    now = rt.clock.now()
+    deadline = await _deadline(rt, cmd.deadline, now)
+    rule_versions = (await rule_data(rt.pool, rt.store, rt.schema)).rule_versions
     issued = SupervisionOrderIssued(
         target_unit_id=cmd.target_unit_id, issue_id=cmd.issue_id, project_id=project_id, programme_id=programme_id,
-        subject=cmd.subject, requirement=cmd.requirement, reminder_every_days=REMINDER_EVERY_DAYS,
+        subject=cmd.subject, requirement=cmd.requirement, reminder_every_days=cadence_on(rule_versions, now),
         **deadline.model_dump(),
     )  # fmt: skip
     order_id = meta.new_id("sup-", "supervision:issue")
