@@ -13,6 +13,7 @@ from datetime import date, datetime
 
 from services.issue_coordination.versions import in_force, numbered
 from services.issue_coordination.work_calendar import NoWorkingDay, Pause, WorkCalendar
+from shared.catalogue.issue_coordination import Deadline, DeadlineSource
 from shared.catalogue.issue_rules import IssueRules
 from shared.clock import CHINA
 from shared.domain_errors import conflict
@@ -61,6 +62,15 @@ def calendar_version_in_force(calendars: Sequence[WorkCalendar], moment: datetim
     records, so that judging its working days and pauses later uses this version, whatever is published after."""
     found = in_force(calendars, china_day(moment))
     return None if found is None else found.version
+
+
+def hand_set(calendars: Sequence[WorkCalendar], deadline: datetime, since: datetime) -> Deadline:
+    """A deadline hq sets by hand at `since`: no rule computed it (`rule_version` stays None), but it records the
+    calendar version in force that day, on which its working days and pauses are judged from then on."""
+    return Deadline(
+        deadline=deadline, deadline_source=DeadlineSource.HQ,
+        calendar_version=calendar_version_in_force(calendars, since), deadline_since=since,
+    )  # fmt: skip
 
 
 def calendar_of(calendars: Sequence[WorkCalendar], version: int | None, since: datetime) -> WorkCalendar:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from services.issue_coordination.calendar_data import SEEDED_VERSIONS
 from services.issue_coordination.commands_rules import Escalate, PublishCalendar, PublishIssueRules
-from services.issue_coordination.deadlines import calendar_version_in_force, rules_deadline
+from services.issue_coordination.deadlines import hand_set, rules_deadline
 from services.issue_coordination.domain import IssueState, must_exist
 from services.issue_coordination.domain_rules import (
     CALENDAR_ID,
@@ -74,13 +74,8 @@ async def rules_deadline_for(rt: Runtime, issue: IssueState, since: datetime, fi
 
 
 async def hand_set_deadline(rt: Runtime, deadline: datetime, since: datetime) -> Deadline:
-    """A deadline hq sets by hand at `since`: no rule computed it (`rule_version` stays None), but it records the
-    calendar version in force that day, on which its working days and pauses are judged from then on."""
-    calendars = (await rule_data(rt.pool, rt.store, rt.schema)).calendars
-    return Deadline(
-        deadline=deadline, deadline_source=DeadlineSource.HQ,
-        calendar_version=calendar_version_in_force(calendars, since), deadline_since=since,
-    )  # fmt: skip
+    """A deadline hq sets by hand at `since`, recording the calendar version in force (deadlines.hand_set)."""
+    return hand_set((await rule_data(rt.pool, rt.store, rt.schema)).calendars, deadline, since)
 
 
 async def escalate(rt: Runtime, cmd: Escalate, meta: CommandMeta) -> Outcome:

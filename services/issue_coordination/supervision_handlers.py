@@ -11,11 +11,10 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from services.issue_coordination import queries as q
 from services.issue_coordination.commands import Attachments
-from services.issue_coordination.deadlines import rules_deadline
+from services.issue_coordination.deadlines import hand_set, rules_deadline
 from services.issue_coordination.handlers import attachments_of, project_of
-from services.issue_coordination.handlers_rules import hand_set_deadline
 from services.issue_coordination.policies import known_project
-from services.issue_coordination.read_model_rules import rule_data
+from services.issue_coordination.read_model_rules import RuleData, rule_data
 from services.issue_coordination.supervision import (
     OrderState,
     decide_close,
@@ -98,12 +97,11 @@ async def can_read(rt: Runtime, principal: Principal, order: OrderState) -> None
         raise Forbidden("无权查看该督办单")
 
 
-async def _deadline(rt: Runtime, given: datetime | None, now: datetime) -> Deadline:
+def _deadline(data: RuleData, given: datetime | None, now: datetime) -> Deadline:
     if given is not None:
         if given <= now:
             raise invalid("deadline", "办结期限须晚于当前时间")
-        return await hand_set_deadline(rt, given, now)
-    data = await rule_data(rt.pool, rt.store, rt.schema)
+        return hand_set(data.calendars, given, now)
     computed = rules_deadline(category=DEADLINE_CATEGORY, priority=DEADLINE_PRIORITY, since=now,
                               rule_versions=data.rule_versions, calendars=data.calendars)  # fmt: skip
     return Deadline(deadline=computed.deadline, deadline_source=DeadlineSource.RULES, deadline_since=now,
@@ -130,11 +128,11 @@ async def issue_order(rt: Runtime, cmd: IssueOrder, meta: CommandMeta) -> Outcom
         project = known_project(await project_of(rt, project_id))
         programme_id = project.programme_id
     now = rt.clock.now()
-    deadline = await _deadline(rt, cmd.deadline, now)
-    rule_versions = (await rule_data(rt.pool, rt.store, rt.schema)).rule_versions
+    data = await rule_data(rt.pool, rt.store, rt.schema)
+    deadline = _deadline(data, cmd.deadline, now)
     issued = SupervisionOrderIssued(
         target_unit_id=cmd.target_unit_id, issue_id=cmd.issue_id, project_id=project_id, programme_id=programme_id,
-        subject=cmd.subject, requirement=cmd.requirement, reminder_every_days=cadence_on(rule_versions, now),
+        subject=cmd.subject, requirement=cmd.requirement, reminder_every_days=cadence_on(data.rule_versions, now),
         **deadline.model_dump(),
     )  # fmt: skip
     order_id = meta.new_id("sup-", "supervision:issue")

@@ -6,7 +6,8 @@ published with another cadence changes when the next reminder of every open orde
 
 Exactly once per reminder period: the event id is derived from the order and the period (a second replica or a
 re-run after a crash within the stream's dedupe window finds it), and the decision is taken again on the order as
-the log has it under its expected sequence (a period already in `reminder_periods` is not due: beyond the window).
+the log has it under its expected sequence (once a period is recorded, the next one is due a cadence later: beyond
+the window nothing is due twice).
 """
 
 from __future__ import annotations
