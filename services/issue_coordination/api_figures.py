@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated
 
@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field
 
 from services.issue_coordination.api import ID_PATTERN
 from services.issue_coordination.domain import IssueState
-from services.issue_coordination.figures import IssueFigures, Period, issue_figures, parse_period
+from services.issue_coordination.figures import IssueFigures, Period, issue_figures, open_counted_at, parse_period
+from services.issue_coordination.figures_standing import STEP_TYPES, Standing, standings
 from services.issue_coordination.policies import READ_ALL
 from services.issue_coordination.read_model_rules import rule_data
 from shared.auth import Principal
@@ -37,12 +38,17 @@ class IssueFiguresView(BaseModel):
     reopen_rate: Decimal | None = Field(description="退回重办率(0-1)")
     confirmed: int = Field(description="期间内确认办结的问题数")
     mean_rating: Decimal | None = Field(description="满意度(期间内确认时评分的平均值,1-5)")
-    open_total: int = Field(description="当前办理中(已交办、已受理)的问题数")
-    overdue_total: int = Field(description="当前已超期的问题数")
-    open_by_category: dict[str, int] = Field(description="办理中问题数,按类别")
-    overdue_by_category: dict[str, int] = Field(description="超期问题数,按类别")
-    open_by_level: dict[str, int] = Field(description="办理中问题数,按当前层级")
-    overdue_by_level: dict[str, int] = Field(description="超期问题数,按当前层级")
+    open_counted_at: datetime = Field(
+        description="在办与超期数的统计时刻:统计期间末日结束时(北京时间次日 0 时);期间尚未结束时为当前时刻"
+    )
+    open_total: int = Field(
+        description="统计时刻(open_counted_at)办理中(已交办、已受理)的问题数,按其当时的首接负责单位归属"
+    )
+    overdue_total: int = Field(description="统计时刻已超期的问题数(办理中,且当时已知的办理期限早于统计时刻)")
+    open_by_category: dict[str, int] = Field(description="统计时刻办理中问题数,按类别")
+    overdue_by_category: dict[str, int] = Field(description="统计时刻超期问题数,按类别")
+    open_by_level: dict[str, int] = Field(description="统计时刻办理中问题数,按其当时所在层级")
+    overdue_by_level: dict[str, int] = Field(description="统计时刻超期问题数,按其当时所在层级")
 
 
 def may_read_figures(principal: Principal, unit_id: str | None) -> None:
@@ -59,10 +65,27 @@ async def issues_of(db: asyncpg.Pool | asyncpg.Connection, schema: str, unit_id:
     return [IssueState.model_validate_json(r["state"]) for r in rows]
 
 
+async def standing_of(
+    db: asyncpg.Pool | asyncpg.Connection, schema: str, unit_id: str | None, before: datetime
+) -> list[Standing]:
+    """Every issue as its steps recorded before `before` left it, of `unit_id` as lead unit then (all if None)."""
+    rows = await db.fetch(
+        f"SELECT issue_id, type, payload::text AS payload FROM {schema}.issue_timeline"
+        " WHERE recorded_at < $1 AND type = ANY($2::text[]) ORDER BY issue_id, seq",
+        before, STEP_TYPES,
+    )  # fmt: skip
+    return [s for s in standings(rows) if unit_id is None or s.lead_unit_id == unit_id]
+
+
 async def figures_in(rt: Runtime, schema: str, unit_id: str | None, period: Period) -> IssueFigures:
     """The figures as the read model in `schema` has them (a rebuilt schema answers the same)."""
     calendars = (await rule_data(rt.pool, rt.store, schema)).calendars
-    return issue_figures(await issues_of(rt.pool, schema, unit_id), period, rt.clock.now(), calendars)
+    now = rt.clock.now()
+    counted_at = open_counted_at(period, now)
+    # Steps recorded before the end of the period; while it runs, every step recorded up to now.
+    before = counted_at if counted_at < now else now + timedelta(microseconds=1)
+    standing = await standing_of(rt.pool, schema, unit_id, before)
+    return issue_figures(await issues_of(rt.pool, schema, unit_id), standing, period, now, calendars)
 
 
 @router.get("/issue-figures", summary="问题办理统计(按时办结率、办结用时、退回重办率、满意度、在办与超期数)",

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from services.issue_coordination.api import router
 from services.issue_coordination.api_actions import router as actions_router
+from services.issue_coordination.api_escalations import router as escalations_router
 from services.issue_coordination.api_figures import router as figures_router
 from services.issue_coordination.api_rules import router as rules_router
 from services.issue_coordination.handlers_rules import ensure_rule_data
@@ -67,6 +68,7 @@ def create_app(
             (router, ""),
             (actions_router, ""),
             (rules_router, ""),
+            (escalations_router, ""),
             (figures_router, ""),
             (supervision_router, ""),
             (supervision_figures_router, ""),

@@ -13,6 +13,7 @@ from datetime import date, datetime
 
 from services.issue_coordination.versions import in_force, numbered
 from services.issue_coordination.work_calendar import NoWorkingDay, Pause, WorkCalendar
+from shared.catalogue.issue_coordination import Deadline, DeadlineSource
 from shared.catalogue.issue_rules import IssueRules
 from shared.clock import CHINA
 from shared.domain_errors import conflict
@@ -56,9 +57,25 @@ def calendar_in_force(calendars: Sequence[WorkCalendar], moment: datetime, field
     return found
 
 
+def calendar_version_in_force(calendars: Sequence[WorkCalendar], moment: datetime) -> int | None:
+    """The calendar version in force on the day of `moment` (None before any): what a deadline hq sets by hand
+    records, so that judging its working days and pauses later uses this version, whatever is published after."""
+    found = in_force(calendars, china_day(moment))
+    return None if found is None else found.version
+
+
+def hand_set(calendars: Sequence[WorkCalendar], deadline: datetime, since: datetime) -> Deadline:
+    """A deadline hq sets by hand at `since`: no rule computed it (`rule_version` stays None), but it records the
+    calendar version in force that day, on which its working days and pauses are judged from then on."""
+    return Deadline(
+        deadline=deadline, deadline_source=DeadlineSource.HQ,
+        calendar_version=calendar_version_in_force(calendars, since), deadline_since=since,
+    )  # fmt: skip
+
+
 def calendar_of(calendars: Sequence[WorkCalendar], version: int | None, since: datetime) -> WorkCalendar:
-    """The calendar a deadline recorded; one without a recorded version (set by hand) uses the one in force when it
-    started to run, which no later version changes either."""
+    """The calendar a deadline recorded; one without a recorded version (set by hand before deadlines recorded it)
+    uses the one in force when it started to run."""
     recorded = numbered(calendars, version) if version is not None else None
     return recorded or calendar_in_force(calendars, since)
 

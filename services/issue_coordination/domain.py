@@ -249,7 +249,8 @@ def _created(envelope: Envelope, p: BaseModel) -> IssueState:
             programme_id=p.programme_id, category=IssueCategory.OTHER, description=p.text, raised_by=p.decided_by,
             raised_at=at, meeting_id=p.meeting_id, decision_id=p.decision_id, status=Status.ASSIGNED,
             lead_unit_id=p.owner_unit_id, level=IssueLevel.LEAD_UNIT, deadline=p.deadline,
-            deadline_source=DeadlineSource.HQ, deadline_since=at, assigned_at=at, last_changed_at=at,
+            deadline_source=DeadlineSource.HQ, calendar_version=p.calendar_version, deadline_since=at, assigned_at=at,
+            last_changed_at=at,
         )  # fmt: skip
     raise ValueError(f"{envelope.type} before the issue's creation for {envelope.aggregate_id}")
 

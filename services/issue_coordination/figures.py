@@ -9,8 +9,9 @@ What each figure counts (docs/adr/0023):
   percentile (nearest rank);
 - reopen rate: of those resolved, the share rejected at least once (退回重办);
 - satisfaction: mean rating of the confirmations recorded in the period;
-- open and overdue: issues owing work at `now` (assigned or accepted), overdue when past their deadline, by
-  category and by level.
+- open and overdue: issues owing work (assigned or accepted) at the end of the period (the end of its last day,
+  China time; at `now` while the period runs), by the level and lead unit they had then, overdue when the deadline
+  then known had passed by that moment; by category and by level (figures_standing.py folds them from the steps).
 Every moment is an event's `recorded_at`, so the same log gives the same figures, before and after a rebuild.
 """
 
@@ -20,12 +21,14 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from services.issue_coordination.deadlines import calendar_of, china_day
-from services.issue_coordination.domain import OPEN, IssueState, Status
+from services.issue_coordination.domain import IssueState, Status
+from services.issue_coordination.figures_standing import Standing
 from services.issue_coordination.work_calendar import WorkCalendar
+from shared.clock import CHINA
 from shared.domain_errors import invalid
 
 RESOLVED = frozenset({Status.RESOLVED, Status.CONFIRMED})
@@ -40,6 +43,16 @@ class Period:
 
     def holds(self, moment: datetime | None) -> bool:
         return moment is not None and self.first <= china_day(moment) <= self.last
+
+    def end(self) -> datetime:
+        """The moment the period ends: midnight after its last day, China time."""
+        return datetime.combine(self.last + timedelta(days=1), time(0), tzinfo=CHINA)
+
+
+def open_counted_at(period: Period, now: datetime) -> datetime:
+    """When the open and overdue issues of `period` are counted: its end, or now while it runs (in UTC, as the
+    platform's other moments are answered)."""
+    return min(period.end(), now).astimezone(UTC)
 
 
 def parse_period(period: str | None, date_from: date | None, date_to: date | None) -> Period:
@@ -90,6 +103,7 @@ class IssueFigures:
     reopen_rate: Decimal | None
     confirmed: int
     mean_rating: Decimal | None
+    open_counted_at: datetime
     open_total: int
     overdue_total: int
     open_by_category: dict[str, int]
@@ -119,8 +133,13 @@ def working_days_to_resolve(issue: IssueState, calendars: Sequence[WorkCalendar]
 
 
 def issue_figures(
-    issues: Iterable[IssueState], period: Period, now: datetime, calendars: Sequence[WorkCalendar]
+    issues: Iterable[IssueState],
+    standing: Iterable[Standing],
+    period: Period,
+    now: datetime,
+    calendars: Sequence[WorkCalendar],
 ) -> IssueFigures:
+    """`issues` as the log has them now; `standing`: the issues as they stood at `open_counted_at(period, now)`."""
     all_issues = list(issues)
     resolved = [i for i in all_issues if i.status in RESOLVED and period.holds(i.resolved_at)]
     on_time = [i for i in resolved if i.deadline is not None and i.resolved_at is not None
@@ -129,14 +148,15 @@ def issue_figures(
     reopened = [i for i in resolved if i.reopen_count > 0]
     confirmed = [i for i in all_issues if i.status == Status.CONFIRMED and period.holds(i.confirmed_at)]
     ratings = [i.rating for i in confirmed if i.rating is not None]
-    open_issues = [i for i in all_issues if i.status in OPEN]
-    overdue = [i for i in open_issues if i.deadline is not None and i.deadline < now]
+    counted_at = open_counted_at(period, now)
+    open_issues = [i for i in standing if i.open]
+    overdue = [i for i in open_issues if i.overdue(counted_at)]
     return IssueFigures(
         resolved=len(resolved), resolved_on_time=len(on_time), on_time_rate=_ratio(len(on_time), len(resolved)),
         mean_working_days_to_resolve=_ratio(sum(days), len(days)), p90_working_days_to_resolve=p90(days),
         reopened=len(reopened), reopen_rate=_ratio(len(reopened), len(resolved)),
         confirmed=len(confirmed), mean_rating=_ratio(sum(ratings), len(ratings)),
-        open_total=len(open_issues), overdue_total=len(overdue),
+        open_counted_at=counted_at, open_total=len(open_issues), overdue_total=len(overdue),
         open_by_category=_count(i.category.value for i in open_issues),
         overdue_by_category=_count(i.category.value for i in overdue),
         open_by_level=_count(i.level.value for i in open_issues if i.level is not None),

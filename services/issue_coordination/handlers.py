@@ -32,13 +32,12 @@ from services.issue_coordination.domain_lifecycle import (
     decide_withdraw,
     reassignable,
 )
-from services.issue_coordination.handlers_rules import rules_deadline_for
+from services.issue_coordination.handlers_rules import hand_set_deadline, rules_deadline_for
 from services.issue_coordination.read_model import ISSUES
 from shared.attachment_refs import referenced_attachments
 from shared.catalogue.intake import AttachmentRef
 from shared.catalogue.issue_coordination import (
     Deadline,
-    DeadlineSource,
     IssueAssigned,
     IssueRaised,
     IssueReassigned,
@@ -128,7 +127,7 @@ async def assignment_deadline(rt: Runtime, issue: IssueState, given: datetime | 
         return await rules_deadline_for(rt, issue, now)
     if given <= now:
         raise invalid("deadline", "办理期限须晚于当前时间")
-    return Deadline(deadline=given, deadline_source=DeadlineSource.HQ, deadline_since=now)
+    return await hand_set_deadline(rt, given, now)
 
 
 async def assign(rt: Runtime, cmd: Assign, meta: CommandMeta) -> Outcome:

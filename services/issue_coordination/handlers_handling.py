@@ -20,6 +20,7 @@ from services.issue_coordination.commands import (
     RequestInformation,
     Resolve,
 )
+from services.issue_coordination.deadlines import calendar_version_in_force
 from services.issue_coordination.domain import IssueState, must_exist
 from services.issue_coordination.domain_lifecycle import (
     decide_accept,
@@ -35,6 +36,7 @@ from services.issue_coordination.domain_lifecycle import (
 )
 from services.issue_coordination.handlers import act, attachments_of, project_of
 from services.issue_coordination.read_model import ISSUES
+from services.issue_coordination.read_model_rules import rule_data
 from shared.catalogue.intake import AttachmentRef
 from shared.catalogue.issue_coordination import (
     Deadline,
@@ -85,14 +87,18 @@ async def request_extension(rt: Runtime, cmd: RequestExtension, meta: CommandMet
     return outcome, request.request_id
 
 
-def extension_decision(issue: IssueState, cmd: DecideExtension, now: datetime) -> ExtensionDecided:
+def extension_decision(
+    issue: IssueState, cmd: DecideExtension, now: datetime, calendar_version: int | None
+) -> ExtensionDecided:
+    """hq's decision; a granted extension is a deadline set by hand, recording the calendar version in force now."""
     if cmd.decision == Decision.REJECT:
         return ExtensionDecided(request_id=cmd.request_id, granted=False, reason=cmd.reason)
     pending = pending_extension(issue, cmd.request_id)
     to = cmd.deadline or pending.requested_deadline
     if to is None or (issue.deadline is not None and to <= issue.deadline):
         raise invalid("deadline", "延期后的期限须晚于当前期限")
-    due = Deadline(deadline=to, deadline_source=DeadlineSource.HQ, deadline_since=now)
+    due = Deadline(deadline=to, deadline_source=DeadlineSource.HQ, calendar_version=calendar_version,
+                   deadline_since=now)  # fmt: skip
     return ExtensionDecided(request_id=cmd.request_id, granted=True, reason=cmd.reason, deadline=due)
 
 
@@ -100,10 +106,13 @@ async def decide_extension_request(rt: Runtime, cmd: DecideExtension, meta: Comm
     def check(issue: IssueState, project: ProjectEntry | None) -> None:
         policies.can_decide(meta.principal, issue, project, "审批延期申请")
 
+    now = rt.clock.now()
+    calendar_version = calendar_version_in_force((await rule_data(rt.pool, rt.store, rt.schema)).calendars, now)
+
     def decide(state: IssueState | None) -> ExtensionDecided:
         issue = must_exist(state)
         pending_extension(issue, cmd.request_id)  # 404 for an unknown request, 409 for one decided already
-        return decide_extension(issue, extension_decision(issue, cmd, rt.clock.now()))
+        return decide_extension(issue, extension_decision(issue, cmd, now, calendar_version))
 
     scope = f"extension_decision:{cmd.request_id}"
     return await act(rt, cmd.issue_id, meta, scope, check, decide)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from services.issue_coordination.calendar_data import SEEDED_VERSIONS
 from services.issue_coordination.commands_rules import Escalate, PublishCalendar, PublishIssueRules
-from services.issue_coordination.deadlines import rules_deadline
+from services.issue_coordination.deadlines import hand_set, rules_deadline
 from services.issue_coordination.domain import IssueState, must_exist
 from services.issue_coordination.domain_rules import (
     CALENDAR_ID,
@@ -71,6 +71,11 @@ async def rules_deadline_for(rt: Runtime, issue: IssueState, since: datetime, fi
         deadline=computed.deadline, deadline_source=DeadlineSource.RULES, rule_version=computed.rule_version,
         calendar_version=computed.calendar_version, deadline_since=since,
     )  # fmt: skip
+
+
+async def hand_set_deadline(rt: Runtime, deadline: datetime, since: datetime) -> Deadline:
+    """A deadline hq sets by hand at `since`, recording the calendar version in force (deadlines.hand_set)."""
+    return hand_set((await rule_data(rt.pool, rt.store, rt.schema)).calendars, deadline, since)
 
 
 async def escalate(rt: Runtime, cmd: Escalate, meta: CommandMeta) -> Outcome:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
+from services.issue_coordination.deadlines import calendar_version_in_force
 from services.issue_coordination.domain import decision_item_id
 from services.issue_coordination.domain_lifecycle import decide_track_decision
 from services.issue_coordination.read_model import ISSUES
+from services.issue_coordination.read_model_rules import rule_data
 from shared.catalogue.issue_coordination import MeetingDecisionTracked
 from shared.catalogue.scheduling import MeetingDecisionRecorded
 from shared.clock import CHINA
@@ -43,6 +45,12 @@ async def _programme_of(rt: Runtime, cause: Cause, project_id: str | None) -> st
     return None if entry is None else entry.programme_id
 
 
+async def _calendar_version(rt: Runtime, cause: Cause) -> int | None:
+    """The calendar version in force on the day the meeting decided (the same for every replica and replay)."""
+    calendars = (await rule_data(rt.pool, rt.store, rt.schema)).calendars
+    return calendar_version_in_force(calendars, cause.event.envelope.recorded_at)
+
+
 async def decision_recorded(rt: Runtime, cause: Cause) -> None:
     decision = payload_as(cause.event, MeetingDecisionRecorded)
     meeting_id = cause.event.envelope.aggregate_id
@@ -50,7 +58,7 @@ async def decision_recorded(rt: Runtime, cause: Cause) -> None:
         meeting_id=meeting_id, decision_id=decision.decision_id, text=decision.text,
         owner_unit_id=decision.owner_unit_id, deadline_day=decision.deadline, deadline=end_of_day(decision.deadline),
         project_id=decision.project_id, programme_id=await _programme_of(rt, cause, decision.project_id),
-        decided_by=cause.event.envelope.actor.org_id,
+        decided_by=cause.event.envelope.actor.org_id, calendar_version=await _calendar_version(rt, cause),
     )  # fmt: skip
     await execute(
         pool=rt.pool, store=rt.store, schema=rt.schema, spec=ISSUES,

@@ -66,12 +66,13 @@ class OrderState(BaseModel):
     deadline_source: DeadlineSource
     rule_version: int | None = None
     calendar_version: int | None = None
-    reminder_every_days: int
+    reminder_every_days: int  # the cadence in force when issued (each run uses the rules in force on its day)
     status: OrderStatus
     plan: Plan | None = None
     plans_returned: int = 0
     reminders: int = 0
     reminder_periods: list[int] = Field(default_factory=list)  # the timer's periods already reminded
+    last_due_at: datetime | None = None  # when the timer's last reminder came due (the next is a cadence later)
     last_reminded_at: datetime | None = None
     closed_at: datetime | None = None
     conclusion: str | None = None
@@ -93,17 +94,23 @@ def reminder_event_id(order_id: str, period: int) -> uuid.UUID:
     return uuid.uuid5(REMINDER_NAMESPACE, f"{order_id}|{period}")
 
 
-def due_reminder_period(order: OrderState, now: datetime) -> int | None:
-    """The reminder period `now` falls in (period k starts k+1 cadences after issue), None before the first one or
-    when the order is closed; a period already reminded (by the timer) is not due again."""
+def next_reminder_due(order: OrderState, cadence_days: int) -> datetime:
+    """When the timer's next reminder comes due: `cadence_days` calendar days after the last one came due (or after
+    the order was issued). Anchored on when each came due, not on when a run noticed, so a run that catches up on
+    several days, a second replica or a re-run all find the same moment."""
+    return (order.last_due_at or order.issued_at) + timedelta(days=max(cadence_days, 1))
+
+
+def due_reminder(order: OrderState, now: datetime, cadence_days: int) -> tuple[int, datetime] | None:
+    """The timer's next reminder period (numbered 0, 1, ... in order) and when it came due, if it has by `now` on
+    the cadence of the rules in force that day; None when not yet due or the order is closed. One per run: a run
+    long after several were due records one, the next run the next."""
     if order.status not in OPEN_ORDER:
         return None
-    cadence = timedelta(days=max(order.reminder_every_days, 1))
-    elapsed = now - order.issued_at
-    if elapsed < cadence:
+    due = next_reminder_due(order, cadence_days)
+    if now < due:
         return None
-    period = int(elapsed / cadence) - 1
-    return None if period in order.reminder_periods else period
+    return max(order.reminder_periods, default=-1) + 1, due
 
 
 # -- evolve ------------------------------------------------------------------------------------------------------
@@ -124,8 +131,12 @@ def _plan_reviewed(s: OrderState, p: RectificationPlanReviewed, env: Envelope) -
 
 
 def _reminded(s: OrderState, p: SupervisionOrderReminded, env: Envelope) -> dict[str, object]:
-    periods = s.reminder_periods if p.period is None else [*s.reminder_periods, p.period]
-    return {"reminders": s.reminders + 1, "reminder_periods": periods, "last_reminded_at": env.recorded_at}
+    update: dict[str, object] = {"reminders": s.reminders + 1, "last_reminded_at": env.recorded_at}
+    if p.period is not None:  # the timer's: the next one is due a cadence after this one came due
+        # Events from before `due_at` was recorded came due on the fixed cadence the order recorded at issue.
+        due = p.due_at or s.issued_at + timedelta(days=(p.period + 1) * max(s.reminder_every_days, 1))
+        update |= {"reminder_periods": [*s.reminder_periods, p.period], "last_due_at": due}
+    return update
 
 
 CHANGES: Mapping[type[BaseModel], Change] = {
@@ -197,13 +208,17 @@ def decide_remind(state: OrderState | None, text: str) -> SupervisionOrderRemind
     return SupervisionOrderReminded(text=text, manual=True)
 
 
-def decide_timer_reminder(state: OrderState | None, now: datetime) -> SupervisionOrderReminded | None:
-    """The timer's reminder for the period due at `now`, or nothing (closed, not yet due, already reminded)."""
+def decide_timer_reminder(
+    state: OrderState | None, now: datetime, cadence_days: int
+) -> SupervisionOrderReminded | None:
+    """The timer's reminder due at `now` on `cadence_days`, or nothing (closed, not yet due, already reminded)."""
     order = must_exist(state)
-    period = due_reminder_period(order, now)
-    if period is None:
+    due = due_reminder(order, now, cadence_days)
+    if due is None:
         return None
-    return SupervisionOrderReminded(text=f"督办事项“{order.subject}”尚未办结,请抓紧整改落实", period=period)
+    period, due_at = due
+    text = f"督办事项“{order.subject}”尚未办结,请抓紧整改落实"
+    return SupervisionOrderReminded(text=text, period=period, due_at=due_at)
 
 
 def decide_close(state: OrderState | None, conclusion: str) -> SupervisionOrderClosed:

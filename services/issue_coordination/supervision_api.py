@@ -58,7 +58,9 @@ class OrderView(BaseModel):
     deadline_source: DeadlineSource = Field(description="rules 按规则计算 / hq 人工指定")
     rule_version: int | None = Field(description="计算期限所用的规则版本")
     calendar_version: int | None = Field(description="计算期限所用的工作日历版本")
-    reminder_every_days: int = Field(description="自动催办周期(天)")
+    reminder_every_days: int = Field(
+        description="下达时生效规则的自动催办周期(自然日);每次自动催办按当日生效的规则版本计算下次催办"
+    )
     status: OrderStatus = Field(description="状态:issued 待报整改方案、plan_submitted 整改方案待审、"
                                 "rectifying 整改中、closed 已办结")  # fmt: skip
     status_label: str = Field(description="状态(中文)")

@@ -11,10 +11,10 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from services.issue_coordination import queries as q
 from services.issue_coordination.commands import Attachments
-from services.issue_coordination.deadlines import rules_deadline
+from services.issue_coordination.deadlines import hand_set, rules_deadline
 from services.issue_coordination.handlers import attachments_of, project_of
 from services.issue_coordination.policies import known_project
-from services.issue_coordination.read_model_rules import rule_data
+from services.issue_coordination.read_model_rules import RuleData, rule_data
 from services.issue_coordination.supervision import (
     OrderState,
     decide_close,
@@ -24,6 +24,7 @@ from services.issue_coordination.supervision import (
     decide_submit_plan,
 )
 from services.issue_coordination.supervision_read_model import ORDERS
+from services.issue_coordination.supervision_reminders import cadence_on
 from shared.auth import Principal
 from shared.catalogue.issue_coordination import (
     Deadline,
@@ -41,9 +42,8 @@ from shared.runtime import Runtime
 SUPERVISORS = frozenset({Role.SUPERVISION, Role.HQ})
 READ_ALL = frozenset({Role.SUPERVISION, Role.HQ, Role.AUDITOR})
 # Rule data: a 督办 order's deadline by the rules is that of an urgent "other" issue (working days on the calendar
-# in force); reminders are due every REMINDER_EVERY_DAYS calendar days until it is closed.
+# in force); its reminders follow the rules' `reminder_every_days` (supervision_reminders.py).
 DEADLINE_CATEGORY, DEADLINE_PRIORITY = "other", "urgent"
-REMINDER_EVERY_DAYS = 3
 
 
 class IssueOrder(Strict):
@@ -97,12 +97,11 @@ async def can_read(rt: Runtime, principal: Principal, order: OrderState) -> None
         raise Forbidden("无权查看该督办单")
 
 
-async def _deadline(rt: Runtime, given: datetime | None, now: datetime) -> Deadline:
+def _deadline(data: RuleData, given: datetime | None, now: datetime) -> Deadline:
     if given is not None:
         if given <= now:
             raise invalid("deadline", "办结期限须晚于当前时间")
-        return Deadline(deadline=given, deadline_source=DeadlineSource.HQ, deadline_since=now)
-    data = await rule_data(rt.pool, rt.store, rt.schema)
+        return hand_set(data.calendars, given, now)
     computed = rules_deadline(category=DEADLINE_CATEGORY, priority=DEADLINE_PRIORITY, since=now,
                               rule_versions=data.rule_versions, calendars=data.calendars)  # fmt: skip
     return Deadline(deadline=computed.deadline, deadline_source=DeadlineSource.RULES, deadline_since=now,
@@ -128,10 +127,12 @@ async def issue_order(rt: Runtime, cmd: IssueOrder, meta: CommandMeta) -> Outcom
     if project_id is not None:
         project = known_project(await project_of(rt, project_id))
         programme_id = project.programme_id
-    deadline = await _deadline(rt, cmd.deadline, rt.clock.now())
+    now = rt.clock.now()
+    data = await rule_data(rt.pool, rt.store, rt.schema)
+    deadline = _deadline(data, cmd.deadline, now)
     issued = SupervisionOrderIssued(
         target_unit_id=cmd.target_unit_id, issue_id=cmd.issue_id, project_id=project_id, programme_id=programme_id,
-        subject=cmd.subject, requirement=cmd.requirement, reminder_every_days=REMINDER_EVERY_DAYS,
+        subject=cmd.subject, requirement=cmd.requirement, reminder_every_days=cadence_on(data.rule_versions, now),
         **deadline.model_dump(),
     )  # fmt: skip
     order_id = meta.new_id("sup-", "supervision:issue")

@@ -102,6 +102,9 @@ class MeetingDecisionTracked(BaseModel):
     project_id: str | None = None
     programme_id: str | None = None
     decided_by: str
+    # The meeting set the deadline (source hq); the calendar version in force on the day of the decision, on which
+    # its working days are judged (None in events from before it was recorded).
+    calendar_version: StrictInt | None = None
 
 
 # -- the lifecycle -----------------------------------------------------------------------------------------------
@@ -256,8 +259,9 @@ class SupervisionOrderIssued(Deadline):
     programme_id: str | None = None
     subject: str
     requirement: str
-    # Every how many calendar days a reminder (催办) is due while the order is open: rule data when it was issued,
-    # recorded so that a later rule never changes the cadence of an order already issued.
+    # Every how many calendar days a reminder (催办) was due while the order is open, by the rules in force when it
+    # was issued (IssueRules.reminder_every_days). Each reminder run uses the rules in force on its own day; this
+    # records the cadence at issue (and dates the timer's reminders recorded before they carried `due_at`).
     reminder_every_days: StrictInt = 3
 
 
@@ -287,6 +291,9 @@ class SupervisionOrderReminded(BaseModel):
     text: str
     manual: bool = False
     period: StrictInt | None = None  # the timer's reminder period number (0 = the first period after issue)
+    # When the timer's reminder came due (a cadence, of the rules in force on the run's day, after the previous one
+    # came due or after issue): the next one is due a cadence after it. None by hand, and in older events.
+    due_at: AwareDatetime | None = None
 
 
 @event("SupervisionOrderClosed", aggregate="supervision_order")

@@ -99,11 +99,13 @@ def _default_ladder() -> list[EscalationStep]:
 
 
 class IssueRules(BaseModel):
-    """Deadline rules and the escalation ladder (逐级上报) of one rule version.
+    """Deadline rules, the escalation ladder (逐级上报) and the 督办 reminder cadence (催办) of one rule version.
 
     The deadline of an assignment is the `working_days` of the most specific rule matching the issue (category and
     priority, then category, then priority), else `default_working_days`. Unresolved at its deadline, an issue
-    climbs one rung of `escalation` at a time; `mayor_org_id` names the mayor's organisation (市长)."""
+    climbs one rung of `escalation` at a time; `mayor_org_id` names the mayor's organisation (市长). An open
+    supervision order is reminded every `reminder_every_days` calendar days (a reminder is a nudge, due on a holiday
+    as on any day; calendar days keep the cadence the platform had before it became rule data)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -111,6 +113,10 @@ class IssueRules(BaseModel):
     deadlines: list[DeadlineRule] = Field(default_factory=_default_deadlines, max_length=100)
     escalation: list[EscalationStep] = Field(default_factory=_default_ladder, min_length=1, max_length=3)
     mayor_org_id: Slug = Field(default="mayor", description="市长所在组织的 id")
+    reminder_every_days: StrictInt = Field(
+        default=3, ge=1, le=60,
+        description="督办单自动催办周期(自然日,含节假日):上次自动催办到期后满此天数再催办;按催办当日生效的规则版本",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _consistent(self) -> IssueRules:
@@ -140,7 +146,8 @@ class CalendarVersionPublished(BaseModel):
 
 @event("IssueRulesPublished", aggregate="issue_rule_set")
 class IssueRulesPublished(BaseModel):
-    """Deadline and escalation rules, in force from `effective_from` on (for deadlines that start then)."""
+    """Deadline, escalation and reminder rules, in force from `effective_from` on (for deadlines that start then and
+    for the reminder runs of that day on)."""
 
     version: int = Field(ge=1)
     effective_from: IsoDate

@@ -48,6 +48,8 @@ async def test_every_list_is_a_page(platform: Platform) -> None:
     issue_id = await platform.raise_issue(project_id)
     await platform.raise_issue(project_id, category="funding")
     await platform.act(issue_id, "assignment", "hq", {"lead_unit_id": "unit-b", "deadline": DEADLINE})
+    for reason in ("企业反映影响开工", "仍未解决"):  # two steps up the ladder, to page
+        await platform.act(issue_id, "escalations", "hq", {"reason": reason})
     rules = {"effective_from": "2024-06-01", "rules": {"default_working_days": 8}}  # a second version to page
     r = await platform.issues.post("/v1/issue-rules", json=rules, headers=platform.h("hq"))
     assert r.status_code == 201, r.text
@@ -82,7 +84,8 @@ async def test_every_list_is_a_page(platform: Platform) -> None:
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "query.limit", path
         checked.append(path)
     assert sorted(checked) == [
-        "/v1/calendars", "/v1/issue-rules", "/v1/issues", "/v1/issues/{issue_id}/timeline", "/v1/supervision-figures",
+        "/v1/calendars", "/v1/issue-rules", "/v1/issues", "/v1/issues/{issue_id}/escalations",
+        "/v1/issues/{issue_id}/timeline", "/v1/supervision-figures",
         "/v1/supervision-orders", "/v1/supervision-orders/{order_id}/timeline",
     ]  # fmt: skip
 

@@ -71,7 +71,7 @@ UNIT_B_JANUARY = {
     "resolved": 2, "resolved_on_time": 1, "on_time_rate": "0.5000",
     "mean_working_days_to_resolve": "2.0000", "p90_working_days_to_resolve": 3,
     "reopened": 1, "reopen_rate": "0.5000", "confirmed": 2, "mean_rating": "4.0000",
-    "open_total": 2, "overdue_total": 1,
+    "open_counted_at": "2024-01-08T02:00:00Z", "open_total": 2, "overdue_total": 1,  # January runs: at now
     "open_by_category": {"funding": 1, "land": 1}, "overdue_by_category": {"funding": 1},
     "open_by_level": {"hq": 1, "lead_unit": 1}, "overdue_by_level": {"lead_unit": 1},
 }  # fmt: skip
@@ -105,6 +105,45 @@ async def test_figures_on_a_scripted_history_equal_after_rebuild(quiet_platform:
     rebuilt_b = await figures_in(rt, "issue_coordination_rebuild", "unit-b", january)
     view = IssueFiguresView(unit_id="unit-b", date_from=january.first, date_to=january.last, **vars(rebuilt_b))
     assert view.model_dump(mode="json") == UNIT_B_JANUARY
+
+
+async def test_open_and_overdue_are_counted_as_they_stood_at_the_end_of_the_period(quiet_platform: Platform) -> None:
+    p = quiet_platform
+    await scripted_history(p)
+    issues = await p.issues.get("/v1/issues", params={"unit_id": "unit-b", "status": "assigned"}, headers=p.h("hq"))
+    by_category = {i["category"]: i["id"] for i in issues.json()["items"]}
+    escalated, funding = by_category["land"], by_category["funding"]  # at hq (due 01-20) and overdue since 01-05
+
+    # In February: the funding issue is resolved, the escalated one climbs to the leader and gets until March.
+    p.clock.set_day(date(2024, 2, 5), hour=10)
+    await p.act(funding, "acceptance", "unit-b")
+    await p.act(funding, "resolution", "unit-b", {"answer": "资金已拨付"})
+    await p.act(escalated, "escalations", "hq", {"reason": "仍未解决"})
+    extension = {"requested_deadline": "2024-03-01T18:00:00+08:00", "reason": "需省级批复"}
+    asked = await p.act(escalated, "extension-requests", "unit-b", extension, expect=201)
+    await p.act(escalated, f"extension-requests/{asked['request_id']}/decision", "hq",
+                {"decision": "approve", "reason": "同意"})  # fmt: skip
+    await p.synced()
+
+    january = await figures(p, **JAN)
+    assert january["open_counted_at"] == "2024-01-31T16:00:00Z", "the end of 01-31, China time"
+    assert {k: january[k] for k in ("open_total", "overdue_total", "open_by_level", "overdue_by_level",
+                                    "overdue_by_category")} == {
+        "open_total": 2, "overdue_total": 2, "open_by_level": {"hq": 1, "lead_unit": 1},
+        "overdue_by_level": {"hq": 1, "lead_unit": 1}, "overdue_by_category": {"funding": 1, "land": 1},
+    }, "as they stood at the end of January: both open, both past the deadlines then known"  # fmt: skip
+    february = await figures(p, unit_id="unit-b", period="2024-02")  # still running: counted at now
+    assert (february["open_counted_at"], february["open_total"], february["overdue_total"]) == (
+        "2024-02-05T02:00:00Z", 1, 0,
+    )  # fmt: skip
+    assert february["open_by_level"] == {"leader": 1} and february["resolved"] == 1
+
+    rt = p.issues_rt
+    await rebuild(rt.pool, rt.store, read_model(), "issue_coordination_rebuild", until_seq=await rt.store.last_seq())
+    for period in (Period(date(2024, 1, 1), date(2024, 1, 31)), Period(date(2024, 2, 1), date(2024, 2, 29))):
+        for unit_id in ("unit-b", "unit-c", None):
+            live = await figures_in(rt, rt.schema, unit_id, period)
+            assert await figures_in(rt, "issue_coordination_rebuild", unit_id, period) == live, (period, unit_id)
 
 
 async def test_who_reads_figures_and_bad_periods(quiet_platform: Platform) -> None:

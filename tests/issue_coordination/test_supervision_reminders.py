@@ -118,3 +118,43 @@ async def test_reminders_once_per_period_with_two_replicas_until_closed(two: Two
     assert await reminders_of(two.rts[0], order_id) == [0, None, 1]
     r = await two.a.get(f"/v1/supervision-orders/{order_id}", headers=sup)
     assert (r.json()["reminders"], r.json()["status"]) == (3, "closed")
+
+
+async def test_a_rule_version_with_another_cadence_changes_when_the_next_reminder_comes(two: Two) -> None:
+    project_id = await two.rts[0].pool.fetchval("SELECT id FROM issue_coordination.project_directory")
+    sup, hq = auth(two.tokens["supervision"]), auth(two.tokens["hq"])
+    body = {"target_unit_id": "unit-a", "project_id": project_id, "subject": "开工滞后", "requirement": "限期整改",
+            "deadline": "2024-01-31T18:00:00+08:00"}  # fmt: skip
+    r = await two.a.post("/v1/supervision-orders", json=body, headers=sup)
+    assert r.status_code == 201, r.text
+    order_id = r.json()["id"]
+    for rt in two.rts:
+        assert await rt.runner.wait_for(r.json()["seq"], 10)
+    await move_to(two, date(2024, 1, 4), 10)  # the seeded rules' 3 days: due 01-04 08:00
+    assert await reminders_of(two.rts[0], order_id) == [0]
+
+    # Daily from 01-05 on, then every 5 days from 01-07 on: each run takes the version in force on its own day.
+    for effective_from, every in (("2024-01-05", 1), ("2024-01-07", 5)):
+        rules = {"effective_from": effective_from, "rules": {"reminder_every_days": every}}
+        r = await two.a.post("/v1/issue-rules", json=rules, headers=hq)
+        assert r.status_code == 201, r.text
+    for rt in two.rts:
+        assert await rt.runner.wait_for(r.json()["seq"], 10)
+    await move_to(two, date(2024, 1, 5), 10)  # a day after 01-04 08:00 (3 days would have been 01-07)
+    assert await reminders_of(two.rts[0], order_id) == [0, 1]
+    await move_to(two, date(2024, 1, 6), 10)
+    assert await reminders_of(two.rts[0], order_id) == [0, 1, 2]
+    await move_to(two, date(2024, 1, 10), 10)  # 5 days after 01-06 08:00 is 01-11 08:00
+    assert await reminders_of(two.rts[0], order_id) == [0, 1, 2]
+    await move_to(two, date(2024, 1, 11), 10)
+    assert await reminders_of(two.rts[0], order_id) == [0, 1, 2, 3]
+    events = await two.rts[0].store.read_aggregate("supervision_order", order_id)
+    due = [e.envelope.payload["due_at"] for e in events if e.envelope.type == "SupervisionOrderReminded"]
+    assert [datetime.fromisoformat(d).day for d in due] == [4, 5, 6, 11]
+
+    r = await two.a.post("/v1/supervision-orders", json=body, headers=sup)  # issued under the 5-day version
+    assert r.status_code == 201, r.text
+    for rt in two.rts:
+        assert await rt.runner.wait_for(r.json()["seq"], 10)
+    r = await two.a.get(f"/v1/supervision-orders/{r.json()['id']}", headers=sup)
+    assert r.json()["reminder_every_days"] == 5
