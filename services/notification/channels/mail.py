@@ -157,11 +157,12 @@ class EmailChannel:
             return record(*_reply_verdict(exc.code), status=exc.code, response=exc.message, latency_ms=watch.ms)
         except aiosmtplib.SMTPNotSupported as exc:
             return record(Outcome.PERMANENT, "smtp_unsupported", response=str(exc), latency_ms=watch.ms)
-        except ssl.SSLError as exc:
-            return record(Outcome.PERMANENT, "smtp_tls_failed", response=str(exc), latency_ms=watch.ms)
         except aiosmtplib.SMTPTimeoutError as exc:
             return record(Outcome.RETRYABLE, "peer_timeout", response=str(exc), latency_ms=watch.ms)
-        except (aiosmtplib.SMTPException, OSError) as exc:  # disconnected, refused, unreachable
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            if isinstance(exc, ssl.SSLError) or isinstance(exc.__cause__, ssl.SSLError):
+                # An untrusted certificate or a failed handshake: configuration, which retrying will not change.
+                return record(Outcome.PERMANENT, "smtp_tls_failed", response=str(exc), latency_ms=watch.ms)
             return record(Outcome.RETRYABLE, "smtp_unreachable", response=str(exc), latency_ms=watch.ms)
         # aiosmtplib returns the DATA reply's text only; it raises for every code but 250.
         return record(Outcome.DELIVERED, "delivered", status=250, response=answer, latency_ms=watch.ms)

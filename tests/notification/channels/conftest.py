@@ -102,6 +102,7 @@ class Mailbox:
     data_reply: str | None = None
     messages: list[EmailMessage] = field(default_factory=list)
     logins: list[tuple[str, str]] = field(default_factory=list)
+    encrypted: list[bool] = field(default_factory=list)  # per message: did it arrive over TLS
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
         if self.rcpt_reply:
@@ -115,6 +116,7 @@ class Mailbox:
         parsed = message_from_bytes(envelope.original_content, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         self.messages.append(parsed)
+        self.encrypted.append(server.transport.get_extra_info("ssl_object") is not None)
         return "250 Message accepted for delivery"
 
     def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:

@@ -41,6 +41,7 @@ async def test_chinese_subject_and_body_arrive_as_they_were_written(smtp: SmtpSe
     assert (attempt.outcome, attempt.reason.code, attempt.channel) == (Outcome.DELIVERED, "delivered", "email")
     assert attempt.latency_ms > 0 and (attempt.status, attempt.response) == (250, "Message accepted for delivery")
     [mail] = smtp.mailbox.messages
+    assert smtp.mailbox.encrypted == [False]  # starttls=auto, and this server offers none
     assert mail["Subject"] == "【紧急】进度填报缺失:第 38 周"
     assert mail["To"].addresses[0].display_name == "联络员 王芳"
     assert mail["To"].addresses[0].addr_spec == "lianluoyuan@unit.example"
