@@ -11,7 +11,7 @@ from typing import Annotated
 import httpx
 from pydantic import Field, TypeAdapter
 
-from services.notification.channels.common import Attempt, Message
+from services.notification.channels.common import Attempt, Channel, Message
 from services.notification.channels.dingtalk import DingTalkChannel, DingTalkRobot
 from services.notification.channels.mail import EmailChannel, EmailEndpoint, SmtpSettings
 from services.notification.channels.rate_limit import RateLimit, RobotRateLimiter
@@ -50,10 +50,11 @@ class Channels:
         poster = RobotPoster(
             http, RobotRateLimiter(clock, settings.robot_rate), plain_http_anywhere=settings.plain_http_anywhere
         )
-        self.webhook = WebhookChannel(http, plain_http_anywhere=settings.plain_http_anywhere)
-        self.email = EmailChannel(settings.smtp)
-        self.dingtalk = DingTalkChannel(poster)
-        self.wecom = WeComChannel(poster)
+        # Typed as the protocol, so that mypy holds every channel to the one interface.
+        self.webhook: Channel[WebhookEndpoint] = WebhookChannel(http, plain_http_anywhere=settings.plain_http_anywhere)
+        self.email: Channel[EmailEndpoint] = EmailChannel(settings.smtp)
+        self.dingtalk: Channel[DingTalkRobot] = DingTalkChannel(poster)
+        self.wecom: Channel[WeComRobot] = WeComChannel(poster)
 
     async def send(self, message: Message, endpoint: Endpoint, *, idempotency_key: str, now: datetime) -> Attempt:
         match endpoint:

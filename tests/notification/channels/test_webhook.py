@@ -168,7 +168,7 @@ async def test_secrets_stay_out_of_logs_and_attempts(
     receiver: Receiver, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     target = WebhookEndpoint(url=receiver.url + "/hook?token=tok-SECRET-123", secret=new_webhook_secret())
-    receiver.script.append(Answer(400, f"bad token {target.url}"))  # a peer that echoes the URL back
+    receiver.script.append(Answer(400, f"bad token tok-SECRET-123 at {target.url}"))  # a peer that echoes it back
     with caplog.at_level(logging.DEBUG):
         attempt = await WebhookChannel(http).send(MESSAGE, target, idempotency_key="ntf-10", now=SIMULATED)
     assert "HTTP Request: POST" in caplog.text  # the client's request log was captured, so the check below bites
