@@ -108,7 +108,7 @@ class Attempt(BaseModel):
     attempted_at: datetime
     outcome: Outcome
     reason: Reason
-    status: int | None = None  # the peer's HTTP status, SMTP reply code or robot errcode
+    status: int | None = None  # the peer's HTTP status or SMTP reply code (a robot's errcode is in `response`)
     response: str = ""  # the peer's answer, truncated
     latency_ms: float = 0.0  # talking to the peer
     queued_ms: float = 0.0  # waiting for the robot's rate limit before that

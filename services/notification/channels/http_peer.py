@@ -117,10 +117,11 @@ def url_secrets(url: str) -> tuple[str, ...]:
 
 
 def redacted(url: httpx.URL | str) -> str:
-    """scheme://host[:port]/path: the query (robot tokens, signatures) and any user info dropped."""
+    """scheme://host[:port]/…: the query (robot tokens, signatures), user info and path (receivers put tokens
+    there too, hooks/<token>) dropped."""
     parsed = httpx.URL(str(url))
     port = f":{parsed.port}" if parsed.port else ""
-    return f"{parsed.scheme}://{parsed.host}{port}{parsed.path}"
+    return f"{parsed.scheme}://{parsed.host}{port}/…"
 
 
 class _RedactRequestUrls(logging.Filter):
