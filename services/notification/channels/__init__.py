@@ -1,6 +1,6 @@
 """Notification channels (docs/adr/0027): `send(message, endpoint, *, idempotency_key, now) -> Attempt` on the
-webhook (Standard Webhooks), e-mail (SMTP), DingTalk and WeCom robot channels; a peer's failure is an outcome in the
-attempt, never an exception."""
+webhook (Standard Webhooks), e-mail (SMTP), DingTalk and WeCom robot channels, and SMS behind a provider interface;
+a peer's failure is an outcome in the attempt, never an exception."""
 
 from services.notification.channels.common import (
     REASONS,
@@ -17,6 +17,7 @@ from services.notification.channels.dispatch import ENDPOINT, Channels, ChannelS
 from services.notification.channels.http_peer import http_client
 from services.notification.channels.mail import EmailEndpoint, SmtpSettings
 from services.notification.channels.rate_limit import RateLimit
+from services.notification.channels.sms import ProviderAnswer, SmsEndpoint, SmsProvider
 from services.notification.channels.webhook import WebhookEndpoint, new_webhook_secret
 from services.notification.channels.wecom import WeComRobot
 
@@ -33,8 +34,11 @@ __all__ = [
     "Mentions",
     "Message",
     "Outcome",
+    "ProviderAnswer",
     "RateLimit",
     "Reason",
+    "SmsEndpoint",
+    "SmsProvider",
     "SmtpSettings",
     "Urgency",
     "WeComRobot",

@@ -84,6 +84,8 @@ REASONS: dict[str, str] = {
     "smtp_auth_failed": "邮件服务器认证失败",
     "smtp_unsupported": "邮件服务器不支持所需功能(STARTTLS 或认证)",
     "smtp_tls_failed": "与邮件服务器的 TLS 连接失败(证书或协议)",
+    "sms_not_configured": "未配置短信服务商",
+    "sms_rejected": "短信服务商拒收(号码、模板或签名有误)",
 }
 
 

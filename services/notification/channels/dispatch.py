@@ -16,11 +16,14 @@ from services.notification.channels.dingtalk import DingTalkChannel, DingTalkRob
 from services.notification.channels.mail import EmailChannel, EmailEndpoint, SmtpSettings
 from services.notification.channels.rate_limit import RateLimit, RobotRateLimiter
 from services.notification.channels.robot import RobotPoster
+from services.notification.channels.sms import SmsChannel, SmsEndpoint, SmsProvider
 from services.notification.channels.webhook import WebhookChannel, WebhookEndpoint
 from services.notification.channels.wecom import WeComChannel, WeComRobot
 from shared.clock import Clock
 
-Endpoint = Annotated[WebhookEndpoint | EmailEndpoint | DingTalkRobot | WeComRobot, Field(discriminator="kind")]
+Endpoint = Annotated[
+    WebhookEndpoint | EmailEndpoint | DingTalkRobot | WeComRobot | SmsEndpoint, Field(discriminator="kind")
+]
 ENDPOINT = TypeAdapter(Endpoint)  # parses a stored contact point's endpoint, naming the field that is wrong
 
 
@@ -45,8 +48,16 @@ class ChannelSettings:
 
 
 class Channels:
-    def __init__(self, settings: ChannelSettings, *, http: httpx.AsyncClient, clock: Clock) -> None:
-        """`http` is the composition root's client (http_peer.http_client()); it closes it."""
+    def __init__(
+        self,
+        settings: ChannelSettings,
+        *,
+        http: httpx.AsyncClient,
+        clock: Clock,
+        sms_provider: SmsProvider | None = None,
+    ) -> None:
+        """`http` is the composition root's client (http_peer.http_client()); it closes it. Without an SMS provider,
+        SMS endpoints answer `sms_not_configured`."""
         poster = RobotPoster(
             http, RobotRateLimiter(clock, settings.robot_rate), plain_http_anywhere=settings.plain_http_anywhere
         )
@@ -55,6 +66,7 @@ class Channels:
         self.email: Channel[EmailEndpoint] = EmailChannel(settings.smtp)
         self.dingtalk: Channel[DingTalkRobot] = DingTalkChannel(poster)
         self.wecom: Channel[WeComRobot] = WeComChannel(poster)
+        self.sms: Channel[SmsEndpoint] = SmsChannel(sms_provider)
 
     async def send(self, message: Message, endpoint: Endpoint, *, idempotency_key: str, now: datetime) -> Attempt:
         match endpoint:
@@ -66,3 +78,5 @@ class Channels:
                 return await self.dingtalk.send(message, endpoint, idempotency_key=idempotency_key, now=now)
             case WeComRobot():
                 return await self.wecom.send(message, endpoint, idempotency_key=idempotency_key, now=now)
+            case SmsEndpoint():
+                return await self.sms.send(message, endpoint, idempotency_key=idempotency_key, now=now)

@@ -45,11 +45,14 @@ async def test_one_entry_sends_on_every_channel(receiver: Receiver, smtp: SmtpSe
             await channels.send(Message(title="通知", body="正文"), e, idempotency_key=f"k{n}", now=NOW)
             for n, e in enumerate(endpoints)
         ]
+        sms = ENDPOINT.validate_python({"kind": "sms", "mobile": "13800001111"})
+        no_sms = await channels.send(Message(title="通知", body="正文"), sms, idempotency_key="s", now=NOW)
     assert [(a.channel, a.outcome) for a in attempts] == [
         ("webhook", Outcome.DELIVERED), ("email", Outcome.DELIVERED),
         ("dingtalk", Outcome.DELIVERED), ("wecom", Outcome.DELIVERED),
     ]  # fmt: skip
     assert [r.path for r in receiver.received] == ["/hook", "/ding", "/wecom"]
+    assert (no_sms.channel, no_sms.outcome, no_sms.reason.code) == ("sms", Outcome.PERMANENT, "sms_not_configured")
     assert json.loads(receiver.received[2].body)["msgtype"] == "markdown"
     assert smtp.mailbox.messages[0]["Subject"] == "通知"
 
