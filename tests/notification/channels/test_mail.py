@@ -119,7 +119,7 @@ def test_settings_from_the_url() -> None:
     )  # fmt: skip
     submission = SmtpSettings.from_url("smtp://mail.city.example:587?starttls=require&verify=false")
     assert (submission.starttls, submission.verify_certificates) == ("require", False)
-    for bad in ("http://mail.city.example", "smtp://mail.city.example?starttls=maybe"):
+    for bad in ("http://mail.city.example", "smtp://mail.city.example?starttls=maybe", "smtp://m.example?timeout=x"):
         with pytest.raises(ValueError, match="TIAODU_SMTP_URL"):
             SmtpSettings.from_url(bad)
 
