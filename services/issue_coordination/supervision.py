@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from services.issue_coordination.domain_common import changed, status_conflict
 from shared.catalogue import CATALOGUE
 from shared.catalogue.intake import AttachmentRef
 from shared.catalogue.issue_coordination import (
@@ -159,10 +160,7 @@ def evolve_order(state: OrderState | None, envelope: Envelope, payload: BaseMode
         fields = payload.model_dump(exclude={"deadline_since"})
         return OrderState(id=envelope.aggregate_id, issued_by=envelope.actor.org_id, issued_at=at,
                           status=OrderStatus.ISSUED, last_changed_at=at, **fields)  # fmt: skip
-    change = CHANGES.get(type(payload))
-    if change is None:
-        raise ValueError(f"cannot apply {envelope.type} to supervision order {envelope.aggregate_id}")
-    return state.model_copy(update={**change(state, payload, envelope), "last_changed_at": at})
+    return changed(state, CHANGES, payload, envelope, "supervision order")
 
 
 # -- decisions ---------------------------------------------------------------------------------------------------
@@ -175,11 +173,7 @@ def must_exist(state: OrderState | None) -> OrderState:
 
 
 def bad_status(order: OrderState, what: str) -> Conflict:
-    label = ORDER_STATUS_LABELS[order.status]
-    return Conflict(
-        f"督办单当前状态为“{label}”({order.status.value}),不能{what}",
-        field="status", reason=f"当前状态为 {order.status.value}", current_status=order.status.value,
-    )  # fmt: skip
+    return status_conflict("督办单", ORDER_STATUS_LABELS[order.status], order.status.value, what)
 
 
 def decide_issue(state: OrderState | None, event: SupervisionOrderIssued) -> SupervisionOrderIssued | None:
