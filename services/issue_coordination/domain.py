@@ -17,8 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from services.issue_coordination.domain_common import changed, status_conflict
-from shared.catalogue import CATALOGUE
+from services.issue_coordination.domain_common import evolve, status_conflict
 from shared.catalogue.intake import AttachmentRef
 from shared.catalogue.issue_coordination import (
     Deadline,
@@ -257,11 +256,7 @@ def _created(envelope: Envelope, p: BaseModel) -> IssueState:
 
 
 def evolve_issue(state: IssueState | None, envelope: Envelope, payload: BaseModel | None = None) -> IssueState:
-    if payload is None:
-        payload = CATALOGUE.load_payload(envelope.type, envelope.schema_version, envelope.payload)
-    if state is None:
-        return _created(envelope, payload)
-    return changed(state, CHANGES, payload, envelope, "issue")
+    return evolve(state, envelope, payload, _created, CHANGES, "issue")
 
 
 # -- decisions ---------------------------------------------------------------------------------------------------

@@ -15,8 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from services.issue_coordination.domain_common import changed, status_conflict
-from shared.catalogue import CATALOGUE
+from services.issue_coordination.domain_common import evolve, status_conflict
 from shared.catalogue.intake import AttachmentRef
 from shared.catalogue.issue_coordination import (
     DeadlineSource,
@@ -150,17 +149,16 @@ CHANGES: Mapping[type[BaseModel], Change] = {
 }  # fmt: skip
 
 
+def _issued(envelope: Envelope, payload: BaseModel) -> OrderState:
+    if not isinstance(payload, SupervisionOrderIssued):
+        raise ValueError(f"{envelope.type} before the order's issue for {envelope.aggregate_id}")
+    at, fields = envelope.recorded_at, payload.model_dump(exclude={"deadline_since"})
+    return OrderState(id=envelope.aggregate_id, issued_by=envelope.actor.org_id, issued_at=at,
+                      status=OrderStatus.ISSUED, last_changed_at=at, **fields)  # fmt: skip
+
+
 def evolve_order(state: OrderState | None, envelope: Envelope, payload: BaseModel | None = None) -> OrderState:
-    if payload is None:
-        payload = CATALOGUE.load_payload(envelope.type, envelope.schema_version, envelope.payload)
-    at = envelope.recorded_at
-    if state is None:
-        if not isinstance(payload, SupervisionOrderIssued):
-            raise ValueError(f"{envelope.type} before the order's issue for {envelope.aggregate_id}")
-        fields = payload.model_dump(exclude={"deadline_since"})
-        return OrderState(id=envelope.aggregate_id, issued_by=envelope.actor.org_id, issued_at=at,
-                          status=OrderStatus.ISSUED, last_changed_at=at, **fields)  # fmt: skip
-    return changed(state, CHANGES, payload, envelope, "supervision order")
+    return evolve(state, envelope, payload, _issued, CHANGES, "supervision order")
 
 
 # -- decisions ---------------------------------------------------------------------------------------------------
