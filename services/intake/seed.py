@@ -5,13 +5,13 @@ Everything goes through HTTP as a client would, with Idempotency-Keys, so a re-r
 
 from __future__ import annotations
 
-import argparse
 import sys
 from datetime import date
 
 import httpx
 
 from services.intake.demo_data import LOCATIONS, PROJECTS
+from shared.devstack.seed_client import seed_main
 
 # Whose demo data this seed builds on (read by the runner, shared/devstack/seeds.py): none, it comes first.
 SEED_AFTER: tuple[str, ...] = ()
@@ -85,11 +85,7 @@ def seed(base_url: str, token: str) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m services.intake.seed")
-    parser.add_argument("--base-url", required=True)
-    parser.add_argument("--token", required=True)
-    args = parser.parse_args()
-    sys.exit(seed(args.base_url, args.token))
+    seed_main("python -m services.intake.seed", seed)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ named after it (api_actions.py). Paths are fixed by issue 9 so that unit clients
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
@@ -10,11 +11,12 @@ from fastapi import APIRouter, Path, Query, Response
 from services.issue_coordination import handlers, policies, queries
 from services.issue_coordination.commands import RaiseIssue
 from services.issue_coordination.domain import IssueState, Status
+from services.issue_coordination.read_model import TIMELINE
 from services.issue_coordination.views import EVENT_SUMMARIES, IssueView, TimelineEntry, Written, issue_view
 from shared.auth import Principal
 from shared.catalogue.issue_coordination import IssueCategory, IssueLevel
 from shared.commands import Outcome
-from shared.paging import Page, PagingDep
+from shared.paging import Page, Paging, PagingDep
 from shared.problems import Problem
 from shared.project_directory import project_entry
 from shared.runtime import Runtime
@@ -80,6 +82,15 @@ async def issue_timeline(
     issue_id: IssueId, rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep
 ) -> Page[TimelineEntry]:
     await readable_issue(rt, principal, issue_id)
-    rows, total = await queries.timeline(rt.pool, rt.schema, issue_id, limit=paging.limit, offset=paging.offset)
-    items = [TimelineEntry(**row, summary=EVENT_SUMMARIES.get(row["type"], row["type"])) for row in rows]
+    return await timeline_page(rt, TIMELINE.table, "issue_id", issue_id, paging, EVENT_SUMMARIES)
+
+
+async def timeline_page(
+    rt: Runtime, table: str, id_column: str, aggregate_id: str, paging: Paging, summaries: Mapping[str, str]
+) -> Page[TimelineEntry]:
+    """A page of an issue's or a 督办 order's timeline (`table`, keyed by `id_column`), each event with its Chinese
+    summary."""
+    rows, total = await queries.timeline(rt.pool, rt.schema, table, id_column, aggregate_id,
+                                         limit=paging.limit, offset=paging.offset)  # fmt: skip
+    items = [TimelineEntry(**row, summary=summaries.get(row["type"], row["type"])) for row in rows]
     return Page(items=items, total=total, **paging.echo())

@@ -40,6 +40,7 @@ from services.issue_coordination.commands import (
 )
 from services.issue_coordination.views import Written
 from shared.command_bodies import command_from
+from shared.commands import Outcome
 from shared.web import MetaDep, RuntimeDep
 
 router = APIRouter(prefix="/v1/issues/{issue_id}", tags=["issues"])
@@ -48,6 +49,12 @@ RequestId = Annotated[str, Path(description="申请编号")]
 
 class RequestWritten(Written):
     request_id: str = Field(description="新申请的编号(审批或答复时使用)")
+
+
+def request_written(made: tuple[Outcome, str], response: Response) -> RequestWritten:
+    """The answer to a request made on an issue (reassignment, extension, information): 201 with the request's id."""
+    outcome, request_id = made
+    return RequestWritten(**issue_written(outcome, response, 201).model_dump(), request_id=request_id)
 
 
 @router.post("/withdrawal", summary="撤回问题(提出单位,仅在交办前)")
@@ -69,8 +76,7 @@ async def request_reassignment(
     issue_id: IssueId, body: RequestReassignmentBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> RequestWritten:
     cmd = command_from(RequestReassignment, body, issue_id=issue_id)
-    outcome, request_id = await handlers.request_reassignment(rt, cmd, meta)
-    return RequestWritten(**issue_written(outcome, response, 201).model_dump(), request_id=request_id)
+    return request_written(await handlers.request_reassignment(rt, cmd, meta), response)
 
 
 @router.post("/reassignment-requests/{request_id}/decision", summary="审批改派申请(指挥部办公室:同意并改派,或不同意)")
@@ -99,8 +105,7 @@ async def request_extension(
     issue_id: IssueId, body: RequestExtensionBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> RequestWritten:
     cmd = command_from(RequestExtension, body, issue_id=issue_id)
-    outcome, request_id = await handlers_handling.request_extension(rt, cmd, meta)
-    return RequestWritten(**issue_written(outcome, response, 201).model_dump(), request_id=request_id)
+    return request_written(await handlers_handling.request_extension(rt, cmd, meta), response)
 
 
 @router.post("/extension-requests/{request_id}/decision", summary="审批延期申请(指挥部办公室:同意或不同意)")
@@ -117,8 +122,7 @@ async def request_information(
     issue_id: IssueId, body: RequestInformationBody, rt: RuntimeDep, meta: MetaDep, response: Response
 ) -> RequestWritten:
     cmd = command_from(RequestInformation, body, issue_id=issue_id)
-    outcome, request_id = await handlers_handling.request_information(rt, cmd, meta)
-    return RequestWritten(**issue_written(outcome, response, 201).model_dump(), request_id=request_id)
+    return request_written(await handlers_handling.request_information(rt, cmd, meta), response)
 
 
 @router.post("/information-requests/{request_id}/answer", summary="补充情况(提出单位)")

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from shared.catalogue import CATALOGUE
+from services.issue_coordination.domain_common import evolve, status_conflict
 from shared.catalogue.intake import AttachmentRef
 from shared.catalogue.issue_coordination import (
     Deadline,
@@ -256,14 +256,7 @@ def _created(envelope: Envelope, p: BaseModel) -> IssueState:
 
 
 def evolve_issue(state: IssueState | None, envelope: Envelope, payload: BaseModel | None = None) -> IssueState:
-    if payload is None:
-        payload = CATALOGUE.load_payload(envelope.type, envelope.schema_version, envelope.payload)
-    if state is None:
-        return _created(envelope, payload)
-    change = CHANGES.get(type(payload))
-    if change is None:
-        raise ValueError(f"cannot apply {envelope.type} to issue {envelope.aggregate_id}")
-    return state.model_copy(update={**change(state, payload, envelope), "last_changed_at": envelope.recorded_at})
+    return evolve(state, envelope, payload, _created, CHANGES, "issue")
 
 
 # -- decisions ---------------------------------------------------------------------------------------------------
@@ -276,11 +269,7 @@ def must_exist(state: IssueState | None) -> IssueState:
 
 
 def bad_transition(issue: IssueState, what: str) -> Conflict:
-    label = STATUS_LABELS[issue.status]
-    return Conflict(
-        f"问题当前状态为“{label}”({issue.status.value}),不能{what}",
-        field="status", reason=f"当前状态为 {issue.status.value}", current_status=issue.status.value,
-    )  # fmt: skip
+    return status_conflict("问题", STATUS_LABELS[issue.status], issue.status.value, what)
 
 
 def require_status(issue: IssueState, allowed: set[Status] | frozenset[Status], what: str) -> None:

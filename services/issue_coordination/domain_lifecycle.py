@@ -46,6 +46,11 @@ def decide_withdraw(state: IssueState | None, reason: str) -> IssueWithdrawn:
     return IssueWithdrawn(reason=reason)
 
 
+def _refused(issue: IssueState, why: str, **extra: str) -> Conflict:
+    """409 for what the issue's requests or questions (not its status alone) do not allow; `why` is said to both."""
+    return Conflict(why, field="status", reason=why, current_status=issue.status.value, **extra)
+
+
 def assignable(issue: IssueState) -> None:
     require_status(issue, {Status.RAISED}, "交办(已交办的问题只能经改派申请改派)")
 
@@ -59,8 +64,7 @@ def decide_request_reassignment(state: IssueState | None, event: ReassignmentReq
     issue = must_exist(state)
     require_status(issue, OPEN, "申请改派")
     if issue.reassignment_request is not None:
-        raise Conflict("已有待审批的改派申请", field="status", reason="已有待审批的改派申请",
-                       current_status=issue.status.value, pending=issue.reassignment_request.request_id)  # fmt: skip
+        raise _refused(issue, "已有待审批的改派申请", pending=issue.reassignment_request.request_id)
     return event
 
 
@@ -111,8 +115,7 @@ def decide_request_extension(state: IssueState | None, event: ExtensionRequested
     if event.requested_deadline <= now:
         raise invalid("requested_deadline", "申请的期限须晚于当前时间")
     if issue.extension_request is not None:
-        raise Conflict("已有待审批的延期申请", field="status", reason="已有待审批的延期申请",
-                       current_status=issue.status.value, pending=issue.extension_request.request_id)  # fmt: skip
+        raise _refused(issue, "已有待审批的延期申请", pending=issue.extension_request.request_id)
     if issue.deadline is not None and event.requested_deadline <= issue.deadline:
         raise invalid("requested_deadline", "申请的期限须晚于当前期限")
     return event
@@ -129,8 +132,7 @@ def decide_request_information(state: IssueState | None, event: InformationReque
     issue = must_exist(state)
     require_status(issue, OPEN, "请提出单位补充情况")
     if issue.waiting_for_raiser is not None:
-        raise Conflict("已在等待提出单位补充情况", field="status", reason="已在等待提出单位补充情况",
-                       current_status=issue.status.value)  # fmt: skip
+        raise _refused(issue, "已在等待提出单位补充情况")
     return event
 
 
@@ -140,7 +142,7 @@ def decide_provide_information(
     issue = must_exist(state)
     waiting = issue.waiting_for_raiser
     if waiting is None:
-        raise Conflict("没有待补充的情况", field="status", reason="没有待补充的情况", current_status=issue.status.value)
+        raise _refused(issue, "没有待补充的情况")
     return InformationProvided(request_id=waiting.request_id, answer=answer, attachments=attachments)
 
 

@@ -89,27 +89,8 @@ def due_escalation(
     step, skipped = _next_step(rules.rules, issue)
     if step is None:
         return None  # at the top of the ladder: it stays with the mayor, overdue
-    new_calendar = calendar_in_force(calendars, missed)
-    deadline = new_calendar.add_working_days(missed, step.working_days)
-    reason = (
-        f"{LEVEL_LABELS[issue.level]}办理期限 {format_moment(missed)} 已过仍未办结,"
-        f"{_skip_note(skipped)}升级至{LEVEL_LABELS[step.level]}办理,"
-        f"期限 {step.working_days} 个工作日,至 {format_moment(deadline)}"
-        f"(期限规则第 {rules.version} 版,工作日历第 {new_calendar.version} 版)"
-    )
-    return Escalation(
-        from_level=issue.level,
-        to_level=step.level,
-        target_org_id=_target(step.level, rules.rules, issue),
-        since=missed,
-        deadline=deadline,
-        working_days=step.working_days,
-        rule_version=rules.version,
-        calendar_version=new_calendar.version,
-        missed_deadline=missed,
-        reason=reason,
-        skipped=skipped,
-    )
+    opening = f"{LEVEL_LABELS[issue.level]}办理期限 {format_moment(missed)} 已过仍未办结,{_skip_note(skipped)}"
+    return _climb(issue, step, skipped, rules, calendar_in_force(calendars, missed), missed, missed, opening)
 
 
 def manual_escalation(
@@ -132,26 +113,26 @@ def manual_escalation(
             f"问题已在{LEVEL_LABELS[issue.level]}层级,没有更高的层级", field="level", reason="已是最高层级",
             current_status=issue.status,
         )  # fmt: skip
-    calendar = calendar_in_force(calendars, at, "reason")
-    deadline = calendar.add_working_days(at, step.working_days)
-    text = (
-        f"指挥部办公室手动升级:{reason};{_skip_note(skipped)}由{LEVEL_LABELS[issue.level]}升级至"
-        f"{LEVEL_LABELS[step.level]}办理,期限 {step.working_days} 个工作日,至 {format_moment(deadline)}"
+    opening = f"指挥部办公室手动升级:{reason};{_skip_note(skipped)}由{LEVEL_LABELS[issue.level]}"
+    return _climb(issue, step, skipped, rules, calendar_in_force(calendars, at, "reason"), at, None, opening)
+
+
+def _climb(
+    issue: IssueClock, step: EscalationStep, skipped: tuple[str, ...], rules: RuleVersion, calendar: WorkCalendar,
+    since: datetime, missed: datetime | None, opening: str,
+) -> Escalation:  # fmt: skip
+    """The step to `step`'s rung, its deadline `step.working_days` from `since`; the reason is `opening` (why: the
+    deadline missed, or hq's words) followed by where it goes, until when, and on which rule and calendar versions."""
+    deadline = calendar.add_working_days(since, step.working_days)
+    reason = (
+        f"{opening}升级至{LEVEL_LABELS[step.level]}办理,期限 {step.working_days} 个工作日,至 {format_moment(deadline)}"
         f"(期限规则第 {rules.version} 版,工作日历第 {calendar.version} 版)"
     )
     return Escalation(
-        from_level=issue.level,
-        to_level=step.level,
-        target_org_id=_target(step.level, rules.rules, issue),
-        since=at,
-        deadline=deadline,
-        working_days=step.working_days,
-        rule_version=rules.version,
-        calendar_version=calendar.version,
-        missed_deadline=None,
-        reason=text,
-        skipped=skipped,
-    )
+        from_level=issue.level, to_level=step.level, target_org_id=_target(step.level, rules.rules, issue),
+        since=since, deadline=deadline, working_days=step.working_days, rule_version=rules.version,
+        calendar_version=calendar.version, missed_deadline=missed, reason=reason, skipped=skipped,
+    )  # fmt: skip
 
 
 def run_moment(day: date, now: datetime) -> datetime:

@@ -35,6 +35,7 @@ from services.issue_coordination.domain_lifecycle import (
 from services.issue_coordination.handlers_rules import hand_set_deadline, rules_deadline_for
 from services.issue_coordination.read_model import ISSUES
 from shared.attachment_refs import referenced_attachments
+from shared.auth import Principal
 from shared.catalogue.intake import AttachmentRef
 from shared.catalogue.issue_coordination import (
     Deadline,
@@ -49,8 +50,11 @@ from shared.domain_errors import invalid
 from shared.project_directory import ProjectEntry, project_entry
 from shared.runtime import Runtime
 
-# A check of the caller against the issue (and its project), run on the state the command decides on.
-Check = Callable[[IssueState, ProjectEntry | None], None]
+# A check of the caller against the issue (and its project), run on the state the command decides on once the issue
+# is found; an async one may also gather what the decision needs (units, attachments, the deadline).
+Check = Callable[[IssueState, ProjectEntry | None], Awaitable[None] | None]
+# A policy that names the action in its 403 (policies.must_be_lead, must_be_raiser, can_decide).
+Rule = Callable[[Principal, IssueState, ProjectEntry | None, str], None]
 
 
 async def project_of(rt: Runtime, project_id: str | None) -> ProjectEntry | None:
@@ -60,20 +64,42 @@ async def project_of(rt: Runtime, project_id: str | None) -> ProjectEntry | None
         return await project_entry(conn, rt.schema, project_id)
 
 
-def _authorize(rt: Runtime, check: Check) -> Callable[[IssueState | None], Awaitable[None]]:
-    async def authorize(state: IssueState | None) -> None:
-        if state is not None:  # a missing issue is the decision's 404
-            check(state, await project_of(rt, state.project_id))
+def only(rule: Rule, meta: CommandMeta, action: str) -> Check:
+    """The check that the caller is whom `rule` allows to take `action` (the action's name for the 403)."""
+    return lambda issue, project: rule(meta.principal, issue, project, action)
 
-    return authorize
+
+async def _passes(check: Check, issue: IssueState, project: ProjectEntry | None) -> None:
+    if (checking := check(issue, project)) is not None:
+        await checking
 
 
 async def act(
     rt: Runtime, issue_id: str, meta: CommandMeta, scope: str, check: Check,
     decide: Callable[[IssueState | None], BaseModel | None],
 ) -> Outcome:  # fmt: skip
-    return await handle(rt, ISSUES, issue_id, decide, meta, scope=f"{scope}:{issue_id}",
-                        authorize=_authorize(rt, check))  # fmt: skip
+    """An action on an issue: load, `check` the caller (404 for a missing issue is the decision's, before the 403),
+    decide, append under `scope` (what the Idempotency-Key's event id is derived in)."""
+
+    async def authorize(state: IssueState | None) -> None:
+        if state is not None:
+            await _passes(check, state, await project_of(rt, state.project_id))
+
+    return await handle(rt, ISSUES, issue_id, decide, meta, scope=scope, authorize=authorize)
+
+
+async def act_with_attachments(
+    rt: Runtime, issue_id: str, meta: CommandMeta, scope: str, check: Check, attachments: list[str],
+    decide: Callable[[IssueState | None, list[AttachmentRef]], BaseModel | None],
+) -> Outcome:  # fmt: skip
+    """`act` for an action that carries attachments: after `check`, they must be uploads of the issue's project."""
+    refs: list[AttachmentRef] = []
+
+    async def checked(issue: IssueState, project: ProjectEntry | None) -> None:
+        await _passes(check, issue, project)
+        refs[:] = await attachments_of(rt, "attachments", attachments, issue.project_id)
+
+    return await act(rt, issue_id, meta, scope, checked, lambda state: decide(state, refs))
 
 
 async def attachments_of(rt: Runtime, field: str, ids: list[str], project_id: str | None) -> list[AttachmentRef]:
@@ -107,10 +133,9 @@ async def raise_issue(rt: Runtime, cmd: RaiseIssue, meta: CommandMeta) -> Outcom
 
 
 async def withdraw(rt: Runtime, cmd: Withdraw, meta: CommandMeta) -> Outcome:
-    def check(issue: IssueState, project: ProjectEntry | None) -> None:
-        policies.must_be_raiser(meta.principal, issue, project, "撤回问题")
-
-    return await act(rt, cmd.issue_id, meta, "withdraw", check, lambda s: decide_withdraw(s, cmd.reason))
+    check = only(policies.must_be_raiser, meta, "撤回问题")
+    scope = f"withdraw:{cmd.issue_id}"
+    return await act(rt, cmd.issue_id, meta, scope, check, lambda s: decide_withdraw(s, cmd.reason))
 
 
 # -- assignment --------------------------------------------------------------------------------------------------
@@ -134,22 +159,20 @@ async def assign(rt: Runtime, cmd: Assign, meta: CommandMeta) -> Outcome:
     now = rt.clock.now()
     deadline: list[Deadline] = []  # decided on the state the assignment is decided on
 
-    async def decided(state: IssueState | None) -> None:
+    async def check(issue: IssueState, project: ProjectEntry | None) -> None:
         """Who (403), the status (409), the units (422), then the deadline."""
-        if state is not None:
-            policies.can_assign(meta.principal, state, await project_of(rt, state.project_id))
-            assignable(state)
-            await _units(rt, cmd.lead_unit_id, cmd.co_handler_ids)
-            deadline[:] = [await assignment_deadline(rt, state, cmd.deadline, now)]
+        policies.can_assign(meta.principal, issue, project)
+        assignable(issue)
+        await _units(rt, cmd.lead_unit_id, cmd.co_handler_ids)
+        deadline[:] = [await assignment_deadline(rt, issue, cmd.deadline, now)]
 
     def decide(state: IssueState | None) -> IssueAssigned:
-        issue = must_exist(state)  # found, so `decided` has decided the deadline
+        issue = must_exist(state)  # found, so `check` has decided the deadline
         return decide_assign(issue, IssueAssigned(
             lead_unit_id=cmd.lead_unit_id, co_handler_ids=cmd.co_handler_ids, note=cmd.note, **deadline[0].model_dump()
         ))  # fmt: skip
 
-    scope = f"assign:{cmd.issue_id}"
-    return await handle(rt, ISSUES, cmd.issue_id, decide, meta, scope=scope, authorize=decided)
+    return await act(rt, cmd.issue_id, meta, f"assign:{cmd.issue_id}", check, decide)
 
 
 async def _units(rt: Runtime, lead: str, co_handlers: list[str]) -> None:
@@ -167,15 +190,13 @@ async def request_reassignment(rt: Runtime, cmd: RequestReassignment, meta: Comm
         suggested_unit_id=cmd.suggested_unit_id,
     )  # fmt: skip
 
-    async def decided(state: IssueState | None) -> None:
-        if state is not None:
-            policies.must_be_lead(meta.principal, state, await project_of(rt, state.project_id), "申请退回改派")
-            if cmd.suggested_unit_id is not None:
-                await _unit(rt, "suggested_unit_id", cmd.suggested_unit_id)
+    async def check(issue: IssueState, project: ProjectEntry | None) -> None:
+        policies.must_be_lead(meta.principal, issue, project, "申请退回改派")
+        if cmd.suggested_unit_id is not None:
+            await _unit(rt, "suggested_unit_id", cmd.suggested_unit_id)
 
-    scope = f"reassignment:{cmd.issue_id}"
-    outcome = await handle(rt, ISSUES, cmd.issue_id, lambda s: decide_request_reassignment(s, request), meta,
-                           scope=scope, authorize=decided)  # fmt: skip
+    outcome = await act(rt, cmd.issue_id, meta, f"reassignment:{cmd.issue_id}", check,
+                        lambda s: decide_request_reassignment(s, request))  # fmt: skip
     return outcome, request.request_id
 
 
@@ -183,11 +204,9 @@ async def decide_reassignment_request(rt: Runtime, cmd: DecideReassignment, meta
     now = rt.clock.now()
     decision: list[IssueReassigned | ReassignmentDeclined] = []
 
-    async def decided(state: IssueState | None) -> None:
+    async def check(state: IssueState, project: ProjectEntry | None) -> None:
         """Who (403), the request and the status (404, 409), the new units (422), then the deadline."""
-        if state is None:
-            return
-        policies.can_decide(meta.principal, state, await project_of(rt, state.project_id), "审批改派申请")
+        policies.can_decide(meta.principal, state, project, "审批改派申请")
         reassignable(state, cmd.request_id)
         if cmd.decision == Decision.REJECT:
             decision[:] = [ReassignmentDeclined(request_id=cmd.request_id, reason=cmd.reason)]
@@ -204,8 +223,8 @@ async def decide_reassignment_request(rt: Runtime, cmd: DecideReassignment, meta
         )]  # fmt: skip
 
     def decide(state: IssueState | None) -> IssueReassigned | ReassignmentDeclined:
-        issue = must_exist(state)  # found, so `decided` has made the decision
+        issue = must_exist(state)  # found, so `check` has made the decision
         return decide_reassignment(issue, cmd.request_id, decision[0])
 
     scope = f"reassignment_decision:{cmd.issue_id}:{cmd.request_id}"
-    return await handle(rt, ISSUES, cmd.issue_id, decide, meta, scope=scope, authorize=decided)
+    return await act(rt, cmd.issue_id, meta, scope, check, decide)

@@ -34,8 +34,7 @@ from services.issue_coordination.domain_lifecycle import (
     decide_resolve,
     pending_extension,
 )
-from services.issue_coordination.handlers import act, attachments_of, project_of
-from services.issue_coordination.read_model import ISSUES
+from services.issue_coordination.handlers import act, act_with_attachments, only
 from services.issue_coordination.read_model_rules import rule_data
 from shared.catalogue.intake import AttachmentRef
 from shared.catalogue.issue_coordination import (
@@ -45,7 +44,7 @@ from shared.catalogue.issue_coordination import (
     ExtensionRequested,
     InformationRequested,
 )
-from shared.commands import CommandMeta, Outcome, handle
+from shared.commands import CommandMeta, Outcome
 from shared.domain_errors import invalid
 from shared.project_directory import ProjectEntry
 from shared.runtime import Runtime
@@ -54,23 +53,16 @@ from shared.runtime import Runtime
 
 
 async def accept(rt: Runtime, cmd: Accept, meta: CommandMeta) -> Outcome:
-    def check(issue: IssueState, project: ProjectEntry | None) -> None:
-        policies.must_be_lead(meta.principal, issue, project, "受理问题")
-
-    return await act(rt, cmd.issue_id, meta, "accept", check, lambda s: decide_accept(s, cmd.note))
+    check = only(policies.must_be_lead, meta, "受理问题")
+    return await act(rt, cmd.issue_id, meta, f"accept:{cmd.issue_id}", check, lambda s: decide_accept(s, cmd.note))
 
 
 async def add_note(rt: Runtime, cmd: AddNote, meta: CommandMeta) -> Outcome:
-    refs: list[AttachmentRef] = []
+    def check(issue: IssueState, project: ProjectEntry | None) -> None:
+        policies.can_add_note(meta.principal, issue, project)
 
-    async def decided(state: IssueState | None) -> None:
-        if state is not None:
-            policies.can_add_note(meta.principal, state, await project_of(rt, state.project_id))
-            refs[:] = await attachments_of(rt, "attachments", cmd.attachments, state.project_id)
-
-    scope = f"note:{cmd.issue_id}"
-    return await handle(rt, ISSUES, cmd.issue_id, lambda s: decide_note(s, cmd.text, refs), meta, scope=scope,
-                        authorize=decided)  # fmt: skip
+    return await act_with_attachments(rt, cmd.issue_id, meta, f"note:{cmd.issue_id}", check, cmd.attachments,
+                                      lambda s, refs: decide_note(s, cmd.text, refs))  # fmt: skip
 
 
 async def request_extension(rt: Runtime, cmd: RequestExtension, meta: CommandMeta) -> tuple[Outcome, str]:
@@ -80,10 +72,9 @@ async def request_extension(rt: Runtime, cmd: RequestExtension, meta: CommandMet
         reason=cmd.reason,
     )  # fmt: skip
 
-    def check(issue: IssueState, project: ProjectEntry | None) -> None:
-        policies.must_be_lead(meta.principal, issue, project, "申请延期")
-
-    outcome = await act(rt, cmd.issue_id, meta, "extension", check, lambda s: decide_request_extension(s, request, now))
+    check = only(policies.must_be_lead, meta, "申请延期")
+    outcome = await act(rt, cmd.issue_id, meta, f"extension:{cmd.issue_id}", check,
+                        lambda s: decide_request_extension(s, request, now))  # fmt: skip
     return outcome, request.request_id
 
 
@@ -103,9 +94,7 @@ def extension_decision(
 
 
 async def decide_extension_request(rt: Runtime, cmd: DecideExtension, meta: CommandMeta) -> Outcome:
-    def check(issue: IssueState, project: ProjectEntry | None) -> None:
-        policies.can_decide(meta.principal, issue, project, "审批延期申请")
-
+    check = only(policies.can_decide, meta, "审批延期申请")
     now = rt.clock.now()
     calendar_version = calendar_version_in_force((await rule_data(rt.pool, rt.store, rt.schema)).calendars, now)
 
@@ -114,7 +103,7 @@ async def decide_extension_request(rt: Runtime, cmd: DecideExtension, meta: Comm
         pending_extension(issue, cmd.request_id)  # 404 for an unknown request, 409 for one decided already
         return decide_extension(issue, extension_decision(issue, cmd, now, calendar_version))
 
-    scope = f"extension_decision:{cmd.request_id}"
+    scope = f"extension_decision:{cmd.request_id}:{cmd.issue_id}"
     return await act(rt, cmd.issue_id, meta, scope, check, decide)
 
 
@@ -123,55 +112,38 @@ async def request_information(rt: Runtime, cmd: RequestInformation, meta: Comman
         request_id=meta.new_id("inf-", f"information:{cmd.issue_id}"), question=cmd.question, at=rt.clock.now()
     )
 
-    def check(issue: IssueState, project: ProjectEntry | None) -> None:
-        policies.must_be_lead(meta.principal, issue, project, "请提出单位补充情况")
-
-    outcome = await act(rt, cmd.issue_id, meta, "information", check,
-                         lambda s: decide_request_information(s, request))  # fmt: skip
+    check = only(policies.must_be_lead, meta, "请提出单位补充情况")
+    outcome = await act(rt, cmd.issue_id, meta, f"information:{cmd.issue_id}", check,
+                        lambda s: decide_request_information(s, request))  # fmt: skip
     return outcome, request.request_id
 
 
 async def provide_information(rt: Runtime, cmd: ProvideInformation, meta: CommandMeta) -> Outcome:
-    refs: list[AttachmentRef] = []
+    now = rt.clock.now()
 
-    async def decided(state: IssueState | None) -> None:
-        if state is not None:
-            policies.must_be_raiser(meta.principal, state, await project_of(rt, state.project_id), "补充情况")
-            refs[:] = await attachments_of(rt, "attachments", cmd.attachments, state.project_id)
-
-    def decide(state: IssueState | None) -> BaseModel:
+    def decide(state: IssueState | None, refs: list[AttachmentRef]) -> BaseModel:
         provided = decide_provide_information(state, cmd.answer, refs)
         if provided.request_id != cmd.request_id:
             raise invalid("request_id", "不是待补充的情况请求")
         return provided.model_copy(update={"at": now})
 
-    now = rt.clock.now()
     scope = f"information_answer:{cmd.issue_id}:{cmd.request_id}"
-    return await handle(rt, ISSUES, cmd.issue_id, decide, meta, scope=scope, authorize=decided)
+    check = only(policies.must_be_raiser, meta, "补充情况")
+    return await act_with_attachments(rt, cmd.issue_id, meta, scope, check, cmd.attachments, decide)
 
 
 async def resolve(rt: Runtime, cmd: Resolve, meta: CommandMeta) -> Outcome:
-    refs: list[AttachmentRef] = []
-
-    async def decided(state: IssueState | None) -> None:
-        if state is not None:
-            policies.must_be_lead(meta.principal, state, await project_of(rt, state.project_id), "办结问题")
-            refs[:] = await attachments_of(rt, "attachments", cmd.attachments, state.project_id)
-
-    scope = f"resolve:{cmd.issue_id}"
-    return await handle(rt, ISSUES, cmd.issue_id, lambda s: decide_resolve(s, cmd.answer, refs), meta, scope=scope,
-                        authorize=decided)  # fmt: skip
+    check = only(policies.must_be_lead, meta, "办结问题")
+    return await act_with_attachments(rt, cmd.issue_id, meta, f"resolve:{cmd.issue_id}", check, cmd.attachments,
+                                      lambda s, refs: decide_resolve(s, cmd.answer, refs))  # fmt: skip
 
 
 async def confirm(rt: Runtime, cmd: Confirm, meta: CommandMeta) -> Outcome:
-    def check(issue: IssueState, project: ProjectEntry | None) -> None:
-        policies.must_be_raiser(meta.principal, issue, project, "确认办结")
-
-    return await act(rt, cmd.issue_id, meta, "confirm", check, lambda s: decide_confirm(s, cmd.rating, cmd.comment))
+    check = only(policies.must_be_raiser, meta, "确认办结")
+    return await act(rt, cmd.issue_id, meta, f"confirm:{cmd.issue_id}", check,
+                     lambda s: decide_confirm(s, cmd.rating, cmd.comment))  # fmt: skip
 
 
 async def reject(rt: Runtime, cmd: Reject, meta: CommandMeta) -> Outcome:
-    def check(issue: IssueState, project: ProjectEntry | None) -> None:
-        policies.must_be_raiser(meta.principal, issue, project, "退回重办")
-
-    return await act(rt, cmd.issue_id, meta, "reject", check, lambda s: decide_reject(s, cmd.reason))
+    check = only(policies.must_be_raiser, meta, "退回重办")
+    return await act(rt, cmd.issue_id, meta, f"reject:{cmd.issue_id}", check, lambda s: decide_reject(s, cmd.reason))

@@ -85,13 +85,15 @@ async def list_issues(
     return [(IssueState.model_validate_json(r["state"]), int(r["version"])) for r in rows], int(total)
 
 
-async def timeline(db: Db, schema: str, issue_id: str, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-    """The issue's events in the order they were recorded."""
-    total = await db.fetchval(f"SELECT count(*) FROM {schema}.issue_timeline WHERE issue_id = $1", issue_id)
+async def timeline(
+    db: Db, schema: str, table: str, id_column: str, aggregate_id: str, *, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """An issue's or an order's events (its timeline `table`, keyed by `id_column`) in the order they were recorded."""
+    where = f"FROM {schema}.{table} WHERE {id_column} = $1"
+    total = await db.fetchval(f"SELECT count(*) {where}", aggregate_id)
     rows = await db.fetch(
-        f"SELECT seq, type, recorded_at, actor_org_id, actor_role, payload FROM {schema}.issue_timeline"
-        " WHERE issue_id = $1 ORDER BY seq LIMIT $2 OFFSET $3",
-        issue_id, limit, offset,
+        f"SELECT seq, type, recorded_at, actor_org_id, actor_role, payload {where} ORDER BY seq LIMIT $2 OFFSET $3",
+        aggregate_id, limit, offset,
     )  # fmt: skip
     return [{**dict(r), "payload": json.loads(r["payload"])} for r in rows], int(total)
 

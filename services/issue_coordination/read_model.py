@@ -7,16 +7,9 @@ it (policies.py, queries.py). The issue table is also what commands load their s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-import asyncpg
-
 from services.issue_coordination.domain import IssueState, evolve_issue
-from shared.aggregate_table import AggregateTable, RowTable, envelope_fold
-from shared.catalogue import CATALOGUE
-from shared.ddl import lock_free_when_done
-from shared.eventstore import StoredEvent
+from shared.aggregate_table import AggregateTable, envelope_fold
+from shared.event_ledger import LedgeredAggregate, event_ledger
 
 ISSUES = AggregateTable(
     "issues", "issue", IssueState, envelope_fold(evolve_issue),
@@ -32,16 +25,7 @@ ISSUES = AggregateTable(
 )  # fmt: skip
 
 
-def _timeline_row(event: StoredEvent) -> tuple[Any, ...]:
-    env = event.envelope
-    return (event.seq, env.aggregate_id, env.type, env.recorded_at, env.actor.org_id, env.actor.role.value,
-            CATALOGUE.payload_of(event).model_dump_json())  # fmt: skip
-
-
-ISSUE_EVENTS = [name for name in CATALOGUE.names() if CATALOGUE.entry(name).aggregate_type == "issue"]
-TIMELINE_COLUMNS = {"seq": "bigint", "issue_id": "text", "type": "text", "recorded_at": "timestamptz",
-                    "actor_org_id": "text", "actor_role": "text", "payload": "jsonb"}  # fmt: skip
-TIMELINE = RowTable("issue_timeline", TIMELINE_COLUMNS, {name: _timeline_row for name in ISSUE_EVENTS})
+TIMELINE = event_ledger("issue_timeline", "issue_id", "issue", with_actor=True)
 
 INDEXES = """
 CREATE INDEX IF NOT EXISTS issues_project ON {s}.issues (project_id, raised_at);
@@ -53,13 +37,6 @@ CREATE INDEX IF NOT EXISTS issue_timeline_issue ON {s}.issue_timeline (issue_id,
 """
 
 
-class IssueReadModel:
-    tables = (ISSUES.table, TIMELINE.table)
-
-    async def create_tables(self, conn: asyncpg.Connection, schema: str) -> None:
-        ddl = ISSUES.ddl(schema) + TIMELINE.ddl(schema) + INDEXES.format(s=schema)
-        await conn.execute(lock_free_when_done(ddl))
-
-    async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[StoredEvent]) -> None:
-        await ISSUES.apply(conn, schema, events)
-        await TIMELINE.apply(conn, schema, events)
+class IssueReadModel(LedgeredAggregate):
+    def __init__(self) -> None:
+        super().__init__(ISSUES, TIMELINE, INDEXES)

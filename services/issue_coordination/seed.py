@@ -15,14 +15,14 @@ Every write carries an Idempotency-Key: a re-run appends nothing twice.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 import time
 from typing import Any
 
 import httpx
+
+from shared.devstack.seed_client import SeedError, check, seed_main
 
 # Whose demo data this seed builds on (read by the runner, shared/devstack/seeds.py): projects, and meetings.
 SEED_AFTER: tuple[str, ...] = ("intake", "scheduling")
@@ -59,16 +59,6 @@ ESCALATED: list[tuple[int, str, str, str, str, str, list[tuple[str, str]]]] = [
      [("hq", "跨县区补偿标准不一,责任单位无法协调(演示)"), ("leader", "需包保市领导召集县区协调(演示)"),
       ("mayor", "补偿标准须市政府常务会议研究决定(演示)")]),
 ]  # fmt: skip
-
-
-class SeedError(RuntimeError):
-    pass
-
-
-def check(r: httpx.Response, what: str, ok: tuple[int, ...] = (200, 201)) -> httpx.Response:
-    if r.status_code not in ok:
-        raise SeedError(f"{what}: {r.status_code} {r.text}")
-    return r
 
 
 def unit_tokens() -> dict[str, str]:
@@ -220,15 +210,7 @@ def _wait_until_tracked(client: httpx.Client, token: str, seq: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m services.issue_coordination.seed")
-    parser.add_argument("--base-url", required=True)
-    parser.add_argument("--token", required=True)
-    args = parser.parse_args()
-    try:
-        sys.exit(seed(args.base_url, args.token))
-    except SeedError as exc:
-        print(exc, file=sys.stderr)
-        sys.exit(1)
+    seed_main("python -m services.issue_coordination.seed", seed)
 
 
 if __name__ == "__main__":

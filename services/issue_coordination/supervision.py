@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from shared.catalogue import CATALOGUE
+from services.issue_coordination.domain_common import evolve, status_conflict
 from shared.catalogue.intake import AttachmentRef
 from shared.catalogue.issue_coordination import (
     DeadlineSource,
@@ -149,20 +149,16 @@ CHANGES: Mapping[type[BaseModel], Change] = {
 }  # fmt: skip
 
 
+def _issued(envelope: Envelope, payload: BaseModel) -> OrderState:
+    if not isinstance(payload, SupervisionOrderIssued):
+        raise ValueError(f"{envelope.type} before the order's issue for {envelope.aggregate_id}")
+    at, fields = envelope.recorded_at, payload.model_dump(exclude={"deadline_since"})
+    return OrderState(id=envelope.aggregate_id, issued_by=envelope.actor.org_id, issued_at=at,
+                      status=OrderStatus.ISSUED, last_changed_at=at, **fields)  # fmt: skip
+
+
 def evolve_order(state: OrderState | None, envelope: Envelope, payload: BaseModel | None = None) -> OrderState:
-    if payload is None:
-        payload = CATALOGUE.load_payload(envelope.type, envelope.schema_version, envelope.payload)
-    at = envelope.recorded_at
-    if state is None:
-        if not isinstance(payload, SupervisionOrderIssued):
-            raise ValueError(f"{envelope.type} before the order's issue for {envelope.aggregate_id}")
-        fields = payload.model_dump(exclude={"deadline_since"})
-        return OrderState(id=envelope.aggregate_id, issued_by=envelope.actor.org_id, issued_at=at,
-                          status=OrderStatus.ISSUED, last_changed_at=at, **fields)  # fmt: skip
-    change = CHANGES.get(type(payload))
-    if change is None:
-        raise ValueError(f"cannot apply {envelope.type} to supervision order {envelope.aggregate_id}")
-    return state.model_copy(update={**change(state, payload, envelope), "last_changed_at": at})
+    return evolve(state, envelope, payload, _issued, CHANGES, "supervision order")
 
 
 # -- decisions ---------------------------------------------------------------------------------------------------
@@ -175,11 +171,7 @@ def must_exist(state: OrderState | None) -> OrderState:
 
 
 def bad_status(order: OrderState, what: str) -> Conflict:
-    label = ORDER_STATUS_LABELS[order.status]
-    return Conflict(
-        f"督办单当前状态为“{label}”({order.status.value}),不能{what}",
-        field="status", reason=f"当前状态为 {order.status.value}", current_status=order.status.value,
-    )  # fmt: skip
+    return status_conflict("督办单", ORDER_STATUS_LABELS[order.status], order.status.value, what)
 
 
 def decide_issue(state: OrderState | None, event: SupervisionOrderIssued) -> SupervisionOrderIssued | None:

@@ -3,13 +3,13 @@ its timeline, and the steps as sub-resources (`/rectification-plan`, its `/revie
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
+from services.issue_coordination.api import timeline_page
 from services.issue_coordination.supervision import OPEN_ORDER, ORDER_STATUS_LABELS, OrderState, OrderStatus, Plan
 from services.issue_coordination.supervision_handlers import (
     Close,
@@ -24,6 +24,7 @@ from services.issue_coordination.supervision_handlers import (
     review_plan,
     submit_plan,
 )
+from services.issue_coordination.supervision_read_model import ORDER_TIMELINE
 from services.issue_coordination.views import TimelineEntry, Written
 from shared.auth import Principal
 from shared.catalogue.issue_coordination import DeadlineSource
@@ -148,15 +149,7 @@ async def timeline(
     order_id: OrderId, rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep
 ) -> Page[TimelineEntry]:
     await readable(rt, principal, order_id)
-    table = f"{rt.schema}.supervision_order_timeline"
-    total = await rt.pool.fetchval(f"SELECT count(*) FROM {table} WHERE order_id = $1", order_id)
-    rows = await rt.pool.fetch(
-        f"SELECT seq, type, recorded_at, actor_org_id, actor_role, payload FROM {table} WHERE order_id = $1"
-        " ORDER BY seq LIMIT $2 OFFSET $3", order_id, paging.limit, paging.offset,
-    )  # fmt: skip
-    items = [TimelineEntry(**{**dict(r), "payload": json.loads(r["payload"])},
-                           summary=ORDER_EVENT_SUMMARIES.get(r["type"], r["type"])) for r in rows]  # fmt: skip
-    return Page(items=items, total=int(total), **paging.echo())
+    return await timeline_page(rt, ORDER_TIMELINE.table, "order_id", order_id, paging, ORDER_EVENT_SUMMARIES)
 
 
 @router.post("/{order_id}/rectification-plan", summary="报送整改方案(督办对象单位;可附附件)")

@@ -12,19 +12,30 @@ from shared.catalogue.scheduling import AgendaItem
 from shared.clock import CHINA
 
 
+async def _on_programme(
+    conn: asyncpg.Connection, schema: str, table: str, condition: str, condition_arg: object, programme_id: str,
+    unit_id: str | None, sponsor_id: str | None,
+) -> list[tuple[str, str]]:  # fmt: skip
+    """(state, project name) of the rows of `table` (issues or orders, as `a`) that meet `condition` (its argument
+    `$4`), on the programme's projects (one unit's or one leader's when given); a row without a project is on none."""
+    rows = await conn.fetch(
+        f"SELECT a.state, j.name AS project_name FROM {schema}.{table} a"
+        f" JOIN {schema}.project_directory j ON j.id = a.project_id"
+        " WHERE j.programme_id = $1 AND ($2::text IS NULL OR j.unit_id = $2)"
+        f" AND ($3::text IS NULL OR j.sponsor_leader_id = $3) AND {condition}",
+        programme_id, unit_id, sponsor_id, condition_arg,
+    )  # fmt: skip
+    return [(str(r["state"]), str(r["project_name"])) for r in rows]
+
+
 async def escalated_issue_items(
     conn: asyncpg.Connection, schema: str, *, programme_id: str, unit_id: str | None, sponsor_id: str | None
 ) -> list[AgendaItem]:
     """Highest level first, then by issue id; a tracked decision without a project is not on a programme's agenda."""
-    rows = await conn.fetch(
-        f"SELECT i.state, j.name AS project_name FROM {schema}.project_issues i"
-        f" JOIN {schema}.project_directory j ON j.id = i.project_id"
-        " WHERE j.programme_id = $1 AND ($2::text IS NULL OR j.unit_id = $2)"
-        " AND ($3::text IS NULL OR j.sponsor_leader_id = $3) AND i.status = ANY($4::text[])"
-        " AND i.level IS NOT NULL AND i.level <> 'lead_unit'",
-        programme_id, unit_id, sponsor_id, sorted(OPEN),
-    )  # fmt: skip
-    found = [(KnownIssue.model_validate_json(r["state"]), str(r["project_name"])) for r in rows]
+    escalated = "a.status = ANY($4::text[]) AND a.level IS NOT NULL AND a.level <> 'lead_unit'"
+    rows = await _on_programme(conn, schema, "project_issues", escalated, sorted(OPEN), programme_id, unit_id,
+                               sponsor_id)  # fmt: skip
+    found = [(KnownIssue.model_validate_json(state), project_name) for state, project_name in rows]
     found.sort(key=lambda pair: (-LEVEL_RANK[pair[0].level] if pair[0].level else 0, pair[0].id))
     return [_item(issue, project_name) for issue, project_name in found]
 
@@ -42,14 +53,9 @@ async def supervision_order_items(
     conn: asyncpg.Connection, schema: str, *, programme_id: str, unit_id: str | None, sponsor_id: str | None
 ) -> list[AgendaItem]:
     """Open 督办 orders, the earliest deadline first; an order without a project is not on a programme's agenda."""
-    rows = await conn.fetch(
-        f"SELECT o.state, j.name AS project_name FROM {schema}.project_supervision_orders o"
-        f" JOIN {schema}.project_directory j ON j.id = o.project_id"
-        " WHERE j.programme_id = $1 AND ($2::text IS NULL OR j.unit_id = $2)"
-        " AND ($3::text IS NULL OR j.sponsor_leader_id = $3) AND o.status <> $4",
-        programme_id, unit_id, sponsor_id, CLOSED,
-    )  # fmt: skip
-    found = [(KnownOrder.model_validate_json(r["state"]), str(r["project_name"])) for r in rows]
+    rows = await _on_programme(conn, schema, "project_supervision_orders", "a.status <> $4", CLOSED, programme_id,
+                               unit_id, sponsor_id)  # fmt: skip
+    found = [(KnownOrder.model_validate_json(state), project_name) for state, project_name in rows]
     found.sort(key=lambda pair: (pair[0].deadline, pair[0].id))
     return [
         AgendaItem(kind="supervision_order", project_id=order.project_id, unit_id=order.target_unit_id,

@@ -12,6 +12,10 @@ The light is recorded only when it differs from the one on record, under an even
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
 from services.scheduling import queries_plans
 from services.scheduling.domain_change_requests import decide_approved_rebaseline
 from services.scheduling.monitoring import reevaluate_light
@@ -27,6 +31,8 @@ from shared.runtime import Runtime
 from shared.verification import payload_as
 
 LIGHT_REEVALUATION = "light_reevaluation"
+# The project of an issue or an order as scheduling's read model has it (connection, schema, the aggregate's id).
+ProjectOf = Callable[[asyncpg.Connection, str, str], Awaitable[str | None]]
 CHANGE_REQUESTS = "change_requests"
 CATCH_UP_S = 10.0  # how long to wait for scheduling's read model to apply the event before retrying the batch
 
@@ -57,22 +63,22 @@ async def plan_changed(rt: Runtime, cause: Cause) -> None:
         await _reevaluate(rt, cause, plan["project_id"])
 
 
-async def issue_changed(rt: Runtime, cause: Cause) -> None:
-    """A step of an issue: its project's light (a decision tracked without a project lights nothing)."""
-    await _caught_up(rt, cause)
-    async with rt.pool.acquire() as conn:
-        project_id = await project_of_issue(conn, rt.schema, cause.event.envelope.aggregate_id)
-    if project_id is not None:
-        await _reevaluate(rt, cause, project_id)
+def _light_of_its_project(project_of: ProjectOf) -> Handler:
+    """A step of an issue or a 督办 order (`project_of` finds its project in the read model): the light of its project
+    (a tracked decision without a project, or an order on one, lights nothing)."""
+
+    async def changed(rt: Runtime, cause: Cause) -> None:
+        await _caught_up(rt, cause)
+        async with rt.pool.acquire() as conn:
+            project_id = await project_of(conn, rt.schema, cause.event.envelope.aggregate_id)
+        if project_id is not None:
+            await _reevaluate(rt, cause, project_id)
+
+    return changed
 
 
-async def order_changed(rt: Runtime, cause: Cause) -> None:
-    """A step of a 督办 order: the light of its project (an order on a tracked decision without one lights nothing)."""
-    await _caught_up(rt, cause)
-    async with rt.pool.acquire() as conn:
-        project_id = await project_of_order(conn, rt.schema, cause.event.envelope.aggregate_id)
-    if project_id is not None:
-        await _reevaluate(rt, cause, project_id)
+issue_changed = _light_of_its_project(project_of_issue)
+order_changed = _light_of_its_project(project_of_order)
 
 
 # Every step that opens, closes or moves an issue up the ladder (notes and requests change no light).

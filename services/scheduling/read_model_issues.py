@@ -7,15 +7,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
 from services.scheduling.domain_issues import KnownIssue, evolve_known_issue, step
-from shared.aggregate_table import AggregateTable, RowTable, envelope_fold
+from shared.aggregate_table import AggregateTable, envelope_fold
 from shared.catalogue import CATALOGUE
-from shared.ddl import lock_free_when_done
-from shared.eventstore import StoredEvent
+from shared.event_ledger import LedgeredAggregate, event_ledger
 
 KNOWN_ISSUES = AggregateTable(
     "project_issues", "issue", KnownIssue, envelope_fold(evolve_known_issue),
@@ -26,17 +24,7 @@ KNOWN_ISSUES = AggregateTable(
 )  # fmt: skip
 
 
-def _step_row(event: StoredEvent) -> tuple[Any, ...]:
-    env = event.envelope
-    return event.seq, env.aggregate_id, env.type, env.recorded_at, CATALOGUE.payload_of(event).model_dump_json()
-
-
-ISSUE_EVENT_TYPES = [name for name in CATALOGUE.names() if CATALOGUE.entry(name).aggregate_type == "issue"]
-STEPS = RowTable(
-    "issue_steps",
-    {"seq": "bigint", "issue_id": "text", "type": "text", "recorded_at": "timestamptz", "payload": "jsonb"},
-    dict.fromkeys(ISSUE_EVENT_TYPES, _step_row),
-)
+STEPS = event_ledger("issue_steps", "issue_id", "issue", with_actor=False)
 
 INDEXES = """
 CREATE INDEX IF NOT EXISTS project_issues_project ON {s}.project_issues (project_id, status);
@@ -46,16 +34,9 @@ CREATE INDEX IF NOT EXISTS issue_steps_recorded ON {s}.issue_steps (recorded_at,
 """
 
 
-class KnownIssuesReadModel:
-    tables = (KNOWN_ISSUES.table, STEPS.table)
-
-    async def create_tables(self, conn: asyncpg.Connection, schema: str) -> None:
-        ddl = KNOWN_ISSUES.ddl(schema) + STEPS.ddl(schema) + INDEXES.format(s=schema)
-        await conn.execute(lock_free_when_done(ddl))
-
-    async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[StoredEvent]) -> None:
-        await KNOWN_ISSUES.apply(conn, schema, events)
-        await STEPS.apply(conn, schema, events)
+class KnownIssuesReadModel(LedgeredAggregate):
+    def __init__(self) -> None:
+        super().__init__(KNOWN_ISSUES, STEPS, INDEXES)
 
 
 async def project_of_issue(conn: asyncpg.Connection, schema: str, issue_id: str) -> str | None:

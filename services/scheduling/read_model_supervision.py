@@ -6,16 +6,11 @@ rows."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import asyncpg
 
 from services.scheduling.domain_supervision import KnownOrder, evolve_known_order
-from shared.aggregate_table import AggregateTable, RowTable, envelope_fold
-from shared.catalogue import CATALOGUE
-from shared.ddl import lock_free_when_done
-from shared.eventstore import StoredEvent
+from shared.aggregate_table import AggregateTable, envelope_fold
+from shared.event_ledger import LedgeredAggregate, event_ledger
 
 KNOWN_ORDERS = AggregateTable(
     "project_supervision_orders", "supervision_order", KnownOrder, envelope_fold(evolve_known_order),
@@ -23,17 +18,7 @@ KNOWN_ORDERS = AggregateTable(
 )  # fmt: skip
 
 
-def _step_row(event: StoredEvent) -> tuple[Any, ...]:
-    env = event.envelope
-    return event.seq, env.aggregate_id, env.type, env.recorded_at, CATALOGUE.payload_of(event).model_dump_json()
-
-
-ORDER_EVENT_TYPES = [name for name in CATALOGUE.names() if CATALOGUE.entry(name).aggregate_type == "supervision_order"]
-STEPS = RowTable(
-    "supervision_order_steps",
-    {"seq": "bigint", "order_id": "text", "type": "text", "recorded_at": "timestamptz", "payload": "jsonb"},
-    dict.fromkeys(ORDER_EVENT_TYPES, _step_row),
-)
+STEPS = event_ledger("supervision_order_steps", "order_id", "supervision_order", with_actor=False)
 
 INDEXES = """
 CREATE INDEX IF NOT EXISTS project_supervision_orders_project ON {s}.project_supervision_orders (project_id, status);
@@ -42,15 +27,9 @@ CREATE INDEX IF NOT EXISTS supervision_order_steps_recorded ON {s}.supervision_o
 """
 
 
-class KnownOrdersReadModel:
-    tables = (KNOWN_ORDERS.table, STEPS.table)
-
-    async def create_tables(self, conn: asyncpg.Connection, schema: str) -> None:
-        await conn.execute(lock_free_when_done(KNOWN_ORDERS.ddl(schema) + STEPS.ddl(schema) + INDEXES.format(s=schema)))
-
-    async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[StoredEvent]) -> None:
-        await KNOWN_ORDERS.apply(conn, schema, events)
-        await STEPS.apply(conn, schema, events)
+class KnownOrdersReadModel(LedgeredAggregate):
+    def __init__(self) -> None:
+        super().__init__(KNOWN_ORDERS, STEPS, INDEXES)
 
 
 async def project_of_order(conn: asyncpg.Connection, schema: str, order_id: str) -> str | None:

@@ -16,9 +16,7 @@ the previous ones. The seed ends with the platform at 2024-09-30 05:00, before t
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,6 +27,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+
+from shared.devstack.seed_client import SeedError, check, seed_main
 
 # Whose demo data this seed builds on (read by the runner, shared/devstack/seeds.py): plans need projects.
 SEED_AFTER: tuple[str, ...] = ("intake",)
@@ -46,16 +46,6 @@ MILESTONES = ["立项备案", "用地预审", "规划许可", "环评批复", "�
 PACES = [(Decimal("1.0"), False), (Decimal("0.95"), False), (Decimal("0.7"), False), (Decimal("0.35"), False),
          (Decimal("1.0"), True), (Decimal("0.0"), False)]  # fmt: skip
 SILENT_FROM = date(2024, 8, 1)
-
-
-class SeedError(RuntimeError):
-    pass
-
-
-def check(r: httpx.Response, what: str, ok: tuple[int, ...] = (200, 201)) -> httpx.Response:
-    if r.status_code not in ok:
-        raise SeedError(f"{what}: {r.status_code} {r.text}")
-    return r
 
 
 def plan_for(project: dict[str, Any], index: int) -> dict[str, Any]:
@@ -210,15 +200,7 @@ class Story:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m services.scheduling.seed")
-    parser.add_argument("--base-url", required=True)
-    parser.add_argument("--token", required=True)
-    args = parser.parse_args()
-    try:
-        sys.exit(seed(args.base_url, args.token))
-    except SeedError as exc:
-        print(exc, file=sys.stderr)
-        sys.exit(1)
+    seed_main("python -m services.scheduling.seed", seed)
 
 
 if __name__ == "__main__":
