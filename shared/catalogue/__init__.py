@@ -1,9 +1,9 @@
 """One catalogue of every event in the platform; importing this package registers them all."""
 
-from shared.catalogue import identity, intake, issue_coordination, issue_rules, scheduling
+from shared.catalogue import identity, intake, issue_coordination, issue_rules, notification, scheduling
 from shared.catalogue.registry import CATALOGUE, Catalogue, UnknownEventType
 
 __all__ = [
     "CATALOGUE", "Catalogue", "UnknownEventType", "identity", "intake", "issue_coordination", "issue_rules",
-    "scheduling",
+    "notification", "scheduling",
 ]  # fmt: skip

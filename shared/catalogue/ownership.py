@@ -31,7 +31,9 @@ SERVICES: dict[str, ServiceGrant] = {
         frozenset({"issue", "supervision_order", "work_calendar", "issue_rule_set"}),
         (PROJECTION_GROUP, "meeting_decisions"),
     ),
-    "notification": ServiceGrant(frozenset({"inbox", "delivery", "subscription"}), (PROJECTION_GROUP,)),
+    "notification": ServiceGrant(
+        frozenset({"inbox", "delivery", "subscription", "routing_rule_set"}), (PROJECTION_GROUP, "notifications")
+    ),
 }
 
 

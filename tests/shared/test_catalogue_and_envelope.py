@@ -43,7 +43,7 @@ def test_catalogue_names_are_past_tense_and_unique_per_aggregate() -> None:
     assert set(doc["events"]) == set(CATALOGUE.names())
     assert {"ProjectRegistered", "ProgressReported", "ProjectPhaseChanged", "CredentialRevoked"} <= set(doc["events"])
     for name, entry in doc["events"].items():
-        assert name.endswith(("ed", "Withdrawn")), name  # past participles, regular or not
+        assert name.endswith(("ed", "Withdrawn", "Read")), name  # past participles, regular or not
         assert entry["schema_version"] >= 1 and entry["payload"]["type"] == "object"
     envelope_fields = set(doc["envelope"]["properties"])
     assert envelope_fields == {
