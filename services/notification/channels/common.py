@@ -82,6 +82,8 @@ REASONS: dict[str, str] = {
     "smtp_rejected": "邮件服务器拒收",
     "smtp_unreachable": "无法连接邮件服务器",
     "smtp_auth_failed": "邮件服务器认证失败",
+    "smtp_unsupported": "邮件服务器不支持所需功能(STARTTLS 或认证)",
+    "smtp_tls_failed": "与邮件服务器的 TLS 连接失败(证书或协议)",
 }
 
 
