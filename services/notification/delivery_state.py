@@ -39,15 +39,21 @@ class AttemptFact(BaseModel):
     attempt: int
     round: int
     channel: Channel
+    contact_point_id: str | None = None
     ok: bool
     permanent: bool
     at: datetime
     next_attempt_at: datetime | None = None
 
     @property
+    def target(self) -> str:
+        """The link of the fallback chain it tried (delivery_targets.Target.name)."""
+        return f"{self.channel.value}:{self.contact_point_id or ''}"
+
+    @property
     def record(self) -> AttemptRecord:
         outcome = Outcome.DELIVERED if self.ok else Outcome.PERMANENT if self.permanent else Outcome.RETRYABLE
-        return AttemptRecord(self.channel.value, outcome)
+        return AttemptRecord(self.target, outcome)
 
 
 class DeliveryState(BaseModel):
@@ -68,6 +74,8 @@ class DeliveryState(BaseModel):
     failed_round: int | None = None
     failed_reason: str | None = None
     digest: str | None = None  # held for the daily or weekly digest instead of going out alone
+    digested_in: str | None = None  # the digest notification that carried it
+    is_digest: bool = False  # a digest itself: it goes out alone, whatever the recipient's digest choice
 
     @property
     def key(self) -> str:
@@ -96,7 +104,7 @@ def _requested(state: DeliveryState | None, env: Envelope, p: NotificationReques
         notification_id=p.notification_id, org_id=env.aggregate_id, urgency=p.urgency.value, title=p.title,
         body=p.body, source_event_type=p.source_event_type, person=p.person,
         link_kind=link.kind.value if link else None, link_id=link.id if link else None,
-        project_id=link.project_id if link else None, requested_at=env.recorded_at,
+        project_id=link.project_id if link else None, requested_at=env.recorded_at, is_digest=bool(p.digest_of),
     )  # fmt: skip
 
 
@@ -104,7 +112,8 @@ def _attempted(state: DeliveryState | None, env: Envelope, p: DeliveryAttempted)
     if state is None:
         return None
     fact = AttemptFact(
-        attempt=p.attempt, round=state.round, channel=p.channel, ok=p.outcome.value == "ok", permanent=p.permanent,
+        attempt=p.attempt, round=state.round, channel=p.channel, contact_point_id=p.contact_point_id,
+        ok=p.outcome.value == "ok", permanent=p.permanent,
         at=env.recorded_at, next_attempt_at=p.next_attempt_at,
     )  # fmt: skip
     return state.model_copy(update={"attempts": [*state.attempts, fact]})
@@ -140,10 +149,18 @@ def evolve_delivery(
     notification_id: str, state: DeliveryState | None, env: Envelope, payload: BaseModel | None
 ) -> DeliveryState | None:
     """Fold one inbox event into the delivery of `notification_id` (events about other notifications pass by)."""
+    if isinstance(payload, NotificationRequested) and notification_id in payload.digest_of:
+        return None if state is None else state.model_copy(update={"digested_in": payload.notification_id})
     applier = APPLIERS.get(env.type)
     if applier is None or getattr(payload, "notification_id", None) != notification_id:
         return state
     return applier(state, env, payload)
+
+
+def named_in(payload: BaseModel) -> list[str]:
+    """The notifications an inbox event changes the delivery of (a digest: those it gathers, too)."""
+    own = [str(payload.notification_id)] if hasattr(payload, "notification_id") else []
+    return own + (payload.digest_of if isinstance(payload, NotificationRequested) else [])
 
 
 # -- decisions -------------------------------------------------------------------------------------------------------

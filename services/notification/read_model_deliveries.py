@@ -10,12 +10,11 @@ read in one snapshot (both are written by the same projection transaction), plus
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
-from services.notification.delivery_state import APPLIERS, AttemptFact, DeliveryState, evolve_delivery
+from services.notification.delivery_state import APPLIERS, AttemptFact, DeliveryState, evolve_delivery, named_in
 from services.notification.read_model_inbox import INBOXES
 from shared.aggregate_table import Row, insert_rows, of_aggregate
 from shared.catalogue import CATALOGUE
@@ -51,6 +50,8 @@ ATTEMPT_COLUMNS = {
 
 
 def status_of(state: DeliveryState) -> str:
+    if state.digested_in is not None:
+        return "digested"
     if state.delivered_round == state.round:
         return "delivered"
     if state.failed_round == state.round:
@@ -82,7 +83,7 @@ class DeliveryReadModel:
         mine = [e for e in of_aggregate(events, "inbox") if e.envelope.type in APPLIERS]
         if not mine:
             return
-        ids = list({str(e.envelope.payload["notification_id"]) for e in mine})
+        ids = list({key for e in mine for key in named_in(CATALOGUE.payload_of(e))})
         rows = await conn.fetch(
             f"SELECT notification_id, state FROM {schema}.deliveries WHERE notification_id = ANY($1)", ids
         )
@@ -93,14 +94,14 @@ class DeliveryReadModel:
         attempts: list[Row] = []
         for event in mine:
             payload: Any = CATALOGUE.payload_of(event)
-            key = payload.notification_id
-            state = evolve_delivery(key, states.get(key), event.envelope, payload)
-            if state is None:
-                continue  # a step of a notification this inbox never requested: nothing to show
-            states[key] = state
-            last[key] = event
-            if isinstance(payload, DeliveryAttempted):
-                attempts.append(_attempt_row(event, state, payload))
+            for key in named_in(payload):
+                state = evolve_delivery(key, states.get(key), event.envelope, payload)
+                if state is None:
+                    continue  # a step of a notification this inbox never requested: nothing to show
+                states[key] = state
+                last[key] = event
+                if isinstance(payload, DeliveryAttempted):
+                    attempts.append(_attempt_row(event, state, payload))
         upserts = [_delivery_row(states[key], event) for key, event in last.items() if states.get(key) is not None]
         updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in DELIVERY_COLUMNS if n != "notification_id")
         await insert_rows(
@@ -121,13 +122,13 @@ def _delivery_row(state: DeliveryState | None, event: StoredEvent) -> Row:
             state.model_dump_json())  # fmt: skip
 
 
-@dataclass(frozen=True)
 class DeliverySpec:
     """One notification's delivery as an aggregate spec for shared.commands: the inbox is the aggregate (its
     expected sequence guards every append), the state is this notification's delivery."""
 
-    notification_id: str
-    aggregate_type: str = "inbox"
+    def __init__(self, notification_id: str) -> None:
+        self.notification_id = notification_id
+        self.aggregate_type = "inbox"
 
     def evolve(self, state: DeliveryState | None, event: StoredEvent) -> DeliveryState:
         evolved = evolve_delivery(self.notification_id, state, event.envelope, CATALOGUE.payload_of(event))

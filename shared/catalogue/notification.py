@@ -75,6 +75,8 @@ class NotificationRequested(BaseModel):
     body: str
     link: Link | None = None
     person: str | None = None  # a named person of the organisation the rule addresses (联络员, secretary), if any
+    # A digest (the delivery engine's timers): the notifications of this inbox it gathers, held until now.
+    digest_of: list[str] = Field(default_factory=list, max_length=500)
 
 
 @event("NotificationRead", aggregate="inbox")
