@@ -25,6 +25,7 @@ from shared.catalogue.notification import (
     NotificationRequested,
 )
 from shared.catalogue.notification_delivery import DeliveryResendRequested, NotificationDigested
+from shared.domain_errors import conflict, not_found
 from shared.envelope import Envelope
 
 DELIVERY_NAMESPACE = uuid.UUID("6a1d3f0e-92b4-4c57-8e1a-d4c07b9f2e61")
@@ -196,13 +197,12 @@ def decide_hold_for_digest(state: DeliveryState | None, held: NotificationDigest
     return held
 
 
-class NotResendable(ValueError):
-    """Only a dead letter is resent (a delivered or pending notification is not)."""
-
-
 def decide_resend(state: DeliveryState | None, requested_by: str, note: str) -> DeliveryResendRequested:
-    if state is None or state.failed_round != state.round:
-        raise NotResendable("只能重发已失败的通知")
+    """Only a dead letter is resent (a delivered or pending notification is not): a new round, the same key."""
+    if state is None:
+        raise not_found("notification_id", "没有该通知")
+    if state.failed_round != state.round:
+        raise conflict("notification_id", "只能重发投递失败(死信)的通知")
     return DeliveryResendRequested(
         notification_id=state.notification_id, round=state.round + 1, requested_by=requested_by, note=note
     )
