@@ -17,7 +17,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, Field, StrictInt
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
 from shared.catalogue.dates import IsoDate
 from shared.catalogue.notification_rules import RoutingRules, Urgency
@@ -167,6 +167,8 @@ class ContactPointRemoved(BaseModel):
 class QuietHours(BaseModel):
     """China time; `start` after `end` spans midnight (22:00-07:00). Critical notifications ignore them."""
 
+    model_config = ConfigDict(extra="forbid")
+
     start: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
     end: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
@@ -180,6 +182,8 @@ class Digest(StrEnum):
 class Preferences(BaseModel):
     """What the delivery engine reads: the channels tried per urgency (in order: the fallback chain), quiet hours
     and whether single messages of low urgency are gathered into a digest."""
+
+    model_config = ConfigDict(extra="forbid")
 
     channels: dict[Urgency, list[Channel]] = Field(default_factory=dict)
     quiet_hours: QuietHours | None = None
