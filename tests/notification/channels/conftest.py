@@ -20,6 +20,7 @@ from shared.devstack.embedded import free_port
 @dataclass(frozen=True)
 class Received:
     path: str
+    raw_query: str  # as sent, percent-encoding included
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
@@ -49,7 +50,9 @@ class Receiver:
         body = await request.body()
         async with self.arrived:
             self.received.append(
-                Received(request.url.path, dict(request.query_params), dict(request.headers.items()), body)
+                Received(
+                    request.url.path, request.url.query, dict(request.query_params), dict(request.headers.items()), body
+                )
             )
             self.arrived.notify_all()
         if self.hold is not None:
