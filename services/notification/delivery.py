@@ -108,8 +108,8 @@ class DeliveryEngine:
         if (until := held_until(recipient.quiet, state.urgency, now)) is not None:
             return until  # quiet hours: deferred to their end, not dropped
         if not recipient.chain:
-            # No contact point for this urgency: the in-app inbox, which holds it already, is its delivery.
-            await job.append(lambda s: decide_delivered(s, Channel.INBOX), f"delivered-{state.round}")
+            # No contact point for this urgency: the in-app inbox holds it already, and there is nothing to send
+            # (nor to record: most recipients have no external channel, and the log would fill with nothing).
             return None
         step = self._step(state, recipient, now)
         if await self._finish(job, state, step) or step.channel is None or step.at is None:

@@ -111,11 +111,11 @@ async def leader_digests(rt: Runtime, period: Period) -> list[str]:
     await rt.runner.wait_for(await rt.store.last_seq(), 10.0)
     async with rt.pool.acquire() as conn:
         projects = await conn.fetch(
-            f"SELECT p.sponsor_leader_id AS leader, p.project_id, p.name, p.phase,"
-            f" (SELECT count(*) FROM {rt.schema}.notifications n WHERE n.project_id = p.project_id"
+            f"SELECT p.sponsor_leader_id AS leader, p.id AS project_id, p.name, p.phase,"
+            f" (SELECT count(*) FROM {rt.schema}.notifications n WHERE n.project_id = p.id"
             "   AND n.recorded_at >= $1 AND n.recorded_at < $2) AS notices"
             f" FROM {rt.schema}.project_directory p WHERE p.sponsor_leader_id IS NOT NULL"
-            " ORDER BY p.sponsor_leader_id, p.name, p.project_id",
+            " ORDER BY p.sponsor_leader_id, p.name, p.id",
             start, end,
         )  # fmt: skip
     by_leader: dict[str, list[Any]] = {}
