@@ -76,7 +76,7 @@ async def list_dead_letters(
     return Page(items=[dead_letter_view(r) for r in rows], total=total, **paging.echo())
 
 
-@router.post("/dead-letters/{notification_id}/resend", summary="重发死信(幂等键不变,接收方可据此去重)")
+@router.post("/dead-letters/{notification_id}/resend", status_code=202, summary="重发死信(幂等键不变,接收方可据此去重)")
 async def resend_dead_letter(
     notification_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,80}$", description="通知编号")],
     rt: RuntimeDep,
