@@ -25,6 +25,7 @@ from services.notification.responses import Written
 from services.notification.responses_settings import (
     ContactPointView,
     PreferencesView,
+    SettingWritten,
     SubscriptionView,
     contact_point_view,
     subscription_view,
@@ -55,6 +56,11 @@ def _written(outcome: Outcome, response: Response, status: int, location: str) -
     return Written(**written(outcome, response, status, location=location))
 
 
+def _setting(item_id: str, outcome: Outcome, response: Response, status: int, location: str) -> SettingWritten:
+    body = written(outcome, response, status, location=location)
+    return SettingWritten(id=item_id, org_id=outcome.aggregate_id, version=body["version"], seq=body["seq"])
+
+
 @router.get("/contact-points", tags=["contact-points"], summary="联系方式列表(密钥只显示提示)",
             dependencies=[MinSeqDep])  # fmt: skip
 async def list_contact_points(
@@ -69,25 +75,25 @@ async def list_contact_points(
 @router.post("/contact-points", status_code=201, tags=["contact-points"],
              summary="新增联系方式(邮箱、Webhook、钉钉/企业微信机器人、短信;本机构或指挥部办公室)")  # fmt: skip
 async def create_contact_point(body: ContactPointBody, rt: RuntimeDep, box: BoxDep, meta: MetaDep,
-                               response: Response) -> Written:  # fmt: skip
-    outcome = await h.create_contact_point(rt, body, box, meta)
-    return _written(outcome, response, 201, f"/v1/contact-points?org_id={outcome.aggregate_id}")
+                               response: Response) -> SettingWritten:  # fmt: skip
+    point_id, outcome = await h.create_contact_point(rt, body, box, meta)
+    return _setting(point_id, outcome, response, 201, f"/v1/contact-points?org_id={outcome.aggregate_id}")
 
 
 @router.put("/contact-points/{contact_point_id}", tags=["contact-points"],
             summary="修改联系方式(不带 secret 则保留原密钥)")  # fmt: skip
 async def replace_contact_point(contact_point_id: ContactPointId, body: ContactPointBody, rt: RuntimeDep, box: BoxDep,
-                                meta: MetaDep, response: Response) -> Written:  # fmt: skip
+                                meta: MetaDep, response: Response) -> SettingWritten:  # fmt: skip
     cmd = command_from(ConfigureContactPoint, body, contact_point_id=contact_point_id)
     outcome = await h.replace_contact_point(rt, cmd, box, meta)
-    return _written(outcome, response, 200, f"/v1/contact-points?org_id={outcome.aggregate_id}")
+    return _setting(contact_point_id, outcome, response, 200, f"/v1/contact-points?org_id={outcome.aggregate_id}")
 
 
 @router.delete("/contact-points/{contact_point_id}", tags=["contact-points"], summary="删除联系方式")
 async def remove_contact_point(contact_point_id: ContactPointId, rt: RuntimeDep, meta: MetaDep,
-                               response: Response) -> Written:  # fmt: skip
+                               response: Response) -> SettingWritten:  # fmt: skip
     outcome = await h.remove_contact_point(rt, OnContactPoint(contact_point_id=contact_point_id), meta)
-    return _written(outcome, response, 200, f"/v1/contact-points?org_id={outcome.aggregate_id}")
+    return _setting(contact_point_id, outcome, response, 200, f"/v1/contact-points?org_id={outcome.aggregate_id}")
 
 
 @router.get("/preferences", tags=["preferences"], summary="接收偏好(各紧急程度的渠道、免打扰时段、汇总推送)",
@@ -118,15 +124,17 @@ async def list_subscriptions(
 
 @router.post("/subscriptions", status_code=201, tags=["subscriptions"],
              summary="订阅路由规则之外的事件(可限定项目;本机构或指挥部办公室)")  # fmt: skip
-async def subscribe(body: SubscribeBody, rt: RuntimeDep, meta: MetaDep, response: Response) -> Written:
-    outcome = await h.subscribe(rt, body, meta)
-    return _written(outcome, response, 201, f"/v1/subscriptions?org_id={outcome.aggregate_id}")
+async def subscribe(body: SubscribeBody, rt: RuntimeDep, meta: MetaDep, response: Response) -> SettingWritten:
+    subscription_id, outcome = await h.subscribe(rt, body, meta)
+    return _setting(subscription_id, outcome, response, 201, f"/v1/subscriptions?org_id={outcome.aggregate_id}")
 
 
 @router.delete("/subscriptions/{subscription_id}", tags=["subscriptions"], summary="取消订阅")
-async def unsubscribe(subscription_id: SubscriptionId, rt: RuntimeDep, meta: MetaDep, response: Response) -> Written:
+async def unsubscribe(
+    subscription_id: SubscriptionId, rt: RuntimeDep, meta: MetaDep, response: Response
+) -> SettingWritten:
     outcome = await h.unsubscribe(rt, OnSubscription(subscription_id=subscription_id), meta)
-    return _written(outcome, response, 200, f"/v1/subscriptions?org_id={outcome.aggregate_id}")
+    return _setting(subscription_id, outcome, response, 200, f"/v1/subscriptions?org_id={outcome.aggregate_id}")
 
 
 @router.get("/routing-rules", tags=["routing-rules"], summary="路由规则版本(事件类型、条件 -> 接收方 -> 紧急程度)",

@@ -40,11 +40,14 @@ def _development(rt: Runtime) -> bool:
     return rt.settings.environment == "development"
 
 
-async def create_contact_point(rt: Runtime, body: ContactPointBody, box: SecretBox, meta: CommandMeta) -> Outcome:
+async def create_contact_point(
+    rt: Runtime, body: ContactPointBody, box: SecretBox, meta: CommandMeta
+) -> tuple[str, Outcome]:
+    """The new contact point's id (derived from the Idempotency-Key when there is one) and the outcome."""
     org = policies.manageable_org(meta.principal, body.org_id)
     point_id = meta.new_id("cp-", f"contact-point:{org}")
     sealed = None if body.secret is None else box.seal(body.secret, binding(org, point_id))
-    return await handle(
+    return point_id, await handle(
         rt, SUBSCRIPTIONS, org, lambda s: decide_configure_contact_point(
             s, point_id, body, sealed, development=_development(rt), creating=True),
         meta, scope=f"contact-point:{org}",
@@ -78,10 +81,10 @@ async def set_preferences(rt: Runtime, body: PreferencesBody, meta: CommandMeta)
     )
 
 
-async def subscribe(rt: Runtime, body: SubscribeBody, meta: CommandMeta) -> Outcome:
+async def subscribe(rt: Runtime, body: SubscribeBody, meta: CommandMeta) -> tuple[str, Outcome]:
     org = policies.manageable_org(meta.principal, body.org_id)
     subscription_id = meta.new_id("sub-", f"subscription:{org}")
-    return await handle(
+    return subscription_id, await handle(
         rt, SUBSCRIPTIONS, org, lambda s: decide_subscribe(s, subscription_id, body, ROUTABLE), meta,
         scope=f"subscription:{org}",
     )  # fmt: skip

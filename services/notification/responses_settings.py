@@ -12,6 +12,17 @@ from services.notification.secret_box import hint
 from shared.catalogue.notification import ContactKind, ContactPointConfigured, Preferences, SubscriptionAdded
 
 
+class SettingWritten(BaseModel):
+    """A write to an organisation's settings: the contact point or subscription, and the settings' new version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="联系方式或订阅的编号")
+    org_id: str = Field(description="所属机构")
+    version: int = Field(description="该机构设置的新版本号(用于 If-Match)")
+    seq: int = Field(description="事件流序号(读取时可带 min_seq 等待读模型到达)")
+
+
 class ContactPointView(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -1,0 +1,123 @@
+"""Demo contact points and inboxes, through the public API (after the other services' seeds).
+
+    python -m services.notification.seed --base-url URL --token HQ_TOKEN
+
+hq gives every demo organisation an e-mail contact point (a unit's 联络员, a leader's secretary); when
+TIAODU_DEMO_RECEIVER_URL names a local receiver (make run's), a webhook contact point with a signing secret too, so
+that a newcomer sees deliveries happen. The inboxes fill themselves: the notification service reacted to the other
+seeds' events (lights turned red or yellow, issues assigned and escalated, the 督办 order, the meeting and its
+decisions) as they were appended; this seed waits until hq, supervision, at least one unit and one leader have
+messages, and says how many. Every write carries an Idempotency-Key: a re-run
+appends nothing twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import httpx
+
+# Whose demo data this seed builds on (read by the runner, shared/devstack/seeds.py).
+SEED_AFTER: tuple[str, ...] = ("intake", "scheduling", "issue_coordination")
+
+TOKENS_ENV = "TIAODU_DEMO_TOKENS"
+RECEIVER_ENV = "TIAODU_DEMO_RECEIVER_URL"
+WAIT_S = 180.0  # the reaction may still be working through the history the scheduling seed lived
+
+
+class SeedError(RuntimeError):
+    pass
+
+
+def check(r: httpx.Response, what: str, ok: tuple[int, ...] = (200, 201)) -> httpx.Response:
+    if r.status_code not in ok:
+        raise SeedError(f"{what}: {r.status_code} {r.text}")
+    return r
+
+
+def demo_tokens() -> dict[str, Any]:
+    raw = os.environ.get(TOKENS_ENV)
+    if not raw:
+        raise SeedError(f"{TOKENS_ENV} is not set: the seed reads the demo organisations' inboxes (make run sets it)")
+    tokens: dict[str, Any] = json.loads(raw)
+    return tokens
+
+
+def organisations(tokens: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """org id -> (its token, the named person its contact point reaches)."""
+    found: dict[str, tuple[str, str]] = {}
+    for org, token in tokens.get("units", {}).items():
+        found[org] = (token, "联络员")
+    for org, token in tokens.get("leaders", {}).items():
+        found[org] = (token, "秘书")
+    for org in ("hq", "supervision"):
+        if isinstance(tokens.get(org), str):
+            found[org] = (tokens[org], "值班室")
+    return found
+
+
+def _contact_points(client: httpx.Client, hq: str, org: str, person: str) -> None:
+    headers = {"Authorization": f"Bearer {hq}", "Idempotency-Key": f"seed-notification-email-{org}"}
+    email = {"org_id": org, "kind": "email", "address": f"{org}@demo.tiaodu.local", "label": "演示邮箱",
+             "person": person}  # fmt: skip
+    check(client.post("/v1/contact-points", json=email, headers=headers), f"contact point of {org}")
+    receiver = os.environ.get(RECEIVER_ENV)
+    if receiver:
+        headers = {"Authorization": f"Bearer {hq}", "Idempotency-Key": f"seed-notification-webhook-{org}"}
+        hook = {"org_id": org, "kind": "webhook", "address": f"{receiver.rstrip('/')}/webhooks/{org}",
+                "label": "本地演示接收端", "secret": f"demo-secret-{org}-0123456789"}  # fmt: skip
+        check(client.post("/v1/contact-points", json=hook, headers=headers), f"webhook of {org}")
+
+
+def _unread(client: httpx.Client, token: str) -> int:
+    r = check(client.get("/v1/inbox/unread-count", headers={"Authorization": f"Bearer {token}"}), "unread count")
+    count: int = r.json()["unread"]
+    return count
+
+
+def _wait_for_inboxes(client: httpx.Client, orgs: dict[str, tuple[str, str]], tokens: dict[str, Any]) -> dict[str, int]:
+    """Until hq, supervision, some unit and some leader have messages (the reaction works through the seeds' events)."""
+    roles = {"hq": ["hq"], "supervision": ["supervision"], "unit": list(tokens.get("units", {})),
+             "leader": list(tokens.get("leaders", {}))}  # fmt: skip
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        counts = {org: _unread(client, token) for org, (token, _) in orgs.items()}
+        empty = [role for role, members in roles.items() if members and not any(counts.get(m) for m in members)]
+        if not empty:
+            return counts
+        if time.monotonic() > deadline:
+            raise SeedError(f"no notification reached the demo's {empty} inboxes within {WAIT_S:g} s")
+        time.sleep(0.5)
+
+
+def seed(base_url: str, token: str) -> int:
+    tokens = demo_tokens()
+    orgs = organisations(tokens)
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        for org, (_, person) in orgs.items():
+            _contact_points(client, token, org, person)
+        counts = _wait_for_inboxes(client, orgs, tokens)
+    print(f"contact points for {len(orgs)} demo organisations; unread notifications: {sum(counts.values())}"
+          f" ({', '.join(f'{org} {n}' for org, n in sorted(counts.items()) if n)})")  # fmt: skip
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m services.notification.seed")
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--token", required=True)
+    args = parser.parse_args()
+    try:
+        sys.exit(seed(args.base_url, args.token))
+    except SeedError as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
