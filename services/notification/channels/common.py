@@ -84,6 +84,8 @@ REASONS: dict[str, str] = {
     "smtp_auth_failed": "邮件服务器认证失败",
     "smtp_unsupported": "邮件服务器不支持所需功能(STARTTLS 或认证)",
     "smtp_tls_failed": "与邮件服务器的 TLS 连接失败(证书或协议)",
+    "sms_not_configured": "未配置短信服务商",
+    "sms_rejected": "短信服务商拒收(号码、模板或签名有误)",
 }
 
 
@@ -108,7 +110,7 @@ class Attempt(BaseModel):
     attempted_at: datetime
     outcome: Outcome
     reason: Reason
-    status: int | None = None  # the peer's HTTP status, SMTP reply code or robot errcode
+    status: int | None = None  # the peer's HTTP status or SMTP reply code (a robot's errcode is in `response`)
     response: str = ""  # the peer's answer, truncated
     latency_ms: float = 0.0  # talking to the peer
     queued_ms: float = 0.0  # waiting for the robot's rate limit before that

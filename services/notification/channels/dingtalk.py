@@ -15,6 +15,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from services.notification.channels.common import Attempt, Message, Recorder, truncate_utf8
+from services.notification.channels.http_peer import url_secrets
 from services.notification.channels.robot import RobotPoster
 
 RETRYABLE_ERRCODES = {130101: "peer_rate_limited", -1: "robot_busy"}  # -1: 系统繁忙
@@ -79,7 +80,7 @@ class DingTalkChannel:
 
     async def send(self, message: Message, endpoint: DingTalkRobot, *, idempotency_key: str, now: datetime) -> Attempt:
         secret = endpoint.secret.get_secret_value() if endpoint.secret else None
-        hidden = (endpoint.url, str(httpx.URL(endpoint.url).params["access_token"]), *([secret] if secret else []))
+        hidden = (*url_secrets(endpoint.url), *([secret] if secret else []))
         return await self._poster.deliver(
             Recorder(self.name, idempotency_key, now, hidden),
             url=endpoint.url,

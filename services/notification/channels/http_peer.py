@@ -107,11 +107,21 @@ async def post(
         return PeerAnswer(response.status_code, response.headers, text)
 
 
+def url_secrets(url: str) -> tuple[str, ...]:
+    """What of a URL must never reach a log or an attempt: the URL itself, its password, its query values (a
+    robot's access_token or key, a receiver's own token)."""
+    parsed = httpx.URL(url)
+    values = [value for _, value in parsed.params.multi_items() if len(value) >= 6]
+    password = [parsed.password] if parsed.password else []
+    return (url, *values, *password)
+
+
 def redacted(url: httpx.URL | str) -> str:
-    """scheme://host[:port]/path: the query (robot tokens, signatures) and any user info dropped."""
+    """scheme://host[:port]/…: the query (robot tokens, signatures), user info and path (receivers put tokens
+    there too, hooks/<token>) dropped."""
     parsed = httpx.URL(str(url))
     port = f":{parsed.port}" if parsed.port else ""
-    return f"{parsed.scheme}://{parsed.host}{port}{parsed.path}"
+    return f"{parsed.scheme}://{parsed.host}{port}/…"
 
 
 class _RedactRequestUrls(logging.Filter):

@@ -23,6 +23,7 @@ DEFAULT_FROM = "调度平台 <noreply@tiaodu.localhost>"
 _ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+|[^@\s<>]+@localhost")
 _ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 StartTls = Literal["auto", "require", "off"]
+_STARTTLS_MODES: dict[str, StartTls] = {"auto": "auto", "require": "require", "off": "off"}
 
 
 class SmtpSettings(BaseModel):
@@ -51,17 +52,21 @@ class SmtpSettings(BaseModel):
             raise ValueError("TIAODU_SMTP_URL: smtp://host[:port] or smtps://host[:port] expected")
         options = {name: values[-1] for name, values in parse_qs(parts.query).items()}
         implicit_tls = parts.scheme == "smtps"
-        starttls = options.get("starttls", "off" if implicit_tls else "auto")
-        if starttls not in ("auto", "require", "off"):
+        starttls = _STARTTLS_MODES.get(options.get("starttls", "off" if implicit_tls else "auto"))
+        if starttls is None:
             raise ValueError("TIAODU_SMTP_URL: starttls must be auto, require or off")
+        try:
+            timeout_s = float(options.get("timeout", 15.0))
+        except ValueError as exc:
+            raise ValueError("TIAODU_SMTP_URL: timeout must be a number of seconds") from exc
         return cls(
             host=parts.hostname,
             port=parts.port or (465 if implicit_tls else 25),
             implicit_tls=implicit_tls,
-            starttls=starttls,  # type: ignore[arg-type]  # checked just above
+            starttls=starttls,
             username=unquote(parts.username) if parts.username else None,
             password=SecretStr(unquote(parts.password)) if parts.password else None,
-            timeout_s=float(options.get("timeout", 15.0)),
+            timeout_s=timeout_s,
             ca_file=options.get("ca"),
             verify_certificates=options.get("verify", "true").lower() != "false",
             sender=sender,
@@ -157,11 +162,12 @@ class EmailChannel:
             return record(*_reply_verdict(exc.code), status=exc.code, response=exc.message, latency_ms=watch.ms)
         except aiosmtplib.SMTPNotSupported as exc:
             return record(Outcome.PERMANENT, "smtp_unsupported", response=str(exc), latency_ms=watch.ms)
-        except ssl.SSLError as exc:
-            return record(Outcome.PERMANENT, "smtp_tls_failed", response=str(exc), latency_ms=watch.ms)
         except aiosmtplib.SMTPTimeoutError as exc:
             return record(Outcome.RETRYABLE, "peer_timeout", response=str(exc), latency_ms=watch.ms)
-        except (aiosmtplib.SMTPException, OSError) as exc:  # disconnected, refused, unreachable
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            if isinstance(exc, ssl.SSLError) or isinstance(exc.__cause__, ssl.SSLError):
+                # An untrusted certificate or a failed handshake: configuration, which retrying will not change.
+                return record(Outcome.PERMANENT, "smtp_tls_failed", response=str(exc), latency_ms=watch.ms)
             return record(Outcome.RETRYABLE, "smtp_unreachable", response=str(exc), latency_ms=watch.ms)
         # aiosmtplib returns the DATA reply's text only; it raises for every code but 250.
         return record(Outcome.DELIVERED, "delivered", status=250, response=answer, latency_ms=watch.ms)

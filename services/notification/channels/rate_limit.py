@@ -68,8 +68,8 @@ class RobotRateLimiter:
         """Wait until `robot` may take one more message; answers how long that took on the platform clock."""
         await self._count(robot, +1)
         try:
+            started = self._clock.now()  # before the queue: the answer covers waiting behind earlier sends too
             async with self._turns.setdefault(robot, asyncio.Lock()):
-                started = self._clock.now()
                 sent = self._sent.setdefault(robot, deque())
                 while True:
                     now = self._clock.now()

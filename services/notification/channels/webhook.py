@@ -24,6 +24,7 @@ from services.notification.channels.http_peer import (
     status_verdict,
     transport_code,
     url_refusal,
+    url_secrets,
 )
 
 SECRET_PREFIX = "whsec_"
@@ -107,7 +108,7 @@ class WebhookChannel:
         if not idempotency_key.isascii() or not idempotency_key.isprintable() or " " in idempotency_key:
             raise ValueError(f"webhook-id must be printable ASCII without spaces: {idempotency_key!r}")
         secret = endpoint.secret.get_secret_value()
-        record = Recorder(self.name, idempotency_key, now, (secret, endpoint.url))
+        record = Recorder(self.name, idempotency_key, now, (secret, *url_secrets(endpoint.url)))
         if refusal := url_refusal(endpoint.url, plain_http_anywhere=self._plain_http_anywhere):
             return record(Outcome.PERMANENT, "insecure_endpoint", response=refusal)
         body = json.dumps(payload(message, now), ensure_ascii=False, separators=(",", ":")).encode()

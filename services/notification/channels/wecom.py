@@ -12,6 +12,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.notification.channels.common import Attempt, Message, Recorder, truncate_utf8
+from services.notification.channels.http_peer import url_secrets
 from services.notification.channels.robot import RobotPoster
 
 RETRYABLE_ERRCODES = {45009: "peer_rate_limited", -1: "robot_busy"}  # -1: 系统繁忙
@@ -63,9 +64,8 @@ class WeComChannel:
         self._poster = poster
 
     async def send(self, message: Message, endpoint: WeComRobot, *, idempotency_key: str, now: datetime) -> Attempt:
-        hidden = (endpoint.url, str(httpx.URL(endpoint.url).params["key"]))
         return await self._poster.deliver(
-            Recorder(self.name, idempotency_key, now, hidden),
+            Recorder(self.name, idempotency_key, now, url_secrets(endpoint.url)),
             url=endpoint.url,
             sign=lambda url, at: url,  # the key in the URL is all WeCom asks
             body=body(message),

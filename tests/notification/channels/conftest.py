@@ -1,14 +1,19 @@
 """Real local peers for the channel tests: an HTTP receiver (uvicorn in the test's event loop) that records every
-request and answers as the test scripts it."""
+request and answers as the test scripts it, and an SMTP server (aiosmtpd's Controller, a thread of this process)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
 
 import pytest
 import uvicorn
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -84,3 +89,58 @@ async def receiver() -> AsyncIterator[Receiver]:
             peer.hold.set()
         server.should_exit = True
         await task
+
+
+PASSWORD = "p@ss:word/秘密"  # the SMTP login the servers with authentication accept
+
+
+@dataclass
+class Mailbox:
+    """Accepts mail, or answers a scripted reply at RCPT or DATA; records what arrived and who logged in."""
+
+    rcpt_reply: str | None = None
+    data_reply: str | None = None
+    messages: list[EmailMessage] = field(default_factory=list)
+    logins: list[tuple[str, str]] = field(default_factory=list)
+    encrypted: list[bool] = field(default_factory=list)  # per message: did it arrive over TLS
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
+        if self.rcpt_reply:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.data_reply:
+            return self.data_reply
+        parsed = message_from_bytes(envelope.original_content, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        self.messages.append(parsed)
+        self.encrypted.append(server.transport.get_extra_info("ssl_object") is not None)
+        return "250 Message accepted for delivery"
+
+    def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        assert isinstance(data, LoginPassword)
+        self.logins.append((data.login.decode(), data.password.decode()))
+        return AuthResult(success=data.password.decode() == PASSWORD, handled=False)
+
+
+@dataclass
+class SmtpServer:
+    mailbox: Mailbox
+    url: str
+
+
+def serve(mailbox: Mailbox, **options: Any) -> Iterator[SmtpServer]:
+    port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port, **options)
+    controller.start()
+    try:
+        yield SmtpServer(mailbox, f"smtp://127.0.0.1:{port}")
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    yield from serve(Mailbox())

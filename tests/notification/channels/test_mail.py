@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import ValidationError
 
 from services.notification.channels.common import Message, Outcome, Urgency
 from services.notification.channels.mail import EmailChannel, EmailEndpoint, SmtpSettings
 from shared.devstack.embedded import free_port
+from tests.notification.channels.conftest import PASSWORD, Mailbox, SmtpServer, serve
 
 MESSAGE = Message(
     title="进度填报缺失:第 38 周",
@@ -28,57 +23,6 @@ MESSAGE = Message(
 )
 NOW = datetime(2024, 9, 20, 2, 0, tzinfo=UTC)
 TO = EmailEndpoint(address="lianluoyuan@unit.example", name="联络员 王芳")
-PASSWORD = "p@ss:word/秘密"
-
-
-@dataclass
-class Mailbox:
-    """Accepts mail, or answers a scripted reply at RCPT or DATA; records what arrived and who logged in."""
-
-    rcpt_reply: str | None = None
-    data_reply: str | None = None
-    messages: list[EmailMessage] = field(default_factory=list)
-    logins: list[tuple[str, str]] = field(default_factory=list)
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
-        if self.rcpt_reply:
-            return self.rcpt_reply
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.data_reply:
-            return self.data_reply
-        parsed = message_from_bytes(envelope.original_content, policy=policy.default)
-        assert isinstance(parsed, EmailMessage)
-        self.messages.append(parsed)
-        return "250 Message accepted for delivery"
-
-    def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
-        assert isinstance(data, LoginPassword)
-        self.logins.append((data.login.decode(), data.password.decode()))
-        return AuthResult(success=data.password.decode() == PASSWORD, handled=False)
-
-
-@dataclass
-class SmtpServer:
-    mailbox: Mailbox
-    url: str
-
-
-def serve(mailbox: Mailbox, **options: Any) -> Iterator[SmtpServer]:
-    port = free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port, **options)
-    controller.start()
-    try:
-        yield SmtpServer(mailbox, f"smtp://127.0.0.1:{port}")
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    yield from serve(Mailbox())
 
 
 @pytest.fixture
@@ -97,6 +41,7 @@ async def test_chinese_subject_and_body_arrive_as_they_were_written(smtp: SmtpSe
     assert (attempt.outcome, attempt.reason.code, attempt.channel) == (Outcome.DELIVERED, "delivered", "email")
     assert attempt.latency_ms > 0 and (attempt.status, attempt.response) == (250, "Message accepted for delivery")
     [mail] = smtp.mailbox.messages
+    assert smtp.mailbox.encrypted == [False]  # starttls=auto, and this server offers none
     assert mail["Subject"] == "【紧急】进度填报缺失:第 38 周"
     assert mail["To"].addresses[0].display_name == "联络员 王芳"
     assert mail["To"].addresses[0].addr_spec == "lianluoyuan@unit.example"
@@ -174,7 +119,7 @@ def test_settings_from_the_url() -> None:
     )  # fmt: skip
     submission = SmtpSettings.from_url("smtp://mail.city.example:587?starttls=require&verify=false")
     assert (submission.starttls, submission.verify_certificates) == ("require", False)
-    for bad in ("http://mail.city.example", "smtp://mail.city.example?starttls=maybe"):
+    for bad in ("http://mail.city.example", "smtp://mail.city.example?starttls=maybe", "smtp://m.example?timeout=x"):
         with pytest.raises(ValueError, match="TIAODU_SMTP_URL"):
             SmtpSettings.from_url(bad)
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.notification.channels.common import Attempt, Message, Outcome
-from services.notification.channels.dingtalk import DingTalkChannel, DingTalkRobot
+from services.notification.channels.dingtalk import DingTalkChannel, DingTalkRobot, sign
 from services.notification.channels.http_peer import http_client
 from services.notification.channels.rate_limit import RateLimit, RobotRateLimiter, robot_key
 from services.notification.channels.robot import RobotPoster
@@ -37,34 +37,42 @@ async def test_the_21st_message_within_a_minute_waits_for_the_window_then_goes(r
             message = Message(title=f"消息 {n}", body="正文")
             attempts.append(await dingtalk.send(message, busy, idempotency_key=f"k{n}", now=clock.now()))
             clock.advance(timedelta(seconds=1))
-        message = Message(title="消息 21", body="正文")
-        last_send = asyncio.create_task(dingtalk.send(message, busy, idempotency_key="k21", now=clock.now()))
+        queued = [
+            asyncio.create_task(dingtalk.send(Message(title=f"消息 {n}", body="正文"), busy, idempotency_key=f"k{n}",
+                                              now=clock.now()))
+            for n in (21, 22)
+        ]  # fmt: skip
 
         await receiver.wait_for(20)
-        await asyncio.wait_for(limiter.until_queued(robot_key(busy.url), 1), 10)
-        assert len(receiver.received) == 20 and not last_send.done()
+        await asyncio.wait_for(limiter.until_queued(robot_key(busy.url), 2), 10)
+        assert len(receiver.received) == 20 and not any(task.done() for task in queued)
 
-        # Another robot has its own window: it goes at once while the busy one's 21st waits.
+        # Another robot has its own window: it goes at once while the busy one's queue waits.
         other_attempt = await wecom.send(
             Message(title="另一群", body="正文"), other, idempotency_key="o1", now=clock.now()
         )
         assert other_attempt.outcome is Outcome.DELIVERED and other_attempt.queued_ms < 1000
-        assert not last_send.done() and limiter.queued(robot_key(busy.url)) == 1
+        assert not any(task.done() for task in queued) and limiter.queued(robot_key(busy.url)) == 2
 
-        clock.advance(timedelta(seconds=40))  # a minute after the first message: its slot frees
-        last = await asyncio.wait_for(last_send, 10)
+        clock.advance(timedelta(seconds=40))  # a minute after the first message: its slot frees, not the second's
+        twenty_first = await asyncio.wait_for(queued[0], 10)
+        await asyncio.wait_for(limiter.until_queued(robot_key(busy.url), 1), 10)
+        assert not queued[1].done()
+        clock.advance(timedelta(seconds=1))  # and now the second's
+        twenty_second = await asyncio.wait_for(queued[1], 10)
 
     assert all(a.outcome is Outcome.DELIVERED and a.queued_ms < 1000 for a in attempts)
-    assert last.outcome is Outcome.DELIVERED and last.queued_ms > 0
+    assert all(a.outcome is Outcome.DELIVERED and a.queued_ms > 0 for a in (twenty_first, twenty_second))
     busy_requests = [r for r in receiver.received if r.path == "/busy"]
     titles = [json.loads(r.body)["markdown"]["title"] for r in busy_requests]
-    assert titles == [f"消息 {n}" for n in range(1, 22)]  # queued in order, none dropped
-    # The 21st is signed when it went (a minute after the first), not when it was handed over 40 s earlier.
-    sent_at = datetime.fromtimestamp(int(busy_requests[-1].query["timestamp"]) / 1000, UTC)
-    assert sent_at == START + timedelta(minutes=1)
-    assert busy_requests[-1].query["sign"] == urllib.parse.unquote_plus(
-        dict(p.split("=", 1) for p in busy_requests[-1].raw_query.split("&"))["sign"]
-    )
+    assert titles == [f"消息 {n}" for n in range(1, 23)]  # queued in order, none dropped
+    # Each queued message is signed when it went, not when it was handed over (the 22nd also waited its turn).
+    went_at = (START + timedelta(seconds=60), START + timedelta(seconds=61))
+    for request, went in zip(busy_requests[20:], went_at, strict=True):
+        timestamp = int(request.query["timestamp"])
+        assert datetime.fromtimestamp(timestamp / 1000, UTC) == went
+        raw_sign = dict(p.split("=", 1) for p in request.raw_query.split("&"))["sign"]
+        assert raw_sign == urllib.parse.quote_plus(sign("SECbusy", timestamp))
 
 
 async def test_on_the_real_clock_a_short_window_frees_itself(receiver: Receiver) -> None:

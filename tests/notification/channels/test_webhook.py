@@ -167,13 +167,23 @@ def test_an_endpoint_names_a_bad_secret_or_url() -> None:
 async def test_secrets_stay_out_of_logs_and_attempts(
     receiver: Receiver, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    target = WebhookEndpoint(url=receiver.url + "/hook?token=tok-SECRET-123", secret=new_webhook_secret())
-    receiver.script.append(Answer(400, f"bad token {target.url}"))  # a peer that echoes the URL back
+    target = WebhookEndpoint(
+        url=receiver.url + "/hooks/path-SECRET-9?token=tok-SECRET-123", secret=new_webhook_secret()
+    )
+    receiver.script.append(Answer(400, f"bad token tok-SECRET-123 at {target.url}"))  # a peer that echoes it back
     with caplog.at_level(logging.DEBUG):
         attempt = await WebhookChannel(http).send(MESSAGE, target, idempotency_key="ntf-10", now=SIMULATED)
     assert "HTTP Request: POST" in caplog.text  # the client's request log was captured, so the check below bites
     secret = target.secret.get_secret_value()
-    for leak in ("tok-SECRET-123", secret, secret.removeprefix("whsec_")):
+    for leak in ("tok-SECRET-123", "path-SECRET-9", secret, secret.removeprefix("whsec_")):
         assert leak not in caplog.text
         assert leak not in attempt.model_dump_json()
         assert leak not in repr(target)
+
+
+async def test_a_key_that_cannot_be_a_header_is_a_programming_error(
+    receiver: Receiver, http: httpx.AsyncClient
+) -> None:
+    with pytest.raises(ValueError, match="webhook-id"):
+        await WebhookChannel(http).send(MESSAGE, endpoint(receiver), idempotency_key="通知 1", now=SIMULATED)
+    assert receiver.received == []
