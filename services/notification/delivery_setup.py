@@ -3,8 +3,9 @@
 - The `delivery` reaction queues every NotificationRequested and DeliveryResendRequested (delivery_worker.py).
 - The recipient of a notification is read from its `subscription` row (contact points, preferences); secrets are
   opened here with the service's secret box, handed to the channel and never kept or logged.
-- The channels: Standard Webhooks, e-mail over SMTP (TIAODU_SMTP_URL), DingTalk and WeCom robots behind one rate
-  limiter on the platform clock (TIAODU_ROBOT_RATE). SMS has no provider yet: its contact points are not in a chain.
+- The channels (services/notification/channels/dispatch.py): Standard Webhooks, e-mail over SMTP (TIAODU_SMTP_URL),
+  DingTalk and WeCom robots behind one rate limiter on the platform clock (TIAODU_ROBOT_RATE), SMS (without a
+  provider an SMS contact point refuses for good, and the chain moves on).
 - TIAODU_FAULT_KILL_AFTER_SEND=<n> (development only, for the fault tests): the process SIGKILLs itself after its
   n-th send was answered and before the attempt is recorded, the worst moment for at-least-once delivery.
 """
@@ -22,13 +23,13 @@ import httpx
 from pydantic import SecretStr, ValidationError
 
 from services.notification.channels.common import Attempt
-from services.notification.channels.dingtalk import DingTalkChannel, DingTalkRobot
+from services.notification.channels.dingtalk import DingTalkRobot
+from services.notification.channels.dispatch import Channels, ChannelSettings
 from services.notification.channels.http_peer import http_client
-from services.notification.channels.mail import EmailChannel, EmailEndpoint, SmtpSettings
-from services.notification.channels.rate_limit import RateLimit, RobotRateLimiter
-from services.notification.channels.robot import RobotPoster
-from services.notification.channels.webhook import WebhookChannel, WebhookEndpoint
-from services.notification.channels.wecom import WeComChannel, WeComRobot
+from services.notification.channels.mail import EmailEndpoint
+from services.notification.channels.sms import SmsEndpoint
+from services.notification.channels.webhook import WebhookEndpoint
+from services.notification.channels.wecom import WeComRobot
 from services.notification.delivery import AfterSend, DeliveryEngine, Sender
 from services.notification.delivery_targets import ContactPoint, EndpointFactory, Recipient, recipient_of
 from services.notification.delivery_worker import DELIVERY, DeliveryRunner, queue_handler, start_delivery
@@ -86,6 +87,7 @@ ENDPOINTS: Mapping[Channel, EndpointFactory] = {
     Channel.EMAIL: _usable(lambda p: EmailEndpoint(address=p.address, name=p.label or None)),
     Channel.DINGTALK: _usable(lambda p: DingTalkRobot(url=p.address, secret=SecretStr(p.secret) if p.secret else None)),
     Channel.WECOM: _usable(lambda p: WeComRobot(url=p.address)),
+    Channel.SMS: _usable(lambda p: SmsEndpoint(mobile=p.address)),
 }
 
 
@@ -146,15 +148,11 @@ class DeliverySetup:
     engine: DeliveryEngine | None = None
 
     def senders(self, rt: Runtime) -> dict[Channel, Sender]:
+        """Every channel through the channels' one entry (it picks the channel by the endpoint's kind)."""
         self.http = http_client()
-        limiter = RobotRateLimiter(rt.clock, RateLimit.parse(os.environ.get("TIAODU_ROBOT_RATE", "20/60s")))
-        poster = RobotPoster(self.http, limiter)
-        return {
-            Channel.WEBHOOK: WebhookChannel(self.http),
-            Channel.EMAIL: EmailChannel(SmtpSettings.from_env(os.environ)),
-            Channel.DINGTALK: DingTalkChannel(poster),
-            Channel.WECOM: WeComChannel(poster),
-        }
+        settings = ChannelSettings.from_env(os.environ, environment=self.settings.environment)
+        channels = Channels(settings, http=self.http, clock=rt.clock)
+        return {channel: channels for channel in ENDPOINTS}
 
     async def start(self, rt: Runtime) -> DeliveryRunner:
         self.engine = DeliveryEngine(
