@@ -13,6 +13,7 @@ from tests.notification.channels.conftest import Answer, Receiver, receiver
 from tests.notification.channels.test_mail import Mailbox, SmtpServer, serve
 from tests.notification.conftest import DEADLINE, Platform
 from tests.notification.delivery_helpers import (
+    WAIT_S,
     advance_to,
     attempted,
     attempts,
@@ -157,7 +158,7 @@ async def test_quiet_hours_defer_until_their_end_and_critical_goes_through(
     async def deferred() -> bool:
         return await queued_until(platform, normal) == datetime.fromisoformat("2024-01-02T07:00:00+08:00")
 
-    await wait_until(deferred, 15, "the normal notification deferred to 07:00")
+    await wait_until(deferred, WAIT_S, "the normal notification deferred to 07:00")
     critical = await request(platform, "unit-b", urgency="critical", title="重大安全事故")
     await reaches(platform, critical, "delivered")
     assert [r.headers["webhook-id"] for r in receiver.received] == [critical]

@@ -10,7 +10,7 @@ from services.notification.delivery_worker import DELIVERY, DeliveryRunner
 from shared.runtime import Runtime
 from tests.notification.channels.conftest import Receiver, receiver
 from tests.notification.conftest import Platform
-from tests.notification.delivery_helpers import request, webhook_point
+from tests.notification.delivery_helpers import WAIT_S, request, webhook_point
 from tests.platform import running, runtime_of, wait_until
 
 __all__ = ["receiver"]  # the receiver fixture, used by name
@@ -46,10 +46,10 @@ async def test_two_replicas_send_each_notification_once(platform: Platform, rece
         async def all_received() -> bool:
             return len({r.headers["webhook-id"] for r in receiver.received}) == len(ids)
 
-        await wait_until(all_received, 30, "every notification received")
+        await wait_until(all_received, WAIT_S, "every notification received")
         elapsed = time.perf_counter() - started
         await platform.synced()
-        assert await runtime_of(second).settled(10)
+        assert await runtime_of(second).settled(WAIT_S)
         worked = [r.sent for r in runners]
     counts = Counter(r.headers["webhook-id"] for r in receiver.received)
     assert set(counts) == set(ids) and set(counts.values()) == {1}, counts.most_common(3)

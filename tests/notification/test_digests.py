@@ -13,7 +13,15 @@ from shared.runtime import Runtime
 from shared.schedule import Period
 from tests.notification.channels.conftest import Receiver, receiver
 from tests.notification.conftest import Platform
-from tests.notification.delivery_helpers import advance_to, preferences, reaches, request, verified, webhook_point
+from tests.notification.delivery_helpers import (
+    WAIT_S,
+    advance_to,
+    preferences,
+    reaches,
+    request,
+    verified,
+    webhook_point,
+)
 from tests.platform import running, runtime_of, wait_until
 
 __all__ = ["receiver"]  # the receiver fixture, used by name
@@ -32,7 +40,7 @@ async def ran(runtimes: list[Runtime], timer: str, label: str) -> None:
     for rt in runtimes:
         assert rt.timers is not None
         rt.timers.wake()
-    await wait_until(done, 15, f"{timer} {label}")
+    await wait_until(done, WAIT_S, f"{timer} {label}")
 
 
 async def test_a_daily_digest_gathers_what_was_held_once_with_two_replicas(
@@ -59,7 +67,7 @@ async def test_a_daily_digest_gathers_what_was_held_once_with_two_replicas(
         again = await asyncio.gather(*(gather(rt, period, Digest.DAILY) for rt in replicas))
         assert again == [[], []]
         for rt in replicas:
-            assert await rt.settled(10)
+            assert await rt.settled(WAIT_S)
     assert len(await digests_in(platform.notification_rt, "unit-b")) == 1
     assert sorted(digest["digest_of"]) == sorted(held)  # type: ignore[call-overload]
     [_urgent, sent] = receiver.received
@@ -82,7 +90,7 @@ async def test_each_sponsoring_leader_gets_one_weekly_digest_of_its_projects(pla
         advance_to(platform, "2024-01-08T08:30:01+08:00")
         await ran(replicas, LEADER_DIGEST, "2024-01-08")
         for rt in replicas:
-            assert await rt.settled(10)
+            assert await rt.settled(WAIT_S)
         period = Period(datetime.fromisoformat("2024-01-08T08:30:00+08:00"), "2024-01-08")
         assert await asyncio.gather(*(leader_digests(rt, period) for rt in replicas)) == [[], []]
     items = (await platform.inbox("leader-a"))["items"]
