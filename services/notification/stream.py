@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,6 +22,8 @@ import asyncpg
 from services.notification import queries
 from services.notification.responses import notification_view
 from shared.names import PROJECTION_GROUP
+
+log = logging.getLogger("tiaodu.notification")
 
 POLL_S = 0.25
 HEARTBEAT_S = 15  # well inside the gateway's 60 s read timeout (services/gateway/haproxy_config.py)
@@ -50,7 +53,8 @@ class InboxWatch:
             try:
                 async with self.pool.acquire() as conn:
                     position = int(await conn.fetchval(CHECKPOINTS.format(s=self.schema), PROJECTION_GROUP))
-            except (OSError, asyncpg.PostgresError):
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("inbox watch cannot read the checkpoints, trying again: %s", exc)
                 position = self.position  # the database is away: the streams wait, the watcher tries again
             if position > self.position:
                 self.position = position

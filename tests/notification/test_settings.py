@@ -93,6 +93,23 @@ async def test_who_manages_which_settings(platform: Platform) -> None:
     assert r.status_code == 201 and r.json()["version"] == 2, r.text
 
 
+async def test_a_keyed_retry_adds_nothing_and_if_match_guards_preferences(platform: Platform) -> None:
+    n = platform.notification
+    headers = platform.h("unit-a", **{"Idempotency-Key": "cp-once"})
+    first = await n.post("/v1/contact-points", json=webhook(), headers=headers)
+    again = await n.post("/v1/contact-points", json=webhook(), headers=headers)
+    assert first.status_code == again.status_code == 201 and first.json() == again.json(), (first.text, again.text)
+    await platform.synced()
+    assert (await n.get("/v1/contact-points", headers=platform.h("unit-a"))).json()["total"] == 1
+
+    body = {"preferences": {"digest": "weekly"}}
+    stale = await n.put("/v1/preferences", json=body, headers=platform.h("unit-a", **{"If-Match": "0"}))
+    assert stale.status_code == 412 and stale.json()["current_version"] == first.json()["version"], stale.text
+    current = str(first.json()["version"])
+    r = await n.put("/v1/preferences", json=body, headers=platform.h("unit-a", **{"If-Match": current}))
+    assert r.status_code == 200 and r.json()["version"] == first.json()["version"] + 1, r.text
+
+
 async def test_bad_input_names_the_field(platform: Platform) -> None:
     n = platform.notification
     cases: list[tuple[str, dict[str, Any], str]] = [
