@@ -97,7 +97,9 @@ class DeliveryEngine:
             return None
         now = rt.clock.now()
         recipient = await self.resolve(rt, state.org_id, state.person, state.urgency)
-        job = _Job(rt, spec, item, Context(actor=ENGINE, correlation_id=f"delivery-{state.notification_id}"))
+        ctx = Context(actor=ENGINE, correlation_id=state.correlation_id or f"delivery-{state.notification_id}",
+                      causation_id=state.request_event_id or None)  # fmt: skip
+        job = _Job(rt, spec, item, ctx)
         if (
             recipient.digest is not Digest.NONE and state.urgency in DIGESTIBLE
             and not state.is_digest and not state.attempts

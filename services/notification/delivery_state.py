@@ -69,6 +69,9 @@ class DeliveryState(BaseModel):
     link_id: str | None = None
     project_id: str | None = None
     requested_at: datetime
+    # What caused it, carried by every step of its delivery (one trace from the source event to the receiver).
+    correlation_id: str = ""
+    request_event_id: str = ""
     round: int = 1
     attempts: list[AttemptFact] = Field(default_factory=list)
     delivered_round: int | None = None
@@ -106,6 +109,7 @@ def _requested(state: DeliveryState | None, env: Envelope, p: NotificationReques
         body=p.body, source_event_type=p.source_event_type, person=p.person,
         link_kind=link.kind.value if link else None, link_id=link.id if link else None,
         project_id=link.project_id if link else None, requested_at=env.recorded_at, is_digest=bool(p.digest_of),
+        correlation_id=env.correlation_id, request_event_id=str(env.id),
     )  # fmt: skip
 
 

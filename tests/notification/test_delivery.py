@@ -190,3 +190,10 @@ async def test_end_to_end_from_an_issue_escalation_to_a_signed_webhook_and_an_in
     await reaches(platform, escalated["id"], "delivered")
     assert (await platform.inbox("unit-b"))["items"][0]["status"] == "delivered"
     assert set(delivered) == {item["id"] for item in page["items"]}
+    # Every step of the delivery carries what caused the notification: one trace from the escalation on.
+    events = await platform.notification_rt.store.read_aggregate("inbox", "unit-b")
+    mine = [e for e in events if e.envelope.payload.get("notification_id") == escalated["id"]]
+    assert [e.envelope.type for e in mine] == ["NotificationRequested", "DeliveryAttempted", "NotificationDelivered"]
+    requested = mine[0].envelope
+    assert {e.envelope.correlation_id for e in mine} == {requested.correlation_id}
+    assert {e.envelope.causation_id for e in mine[1:]} == {str(requested.id)}
