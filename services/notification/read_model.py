@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from services.notification.read_model_deliveries import DeliveryReadModel
 from services.notification.read_model_facts import FactsReadModel
 from services.notification.read_model_inbox import InboxReadModel
 from services.notification.read_model_subscriptions import SUBSCRIPTIONS
@@ -30,5 +31,12 @@ class SubscriptionReadModel:
 
 def read_model() -> CompositeReadModel:
     return CompositeReadModel(
-        [IdentityReadModel(), ProjectDirectory(), InboxReadModel(), SubscriptionReadModel(), FactsReadModel()]
+        [
+            IdentityReadModel(),
+            ProjectDirectory(),
+            InboxReadModel(),
+            SubscriptionReadModel(),
+            FactsReadModel(),
+            DeliveryReadModel(),
+        ]
     )

@@ -1,9 +1,17 @@
 """One catalogue of every event in the platform; importing this package registers them all."""
 
-from shared.catalogue import identity, intake, issue_coordination, issue_rules, notification, scheduling
+from shared.catalogue import (
+    identity,
+    intake,
+    issue_coordination,
+    issue_rules,
+    notification,
+    notification_delivery,
+    scheduling,
+)
 from shared.catalogue.registry import CATALOGUE, Catalogue, UnknownEventType
 
 __all__ = [
     "CATALOGUE", "Catalogue", "UnknownEventType", "identity", "intake", "issue_coordination", "issue_rules",
-    "notification", "scheduling",
+    "notification", "notification_delivery", "scheduling",
 ]  # fmt: skip

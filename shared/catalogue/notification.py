@@ -75,6 +75,8 @@ class NotificationRequested(BaseModel):
     body: str
     link: Link | None = None
     person: str | None = None  # a named person of the organisation the rule addresses (联络员, secretary), if any
+    # A digest (the delivery engine's timers): the notifications of this inbox it gathers, held until now.
+    digest_of: list[str] = Field(default_factory=list, max_length=500)
 
 
 @event("NotificationRead", aggregate="inbox")
@@ -101,6 +103,10 @@ class DeliveryAttempted(BaseModel):
     status_code: StrictInt | None = None
     response: str = Field(default="", max_length=2000)  # the peer's answer, shortened; never a secret
     next_attempt_at: AwareDatetime | None = None
+    # The delivery engine's: a refusal for good (bad address, 4xx) moves to the next channel of the fallback chain
+    # at once, a failure that may pass (5xx, 429, timeout) is retried first; and the channel's reason code.
+    permanent: bool = False
+    reason_code: str | None = Field(default=None, max_length=64)
 
 
 @event("NotificationDelivered", aggregate="inbox")

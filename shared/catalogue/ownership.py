@@ -32,7 +32,8 @@ SERVICES: dict[str, ServiceGrant] = {
         (PROJECTION_GROUP, "meeting_decisions"),
     ),
     "notification": ServiceGrant(
-        frozenset({"inbox", "delivery", "subscription", "routing_rule_set"}), (PROJECTION_GROUP, "notifications")
+        frozenset({"inbox", "delivery", "subscription", "routing_rule_set"}),
+        (PROJECTION_GROUP, "notifications", "delivery"),
     ),
 }
 
