@@ -243,11 +243,14 @@ def gateway_cost(direct: dict[str, float], gateway: dict[str, float]) -> str:
     total = sum(extra.values())
     hop = sum(v for n, v in extra.items() if n.startswith("gateway"))
     others = ", ".join(f"{n} {v:+.2f}" for n, v in extra.items() if not n.startswith("gateway") and abs(v) >= 0.02)
-    return (
-        f"- Through the gateway a command costs {total:.2f} ms more CPU than direct: the gateway {hop:.2f} ms and "
+    spread = (
         f"every other process more per command at the lower rate ({others}); the worker's share is its smaller "
         "batches at a lower rate, the rest was not traced further."
+        if others
+        else "no other process more than 0.02 ms per command."
     )
+    head = f"- Through the gateway a command costs {total:.2f} ms more CPU than direct: the gateway {hop:.2f} ms"
+    return f"{head} and {spread}"
 
 
 def render(out: Path) -> None:
