@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,6 +168,11 @@ class Runtime:
             follower = runtime.clock.follow(kv, settings.stream)
             runtime._tasks.append(asyncio.create_task(follower, name=f"{service}-clock"))
         return runtime
+
+    def run_in_background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """A long-running task of this service beside its projection and reactions (a service's own runner that
+        the runtime does not build): `stop` ends it with the others and `ready` reports it if it died."""
+        self._tasks.append(asyncio.create_task(work, name=f"{self.service}-{name}"))
 
     def _identity_changed(self, raws: list[Raw]) -> None:
         if any(raw.subject.split(".")[3:4] == ["organisation"] for raw in raws):

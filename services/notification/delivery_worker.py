@@ -205,8 +205,7 @@ async def start_delivery(runtime: Runtime, reaction: Reaction, deliver: Deliver)
     await runner.setup()
     runtime.reactions.append(runner)
     if settings.runs_background:
-        # Among the runtime's own tasks, so that `stop` ends it with the others and `ready` reports it if it died.
-        runtime._tasks.append(asyncio.create_task(runner.run(), name=f"{runtime.service}-{reaction.name}"))
+        runtime.run_in_background(runner.run(), reaction.name)
     return runner
 
 
