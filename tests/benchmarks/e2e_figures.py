@@ -82,5 +82,7 @@ def bound_sentence(results: Mapping[str, Any], detail: Mapping[str, Any]) -> lis
         f"reaction behind notification's projection): p50 {routing['p50_ms']} ms, p99 {routing['p99_ms']} ms; "
         f"request recorded -> webhook received (the delivery reaction queues it, the partition's sender sends it): "
         f"p50 {delivery['p50_ms']} ms, p99 {delivery['p99_ms']} ms. The notification process used "
-        f"{round_['cpu_ms_per_notification']} ms of CPU per notification."
+        f"{round_['cpu_ms_per_notification']} ms of CPU per notification; the machine was "
+        f"{round_.get('machine_busy_cores', '?')} of {results.get('cores', '?')} cores busy (every process, "
+        "anyone's): a stage that grows through the round is a backlog, the service getting less CPU than it needs."
     ]

@@ -46,7 +46,7 @@ from shared.runtime import connect_nats
 from tests.benchmarks.e2e_figures import Expected, Paired, pair, summary
 from tests.benchmarks.generator import Writer
 from tests.benchmarks.platform import Platform
-from tests.benchmarks.processes import start_tool
+from tests.benchmarks.processes import machine_busy_seconds, start_tool
 from tests.benchmarks.servers import BenchServers, bench_servers
 from tests.platform import project_body
 
@@ -205,10 +205,11 @@ async def notification_round(
             try:
                 await _contact_points(platform, secrets, url)
                 service = platform.services["notification"]
-                cpu_before = sum(service.cpu().values())
+                cpu_before, machine_before, t0 = sum(service.cpu().values()), machine_busy_seconds(), time.monotonic()
                 sent = await _append_flags(store, projects, config)
                 await _drained(http, url, len(sent), config.drain_s)
                 cpu = sum(service.cpu().values()) - cpu_before
+                busy = (machine_busy_seconds() - machine_before) / (time.monotonic() - t0)
                 answer = (await http.get(f"{url}/arrivals")).json()
             finally:
                 await asyncio.to_thread(platform.stop, "notification")
@@ -219,6 +220,7 @@ async def notification_round(
     expected = [Expected(nid, s.acked_at, requested.get(nid)) for nid, s in zip(ids, sent, strict=True)]
     paired = pair(expected, answer["first"])
     figures_of(figures, detail, config, sent, paired, answer, cpu)
+    detail["notification_e2e"]["machine_busy_cores"] = round(busy, 2)  # anyone's processes: a shared machine shows
     if paired.lost or answer["bad_signatures"]:
         lost = f"{len(paired.lost)} of {len(sent)} notifications never arrived (e.g. {paired.lost[:3]})"
         raise LostNotifications(f"{lost}, {answer['bad_signatures']} signatures did not verify")
