@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-TARGET_P99_MS = 500.0  # issue 10: event appended -> webhook received, p99
+TARGET_P99_MS: float = 500  # issue 10: event appended -> webhook received, p99
 
 
 @dataclass(frozen=True)
