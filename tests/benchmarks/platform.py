@@ -77,6 +77,18 @@ class Platform:
     def start_gateway(self) -> None:
         self._start("gateway", {"TIAODU_GATEWAY_ROUTES": self.api_url}, "services.gateway")
 
+    def start_notification(self) -> None:
+        """The notification service as one process (API, projection, routing and delivery reactions, senders) with
+        its own NATS user: not under HTTP load, so no split."""
+        env = self.servers.service_env("notification") | {"REPLICA_ID": "notification-1"}
+        self._start("notification", env, "services.notification")
+
+    def stop(self, name: str) -> None:
+        """One service stopped (its peak RSS kept for the results)."""
+        service = self.services.pop(name)
+        service.stop()
+        self.retired.append(service)
+
     def stop_intake(self) -> None:
         for name in [n for n in self.services if n.startswith("intake")]:
             service = self.services.pop(name)

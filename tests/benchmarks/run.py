@@ -1,7 +1,8 @@
 """`make bench`: every figure of issue 7 in one run on fresh servers; writes bench/results.json and results.md.
 
 Order (each step on the state the one before left):
-1. servers, demo organisations, intake (worker + API processes) and the gateway, 100 projects registered;
+1. servers, demo organisations, intake (worker + API processes) and the gateway, 100 projects registered; then the
+   notification round (notification_e2e.py: source event appended -> signed webhook received), its service stopped;
 2. history to ~10,000 events with the generator, then command p50 at 10k;
 3. baselines at the same concurrency: raw JetStream publish with the expected-sequence header, the
    `eventsourcing` library with and without its aggregate cache;
@@ -32,6 +33,7 @@ import asyncpg
 from shared.eventstore import EventStore
 from shared.runtime import connect_nats
 from tests.benchmarks import db_figures, generator
+from tests.benchmarks.notification_e2e import notification_round
 from tests.benchmarks.platform import Platform, own_rss_mb
 from tests.benchmarks.processes import (
     ROOT,
@@ -276,6 +278,10 @@ class Bench:
         await asyncio.to_thread(p.start_gateway)
         say(f"intake processes: {p.intake_processes}; gateway at {p.gateway_url}; load client {c.client}")
         await p.register_projects(c.projects)
+        # 1b. notification end to end on the fresh platform (its process stopped before anything else is measured)
+        async with self.failure_recorded("notification_e2e"):
+            await notification_round(self.servers, p, store, self.figures, self.detail)
+            say(f"notification end to end: {self.detail['notification_e2e']}")
         await generator.register_programmes(store)
         # 2. ~10,000 events in the log, then the shorter load
         wanted = max(0, c.small_history - await store.last_seq())

@@ -3,6 +3,8 @@
 - The generated history is one the platform accepts: every event of it is applied by intake's and scheduling's read
   models, none parked, as many as the generator says (the bench sizes its history by that count).
 - The lag arithmetic pairs each acknowledgement with the first checkpoint move of its own partition covering it.
+- The notification round pairs each expected notification with its webhook's first arrival, and a lost one makes the
+  percentiles it reaches unmeasured, never better.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from shared.eventstore import EventStore
 from shared.rebuild import rebuild
 from shared.settings import Settings
 from tests.benchmarks.db_figures import CheckpointWatch
+from tests.benchmarks.e2e_figures import Expected, bound_sentence, nearest_rank, pair, summary
 from tests.benchmarks.generator import events_per_project, generate, register_programmes
 from tests.benchmarks.report import ratios, targets
 
@@ -65,3 +68,39 @@ def test_targets_are_judged_against_issue_7_thresholds() -> None:
     generator = {"generate_seconds": 110.0, "generate_seconds_for_1m": 121.0}
     generated = targets(generator, ratios(generator))
     assert generated["generate_seconds"] == {"value": 121.0, "threshold": 120, "kind": "max", "met": False}
+
+
+def test_each_expected_notification_is_paired_with_its_webhook_s_first_arrival() -> None:
+    expected = [Expected("ntf-a", 100.000, 100.050), Expected("ntf-b", 100.100), Expected("ntf-c", 100.200)]
+    arrivals = {"ntf-a": 100.180, "ntf-b": 100.0999, "ntf-x": 101.0}  # b a hair early: two processes' clock reads
+    paired = pair(expected, arrivals)
+    assert [round(x, 3) for x in paired.latencies_ms] == [180.0, 0.0]
+    assert (paired.lost, paired.unexpected) == (["ntf-c"], 1)
+    assert [round(x, 3) for x in paired.routing_ms] == [50.0]  # only where the request's time is known
+    assert [round(x, 3) for x in paired.delivery_ms] == [130.0]
+
+
+def test_a_lost_notification_never_makes_a_percentile_better() -> None:
+    assert nearest_rank([float(n) for n in range(1, 101)], 99) == 99.0
+    assert nearest_rank([5.0, 1.0], 50) == 1.0
+    arrived = [10.0] * 99
+    assert summary(arrived) == {"p50_ms": 10.0, "p99_ms": 10.0, "max_ms": 10.0}
+    # One of 100 lost: the p99 is still an arrival, the maximum is not measured.
+    assert summary(arrived, lost=1) == {"p50_ms": 10.0, "p99_ms": 10.0, "max_ms": None}
+    # Two of 100 lost: the p99 is a lost one, so it is not measured (the target is then neither met nor missed).
+    assert summary([10.0] * 98, lost=2)["p99_ms"] is None
+    assert summary([]) == {"p50_ms": None, "p99_ms": None, "max_ms": None}
+
+
+def test_notification_latency_is_judged_against_issue_10_s_500_ms() -> None:
+    for p99, met in ((499.9, True), (500.0, False), (None, None)):
+        figures = {"notification_e2e_p99_ms": p99}
+        judged = targets(figures, ratios(figures))["notification_e2e_p99_ms"]
+        assert judged == {"value": p99, "threshold": 500.0, "kind": "max", "met": met}
+    stage = {"p50_ms": 1.0, "p99_ms": 2.0, "max_ms": 3.0}
+    detail = {"notification_e2e": {"received": 400, "expected": 400, "lost": 0, "repeats": 0, "bad_signatures": 0,
+                                   "appended_per_s": 20.0, "routing_ms": stage, "delivery_ms": stage,
+                                   "cpu_ms_per_notification": 4.2}}  # fmt: skip
+    [line] = bound_sentence({"notification_e2e_p99_ms": 620.0}, detail)
+    assert line.startswith("- Notification end to end (missed: p99 620.0 ms") and "400 of 400" in line
+    assert bound_sentence({}, {}) == []
