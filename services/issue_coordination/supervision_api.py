@@ -41,7 +41,7 @@ OrderId = Annotated[str, Path(description="督办单编号")]
 ORDER_EVENT_SUMMARIES = {
     "SupervisionOrderIssued": "下达督办单", "RectificationPlanSubmitted": "报送整改方案",
     "RectificationPlanReviewed": "审核整改方案", "SupervisionOrderReminded": "催办",
-    "SupervisionOrderClosed": "办结销号",
+    "SupervisionOrderClosed": "办结销号", "SupervisionOrderDeadlineNeared": "临期提醒",
 }  # fmt: skip
 
 
