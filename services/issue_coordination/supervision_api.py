@@ -76,7 +76,7 @@ class OrderView(BaseModel):
 
 
 def order_view(order: OrderState, version: int, now: datetime) -> OrderView:
-    fields = order.model_dump(exclude={"reminder_periods", "last_changed_at"})
+    fields = order.model_dump(exclude={"reminder_periods", "deadline_notices", "last_changed_at"})
     return OrderView(**fields, status_label=ORDER_STATUS_LABELS[order.status], overdue=order.overdue(now),
                      version=version)  # fmt: skip
 

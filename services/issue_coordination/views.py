@@ -82,7 +82,7 @@ class IssueView(BaseModel):
 
 
 def issue_view(state: IssueState, version: int, now: datetime) -> IssueView:
-    body: dict[str, Any] = state.model_dump(exclude={"decided_request_ids", "last_changed_at"})
+    body: dict[str, Any] = state.model_dump(exclude={"decided_request_ids", "deadline_notices", "last_changed_at"})
     return IssueView(
         **body,
         category_label=CATEGORY_LABELS[state.category],

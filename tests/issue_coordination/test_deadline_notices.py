@@ -151,6 +151,9 @@ async def test_notices_3_and_1_working_days_before_across_a_holiday_once_with_tw
     assert (await both())[1] == [("2024-02-19", 3), ("2024-02-19", 1)]
     r = await two.a.get(f"/v1/issues/{issue_id}/timeline", headers=hq)
     assert [e["summary"] for e in r.json()["items"]].count("临期提醒") == 4
+    for path in (f"/v1/issues/{issue_id}", f"/v1/supervision-orders/{order_id}"):  # they still read as before
+        r = await two.a.get(path, headers=hq)
+        assert r.status_code == 200 and "deadline_notices" not in r.json(), r.text
 
 
 def test_working_days_left_count_the_deadline_day_not_today() -> None:
