@@ -14,6 +14,7 @@ from shared.schedule import Schedule
 # Timer name -> schedule; each can be set with TIAODU_SCHEDULE_<NAME> (e.g. TIAODU_SCHEDULE_DAILY_MONITORING).
 DEFAULT_SCHEDULES = {
     "daily_monitoring": "daily 06:00", "issue_escalation": "daily 18:30", "supervision_reminders": "daily 09:00",
+    "issue_deadline_notices": "daily 08:30",  # issues and 督办 orders 3 and 1 working days before their deadline
     # notification's digests: held notifications gathered, and the sponsoring leaders' weekly digest
     "notification_digest_daily": "daily 08:00", "notification_digest_weekly": "weekly mon 08:00",
     "leader_weekly_digest": "weekly mon 08:30",

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from services.issue_coordination.domain_common import evolve, status_conflict
+from services.issue_coordination.domain_common import evolve, notice_key, status_conflict
 from shared.catalogue.intake import AttachmentRef
 from shared.catalogue.issue_coordination import (
     Deadline,
@@ -29,6 +29,7 @@ from shared.catalogue.issue_coordination import (
     IssueAccepted,
     IssueAssigned,
     IssueCategory,
+    IssueDeadlineNeared,
     IssueEscalated,
     IssueLevel,
     IssueNoteAdded,
@@ -127,6 +128,7 @@ class IssueState(BaseModel):
     extension_request: PendingRequest | None = None
     information_requests: list[InformationWait] = Field(default_factory=list)
     decided_request_ids: list[str] = Field(default_factory=list)  # reassignment and extension requests decided
+    deadline_notices: list[str] = Field(default_factory=list)  # deadline-near notices given (deadline|working days)
     last_changed_at: datetime
 
     @property
@@ -233,6 +235,9 @@ CHANGES: Mapping[type[BaseModel], Change] = {
         "status": Status.ACCEPTED, "resolved_at": None, "reopen_count": s.reopen_count + 1
     },
     IssueEscalated: _escalated,
+    IssueDeadlineNeared: lambda s, p, env: {
+        "deadline_notices": [*s.deadline_notices, notice_key(p.deadline, p.working_days_left)]
+    },
 }  # fmt: skip
 
 

@@ -5,6 +5,7 @@ status does not allow is a 409 that names the current status for people and for 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -39,3 +40,9 @@ def status_conflict(noun: str, label: str, status: str, what: str) -> Conflict:
         f"{noun}当前状态为“{label}”({status}),不能{what}",
         field="status", reason=f"当前状态为 {status}", current_status=status,
     )  # fmt: skip
+
+
+def notice_key(deadline: datetime, working_days_left: int) -> str:
+    """What a deadline-near notice is about (a deadline and its working days left), the same however the deadline's
+    time zone was written: what an issue or order records of the notices it was given."""
+    return f"{deadline.astimezone(UTC).isoformat()}|{working_days_left}"

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from services.issue_coordination.deadline_notices import running_since
 from services.issue_coordination.domain import OPEN, IssueState
 from services.issue_coordination.escalation import Escalation, IssueClock, due_escalation
 from services.issue_coordination.read_model import ISSUES
@@ -39,20 +40,11 @@ def issue_clock(issue: IssueState, sponsor_org_id: str | None) -> IssueClock:
         status=issue.status.value,
         level=(issue.level or IssueLevel.LEAD_UNIT).value,
         deadline=issue.deadline,
-        deadline_since=_since(issue),
+        deadline_since=running_since(issue),
         calendar_version=issue.calendar_version,
         pauses=tuple(Pause(w.requested_at, w.answered_at) for w in issue.information_requests),
         sponsor_org_id=sponsor_org_id,
     )
-
-
-def _since(issue: IssueState) -> datetime | None:
-    """When the running deadline started; one given before deadlines recorded it runs from the assignment (never
-    after the deadline itself)."""
-    since = issue.deadline_since or issue.assigned_at
-    if since is None or issue.deadline is None:
-        return since
-    return min(since, issue.deadline)
 
 
 def escalated(step: Escalation, *, manual: bool) -> IssueEscalated:

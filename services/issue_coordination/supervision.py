@@ -15,13 +15,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from services.issue_coordination.domain_common import evolve, status_conflict
+from services.issue_coordination.domain_common import evolve, notice_key, status_conflict
 from shared.catalogue.intake import AttachmentRef
 from shared.catalogue.issue_coordination import (
     DeadlineSource,
     RectificationPlanReviewed,
     RectificationPlanSubmitted,
     SupervisionOrderClosed,
+    SupervisionOrderDeadlineNeared,
     SupervisionOrderIssued,
     SupervisionOrderReminded,
 )
@@ -74,6 +75,7 @@ class OrderState(BaseModel):
     reminder_periods: list[int] = Field(default_factory=list)  # the timer's periods already reminded
     last_due_at: datetime | None = None  # when the timer's last reminder came due (the next is a cadence later)
     last_reminded_at: datetime | None = None
+    deadline_notices: list[str] = Field(default_factory=list)  # deadline-near notices given (deadline|working days)
     closed_at: datetime | None = None
     conclusion: str | None = None
     last_changed_at: datetime
@@ -143,6 +145,9 @@ CHANGES: Mapping[type[BaseModel], Change] = {
     RectificationPlanSubmitted: _plan_submitted,
     RectificationPlanReviewed: _plan_reviewed,
     SupervisionOrderReminded: _reminded,
+    SupervisionOrderDeadlineNeared: lambda s, p, env: {
+        "deadline_notices": [*s.deadline_notices, notice_key(p.deadline, p.working_days_left)]
+    },
     SupervisionOrderClosed: lambda s, p, env: {
         "status": OrderStatus.CLOSED, "closed_at": env.recorded_at, "conclusion": p.conclusion
     },

@@ -41,7 +41,7 @@ OrderId = Annotated[str, Path(description="督办单编号")]
 ORDER_EVENT_SUMMARIES = {
     "SupervisionOrderIssued": "下达督办单", "RectificationPlanSubmitted": "报送整改方案",
     "RectificationPlanReviewed": "审核整改方案", "SupervisionOrderReminded": "催办",
-    "SupervisionOrderClosed": "办结销号",
+    "SupervisionOrderClosed": "办结销号", "SupervisionOrderDeadlineNeared": "临期提醒",
 }  # fmt: skip
 
 
@@ -76,7 +76,7 @@ class OrderView(BaseModel):
 
 
 def order_view(order: OrderState, version: int, now: datetime) -> OrderView:
-    fields = order.model_dump(exclude={"reminder_periods", "last_changed_at"})
+    fields = order.model_dump(exclude={"reminder_periods", "deadline_notices", "last_changed_at"})
     return OrderView(**fields, status_label=ORDER_STATUS_LABELS[order.status], overdue=order.overdue(now),
                      version=version)  # fmt: skip
 

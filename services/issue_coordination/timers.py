@@ -1,4 +1,5 @@
-"""issue_coordination's timers (shared.timers): the escalation ladder, once a day across replicas and restarts.
+"""issue_coordination's timers (shared.timers): the escalation ladder, once a day across replicas and restarts (and
+beside it the 督办 reminders, supervision_reminders.py, and the deadline-near notices, deadline_notice_runs.py).
 
 The run of a day looks at the moment its period starts (by default 18:30 China time, after the working day's end at
 18:00): what had passed its deadline by then climbs one step. Each step's event id is derived from the issue and the
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from services.issue_coordination.deadline_notice_runs import deadline_notice_timer
 from services.issue_coordination.escalation_runs import run_escalations
 from services.issue_coordination.supervision_reminders import reminder_timer
 from shared.envelope import Actor, Role
@@ -34,4 +36,8 @@ async def escalate_day(rt: Runtime, period: Period) -> None:
 
 
 def issue_timers(settings: Settings) -> list[Timer]:
-    return [Timer(ISSUE_ESCALATION, settings.schedule(ISSUE_ESCALATION), escalate_day), reminder_timer(settings)]
+    return [
+        Timer(ISSUE_ESCALATION, settings.schedule(ISSUE_ESCALATION), escalate_day),
+        reminder_timer(settings),
+        deadline_notice_timer(settings),
+    ]

@@ -82,7 +82,7 @@ class IssueView(BaseModel):
 
 
 def issue_view(state: IssueState, version: int, now: datetime) -> IssueView:
-    body: dict[str, Any] = state.model_dump(exclude={"decided_request_ids", "last_changed_at"})
+    body: dict[str, Any] = state.model_dump(exclude={"decided_request_ids", "deadline_notices", "last_changed_at"})
     return IssueView(
         **body,
         category_label=CATEGORY_LABELS[state.category],
@@ -114,4 +114,5 @@ EVENT_SUMMARIES = {
     "ExtensionRequested": "申请延期", "ExtensionDecided": "延期审批", "InformationRequested": "请提出单位补充情况",
     "InformationProvided": "提出单位补充情况", "IssueResolved": "办结", "ResolutionConfirmed": "确认办结",
     "ResolutionRejected": "退回重办", "IssueEscalated": "逐级上报(升级)",
+    "IssueDeadlineNeared": "临期提醒",
 }  # fmt: skip

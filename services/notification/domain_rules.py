@@ -21,7 +21,8 @@ from shared.domain_errors import invalid
 RULE_SET_ID = "default"
 DEFAULT_EFFECTIVE_FROM = date(2000, 1, 1)
 DEFAULT_RULES_NOTE = (
-    "默认路由规则(问题交办、升级、督办、催办、节点临期与逾期、未按期填报、红黄灯、变更申请、调度会、议定事项)"
+    "默认路由规则(问题交办、临期、升级、督办、催办、督办临期、节点临期与逾期、未按期填报、红黄灯、变更申请、"
+    "调度会、议定事项)"
 )
 
 

@@ -12,7 +12,7 @@ from services.notification.domain import NotificationFacts
 
 NOTIFICATION_FIELDS = (
     "notification_id, org_id, seq, recorded_at, source_event_id, source_event_type, rule_id, rule_version, urgency,"
-    " title, body, link_kind, link_id, project_id, person, read_at, status, attempts"
+    " title, body, link_kind, link_id, project_id, person, read_at, status, attempts, digest, digest_id"
 )
 
 

@@ -2,7 +2,8 @@
 row per notification (what the inbox API lists and the live stream follows).
 
 A notification's row is written when it is requested and changed in place by what follows it (read, delivered,
-failed); its `seq` (the stream sequence of its request) orders an inbox and is the live stream's event id.
+failed, held for the recipient's digest and then gathered into one); its `seq` (the stream sequence of its request)
+orders an inbox and is the live stream's event id.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from shared.catalogue.notification import (
     NotificationRead,
     NotificationRequested,
 )
+from shared.catalogue.notification_delivery import NotificationDigested
 from shared.ddl import lock_free_when_done
 from shared.eventstore import StoredEvent
 
@@ -43,6 +45,8 @@ CREATE TABLE IF NOT EXISTS {s}.notifications (
     urgency text NOT NULL, title text NOT NULL, body text NOT NULL, link_kind text, link_id text, project_id text,
     person text, read_at timestamptz, status text NOT NULL DEFAULT 'requested', attempts int NOT NULL DEFAULT 0,
     last_channel text, last_reason text);
+ALTER TABLE {s}.notifications ADD COLUMN IF NOT EXISTS digest text;
+ALTER TABLE {s}.notifications ADD COLUMN IF NOT EXISTS digest_id text;
 CREATE INDEX IF NOT EXISTS notifications_inbox ON {s}.notifications (org_id, seq);
 CREATE INDEX IF NOT EXISTS notifications_unread ON {s}.notifications (org_id, seq) WHERE read_at IS NULL;
 """
@@ -79,11 +83,16 @@ class InboxReadModel:
         requested: list[Row] = []
         read: list[Row] = []
         outcome: list[Row] = []
+        held: list[Row] = []  # (notification, daily/weekly): held for the recipient's digest
+        gathered: list[Row] = []  # (notification, the digest that carried it)
         attempts: dict[str, tuple[int, str]] = {}  # per notification: tries in this batch, the last channel
         for event in mine:
             payload: Any = CATALOGUE.payload_of(event)
             if isinstance(payload, NotificationRequested):
                 requested.append(_request_row(event, payload))
+                gathered.extend((held_id, payload.notification_id) for held_id in payload.digest_of)
+            elif isinstance(payload, NotificationDigested):
+                held.append((payload.notification_id, payload.digest.value))
             elif isinstance(payload, NotificationRead):
                 read.append((payload.notification_id, payload.read_at))
             elif isinstance(payload, NotificationDelivered):
@@ -105,3 +114,7 @@ class InboxReadModel:
             conn, schema, "status = u.status, last_channel = u.channel, last_reason = u.reason",
             {"id": "text", "status": "text", "channel": "text", "reason": "text"}, outcome,
         )  # fmt: skip
+        # Held before gathered: a digest is requested after what it gathers was held, also within one batch.
+        await _update(conn, schema, "status = 'digest', digest = u.digest", {"id": "text", "digest": "text"}, held)
+        await _update(conn, schema, "status = 'digested', digest_id = u.digest_id", {"id": "text", "digest_id": "text"},
+                      gathered)  # fmt: skip

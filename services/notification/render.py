@@ -82,6 +82,21 @@ def issue_escalated(p: Any, s: Subject) -> Message:
                    _issue_link(s))  # fmt: skip
 
 
+def issue_deadline_near(p: Any, s: Subject) -> Message:
+    body = (f"{s.project_name}的问题办理期限为 {china_time(p.deadline)},还有 {p.working_days_left} 个工作日,"
+            "请抓紧办理;确需延期的请及时申请。")  # fmt: skip
+    return Message(f"问题临期({p.working_days_left} 个工作日):{s.project_name}", body, _issue_link(s))
+
+
+def order_deadline_near(p: Any, s: Subject) -> Message:
+    link = Link(kind=LinkKind.SUPERVISION_ORDER, id=s.aggregate_id, project_id=s.project_id)
+    subject = s.order.subject if s.order is not None else ""
+    body = (
+        f"督办事项“{subject}”办结期限为 {china_time(p.deadline)},还有 {p.working_days_left} 个工作日,请抓紧整改落实。"
+    )
+    return Message(f"督办临期({p.working_days_left} 个工作日):{subject}", body, link)
+
+
 def order_issued(p: Any, s: Subject) -> Message:
     link = Link(kind=LinkKind.SUPERVISION_ORDER, id=s.aggregate_id, project_id=s.project_id)
     return Message(f"督办:{p.subject}", f"{p.requirement}(办结期限 {china_time(p.deadline)})", link)
@@ -139,6 +154,7 @@ def decision_recorded(p: Any, s: Subject) -> Message:
 
 RENDERERS: Mapping[str, Callable[[Any, Subject], Message]] = {
     "IssueAssigned": issue_assigned, "IssueReassigned": issue_reassigned, "IssueEscalated": issue_escalated,
+    "IssueDeadlineNeared": issue_deadline_near, "SupervisionOrderDeadlineNeared": order_deadline_near,
     "SupervisionOrderIssued": order_issued, "SupervisionOrderReminded": order_reminded,
     "MilestoneDueSoonFlagged": milestone_due_soon, "MilestoneOverdueFlagged": milestone_overdue,
     "ReportOverdueFlagged": report_missing, "StatusLightChanged": light_changed,

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.catalogue.notification import URGENCY_LABELS, LinkKind
+from shared.catalogue.notification import URGENCY_LABELS, Digest, LinkKind
 from shared.catalogue.notification_rules import Urgency
 
 
@@ -40,8 +40,13 @@ class NotificationView(BaseModel):
     rule_version: int = Field(description="路由规则版本")
     read: bool = Field(description="是否已读")
     read_at: datetime | None = Field(description="阅读时间")
-    status: str = Field(description="投递状态:requested 待投递、delivered 已送达、failed 投递失败")
+    status: str = Field(
+        description="投递状态:requested 待投递、delivered 已送达、failed 投递失败、digest 待汇总(按接收方偏好并入每日或"
+        "每周汇总)、digested 已汇总(随 digest_id 所指的汇总通知送达)"
+    )
     attempts: int = Field(description="投递尝试次数")
+    digest: Digest | None = Field(description="并入的汇总:daily 每日汇总、weekly 每周汇总;单独投递的为空")
+    digest_id: str | None = Field(description="汇总后:送达它的汇总通知的编号;尚未汇总或单独投递的为空")
 
 
 def notification_view(row: dict[str, Any]) -> NotificationView:
@@ -52,7 +57,7 @@ def notification_view(row: dict[str, Any]) -> NotificationView:
         body=row["body"], link_kind=row["link_kind"], link_id=row["link_id"], project_id=row["project_id"],
         source_event_type=row["source_event_type"], source_event_id=row["source_event_id"], rule_id=row["rule_id"],
         rule_version=row["rule_version"], read=row["read_at"] is not None, read_at=row["read_at"],
-        status=row["status"], attempts=row["attempts"],
+        status=row["status"], attempts=row["attempts"], digest=row["digest"], digest_id=row["digest_id"],
     )  # fmt: skip
 
 

@@ -244,6 +244,21 @@ class IssueEscalated(Deadline):
     deadline_since: AwareDatetime  # the new deadline runs from here: the missed one, or when hq escalated
 
 
+# -- deadline near (临期提醒) ------------------------------------------------------------------------------------
+
+
+@event("IssueDeadlineNeared", aggregate="issue")
+class IssueDeadlineNeared(BaseModel):
+    """The daily deadline-notice timer found the issue's deadline (pauses counted) exactly `working_days_left`
+    working days away (3 or 1) on the calendar version its deadline recorded. Its event id is derived from the issue,
+    the deadline and `working_days_left`: recorded once; a new deadline (an extension, a step up) gets new notices."""
+
+    deadline: AwareDatetime
+    working_days_left: StrictInt = Field(ge=1)
+    calendar_version: StrictInt | None = None
+    level: IssueLevel = IssueLevel.LEAD_UNIT
+
+
 # -- supervision orders (督办, aggregate `supervision_order`) -------------------------------------------------------
 
 
@@ -301,3 +316,13 @@ class SupervisionOrderClosed(BaseModel):
     """办结销号 by the supervision office, only with an accepted rectification plan."""
 
     conclusion: str
+
+
+@event("SupervisionOrderDeadlineNeared", aggregate="supervision_order")
+class SupervisionOrderDeadlineNeared(BaseModel):
+    """The daily deadline-notice timer found the open order's deadline exactly `working_days_left` working days away
+    (3 or 1) on the calendar version it recorded; once per order, deadline and threshold (id derived from them)."""
+
+    deadline: AwareDatetime
+    working_days_left: StrictInt = Field(ge=1)
+    calendar_version: StrictInt | None = None

@@ -100,14 +100,21 @@ def _rule(rule_id: str, event_type: str, recipients: list[Recipient], urgency: U
 
 
 def default_rules() -> list[RoutingRule]:
-    """What issue 10 lists. Not here: an issue's deadline near (issue_coordination emits no such event yet) and the
-    weekly digest to leaders (the delivery engine's timer)."""
+    """What issue 10 lists. Not here: the weekly digest to leaders (the delivery engine's timer)."""
     return [
         _rule("issue-assigned", "IssueAssigned", [R.LEAD_UNIT, R.CO_HANDLERS], U.NORMAL),
         _rule("issue-reassigned", "IssueReassigned", [R.LEAD_UNIT, R.CO_HANDLERS], U.NORMAL),
+        _rule("issue-deadline-3", "IssueDeadlineNeared", [R.LEAD_UNIT, R.CO_HANDLERS], U.NORMAL,
+              conditions=[{"field": "working_days_left", "values": ["3"]}]),
+        _rule("issue-deadline-1", "IssueDeadlineNeared", [R.LEAD_UNIT, R.CO_HANDLERS], U.URGENT,
+              conditions=[{"field": "working_days_left", "values": ["1"]}]),
         _rule("issue-escalated", "IssueEscalated", [R.ESCALATION_TARGET, R.LEAD_UNIT, R.PROJECT_UNIT], U.URGENT),
         _rule("supervision-order", "SupervisionOrderIssued", [R.ORDER_TARGET, R.SPONSOR], U.URGENT),
         _rule("supervision-reminder", "SupervisionOrderReminded", [R.ORDER_TARGET], U.URGENT),
+        _rule("order-deadline-3", "SupervisionOrderDeadlineNeared", [R.ORDER_TARGET], U.NORMAL,
+              conditions=[{"field": "working_days_left", "values": ["3"]}]),
+        _rule("order-deadline-1", "SupervisionOrderDeadlineNeared", [R.ORDER_TARGET], U.URGENT,
+              conditions=[{"field": "working_days_left", "values": ["1"]}]),
         _rule("milestone-due-soon", "MilestoneDueSoonFlagged", [R.PROJECT_UNIT], U.NORMAL,
               conditions=[{"field": "days_left", "values": ["3", "1"]}]),
         _rule("milestone-overdue", "MilestoneOverdueFlagged", [R.PROJECT_UNIT, R.SPONSOR], U.URGENT,

@@ -33,6 +33,12 @@ async def digests_in(rt: Runtime, org: str) -> list[dict[str, object]]:
             and e.envelope.payload.get("digest_of")]  # fmt: skip
 
 
+async def inbox_digests(platform: Platform, ids: list[str]) -> list[tuple[str, str | None, str | None]]:
+    """(status, digest, digest_id) of these notifications as unit-b's /v1/inbox lists them, in the order asked."""
+    items = {item["id"]: item for item in (await platform.inbox("unit-b"))["items"]}
+    return [(items[i]["status"], items[i]["digest"], items[i]["digest_id"]) for i in ids]
+
+
 async def ran(runtimes: list[Runtime], timer: str, label: str) -> None:
     async def done() -> bool:
         return any((timer, label) in rt.timers.runs for rt in runtimes if rt.timers is not None)
@@ -54,6 +60,7 @@ async def test_a_daily_digest_gathers_what_was_held_once_with_two_replicas(
     for nid in held:
         await reaches(platform, nid, "digest")
     assert [r.headers["webhook-id"] for r in receiver.received] == [urgent]
+    assert await inbox_digests(platform, held) == [("digest", "daily", None)] * 3  # the inbox says they wait
 
     second = platform.notification_app("notification-2")
     async with running(second):
@@ -77,6 +84,11 @@ async def test_a_daily_digest_gathers_what_was_held_once_with_two_replicas(
     assert all(f"进度填报提醒 第 {n} 项" in payload["data"]["body"] for n in (1, 2, 3))
     for nid in held:
         await reaches(platform, nid, "digested")
+    await platform.synced()
+    # Each held notification shows the digest that carried it, which itself was delivered alone.
+    assert await inbox_digests(platform, held) == [("digested", "daily", digest["notification_id"])] * 3
+    [(status, _, _)] = await inbox_digests(platform, [str(digest["notification_id"])])
+    assert status == "delivered"
     titles = [item["title"] for item in (await platform.inbox("unit-b"))["items"]]
     assert titles.count("每日通知汇总(2024-01-02,共 3 条)") == 1
 

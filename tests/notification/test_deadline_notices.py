@@ -1,0 +1,116 @@
+"""End to end on the real servers and one moved clock: an issue assigned with a deadline; issue_coordination's daily
+deadline-notice timer records it 3 and 1 working days before (across a weekend); notification's default rules put
+each notice once in the lead unit's and the co-handler's inboxes, normal at 3 days and urgent at 1 day (and a 督办
+order's in its target unit's)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from datetime import date
+from typing import Any
+
+import pytest
+
+from services.intake.bootstrap import create_app as create_intake
+from services.intake.cli import bootstrap_organisation
+from services.issue_coordination.bootstrap import create_app as create_issue_coordination
+from services.issue_coordination.deadline_notice_runs import DEADLINE_NOTICES
+from services.notification.bootstrap import create_app as create_notification
+from services.scheduling.bootstrap import create_app as create_scheduling
+from shared.clock import SimulatedClock
+from shared.kv_records import read_record
+from shared.names import timer_key
+from shared.settings import Settings
+from tests.notification.conftest import EXTRA_ORGS, Platform
+from tests.platform import SYSTEM_CTX, bootstrap_orgs, running, runtime_of, wait_until
+
+DUE = "2024-01-10T18:00:00+08:00"  # a Wednesday: 3 working days before is Friday 01-05, 1 is Tuesday 01-09
+
+
+@pytest.fixture
+async def timed(settings: Settings) -> AsyncIterator[Platform]:
+    """The notification tests' platform with issue_coordination's timers running (polling fast) on its clock."""
+    clock = SimulatedClock()  # 2024-01-01 08:00 China time
+    fast = dataclasses.replace(settings, timer_poll_s=0.2)
+    intake_app = create_intake(dataclasses.replace(fast, replica_id="intake-1"), clock=clock)
+    scheduling_app = create_scheduling(
+        dataclasses.replace(fast, replica_id="scheduling-1"), clock=clock, monitor=False, react=False
+    )
+    issues_app = create_issue_coordination(dataclasses.replace(fast, replica_id="issues-1"), clock=clock)
+    notification_app = create_notification(dataclasses.replace(fast, replica_id="notification-1"), clock=clock)
+    async with AsyncExitStack() as stack:
+        intake = await stack.enter_async_context(running(intake_app))
+        await stack.enter_async_context(running(scheduling_app))
+        issues = await stack.enter_async_context(running(issues_app))
+        notification = await stack.enter_async_context(running(notification_app))
+        p = Platform(intake, issues, notification, runtime_of(intake_app), runtime_of(scheduling_app),
+                     runtime_of(issues_app), runtime_of(notification_app), {}, clock, fast)  # fmt: skip
+        p.tokens = await bootstrap_orgs(p.intake_rt.store)
+        for org_id, name, role in EXTRA_ORGS:
+            p.tokens[org_id] = await bootstrap_organisation(
+                p.intake_rt.store, org_id, name, role, SYSTEM_CTX, demo=False, label="test"
+            )
+        await p.synced()
+        r = await intake.post("/v1/programmes", json={"id": "prog", "name": "2024 三十工程", "year": 2024},
+                              headers=p.h("hq"))  # fmt: skip
+        assert r.status_code == 201, r.text
+        await p.synced()
+        yield p
+
+
+async def move_to(p: Platform, day: date) -> None:
+    """Move the clock to 10:00 of `day`, wait until that day's deadline-notice run is done and notification has
+    reacted to whatever it recorded."""
+    p.clock.set_day(day, 10)
+    assert p.issues_rt.timers is not None and p.issues_rt.kv is not None
+    p.issues_rt.timers.wake()
+    kv, key = p.issues_rt.kv, timer_key(p.settings.stream, "issue_coordination", DEADLINE_NOTICES)
+
+    async def done() -> bool:
+        record, _ = await read_record(kv, key)
+        return record is not None and record.get("label") == day.isoformat() and record.get("expires_at") == 0.0
+
+    await wait_until(done, timeout=20, what=f"the deadline-notice run of {day}")
+    await p.synced()
+
+
+def near(page: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(i["rule_id"], i["urgency"], i["title"]) for i in reversed(page["items"])
+            if i["source_event_type"] == "IssueDeadlineNeared"]  # fmt: skip
+
+
+async def test_the_lead_unit_hears_3_and_1_working_days_before_once_each(timed: Platform) -> None:
+    p = timed
+    project_id = await p.project(name="焦作智能装备产业园")
+    issue_id = await p.raise_issue(project_id)
+    await p.act(issue_id, "assignment", "hq", {"lead_unit_id": "unit-b", "co_handler_ids": ["unit-c"], "deadline": DUE})
+    order = {"target_unit_id": "unit-a", "project_id": project_id, "subject": "开工滞后", "requirement": "限期整改",
+             "deadline": DUE}  # fmt: skip
+    r = await p.issues.post("/v1/supervision-orders", json=order, headers=p.h("supervision"))
+    assert r.status_code == 201, r.text
+    await p.synced()
+
+    await move_to(p, date(2024, 1, 4))  # Thursday: 4 working days left
+    assert near(await p.inbox("unit-b")) == []
+    await move_to(p, date(2024, 1, 5))  # Friday: 01-08, 01-09, 01-10
+    three = ("issue-deadline-3", "normal", "问题临期(3 个工作日):焦作智能装备产业园")
+    assert near(await p.inbox("unit-b")) == [three]
+    await move_to(p, date(2024, 1, 8))  # the weekend and Monday: 3 and then 2 left, nothing new
+    assert near(await p.inbox("unit-b")) == [three]
+    await move_to(p, date(2024, 1, 9))  # Tuesday: 1 left
+    one = ("issue-deadline-1", "urgent", "问题临期(1 个工作日):焦作智能装备产业园")
+    await move_to(p, date(2024, 1, 10))  # the deadline's day: nothing more
+    lead = await p.inbox("unit-b")
+    assert near(lead) == [three, one]
+    assert near(await p.inbox("unit-c")) == [three, one]
+    [urgent] = [i for i in lead["items"] if i["rule_id"] == "issue-deadline-1"]
+    assert (urgent["link_kind"], urgent["link_id"]) == ("issue", issue_id)
+    assert "2024-01-10 18:00" in urgent["body"] and "1 个工作日" in urgent["body"]
+    for org in ("unit-a", "hq", "leader-a", "supervision"):  # the raiser and the rest are not told
+        assert near(await p.inbox(org)) == [], org
+    # The 督办 order's target unit hears of the order's deadline the same way.
+    target = [(i["rule_id"], i["urgency"]) for i in reversed((await p.inbox("unit-a"))["items"])
+              if i["source_event_type"] == "SupervisionOrderDeadlineNeared"]  # fmt: skip
+    assert target == [("order-deadline-3", "normal"), ("order-deadline-1", "urgent")]
