@@ -1,0 +1,52 @@
+"""`make run` starts its demo receiver (shared/devstack/demo_receiver.py) as one more child, before the services: the
+notification service sends its e-mail to the receiver's SMTP sink, and the notification seed points the demo's
+webhook contact points at it and writes the secrets it set where the receiver reads them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.devstack.children import Child, wait_ready
+from shared.devstack.embedded import free_port
+
+MODULE = "shared.devstack.demo_receiver"
+NAME = "demo_receiver"
+# What the notification seed reads (services/notification/seed.py): where the receiver is, where its secrets go.
+RECEIVER_URL_ENV = "TIAODU_DEMO_RECEIVER_URL"
+RECEIVER_SECRETS_ENV = "TIAODU_DEMO_RECEIVER_SECRETS"
+
+Spawn = Callable[[str, str, int, dict[str, str]], Child]
+
+
+@dataclass(frozen=True)
+class DemoReceiver:
+    child: Child
+    smtp_port: int
+    secrets_file: Path
+
+    @property
+    def smtp_url(self) -> str:
+        return f"smtp://127.0.0.1:{self.smtp_port}?starttls=off"
+
+    def service_env(self, service: str) -> dict[str, str]:
+        """The notification service's mail goes to the sink (in `make run` only)."""
+        return {"TIAODU_SMTP_URL": self.smtp_url} if service == "notification" else {}
+
+    def seed_env(self) -> dict[str, str]:
+        return {RECEIVER_URL_ENV: self.child.url, RECEIVER_SECRETS_ENV: str(self.secrets_file)}
+
+
+def start_demo_receiver(folder: Path, spawn: Spawn, env: dict[str, str]) -> DemoReceiver:
+    folder.mkdir(parents=True, exist_ok=True)
+    http_port, smtp_port = free_port(), free_port()
+    secrets_file = folder / "webhook-secrets.json"  # written by the seed (mode 0600), kept across runs like the log
+    env = env | {
+        "DEMO_RECEIVER_PORT": str(http_port),
+        "DEMO_SMTP_PORT": str(smtp_port),
+        "DEMO_RECEIVER_SECRETS": str(secrets_file),
+    }
+    child = spawn(NAME, MODULE, http_port, env)
+    wait_ready(child)
+    return DemoReceiver(child, smtp_port, secrets_file)
