@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import httpx
 
 from services.notification.channels.webhook import new_webhook_secret, signature
 from shared.devstack.demo_receiver import Arrivals, smtp_sink, webhook_app
+from shared.devstack.demo_receiver_process import receiver_ports
 from shared.devstack.embedded import free_port
 
 
@@ -46,3 +48,13 @@ async def test_verified_and_forged_webhooks_and_an_email_are_listed_newest_first
         page = (await client.get("/")).text
         assert "项目亮红灯" in page and "已验证" in page and "未验证:签名不符" in page
         assert page.index("项目亮红灯") < page.index("问题交办")  # newest first
+
+
+def test_a_second_make_run_starts_the_receiver_on_the_ports_the_contact_points_name(tmp_path: Path) -> None:
+    first = receiver_ports(tmp_path)
+    assert receiver_ports(tmp_path) == first  # free again: the same URL the seeded webhooks point at
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", first[0]))
+        other = receiver_ports(tmp_path)  # taken by another program: fresh ports this time, the saved ones kept
+        assert other[0] != first[0]
+    assert receiver_ports(tmp_path) == first

@@ -4,6 +4,9 @@ webhook contact points at it and writes the secrets it set where the receiver re
 
 from __future__ import annotations
 
+import json
+import socket
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,9 +41,35 @@ class DemoReceiver:
         return {RECEIVER_URL_ENV: self.child.url, RECEIVER_SECRETS_ENV: str(self.secrets_file)}
 
 
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def receiver_ports(folder: Path) -> tuple[int, int]:
+    """The ports of the first run again: the webhook contact points in the log name the receiver's URL. Fresh ones
+    (and a warning) when another program holds them."""
+    saved = folder / "ports.json"
+    if saved.exists():
+        ports = json.loads(saved.read_text(encoding="utf-8"))
+        http_port, smtp_port = int(ports["http"]), int(ports["smtp"])
+        if _bindable(http_port) and _bindable(smtp_port):
+            return http_port, smtp_port
+        print(f"tiaodu: the demo receiver's ports {http_port}/{smtp_port} are taken; the demo's webhooks will not"
+              " reach it this time (make clean starts afresh)", file=sys.stderr)  # fmt: skip
+        return free_port(), free_port()  # the saved ones stay: they are what the log's contact points name
+    http_port, smtp_port = free_port(), free_port()
+    saved.write_text(json.dumps({"http": http_port, "smtp": smtp_port}), encoding="utf-8")
+    return http_port, smtp_port
+
+
 def start_demo_receiver(folder: Path, spawn: Spawn, env: dict[str, str]) -> DemoReceiver:
     folder.mkdir(parents=True, exist_ok=True)
-    http_port, smtp_port = free_port(), free_port()
+    http_port, smtp_port = receiver_ports(folder)
     secrets_file = folder / "webhook-secrets.json"  # written by the seed (mode 0600), kept across runs like the log
     env = env | {
         "DEMO_RECEIVER_PORT": str(http_port),
