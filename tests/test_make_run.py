@@ -228,6 +228,8 @@ async def test_stack_seeds_demo_once_and_keeps_data_across_restarts(
         async with httpx.AsyncClient(base_url=stack.base_url, timeout=10) as client:
             r = await client.get("/v1/projects", headers={"Authorization": f"Bearer {tokens['hq']}"})
             assert r.status_code == 200 and r.json()["total"] == 30
+        # The receiver is back where the seeded webhook contact points point.
+        assert stack.receiver is not None and stack.receiver.child.url == demo["receiver"]["url"]
     finally:
         await asyncio.to_thread(stack.stop)
 
