@@ -55,6 +55,16 @@ def test_a_second_make_run_starts_the_receiver_on_the_ports_the_contact_points_n
     assert receiver_ports(tmp_path) == first  # free again: the same URL the seeded webhooks point at
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", first[0]))
+        holder.listen()
         other = receiver_ports(tmp_path)  # taken by another program: fresh ports this time, the saved ones kept
         assert other[0] != first[0]
+    assert receiver_ports(tmp_path) == first
+    # The last run's receiver closed its connections first: they linger in TIME_WAIT, which must not count as taken.
+    with socket.socket() as server, socket.socket() as client:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", first[0]))
+        server.listen()
+        client.connect(("127.0.0.1", first[0]))
+        accepted, _ = server.accept()
+        accepted.close()
     assert receiver_ports(tmp_path) == first

@@ -42,7 +42,10 @@ class DemoReceiver:
 
 
 def _bindable(port: int) -> bool:
+    """Whether the receiver can listen there: as uvicorn and asyncio bind (SO_REUSEADDR), so that the connections the
+    last run left in TIME_WAIT do not count as taken."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
