@@ -111,6 +111,51 @@ async def _attachment_round_trip(client: httpx.AsyncClient, hq: dict[str, str], 
     assert r.status_code == 200 and r.content == photo, r.text[:300]
 
 
+async def _deliveries_reach_the_demo_receiver(
+    stack: Stack, client: httpx.AsyncClient, hq: dict[str, str], demo: dict[str, Any]
+) -> None:
+    """make run's receiver: the seed pointed every demo organisation's webhook at it (with secrets it verifies) and
+    the notification service's SMTP at its sink. hq assigns a raised demo issue to a unit (webhook first, the
+    default) with a co-handler that prefers e-mail: the receiver verifies the one and takes the other, and its page
+    lists both."""
+    assert stack.receiver is not None and demo["receiver"]["url"] == stack.receiver.child.url
+    secrets_file = stack.run_dir / "receiver" / "webhook-secrets.json"
+    assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600 and set(demo["tokens"]["units"]) <= set(
+        json.loads(secrets_file.read_text())
+    )
+    lead, co_handler = list(demo["tokens"]["units"])[:2]
+    email_first = {"channels": {u: ["email", "webhook"] for u in ("info", "normal", "urgent", "critical")}}
+    r = await client.put("/v1/preferences", json={"org_id": co_handler, "preferences": email_first}, headers=hq)
+    assert r.status_code == 200, r.text
+    pref_seq = r.json()["seq"]
+    issues = (await client.get("/v1/issues", params={"status": "raised", "limit": 1}, headers=hq)).json()["items"]
+    assert issues, "the demo keeps a raised issue"
+    r = await client.get("/v1/preferences", params={"org_id": co_handler, "min_seq": pref_seq}, headers=hq)
+    assert r.status_code == 200, r.text
+    r = await client.post(f"/v1/issues/{issues[0]['id']}/assignment",
+                          json={"lead_unit_id": lead, "co_handler_ids": [co_handler]}, headers=hq)  # fmt: skip
+    assert r.status_code == 200, r.text
+    async with httpx.AsyncClient(base_url=stack.receiver.child.url, timeout=10) as receiver:
+        deadline = asyncio.get_running_loop().time() + 60
+        while True:
+            items = (await receiver.get("/received")).json()["items"]
+            webhooks = [i for i in items if i["channel"] == "webhook" and i["org"] == lead]
+            mails = [i for i in items if i["channel"] == "email" and i["org"] == co_handler]
+            if webhooks and mails:
+                break
+            assert asyncio.get_running_loop().time() < deadline, items
+            await asyncio.sleep(0.2)
+        assert all(i["verified"] for i in webhooks), webhooks
+        assert not [i for i in items if not i["verified"]], items
+        page = (await receiver.get("/")).text
+        assert "演示接收端" in page and "已验证" in page and "电子邮件" in page
+        assert webhooks[0]["title"] in page and mails[0]["title"] in page
+        forged = await receiver.post(f"/webhooks/{lead}", content=b"{}", headers={
+            "webhook-id": "msg_x", "webhook-timestamp": "1", "webhook-signature": "v1,AAAA"})  # fmt: skip
+        assert forged.status_code == 401
+        assert (await receiver.get("/received")).json()["items"][0]["verified"] is False
+
+
 @pytest.mark.timeout(900)  # the seed lives the demo's nine months on its clock, day by day (docs/adr/0017)
 async def test_stack_seeds_demo_once_and_keeps_data_across_restarts(
     servers: tuple[Server, Server], tmp_path: Path
@@ -168,6 +213,7 @@ async def test_stack_seeds_demo_once_and_keeps_data_across_restarts(
             await _first_scheduled_run_keeps_every_colour(stack, client, hq, demo)
             await _attachment_round_trip(client, hq, projects[0]["id"])
             await _issues_of_the_demo(client, hq, tokens)
+            await _deliveries_reach_the_demo_receiver(stack, client, hq, demo)
             r = await client.post(
                 "/v1/programmes",
                 json={"name": "x", "year": 2024},
@@ -182,6 +228,8 @@ async def test_stack_seeds_demo_once_and_keeps_data_across_restarts(
         async with httpx.AsyncClient(base_url=stack.base_url, timeout=10) as client:
             r = await client.get("/v1/projects", headers={"Authorization": f"Bearer {tokens['hq']}"})
             assert r.status_code == 200 and r.json()["total"] == 30
+        # The receiver is back where the seeded webhook contact points point.
+        assert stack.receiver is not None and stack.receiver.child.url == demo["receiver"]["url"]
     finally:
         await asyncio.to_thread(stack.stop)
 

@@ -2,10 +2,11 @@
 hours and its digest choice, from its contact points and preferences (the `subscription` aggregate).
 
 The chain follows the preference's channels for the urgency (in order), else the default order; each channel
-contributes the recipient's enabled contact points of that kind (those of the named person first, when the
-notification names one, then the organisation's own). The in-app inbox is not in the chain: it holds every
-notification already. A target is named `channel:contact_point_id`, so two addresses of one kind are two links of
-the chain.
+contributes the recipient's enabled contact points of that kind. When the notification names a person (a routing
+rule's `person`, e.g. a unit's 联络员), that person's points come first, on every channel, then the organisation's
+own: the person hears it on any channel before the organisation's office does. The in-app inbox is not in the
+chain: it holds every notification already. A target is named `channel:contact_point_id`, so two addresses of one
+kind are two links of the chain.
 """
 
 from __future__ import annotations
@@ -83,18 +84,21 @@ def chain_of(
     wanted: Sequence[Channel] = next(
         (channels for u, channels in preferences.channels.items() if u.value == urgency), DEFAULT_ORDER
     )
-    usable = sorted((p for p in points if p.enabled), key=lambda p: (p.person != person, p.contact_point_id))
+    usable = sorted((p for p in points if p.enabled), key=lambda p: p.contact_point_id)
     chain: list[Target] = []
-    for channel in dict.fromkeys(wanted):
-        factory = endpoints.get(channel)
-        if factory is None:
-            continue  # the inbox, or a channel this deployment does not run
-        for point in usable:
-            if KIND_CHANNEL[point.kind] is not channel or (point.person is not None and point.person != person):
-                continue
-            endpoint = factory(point)
-            if endpoint is not None:
-                chain.append(Target(channel, point.contact_point_id, endpoint))
+    # The named person's points (none when the notification names nobody), then the organisation's own; another
+    # person's points never (a secretary does not get the 联络员's messages).
+    for whose in dict.fromkeys([person, None]):
+        for channel in dict.fromkeys(wanted):
+            factory = endpoints.get(channel)
+            if factory is None:
+                continue  # the inbox, or a channel this deployment does not run
+            for point in usable:
+                if KIND_CHANNEL[point.kind] is not channel or point.person != whose:
+                    continue
+                endpoint = factory(point)
+                if endpoint is not None:
+                    chain.append(Target(channel, point.contact_point_id, endpoint))
     return tuple(chain)
 
 

@@ -5,8 +5,10 @@ For each event of a routable type (render.ROUTABLE) the routing rule version in 
 time) is matched; each matching rule's recipients are resolved from facts this service folded (it waits until its
 projection has passed the event) and each recipient's inbox gets one `NotificationRequested`, whose event id and
 notification id derive from (source event, rule, recipient): a redelivery, a restart or a second replica appends
-nothing twice. A recipient two rules name gets the more urgent one only; the organisation that caused the event is
-not told of its own act. It starts at the log's end when first started: the past is not news.
+nothing twice. A rule naming a person (a unit's 联络员) addresses that person of each recipient organisation: the
+delivery engine tries the person's contact points first. A recipient two rules name gets the more urgent one only;
+the organisation that caused the event is not told of its own act. It starts at the log's end when first started:
+the past is not news.
 """
 
 from __future__ import annotations
@@ -56,9 +58,9 @@ async def route(rt: Runtime, cause: Cause) -> None:
     message = RENDERERS[env.type](payload, subject)
     for org, rule in chosen.items():
         request = NotificationRequested(
-            notification_id=notification_id(env.id, rule.rule_id, org), source_event_id=str(env.id),
+            notification_id=notification_id(env.id, rule.rule_id, org, rule.person), source_event_id=str(env.id),
             source_event_type=env.type, rule_id=rule.rule_id, rule_version=version.version, urgency=rule.urgency,
-            title=message.title, body=message.body, link=message.link,
+            title=message.title, body=message.body, link=message.link, person=rule.person,
         )  # fmt: skip
         await execute(
             pool=rt.pool, store=rt.store, schema=rt.schema, spec=INBOXES, aggregate_id=org,

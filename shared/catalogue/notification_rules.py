@@ -59,6 +59,12 @@ class RoutingRule(BaseModel):
     conditions: list[Condition] = Field(default_factory=list, max_length=5, description="条件(全部满足)")
     recipients: list[Recipient] = Field(min_length=1, max_length=11, description="接收方")
     urgency: Urgency = Field(description="紧急程度:info 提示、normal 一般、urgent 紧急、critical 特急")
+    # Added after the first version (optional: rules published without it still fold and route as before).
+    person: Annotated[str, Field(min_length=1, max_length=50)] | None = Field(
+        default=None,
+        description="接收机构内的具名联系人(与联系方式的 person 一致,如 联络员、秘书):先送达其联系方式,"
+        "没有时送达机构本身的联系方式;空为机构本身",
+    )
     count_field: FieldName | None = Field(default=None, description="重复提醒所数的字段(如 days_overdue)")
     remind_every: StrictInt | None = Field(default=None, ge=1, le=365, description="首次之后每隔几次提醒一次")
 
@@ -91,6 +97,7 @@ def _text(value: object) -> str:
 
 R = Recipient
 U = Urgency
+LIAISON = "联络员"  # the unit's named person who files its weekly reports (contact points name it so)
 
 
 def _rule(rule_id: str, event_type: str, recipients: list[Recipient], urgency: Urgency, **extra: object) -> RoutingRule:
@@ -119,7 +126,7 @@ def default_rules() -> list[RoutingRule]:
               conditions=[{"field": "days_left", "values": ["3", "1"]}]),
         _rule("milestone-overdue", "MilestoneOverdueFlagged", [R.PROJECT_UNIT, R.SPONSOR], U.URGENT,
               count_field="days_overdue", remind_every=7),
-        _rule("report-missing", "ReportOverdueFlagged", [R.PROJECT_UNIT], U.NORMAL),
+        _rule("report-missing", "ReportOverdueFlagged", [R.PROJECT_UNIT], U.NORMAL, person=LIAISON),
         _rule("light-red", "StatusLightChanged", [R.PROJECT_UNIT, R.SPONSOR, R.HQ, R.SUPERVISION, R.SUBSCRIBERS],
               U.URGENT,
               conditions=[{"field": "colour", "values": ["red"]}]),

@@ -24,6 +24,7 @@ BANNER = """
   接口文档 (Swagger):   {base}/docs
   演示令牌 (tokens):    {demo}
   日志 (logs):          {logs}
+  演示接收端 (receiver): {receiver}  (Webhook 与电子邮件的投递在此可见)
 按 Ctrl-C 停止。
 """
 
@@ -34,7 +35,9 @@ def main() -> int:
     stack = Stack()
     try:
         stack.start()
-        print(BANNER.format(base=stack.base_url, demo=stack.demo_file, logs=stack.logs_dir), flush=True)
+        receiver = stack.receiver.child.url if stack.receiver else "(未启动)"
+        print(BANNER.format(base=stack.base_url, demo=stack.demo_file, logs=stack.logs_dir, receiver=receiver),
+              flush=True)  # fmt: skip
         while True:
             time.sleep(0.5)
             stack.check()

@@ -29,6 +29,7 @@ from shared.devstack.children import (
     wait_ready,
 )
 from shared.devstack.demo_clock import DEMO_CLOCK_START, start_demo_clock
+from shared.devstack.demo_receiver_process import DemoReceiver, start_demo_receiver
 from shared.devstack.embedded import Server, free_port, start_nats, start_postgres, tail
 from shared.devstack.files import write_private
 from shared.devstack.nats_config import ADMIN, local_passwords, render_server_config
@@ -79,6 +80,7 @@ class Stack:
         self.servers: list[Server] = []
         self.services: list[Child] = []
         self.gateway: Child | None = None
+        self.receiver: DemoReceiver | None = None  # make run's demo receiver (webhooks and e-mail), demo only
         self.nats_url = ""
         self.nats_passwords: dict[str, str] = {}
         self.database_url = ""
@@ -114,6 +116,8 @@ class Stack:
         (self.run_dir / "LAYOUT").write_text(f"{RUN_LAYOUT}\n", encoding="utf-8")
         try:
             self._start_infrastructure()
+            if self.demo:
+                self.receiver = start_demo_receiver(self.run_dir / "receiver", self._spawn, self.child_env())
             self._start_services()
             self._start_gateway()
             if self.demo:
@@ -211,6 +215,8 @@ class Stack:
         for name in names:
             port = free_port()
             env = self.child_env(name, SERVICE_PORT=str(port), REPLICA_ID=f"{name}-1")
+            if self.receiver is not None:
+                env |= self.receiver.service_env(name)
             self.services.append(self._spawn(name, f"services.{name}", port, env))
         for child in self.services:
             wait_ready(child)
@@ -242,13 +248,19 @@ class Stack:
                     self.base_url,
                     "--token",
                     self.tokens["hq"],
-                    extra_env={"TIAODU_DEMO_TOKENS": json.dumps(self.tokens)},  # seeds acting as units or leaders
+                    # seeds acting as units or leaders; the notification seed points contact points at the receiver
+                    extra_env={
+                        "TIAODU_DEMO_TOKENS": json.dumps(self.tokens),
+                        **(self.receiver.seed_env() if self.receiver else {}),
+                    },
                 )
             if self.clock:  # the seeds lived the demo's history on its clock: say where it stands now
                 self.clock["now_at_start"] = self._demo_time()
         users = {user: {"user": user, "password": pw} for user, pw in self.nats_passwords.items()}
         nats = {"url": self.nats_url, "users": users}
         demo = {"base_url": self.base_url, "tokens": self.tokens, "nats": nats, "clock": self.clock}
+        if self.receiver is not None:
+            demo["receiver"] = {"url": self.receiver.child.url, "smtp_url": self.receiver.smtp_url}
         write_private_json(self.demo_file, demo)
 
     def _demo_time(self) -> str:
@@ -284,7 +296,8 @@ class Stack:
         return result.stdout.decode("utf-8") if capture else ""
 
     def children(self) -> list[Child]:
-        return [*self.services, *([self.gateway] if self.gateway else [])]
+        receiver = [self.receiver.child] if self.receiver else []
+        return [*receiver, *self.services, *([self.gateway] if self.gateway else [])]
 
     def check(self) -> None:
         """Raise StackError if any process the stack started has died."""
@@ -299,8 +312,10 @@ class Stack:
         if self.gateway:
             stop_processes([self.gateway.proc])
         stop_processes([child.proc for child in self.services])
+        if self.receiver:
+            stop_processes([self.receiver.child.proc])
         for server in reversed(self.servers):  # PostgreSQL, then NATS
             server.stop()
         for fh in self._logs:
             fh.close()
-        self.gateway, self.services, self.servers, self._logs = None, [], [], []
+        self.gateway, self.receiver, self.services, self.servers, self._logs = None, None, [], [], []

@@ -47,3 +47,12 @@ def test_quiet_hours_and_digest_come_with_the_recipient() -> None:
     assert recipient.digest is Digest.WEEKLY
     assert recipient.quiet is not None and (recipient.quiet.start.hour, recipient.quiet.end.hour) == (22, 7)
     assert recipient.target("email:cp-mail").endpoint == "office@unit.example"
+
+
+def test_a_named_person_hears_it_on_any_of_their_channels_before_the_organisations_own() -> None:
+    """The 联络员's mailbox comes before the organisation's webhook, although webhooks come first by default; with
+    nobody named, or someone else named, the 联络员's mailbox stays out."""
+    assert names(chain_of(POINTS, Preferences(), "urgent", "联络员王芳", ENDPOINTS)) == [
+        "email:cp-mail-wang", "webhook:cp-hook", "email:cp-mail",
+    ]  # fmt: skip
+    assert names(chain_of(POINTS, Preferences(), "urgent", "秘书", ENDPOINTS)) == ["webhook:cp-hook", "email:cp-mail"]
