@@ -65,12 +65,20 @@ class Project:
         await wait_until(lambda: s.rt.reactions[0].wait_for(source_seq, 0.1), 10, f"the reaction to seq {source_seq}")
 
         async def relit() -> bool:
+            # Every dimension, not only the overall colour: the light on record before the event may already have
+            # the same overall colour, and the light the reaction recorded may not be projected yet.
             current = await self.light(s)
             what_if = (await s.client.get(f"/v1/projects/{self.pid}/light/what-if", headers=self.hq)).json()
-            return bool(current.get("as_of") == TODAY.isoformat() and current["colour"] == what_if["colour"])
+            return current.get("as_of") == TODAY.isoformat() and _colours(current) == _colours(what_if)
 
         await wait_until(relit, 10, "the light to follow the event")
         return await self.light(s)
+
+
+def _colours(light: dict[str, Any]) -> dict[str, Any]:
+    """The overall colour and each dimension's."""
+    dimensions = {k: v["colour"] for k, v in light.items() if isinstance(v, dict) and "colour" in v}
+    return {"colour": light.get("colour"), **dimensions}
 
 
 async def completions(rt: Runtime, plan_id: str, count: int) -> list[StoredEvent]:
