@@ -31,7 +31,9 @@ NOTIFICATION_NAMESPACE = uuid.UUID("2f7c9a14-5e3b-4c81-9d6a-0b8e4f2a7c53")
 def notification_id(source_event_id: uuid.UUID, rule_id: str, recipient: str, person: str | None = None) -> str:
     """The same source event routed by the same rule to the same recipient is one notification, however often it
     is handled."""
-    return "ntf-" + uuid.uuid5(NOTIFICATION_NAMESPACE, f"{source_event_id}|{rule_id}|{recipient}|{person or ''}").hex
+    # Without a person the name is the one notifications had before rules could name people: their ids stay.
+    name = f"{source_event_id}|{rule_id}|{recipient}" + (f"|{person}" if person else "")
+    return "ntf-" + uuid.uuid5(NOTIFICATION_NAMESPACE, name).hex
 
 
 def read_event_id(notification: str) -> uuid.UUID:

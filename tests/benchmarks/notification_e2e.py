@@ -37,6 +37,7 @@ import httpx
 from services.notification.channels.webhook import new_webhook_secret
 from services.notification.domain import notification_id
 from services.scheduling.domain_monitoring import day_id
+from shared.catalogue.notification_rules import default_rules
 from shared.catalogue.scheduling import ReportOverdueFlagged
 from shared.devstack.children import stop_processes
 from shared.devstack.embedded import free_port
@@ -51,6 +52,8 @@ from tests.benchmarks.servers import BenchServers, bench_servers
 from tests.platform import project_body
 
 RULE_ID = "report-missing"  # the default routing rule for ReportOverdueFlagged: the project's unit hears of it
+# The person the rule names (the unit's 联络员): part of each notification's id.
+RULE_PERSON = next(r.person for r in default_rules() if r.rule_id == RULE_ID)
 MONITOR = Actor(org_id="platform", role=Role.SYSTEM, user="scheduling-monitor")  # who appends flags in production
 FIRST_DAY = date(2024, 3, 4)  # the monitoring days the flags are for, one after another
 
@@ -215,7 +218,7 @@ async def notification_round(
                 await asyncio.to_thread(platform.stop, "notification")
     finally:
         stop_processes([receiver])
-    ids = [notification_id(s.event_id, RULE_ID, s.unit) for s in sent]
+    ids = [notification_id(s.event_id, RULE_ID, s.unit, RULE_PERSON) for s in sent]
     requested = await _requested_at(servers.settings.database_url, ids)
     expected = [Expected(nid, s.acked_at, requested.get(nid)) for nid, s in zip(ids, sent, strict=True)]
     paired = pair(expected, answer["first"])

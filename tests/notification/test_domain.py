@@ -9,7 +9,13 @@ from datetime import UTC, date, datetime
 import pytest
 
 from services.notification.commands import PublishRoutingRules
-from services.notification.domain import NotificationFacts, decide_read, notification_id, read_event_id
+from services.notification.domain import (
+    NOTIFICATION_NAMESPACE,
+    NotificationFacts,
+    decide_read,
+    notification_id,
+    read_event_id,
+)
 from services.notification.domain_rules import (
     RoutingRuleSetState,
     decide_default_rules,
@@ -80,6 +86,16 @@ def test_ids_keep_duplicates_out() -> None:
     assert notification_id(source, "issue-assigned", "unit-b") == notification_id(source, "issue-assigned", "unit-b")
     assert notification_id(source, "issue-assigned", "unit-b") != notification_id(source, "issue-assigned", "unit-c")
     assert read_event_id("ntf-1") == read_event_id("ntf-1") != read_event_id("ntf-2")
+    # A named person is part of the id; without one the id is the one notifications had before rules named people
+    # (pinned: a changed id would make the reaction request an old event's notification again).
+    assert notification_id(source, "report-missing", "unit-b", "联络员") != notification_id(
+        source, "report-missing", "unit-b"
+    )
+    known = uuid.UUID("6f1c5d6e-2a8e-4b0f-9a57-7c1f1f0a5e11")
+    assert (
+        notification_id(known, "issue-assigned", "unit-b")
+        == "ntf-" + uuid.uuid5(NOTIFICATION_NAMESPACE, f"{known}|issue-assigned|unit-b").hex
+    )
 
 
 def test_mark_read_once_and_only_in_ones_own_inbox() -> None:
