@@ -5,58 +5,25 @@ re-run of the same moment by both at once appends nothing, and a closed order is
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from datetime import UTC, date, datetime
 
-import httpx
 import pytest
 
-from services.intake.bootstrap import create_app as create_intake
-from services.issue_coordination.bootstrap import create_app as create_issue_coordination
 from services.issue_coordination.supervision_reminders import SUPERVISION_REMINDERS, run_reminders
-from shared.clock import SimulatedClock
 from shared.eventstore import Context
 from shared.kv_records import read_record
 from shared.names import timer_key
 from shared.runtime import Runtime
 from shared.settings import Settings
-from tests.platform import SYSTEM_CTX, auth, bootstrap_orgs, project_body, running, runtime_of, wait_until
-
-
-@dataclasses.dataclass
-class Two:
-    a: httpx.AsyncClient
-    rts: list[Runtime]
-    tokens: dict[str, str]
-    clock: SimulatedClock
-    settings: Settings
+from tests.issue_coordination.two_replicas import Two, two_replicas
+from tests.platform import SYSTEM_CTX, auth, wait_until
 
 
 @pytest.fixture
 async def two(settings: Settings) -> AsyncIterator[Two]:
-    clock = SimulatedClock()  # 2024-01-01 08:00 China time
-    fast = dataclasses.replace(settings, timer_poll_s=0.2)
-    intake_app = create_intake(dataclasses.replace(fast, replica_id="intake-1"))
-    apps = [create_issue_coordination(dataclasses.replace(fast, replica_id=f"issues-{n}"), clock=clock,
-                                      escalate=True) for n in "ab"]  # fmt: skip
-    async with AsyncExitStack() as stack:
-        intake = await stack.enter_async_context(running(intake_app))
-        clients = [await stack.enter_async_context(running(app)) for app in apps]
-        tokens = await bootstrap_orgs(runtime_of(intake_app).store)
-        last = await runtime_of(intake_app).store.last_seq()
-        assert await runtime_of(intake_app).runner.wait_for(last, 10)
-        r = await intake.post("/v1/programmes", json={"id": "prog", "name": "2024 三十工程", "year": 2024},
-                              headers=auth(tokens["hq"]))  # fmt: skip
-        assert r.status_code == 201, r.text
-        assert await runtime_of(intake_app).runner.wait_for(r.json()["seq"], 10)
-        r = await intake.post("/v1/projects", json=project_body(), headers=auth(tokens["hq"]))
-        assert r.status_code == 201, r.text
-        rts = [runtime_of(app) for app in apps]
-        for rt in rts:
-            assert await rt.runner.wait_for(r.json()["seq"], 10)
-        yield Two(clients[0], rts, tokens, clock, fast)
+    async with two_replicas(settings) as replicas:
+        yield replicas
 
 
 async def reminders_of(rt: Runtime, order_id: str) -> list[int | None]:
