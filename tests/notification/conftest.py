@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,13 +86,21 @@ class Platform:
 
 @pytest.fixture
 async def platform(settings: Settings) -> AsyncIterator[Platform]:
-    clock = SimulatedClock()
+    async with platform_of(settings, escalate=False) as p:
+        yield p
+
+
+@asynccontextmanager
+async def platform_of(settings: Settings, *, escalate: bool) -> AsyncIterator[Platform]:
+    """intake, scheduling (no monitoring, no reactions), issue_coordination (its timers when `escalate`) and
+    notification on one SimulatedClock, with the test organisations and a programme."""
+    clock = SimulatedClock()  # 2024-01-01 08:00 China time
     intake_app = create_intake(dataclasses.replace(settings, replica_id="intake-1"), clock=clock)
     scheduling_app = create_scheduling(
         dataclasses.replace(settings, replica_id="scheduling-1"), clock=clock, monitor=False, react=False
     )
     issues_app = create_issue_coordination(
-        dataclasses.replace(settings, replica_id="issues-1"), clock=clock, escalate=False
+        dataclasses.replace(settings, replica_id="issues-1"), clock=clock, escalate=escalate
     )
     notification_app = create_notification(dataclasses.replace(settings, replica_id="notification-1"), clock=clock)
     async with AsyncExitStack() as stack:

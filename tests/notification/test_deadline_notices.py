@@ -7,24 +7,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from datetime import date
 from typing import Any
 
 import pytest
 
-from services.intake.bootstrap import create_app as create_intake
-from services.intake.cli import bootstrap_organisation
-from services.issue_coordination.bootstrap import create_app as create_issue_coordination
 from services.issue_coordination.deadline_notice_runs import DEADLINE_NOTICES
-from services.notification.bootstrap import create_app as create_notification
-from services.scheduling.bootstrap import create_app as create_scheduling
-from shared.clock import SimulatedClock
 from shared.kv_records import read_record
 from shared.names import timer_key
 from shared.settings import Settings
-from tests.notification.conftest import EXTRA_ORGS, Platform
-from tests.platform import SYSTEM_CTX, bootstrap_orgs, running, runtime_of, wait_until
+from tests.notification.conftest import Platform, platform_of
+from tests.platform import wait_until
 
 DUE = "2024-01-10T18:00:00+08:00"  # a Wednesday: 3 working days before is Friday 01-05, 1 is Tuesday 01-09
 
@@ -32,31 +25,7 @@ DUE = "2024-01-10T18:00:00+08:00"  # a Wednesday: 3 working days before is Frida
 @pytest.fixture
 async def timed(settings: Settings) -> AsyncIterator[Platform]:
     """The notification tests' platform with issue_coordination's timers running (polling fast) on its clock."""
-    clock = SimulatedClock()  # 2024-01-01 08:00 China time
-    fast = dataclasses.replace(settings, timer_poll_s=0.2)
-    intake_app = create_intake(dataclasses.replace(fast, replica_id="intake-1"), clock=clock)
-    scheduling_app = create_scheduling(
-        dataclasses.replace(fast, replica_id="scheduling-1"), clock=clock, monitor=False, react=False
-    )
-    issues_app = create_issue_coordination(dataclasses.replace(fast, replica_id="issues-1"), clock=clock)
-    notification_app = create_notification(dataclasses.replace(fast, replica_id="notification-1"), clock=clock)
-    async with AsyncExitStack() as stack:
-        intake = await stack.enter_async_context(running(intake_app))
-        await stack.enter_async_context(running(scheduling_app))
-        issues = await stack.enter_async_context(running(issues_app))
-        notification = await stack.enter_async_context(running(notification_app))
-        p = Platform(intake, issues, notification, runtime_of(intake_app), runtime_of(scheduling_app),
-                     runtime_of(issues_app), runtime_of(notification_app), {}, clock, fast)  # fmt: skip
-        p.tokens = await bootstrap_orgs(p.intake_rt.store)
-        for org_id, name, role in EXTRA_ORGS:
-            p.tokens[org_id] = await bootstrap_organisation(
-                p.intake_rt.store, org_id, name, role, SYSTEM_CTX, demo=False, label="test"
-            )
-        await p.synced()
-        r = await intake.post("/v1/programmes", json={"id": "prog", "name": "2024 三十工程", "year": 2024},
-                              headers=p.h("hq"))  # fmt: skip
-        assert r.status_code == 201, r.text
-        await p.synced()
+    async with platform_of(dataclasses.replace(settings, timer_poll_s=0.2), escalate=True) as p:
         yield p
 
 
