@@ -18,12 +18,10 @@ from services.issue_coordination.deadline_notices import working_days_left
 from services.issue_coordination.work_calendar import WorkCalendar
 from shared.clock import CHINA
 from shared.eventstore import Context
-from shared.kv_records import read_record
-from shared.names import timer_key
 from shared.runtime import Runtime
 from shared.settings import Settings
-from tests.issue_coordination.two_replicas import Two, two_replicas
-from tests.platform import SYSTEM_CTX, auth, wait_until
+from tests.issue_coordination.two_replicas import Two, run_timer_on, two_replicas
+from tests.platform import SYSTEM_CTX, auth
 
 DUE = "2024-02-19T18:00:00+08:00"  # Monday after the Spring Festival week
 EXTENDED = "2024-02-22T18:00:00+08:00"  # Thursday
@@ -52,19 +50,7 @@ async def notices(rt: Runtime, aggregate: str, aggregate_id: str) -> list[tuple[
 
 async def move_to(two: Two, day: date, hour: int = 10) -> None:
     """Move the shared clock and wait until that day's deadline-notice run is done (by either replica)."""
-    two.clock.set_day(day, hour)
-    for rt in two.rts:
-        assert rt.timers is not None
-        rt.timers.wake()
-    kv = two.rts[0].kv
-    assert kv is not None
-    key = timer_key(two.settings.stream, "issue_coordination", DEADLINE_NOTICES)
-
-    async def done() -> bool:
-        record, _ = await read_record(kv, key)
-        return record is not None and record.get("label") == day.isoformat() and record.get("expires_at") == 0.0
-
-    await wait_until(done, timeout=20, what=f"the deadline-notice run of {day}")
+    await run_timer_on(two, DEADLINE_NOTICES, day, hour)
 
 
 async def test_notices_3_and_1_working_days_before_across_a_holiday_once_with_two_replicas(two: Two) -> None:

@@ -12,12 +12,10 @@ import pytest
 
 from services.issue_coordination.supervision_reminders import SUPERVISION_REMINDERS, run_reminders
 from shared.eventstore import Context
-from shared.kv_records import read_record
-from shared.names import timer_key
 from shared.runtime import Runtime
 from shared.settings import Settings
-from tests.issue_coordination.two_replicas import Two, two_replicas
-from tests.platform import SYSTEM_CTX, auth, wait_until
+from tests.issue_coordination.two_replicas import Two, run_timer_on, two_replicas
+from tests.platform import SYSTEM_CTX, auth
 
 
 @pytest.fixture
@@ -33,19 +31,7 @@ async def reminders_of(rt: Runtime, order_id: str) -> list[int | None]:
 
 async def move_to(two: Two, day: date, hour: int) -> None:
     """Move the shared clock and wait until the daily reminder run of that day is done (by either replica)."""
-    two.clock.set_day(day, hour)
-    for rt in two.rts:
-        assert rt.timers is not None
-        rt.timers.wake()
-    kv = two.rts[0].kv
-    assert kv is not None
-    key = timer_key(two.settings.stream, "issue_coordination", SUPERVISION_REMINDERS)
-
-    async def done() -> bool:
-        record, _ = await read_record(kv, key)
-        return record is not None and record.get("label") == day.isoformat() and record.get("expires_at") == 0.0
-
-    await wait_until(done, timeout=20, what=f"the reminder run of {day}")
+    await run_timer_on(two, SUPERVISION_REMINDERS, day, hour)
 
 
 async def test_reminders_once_per_period_with_two_replicas_until_closed(two: Two) -> None:

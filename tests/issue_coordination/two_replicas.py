@@ -7,15 +7,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import date
 
 import httpx
 
 from services.intake.bootstrap import create_app as create_intake
 from services.issue_coordination.bootstrap import create_app as create_issue_coordination
 from shared.clock import SimulatedClock
+from shared.kv_records import read_record
+from shared.names import timer_key
 from shared.runtime import Runtime
 from shared.settings import Settings
-from tests.platform import auth, bootstrap_orgs, project_body, running, runtime_of
+from tests.platform import auth, bootstrap_orgs, project_body, running, runtime_of, wait_until
 
 
 @dataclasses.dataclass
@@ -50,3 +53,21 @@ async def two_replicas(settings: Settings) -> AsyncIterator[Two]:
         for rt in rts:
             assert await rt.runner.wait_for(r.json()["seq"], 10)
         yield Two(clients[0], rts, tokens, clock, fast)
+
+
+async def run_timer_on(two: Two, timer: str, day: date, hour: int) -> None:
+    """Move the shared clock to `hour` of `day` and wait until that day's run of `timer` is done (by either
+    replica)."""
+    two.clock.set_day(day, hour)
+    for rt in two.rts:
+        assert rt.timers is not None
+        rt.timers.wake()
+    kv = two.rts[0].kv
+    assert kv is not None
+    key = timer_key(two.settings.stream, "issue_coordination", timer)
+
+    async def done() -> bool:
+        record, _ = await read_record(kv, key)
+        return record is not None and record.get("label") == day.isoformat() and record.get("expires_at") == 0.0
+
+    await wait_until(done, timeout=20, what=f"the {timer} run of {day}")
