@@ -121,7 +121,7 @@ class EventStore:
     ) -> StoredEvent:
         """Append one event after `expected`; raises ConcurrencyConflict if the aggregate moved on."""
         entry = CATALOGUE.entry_for(payload)
-        if entry.aggregate_type != aggregate_type:
+        if not entry.belongs_to(aggregate_type):
             raise ValueError(f"{entry.name} belongs to {entry.aggregate_type}, not {aggregate_type}")
         now = self.clock.now()
         envelope, data = encode_envelope(

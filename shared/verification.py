@@ -99,7 +99,7 @@ def check_event(raw: Raw, *, verify_hash: bool = False) -> StoredEvent:
         )
     try:
         entry = CATALOGUE.entry(envelope.type)
-        if entry.aggregate_type != key[0]:
+        if not entry.belongs_to(key[0]):
             raise Unsound(f"{envelope.type} belongs to {entry.aggregate_type}, not to {key[0]}")
         payload = CATALOGUE.load_payload(envelope.type, envelope.schema_version, envelope.payload)
     except UnknownEventType as exc:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Respons
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 
+from shared.access_log import RecordAuditorAccess
 from shared.auth import Principal
 from shared.body_limit import BodyLimitMiddleware
 from shared.commands import CommandMeta, Outcome
@@ -47,6 +48,7 @@ async def authenticate(request: Request) -> Principal:
     principal = await runtime.principals.principal(runtime.pool, runtime.schema, token.strip())
     if principal is None:
         raise Problem(401, "令牌无效或已吊销", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    request.scope.setdefault("state", {})["principal"] = principal  # for shared.access_log, which asks afterwards
     return principal
 
 
@@ -270,6 +272,7 @@ def install_common(app: FastAPI) -> None:
     app.include_router(health_router())
     if app.docs_url is None and app.openapi_url is not None:  # the app leaves /docs to us: served from here
         mount_docs(app, openapi_url=app.openapi_url, title=f"{app.title} · 接口文档")
+    app.add_middleware(RecordAuditorAccess)  # inside the others: the principal is known, the request's span current
     app.add_middleware(TracingMiddleware)
     app.add_middleware(BodyLimitMiddleware)  # a body over the limit is never read
     app.add_middleware(AuthenticateFirst)  # outermost: nor is the body of an unauthenticated request

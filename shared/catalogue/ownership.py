@@ -7,6 +7,7 @@ the consumer groups name the durable consumers a service may create and read (sh
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from shared.names import PROJECTION_GROUP
@@ -35,6 +36,19 @@ SERVICES: dict[str, ServiceGrant] = {
         frozenset({"inbox", "delivery", "subscription", "routing_rule_set"}),
         (PROJECTION_GROUP, "notifications", "delivery"),
     ),
+}
+
+
+def access_aggregate(service: str) -> str:
+    """The aggregate type on which `service` records the auditors' reads it serves (AuditorAccessRecorded,
+    docs/adr/0033): one per service, so that no service needs another's publish rights nor contends with it."""
+    return f"{service}_access"
+
+
+# Every service (the ones above and any added later) owns its own access-log aggregate type.
+SERVICES = {
+    name: dataclasses.replace(grant, aggregates=grant.aggregates | {access_aggregate(name)})
+    for name, grant in SERVICES.items()
 }
 
 

@@ -6,7 +6,7 @@ lives. An old event always replays under new code: an upcaster lifts payload ver
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -28,6 +28,12 @@ class EventType:
     schema_version: int
     model: type[BaseModel]
     upcasters: dict[int, Upcaster] = field(default_factory=dict)  # from version -> payload at version + 1
+    # Further aggregate types the event may be appended to: one event shape that every service records on an
+    # aggregate type of its own (AuditorAccessRecorded, shared/catalogue/access.py), so that least privilege holds.
+    also_on: frozenset[str] = frozenset()
+
+    def belongs_to(self, aggregate_type: str) -> bool:
+        return aggregate_type == self.aggregate_type or aggregate_type in self.also_on
 
 
 class Catalogue:
@@ -35,11 +41,12 @@ class Catalogue:
         self._by_name: dict[str, EventType] = {}
         self._by_model: dict[type[BaseModel], EventType] = {}
 
-    def event(self, name: str, *, aggregate: str, version: int = 1) -> Callable[[P], P]:
+    def event(self, name: str, *, aggregate: str, version: int = 1, also_on: Collection[str] = ()) -> Callable[[P], P]:
         def register(model: P) -> P:
             if name in self._by_name:
                 raise ValueError(f"event name {name!r} registered twice")
-            entry = EventType(name=name, aggregate_type=aggregate, schema_version=version, model=model)
+            entry = EventType(name=name, aggregate_type=aggregate, schema_version=version, model=model,
+                              also_on=frozenset(also_on) - {aggregate})  # fmt: skip
             self._by_name[name] = entry
             self._by_model[model] = entry
             return model
@@ -93,6 +100,7 @@ class Catalogue:
             entry = self._by_name[name]
             events[name] = {
                 "aggregate_type": entry.aggregate_type,
+                **({"also_on": sorted(entry.also_on)} if entry.also_on else {}),
                 "schema_version": entry.schema_version,
                 "payload": entry.model.model_json_schema(mode="serialization"),
             }
