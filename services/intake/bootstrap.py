@@ -17,6 +17,7 @@ from shared.auth import IdentityReadModel
 from shared.clock import Clock
 from shared.projection import AfterCommit
 from shared.provision import verify_attachment_store
+from shared.rebuild_diff_api import rebuild_diff_router
 from shared.runtime import CompositeReadModel, Runtime
 from shared.settings import Settings
 from shared.telemetry import setup_telemetry
@@ -58,6 +59,12 @@ def create_app(
         lifespan=lifespan,
         # The progress report first: FastAPI matches a request against each included router's routes in turn
         # (~3 us a route, twice: to match, then to dispatch), and the weekly report is the command issued most.
-        routers=[(progress_router, ""), (router, ""), (change_request_router, ""), (attachments_router, "")],
+        routers=[
+            (progress_router, ""),
+            (router, ""),
+            (change_request_router, ""),
+            (attachments_router, ""),
+            (rebuild_diff_router(SERVICE, read_model), ""),
+        ],
         runs_api=settings.runs_api,
     )

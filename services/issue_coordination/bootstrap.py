@@ -24,6 +24,7 @@ from shared.auth import IdentityReadModel
 from shared.clock import Clock
 from shared.eventstore import Context
 from shared.project_directory import ProjectDirectory
+from shared.rebuild_diff_api import rebuild_diff_router
 from shared.runtime import CompositeReadModel, Runtime
 from shared.settings import Settings
 from shared.telemetry import setup_telemetry
@@ -72,6 +73,7 @@ def create_app(
             (figures_router, ""),
             (supervision_router, ""),
             (supervision_figures_router, ""),
+            (rebuild_diff_router(SERVICE, read_model), ""),
         ],
         runs_api=settings.runs_api,
     )

@@ -22,6 +22,7 @@ from services.notification.stream import InboxWatch
 from shared.clock import Clock
 from shared.envelope import Actor, Role
 from shared.eventstore import Context
+from shared.rebuild_diff_api import rebuild_diff_router
 from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.telemetry import setup_telemetry
@@ -72,6 +73,12 @@ def create_app(
         title="Tiaodu notification 通知服务",
         description="谁在什么时候收到什么:路由规则、收件箱(未读、已读、实时推送)、联系方式、订阅与接收偏好。",
         lifespan=lifespan,
-        routers=[(stream_router, ""), (inbox_router, ""), (settings_router, ""), (deliveries_router, "")],
+        routers=[
+            (stream_router, ""),
+            (inbox_router, ""),
+            (settings_router, ""),
+            (deliveries_router, ""),
+            (rebuild_diff_router(SERVICE, read_model), ""),
+        ],
         runs_api=settings.runs_api,
     )

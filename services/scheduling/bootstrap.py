@@ -22,6 +22,7 @@ from shared.clock import Clock
 from shared.envelope import Actor, Role
 from shared.eventstore import Context
 from shared.project_directory import ProjectDirectory
+from shared.rebuild_diff_api import rebuild_diff_router
 from shared.runtime import CompositeReadModel, Runtime
 from shared.settings import Settings
 from shared.telemetry import setup_telemetry
@@ -75,6 +76,6 @@ def create_app(
         title="Tiaodu scheduling 调度服务",
         description="年度实施方案与节点、红黄绿灯预警(规则版本化)、正当理由豁免、日监测、调度会与周调度报告、项目台账。",
         lifespan=lifespan,
-        routers=[(router, ""), (clock_router, "/v1")],
+        routers=[(router, ""), (clock_router, "/v1"), (rebuild_diff_router(SERVICE, read_model), "")],
         runs_api=settings.runs_api,
     )
