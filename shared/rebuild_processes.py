@@ -27,6 +27,7 @@ from shared.db import create_pool
 from shared.eventstore import EventStore
 from shared.projection import ReadModel
 from shared.rebuild import RebuildResult, check_whole, diff_schemas, finish, prepare, rebuild
+from shared.rebuild_diff import diff_rows
 from shared.runtime import connect_nats
 from shared.settings import Settings
 
@@ -128,7 +129,7 @@ def add_rebuild_command(commands: argparse._SubParsersAction) -> None:  # type: 
     )
     rebuild.add_argument("--until-seq", type=int, default=None, help="the last sequence replayed (default: now)")
     rebuild.add_argument("--verify-hashes", action="store_true", help="recompute every event's hash (an audit)")
-    rebuild.add_argument("--compare", metavar="SCHEMA", help="then count the rows that differ from this schema")
+    rebuild.add_argument("--compare", metavar="SCHEMA", help="then name the rows that differ from this schema")
 
 
 def run_rebuild_command(
@@ -149,6 +150,8 @@ def run_rebuild_command(
             pool = await create_pool(settings.database_url, max_size=1)
             try:
                 answer["differences"] = await diff_schemas(pool, read_model(), args.compare, result.schema)
+                named = await diff_rows(pool, read_model(), args.compare, result.schema)
+                answer["rows"] = [table.as_dict() for table in named]  # which rows, by key and column
             finally:
                 await pool.close()
         return answer

@@ -97,6 +97,7 @@ async def test_the_rebuild_command_runs_under_the_service_s_own_name_and_compare
         )
         answer = json.loads(done.stdout.strip().splitlines()[-1])
         assert answer["until_seq"] == last and answer["processes"] == 2 and answer["differences"] == {}
+        assert answer["rows"] == []
         assert (answer["applied"], answer["dead_lettered"]) == (last - 1, 1)
     finally:
         await rt.stop()
