@@ -86,7 +86,11 @@ async def test_write_matrix(intake: Intake, endpoint: str, role: str) -> None:
     else:
         assert r.status_code == 403, r.text
         assert r.headers["content-type"].startswith("application/problem+json")
-        assert await intake.runtime.store.last_seq() == before
+        # Nothing written; an auditor's refused attempt is in the access log (ADR 0033), and only that.
+        recorded = 1 if role == "auditor" else 0
+        assert await intake.runtime.store.last_seq() == before + recorded
+        if recorded:
+            assert (await intake.runtime.store.get(before + 1)).envelope.type == "AuditorAccessRecorded"
 
 
 @pytest.mark.parametrize(

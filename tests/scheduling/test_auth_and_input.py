@@ -55,7 +55,12 @@ async def test_write_matrix(platform: Platform, role: str) -> None:
         else:
             assert r.status_code == 403, (name, role, r.text)
             assert r.headers["content-type"].startswith("application/problem+json")
-            assert await platform.scheduling_rt.store.last_seq() == before, (name, role)
+            # Nothing written; an auditor's refused attempt is in the access log (ADR 0033), and only that.
+            recorded = 1 if role == "auditor" else 0
+            assert await platform.scheduling_rt.store.last_seq() == before + recorded, (name, role)
+            if recorded:
+                last = await platform.scheduling_rt.store.get(before + 1)
+                assert last.envelope.type == "AuditorAccessRecorded", (name, role)
 
 
 async def test_unauthenticated_and_revoked_are_401(platform: Platform) -> None:
