@@ -13,14 +13,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import nats
 import nats.errors
+import nats.js.errors
 from nats.aio.client import Client as NATS
 
 from shared.catalogue.ownership import SERVICES
 from shared.devstack.embedded import Server, free_port, nats_binary, wait_for_port
 from shared.devstack.files import write_private
 from shared.devstack.nats_config import ADMIN, render_accounts
+from shared.runtime import connect_nats
+from shared.settings import Settings
 
 CLUSTER = "tiaodu"
 
@@ -58,17 +60,13 @@ class Cluster:
         return found
 
     async def connect(self, user: str, *, first: int = 0) -> NATS:
-        """A client that knows every server, starting at `first` and failing over in order (as services do)."""
+        """A client the way a service connects (shared.runtime.connect_nats), with every server in NATS_URL,
+        comma-separated as docker-compose.yml gives them, `first` named first."""
         order = self.urls[first:] + self.urls[:first]
-        return await nats.connect(
-            servers=order,
-            user=user,
-            password=self.passwords[user],
-            dont_randomize=True,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.1,
-            name=f"cluster-test-{user}",
-        )
+        password = self.passwords[user]
+        url = ",".join(order)
+        settings = Settings(nats_url=url, database_url="postgresql://unused", nats_user=user, nats_password=password)
+        return await connect_nats(settings, f"cluster-test-{user}")
 
 
 def node_config(name: str, port: int, cluster_port: int, route_ports: list[int], store: Path, accounts: str) -> str:
