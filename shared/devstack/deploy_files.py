@@ -509,6 +509,38 @@ def nats_values() -> str:
     return header + str(yaml.safe_dump(values, sort_keys=False, width=200))
 
 
+# == docs/operations.md: the Secrets to create =====================================================================
+
+
+def k8s_secret_commands() -> str:
+    lines = [
+        "```sh",
+        "# NATS: one user per service, and the administrator that only the provision Job uses (key `password`).",
+    ]
+    for user in [*SERVICES, ADMIN]:
+        create = f"kubectl -n {NAMESPACE} create secret generic {nats_secret(user)}"
+        lines.append(f'{create} --from-literal=password="$(openssl rand -hex 24)"')
+    lines.append("# PostgreSQL: one login role per service (CloudNativePG managed roles read basic-auth Secrets).")
+    for service in SERVICES:
+        lines += [
+            f"kubectl -n {NAMESPACE} create secret generic {pg_secret(service)} --type=kubernetes.io/basic-auth \\",
+            f'  --from-literal=username={service} --from-literal=password="$(openssl rand -hex 24)"',
+        ]
+    for service, keys in SERVICE_SECRETS.items():
+        if service not in SERVICES:
+            continue
+        for key in keys:
+            lines.append(f"# {service}: {key.meaning}.")
+            source = (
+                '--from-literal=key="$(openssl rand -base64 32)"'
+                if "base64" in key.meaning
+                else f"--from-file=key=./{key.k8s_secret}"
+            )
+            lines.append(f"kubectl -n {NAMESPACE} create secret generic {key.k8s_secret} {source}")
+    lines.append("```")
+    return "\n".join(lines)
+
+
 # == the files =====================================================================================================
 
 
@@ -517,6 +549,15 @@ class Target:
     path: str
     render: Callable[[], str]
     region: str | None = None  # None: the whole file
+    markdown: bool = False  # the region's marker lines are HTML comments
+
+    def begin(self) -> str:
+        line = f"BEGIN GENERATED {self.region}: {REGENERATE}"
+        return f"<!-- {line} -->" if self.markdown else f"# {line}"
+
+    def end(self) -> str:
+        line = f"END GENERATED {self.region}"
+        return f"<!-- {line} -->" if self.markdown else f"# {line}"
 
 
 TARGETS = [
@@ -527,19 +568,12 @@ TARGETS = [
     Target("deploy/k8s/base/services.yaml", k8s_services),
     Target("deploy/k8s/postgres/cluster.yaml", pg_cluster),
     Target("deploy/k8s/nats/values.yaml", nats_values),
+    Target("docs/operations.md", k8s_secret_commands, "k8s-secrets", markdown=True),
 ]
 
 
-def begin(region: str) -> str:
-    return f"# BEGIN GENERATED {region}: {REGENERATE}"
-
-
-def end(region: str) -> str:
-    return f"# END GENERATED {region}"
-
-
-def replace_region(text: str, region: str, body: str, path: str) -> str:
-    start, stop = begin(region), end(region)
+def replace_region(text: str, target: Target) -> str:
+    start, stop, path, body = target.begin(), target.end(), target.path, target.render()
     if text.count(start) != 1 or text.count(stop) != 1:
         raise ValueError(f"{path}: needs exactly one '{start}' and one '{stop}' line")
     head, rest = text.split(start + "\n", 1)
@@ -556,7 +590,7 @@ def rendered(root: Path) -> dict[Path, str]:
             out[path] = target.render()
         else:
             current = out.get(path) or path.read_text(encoding="utf-8")
-            out[path] = replace_region(current, target.region, target.render(), target.path)
+            out[path] = replace_region(current, target)
     return out
 
 
