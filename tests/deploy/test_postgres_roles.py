@@ -96,9 +96,9 @@ async def test_each_service_owns_its_schema_and_nothing_else(roles_db: tuple[Ser
         conn = await asyncpg.connect(role_url(pg, database, service, f"pw-{service}"))
         try:
             assert await conn.fetchval("SELECT current_user") == service
-            bootstrap = importlib.import_module(f"services.{service}.bootstrap")
-            read_model = bootstrap.read_model()
-            # What the projection runner does at start-up, and a rebuild into a scratch schema (ADR 0012).
+            # What the projection runner does at start-up, and a rebuild into a scratch schema (ADR 0012), with the
+            # service's own read model (every service's bootstrap module names its factory `read_model`).
+            read_model = importlib.import_module(f"services.{service}.bootstrap").read_model()
             await create_schema(conn, service, read_model, 4)
             await conn.execute(f"CREATE SCHEMA {service}_rebuild")
             await create_schema(conn, f"{service}_rebuild", read_model, 4)
