@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import nats.errors
+import nats.js.errors
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -25,6 +26,11 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
     nats.errors.ConnectionReconnectingError,
     nats.errors.TimeoutError,  # a publish not acknowledged in time: its outcome is unknown, retry with the key
     TimeoutError,
+    # The stream has no leader for a moment (a NATS server of the cluster died, a new leader is being elected):
+    # nothing was stored, the same request succeeds shortly (tests/deploy/test_nats_cluster.py).
+    nats.errors.NoRespondersError,
+    nats.js.errors.NoStreamResponseError,
+    nats.js.errors.ServiceUnavailableError,
 )
 
 log = logging.getLogger("tiaodu.http")

@@ -26,7 +26,7 @@ from nats.js import api as js_api
 from nats.js.errors import NotFoundError
 
 from shared.names import ATTACHMENT_BUCKET, LEASE_BUCKET
-from shared.settings import Settings
+from shared.settings import Settings, nats_servers
 
 DUPLICATE_WINDOW_S = 120.0
 KV_STREAM = f"KV_{LEASE_BUCKET}"
@@ -201,7 +201,7 @@ async def provision(js: JetStreamContext, layout: StreamLayout) -> None:
 
 async def provision_at(url: str, layout: StreamLayout, *, user: str | None = None, password: str | None = None) -> None:
     """Connect as the administrator, provision, disconnect."""
-    nc = await nats.connect(url, user=user, password=password)
+    nc = await nats.connect(nats_servers(url), user=user, password=password)
     try:
         await provision(nc.jetstream(), layout)
     finally:
@@ -216,7 +216,7 @@ async def wait_verified(
     deadline = loop.time() + timeout
     while True:
         try:
-            nc = await nats.connect(url, user=user, password=password, max_reconnect_attempts=0)
+            nc = await nats.connect(nats_servers(url), user=user, password=password, max_reconnect_attempts=0)
             try:
                 await verify(nc.jetstream(), layout)
                 return

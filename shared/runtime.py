@@ -29,7 +29,7 @@ from shared.projection import AfterCommit, ProjectionRunner, Raw, ReadModel
 from shared.provision import ProvisioningError, StreamLayout, verify
 from shared.reactions import Reaction, ReactionRunner
 from shared.read_notices import NoticedCache, NoticeListener
-from shared.settings import Settings
+from shared.settings import Settings, nats_servers
 from shared.tasks import cancel_and_wait
 from shared.timers import Timer, TimerRunner
 
@@ -54,7 +54,7 @@ class CompositeReadModel:
 
 async def connect_nats(settings: Settings, name: str) -> NATS:
     return await nats.connect(
-        settings.nats_url,
+        nats_servers(settings.nats_url),
         name=name,
         user=settings.nats_user,
         password=settings.nats_password,

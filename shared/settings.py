@@ -47,6 +47,12 @@ def clock_start_from_env() -> datetime | None:
 PROCESS_ROLES = ("all", "api", "worker")
 
 
+def nats_servers(url: str) -> list[str]:
+    """NATS_URL may name several servers of one cluster, comma-separated (docker-compose.yml's three nodes): the
+    client connects to the first that answers and fails over to the others."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
 @dataclass(frozen=True)
 class Settings:
     nats_url: str

@@ -111,6 +111,23 @@ async def _attachment_round_trip(client: httpx.AsyncClient, hq: dict[str, str], 
     assert r.status_code == 200 and r.content == photo, r.text[:300]
 
 
+async def _seeded_issues_were_delivered(stack: Stack) -> None:
+    """The notification seed gave the contact points before issue coordination's seed ran: a newcomer finds that
+    seed's issues already delivered at the receiver (webhooks verified, e-mails to hq and supervision), not only in
+    the inboxes."""
+    assert stack.receiver is not None
+    async with httpx.AsyncClient(base_url=stack.receiver.child.url, timeout=10) as receiver:
+        deadline = asyncio.get_running_loop().time() + 60
+        while True:
+            items = (await receiver.get("/received")).json()["items"]
+            if {i["channel"] for i in items} >= {"webhook", "email"}:
+                break
+            assert asyncio.get_running_loop().time() < deadline, items
+            await asyncio.sleep(0.5)
+    assert all(i["verified"] for i in items if i["channel"] == "webhook"), items
+    assert any(i["org"] in ("hq", "supervision") for i in items if i["channel"] == "email"), items
+
+
 async def _deliveries_reach_the_demo_receiver(
     stack: Stack, client: httpx.AsyncClient, hq: dict[str, str], demo: dict[str, Any]
 ) -> None:
@@ -213,6 +230,7 @@ async def test_stack_seeds_demo_once_and_keeps_data_across_restarts(
             await _first_scheduled_run_keeps_every_colour(stack, client, hq, demo)
             await _attachment_round_trip(client, hq, projects[0]["id"])
             await _issues_of_the_demo(client, hq, tokens)
+            await _seeded_issues_were_delivered(stack)
             await _deliveries_reach_the_demo_receiver(stack, client, hq, demo)
             r = await client.post(
                 "/v1/programmes",

@@ -8,10 +8,8 @@ from __future__ import annotations
 import sys
 from datetime import date
 
-import httpx
-
 from services.intake.demo_data import LOCATIONS, PROJECTS
-from shared.devstack.seed_client import seed_main
+from shared.devstack.seed_client import seed_http_client, seed_main
 
 # Whose demo data this seed builds on (read by the runner, shared/devstack/seeds.py): none, it comes first.
 SEED_AFTER: tuple[str, ...] = ()
@@ -47,7 +45,7 @@ def project_body(category: str, index: int, row: tuple[str, str, str, int, int, 
 
 def seed(base_url: str, token: str) -> int:
     headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
+    with seed_http_client(base_url, headers=headers, timeout=30) as client:
         r = client.post(
             "/v1/programmes",
             json={

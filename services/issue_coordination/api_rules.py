@@ -82,6 +82,7 @@ class EscalationRun(BaseModel):
     as_of: str = Field(description="按此时刻判断是否超期(该日结束时刻,或当前时刻)")
     checked: int = Field(description="检查的已超期问题数")
     escalated: list[EscalationStepView] = Field(description="本次升级的问题及升级到的层级")
+    overdue: list[str] = Field(description="已在最高层级、无法再升级的超期问题(本次记录逾期提醒的)")
     seq: int = Field(description="事件流序号(读取时可带 min_seq 等待读模型到达)")
 
 
@@ -95,6 +96,6 @@ async def run_escalation(body: RunEscalationsBody, rt: RuntimeDep, meta: MetaDep
     result = await run_escalations(rt, at, meta.context)
     steps: list[Any] = [EscalationStepView(issue_id=i, to_level=level) for i, level in result.escalated]
     return EscalationRun(
-        day=day.isoformat(), as_of=at.isoformat(), checked=result.checked, escalated=steps,
+        day=day.isoformat(), as_of=at.isoformat(), checked=result.checked, escalated=steps, overdue=result.overdue,
         seq=await rt.store.last_seq(),
     )  # fmt: skip

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from services.issue_coordination.domain_common import evolve, notice_key, status_conflict
+from services.issue_coordination.domain_common import OVERDUE, evolve, notice_key, status_conflict
 from shared.catalogue.intake import AttachmentRef
 from shared.catalogue.issue_coordination import (
     Deadline,
@@ -30,6 +30,7 @@ from shared.catalogue.issue_coordination import (
     IssueAssigned,
     IssueCategory,
     IssueDeadlineNeared,
+    IssueDeadlinePassed,
     IssueEscalated,
     IssueLevel,
     IssueNoteAdded,
@@ -238,6 +239,7 @@ CHANGES: Mapping[type[BaseModel], Change] = {
     IssueDeadlineNeared: lambda s, p, env: {
         "deadline_notices": [*s.deadline_notices, notice_key(p.deadline, p.working_days_left)]
     },
+    IssueDeadlinePassed: lambda s, p, env: {"deadline_notices": [*s.deadline_notices, notice_key(p.deadline, OVERDUE)]},
 }  # fmt: skip
 
 

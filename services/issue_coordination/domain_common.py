@@ -42,7 +42,10 @@ def status_conflict(noun: str, label: str, status: str, what: str) -> Conflict:
     )  # fmt: skip
 
 
+OVERDUE = 0  # the working days left of the overdue notice: its deadline has passed
+
+
 def notice_key(deadline: datetime, working_days_left: int) -> str:
-    """What a deadline-near notice is about (a deadline and its working days left), the same however the deadline's
-    time zone was written: what an issue or order records of the notices it was given."""
+    """What a deadline notice is about (a deadline and its working days left, OVERDUE once it passed), the same
+    however the deadline's time zone was written: what an issue or order records of the notices it was given."""
     return f"{deadline.astimezone(UTC).isoformat()}|{working_days_left}"

@@ -74,23 +74,53 @@ class Escalation:
         return LEVELS.index(self.to_level)
 
 
-def due_escalation(
-    issue: IssueClock, at: datetime, rule_versions: Sequence[RuleVersion], calendars: Sequence[WorkCalendar]
-) -> Escalation | None:
-    """The step due at `at`: exactly the next rung if the issue's deadline has passed unresolved, else None."""
+@dataclass(frozen=True)
+class Overdue:
+    """Past its deadline with no rung left above it (the mayor, or the last rung the rules in force name): the issue
+    stays where it is, overdue."""
+
+    level: str
+    target_org_id: str | None  # the organisation holding that level (the mayor's, the leader's); None for hq
+    deadline: datetime  # the deadline missed (pauses counted)
+    calendar_version: int
+
+
+def _missed(issue: IssueClock, at: datetime, calendars: Sequence[WorkCalendar]) -> datetime | None:
+    """The issue's running deadline (pauses counted) when it had passed unresolved by `at`, else None."""
     if issue.status in CLOCK_STOPPED or issue.deadline is None or issue.waiting:
         return None
     since = issue.deadline_since or issue.deadline
     calendar = calendar_of(calendars, issue.calendar_version, since)
     missed = effective_deadline(issue.deadline, since=since, pauses=issue.pauses, calendar=calendar)
-    if missed is None or at <= missed:
+    return None if missed is None or at <= missed else missed
+
+
+def due_escalation(
+    issue: IssueClock, at: datetime, rule_versions: Sequence[RuleVersion], calendars: Sequence[WorkCalendar]
+) -> Escalation | None:
+    """The step due at `at`: exactly the next rung if the issue's deadline has passed unresolved, else None."""
+    if (missed := _missed(issue, at, calendars)) is None:
         return None
     rules = rules_in_force(rule_versions, missed)
     step, skipped = _next_step(rules.rules, issue)
     if step is None:
-        return None  # at the top of the ladder: it stays with the mayor, overdue
+        return None  # at the top of the ladder: it stays where it is, overdue (due_overdue)
     opening = f"{LEVEL_LABELS[issue.level]}办理期限 {format_moment(missed)} 已过仍未办结,{_skip_note(skipped)}"
     return _climb(issue, step, skipped, rules, calendar_in_force(calendars, missed), missed, missed, opening)
+
+
+def due_overdue(
+    issue: IssueClock, at: datetime, rule_versions: Sequence[RuleVersion], calendars: Sequence[WorkCalendar]
+) -> Overdue | None:
+    """The issue is past its deadline at `at` and no rung is left to climb: where escalation ends, the overdue
+    notice (逾期提醒) takes over."""
+    if (missed := _missed(issue, at, calendars)) is None:
+        return None
+    rules = rules_in_force(rule_versions, missed)
+    if _next_step(rules.rules, issue)[0] is not None:
+        return None
+    calendar = calendar_of(calendars, issue.calendar_version, issue.deadline_since or missed)
+    return Overdue(issue.level, _target(issue.level, rules.rules, issue), missed, calendar.version)
 
 
 def manual_escalation(

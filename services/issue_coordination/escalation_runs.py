@@ -13,13 +13,14 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.issue_coordination.deadline_notices import running_since
+from services.issue_coordination.deadline_notices import notice_event_id, running_since
 from services.issue_coordination.domain import OPEN, IssueState
-from services.issue_coordination.escalation import Escalation, IssueClock, due_escalation
+from services.issue_coordination.domain_common import OVERDUE, notice_key
+from services.issue_coordination.escalation import Escalation, IssueClock, due_escalation, due_overdue
 from services.issue_coordination.read_model import ISSUES
 from services.issue_coordination.read_model_rules import RuleData, rule_data
 from services.issue_coordination.work_calendar import Pause
-from shared.catalogue.issue_coordination import DeadlineSource, IssueEscalated, IssueLevel
+from shared.catalogue.issue_coordination import DeadlineSource, IssueDeadlinePassed, IssueEscalated, IssueLevel
 from shared.commands import execute, load
 from shared.eventstore import Context
 from shared.project_directory import project_entry
@@ -98,15 +99,49 @@ async def escalate_if_due(rt: Runtime, issue_id: str, at: datetime, data: RuleDa
     return planned if outcome.appended and not outcome.replayed else None
 
 
+def overdue_notice(
+    state: IssueState | None, sponsor: str | None, at: datetime, data: RuleData
+) -> IssueDeadlinePassed | None:
+    """The overdue notice due for an issue at the top of its ladder at `at`, unless it was given for that deadline."""
+    if state is None:
+        return None
+    found = due_overdue(issue_clock(state, sponsor), at, data.rule_versions, data.calendars)
+    if found is None:
+        return None
+    if notice_key(found.deadline, OVERDUE) in state.deadline_notices:
+        return None
+    return IssueDeadlinePassed(deadline=found.deadline, calendar_version=found.calendar_version,
+                               level=IssueLevel(found.level), target_org_id=found.target_org_id)  # fmt: skip
+
+
+async def notice_overdue_if_due(rt: Runtime, issue_id: str, at: datetime, data: RuleData, ctx: Context) -> bool:
+    """The overdue notice of one issue that cannot climb further, appended once per deadline (event id from the issue
+    and the deadline, decided again under the expected sequence); True when this run appended it."""
+    loaded = await load(rt.pool, rt.store, rt.schema, ISSUES, issue_id)
+    if loaded.state is None:
+        return False
+    sponsor = await sponsor_of(rt, loaded.state)
+    if (planned := overdue_notice(loaded.state, sponsor, at, data)) is None:
+        return False
+    outcome = await execute(
+        pool=rt.pool, store=rt.store, schema=rt.schema, spec=ISSUES, aggregate_id=issue_id,
+        decide=lambda state: notice if (notice := overdue_notice(state, sponsor, at, data)) == planned else None,
+        context=ctx, event_id=notice_event_id(issue_id, planned.deadline, OVERDUE),
+    )  # fmt: skip
+    return outcome.appended and not outcome.replayed
+
+
 @dataclass
 class RunResult:
     as_of: datetime
     checked: int = 0
     escalated: list[tuple[str, str]] = field(default_factory=list)  # (issue id, level reached)
+    overdue: list[str] = field(default_factory=list)  # issues at the top of their ladder, noticed overdue
 
 
 async def run_escalations(rt: Runtime, at: datetime, ctx: Context) -> RunResult:
-    """Every open issue whose deadline had passed by `at` climbs one step if it is still due (pauses counted)."""
+    """Every open issue whose deadline had passed by `at` climbs one step if it is still due (pauses counted); one
+    with no rung left gets its overdue notice instead (once per deadline)."""
     data = await rule_data(rt.pool, rt.store, rt.schema)
     async with rt.pool.acquire() as conn:
         # A pause only ever moves a deadline later, so the recorded one selects every candidate.
@@ -119,4 +154,6 @@ async def run_escalations(rt: Runtime, at: datetime, ctx: Context) -> RunResult:
         step = await escalate_if_due(rt, row["id"], at, data, ctx)
         if step is not None:
             result.escalated.append((row["id"], step.to_level))
+        elif await notice_overdue_if_due(rt, row["id"], at, data, ctx):
+            result.overdue.append(row["id"])
     return result

@@ -22,10 +22,11 @@ from typing import Any
 
 import httpx
 
-from shared.devstack.seed_client import SeedError, check, seed_main
+from shared.devstack.seed_client import SeedError, check, seed_http_client, seed_main
 
-# Whose demo data this seed builds on (read by the runner, shared/devstack/seeds.py): projects, and meetings.
-SEED_AFTER: tuple[str, ...] = ("intake", "scheduling")
+# Whose demo data this seed builds on (read by the runner, shared/devstack/seeds.py): projects and meetings; and
+# notification's contact points, so that the demo's issues are delivered to make run's receiver.
+SEED_AFTER: tuple[str, ...] = ("intake", "scheduling", "notification")
 
 PROGRAMME_ID = "demo-2024-sanshi"
 TOKENS_ENV = "TIAODU_DEMO_TOKENS"
@@ -180,7 +181,7 @@ def demo_token(org: str) -> str | None:
 
 def seed(base_url: str, token: str) -> int:
     units = unit_tokens()
-    with httpx.Client(base_url=base_url, timeout=60) as client:
+    with seed_http_client(base_url, timeout=60) as client:
         hq = {"Authorization": f"Bearer {token}"}
         projects = check(client.get("/v1/projects", params={"limit": 200, "programme_id": PROGRAMME_ID}, headers=hq),
                          "projects").json()["items"]  # fmt: skip

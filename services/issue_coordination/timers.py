@@ -29,10 +29,11 @@ log = logging.getLogger("tiaodu.issue_coordination")
 async def escalate_day(rt: Runtime, period: Period) -> None:
     ctx = Context(actor=ESCALATOR, correlation_id=f"escalation-{period.label}")
     result = await run_escalations(rt, period.start, ctx)
-    if result.escalated:
+    if result.escalated or result.overdue:
         log.info(
-            "escalation %s: %s of %s overdue issues escalated", period.label, len(result.escalated), result.checked
-        )
+            "escalation %s: %s of %s overdue issues escalated, %s at the top noticed overdue",
+            period.label, len(result.escalated), result.checked, len(result.overdue),
+        )  # fmt: skip
 
 
 def issue_timers(settings: Settings) -> list[Timer]:

@@ -114,5 +114,5 @@ EVENT_SUMMARIES = {
     "ExtensionRequested": "申请延期", "ExtensionDecided": "延期审批", "InformationRequested": "请提出单位补充情况",
     "InformationProvided": "提出单位补充情况", "IssueResolved": "办结", "ResolutionConfirmed": "确认办结",
     "ResolutionRejected": "退回重办", "IssueEscalated": "逐级上报(升级)",
-    "IssueDeadlineNeared": "临期提醒",
+    "IssueDeadlineNeared": "临期提醒", "IssueDeadlinePassed": "逾期提醒(已在最高层级,不再升级)",
 }  # fmt: skip

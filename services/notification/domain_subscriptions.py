@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 
+from services.notification.channels.network_guard import NetworkGuard
 from services.notification.commands import ContactPointBody, SubscribeBody
 from shared.catalogue.notification import (
     ContactKind,
@@ -78,9 +79,17 @@ def evolve_subscription(state: SubscriptionState | None, env: Envelope, payload:
     return current.model_copy(update=change(current, payload))
 
 
-def _check_url(address: str, development: bool) -> None:
+PRIVATE_ADDRESS = "不得指向内网、本机或保留地址(政务外网等网段须由运维在 TIAODU_WEBHOOK_ALLOWED_NETWORKS 中放行)"
+
+
+def _check_url(address: str, development: bool, guard: NetworkGuard | None) -> None:
     parts = urlsplit(address)
     if parts.scheme == "https" and parts.hostname:
+        if guard is not None and guard.host_refusal(parts.hostname):
+            raise invalid(
+                "address",
+                "不得指向内网、本机或保留地址(政务外网等网段须由运维在 TIAODU_WEBHOOK_ALLOWED_NETWORKS 中放行)",
+            )
         return
     if parts.scheme == "http" and parts.hostname and development and _loopback(parts.hostname):
         return
@@ -97,18 +106,20 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def check_address(kind: ContactKind, address: str, development: bool) -> None:
+def check_address(kind: ContactKind, address: str, development: bool, guard: NetworkGuard | None = None) -> None:
+    """`guard` (outside development) refuses a webhook or robot host written as a private address; what a name
+    resolves to is checked again before every send (channels/network_guard.py)."""
     if kind == ContactKind.EMAIL and not EMAIL.match(address):
         raise invalid("address", "不是有效的电子邮件地址")
     if kind == ContactKind.SMS and not PHONE.match(address):
         raise invalid("address", "不是有效的手机号码")
     if kind in URL_KINDS:
-        _check_url(address, development)
+        _check_url(address, development, guard)
 
 
 def decide_configure_contact_point(
     state: SubscriptionState | None, contact_point_id: str, body: ContactPointBody, sealed: SealedSecret | None,
-    *, development: bool, creating: bool,
+    *, development: bool, creating: bool, guard: NetworkGuard | None = None,
 ) -> ContactPointConfigured:  # fmt: skip
     points = state.contact_points if state else {}
     existing = points.get(contact_point_id)
@@ -116,7 +127,7 @@ def decide_configure_contact_point(
         raise invalid("contact_point_id", f"每个机构最多 {MAX_CONTACT_POINTS} 个联系方式")
     if not creating and existing is None:
         raise not_found("contact_point_id", "联系方式不存在")
-    check_address(body.kind, body.address, development)
+    check_address(body.kind, body.address, development, guard)
     secret = sealed or (existing.secret if existing is not None and existing.kind == body.kind else None)
     return ContactPointConfigured(
         contact_point_id=contact_point_id, kind=body.kind, address=body.address, label=body.label,

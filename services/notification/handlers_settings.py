@@ -4,9 +4,11 @@ and the default rules, once at start-up. Decisions are domain_subscriptions.py's
 
 from __future__ import annotations
 
+import os
 import uuid
 
 from services.notification import policies
+from services.notification.channels.network_guard import NetworkGuard
 from services.notification.commands import (
     ConfigureContactPoint,
     ContactPointBody,
@@ -40,6 +42,11 @@ def _development(rt: Runtime) -> bool:
     return rt.settings.environment == "development"
 
 
+def _guard(rt: Runtime) -> NetworkGuard | None:
+    """Outside development, the networks a webhook or robot may point into (read when a contact point is written)."""
+    return None if _development(rt) else NetworkGuard.from_env(os.environ)
+
+
 async def create_contact_point(
     rt: Runtime, body: ContactPointBody, box: SecretBox, meta: CommandMeta
 ) -> tuple[str, Outcome]:
@@ -49,7 +56,7 @@ async def create_contact_point(
     sealed = None if body.secret is None else box.seal(body.secret, binding(org, point_id))
     return point_id, await handle(
         rt, SUBSCRIPTIONS, org, lambda s: decide_configure_contact_point(
-            s, point_id, body, sealed, development=_development(rt), creating=True),
+            s, point_id, body, sealed, development=_development(rt), creating=True, guard=_guard(rt)),
         meta, scope=f"contact-point:{org}",
     )  # fmt: skip
 
@@ -60,7 +67,7 @@ async def replace_contact_point(rt: Runtime, cmd: ConfigureContactPoint, box: Se
     sealed = None if cmd.secret is None else box.seal(cmd.secret, binding(org, cmd.contact_point_id))
     return await handle(
         rt, SUBSCRIPTIONS, org, lambda s: decide_configure_contact_point(
-            s, cmd.contact_point_id, cmd, sealed, development=_development(rt), creating=False),
+            s, cmd.contact_point_id, cmd, sealed, development=_development(rt), creating=False, guard=_guard(rt)),
         meta, scope=f"contact-point:{cmd.contact_point_id}",
     )  # fmt: skip
 

@@ -23,7 +23,7 @@ from shared.catalogue.notification import (
     NotificationRead,
     NotificationRequested,
 )
-from shared.catalogue.notification_delivery import NotificationDigested
+from shared.catalogue.notification_delivery import DeliveryResendRequested, NotificationDigested
 from shared.ddl import lock_free_when_done
 from shared.eventstore import StoredEvent
 
@@ -82,7 +82,9 @@ class InboxReadModel:
         await INBOXES.apply(conn, schema, events)
         requested: list[Row] = []
         read: list[Row] = []
-        outcome: list[Row] = []
+        # The last outcome of each notification in the batch: an UPDATE ... FROM with two rows for one notification
+        # would apply an arbitrary one (a rebuild folds failed, resending and delivered in one batch).
+        outcome: dict[str, Row] = {}
         held: list[Row] = []  # (notification, daily/weekly): held for the recipient's digest
         gathered: list[Row] = []  # (notification, the digest that carried it)
         attempts: dict[str, tuple[int, str]] = {}  # per notification: tries in this batch, the last channel
@@ -96,9 +98,12 @@ class InboxReadModel:
             elif isinstance(payload, NotificationRead):
                 read.append((payload.notification_id, payload.read_at))
             elif isinstance(payload, NotificationDelivered):
-                outcome.append((payload.notification_id, "delivered", payload.channel.value, None))
+                outcome[payload.notification_id] = (payload.notification_id, "delivered", payload.channel.value, None)
             elif isinstance(payload, DeliveryFailed):
-                outcome.append((payload.notification_id, "failed", payload.channel.value, payload.reason))
+                failed = (payload.notification_id, "failed", payload.channel.value, payload.reason)
+                outcome[payload.notification_id] = failed
+            elif isinstance(payload, DeliveryResendRequested):
+                outcome[payload.notification_id] = (payload.notification_id, "resending", None, None)
             elif isinstance(payload, DeliveryAttempted):
                 tries = attempts.get(payload.notification_id, (0, ""))[0]
                 attempts[payload.notification_id] = (tries + 1, payload.channel.value)
@@ -111,8 +116,9 @@ class InboxReadModel:
             {"id": "text", "tries": "int", "channel": "text"}, [(k, n, c) for k, (n, c) in attempts.items()],
         )  # fmt: skip
         await _update(
-            conn, schema, "status = u.status, last_channel = u.channel, last_reason = u.reason",
-            {"id": "text", "status": "text", "channel": "text", "reason": "text"}, outcome,
+            conn, schema,
+            "status = u.status, last_channel = coalesce(u.channel, n.last_channel), last_reason = u.reason",
+            {"id": "text", "status": "text", "channel": "text", "reason": "text"}, list(outcome.values()),
         )  # fmt: skip
         # Held before gathered: a digest is requested after what it gathers was held, also within one batch.
         await _update(conn, schema, "status = 'digest', digest = u.digest", {"id": "text", "digest": "text"}, held)

@@ -81,7 +81,7 @@ async def _one(
     if r == Recipient.CO_HANDLERS:
         return list(issue.co_handler_ids) if issue else []
     if r == Recipient.ESCALATION_TARGET:
-        if payload.get("to_level") == "hq":
+        if payload.get("to_level", payload.get("level")) == "hq":  # escalated to hq, or overdue there
             return list(await _orgs_with_role(conn, schema, "hq"))
         target = payload.get("target_org_id")
         return [target if isinstance(target, str) else None]

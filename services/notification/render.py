@@ -88,6 +88,13 @@ def issue_deadline_near(p: Any, s: Subject) -> Message:
     return Message(f"问题临期({p.working_days_left} 个工作日):{s.project_name}", body, _issue_link(s))
 
 
+def issue_overdue(p: Any, s: Subject) -> Message:
+    level = LEVELS.get(p.level.value, p.level.value)
+    body = (f"{s.project_name}的问题在{level}层级的办理期限 {china_time(p.deadline)} 已过仍未办结,"
+            "已是最高层级、不再升级,请督促尽快办结。")  # fmt: skip
+    return Message(f"问题逾期未办结({level}):{s.project_name}", body, _issue_link(s))
+
+
 def order_deadline_near(p: Any, s: Subject) -> Message:
     link = Link(kind=LinkKind.SUPERVISION_ORDER, id=s.aggregate_id, project_id=s.project_id)
     subject = s.order.subject if s.order is not None else ""
@@ -154,7 +161,8 @@ def decision_recorded(p: Any, s: Subject) -> Message:
 
 RENDERERS: Mapping[str, Callable[[Any, Subject], Message]] = {
     "IssueAssigned": issue_assigned, "IssueReassigned": issue_reassigned, "IssueEscalated": issue_escalated,
-    "IssueDeadlineNeared": issue_deadline_near, "SupervisionOrderDeadlineNeared": order_deadline_near,
+    "IssueDeadlineNeared": issue_deadline_near, "IssueDeadlinePassed": issue_overdue,
+    "SupervisionOrderDeadlineNeared": order_deadline_near,
     "SupervisionOrderIssued": order_issued, "SupervisionOrderReminded": order_reminded,
     "MilestoneDueSoonFlagged": milestone_due_soon, "MilestoneOverdueFlagged": milestone_overdue,
     "ReportOverdueFlagged": report_missing, "StatusLightChanged": light_changed,

@@ -41,8 +41,9 @@ class NotificationView(BaseModel):
     read: bool = Field(description="是否已读")
     read_at: datetime | None = Field(description="阅读时间")
     status: str = Field(
-        description="投递状态:requested 待投递、delivered 已送达、failed 投递失败、digest 待汇总(按接收方偏好并入每日或"
-        "每周汇总)、digested 已汇总(随 digest_id 所指的汇总通知送达)"
+        description="投递状态:requested 待投递、delivered 已送达、failed 投递失败(死信)、resending 重发中(指挥部办公室"
+        "重发死信后的新一轮)、digest 待汇总(按接收方偏好并入每日或每周汇总)、digested 已汇总(随 digest_id 所指的汇总"
+        "通知送达)"
     )
     attempts: int = Field(description="投递尝试次数")
     digest: Digest | None = Field(description="并入的汇总:daily 每日汇总、weekly 每周汇总;单独投递的为空")

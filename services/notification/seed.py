@@ -1,4 +1,4 @@
-"""Demo contact points and inboxes, through the public API (after the other services' seeds).
+"""Demo contact points and inboxes, through the public API (after intake's and scheduling's seeds, before the rest).
 
     python -m services.notification.seed --base-url URL --token HQ_TOKEN
 
@@ -6,29 +6,30 @@ hq gives every demo organisation an e-mail contact point (read by a unit's 联�
 supervision's 值班室; hq and supervision prefer it to their webhook); when TIAODU_DEMO_RECEIVER_URL names a local
 receiver (make run's, shared/devstack/demo_receiver.py), a webhook contact point with a fresh Standard Webhooks
 secret too, written first into TIAODU_DEMO_RECEIVER_SECRETS (a private file) so that the receiver verifies what it
-gets, and a newcomer sees deliveries happen. The inboxes fill themselves: the notification service reacted to the other
-seeds' events (lights turned red or yellow, issues assigned and escalated, the 督办 order, the meeting and its
-decisions) as they were appended; this seed waits until hq, supervision, at least one unit and one leader have
-messages, and says how many. Every write carries an Idempotency-Key: a re-run
-appends nothing twice.
+gets. The inboxes fill themselves: the notification service reacted to the seeds' events as they were appended
+(lights turned red or yellow in the nine months scheduling's seed lived, overdue milestones, missing reports); this
+seed waits until hq, supervision, at least one unit and one leader have messages, and says how many. The seeds after
+it (issue coordination: issues assigned and escalated, the 督办 order, the meeting and its decisions) find the contact
+points in place, so a newcomer sees those deliveries at the receiver. Every write carries an Idempotency-Key: a
+re-run appends nothing twice.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import os
 import secrets
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from shared.devstack.seed_client import SeedError, check, seed_http_client, seed_main
+
 # Whose demo data this seed builds on (read by the runner, shared/devstack/seeds.py).
-SEED_AFTER: tuple[str, ...] = ("intake", "scheduling", "issue_coordination")
+SEED_AFTER: tuple[str, ...] = ("intake", "scheduling")
 
 TOKENS_ENV = "TIAODU_DEMO_TOKENS"
 RECEIVER_ENV = "TIAODU_DEMO_RECEIVER_URL"
@@ -36,16 +37,6 @@ RECEIVER_SECRETS_ENV = "TIAODU_DEMO_RECEIVER_SECRETS"
 # Their own duty office reads e-mail first: the demo shows a preference beside the units' default (webhook first).
 EMAIL_FIRST = ("hq", "supervision")
 WAIT_S = 180.0  # the reaction may still be working through the history the scheduling seed lived
-
-
-class SeedError(RuntimeError):
-    pass
-
-
-def check(r: httpx.Response, what: str, ok: tuple[int, ...] = (200, 201)) -> httpx.Response:
-    if r.status_code not in ok:
-        raise SeedError(f"{what}: {r.status_code} {r.text}")
-    return r
 
 
 def demo_tokens() -> dict[str, Any]:
@@ -133,7 +124,7 @@ def _wait_for_inboxes(client: httpx.Client, orgs: dict[str, tuple[str, str]], to
 def seed(base_url: str, token: str) -> int:
     tokens = demo_tokens()
     orgs = organisations(tokens)
-    with httpx.Client(base_url=base_url, timeout=60) as client:
+    with seed_http_client(base_url, timeout=60) as client:
         hook_secrets = receiver_secrets(list(orgs)) if os.environ.get(RECEIVER_ENV) else {}
         for org, (_, person) in orgs.items():
             _contact_points(client, token, org, person, hook_secrets.get(org))
@@ -144,15 +135,7 @@ def seed(base_url: str, token: str) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m services.notification.seed")
-    parser.add_argument("--base-url", required=True)
-    parser.add_argument("--token", required=True)
-    args = parser.parse_args()
-    try:
-        sys.exit(seed(args.base_url, args.token))
-    except SeedError as exc:
-        print(exc, file=sys.stderr)
-        sys.exit(1)
+    seed_main("python -m services.notification.seed", seed)
 
 
 if __name__ == "__main__":

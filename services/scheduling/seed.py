@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from shared.devstack.seed_client import SeedError, check, seed_main
+from shared.devstack.seed_client import SeedError, check, seed_http_client, seed_main
 
 # Whose demo data this seed builds on (read by the runner, shared/devstack/seeds.py): plans need projects.
 SEED_AFTER: tuple[str, ...] = ("intake",)
@@ -71,7 +71,7 @@ def plan_for(project: dict[str, Any], index: int) -> dict[str, Any]:
 def seed(base_url: str, token: str) -> int:
     hq = {"Authorization": f"Bearer {token}"}
     began = time.monotonic()
-    with httpx.Client(base_url=base_url, headers=hq, timeout=60) as client:
+    with seed_http_client(base_url, headers=hq, timeout=60) as client:
         projects = check(client.get("/v1/projects", params={"limit": 200, "programme_id": "demo-2024-sanshi"}),
                          "projects").json()["items"]  # fmt: skip
         _wait_until_known(client, len(projects))

@@ -259,6 +259,19 @@ class IssueDeadlineNeared(BaseModel):
     level: IssueLevel = IssueLevel.LEAD_UNIT
 
 
+@event("IssueDeadlinePassed", aggregate="issue")
+class IssueDeadlinePassed(BaseModel):
+    """Overdue where the ladder ends (逾期提醒): the escalation run found the issue unresolved past its deadline
+    (pauses counted) with no rung left above its level under the rules in force (the mayor, or the last rung the
+    rules name), so it stays there, overdue. Below the top a missed deadline is an `IssueEscalated` instead. Its
+    event id is derived from the issue and the deadline: recorded once; a new deadline that passes gets a new one."""
+
+    deadline: AwareDatetime
+    calendar_version: StrictInt
+    level: IssueLevel
+    target_org_id: str | None = None  # the organisation holding the level (the mayor's, the leader's); None for hq
+
+
 # -- supervision orders (督办, aggregate `supervision_order`) -------------------------------------------------------
 
 

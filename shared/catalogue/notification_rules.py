@@ -116,6 +116,7 @@ def default_rules() -> list[RoutingRule]:
         _rule("issue-deadline-1", "IssueDeadlineNeared", [R.LEAD_UNIT, R.CO_HANDLERS], U.URGENT,
               conditions=[{"field": "working_days_left", "values": ["1"]}]),
         _rule("issue-escalated", "IssueEscalated", [R.ESCALATION_TARGET, R.LEAD_UNIT, R.PROJECT_UNIT], U.URGENT),
+        _rule("issue-overdue", "IssueDeadlinePassed", [R.ESCALATION_TARGET, R.LEAD_UNIT, R.HQ], U.URGENT),
         _rule("supervision-order", "SupervisionOrderIssued", [R.ORDER_TARGET, R.SPONSOR], U.URGENT),
         _rule("supervision-reminder", "SupervisionOrderReminded", [R.ORDER_TARGET], U.URGENT),
         _rule("order-deadline-3", "SupervisionOrderDeadlineNeared", [R.ORDER_TARGET], U.NORMAL,

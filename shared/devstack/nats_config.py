@@ -1,8 +1,9 @@
 """Per-service NATS users with exactly the rights their service uses, and the server configuration holding them.
 
 `make run` writes this configuration (with generated passwords) for its embedded server; deploy/nats/nats.conf
-and deploy/k8s/nats.yaml carry the same permissions with passwords from the environment (`python -m
-shared.devstack.nats_config` prints that block; tests/deploy checks the files against `publish_allow`).
+(compose) and deploy/k8s/nats/values.yaml (the NATS Helm chart) carry the same permissions with passwords from the
+environment, written by `python -m shared.devstack.deploy_files` (`python -m shared.devstack.nats_config` prints
+the block alone; tests/deploy checks the files against `publish_allow`).
 
 Why each grant (docs/adr/0006-nats-least-privilege.md):
 - events: `<prefix>.ev.<type>.*` for the aggregate types the service owns (shared/catalogue/ownership.py);

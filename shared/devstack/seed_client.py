@@ -6,9 +6,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
+
+# A keep-alive connection the gateway or a service closed just as the seed reused it fails the request with a
+# transport error before anything was done (or, on a timeout, after): a request safe to repeat is sent again.
+TRANSPORT_RETRIES = 3
+RETRY_PAUSE_S = 0.5
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class SeedError(RuntimeError):
@@ -19,6 +27,27 @@ def check(r: httpx.Response, what: str, ok: tuple[int, ...] = (200, 201)) -> htt
     if r.status_code not in ok:
         raise SeedError(f"{what}: {r.status_code} {r.text}")
     return r
+
+
+class RetryingTransport(httpx.HTTPTransport):
+    """Sends a request again after a transport error when repeating it cannot do anything twice: a read, or a write
+    carrying an Idempotency-Key (the platform answers a repeat with the first result). Anything else fails at once."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        repeatable = request.method in SAFE_METHODS or "Idempotency-Key" in request.headers
+        for attempt in range(TRANSPORT_RETRIES + 1):
+            try:
+                return super().handle_request(request)
+            except httpx.TransportError:
+                if not repeatable or attempt == TRANSPORT_RETRIES:
+                    raise
+                time.sleep(RETRY_PAUSE_S * (attempt + 1))
+        raise AssertionError("unreachable")
+
+
+def seed_http_client(base_url: str, **kwargs: Any) -> httpx.Client:
+    """The HTTP client every demo seed uses: the platform's base URL, and repeatable requests retried."""
+    return httpx.Client(base_url=base_url, transport=RetryingTransport(), **kwargs)
 
 
 def seed_main(prog: str, seed: Callable[[str, str], int]) -> None:

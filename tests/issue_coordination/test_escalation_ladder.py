@@ -164,5 +164,10 @@ async def test_the_ladder_across_the_national_day_week(clocked: Clocked) -> None
     assert [i["id"] for i in listed.json()["items"]] == [issue_id]
     await c.advance(3, "2024-10-14")  # the top of the ladder: it stays with the mayor, overdue
     assert len(await c.escalations(issue_id)) == 3
-    timeline = await c.issues.get(f"/v1/issues/{issue_id}/timeline", headers=c.h("hq"))
-    assert [e["summary"] for e in timeline.json()["items"]].count("逐级上报(升级)") == 3
+    timeline = (await c.issues.get(f"/v1/issues/{issue_id}/timeline", headers=c.h("hq"))).json()["items"]
+    assert [e["summary"] for e in timeline].count("逐级上报(升级)") == 3
+    # Where the ladder ends the overdue notice takes over: once for the missed deadline, though the runs of 10-12,
+    # 10-13 and 10-14 each found it overdue.
+    [overdue] = [e for e in timeline if e["type"] == "IssueDeadlinePassed"]
+    assert at(overdue["payload"]["deadline"]) == cst("2024-10-12 18:00")
+    assert (overdue["payload"]["level"], overdue["payload"]["target_org_id"]) == ("mayor", "mayor-x")

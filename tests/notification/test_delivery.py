@@ -126,12 +126,24 @@ async def test_after_the_last_try_a_dead_letter_that_hq_resends_with_the_same_ke
 
     denied = await platform.notification.post(f"/v1/dead-letters/{nid}/resend", headers=platform.h("unit-b"))
     assert denied.status_code == 403
-    receiver.default = Answer(200, "ok")
     r = await platform.notification.post(f"/v1/dead-letters/{nid}/resend", json={"note": "对方系统已恢复"},
                                          headers=platform.h("hq"))  # fmt: skip
     assert r.status_code == 202, r.text
-    again = (await attempted(platform, nid, 7))[-1]
-    assert (again["round"], again["outcome"], again["attempt"]) == (2, "delivered", 7)
+    # The peer still fails the new round's first try: the inbox shows it resending (no longer a dead letter) while
+    # the round is open, and the clock stands still, so the round stays open while we look.
+    first = (await attempted(platform, nid, 7))[-1]
+    assert (first["round"], first["outcome"], first["attempt"]) == (2, "retryable", 7), first
+
+    async def inbox_shows_resending() -> bool:
+        [item] = [i for i in (await platform.inbox("unit-b"))["items"] if i["id"] == nid]
+        return bool(item["status"] == "resending")
+
+    await wait_until(inbox_shows_resending, 30, "the inbox shows the resend")
+    assert (await platform.notification.get("/v1/dead-letters", headers=platform.h("hq"))).json()["total"] == 0
+    receiver.default = Answer(200, "ok")
+    advance_to(platform, first["next_attempt_at"])
+    again = (await attempted(platform, nid, 8))[-1]
+    assert (again["round"], again["outcome"], again["attempt"]) == (2, "delivered", 8)
     await reaches(platform, nid, "delivered")
     assert {r.headers["webhook-id"] for r in receiver.received} == {nid}
     r = await platform.notification.get("/v1/dead-letters", headers=platform.h("hq"))
@@ -142,7 +154,7 @@ async def test_after_the_last_try_a_dead_letter_that_hq_resends_with_the_same_ke
         "/v1/deliveries", params={"recipient": "unit-b", "channel": "webhook", "outcome": "delivered",
                                   "period": "2024-01"}, headers=platform.h("hq"),
     )  # fmt: skip
-    assert [a["attempt"] for a in filtered.json()["items"]] == [7]
+    assert [a["attempt"] for a in filtered.json()["items"]] == [8]
     bad = await platform.notification.get("/v1/deliveries", params={"period": "2024-13"}, headers=platform.h("hq"))
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "period"
 

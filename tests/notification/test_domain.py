@@ -74,7 +74,7 @@ def test_a_rule_for_an_event_that_cannot_be_routed_is_refused() -> None:
 def test_the_defaults_cover_what_issue_10_lists() -> None:
     routed = {r.event_type for r in default_rules()}
     assert routed <= ROUTABLE
-    assert {"IssueAssigned", "IssueDeadlineNeared", "IssueEscalated", "SupervisionOrderIssued",
+    assert {"IssueAssigned", "IssueDeadlineNeared", "IssueDeadlinePassed", "IssueEscalated", "SupervisionOrderIssued",
             "SupervisionOrderReminded", "SupervisionOrderDeadlineNeared",
             "MilestoneDueSoonFlagged", "MilestoneOverdueFlagged", "ReportOverdueFlagged", "StatusLightChanged",
             "ChangeRequestApproved", "ChangeRequestRejected", "DispatchMeetingScheduled",

@@ -69,6 +69,7 @@ class Outcome(StrEnum):
 REASONS: dict[str, str] = {
     "delivered": "已送达",
     "insecure_endpoint": "地址须使用 https(http 仅限本机回环地址或开发环境)",
+    "private_endpoint": "地址指向内网、本机或保留地址,且不在允许的网段内(TIAODU_WEBHOOK_ALLOWED_NETWORKS)",
     "peer_rate_limited": "对方限流,稍后重试",
     "peer_unavailable": "对方服务暂不可用",
     "peer_timeout": "对方响应超时",

@@ -12,6 +12,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from services.notification.channels.common import Outcome
+from services.notification.channels.network_guard import NetworkGuard
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 ANSWER_LIMIT = 8192  # bytes of a peer's answer read; robots answer a few dozen
@@ -42,6 +43,21 @@ def url_refusal(url: str, *, plain_http_anywhere: bool) -> str | None:
     if parsed.scheme == "http" and parsed.host and (plain_http_anywhere or is_loopback(parsed.host)):
         return None
     return f"scheme {parsed.scheme or '(none)'} to host {parsed.host or '(none)'} refused: https is required"
+
+
+async def endpoint_refusal(
+    url: str, *, plain_http_anywhere: bool, guard: NetworkGuard | None
+) -> tuple[str, str] | None:
+    """(reason code, why) when the platform will not call `url` now: its scheme, or (with a guard, outside
+    development) where its host resolves to."""
+    if refusal := url_refusal(url, plain_http_anywhere=plain_http_anywhere):
+        return "insecure_endpoint", refusal
+    if guard is not None:
+        parsed = httpx.URL(url)
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        if refusal := await guard.resolved_refusal(parsed.host, port):
+            return "private_endpoint", refusal
+    return None
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:

@@ -14,13 +14,14 @@ import httpx
 from services.notification.channels.common import Attempt, Outcome, Recorder, Stopwatch
 from services.notification.channels.http_peer import (
     TIMEOUT,
+    endpoint_refusal,
     install_log_redaction,
     post,
     retry_after_seconds,
     status_verdict,
     transport_code,
-    url_refusal,
 )
+from services.notification.channels.network_guard import NetworkGuard
 from services.notification.channels.rate_limit import RobotRateLimiter, robot_key
 
 
@@ -31,12 +32,14 @@ class RobotPoster:
         limiter: RobotRateLimiter,
         *,
         plain_http_anywhere: bool = False,
+        network_guard: NetworkGuard | None = None,
         timeout: httpx.Timeout = TIMEOUT,
     ) -> None:
         install_log_redaction()
         self._http = http
         self._limiter = limiter
         self._plain_http_anywhere = plain_http_anywhere
+        self._guard = network_guard
         self._timeout = timeout
 
     async def deliver(
@@ -49,8 +52,9 @@ class RobotPoster:
         retryable_errcodes: Mapping[int, str],
     ) -> Attempt:
         """Queue for the robot's turn, sign the URL at the time it actually goes (`sign(url, at)`), post, judge."""
-        if refusal := url_refusal(url, plain_http_anywhere=self._plain_http_anywhere):
-            return record(Outcome.PERMANENT, "insecure_endpoint", response=refusal)
+        refused = await endpoint_refusal(url, plain_http_anywhere=self._plain_http_anywhere, guard=self._guard)
+        if refused is not None:
+            return record(Outcome.PERMANENT, refused[0], response=refused[1])
         queue = Stopwatch()
         waited = await self._limiter.acquire(robot_key(url))
         queued_ms = queue.ms

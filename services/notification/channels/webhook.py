@@ -18,14 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from services.notification.channels.common import Attempt, Message, Outcome, Recorder, Stopwatch
 from services.notification.channels.http_peer import (
     TIMEOUT,
+    endpoint_refusal,
     install_log_redaction,
     post,
     retry_after_seconds,
     status_verdict,
     transport_code,
-    url_refusal,
     url_secrets,
 )
+from services.notification.channels.network_guard import NetworkGuard
 
 SECRET_PREFIX = "whsec_"
 
@@ -94,13 +95,20 @@ class WebhookChannel:
     name = "webhook"
 
     def __init__(
-        self, http: httpx.AsyncClient, *, plain_http_anywhere: bool = False, timeout: httpx.Timeout = TIMEOUT
+        self,
+        http: httpx.AsyncClient,
+        *,
+        plain_http_anywhere: bool = False,
+        network_guard: NetworkGuard | None = None,
+        timeout: httpx.Timeout = TIMEOUT,
     ) -> None:
-        """`plain_http_anywhere` is the development flag: http:// to any host, not only loopback."""
+        """`plain_http_anywhere` is the development flag: http:// to any host, not only loopback. `network_guard`
+        (outside development) refuses hosts resolving to private addresses."""
         install_log_redaction()
         self._http = http
         self._timeout = timeout
         self._plain_http_anywhere = plain_http_anywhere
+        self._guard = network_guard
 
     async def send(
         self, message: Message, endpoint: WebhookEndpoint, *, idempotency_key: str, now: datetime
@@ -109,8 +117,9 @@ class WebhookChannel:
             raise ValueError(f"webhook-id must be printable ASCII without spaces: {idempotency_key!r}")
         secret = endpoint.secret.get_secret_value()
         record = Recorder(self.name, idempotency_key, now, (secret, *url_secrets(endpoint.url)))
-        if refusal := url_refusal(endpoint.url, plain_http_anywhere=self._plain_http_anywhere):
-            return record(Outcome.PERMANENT, "insecure_endpoint", response=refusal)
+        refused = await endpoint_refusal(endpoint.url, plain_http_anywhere=self._plain_http_anywhere, guard=self._guard)
+        if refused is not None:
+            return record(Outcome.PERMANENT, refused[0], response=refused[1])
         body = json.dumps(payload(message, now), ensure_ascii=False, separators=(",", ":")).encode()
         timestamp = int(now.timestamp())
         headers = {
