@@ -54,7 +54,7 @@ def test_replicas_are_balanced_health_checked_and_retried_only_when_safe(tmp_pat
     replicated, single = config.split("backend upstream_0\n")[1].split("backend upstream_1\n")
     lines = {line.strip() for line in replicated.splitlines()}
     assert {"balance leastconn", "option httpchk GET /readyz", "http-check expect status 200"} <= lines
-    assert {"retries 2", "option redispatch 1", "retry-on conn-failure empty-response"} <= lines
+    assert {"retries 3", "option redispatch 1", "retry-on conn-failure empty-response"} <= lines
     assert "http-request disable-l7-retry if { method POST PATCH } !{ req.hdr(idempotency-key) -m found }" in lines
     assert sum(line.startswith("server ") and " check " in line for line in lines) == 3
     assert "check" not in single.split("backend control_plane")[0] and "retry-on" not in single

@@ -149,9 +149,11 @@ def _backend(name: str, servers: Sequence[str], *, host_header: bool, check_dns:
         # with replicas, the first one's (a service reads nothing from it).
         lines.append(f"    http-request set-header Host {servers[0]}")
     # One retry: a pooled connection the upstream closed at that instant is retried at once (HAProxy waits
-    # min(timeout connect, 1 s) only before retrying a fresh connection to the same server); with replicas each
-    # retry goes to another one (`redispatch 1`), so every replica but the first may be tried.
-    lines.append(f"    retries {max(1, len(servers) - 1)}")
+    # min(timeout connect, 1 s) only before retrying a fresh connection to the same server). With replicas, as
+    # many retries as servers, each on another one if it can (`redispatch 1`; leastconn may pick the same one
+    # again while the health check has not yet taken a dead one out), so one dead replica never fails a request
+    # that may be retried.
+    lines.append(f"    retries {len(servers) if replicated else 1}")
     lines.append("    option redispatch 1")
     if replicated:
         # The replica with the fewest requests in hand: a slow or busy one (a rebuild, a long report) gets fewer.
