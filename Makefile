@@ -30,8 +30,9 @@ haproxy:
 	    exit 1; \
 	  fi; }
 
+# `make run REPLICAS=scheduling=3,intake=2`: that many processes of those services, balanced by the gateway (0034).
 run: venv haproxy
-	PYTHONPATH=. $(PY) -m shared.devstack
+	TIAODU_REPLICAS='$(REPLICAS)' PYTHONPATH=. $(PY) -m shared.devstack
 
 test: venv haproxy
 	$(VENV)/bin/ruff check .

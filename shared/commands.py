@@ -131,6 +131,7 @@ async def execute(
     cache: AggregateCache | None = None,
 ) -> Outcome:
     kind = spec.aggregate_type
+    store.require_connected()  # no round trip: an attribute of the connection
     for attempt in range(retries):
         cached = cache.get(kind, aggregate_id) if cache is not None and attempt == 0 else None
         if cached is not None:

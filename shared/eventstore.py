@@ -108,6 +108,12 @@ class EventStore:
 
     # -- writing --------------------------------------------------------------------------------------------
 
+    def require_connected(self) -> None:
+        """Raise at once while NATS is away: nats-py, reconnecting, would hold a request until its timeout (5 s), so a
+        command would hang that long before its 503; a client hears 503 with Retry-After now (docs/adr/0034)."""
+        if not self.js._nc.is_connected:
+            raise nats.errors.ConnectionReconnectingError
+
     async def append(
         self,
         aggregate_type: str,

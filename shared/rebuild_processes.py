@@ -1,11 +1,13 @@
 """A rebuild spread over several OS processes into one scratch schema: how an operator runs it.
 
-`python -m services.<service>.cli rebuild --schema <scratch> [--processes N] [--compare <live schema>]` (each
-service's CLI passes its read model's factory; shared imports no service). The parent drops and creates the schema
-once and fixes the end of the replay (the log's last sequence now, or `--until-seq`); each child process folds its
-share of the partitions (`shared.rebuild.rebuild`, `fresh=False`) with its own NATS and PostgreSQL connections, so
-the Python work (parsing, checking, folding) of different partitions runs on different cores. Partitions are
-independent (docs/adr/0002): every chain, checkpoint row and read-model row belongs to one partition's events.
+`python -m services.<service>.cli rebuild --schema <scratch> [--processes N] [--compare <live schema>]
+[--swap <live schema>]` (each service's CLI passes its read model's factory; shared imports no service). The
+parent drops and creates the schema once and fixes the end of the replay (the log's last sequence now, or
+`--until-seq`); each child process folds its share of the partitions (`shared.rebuild.rebuild`, `fresh=False`)
+with its own NATS and PostgreSQL connections, so the Python work (parsing, checking, folding) of different
+partitions runs on different cores. Partitions are independent (docs/adr/0002): every chain, checkpoint row and
+read-model row belongs to one partition's events. `--swap` then puts the rebuilt tables in place of the live
+ones while the service serves (shared/rebuild_swap.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from shared.eventstore import EventStore
 from shared.projection import ReadModel
 from shared.rebuild import RebuildResult, check_whole, diff_schemas, finish, prepare, rebuild
 from shared.rebuild_diff import diff_rows
+from shared.rebuild_swap import swap_in
 from shared.runtime import connect_nats
 from shared.settings import Settings
 
@@ -130,6 +133,11 @@ def add_rebuild_command(commands: argparse._SubParsersAction) -> None:  # type: 
     rebuild.add_argument("--until-seq", type=int, default=None, help="the last sequence replayed (default: now)")
     rebuild.add_argument("--verify-hashes", action="store_true", help="recompute every event's hash (an audit)")
     rebuild.add_argument("--compare", metavar="SCHEMA", help="then name the rows that differ from this schema")
+    rebuild.add_argument(
+        "--swap",
+        metavar="SCHEMA",
+        help="then swap the rebuilt tables into this live schema, serving throughout (shared/rebuild_swap.py)",
+    )
 
 
 def run_rebuild_command(
@@ -146,12 +154,15 @@ def run_rebuild_command(
                                             until_seq=args.until_seq, verify_hashes=args.verify_hashes)  # fmt: skip
         seconds = time.perf_counter() - started
         answer: dict[str, object] = {**asdict(result), "seconds": round(seconds, 3)}
-        if args.compare:
+        if args.compare or args.swap:
             pool = await create_pool(settings.database_url, max_size=1)
             try:
-                answer["differences"] = await diff_schemas(pool, read_model(), args.compare, result.schema)
-                named = await diff_rows(pool, read_model(), args.compare, result.schema)
-                answer["rows"] = [table.as_dict() for table in named]  # which rows, by key and column
+                if args.compare:
+                    answer["differences"] = await diff_schemas(pool, read_model(), args.compare, result.schema)
+                    named = await diff_rows(pool, read_model(), args.compare, result.schema)
+                    answer["rows"] = [table.as_dict() for table in named]  # which rows, by key and column
+                if args.swap:
+                    answer["swapped"] = await swap_in(pool, args.swap, result.schema)
             finally:
                 await pool.close()
         return answer

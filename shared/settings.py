@@ -126,6 +126,8 @@ class Settings:
             process_role=os.environ.get("TIAODU_ROLE", "all"),
             api_workers=int(os.environ.get("TIAODU_WORKERS", "1")),
             worker_sched=os.environ.get("TIAODU_WORKER_SCHED", "batch"),
+            # How long a dead replica's partitions stay its own before another takes them (docs/adr/0002, 0034).
+            lease_ttl_s=float(os.environ.get("TIAODU_LEASE_TTL_S", "6")),
         )
         if settings.process_role not in PROCESS_ROLES:
             raise RuntimeError(f"TIAODU_ROLE: {settings.process_role!r} is not one of {', '.join(PROCESS_ROLES)}")

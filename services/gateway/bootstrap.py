@@ -1,9 +1,10 @@
 """The gateway's composition root: one base URL in front of the services, with their merged OpenAPI document.
 
 The gateway holds no state and connects to neither NATS nor PostgreSQL; its only setting is where the services
-are (`TIAODU_GATEWAY_ROUTES`, comma separated base URLs). HAProxy, its child process, listens on the base URL and
-forwards what the services declare, answering for upstreams that failed (docs/adr/0013); this app is the control
-plane behind it: the routing table, the merged document, health, and the answers for unknown paths.
+are (`TIAODU_GATEWAY_ROUTES`, comma separated base URLs; a service's replicas joined by `|`, docs/adr/0034).
+HAProxy, its child process, listens on the base URL and forwards what the services declare, answering for
+upstreams that failed (docs/adr/0013); this app is the control plane behind it: the routing table, the merged
+document, health, and the answers for unknown paths.
 """
 
 from __future__ import annotations
@@ -41,12 +42,19 @@ class GatewaySettings:
         if not routes:
             raise RuntimeError("gateway: TIAODU_GATEWAY_ROUTES must list the services' base URLs, comma separated")
         for route in routes:
-            server_address(route)  # an unusable URL stops the gateway at start, naming it
+            for replica in route.split("|"):
+                server_address(replica.strip())  # an unusable URL stops the gateway at start, naming it
         return cls(
             routes=routes,
             service_port=int(os.environ.get("SERVICE_PORT", "8000")),
             service_host=os.environ.get("SERVICE_HOST", "127.0.0.1"),
         )
+
+    @property
+    def replicas(self) -> dict[str, list[str]]:
+        """Each service by its first replica's base URL (its name in the routing table) → all its replicas."""
+        groups = [[u.strip().rstrip("/") for u in route.split("|") if u.strip()] for route in self.routes]
+        return {group[0]: group for group in groups}
 
     @property
     def listen(self) -> str:
@@ -57,9 +65,10 @@ class GatewaySettings:
 def create_app(settings: GatewaySettings, haproxy: HAProxy | None = None) -> FastAPI:
     """The control plane; with `haproxy` every new routing table is loaded into it (without, as in the in-process
     tests of the merged document, the table is only computed)."""
-    upstreams = [u.rstrip("/") for u in settings.routes]
-    # One upstream is one address today; a list per service is where balancing across replicas goes (issue 12).
-    pools = {u: [server_address(u)] for u in upstreams}
+    replicas = settings.replicas
+    upstreams = list(replicas)
+    # A service's backend lists every replica: HAProxy balances, health-checks and retries across them (0034).
+    pools = {u: [server_address(r) for r in replicas[u]] for u in upstreams}
 
     async def load_into_haproxy(data_plane: HAProxy, routes: list[Route]) -> None:
         config = render_config(
@@ -75,7 +84,7 @@ def create_app(settings: GatewaySettings, haproxy: HAProxy | None = None) -> Fas
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with httpx.AsyncClient(trust_env=False) as client:
             on_routes = partial(load_into_haproxy, haproxy) if haproxy is not None else None
-            gateway = Gateway(upstreams, client, on_routes=on_routes)
+            gateway = Gateway(upstreams, client, on_routes=on_routes, replicas=replicas)
             app.state.gateway = gateway
             await gateway.refresh()
             task = asyncio.create_task(gateway.refresh_forever())

@@ -129,19 +129,43 @@ def _http_error(status: int, *, reported_as: int | None = None) -> str:
     return line
 
 
+# Replicas of a service (issue 12, docs/adr/0034): a server is in rotation while its /readyz answers 200, checked
+# every second (half a second while it is failing); one failed check takes it out, one good one puts it back. A
+# killed replica is out within about a second, and until then its requests are retried on another server.
+HEALTH_CHECK = "check inter 1s fastinter 500ms downinter 1s fall 1 rise 1"
+# Retried on another replica when the connection failed (nothing was sent: any method) or when the replica closed
+# without answering (it died holding the request): only a request that is safe to send twice (RFC 9110 9.2.2:
+# GET, HEAD, PUT, DELETE, OPTIONS) or a command carrying an Idempotency-Key, whose event id is derived from the key
+# so a second append is the same event (shared/commands.py).
+RETRY_ON = "conn-failure empty-response"
+_NOT_IDEMPOTENT = "{ method POST PATCH } !{ req.hdr(idempotency-key) -m found }"
+
+
 def _backend(name: str, servers: Sequence[str], *, host_header: bool, check_dns: bool) -> list[str]:
     lines = [f"backend {name}"]
+    replicated = len(servers) > 1
     if host_header:
-        # The upstream sees its own host (the client's is in X-Forwarded-Host), as it would if called directly.
+        # The upstream sees its own host (the client's is in X-Forwarded-Host), as it would if called directly;
+        # with replicas, the first one's (a service reads nothing from it).
         lines.append(f"    http-request set-header Host {servers[0]}")
     # One retry: a pooled connection the upstream closed at that instant is retried at once (HAProxy waits
-    # min(timeout connect, 1 s) only before retrying a fresh connection to the same server); with several servers
-    # (issue 12) the retry goes to another one.
-    lines.append(f"    retries {max(1, len(servers) - 1)}")
+    # min(timeout connect, 1 s) only before retrying a fresh connection to the same server). With replicas, as
+    # many retries as servers, each on another one if it can (`redispatch 1`; leastconn may pick the same one
+    # again while the health check has not yet taken a dead one out), so one dead replica never fails a request
+    # that may be retried.
+    lines.append(f"    retries {len(servers) if replicated else 1}")
     lines.append("    option redispatch 1")
+    if replicated:
+        # The replica with the fewest requests in hand: a slow or busy one (a rebuild, a long report) gets fewer.
+        lines.append("    balance leastconn")
+        lines.append(f"    retry-on {RETRY_ON}")
+        lines.append(f"    http-request disable-l7-retry if {_NOT_IDEMPOTENT}")
+        lines.append("    option httpchk GET /readyz")
+        lines.append("    http-check expect status 200")
     for i, address in enumerate(servers):
         dns = " resolvers system init-addr libc,none" if check_dns and _needs_dns(address) else ""
-        lines.append(f"    server s{i} {address}{dns}")
+        check = f" {HEALTH_CHECK}" if replicated else ""
+        lines.append(f"    server s{i} {address}{dns}{check}")
     return lines
 
 
@@ -155,7 +179,7 @@ def render_config(
 ) -> str:
     """The whole HAProxy configuration. `listen` is the public address (`host:port`), `control_socket` the
     Python app's unix socket, `lua_file` where HOP_BY_HOP_LUA is; `pools` maps an upstream's base URL to its
-    server addresses (one today; a list so that replicas can be balanced, issue 12)."""
+    server addresses (its replicas, balanced and health-checked when more than one: docs/adr/0034)."""
     upstreams = list(pools)
     dns = any(_needs_dns(a) for servers in pools.values() for a in servers)
     lines = [

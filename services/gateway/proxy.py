@@ -60,9 +60,17 @@ RoutesChanged = Callable[[list[Route]], Awaitable[None]]
 class Gateway:
     """Routing table and merged document of the upstreams (base URLs); `on_routes` hears of every new table."""
 
-    def __init__(self, upstreams: list[str], client: httpx.AsyncClient, on_routes: RoutesChanged | None = None) -> None:
+    def __init__(
+        self,
+        upstreams: list[str],
+        client: httpx.AsyncClient,
+        on_routes: RoutesChanged | None = None,
+        replicas: dict[str, list[str]] | None = None,
+    ) -> None:
         self.client = client
         self.upstreams = upstreams
+        # A service's replicas answer alike: its document and its readiness are asked of the first that answers.
+        self.replicas = {u: (replicas or {}).get(u) or [u] for u in upstreams}
         self.on_routes = on_routes
         self.specs: dict[str, dict[str, Any]] = {}
         self.routes: list[Route] = []
@@ -95,14 +103,15 @@ class Gateway:
                 self._handed_on = True
 
     async def _fetch_spec(self, upstream: str) -> dict[str, Any] | None:
-        try:
-            response = await self.client.get(f"{upstream}/openapi.json", timeout=5.0)
-            response.raise_for_status()
-            spec = response.json()
-            return spec if isinstance(spec, dict) else None
-        except (httpx.HTTPError, ValueError) as exc:
-            log.warning("cannot read %s/openapi.json: %s", upstream, exc)
-            return None
+        for replica in self.replicas[upstream]:
+            try:
+                response = await self.client.get(f"{replica}/openapi.json", timeout=5.0)
+                response.raise_for_status()
+                spec = response.json()
+                return spec if isinstance(spec, dict) else None
+            except (httpx.HTTPError, ValueError) as exc:
+                log.warning("cannot read %s/openapi.json: %s", replica, exc)
+        return None
 
     async def refresh_forever(self) -> None:
         while True:
@@ -132,10 +141,14 @@ class Gateway:
 
     async def not_ready(self) -> list[str]:
         async def ready(upstream: str) -> bool:
-            try:
-                return (await self.client.get(f"{upstream}/readyz", timeout=3.0)).status_code == 200
-            except httpx.HTTPError:
-                return False
+            # A service is ready when one of its replicas is: HAProxy sends its requests to the ready ones.
+            for replica in self.replicas[upstream]:
+                try:
+                    if (await self.client.get(f"{replica}/readyz", timeout=3.0)).status_code == 200:
+                        return True
+                except httpx.HTTPError:
+                    continue
+            return False
 
         answers = await asyncio.gather(*(ready(u) for u in self.upstreams))
         return [u for u, ok in zip(self.upstreams, answers, strict=True) if not ok]

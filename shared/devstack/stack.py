@@ -51,10 +51,27 @@ def repo_root() -> Path:
 # The gateway is a process like the services but holds no state and connects to no server: it starts last,
 # with the services' URLs as its routes, and is not seeded.
 GATEWAY = "gateway"
+MAX_REPLICAS = 9
 
 
 def discover_services(root: Path) -> list[str]:
     return sorted(p.parent.name for p in (root / "services").glob("*/__main__.py") if p.parent.name != GATEWAY)
+
+
+def parse_replicas(spec: str, services: list[str]) -> dict[str, int]:
+    """`scheduling=3,intake=2` (make run REPLICAS=...) → how many processes each service runs; one by default."""
+    counts = dict.fromkeys(services, 1)
+    for item in (part.strip() for part in spec.split(",")):
+        if not item:
+            continue
+        name, sep, count = item.partition("=")
+        name = name.strip()
+        if not sep or name not in counts or not count.strip().isdigit() or not 1 <= int(count) <= MAX_REPLICAS:
+            raise StackError(
+                f"REPLICAS={spec!r}: {item!r} must be <service>=<1..{MAX_REPLICAS}>, the service one of {services}"
+            )
+        counts[name] = int(count)
+    return counts
 
 
 def write_private_json(path: Path, data: dict[str, Any]) -> None:
@@ -79,6 +96,7 @@ class Stack:
         self.demo = demo
         self.servers: list[Server] = []
         self.services: list[Child] = []
+        self.replicas: dict[str, int] = {}  # service → how many processes run it
         self.gateway: Child | None = None
         self.receiver: DemoReceiver | None = None  # make run's demo receiver (webhooks and e-mail), demo only
         self.nats_url = ""
@@ -212,18 +230,29 @@ class Stack:
         ungranted = sorted(set(names) - set(GRANTS))
         if ungranted:
             raise StackError(f"no NATS grant for {ungranted}: add them to shared/catalogue/ownership.py")
+        # Replicas (docs/adr/0034): each its own process, port and REPLICA_ID; they share the service's projection
+        # partitions, reactions and timers through the leases (0002, 0008), and the gateway balances across them.
+        self.replicas = parse_replicas(self.env.get("TIAODU_REPLICAS", ""), names)
         for name in names:
-            port = free_port()
-            env = self.child_env(name, SERVICE_PORT=str(port), REPLICA_ID=f"{name}-1")
-            if self.receiver is not None:
-                env |= self.receiver.service_env(name)
-            self.services.append(self._spawn(name, f"services.{name}", port, env))
+            for index in range(1, self.replicas[name] + 1):
+                port = free_port()
+                replica = f"{name}-{index}"
+                env = self.child_env(name, SERVICE_PORT=str(port), REPLICA_ID=replica)
+                if self.receiver is not None:
+                    env |= self.receiver.service_env(name)
+                log_name = name if index == 1 else replica  # one replica: the log keeps its old name
+                self.services.append(self._spawn(log_name, f"services.{name}", port, env))
         for child in self.services:
             wait_ready(child)
 
+    def replicas_of(self, service: str) -> list[Child]:
+        names = {service, *(f"{service}-{i}" for i in range(2, self.replicas.get(service, 1) + 1))}
+        return [c for c in self.services if c.name in names]
+
     def _start_gateway(self) -> None:
         port = self.port or free_port()
-        routes = ",".join(child.url for child in self.services)
+        # One entry per service, its replicas joined by `|` (services/gateway/bootstrap.py).
+        routes = ",".join("|".join(c.url for c in self.replicas_of(name)) for name in self.replicas)
         env = self.child_env(TIAODU_GATEWAY_ROUTES=routes, SERVICE_PORT=str(port))
         self.gateway = self._spawn(GATEWAY, f"services.{GATEWAY}", port, env)
         wait_ready(self.gateway)
