@@ -39,8 +39,8 @@ def evaluation_id(programme_id: str, year: int) -> str:
 
 def percent(tally: Tally) -> Decimal:
     if tally.denominator == 0:
-        return HUNDRED
-    return min(HUNDRED, (HUNDRED * tally.numerator / tally.denominator).quantize(CENT, ROUND_HALF_UP))
+        return HUNDRED.quantize(CENT)
+    return min(HUNDRED, HUNDRED * tally.numerator / tally.denominator).quantize(CENT, ROUND_HALF_UP)
 
 
 def weighted(value: Decimal, weight: int) -> Decimal:
