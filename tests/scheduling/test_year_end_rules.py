@@ -89,8 +89,12 @@ async def test_a_what_if_re_ranks_under_other_weights_and_records_nothing(platfo
                "hq")  # fmt: skip
     await platform.synced()
     strict = {"excellent": "95", "good": "85", "passing": "65"}
-    by_version = await post(platform, "/v1/evaluations/what-if", {"programme_id": "prog", "year": 2024,
-                                                                  "rule_version": 2, "thresholds": strict}, "hq")
+    by_version = await post(
+        platform,
+        "/v1/evaluations/what-if",
+        {"programme_id": "prog", "year": 2024, "rule_version": 2, "thresholds": strict},
+        "hq",
+    )
     assert [(u["unit_id"], u["score"], u["grade"]) for u in by_version["units"]] == [
         ("unit-a", "68.33", "pass"), ("unit-b", "60.00", "fail")]  # fmt: skip
 
