@@ -137,3 +137,8 @@ async def evaluation_rule_set(conn: asyncpg.Connection, schema: str) -> Evaluati
 async def recorded_evaluation(conn: asyncpg.Connection, schema: str, evaluation_id: str) -> EvaluationState | None:
     state, _ = await EVALUATIONS.load_row(conn, schema, evaluation_id)
     return state
+
+
+async def recorded_evaluations(conn: asyncpg.Connection, schema: str) -> list[EvaluationState]:
+    rows = await conn.fetch(f"SELECT state FROM {schema}.year_end_evaluations ORDER BY id")
+    return [EvaluationState.model_validate_json(r["state"]) for r in rows]

@@ -78,12 +78,19 @@ class RunAnswer(BaseModel):
         return r.model_dump(exclude={"units"})
 
 
-class EvaluationAnswer(RunAnswer):
-    units: list[UnitAnswer] = Field(description="各单位得分,按名次排列")
+class EvaluationAnswer(UnitAnswer):
+    """One unit's score in a recorded run of a programme year (the list: every unit, ranked)."""
+
+    programme_id: str
+    year: int
+    run: int = Field(description="第几次考评(默认最近一次)")
+    as_of: date = Field(description="考评截止日")
+    rule_version: int = Field(description="考评规则版本")
 
     @classmethod
-    def of(cls, r: YearEndEvaluationRecorded, units: list[UnitScore]) -> EvaluationAnswer:
-        return cls(**cls.header(r), units=[UnitAnswer.of(u) for u in units])
+    def in_run(cls, r: YearEndEvaluationRecorded, u: UnitScore) -> EvaluationAnswer:
+        return cls(**UnitAnswer.of(u).model_dump(), programme_id=r.programme_id, year=r.year, run=r.run,
+                   as_of=r.as_of, rule_version=r.rule_version)  # fmt: skip
 
 
 class UnitDetailAnswer(RunAnswer):

@@ -12,7 +12,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictInt, model_validator
 
 from shared.catalogue.dates import IsoDate
 from shared.catalogue.registry import event
@@ -46,26 +46,29 @@ class Grade(StrEnum):
 GRADE_LABELS: dict[Grade, str] = {Grade.EXCELLENT: "优秀", Grade.GOOD: "良好", Grade.PASS: "合格", Grade.FAIL: "不合格"}
 
 
-class Weights(BaseModel):
-    """Weights of the parts in points; they add up to 100 (the score is out of 100)."""
+DEFAULT_WEIGHTS: dict[Part, int] = {Part.INVESTMENT: 40, Part.MILESTONES: 30, Part.ISSUES: 15, Part.REPORTS: 15}
 
-    model_config = ConfigDict(extra="forbid")
 
-    investment_completion: Weight = Field(default=40, description="投资完成率权重(分)")
-    milestones_on_time: Weight = Field(default=30, description="节点按期完成率权重(分)")
-    issues_resolved_on_time: Weight = Field(default=15, description="问题按期办结率权重(分)")
-    reports_on_time: Weight = Field(default=15, description="进度按时填报率权重(分)")
+class Weights(RootModel[dict[Part, Weight]]):
+    """Weight of every part in points (each part named once); they add up to 100, the score is out of 100."""
+
+    root: dict[Part, Weight] = Field(
+        default_factory=lambda: dict(DEFAULT_WEIGHTS),
+        description='各项权重(分),四项齐全、之和为 100,如 {"investment_completion": 40, ...}',
+    )
 
     @model_validator(mode="after")
-    def _add_up_to_100(self) -> Weights:
-        total = sum(self.of(part) for part in Part)
+    def _every_part_adding_up_to_100(self) -> Weights:
+        missing = [part.value for part in Part if part not in self.root]
+        if missing:
+            raise ValueError(f"缺少 {', '.join(missing)} 的权重")
+        total = sum(self.root.values())
         if total != 100:
             raise ValueError(f"各项权重之和须为 100(现为 {total})")
         return self
 
     def of(self, part: Part) -> int:
-        weight: int = getattr(self, part.value)
-        return weight
+        return self.root[part]
 
 
 class Thresholds(BaseModel):
@@ -109,9 +112,9 @@ class EventRef(BaseModel):
 
 class PartScore(BaseModel):
     part: Part
-    counted: int = Field(description="计入的事项数(投资为万元,取整前见 numerator/denominator)")
-    numerator: Decimal = Field(description="分子:按期(按时)事项数,或本年完成投资(万元)")
-    denominator: Decimal = Field(description="分母:应计事项数,或年度计划投资(万元)")
+    counted: int = Field(description="计入的事项数(投资一项为计入的填报数)")
+    numerator: Decimal = Field(description="分子:按期(按时)事项数;投资一项为本年完成额")
+    denominator: Decimal = Field(description="分母:应计事项数;投资一项为年度计划额")
     value: Points = Field(description="得分率(百分数,两位小数;无应计事项按满分)")
     weight: Weight
     weighted: Points = Field(description="加权得分 = value × weight / 100")

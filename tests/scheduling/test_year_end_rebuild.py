@@ -32,4 +32,4 @@ async def test_the_evaluation_is_equal_after_a_rebuild(platform: Platform) -> No
         again = await compute(conn, REBUILT, "prog", Period(2024, recorded.as_of, recorded.known_at), rules)
     assert again.units == recorded.units
     assert [(u.unit_id, str(u.score), u.rank) for u in recorded.units] == [
-        (u["unit_id"], u["score"], u["rank"]) for u in shown["units"]]  # fmt: skip
+        (u["unit_id"], u["score"], u["rank"]) for u in shown["items"]]  # fmt: skip

@@ -31,18 +31,20 @@ EVENT_COUNTS = {
 async def test_scores_parts_grades_and_ranks_are_those_counted_by_hand(platform: Platform) -> None:
     await script_2024(platform)
     answer = await record_2024(platform)
-    assert (answer["run"], answer["as_of"], answer["rule_version"]) == (1, "2024-12-31", 1)
-    assert [u["unit_id"] for u in answer["units"]] == ["unit-b", "unit-a"]  # ranked, best first
-    for unit in answer["units"]:
+    units = answer["items"]
+    assert {(u["run"], u["as_of"], u["rule_version"], u["programme_id"], u["year"]) for u in units} == {
+        (1, "2024-12-31", 1, "prog", 2024)}  # fmt: skip
+    assert [u["unit_id"] for u in units] == ["unit-b", "unit-a"] and answer["total"] == 2  # ranked, best first
+    for unit in units:
         score, grade, rank = EXPECTED_SCORES[unit["unit_id"]]
         assert (unit["score"], unit["grade"], unit["rank"]) == (score, grade, rank), unit
         parts = {p["part"]: (p["value"], p["weight"], p["weighted"]) for p in unit["parts"]}
         assert parts == EXPECTED[unit["unit_id"]]
     counted = {p["part"]: (Decimal(p["numerator"]), Decimal(p["denominator"]), p["counted"])
-               for p in answer["units"][1]["parts"]}  # fmt: skip
+               for p in units[1]["parts"]}  # fmt: skip
     assert counted == {"investment_completion": (3000, 4000, 6), "milestones_on_time": (1, 3, 3),
                        "issues_resolved_on_time": (1, 2, 2), "reports_on_time": (6, 8, 8)}  # fmt: skip
-    assert answer["units"][1]["grade_label"] == "不合格" and answer["units"][0]["grade_label"] == "良好"
+    assert units[1]["grade_label"] == "不合格" and units[0]["grade_label"] == "良好"
 
 
 async def _belongs_to(platform: Platform, h: History, unit: str, event: Any) -> bool:
@@ -90,10 +92,10 @@ async def test_a_unit_reads_its_own_a_leader_its_sponsored_units_and_only_wide_r
     await script_2024(platform)
     await record_2024(platform)
     own = await evaluations(platform, "unit-a")
-    assert [u["unit_id"] for u in own["units"]] == ["unit-a"] and own["units"][0]["rank"] == 2
+    assert [u["unit_id"] for u in own["items"]] == ["unit-a"] and own["items"][0]["rank"] == 2
     sponsored = await evaluations(platform, "leader-a")  # leader-a sponsors 甲 only
-    assert [u["unit_id"] for u in sponsored["units"]] == ["unit-a"]
-    assert len((await evaluations(platform, "auditor"))["units"]) == 2
+    assert [u["unit_id"] for u in sponsored["items"]] == ["unit-a"]
+    assert len((await evaluations(platform, "auditor"))["items"]) == 2
     params = {"programme_id": "prog", "year": 2024}
     r = await platform.scheduling.get("/v1/evaluations/unit-b", params=params, headers=auth(platform.tokens["unit-a"]))
     assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")

@@ -205,6 +205,7 @@ async def record_2024(platform: Platform) -> dict[str, Any]:
 
 
 async def evaluations(platform: Platform, token: str = "hq", **params: Any) -> dict[str, Any]:
+    """The page of recorded scores of prog's 2024 (every unit `token` may read, ranked)."""
     r = await platform.scheduling.get("/v1/evaluations", params={"programme_id": "prog", "year": 2024, **params},
                                       headers=auth(platform.tokens[token]))  # fmt: skip
     assert r.status_code == 200, r.text
