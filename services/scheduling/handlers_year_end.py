@@ -103,6 +103,8 @@ async def _programme_year(conn: asyncpg.Connection, schema: str, programme_id: s
 
 
 def _as_of(year: int, as_of: date | None, today: date) -> date:
+    if year > today.year:
+        raise invalid("year", f"{year} 年度尚未开始")
     if as_of is None:
         return min(date(year, 12, 31), today)
     if as_of.year != year:
