@@ -105,7 +105,8 @@ async def programme_facts(
     conn: asyncpg.Connection, schema: str, programme_id: str, year: int, known_at: datetime
 ) -> ProgrammeFacts:
     """One query: the programme's projects registered by `known_at`, and every fact recorded by then about them,
-    their plans of `year` and their issues, in log order."""
+    their plans of `year` (`<project>-y<year>`: domain.plan_id_for, checked in ProgrammeFacts) and their issues, in
+    log order."""
     rows = await conn.fetch(
         f"""WITH projects AS (
                 SELECT aggregate_id AS id FROM {schema}.year_end_facts
