@@ -128,7 +128,7 @@ async def list_evaluations(
 
 
 @router.get(
-    "/evaluations/{unit_id}", summary="某单位的考评详情(各项及其依据的事件)", dependencies=[MinSeqDep],
+    "/evaluations/units/{unit_id}", summary="某单位的考评详情(各项及其依据的事件)", dependencies=[MinSeqDep],
 )  # fmt: skip
 async def unit_evaluation(
     unit_id: Annotated[str, Path(pattern=ID_PATTERN, description="责任单位编号")],

@@ -44,7 +44,7 @@ from shared.catalogue.year_end import (
 )
 from shared.command_bodies import Strict
 from shared.commands import CommandMeta, Outcome, execute, handle
-from shared.domain_errors import NotFound, invalid
+from shared.domain_errors import invalid
 from shared.eventstore import Context
 from shared.runtime import Runtime
 
@@ -156,8 +156,8 @@ async def record(rt: Runtime, cmd: RecordEvaluation, meta: CommandMeta, *, now: 
 
 async def latest_run(conn: asyncpg.Connection, schema: str, programme_id: str, year: int) -> YearEndEvaluationRecorded:
     state = await recorded_evaluation(conn, schema, year_end.evaluation_id(programme_id, year))
-    if state is None or state.latest is None:
-        raise NotFound(f"{programme_id} 的 {year} 年度尚未进行综合成效考评")
+    if state is None or state.latest is None:  # what a what-if starts from: a body naming nothing recorded is invalid
+        raise invalid("year", f"{programme_id} 的 {year} 年度尚未进行综合成效考评")
     return state.latest
 
 

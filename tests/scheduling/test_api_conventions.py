@@ -241,7 +241,7 @@ CHECKED_ELSEWHERE = {"/v1/clock"}
 # Reads answered in more than one shape, asked once for each.
 QUERIES: dict[str, list[dict[str, str]]] = {
     "/v1/projects/{project_id}/light": [{}, {"as_shown_on": MONITORED_ON.isoformat()}],
-    "/v1/evaluations/{unit_id}": [{"programme_id": "prog", "year": "2024"}],
+    "/v1/evaluations/units/{unit_id}": [{"programme_id": "prog", "year": "2024"}],
 }
 
 

@@ -103,7 +103,8 @@ async def test_a_what_if_re_ranks_under_other_weights_and_records_nothing(platfo
 
 async def test_bad_input_is_refused_naming_the_field(platform: Platform) -> None:
     await script_2024(platform)
-    await _problem(platform, "/v1/evaluations/what-if", {"programme_id": "prog", "year": 2024}, 404)  # none yet
+    problem = await _problem(platform, "/v1/evaluations/what-if", {"programme_id": "prog", "year": 2024})
+    assert problem["errors"][0]["field"] == "year" and "尚未" in problem["errors"][0]["reason"]  # none recorded yet
     await record_2024(platform)
     uneven = {"programme_id": "prog", "year": 2024, "weights": {**REPORTS_HEAVY, "reports_on_time": 60}}
     problem = await _problem(platform, "/v1/evaluations/what-if", uneven)
