@@ -11,6 +11,7 @@ from tests.platform import auth
 from tests.scheduling.conftest import Platform
 from tests.scheduling.year_end_history import EXPECTED, EXPECTED_SCORES, History, evaluations, record_2024, script_2024
 
+PROG_2024 = {"programme_id": "prog", "year": 2024}
 PART_TYPES = {
     "investment_completion": {"ProjectRegistered", "ProgressReported", "ProgressReportAccepted"},
     "milestones_on_time": {"PlanBaselineApproved", "MilestoneRebaselined", "MilestoneCompleted"},
@@ -61,7 +62,7 @@ async def test_every_part_lists_the_events_behind_it(platform: Platform) -> None
     await record_2024(platform)
     store = platform.scheduling_rt.store
     for unit in ("unit-a", "unit-b"):
-        r = await platform.scheduling.get(f"/v1/evaluations/units/{unit}", params={"programme_id": "prog", "year": 2024},
+        r = await platform.scheduling.get(f"/v1/evaluations/units/{unit}", params=PROG_2024,
                                           headers=auth(platform.tokens["auditor"]))  # fmt: skip
         assert r.status_code == 200, r.text
         detail = r.json()
@@ -76,7 +77,7 @@ async def test_every_part_lists_the_events_behind_it(platform: Platform) -> None
                 assert ref["type"] in PART_TYPES[part["part"]], (part["part"], ref)
                 assert await _belongs_to(platform, h, unit, stored), (unit, ref)
     # The issue part of 甲 names the resolution recorded late (ia2) and never the withdrawn issue (ia3).
-    r = await platform.scheduling.get("/v1/evaluations/units/unit-a", params={"programme_id": "prog", "year": 2024},
+    r = await platform.scheduling.get("/v1/evaluations/units/unit-a", params=PROG_2024,
                                       headers=auth(platform.tokens["hq"]))  # fmt: skip
     issue_events = next(p for p in r.json()["parts"] if p["part"] == "issues_resolved_on_time")["events"]
     issues = {(await store.get(e["seq"])).envelope.aggregate_id for e in issue_events}
@@ -96,8 +97,8 @@ async def test_a_unit_reads_its_own_a_leader_its_sponsored_units_and_only_wide_r
     sponsored = await evaluations(platform, "leader-a")  # leader-a sponsors 甲 only
     assert [u["unit_id"] for u in sponsored["items"]] == ["unit-a"]
     assert len((await evaluations(platform, "auditor"))["items"]) == 2
-    params = {"programme_id": "prog", "year": 2024}
-    r = await platform.scheduling.get("/v1/evaluations/units/unit-b", params=params, headers=auth(platform.tokens["unit-a"]))
+    r = await platform.scheduling.get("/v1/evaluations/units/unit-b", params=PROG_2024,
+                                      headers=auth(platform.tokens["unit-a"]))  # fmt: skip
     assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
     body = {"programme_id": "prog", "year": 2024}
     r = await platform.scheduling.post("/v1/evaluations/what-if", json=body, headers=auth(platform.tokens["unit-a"]))
