@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from services.scheduling import api_lights, api_meetings, api_reporting, handlers, queries_plans
+from services.scheduling import api_lights, api_meetings, api_reporting, api_year_end, handlers, queries_plans
 from services.scheduling.commands import (
     ApproveBaseline,
     ApproveBaselineBody,
@@ -178,3 +178,4 @@ async def reject_exemption(
 router.include_router(api_meetings.router)
 router.include_router(api_lights.router)
 router.include_router(api_reporting.router)
+router.include_router(api_year_end.router)

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.scheduling import handlers_year_end
 from services.scheduling.api import router
 from services.scheduling.api_clock import router as clock_router
 from services.scheduling.handlers import ensure_default_rules
@@ -16,6 +17,7 @@ from services.scheduling.reactions import change_requests, light_reevaluation
 from services.scheduling.read_model import SchedulingReadModel
 from services.scheduling.read_model_issues import KnownIssuesReadModel
 from services.scheduling.read_model_supervision import KnownOrdersReadModel
+from services.scheduling.read_model_year_end import YearEndReadModel
 from services.scheduling.timers import scheduling_timers
 from shared.auth import IdentityReadModel
 from shared.clock import Clock
@@ -35,7 +37,14 @@ log = logging.getLogger("tiaodu.scheduling")
 
 def read_model() -> CompositeReadModel:
     return CompositeReadModel(
-        [IdentityReadModel(), ProjectDirectory(), SchedulingReadModel(), KnownIssuesReadModel(), KnownOrdersReadModel()]
+        [
+            IdentityReadModel(),
+            ProjectDirectory(),
+            SchedulingReadModel(),
+            KnownIssuesReadModel(),
+            KnownOrdersReadModel(),
+            YearEndReadModel(),
+        ]
     )
 
 
@@ -67,6 +76,9 @@ def create_app(
         app.state.runtime = runtime
         app.state.clock = clock
         await ensure_default_rules(runtime, Context(actor=SYSTEM, correlation_id="default-rules"))
+        await handlers_year_end.ensure_default_rules(
+            runtime, Context(actor=SYSTEM, correlation_id="default-evaluation-rules")
+        )
         try:
             yield
         finally:
@@ -74,7 +86,8 @@ def create_app(
 
     return service_app(
         title="Tiaodu scheduling 调度服务",
-        description="年度实施方案与节点、红黄绿灯预警(规则版本化)、正当理由豁免、日监测、调度会与周调度报告、项目台账。",
+        description="年度实施方案与节点、红黄绿灯预警(规则版本化)、正当理由豁免、日监测、调度会与周调度报告、项目台账、"
+        "年度综合成效考评(考评规则版本化、各项可追溯至事件、测算)。",
         lifespan=lifespan,
         routers=[(router, ""), (clock_router, "/v1"), (rebuild_diff_router(SERVICE, read_model), "")],
         runs_api=settings.runs_api,

@@ -11,7 +11,8 @@ is recorded at the platform's time, so a report posted on 30 September would be 
 stands at the start of the history when the seed begins (`make run` starts it there); the seed moves it forward
 (POST /v1/clock/advance) a day at a time, to 10:00, after the day's 06:00 monitoring has run on its timer, as it
 would have; on Fridays the units file that week's reports then (on time for the 17:00 deadline), and hq reviews
-the previous ones. The seed ends with the platform at 2024-09-30 05:00, before that day's 06:00 run.
+the previous ones. The seed ends with the platform at 2024-09-30 05:00, before that day's 06:00 run, and records
+the year-end evaluation of 2024 as of that moment (GET /v1/evaluations?programme_id=demo-2024-sanshi&year=2024).
 """
 
 from __future__ import annotations
@@ -101,6 +102,9 @@ def seed(base_url: str, token: str) -> int:
         r = check(client.post("/v1/monitoring/runs", json={"day": DEMO_DAY.isoformat()}), "monitoring")
         lights = check(client.get("/v1/lights", params={"min_seq": r.json()["seq"], "wait_ms": 20000, "limit": 500}),
                        "lights").json()["items"]  # fmt: skip
+        # The year-end evaluation (综合成效考评) of 2024 so far, as of the demo's day: recorded once (keyed).
+        check(client.post("/v1/evaluations", json={"programme_id": "demo-2024-sanshi"},
+                          headers={"Idempotency-Key": "seed-year-end-2024"}), "evaluation")  # fmt: skip
     colours = sorted({p["light"]["colour"] for p in lights if p["light"]})
     took = time.monotonic() - began
     print(f"seeded {len(projects)} plans and their history in {took:.0f} s; lights on {DEMO_DAY}: {colours}")

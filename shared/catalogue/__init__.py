@@ -9,10 +9,11 @@ from shared.catalogue import (
     notification,
     notification_delivery,
     scheduling,
+    year_end,
 )
 from shared.catalogue.registry import CATALOGUE, Catalogue, UnknownEventType
 
 __all__ = [
     "CATALOGUE", "Catalogue", "UnknownEventType", "access", "identity", "intake", "issue_coordination", "issue_rules",
-    "notification", "notification_delivery", "scheduling",
+    "notification", "notification_delivery", "scheduling", "year_end",
 ]  # fmt: skip

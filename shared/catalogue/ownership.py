@@ -25,7 +25,8 @@ SERVICES: dict[str, ServiceGrant] = {
         (PROJECTION_GROUP, "change_requests"),
     ),
     "scheduling": ServiceGrant(
-        frozenset({"plan", "rule_set", "dispatch_meeting", "monitoring", "light"}),
+        frozenset({"plan", "rule_set", "dispatch_meeting", "monitoring", "light"})
+        | {"evaluation_rule_set", "year_end_evaluation"},  # the year-end evaluation (docs/adr/0032)
         (PROJECTION_GROUP, "light_reevaluation", "milestone_completion", "change_requests"),
     ),
     "issue_coordination": ServiceGrant(

@@ -95,9 +95,10 @@ async def _data(platform: Platform, written: Written | None = None) -> dict[str,
     meeting_id = await write("scheduling", "/v1/meetings", meeting, hq)
     change = {"kind": "planned_investment", "reason": "概算调整", "total_investment": "12000.50"}
     change_id = await write("intake", "/v1/projects/{project_id}/change-requests", change, unit, project_id=pid)
+    await write("scheduling", "/v1/evaluations", {"programme_id": "prog"}, hq)  # the year-end evaluation so far
     await platform.synced()
     return {"project_id": pid, "plan_id": plan_id, "programme_id": "prog", "meeting_id": meeting_id,
-            "change_request_id": change_id, "day": MONITORED_ON.isoformat()}  # fmt: skip
+            "change_request_id": change_id, "day": MONITORED_ON.isoformat(), "unit_id": "unit-a"}  # fmt: skip
 
 
 async def test_every_list_answers_items_and_total_and_pages(platform: Platform) -> None:
@@ -240,6 +241,7 @@ CHECKED_ELSEWHERE = {"/v1/clock"}
 # Reads answered in more than one shape, asked once for each.
 QUERIES: dict[str, list[dict[str, str]]] = {
     "/v1/projects/{project_id}/light": [{}, {"as_shown_on": MONITORED_ON.isoformat()}],
+    "/v1/evaluations/units/{unit_id}": [{"programme_id": "prog", "year": "2024"}],
 }
 
 

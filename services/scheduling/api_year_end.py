@@ -1,0 +1,159 @@
+"""scheduling's HTTP API for the year-end evaluation (综合成效考评): rule versions, recorded runs, a unit's parts with
+the events behind them, and the what-if (included by `api.router`).
+
+Who reads: hq, the auditor and the other wide readers every unit; a unit its own scores; a city leader the units
+of the projects it sponsors in the programme. The what-if is for the wide readers only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response
+
+from services.scheduling import handlers_year_end
+from services.scheduling.deps import HQ, ID_PATTERN, ClockDep, Today
+from services.scheduling.handlers_year_end import RecordEvaluation, WhatIf
+from services.scheduling.policies import READ_ALL
+from services.scheduling.read_model_year_end import evaluation_rule_set, recorded_evaluation, recorded_evaluations
+from services.scheduling.responses_year_end import EvaluationAnswer, UnitDetailAnswer, WhatIfAnswer
+from services.scheduling.year_end import evaluation_id
+from services.scheduling.year_end_rules import PublishEvaluationRules
+from shared.auth import Principal
+from shared.catalogue.year_end import EvaluationRulesPublished, UnitScore, YearEndEvaluationRecorded
+from shared.domain_errors import Forbidden, NotFound, invalid
+from shared.envelope import Role
+from shared.paging import Page, PagingDep, page_of
+from shared.project_directory import find_projects
+from shared.responses import Written
+from shared.runtime import Runtime
+from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, require_roles, written
+
+router = APIRouter(tags=["evaluations"])
+WIDE_READERS = require_roles(*READ_ALL)
+ProgrammeQuery = Annotated[str, Query(pattern=ID_PATTERN, description="年度重点项目批次编号")]
+YearQuery = Annotated[int, Query(ge=2000, le=2100, description="考评年度")]
+RunQuery = Annotated[int | None, Query(ge=1, description="第几次考评(默认最近一次)")]
+
+
+@router.get("/evaluation-rules", summary="综合成效考评规则版本(权重、等次分数线、生效日期)", dependencies=[MinSeqDep])
+async def list_evaluation_rules(rt: RuntimeDep, paging: PagingDep) -> Page[EvaluationRulesPublished]:
+    async with rt.pool.acquire() as conn:
+        versions = [v.model_dump() for v in (await evaluation_rule_set(conn, rt.schema)).versions]
+    return page_of(EvaluationRulesPublished, paging.cut(versions), len(versions), paging)
+
+
+@router.post(
+    "/evaluation-rules", status_code=201, summary="发布新的考评规则版本(生效日期不早于发布当日)", dependencies=[HQ],
+    response_model=Written,
+)  # fmt: skip
+async def publish_evaluation_rules(
+    cmd: PublishEvaluationRules, rt: RuntimeDep, meta: MetaDep, day: Today, response: Response
+) -> dict[str, Any]:
+    return written(await handlers_year_end.publish_rules(rt, cmd, meta, today=day), response, 201)
+
+
+@router.post(
+    "/evaluations", status_code=201, summary="进行年度综合成效考评并记录各单位得分(指挥部办公室)", dependencies=[HQ],
+    response_model=Written,
+)  # fmt: skip
+async def record_evaluation(
+    cmd: RecordEvaluation, rt: RuntimeDep, meta: MetaDep, clock: ClockDep, day: Today, response: Response
+) -> dict[str, Any]:
+    outcome = await handlers_year_end.record(rt, cmd, meta, now=clock.now(), today=day)
+    return written(outcome, response, 201, location=f"/v1/evaluations?programme_id={cmd.programme_id}")
+
+
+async def _runs(rt: Runtime, programme_id: str | None, year: int | None) -> list[list[YearEndEvaluationRecorded]]:
+    """The recorded runs of each programme year (of one, when both are given), by programme and year."""
+    async with rt.pool.acquire() as conn:
+        if programme_id is not None and year is not None:
+            state = await recorded_evaluation(conn, rt.schema, evaluation_id(programme_id, year))
+            states = [state] if state is not None else []
+        else:
+            states = await recorded_evaluations(conn, rt.schema)
+    found = [s.runs for s in states if s.runs]
+    found = [runs for runs in found if programme_id in (None, runs[0].programme_id) and year in (None, runs[0].year)]
+    return sorted(found, key=lambda runs: (runs[0].programme_id, runs[0].year))
+
+
+def _pick(runs: list[YearEndEvaluationRecorded], run: int | None) -> YearEndEvaluationRecorded:
+    if run is None:
+        return runs[-1]
+    if run > len(runs):
+        raise NotFound(f"{runs[0].programme_id} 的 {runs[0].year} 年度只有 {len(runs)} 次考评")
+    return runs[run - 1]
+
+
+Visible = Callable[[str, str], bool]
+
+
+async def _visible(rt: Runtime, principal: Principal) -> Visible:
+    """Whether `principal` may read a unit's scores in a programme: wide readers every unit, a unit its own, a
+    leader the units of the projects it sponsors in that programme."""
+    if principal.role in READ_ALL:
+        return lambda _programme, _unit: True
+    if principal.role == Role.UNIT:
+        return lambda _programme, unit: unit == principal.org_id
+    if principal.role == Role.LEADER:
+        async with rt.pool.acquire() as conn:
+            projects = await find_projects(conn, rt.schema, sponsor_leader_id=principal.org_id)
+        sponsored = {(p.programme_id, p.unit_id) for p in projects}
+        return lambda programme, unit: (programme, unit) in sponsored
+    raise Forbidden("无权查看综合成效考评")
+
+
+@router.get(
+    "/evaluations", summary="年度综合成效考评结果(已记录的各单位得分、名次、各项与规则版本)", dependencies=[MinSeqDep]
+)
+async def list_evaluations(
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    paging: PagingDep,
+    programme_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="年度重点项目批次编号")] = None,
+    year: Annotated[int | None, Query(ge=2000, le=2100, description="考评年度")] = None,
+    run: RunQuery = None,
+) -> Page[EvaluationAnswer]:
+    if run is not None and (programme_id is None or year is None):
+        raise invalid("run", "指定第几次考评须同时给出 programme_id 与 year")
+    visible = await _visible(rt, principal)
+    items = [
+        EvaluationAnswer.in_run(recorded, unit)
+        for recorded in (_pick(runs, run) for runs in await _runs(rt, programme_id, year))
+        for unit in recorded.units
+        if visible(recorded.programme_id, unit.unit_id)
+    ]
+    return page_of(EvaluationAnswer, paging.cut(items), len(items), paging)
+
+
+@router.get(
+    "/evaluations/units/{unit_id}", summary="某单位的考评详情(各项及其依据的事件)", dependencies=[MinSeqDep],
+)  # fmt: skip
+async def unit_evaluation(
+    unit_id: Annotated[str, Path(pattern=ID_PATTERN, description="责任单位编号")],
+    programme_id: ProgrammeQuery,
+    year: YearQuery,
+    rt: RuntimeDep,
+    principal: PrincipalDep,
+    run: RunQuery = None,
+) -> UnitDetailAnswer:
+    if not (await _visible(rt, principal))(programme_id, unit_id):
+        raise Forbidden("只能查看本单位(或所包保项目的责任单位)的考评")
+    runs = await _runs(rt, programme_id, year)
+    if not runs:
+        raise NotFound(f"{programme_id} 的 {year} 年度尚未进行综合成效考评")
+    recorded = _pick(runs[0], run)
+    unit: UnitScore | None = next((u for u in recorded.units if u.unit_id == unit_id), None)
+    if unit is None:
+        raise NotFound(f"{unit_id} 不在 {programme_id} 的 {year} 年度考评之中")
+    return UnitDetailAnswer.of(recorded, unit)
+
+
+@router.post(
+    "/evaluations/what-if", summary="考评测算:换一套权重或等次分数线重新排名(不记录,已记录的得分不变)",
+    dependencies=[WIDE_READERS],
+)  # fmt: skip
+async def what_if(cmd: WhatIf, rt: RuntimeDep) -> WhatIfAnswer:
+    recorded, rules, units = await handlers_year_end.what_if(rt, cmd)
+    return WhatIfAnswer.of(recorded, rules, units, cmd.recompute)

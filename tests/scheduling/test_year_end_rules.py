@@ -1,0 +1,122 @@
+"""Evaluation rules are versioned data: a recorded evaluation is what was shown; a later rule version changes neither
+it nor a recomputation for the same date ("as now known for D"); a what-if re-ranks and records nothing."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from tests.platform import auth
+from tests.scheduling.conftest import Platform
+from tests.scheduling.year_end_history import (
+    EXPECTED_SCORES,
+    MONDAYS,
+    cst,
+    evaluations,
+    post,
+    record_2024,
+    script_2024,
+)
+
+REPORTS_HEAVY = {"investment_completion": 10, "milestones_on_time": 10, "issues_resolved_on_time": 10,
+                 "reports_on_time": 70}  # fmt: skip
+
+
+def _scores(units: list[dict[str, Any]]) -> dict[str, tuple[str, int]]:
+    return {u["unit_id"]: (u["score"], u["rank"]) for u in units}
+
+
+async def _problem(platform: Platform, path: str, body: dict[str, Any], status: int = 422) -> dict[str, Any]:
+    r = await platform.scheduling.post(path, json=body, headers=auth(platform.tokens["hq"]))
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    problem: dict[str, Any] = r.json()
+    return problem
+
+
+async def test_a_rule_version_published_after_the_date_changes_neither_what_was_shown_nor_what_is_known_for_it(
+    platform: Platform,
+) -> None:
+    h = await script_2024(platform)
+    shown = await record_2024(platform)
+    # On 5 January 2025 hq publishes version 2 (reports weigh 70), in force from 6 January; it may not reach back.
+    rules = {"weights": REPORTS_HEAVY}
+    problem = await _problem(platform, "/v1/evaluation-rules", {"effective_from": "2024-12-31", "rules": rules})
+    assert problem["errors"][0]["field"] == "effective_from" and "追溯" in problem["errors"][0]["reason"]
+    await post(platform, "/v1/evaluation-rules", {"effective_from": "2025-01-06", "rules": rules}, "hq")
+    await platform.synced()
+    r = await platform.scheduling.get("/v1/evaluation-rules", headers=auth(platform.tokens["auditor"]))
+    assert [(v["version"], v["effective_from"]) for v in r.json()["items"]] == [(1, "2000-01-01"), (2, "2025-01-06")]
+    # 7 January: version 2 is in force, and 甲 files its week-52 report at last (recorded after 31 December).
+    platform.clock.current = cst(date(2025, 1, 7), 10)
+    body = {"period_start": MONDAYS[7].isoformat(), "period_end": "2024-12-29", "investment_this_period": "500",
+            "image_progress_pct": "10"}  # fmt: skip
+    report = await post(platform, f"/v1/projects/{h.projects['unit-a']}/progress-reports", body, "unit-a", "intake")
+    await post(platform, f"/v1/projects/{h.projects['unit-a']}/progress-reports/{report['report_id']}/review",
+               {"decision": "accept"}, "hq", "intake")  # fmt: skip
+    await platform.synced()
+
+    assert await evaluations(platform) == shown  # as shown: the recorded run, untouched
+    # As now known for 31 December: a second run for 2024 uses the rules in force on that day (version 1) and the
+    # events recorded by its end, so it gives the same scores and parts.
+    await post(platform, "/v1/evaluations", {"programme_id": "prog", "year": 2024}, "hq")
+    await platform.synced()
+    again = await evaluations(platform)
+    assert {(u["run"], u["rule_version"], u["as_of"]) for u in again["items"]} == {(2, 1, "2024-12-31")}
+    unchanged = ("run",)
+    assert [{k: v for k, v in u.items() if k not in unchanged} for u in again["items"]] == [
+        {k: v for k, v in u.items() if k not in unchanged} for u in shown["items"]]  # fmt: skip
+    assert await evaluations(platform, run=1) == shown
+    recomputed = await post(platform, "/v1/evaluations/what-if", {"programme_id": "prog", "year": 2024,
+                                                                  "recompute": True}, "hq")  # fmt: skip
+    assert _scores(recomputed["units"]) == {u: (s, rank) for u, (s, _, rank) in EXPECTED_SCORES.items()}
+
+
+async def test_a_what_if_re_ranks_under_other_weights_and_records_nothing(platform: Platform) -> None:
+    await script_2024(platform)
+    shown = await record_2024(platform)
+    before = await platform.scheduling_rt.store.last_seq()
+    body = {"programme_id": "prog", "year": 2024, "weights": REPORTS_HEAVY}
+    answer = await post(platform, "/v1/evaluations/what-if", body, "auditor")
+    # 甲: 75.00×10% + 33.33×10% + 50.00×10% + 75.00×70% = 7.50 + 3.33 + 5.00 + 52.50 = 68.33 (合格);
+    # 乙: 100×10% + 100×10% + 50×10% + 50×70% = 10.00 + 10.00 + 5.00 + 35.00 = 60.00 (合格).
+    assert [(u["unit_id"], u["score"], u["rank"], u["grade"], u["recorded_score"], u["recorded_rank"])
+            for u in answer["units"]] == [("unit-a", "68.33", 1, "pass", "58.75", 2),
+                                          ("unit-b", "60.00", 2, "pass", "85.00", 1)]  # fmt: skip
+    assert answer["recorded_run"] == 1 and answer["recompute"] is False
+    assert await platform.scheduling_rt.store.last_seq() == before  # nothing appended
+    assert await evaluations(platform) == shown
+    # A what-if under a published version's weights, and with a stricter grade line.
+    await post(platform, "/v1/evaluation-rules", {"effective_from": "2025-01-06", "rules": {"weights": REPORTS_HEAVY}},
+               "hq")  # fmt: skip
+    await platform.synced()
+    strict = {"excellent": "95", "good": "85", "passing": "65"}
+    by_version = await post(
+        platform,
+        "/v1/evaluations/what-if",
+        {"programme_id": "prog", "year": 2024, "rule_version": 2, "thresholds": strict},
+        "hq",
+    )
+    assert [(u["unit_id"], u["score"], u["grade"]) for u in by_version["units"]] == [
+        ("unit-a", "68.33", "pass"), ("unit-b", "60.00", "fail")]  # fmt: skip
+
+
+async def test_bad_input_is_refused_naming_the_field(platform: Platform) -> None:
+    await script_2024(platform)
+    problem = await _problem(platform, "/v1/evaluations/what-if", {"programme_id": "prog", "year": 2024})
+    assert problem["errors"][0]["field"] == "year" and "尚未" in problem["errors"][0]["reason"]  # none recorded yet
+    await record_2024(platform)
+    uneven = {"programme_id": "prog", "year": 2024, "weights": {**REPORTS_HEAVY, "reports_on_time": 60}}
+    problem = await _problem(platform, "/v1/evaluations/what-if", uneven)
+    assert problem["errors"][0]["field"].startswith("weights") and "100" in problem["errors"][0]["reason"]
+    unknown = {"programme_id": "prog", "year": 2024, "rule_version": 9}
+    assert (await _problem(platform, "/v1/evaluations/what-if", unknown))["errors"][0]["field"] == "rule_version"
+    for body, field in (({"programme_id": "nope"}, "programme_id"),
+                        ({"programme_id": "prog", "as_of": "2023-12-31"}, "as_of"),
+                        ({"programme_id": "prog", "as_of": "2025-02-01", "year": 2025}, "as_of"),
+                        ({"programme_id": "prog", "year": "2024"}, "year")):  # fmt: skip
+        problem = await _problem(platform, "/v1/evaluations", body)
+        assert problem["errors"][0]["field"] == field, (body, problem)
+    lines = {"programme_id": "prog", "year": 2024, "thresholds": {"excellent": "80", "good": "85", "passing": "60"}}
+    assert (await _problem(platform, "/v1/evaluations/what-if", lines))["errors"][0]["field"].startswith("thresholds")
+    assert {u["run"] for u in (await evaluations(platform))["items"]} == {1}  # nothing half-written
