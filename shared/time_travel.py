@@ -1,0 +1,152 @@
+"""Time travel: one aggregate as the platform knew it at a moment (record time), folded from the log.
+
+`?as_of=` on a single-aggregate read asks for the state folded from the events *recorded* by that moment, with the
+service's own `evolve` (the fold its read model uses), then shaped by the live read's response model. The read is
+the aggregate's own subject, event by event (direct get, next by subject), stopping at the first event recorded
+after the moment: a handful of requests for one aggregate, whatever the size of the log (docs/adr/0031).
+
+`as_of` is an RFC 3339 timestamp with an offset (`2024-05-10T12:00:00+08:00`, `...Z`); a date alone
+(`2024-05-10`) means the end of that day in China (Asia/Shanghai), i.e. everything recorded on that business day.
+A moment after the platform's now is now (nothing later is known); a moment before the aggregate's first event is
+404 saying it did not exist yet; a value that is not a timestamp is 400 naming `as_of`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Generic, Protocol, TypeVar
+
+from fastapi import Depends, Query, Response
+from nats.js.errors import NotFoundError
+
+from shared.clock import CHINA
+from shared.contract import may_answer
+from shared.envelope import parse_envelope
+from shared.eventstore import EventStore, Position, StoredEvent, subject_token_ok
+from shared.problems import Problem
+from shared.web import RuntimeDep
+
+S = TypeVar("S")
+
+AS_OF_HEADER = "Tiaodu-As-Of"  # on a historical answer: the moment it shows (UTC, RFC 3339)
+AS_OF_DESCRIPTION = (
+    "历史视图:平台在该时刻(记录时间)所知的状态,由事件日志折叠而成。RFC 3339 时间(须带时区,如"
+    " 2024-05-10T12:00:00+08:00);只给日期(2024-05-10)表示北京时间当日结束时;晚于平台当前时间按当前时间。"
+    "响应头 Tiaodu-As-Of 给出所用时刻;该时刻对象尚不存在时返回 404。"
+)
+END_OF_DAY = time(23, 59, 59, 999999)
+
+
+def parse_as_of(value: str) -> datetime:
+    """An `as_of` value as an aware moment; ValueError (with a Chinese reason) when it is none."""
+    text = value.strip()
+    if len(text) == 10:  # YYYY-MM-DD: the end of that business day in China
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise ValueError("不是有效的日期(YYYY-MM-DD)") from None
+        return datetime.combine(day, END_OF_DAY, tzinfo=CHINA)
+    if "T" not in text.upper():
+        raise ValueError("应为 RFC 3339 时间(如 2024-05-10T12:00:00+08:00)或日期(YYYY-MM-DD)")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError("不是有效的 RFC 3339 时间(如 2024-05-10T12:00:00+08:00)") from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("时间须带时区偏移(如 +08:00 或 Z)")
+    return moment
+
+
+@dataclass(frozen=True)
+class AsOf:
+    """The moment asked for, already capped at the platform's now."""
+
+    moment: datetime
+    asked: str
+
+    def mark(self, response: Response) -> None:
+        """Say on the answer that it is a historical view, and of which moment."""
+        response.headers[AS_OF_HEADER] = self.moment.isoformat()
+
+
+@may_answer(400)  # an `as_of` that is not a timestamp
+async def as_of_query(
+    runtime: RuntimeDep,
+    as_of: Annotated[str | None, Query(description=AS_OF_DESCRIPTION, max_length=40)] = None,
+) -> AsOf | None:
+    """The `as_of` query parameter, capped at the platform's now (the runtime's clock)."""
+    if as_of is None:
+        return None
+    try:
+        moment = parse_as_of(as_of)
+    except ValueError as e:
+        raise Problem(400, f"as_of: {e}", errors=[{"field": "as_of", "reason": str(e)}]) from None
+    return AsOf(min(moment, runtime.clock.now()), as_of)
+
+
+AsOfDep = Annotated[AsOf | None, Depends(as_of_query)]
+
+
+class Folding(Protocol[S]):
+    """What time travel needs of an aggregate: its type and the fold its read model uses (AggregateTable)."""
+
+    aggregate_type: str
+
+    def evolve(self, state: S | None, event: StoredEvent) -> S: ...
+
+
+@dataclass(frozen=True)
+class Historical(Generic[S]):
+    state: S
+    position: Position
+    recorded_at: datetime  # when the last event folded was recorded
+
+
+async def events_until(
+    store: EventStore, aggregate_type: str, aggregate_id: str, moment: datetime
+) -> tuple[list[StoredEvent], bool]:
+    """The aggregate's events recorded by `moment`, in order, and whether any event was recorded after it.
+
+    Stream order is record order on one subject (the writer stamps `recorded_at` at append, ADR 0017), so the read
+    stops at the first event recorded after the moment."""
+    subject = store.stored_filter(aggregate_type, aggregate_id)
+    events: list[StoredEvent] = []
+    seq = 1
+    while True:
+        try:
+            msg = await store.js.get_msg(store.stream, seq=seq, subject=subject, next=True, direct=True)
+        except NotFoundError:
+            return events, False
+        assert msg.data is not None and msg.subject is not None and msg.seq is not None
+        envelope = parse_envelope(msg.data)
+        if envelope.recorded_at > moment:
+            return events, True
+        events.append(StoredEvent(msg.seq, msg.subject, envelope))
+        seq = msg.seq + 1
+
+
+async def fold_as_of(
+    store: EventStore, aggregate: Folding[S], aggregate_id: str, moment: datetime, *, noun: str
+) -> Historical[S]:
+    """The aggregate folded from its events recorded by `moment`; Problem 404 (naming `noun`, e.g. "项目") when it
+    did not exist then, or never did."""
+    if not subject_token_ok(aggregate_id):
+        raise Problem(404, f"{noun}不存在")
+    events, later = await events_until(store, aggregate.aggregate_type, aggregate_id, moment)
+    if not events:
+        if later:
+            shown = moment.astimezone(CHINA).isoformat(timespec="seconds")
+            raise Problem(404, f"{noun}在 {shown}(北京时间)尚不存在", as_of=moment.isoformat())
+        raise Problem(404, f"{noun}不存在")
+    state: S | None = None
+    for event in events:
+        state = aggregate.evolve(state, event)
+    assert state is not None
+    last = events[-1]
+    return Historical(state, Position(last.envelope.version, last.seq, last.envelope.hash), last.envelope.recorded_at)
+
+
+def end_of_china_day(day: date) -> datetime:
+    """The last moment of a business day in China: what was recorded "on or before D"."""
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=CHINA) - timedelta(microseconds=1)
