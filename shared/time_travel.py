@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Generic, Protocol, TypeVar
 
 import nats.errors
@@ -40,23 +40,27 @@ END_OF_DAY = time(23, 59, 59, 999999)
 
 
 def parse_as_of(value: str) -> datetime:
-    """An `as_of` value as an aware moment; ValueError (with a Chinese reason) when it is none."""
-    text = value.strip()
+    """An `as_of` value as an aware moment in UTC; ValueError (with a Chinese reason) when it is none."""
+    text = value.strip().upper()  # RFC 3339 allows "t" and "z"; Python's parser takes only the capitals
     if len(text) == 10:  # YYYY-MM-DD: the end of that business day in China
         try:
             day = date.fromisoformat(text)
         except ValueError:
             raise ValueError("不是有效的日期(YYYY-MM-DD)") from None
-        return datetime.combine(day, END_OF_DAY, tzinfo=CHINA)
-    if "T" not in text.upper():
+        moment = datetime.combine(day, END_OF_DAY, tzinfo=CHINA)
+    elif "T" not in text:
         raise ValueError("应为 RFC 3339 时间(如 2024-05-10T12:00:00+08:00)或日期(YYYY-MM-DD)")
+    else:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError("不是有效的 RFC 3339 时间(如 2024-05-10T12:00:00+08:00)") from None
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise ValueError("时间须带时区偏移(如 +08:00 或 Z)")
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError("不是有效的 RFC 3339 时间(如 2024-05-10T12:00:00+08:00)") from None
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("时间须带时区偏移(如 +08:00 或 Z)")
-    return moment
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-14:00 is past the last representable moment
+        raise ValueError("时间超出可表示的范围") from None
 
 
 @dataclass(frozen=True)
