@@ -12,6 +12,7 @@ from services.intake.bootstrap import create_app
 from shared.clock import CHINA, SimulatedClock
 from shared.settings import Settings
 from tests.intake.conftest import Intake
+from tests.intake.test_change_requests import _decide, _file
 from tests.platform import auth, bootstrap_orgs, project_body, running, runtime_of
 
 START = datetime(2024, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Beijing
@@ -105,3 +106,22 @@ async def test_as_of_respects_who_may_read(clocked: tuple[Intake, SimulatedClock
         "/v1/projects/p-nothing", params={"as_of": "2024-03-02"}, headers=auth(intake.tokens["hq"])
     )
     assert r.status_code == 404
+
+
+async def test_a_change_request_as_of_before_its_decision_is_pending(clocked: tuple[Intake, SimulatedClock]) -> None:
+    intake, clock = clocked
+    r = await intake.client.post("/v1/projects", json=project_body(), headers=auth(intake.tokens["hq"]))
+    pid = r.json()["id"]
+    assert await intake.runtime.runner.wait_for(r.json()["seq"], 10)
+    body = {"kind": "planned_dates", "reason": "征地延期", "planned_start": "2024-09-01"}
+    cr_id = (await _file(intake, pid, body))["id"]
+    filed = clock.now()
+    clock.advance(timedelta(days=1))
+    rejected = await _decide(intake, cr_id, "reject")
+    assert await intake.runtime.runner.wait_for(rejected["seq"], 10)
+    path, unit = f"/v1/change-requests/{cr_id}", auth(intake.tokens["unit-a"])
+    live = (await intake.client.get(path, headers=unit)).json()
+    assert live["status"] == "rejected"
+    r = await intake.client.get(path, params={"as_of": (filed + timedelta(hours=1)).isoformat()}, headers=unit)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "pending" and r.json()["version"] == 1 and set(r.json()) == set(live)
