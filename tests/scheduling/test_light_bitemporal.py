@@ -117,3 +117,24 @@ async def test_as_shown_on_d_and_as_now_known_for_d_with_a_late_report_and_a_lat
     r = await platform.scheduling.get(light, params={"as_known_for": D.isoformat()},
                                       headers=auth(platform.tokens["unit-b"]))  # fmt: skip
     assert r.status_code == 403
+
+
+async def test_a_meeting_as_of_before_its_minutes(platform: Platform) -> None:
+    hq = auth(platform.tokens["hq"])
+    platform.clock.set_day(date(2024, 5, 6))
+    body = {"kind": "monthly", "title": "5月市级调度会", "scheduled_for": "2024-05-08T09:00:00+08:00",
+            "programme_id": "prog", "chair_id": "leader-a"}  # fmt: skip
+    meeting_id = (await _ok(await platform.scheduling.post("/v1/meetings", json=body, headers=hq)))["id"]
+    scheduled = platform.clock.now()
+    platform.clock.set_day(date(2024, 5, 8), hour=11)
+    minutes = {"minutes": "会议听取了汇报。"}
+    written = await _ok(await platform.scheduling.post(f"/v1/meetings/{meeting_id}/minutes", json=minutes, headers=hq))
+    path = f"/v1/meetings/{meeting_id}"
+    live = await _ok(await platform.scheduling.get(path, params={"min_seq": written["seq"]}, headers=hq))
+    assert live["minutes"] == "会议听取了汇报。"
+    then = await _ok(await platform.scheduling.get(path, params={"as_of": "2024-05-07"}, headers=hq))
+    assert then["minutes"] != live["minutes"] and then["version"] < live["version"] and set(then) == set(live)
+    agenda = await platform.scheduling.get(f"{path}/agenda", params={"as_of": scheduled.isoformat()}, headers=hq)
+    assert agenda.status_code == 200 and "tiaodu-as-of" in agenda.headers
+    r = await platform.scheduling.get(path, params={"as_of": "2024-05-05"}, headers=hq)
+    assert r.status_code == 404 and "尚不存在" in r.json()["detail"]
