@@ -13,13 +13,14 @@ A moment after the platform's now is now (nothing later is known); a moment befo
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Generic, Protocol, TypeVar
 
-import nats.errors
 from fastapi import Depends, Query, Response
+from nats.aio.msg import Msg
 
 from shared.clock import CHINA
 from shared.contract import may_answer
@@ -138,28 +139,32 @@ async def events_until(
 
 async def _direct_batch(store: EventStore, subject: str, seq: int) -> list[tuple[int, str, bytes]]:
     """Up to BATCH messages on `subject` from stream sequence `seq`: one request, one reply per message, then an
-    end-of-batch status (server 2.11+; nats-py has no API for it, hence the raw request)."""
+    end-of-batch status (server 2.11+; nats-py has no API for it, hence the raw request). The replies are gathered
+    by a callback, not awaited one by one: a task and a timer per message cost more than the message."""
     nc = store.js._nc
-    inbox = nc.new_inbox()
-    sub = await nc.subscribe(inbox)
     chunk: list[tuple[int, str, bytes]] = []
+    done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def gather(msg: Msg) -> None:
+        headers = msg.headers or {}
+        if "Nats-Sequence" in headers:
+            chunk.append((int(headers["Nats-Sequence"]), headers["Nats-Subject"], msg.data))
+        elif not done.done():  # the end of the batch (204), nothing (more) on the subject (404), or an error
+            done.set_result(f"{headers.get('Status', '')} {headers.get('Description', '')}".strip())
+
+    sub = await nc.subscribe(nc.new_inbox(), cb=gather)
     try:
         request = {"seq": seq, "batch": BATCH, "next_by_subj": subject}
-        await nc.publish(f"$JS.API.DIRECT.GET.{store.stream}", json.dumps(request).encode(), reply=inbox)
-        while True:
-            try:
-                msg = await sub.next_msg(timeout=REPLY_TIMEOUT_S)
-            except nats.errors.TimeoutError:
-                raise TimeoutError(f"direct get of {subject} from {seq}: no end of batch") from None
-            headers = msg.headers or {}
-            if "Nats-Sequence" not in headers:
-                status = headers.get("Status", "")
-                if status not in ("204", "404"):  # end of batch / nothing (more) on the subject
-                    raise RuntimeError(f"direct get of {subject} from {seq}: {status} {headers.get('Description', '')}")
-                return chunk
-            chunk.append((int(headers["Nats-Sequence"]), headers["Nats-Subject"], msg.data))
+        await nc.publish(f"$JS.API.DIRECT.GET.{store.stream}", json.dumps(request).encode(), reply=sub.subject)
+        try:
+            status = await asyncio.wait_for(done, REPLY_TIMEOUT_S)
+        except TimeoutError:
+            raise TimeoutError(f"direct get of {subject} from {seq}: no end of batch") from None
     finally:
         await sub.unsubscribe()
+    if status.split(" ", 1)[0] not in ("204", "404"):
+        raise RuntimeError(f"direct get of {subject} from {seq}: {status}")
+    return chunk
 
 
 async def fold_as_of(
