@@ -28,7 +28,8 @@ def test_accepted_values(value: str, moment: datetime) -> None:
 @pytest.mark.parametrize(
     "value",
     ["", "yesterday", "2024-13-01", "2024-05-10T12:00:00", "2024-05-10 12:00", "10/05/2024", "2024-05-10T25:00+08:00",
-     "9999-12-31T23:00:00-14:00", "0001-01-01T00:00:00+14:00", "1715313600"],
+     "9999-12-31T23:00:00-14:00", "0001-01-01T00:00:00+14:00", "1715313600",
+     "2024-05-10T12:00:00.000000000000000000000+08:00"],
 )  # fmt: skip
 def test_refused_values_say_why(value: str) -> None:
     with pytest.raises(ValueError, match=r"[\u4e00-\u9fff]"):
