@@ -15,7 +15,7 @@ from services.scheduling.bulletin_data import PERIOD_PATTERN, BulletinPeriod, bu
 from services.scheduling.commands import PublishRules, RunMonitoring
 from services.scheduling.deps import HQ, ID_PATTERN, ClockDep, ProgrammeId, Today
 from services.scheduling.evaluation import rule_set
-from services.scheduling.light_times import computed_light, light_as_known, rules_known_by
+from services.scheduling.light_times import light_as_known, rules_known_by, what_if_light
 from services.scheduling.monitoring import day_id, run_now
 from services.scheduling.policies import can_read_project, only_wide_readers, visibility
 from services.scheduling.read_model import LIGHTS
@@ -181,7 +181,7 @@ async def what_if(
     as_of: IsoDate | None = None,
 ) -> WhatIfAnswer:
     await _visible_project(rt, principal, project_id)
-    return await computed_light(rt, project_id, as_of or day, clock.now(), rule_version=rule_version)
+    return await what_if_light(rt, project_id, as_of or day, clock.now(), rule_version)
 
 
 @router.get(

@@ -145,13 +145,11 @@ async def evaluate(
     project_ids: list[str] | None = None,
     rule_version: int | None = None,
     at: datetime | None = None,
-    rules: RuleVersionPublished | None = None,
 ) -> list[Evaluation]:
     """Lights as of the day `as_of`, judged at the moment `at` (which reporting deadlines have passed: the
-    platform's now for today, by default the end of `as_of`), under `rules` when given (a version chosen by its
-    caller, e.g. as published by a moment: light_times.py)."""
+    platform's now for today, by default the end of `as_of`)."""
     projects = await load_projects(conn, schema, project_ids)
-    chosen = rules or rules_for(await rule_set(conn, schema), as_of, rule_version)
+    chosen = rules_for(await rule_set(conn, schema), as_of, rule_version)
     found = await situations(conn, schema, as_of, projects, at)
     return [
         Evaluation(p, compute_light(found[p.id][0], chosen.rules), chosen, found[p.id][0], found[p.id][1])

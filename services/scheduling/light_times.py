@@ -5,19 +5,24 @@
   milestone completed later with an earlier date), under the rule version that was in force on D *as published by
   the end of D*. A rule version published later, even one made effective from a date before D, is not applied
   after the fact: the rule set is folded from the log up to the end of D (shared.time_travel), then asked which
-  version applied on D.
-- "As of a moment" (record time): the light aggregate folded from the log up to that moment.
+  version applied on D. The project's phase is the one it had at the end of D (a phase change is a fact of the day
+  it is recorded: a project started later had not started on D), from the phase changes' record times.
+- "As of a moment" (record time): the light aggregate folded from the log up to that moment (in api_lights).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
 
 from services.scheduling.domain_rules import RuleSetState
-from services.scheduling.evaluation import DEFAULT_RULES, RULE_SET_ID, evaluate, judged_at
+from services.scheduling.evaluation import DEFAULT_RULES, RULE_SET_ID, evaluate, judged_at, load_projects, situations
+from services.scheduling.lights import LightResult, compute_light
+from services.scheduling.phases_as_known import phases_as_known
 from services.scheduling.read_model import RULE_SET
 from services.scheduling.responses_lights import LightKnownAnswer, WhatIfAnswer
 from shared.catalogue.scheduling import RuleVersionPublished
+from shared.domain_errors import NotFound
 from shared.eventstore import EventStore
 from shared.problems import Problem
 from shared.runtime import Runtime
@@ -33,27 +38,8 @@ async def rules_known_by(store: EventStore, moment: datetime) -> RuleSetState:
     return state or RuleSetState()
 
 
-def rules_in_force(rules: RuleSetState, day: date) -> RuleVersionPublished:
-    return rules.applicable(day) or DEFAULT_RULES
-
-
-async def computed_light(
-    rt: Runtime,
-    project_id: str,
-    day: date,
-    now: datetime,
-    *,
-    rule_version: int | None = None,
-    rules: RuleVersionPublished | None = None,
-) -> WhatIfAnswer:
-    """The light of `day` computed from what is known now (nothing recorded), under `rules`, or the rule version
-    `rule_version` of the current rule set, or else the version applicable on `day` in it (as a what-if asks)."""
-    async with rt.pool.acquire() as conn:
-        [evaluation] = await evaluate(
-            conn, rt.schema, day, project_ids=[project_id], rule_version=rule_version, rules=rules,
-            at=judged_at(day, now),
-        )  # fmt: skip
-    light, rules = evaluation.light, evaluation.rules
+def light_answer(project_id: str, day: date, light: LightResult, rules: RuleVersionPublished) -> WhatIfAnswer:
+    """A computed (never recorded) light in the what-if's shape."""
     dims = {
         name: getattr(light, name).model_dump(mode="json")
         for name in ("milestones", "investment", "reporting", "issues")
@@ -67,6 +53,18 @@ async def computed_light(
     })  # fmt: skip
 
 
+async def what_if_light(
+    rt: Runtime, project_id: str, day: date, now: datetime, rule_version: int | None
+) -> WhatIfAnswer:
+    """The what-if: `day` computed from what is known now under `rule_version` of the current rule set (None: the
+    version applicable on `day` in it)."""
+    async with rt.pool.acquire() as conn:
+        [evaluation] = await evaluate(
+            conn, rt.schema, day, project_ids=[project_id], rule_version=rule_version, at=judged_at(day, now)
+        )
+    return light_answer(project_id, day, evaluation.light, evaluation.rules)
+
+
 async def light_as_known(rt: Runtime, project_id: str, day: date, today: date, now: datetime) -> LightKnownAnswer:
     """The light of the past day `day` as now known (see the module's docstring)."""
     if day > today:
@@ -75,8 +73,16 @@ async def light_as_known(rt: Runtime, project_id: str, day: date, today: date, n
             errors=[{"field": "as_known_for", "reason": f"晚于平台当日 {today}"}],
         )  # fmt: skip
     known_by = min(end_of_china_day(day), now)
-    chosen = rules_in_force(await rules_known_by(rt.store, known_by), day)
-    computed = await computed_light(rt, project_id, day, now, rules=chosen)
+    rules = (await rules_known_by(rt.store, known_by)).applicable(day) or DEFAULT_RULES
+    async with rt.pool.acquire() as conn:
+        projects = await load_projects(conn, rt.schema, [project_id])
+        if not projects:
+            raise NotFound("项目不存在", field="project_id", reason="项目不存在")
+        phases = await phases_as_known(conn, rt.schema, {p.id: p.phase for p in projects}, known_by)
+        then = [dataclasses.replace(p, phase=phases[p.id]) for p in projects]
+        found = await situations(conn, rt.schema, day, then, judged_at(day, now))
+    light = compute_light(found[project_id][0], rules.rules)
+    computed = light_answer(project_id, day, light, rules)
     return LightKnownAnswer.model_validate(
         {**computed.model_dump(mode="json"), "as_known_for": day, "known_at": now, "rules_known_by": known_by}
     )

@@ -138,3 +138,23 @@ async def test_a_meeting_as_of_before_its_minutes(platform: Platform) -> None:
     assert agenda.status_code == 200 and "tiaodu-as-of" in agenda.headers
     r = await platform.scheduling.get(path, params={"as_of": "2024-05-05"}, headers=hq)
     assert r.status_code == 404 and "尚不存在" in r.json()["detail"]
+
+
+async def test_as_now_known_for_d_takes_the_phase_of_d(platform: Platform) -> None:
+    hq = auth(platform.tokens["hq"])
+    platform.clock.set_day(date(2024, 3, 1))
+    pid = await platform.project(name="迟开工项目", planned_start="2024-03-01")
+    # Started (开工) on 20 June, after D: on D it was 3 months late, whatever is known since.
+    platform.clock.set_day(date(2024, 6, 20), hour=10)
+    r = await platform.intake.post(
+        f"/v1/projects/{pid}/phase", json={"phase": "under_construction", "reason": "开工"}, headers=hq
+    )
+    await _ok(r)
+    await platform.synced()
+    light = f"/v1/projects/{pid}/light"
+    known = await _ok(await platform.scheduling.get(light, params={"as_known_for": D.isoformat()}, headers=hq))
+    assert known["colour"] == "red", known
+    assert any("未开工" in reason for reason in known["milestones"]["reasons"]), known["milestones"]
+    # The what-if asks another question (D under today's facts): the project counts as started.
+    what_if = await _ok(await platform.scheduling.get(f"{light}/what-if", params={"as_of": D.isoformat()}, headers=hq))
+    assert not any("未开工" in reason for reason in what_if["milestones"]["reasons"]), what_if["milestones"]
