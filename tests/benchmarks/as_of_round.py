@@ -19,6 +19,7 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,9 +48,18 @@ async def project_span(store: EventStore, project_id: str) -> tuple[datetime, da
 
 
 async def as_of_round(
-    api_url: str, token: str, store: EventStore, projects: int, *, samples: int = SAMPLES, seed: int = 7
+    api_url: str,
+    token: str,
+    store: EventStore,
+    projects: int,
+    *,
+    samples: int = SAMPLES,
+    seed: int = 7,
+    cpu: Callable[[], dict[str, float]] | None = None,
 ) -> dict[str, Any]:
-    """p50/p99 of `samples` as-of reads of random generated projects (ids gen-000000 .. gen-<projects - 1>)."""
+    """p50/p99 of `samples` as-of reads of random generated projects (ids gen-000000 .. gen-<projects - 1>), and,
+    given `cpu` (CPU seconds so far of each process), the CPU per read of each: a figure the machine's load hardly
+    moves, beside latencies that it does."""
     rng = random.Random(seed)
     picks: list[tuple[str, datetime, int]] = []
     for _ in range(samples + WARM_UP):
@@ -60,8 +70,11 @@ async def as_of_round(
     latencies: list[float] = []
     errors: list[str] = []
     headers = {"Authorization": f"Bearer {token}"}
+    cpu_before: dict[str, float] = {}
     async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=30) as client:
         for i, (project_id, moment, last_version) in enumerate(picks):
+            if i == WARM_UP and cpu is not None:
+                cpu_before = cpu()
             t0 = time.perf_counter()
             r = await client.get(f"/v1/projects/{project_id}", params={"as_of": moment.isoformat()})
             elapsed = (time.perf_counter() - t0) * 1000
@@ -72,8 +85,14 @@ async def as_of_round(
                 errors.append(f"{project_id}@{moment.isoformat()}: {r.status_code} {r.text[:200]}")
             elif i >= WARM_UP:
                 latencies.append(elapsed)
+    cpu_ms = {}
+    if cpu is not None:
+        after = cpu()
+        cpu_ms = {name: round((after[name] - cpu_before.get(name, 0.0)) * 1000 / max(len(latencies), 1), 2)
+                  for name in after}  # fmt: skip
     q = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else [0.0] * 99
     return {
+        "cpu_ms_per_read": cpu_ms,
         "samples": len(latencies), "errors": len(errors), "first_errors": errors[:3],
         "p50_ms": round(q[49], 2), "p99_ms": round(q[98], 2), "max_ms": round(max(latencies, default=0.0), 2),
         "projects": projects,
@@ -83,6 +102,7 @@ async def as_of_round(
 async def _alone() -> dict[str, Any]:
     """The round on its own: fresh servers, intake, BENCH_EVENTS events of generated history."""
     from tests.benchmarks.platform import Platform
+    from tests.benchmarks.processes import Service
     from tests.benchmarks.run import Bench, Config, say
     from tests.benchmarks.servers import bench_servers
 
@@ -90,6 +110,10 @@ async def _alone() -> dict[str, Any]:
     async with bench_servers() as servers:
         platform = Platform(servers, Path(tempfile.mkdtemp(prefix="tiaodu-asof-logs-")), config.api_workers, 1)
         bench = Bench(config, servers, platform)
+
+        def services() -> list[Service]:
+            return list(platform.services.values())
+
         s = servers.settings
         nc = await connect_nats(s, "bench")
         try:
@@ -104,8 +128,12 @@ async def _alone() -> dict[str, Any]:
             say(f"generated {generated['events']} events ({next_project} projects); log at {last}")
             catchup = await platform.caught_up(last, config.catchup_timeout)
             say(f"intake caught up in {catchup:.0f} s")
-            result = await as_of_round(platform.api_url, platform.tokens["hq"], store, next_project)
-            return result | {"log_events": last, "stream_info": _stream_size(await store.js.stream_info(s.stream))}
+            result = await as_of_round(
+                platform.api_url, platform.tokens["hq"], store, next_project, cpu=lambda: bench.cpu(services())
+            )
+            loadavg = (await asyncio.to_thread(Path("/proc/loadavg").read_text)).split()[:3]
+            info = _stream_size(await store.js.stream_info(s.stream))
+            return result | {"log_events": last, "stream_info": info, "loadavg_after": loadavg}
         finally:
             await nc.close()
             platform.stop_all()

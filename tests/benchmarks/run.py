@@ -332,7 +332,10 @@ class Bench:
 
     async def as_of(self, store: EventStore, projects: int) -> None:
         """One project as of a random record moment over the million-event log (as_of_round.py)."""
-        result = await as_of_round(self.platform.api_url, self.platform.tokens["hq"], store, projects)
+        services = list(self.platform.services.values())
+        result = await as_of_round(
+            self.platform.api_url, self.platform.tokens["hq"], store, projects, cpu=lambda: self.cpu(services)
+        )
         self.detail["as_of"] = result
         self.figures["as_of_p50_ms"], self.figures["as_of_p99_ms"] = result["p50_ms"], result["p99_ms"]
         if result["errors"]:
