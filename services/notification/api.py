@@ -24,7 +24,11 @@ OrgQuery = Annotated[
 ]
 
 
-@router.get("/inbox", summary="收件箱通知列表(按未读、紧急程度筛选,新的在前)", dependencies=[MinSeqDep])
+@router.get(
+    "/inbox", summary="收件箱通知列表(按未读、紧急程度筛选,新的在前)", dependencies=[MinSeqDep],
+    description="只有现行视图:每条通知的投递状态来自读模型,没有按时刻(as_of)的来源;某一时刻的未读数见"
+    " /v1/inbox/unread-count?as_of=。",
+)  # fmt: skip
 async def list_inbox(
     rt: RuntimeDep,
     principal: PrincipalDep,
