@@ -45,7 +45,7 @@ from shared.paging import Page, PagingDep, page_of
 from shared.problems import Problem
 from shared.project_directory import project_entry
 from shared.responses import Written
-from shared.time_travel import AsOfDep, fold_as_of
+from shared.time_travel import AsOfDep, events_until, fold_as_of
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep
 
 router = APIRouter()
@@ -227,11 +227,21 @@ async def run_monitoring_now(cmd: RunMonitoring, rt: RuntimeDep, meta: MetaDep, 
     )  # fmt: skip
 
 
-@router.get("/monitoring/days/{day}", tags=["monitoring"], summary="某日监测结果", dependencies=[MinSeqDep])
-async def monitoring_day(day: IsoDate, rt: RuntimeDep, principal: PrincipalDep) -> MonitoringDayAnswer:
+@router.get(
+    "/monitoring/days/{day}", tags=["monitoring"], summary="某日监测结果(可查历史时刻 as_of)", dependencies=[MinSeqDep],
+    description="给出 as_of 时为历史视图:该时刻已记录的当日监测项(以事件日志中该日监测的记录为界)。",
+)  # fmt: skip
+async def monitoring_day(
+    day: IsoDate, rt: RuntimeDep, principal: PrincipalDep, as_of: AsOfDep, response: Response
+) -> MonitoringDayAnswer:
     own_unit, own_leader = visibility(principal)
+    up_to = None
+    if as_of is not None:
+        events, _ = await events_until(rt.store, "monitoring", day_id(day), as_of.moment)
+        up_to = events[-1].seq if events else 0
+        as_of.mark(response)
     async with rt.pool.acquire() as conn:
-        items = await queries_lights.monitoring_items(conn, rt.schema, day, own_unit, own_leader)
+        items = await queries_lights.monitoring_items(conn, rt.schema, day, own_unit, own_leader, up_to)
     return MonitoringDayAnswer.model_validate({"day": day, "id": day_id(day), "items": items})
 
 

@@ -64,6 +64,15 @@ async def test_as_shown_on_d_and_as_now_known_for_d_with_a_late_report_and_a_lat
     shown = await _ok(await platform.scheduling.get(light, params={"as_shown_on": D.isoformat()}, headers=hq))
     assert shown["colour"] == "red" and shown["rule_version"] == 1, shown
     assert shown["reporting"]["colour"] == "red", shown["reporting"]
+    # The day's monitoring as of a moment before its 08:00 run had recorded nothing; at the end of D, all of it.
+    days = f"/v1/monitoring/days/{D.isoformat()}"
+    live_day = await _ok(await platform.scheduling.get(days, headers=hq))
+    assert live_day["items"], live_day
+    early = await _ok(
+        await platform.scheduling.get(days, params={"as_of": f"{D.isoformat()}T07:00:00+08:00"}, headers=hq)
+    )
+    assert early["items"] == []
+    assert (await _ok(await platform.scheduling.get(days, params={"as_of": D.isoformat()}, headers=hq))) == live_day
 
     # On 20 June the unit files, late, the report for March to 13 June: on plan (40% against ~35% time progress).
     platform.clock.set_day(date(2024, 6, 20), hour=10)
