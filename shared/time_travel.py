@@ -124,24 +124,27 @@ async def events_until(
     Stream order is record order on one subject (the writer stamps `recorded_at` at append, ADR 0017), so the read
     stops at the first event recorded after the moment. Read with batched direct gets filtered on the aggregate's
     subject (one request answers up to BATCH events, as `EventStore.read_log` reads the whole log): a project with
-    a few hundred events costs one or two round trips, not one per event."""
-    subject = store.stored_filter(aggregate_type, aggregate_id)
+    a few hundred events costs two or three round trips, not one per event."""
+    # The stored subject carries the aggregate's partition (`<prefix>.evp.<n>.<type>.<id>`): the first request asks
+    # with the wildcard for one event, the rest with the literal subject it names, which the server finds through
+    # its per-subject index (a wildcard filter made it scan the stream: its CPU per read grew with the log).
+    asked = 1
+    chunk = await _direct_batch(store, store.stored_filter(aggregate_type, aggregate_id), 1, asked)
     events: list[StoredEvent] = []
-    seq = 1
     while True:
-        chunk = await _direct_batch(store, subject, seq)
         for found, stored_subject, data in chunk:
             envelope = parse_envelope(data)
             if envelope.recorded_at > moment:
                 return events, True
             events.append(StoredEvent(found, stored_subject, envelope))
-        if len(chunk) < BATCH:
+        if len(chunk) < asked:  # the subject has no more
             return events, False
-        seq = chunk[-1][0] + 1
+        asked = BATCH
+        chunk = await _direct_batch(store, events[-1].subject, events[-1].seq + 1, asked)
 
 
-async def _direct_batch(store: EventStore, subject: str, seq: int) -> list[tuple[int, str, bytes]]:
-    """Up to BATCH messages on `subject` from stream sequence `seq`: one request, one reply per message, then an
+async def _direct_batch(store: EventStore, subject: str, seq: int, batch: int) -> list[tuple[int, str, bytes]]:
+    """Up to `batch` messages on `subject` from stream sequence `seq`: one request, one reply per message, then an
     end-of-batch status (server 2.11+; nats-py has no API for it, hence the raw request). The replies are gathered
     by a callback, not awaited one by one: a task and a timer per message cost more than the message."""
     nc = store.js._nc
@@ -157,7 +160,7 @@ async def _direct_batch(store: EventStore, subject: str, seq: int) -> list[tuple
 
     sub = await nc.subscribe(nc.new_inbox(), cb=gather)
     try:
-        request = {"seq": seq, "batch": BATCH, "next_by_subj": subject}
+        request = {"seq": seq, "batch": batch, "next_by_subj": subject}
         await nc.publish(f"$JS.API.DIRECT.GET.{store.stream}", json.dumps(request).encode(), reply=sub.subject)
         try:
             status = await asyncio.wait_for(done, REPLY_TIMEOUT_S)
