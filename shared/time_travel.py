@@ -112,7 +112,7 @@ class Historical(Generic[S]):
     recorded_at: datetime  # when the last event folded was recorded
 
 
-BATCH = 256  # events per direct-get request: a typical aggregate's whole history in one round trip
+BATCH = 64  # events per direct-get request: past the moment, at most this many are read for nothing
 REPLY_TIMEOUT_S = 5.0
 
 
