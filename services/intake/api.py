@@ -30,6 +30,7 @@ from services.intake.commands import (
     RevokeCredentialBody,
 )
 from services.intake.policies import can_read_project, listing_scope
+from services.intake.read_model import PROGRAMMES, PROJECTS
 from services.intake.responses import (
     CredentialIssuedAnswer,
     OrganisationAnswer,
@@ -43,6 +44,7 @@ from shared.commands import Outcome
 from shared.paging import Page, PagingDep, page_of
 from shared.problems import Problem
 from shared.responses import Written
+from shared.time_travel import AsOfDep, fold_as_of
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, written
 
 router = APIRouter(prefix="/v1")
@@ -77,8 +79,20 @@ async def list_programmes(rt: RuntimeDep, principal: PrincipalDep, paging: Pagin
     return page_of(ProgrammeAnswer, items, total, paging)
 
 
-@router.get("/programmes/{programme_id}", tags=["programmes"], summary="年度重点项目批次详情", dependencies=[MinSeqDep])
-async def get_programme(programme_id: ProgrammeId, rt: RuntimeDep, principal: PrincipalDep) -> ProgrammeAnswer:
+@router.get(
+    "/programmes/{programme_id}", tags=["programmes"], summary="年度重点项目批次详情(可查历史时刻 as_of)",
+    dependencies=[MinSeqDep],
+    description="给出 as_of 时为历史视图:该时刻记录的批次信息,project_count 为该时刻前登记的项目数。",
+)  # fmt: skip
+async def get_programme(
+    programme_id: ProgrammeId, rt: RuntimeDep, principal: PrincipalDep, as_of: AsOfDep, response: Response
+) -> ProgrammeAnswer:
+    if as_of is not None:
+        then = await fold_as_of(rt.store, PROGRAMMES, programme_id, as_of.moment, noun="年度重点项目批次")
+        as_of.mark(response)
+        count = await queries.programme_project_count(rt.pool, rt.schema, programme_id, as_of.moment)
+        shown = {**then.state.model_dump(), "version": then.position.version, "project_count": count}
+        return ProgrammeAnswer.model_validate(shown)
     body = await queries.get_programme(rt.pool, rt.schema, programme_id)
     if body is None:
         raise Problem(404, "年度重点项目批次不存在")
@@ -122,15 +136,23 @@ async def list_projects(
     return page_of(ProjectAnswer, items, total, paging)
 
 
-@router.get("/projects/{project_id}", tags=["projects"], summary="项目详情", dependencies=[MinSeqDep])
+@router.get(
+    "/projects/{project_id}", tags=["projects"], summary="项目详情(可查历史时刻 as_of)", dependencies=[MinSeqDep],
+    description="给出 as_of 时为历史视图:该时刻平台记录的项目信息与版本(由事件日志折叠,与现行详情同一格式);"
+    "谁可查看按现行项目信息判断。",
+)  # fmt: skip
 async def get_project(
-    project_id: ProjectId, rt: RuntimeDep, principal: PrincipalDep, response: Response
+    project_id: ProjectId, rt: RuntimeDep, principal: PrincipalDep, response: Response, as_of: AsOfDep
 ) -> ProjectAnswer:
     found = await queries.get_project(rt.pool, rt.schema, project_id)
     if found is None:
         raise Problem(404, "项目不存在")
     state, version = found
-    can_read_project(principal, state)
+    can_read_project(principal, state)  # who may read is a question of now, also for a historical view
+    if as_of is not None:
+        then = await fold_as_of(rt.store, PROJECTS, project_id, as_of.moment, noun="项目")
+        state, version = then.state, then.position.version
+        as_of.mark(response)
     response.headers["ETag"] = f'"{version}"'
     return project_answer(state, version)
 

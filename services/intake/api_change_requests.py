@@ -20,6 +20,7 @@ from services.intake.commands_change_requests import (
 )
 from services.intake.policies import can_read_change_request_queue, can_read_project
 from services.intake.queries_change_requests import get_change_request, list_change_requests
+from services.intake.read_model import CHANGE_REQUESTS
 from services.intake.responses import ChangeRequestAnswer, change_request_answer
 from services.intake.responses import ChangeRequestStatus as Status
 from shared.catalogue.intake import ChangeRequestKind
@@ -28,6 +29,7 @@ from shared.commands import Outcome
 from shared.paging import Page, PagingDep, page_of
 from shared.problems import Problem
 from shared.responses import Written
+from shared.time_travel import AsOfDep, fold_as_of
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, written
 
 router = APIRouter(prefix="/v1", tags=["change-requests"])
@@ -97,9 +99,12 @@ async def change_request_queue(
     return page_of(ChangeRequestAnswer, items, total, paging)
 
 
-@router.get("/change-requests/{change_request_id}", summary="变更申请详情", dependencies=[MinSeqDep])
+@router.get(
+    "/change-requests/{change_request_id}", summary="变更申请详情(可查历史时刻 as_of)", dependencies=[MinSeqDep],
+    description="给出 as_of 时为历史视图:该时刻记录的申请状态与版本(由事件日志折叠);谁可查看按现行项目信息判断。",
+)  # fmt: skip
 async def get_one(
-    change_request_id: ChangeRequestId, rt: RuntimeDep, principal: PrincipalDep, response: Response
+    change_request_id: ChangeRequestId, rt: RuntimeDep, principal: PrincipalDep, response: Response, as_of: AsOfDep
 ) -> ChangeRequestAnswer:
     found = await get_change_request(rt.pool, rt.schema, change_request_id)
     project = None if found is None else await queries.get_project(rt.pool, rt.schema, found[0].project_id)
@@ -107,6 +112,10 @@ async def get_one(
         raise Problem(404, "变更申请不存在")
     can_read_project(principal, project[0])
     state, version = found
+    if as_of is not None:
+        then = await fold_as_of(rt.store, CHANGE_REQUESTS, change_request_id, as_of.moment, noun="变更申请")
+        state, version = then.state, then.position.version
+        as_of.mark(response)
     response.headers["ETag"] = f'"{version}"'
     return change_request_answer(state, version)
 

@@ -6,7 +6,7 @@ Each function takes `db`, a pool or a connection (both answer fetch/fetchrow/fet
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -136,6 +136,16 @@ def _programme_public(row: asyncpg.Record) -> dict[str, Any]:
 async def get_programme(db: Db, schema: str, programme_id: str) -> dict[str, Any] | None:
     row = await db.fetchrow(PROGRAMME_SELECT.format(s=schema) + " WHERE g.id = $1", programme_id)
     return None if row is None else _programme_public(row)
+
+
+async def programme_project_count(db: Db, schema: str, programme_id: str, recorded_by: datetime) -> int:
+    """How many projects the programme held at a moment: those registered (record time) by then; a project never
+    leaves its programme, so this is exact for any moment."""
+    count = await db.fetchval(
+        f"SELECT count(*) FROM {schema}.projects WHERE programme_id = $1 AND registered_at <= $2",
+        programme_id, recorded_by,
+    )  # fmt: skip
+    return int(count)
 
 
 async def list_programmes(db: Db, schema: str, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:

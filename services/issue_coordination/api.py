@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Response
 from services.issue_coordination import handlers, policies, queries
 from services.issue_coordination.commands import RaiseIssue
 from services.issue_coordination.domain import IssueState, Status
-from services.issue_coordination.read_model import TIMELINE
+from services.issue_coordination.read_model import ISSUES, TIMELINE
 from services.issue_coordination.views import EVENT_SUMMARIES, IssueView, TimelineEntry, Written, issue_view
 from shared.auth import Principal
 from shared.catalogue.issue_coordination import IssueCategory, IssueLevel
@@ -20,6 +20,7 @@ from shared.paging import Page, Paging, PagingDep
 from shared.problems import Problem
 from shared.project_directory import project_entry
 from shared.runtime import Runtime
+from shared.time_travel import AsOfDep, fold_as_of
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, written
 
 router = APIRouter(prefix="/v1", tags=["issues"])
@@ -70,11 +71,22 @@ async def readable_issue(rt: Runtime, principal: Principal, issue_id: str) -> tu
     return found
 
 
-@router.get("/issues/{issue_id}", summary="问题详情(状态、承办单位、期限、层级)", dependencies=[MinSeqDep])
-async def get_issue(issue_id: IssueId, rt: RuntimeDep, principal: PrincipalDep, response: Response) -> IssueView:
+@router.get(
+    "/issues/{issue_id}", summary="问题详情(状态、承办单位、期限、层级;可查历史时刻 as_of)", dependencies=[MinSeqDep],
+    description="给出 as_of 时为历史视图:该时刻记录的问题(由事件日志折叠),是否超期按该时刻判断;"
+    "谁可查看按现行问题信息判断。",
+)  # fmt: skip
+async def get_issue(
+    issue_id: IssueId, rt: RuntimeDep, principal: PrincipalDep, response: Response, as_of: AsOfDep
+) -> IssueView:
     state, version = await readable_issue(rt, principal, issue_id)
+    now = rt.clock.now()
+    if as_of is not None:
+        then = await fold_as_of(rt.store, ISSUES, issue_id, as_of.moment, noun="问题")
+        state, version, now = then.state, then.position.version, as_of.moment
+        as_of.mark(response)
     response.headers["ETag"] = f'"{version}"'
-    return issue_view(state, version, rt.clock.now())
+    return issue_view(state, version, now)
 
 
 @router.get("/issues/{issue_id}/timeline", summary="问题的办理过程(每一步的时间、机构与内容)", dependencies=[MinSeqDep])

@@ -3,7 +3,7 @@ escalation of an issue by hand and hq's escalation run for a day. Thin routes: o
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
@@ -17,26 +17,53 @@ from services.issue_coordination.commands_rules import (
     PublishIssueRules,
     RunEscalationsBody,
 )
+from services.issue_coordination.domain_rules import CALENDAR_ID, RULE_SET_ID, CalendarState, IssueRuleSetState
 from services.issue_coordination.escalation import run_moment
 from services.issue_coordination.escalation_runs import run_escalations
-from services.issue_coordination.read_model_rules import rule_data
+from services.issue_coordination.read_model_rules import CALENDARS, RULE_SETS, rule_data
 from services.issue_coordination.views import Written
+from shared.aggregate_table import AggregateTable
 from shared.catalogue.issue_rules import CalendarVersionPublished, IssueRulesPublished
 from shared.clock import today
 from shared.command_bodies import command_from
 from shared.envelope import Role
 from shared.paging import Page, PagingDep
+from shared.runtime import Runtime
+from shared.time_travel import AsOf, AsOfDep, events_until
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, require_roles, written
 
 router = APIRouter(prefix="/v1")
+S = TypeVar("S", CalendarState, IssueRuleSetState)
+
+
+async def versions_as_of(
+    rt: Runtime, table: AggregateTable[S], aggregate_id: str, as_of: AsOf, response: Response
+) -> S:
+    """The versions published by `as_of` (record time); none yet: an empty list."""
+    events, _ = await events_until(rt.store, table.aggregate_type, aggregate_id, as_of.moment)
+    state: S | None = None
+    for event in events:
+        state = table.evolve(state, event)
+    as_of.mark(response)
+    return state if state is not None else table.model()
+
+
 HQ = require_roles(Role.HQ)
 
 
 @router.get(
-    "/calendars", tags=["rules"], summary="工作日历版本(放假日、调休上班日、生效日期)", dependencies=[MinSeqDep]
+    "/calendars",
+    tags=["rules"],
+    summary="工作日历版本(放假日、调休上班日、生效日期;可查历史时刻 as_of)",
+    dependencies=[MinSeqDep],
 )
-async def list_calendars(rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep) -> Page[CalendarVersionPublished]:
-    versions = (await rule_data(rt.pool, rt.store, rt.schema)).calendar_state.versions
+async def list_calendars(
+    rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep, as_of: AsOfDep, response: Response
+) -> Page[CalendarVersionPublished]:
+    if as_of is not None:
+        versions = (await versions_as_of(rt, CALENDARS, CALENDAR_ID, as_of, response)).versions
+    else:
+        versions = (await rule_data(rt.pool, rt.store, rt.schema)).calendar_state.versions
     return Page(items=paging.cut(versions), total=len(versions), **paging.echo())
 
 
@@ -48,9 +75,19 @@ async def publish_calendar(cmd: PublishCalendar, rt: RuntimeDep, meta: MetaDep, 
     return Written(**written(outcome, response, 201, location="/v1/calendars"))
 
 
-@router.get("/issue-rules", tags=["rules"], summary="问题办理期限与逐级上报规则版本", dependencies=[MinSeqDep])
-async def list_issue_rules(rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep) -> Page[IssueRulesPublished]:
-    versions = (await rule_data(rt.pool, rt.store, rt.schema)).rule_state.versions
+@router.get(
+    "/issue-rules",
+    tags=["rules"],
+    summary="问题办理期限与逐级上报规则版本(可查历史时刻 as_of)",
+    dependencies=[MinSeqDep],
+)
+async def list_issue_rules(
+    rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep, as_of: AsOfDep, response: Response
+) -> Page[IssueRulesPublished]:
+    if as_of is not None:
+        versions = (await versions_as_of(rt, RULE_SETS, RULE_SET_ID, as_of, response)).versions
+    else:
+        versions = (await rule_data(rt.pool, rt.store, rt.schema)).rule_state.versions
     return Page(items=paging.cut(versions), total=len(versions), **paging.echo())
 
 

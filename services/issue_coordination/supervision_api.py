@@ -24,7 +24,7 @@ from services.issue_coordination.supervision_handlers import (
     review_plan,
     submit_plan,
 )
-from services.issue_coordination.supervision_read_model import ORDER_TIMELINE
+from services.issue_coordination.supervision_read_model import ORDER_TIMELINE, ORDERS
 from services.issue_coordination.views import TimelineEntry, Written
 from shared.auth import Principal
 from shared.catalogue.issue_coordination import DeadlineSource
@@ -33,6 +33,7 @@ from shared.envelope import Role
 from shared.paging import Page, PagingDep
 from shared.problems import Problem
 from shared.runtime import Runtime
+from shared.time_travel import AsOfDep, fold_as_of
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, written
 
 router = APIRouter(prefix="/v1/supervision-orders", tags=["supervision-orders"])
@@ -137,11 +138,22 @@ async def list_orders(
     return Page(items=items, total=int(total), **paging.echo())
 
 
-@router.get("/{order_id}", summary="督办单详情(状态、整改方案、催办、期限)", dependencies=[MinSeqDep])
-async def get_one(order_id: OrderId, rt: RuntimeDep, principal: PrincipalDep, response: Response) -> OrderView:
+@router.get(
+    "/{order_id}", summary="督办单详情(状态、整改方案、催办、期限;可查历史时刻 as_of)", dependencies=[MinSeqDep],
+    description="给出 as_of 时为历史视图:该时刻记录的督办单(由事件日志折叠),是否超期按该时刻判断;"
+    "谁可查看按现行督办单判断。",
+)  # fmt: skip
+async def get_one(
+    order_id: OrderId, rt: RuntimeDep, principal: PrincipalDep, response: Response, as_of: AsOfDep
+) -> OrderView:
     order, version = await readable(rt, principal, order_id)
+    now = rt.clock.now()
+    if as_of is not None:
+        then = await fold_as_of(rt.store, ORDERS, order_id, as_of.moment, noun="督办单")
+        order, version, now = then.state, then.position.version, as_of.moment
+        as_of.mark(response)
     response.headers["ETag"] = f'"{version}"'
-    return order_view(order, version, rt.clock.now())
+    return order_view(order, version, now)
 
 
 @router.get("/{order_id}/timeline", summary="督办过程(下达、整改方案、催办、办结)", dependencies=[MinSeqDep])

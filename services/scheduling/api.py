@@ -25,11 +25,13 @@ from services.scheduling.commands import (
 )
 from services.scheduling.deps import HQ, ID_PATTERN, WRITERS, Today
 from services.scheduling.policies import can_read_project, visibility
+from services.scheduling.read_model import PLANS
 from services.scheduling.responses import ExemptionAnswer, ExemptionRequestedAnswer, ExemptionStatus, PlanAnswer
 from shared.paging import Page, PagingDep, page_of
 from shared.problems import Problem
 from shared.project_directory import project_entry
 from shared.responses import Written
+from shared.time_travel import AsOfDep, fold_as_of
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, written
 
 router = APIRouter(prefix="/v1")
@@ -63,8 +65,15 @@ async def list_plans(
     return page_of(PlanAnswer, items, total, paging)
 
 
-@router.get("/plans/{plan_id}", tags=["plans"], summary="实施方案详情(含基准与节点)", dependencies=[MinSeqDep])
-async def get_plan(plan_id: str, rt: RuntimeDep, principal: PrincipalDep, response: Response) -> PlanAnswer:
+@router.get(
+    "/plans/{plan_id}", tags=["plans"], summary="实施方案详情(含基准与节点;可查历史时刻 as_of)",
+    description="给出 as_of 时为历史视图:该时刻记录的方案(草案、修订、基准、节点完成与豁免,由事件日志折叠);"
+    "谁可查看按现行项目信息判断。",
+    dependencies=[MinSeqDep],
+)  # fmt: skip
+async def get_plan(
+    plan_id: str, rt: RuntimeDep, principal: PrincipalDep, response: Response, as_of: AsOfDep
+) -> PlanAnswer:
     async with rt.pool.acquire() as conn:
         plan = await queries_plans.get_plan(conn, rt.schema, plan_id)
         if plan is None:
@@ -72,6 +81,10 @@ async def get_plan(plan_id: str, rt: RuntimeDep, principal: PrincipalDep, respon
         project = await project_entry(conn, rt.schema, plan["project_id"])
     if project is not None:
         can_read_project(principal, project)
+    if as_of is not None:
+        then = await fold_as_of(rt.store, PLANS, plan_id, as_of.moment, noun="实施方案")
+        plan = {**then.state.model_dump(mode="json"), "version": then.position.version}
+        as_of.mark(response)
     response.headers["ETag"] = f'"{plan["version"]}"'
     return PlanAnswer.model_validate(plan)
 

@@ -14,15 +14,19 @@ from services.scheduling.bulletin import build_bulletin
 from services.scheduling.bulletin_data import PERIOD_PATTERN, BulletinPeriod, bulletin_facts
 from services.scheduling.commands import PublishRules, RunMonitoring
 from services.scheduling.deps import HQ, ID_PATTERN, ClockDep, ProgrammeId, Today
-from services.scheduling.evaluation import evaluate, judged_at, rule_set
+from services.scheduling.evaluation import rule_set
+from services.scheduling.light_times import light_as_known, rules_known_by, what_if_light
 from services.scheduling.monitoring import day_id, run_now
 from services.scheduling.policies import can_read_project, only_wide_readers, visibility
+from services.scheduling.read_model import LIGHTS
 from services.scheduling.report_data import ledger_rows
 from services.scheduling.report_document import MissingChineseFont, ReportDocument, to_docx, to_pdf
 from services.scheduling.reports import render_ledger
 from services.scheduling.responses_lights import (
     LightAnswer,
+    LightAsOfAnswer,
     LightHistoryEntry,
+    LightKnownAnswer,
     LightShownAnswer,
     MonitoringDayAnswer,
     MonitoringRunAnswer,
@@ -41,6 +45,7 @@ from shared.paging import Page, PagingDep, page_of
 from shared.problems import Problem
 from shared.project_directory import project_entry
 from shared.responses import Written
+from shared.time_travel import AsOfDep, events_until, fold_as_of
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep
 
 router = APIRouter()
@@ -58,10 +63,18 @@ def _file_answer(media_types: dict[str, str]) -> dict[int | str, dict[str, Any]]
 # -- rules and lights -------------------------------------------------------------------------------------------
 
 
-@router.get("/rules", tags=["lights"], summary="预警规则版本", dependencies=[MinSeqDep])
-async def list_rules(rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep) -> Page[RuleVersionAnswer]:
-    async with rt.pool.acquire() as conn:
-        rules = await rule_set(conn, rt.schema)
+@router.get(
+    "/rules", tags=["lights"], summary="预警规则版本(可查历史时刻 as_of:该时刻已发布的版本)", dependencies=[MinSeqDep]
+)
+async def list_rules(
+    rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep, as_of: AsOfDep, response: Response
+) -> Page[RuleVersionAnswer]:
+    if as_of is not None:
+        rules = await rules_known_by(rt.store, as_of.moment)
+        as_of.mark(response)
+    else:
+        async with rt.pool.acquire() as conn:
+            rules = await rule_set(conn, rt.schema)
     versions = [v.model_dump() for v in rules.versions]
     return page_of(RuleVersionAnswer, paging.cut(versions), len(versions), paging)
 
@@ -83,7 +96,12 @@ async def _visible_project(rt: RuntimeDep, principal: Principal, project_id: str
 
 
 @router.get(
-    "/projects/{project_id}/light", tags=["lights"], summary="项目当前红黄绿灯及原因(或某日显示的灯色)",
+    "/projects/{project_id}/light", tags=["lights"],
+    summary="项目红黄绿灯:当前、某日显示的灯色(as_shown_on)、按现在所知重算某日(as_known_for)或某一记录时刻(as_of)",
+    description="四种视图,至多给出一个参数:不带参数为当前灯色;as_shown_on=D 为 D 日所显示的灯色(当时记录的灯色、"
+    "原因与规则版本,不重算);as_known_for=D 为按现在所知重新计算的 D 日灯色(计入 D 日之后补报、更正的数据,"
+    "规则版本取 D 日结束前已发布且在 D 日生效者,之后发布的规则版本不改变结果;不记录);"
+    "as_of=时刻 为该记录时刻的灯色(由事件日志折叠)。",
     dependencies=[MinSeqDep],
 )  # fmt: skip
 async def get_light(
@@ -91,13 +109,33 @@ async def get_light(
     rt: RuntimeDep,
     principal: PrincipalDep,
     day: Today,
+    clock: ClockDep,
+    response: Response,
+    as_of: AsOfDep,
     as_shown_on: Annotated[
         IsoDate | None, Query(description="某日显示的灯色:该日监测所记录的灯色、原因与规则版本(不重新计算)")
     ] = None,
-) -> LightShownAnswer | LightAnswer:
+    as_known_for: Annotated[
+        IsoDate | None,
+        Query(description="按现在所知重算某日灯色:计入之后补报与更正,规则版本取该日结束前已发布者(不记录)"),
+    ] = None,
+) -> LightShownAnswer | LightKnownAnswer | LightAsOfAnswer | LightAnswer:
+    given = [name for name, value in (("as_shown_on", as_shown_on), ("as_known_for", as_known_for),
+                                      ("as_of", as_of)) if value is not None]  # fmt: skip
+    if len(given) > 1:
+        raise invalid(given[1], f"与 {given[0]} 只能给出一个")
     await _visible_project(rt, principal, project_id)
     if as_shown_on is not None:
         return await _light_as_shown(rt, project_id, as_shown_on, day)
+    if as_known_for is not None:
+        return await light_as_known(rt, project_id, as_known_for, day, clock.now())
+    if as_of is not None:
+        then = await fold_as_of(rt.store, LIGHTS, project_id, as_of.moment, noun="该项目的灯色")
+        as_of.mark(response)
+        shown = queries_lights.light_public(then.state.current) or {}
+        return LightAsOfAnswer.model_validate(
+            {**shown, "as_of_moment": as_of.moment, "seq": then.position.last_seq, "recorded_at": then.recorded_at}
+        )
     async with rt.pool.acquire() as conn:
         light = queries_lights.light_public(await queries_lights.current_light(conn, rt.schema, project_id))
     if light is None:
@@ -143,23 +181,7 @@ async def what_if(
     as_of: IsoDate | None = None,
 ) -> WhatIfAnswer:
     await _visible_project(rt, principal, project_id)
-    at = judged_at(as_of or day, clock.now())
-    async with rt.pool.acquire() as conn:
-        [evaluation] = await evaluate(
-            conn, rt.schema, as_of or day, project_ids=[project_id], rule_version=rule_version, at=at
-        )
-    light, rules = evaluation.light, evaluation.rules
-    dims = {
-        name: getattr(light, name).model_dump(mode="json")
-        for name in ("milestones", "investment", "reporting", "issues")
-    }
-    return WhatIfAnswer.model_validate({
-        "project_id": project_id, "as_of": (as_of or day).isoformat(), "colour": light.colour.value,
-        "rule_version": rules.version, "spi": light.spi, "points_behind": light.points_behind,
-        "exemptions_applied": light.exemptions_applied, "recorded": False, **dims,
-        "investment_completion_pct": light.completion_pct, "time_progress_pct": light.time_progress_pct,
-        "report_weeks": [w.model_dump(mode="json") for w in light.report_weeks],
-    })  # fmt: skip
+    return await what_if_light(rt, project_id, as_of or day, clock.now(), rule_version)
 
 
 @router.get(
@@ -205,11 +227,21 @@ async def run_monitoring_now(cmd: RunMonitoring, rt: RuntimeDep, meta: MetaDep, 
     )  # fmt: skip
 
 
-@router.get("/monitoring/days/{day}", tags=["monitoring"], summary="某日监测结果", dependencies=[MinSeqDep])
-async def monitoring_day(day: IsoDate, rt: RuntimeDep, principal: PrincipalDep) -> MonitoringDayAnswer:
+@router.get(
+    "/monitoring/days/{day}", tags=["monitoring"], summary="某日监测结果(可查历史时刻 as_of)", dependencies=[MinSeqDep],
+    description="给出 as_of 时为历史视图:该时刻已记录的当日监测项(以事件日志中该日监测的记录为界)。",
+)  # fmt: skip
+async def monitoring_day(
+    day: IsoDate, rt: RuntimeDep, principal: PrincipalDep, as_of: AsOfDep, response: Response
+) -> MonitoringDayAnswer:
     own_unit, own_leader = visibility(principal)
+    up_to = None
+    if as_of is not None:
+        events, _ = await events_until(rt.store, "monitoring", day_id(day), as_of.moment)
+        up_to = events[-1].seq if events else 0
+        as_of.mark(response)
     async with rt.pool.acquire() as conn:
-        items = await queries_lights.monitoring_items(conn, rt.schema, day, own_unit, own_leader)
+        items = await queries_lights.monitoring_items(conn, rt.schema, day, own_unit, own_leader, up_to)
     return MonitoringDayAnswer.model_validate({"day": day, "id": day_id(day), "items": items})
 
 

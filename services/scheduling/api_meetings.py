@@ -30,6 +30,7 @@ from shared.paging import Page, PagingDep, page_of
 from shared.problems import Problem
 from shared.responses import Written
 from shared.runtime import Runtime
+from shared.time_travel import AsOf, AsOfDep, fold_as_of
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, written
 
 router = APIRouter()
@@ -78,17 +79,36 @@ async def visible_meeting(rt: Runtime, principal: Principal, meeting_id: str) ->
     return state, position.version
 
 
-@router.get("/meetings/{meeting_id}", tags=["meetings"], summary="调度会详情(议程、参会、纪要、议定事项)",
-            dependencies=[MinSeqDep])  # fmt: skip
-async def get_meeting(meeting_id: str, rt: RuntimeDep, principal: PrincipalDep) -> MeetingAnswer:
+AS_OF_MEETING = "给出 as_of 时为历史视图:该时刻记录的调度会(由事件日志折叠);谁可查看按现行会议信息判断。"
+
+
+async def meeting_then(
+    rt: Runtime, principal: Principal, meeting_id: str, as_of: AsOf | None, response: Response
+) -> tuple[MeetingState, int]:
+    """The meeting now, or as recorded at `as_of` (who may see it is decided on the meeting now)."""
     state, version = await visible_meeting(rt, principal, meeting_id)
+    if as_of is None:
+        return state, version
+    then = await fold_as_of(rt.store, MEETINGS, meeting_id, as_of.moment, noun="调度会")
+    as_of.mark(response)
+    return then.state, then.position.version
+
+
+@router.get("/meetings/{meeting_id}", tags=["meetings"], summary="调度会详情(议程、参会、纪要、议定事项)",
+            description=AS_OF_MEETING, dependencies=[MinSeqDep])  # fmt: skip
+async def get_meeting(
+    meeting_id: str, rt: RuntimeDep, principal: PrincipalDep, as_of: AsOfDep, response: Response
+) -> MeetingAnswer:
+    state, version = await meeting_then(rt, principal, meeting_id, as_of, response)
     return MeetingAnswer(**dict(state), version=version)
 
 
 @router.get("/meetings/{meeting_id}/agenda", tags=["meetings"], summary="调度会议程(安排会议时按当日状态生成)",
-            dependencies=[MinSeqDep])  # fmt: skip
-async def get_agenda(meeting_id: str, rt: RuntimeDep, principal: PrincipalDep) -> AgendaAnswer:
-    state, _ = await visible_meeting(rt, principal, meeting_id)
+            description=AS_OF_MEETING, dependencies=[MinSeqDep])  # fmt: skip
+async def get_agenda(
+    meeting_id: str, rt: RuntimeDep, principal: PrincipalDep, as_of: AsOfDep, response: Response
+) -> AgendaAnswer:
+    state, _ = await meeting_then(rt, principal, meeting_id, as_of, response)
     return AgendaAnswer(meeting_id=meeting_id, as_of=state.agenda_as_of, items=state.agenda)
 
 

@@ -17,16 +17,21 @@ COLOUR_NAMES = {"red": "红灯", "yellow": "黄灯", "green": "绿灯"}
 
 
 async def monitoring_items(
-    conn: asyncpg.Connection, schema: str, day: date, unit_id: str | None, sponsor_id: str | None = None
+    conn: asyncpg.Connection,
+    schema: str,
+    day: date,
+    unit_id: str | None,
+    sponsor_id: str | None = None,
+    up_to_seq: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The day's items in the order they were emitted; a unit sees those of its own projects, a leader those of
-    the projects it sponsors."""
+    """The day's items in the order they were emitted (those stored up to `up_to_seq`: the day as of a moment); a
+    unit sees those of its own projects, a leader those of the projects it sponsors."""
     rows = await conn.fetch(
         f"SELECT i.kind, i.payload FROM {schema}.monitoring_items i"
         f" LEFT JOIN {schema}.project_directory d ON d.id = i.project_id"
         " WHERE i.day = $1 AND ($2::text IS NULL OR d.unit_id = $2) AND ($3::text IS NULL OR d.sponsor_leader_id = $3)"
-        " ORDER BY i.seq",
-        day, unit_id, sponsor_id,
+        " AND ($4::bigint IS NULL OR i.seq <= $4) ORDER BY i.seq",
+        day, unit_id, sponsor_id, up_to_seq,
     )  # fmt: skip
     return [{"kind": r["kind"], **json.loads(r["payload"])} for r in rows]
 

@@ -91,6 +91,23 @@ class WhatIfAnswer(Answer):
     report_weeks: list[ReportWeek] = Field(description="决定报送灯色的各周")
 
 
+class LightKnownAnswer(WhatIfAnswer):
+    """The light of a past day D as now known (`as_known_for`): D recomputed from everything recorded up to now
+    (late reports, corrections), under the rule version in force on D among those published by the end of D."""
+
+    as_known_for: date = Field(description="评价日期 D(按现在所知重新计算,不记录)")
+    known_at: datetime = Field(description="所知截至时刻(平台当前时间)")
+    rules_known_by: datetime = Field(description="规则版本以该时刻(D 日结束)前发布者为准")
+
+
+class LightAsOfAnswer(_PublicLight):
+    """The light on record at a moment (`as_of`, record time): the light aggregate folded from the log."""
+
+    as_of_moment: datetime = Field(description="历史时刻(记录时间)")
+    seq: int = Field(ge=1, description="该时刻最后一个灯色事件的流序号")
+    recorded_at: datetime = Field(description="该灯色的记录时间")
+
+
 class RuleVersionAnswer(RuleVersionPublished):
     """A version of the warning rules (规则版本) with the day it takes effect."""
 

@@ -64,6 +64,8 @@ TARGETS: list[tuple[str, str, float, str]] = [
     ("generate_seconds", "generate_seconds_for_1m", 120, "max"),
     # Issue 10's: a source event appended -> its notification's signed webhook received, p99 (a lost one: None).
     ("notification_e2e_p99_ms", "notification_e2e_p99_ms", TARGET_P99_MS, "max"),
+    # Issue 11's: one project as of a random record moment, with the million events in the log (docs/adr/0031).
+    ("as_of_p99_ms", "as_of_p99_ms", 50, "max"),
 ]
 
 
@@ -122,6 +124,8 @@ ROWS: list[tuple[str, str, str | None, str | None, str | None]] = [
     ("raw JetStream publish with expected seq, /s", "raw_publish_occ_per_s", None, None, None),
     ("command p50 ms at 10k events", "command_p50_ms_at_10k", None, None, None),
     ("command p50 ms at 1m events", "command_p50_ms_at_1m", "command_p50_ms_at_10k", "p50_1m_vs_10k", "p50_1m_vs_10k"),
+    ("project as of a random moment p50 ms (1m events)", "as_of_p50_ms", None, None, None),
+    ("project as of a random moment p99 ms (1m events)", "as_of_p99_ms", None, None, "as_of_p99_ms"),
     ("projection lag p99 ms", "projection_lag_p99_ms", None, None, "projection_lag_p99_ms"),
     ("rebuild events/s (every read model)", "rebuild_events_per_s", "raw_ordered_replay_per_s",
      "rebuild_vs_raw_replay", "rebuild_vs_raw_replay"),

@@ -9,6 +9,7 @@ Order (each step on the state the one before left):
 4. commands over HTTP, rounds alternating direct and through the gateway (CPU of every process per round);
 5. projection lag at a steady pace;
 6. intake stopped, the generator brings the log to 1,000,000 events, intake restarted and caught up, p50 at 1m;
+6b. one project as of a random record moment over the 1m log (as_of_round.py: `as_of_p99_ms`);
 7. rebuild of every read model (each service's `cli rebuild` under its own NATS user, BENCH_REBUILD_PROCS processes)
    beside the raw ordered replay and a PostgreSQL COPY;
 8. peak RSS of every process, results.
@@ -33,6 +34,7 @@ import asyncpg
 from shared.eventstore import EventStore
 from shared.runtime import connect_nats
 from tests.benchmarks import db_figures, generator
+from tests.benchmarks.as_of_round import as_of_round
 from tests.benchmarks.notification_e2e import notification_round
 from tests.benchmarks.platform import Platform, own_rss_mb
 from tests.benchmarks.processes import (
@@ -300,7 +302,7 @@ class Bench:
         stopped_at = await store.last_seq()
         missing = c.events - await store.last_seq()
         say(f"generating {missing} events ({c.generator_processes} processes) with intake stopped")
-        _, big = await asyncio.to_thread(self.generate, missing, next_project)
+        generated_projects, big = await asyncio.to_thread(self.generate, missing, next_project)
         self.detail["generator"] = {"small": small, "big": big}
         self.figures["generate_events_per_s"] = big["per_s"]
         self.figures["generate_seconds"] = big["seconds"]
@@ -322,9 +324,23 @@ class Bench:
         if self.figures["parked_events"]:
             say(f"WARNING: intake parked {self.figures['parked_events']} events of the generated history")
         self.figures["command_p50_ms_at_1m"] = await self.p50_rounds("1m")
+        async with self.failure_recorded("as_of"):
+            await self.as_of(store, generated_projects)
         # 7. rebuild beside its baselines
         await self.rebuilds(store, last)
         self.figures["peak_rss_mb"] = p.peak_rss_mb() | {"bench": own_rss_mb()}
+
+    async def as_of(self, store: EventStore, projects: int) -> None:
+        """One project as of a random record moment over the million-event log (as_of_round.py)."""
+        services = list(self.platform.services.values())
+        result = await as_of_round(
+            self.platform.api_url, self.platform.tokens["hq"], store, projects, cpu=lambda: self.cpu(services)
+        )
+        self.detail["as_of"] = result
+        self.figures["as_of_p50_ms"], self.figures["as_of_p99_ms"] = result["p50_ms"], result["p99_ms"]
+        if result["errors"]:
+            raise RuntimeError(f"{result['errors']} as-of reads failed, e.g. {result['first_errors']}")
+        say(f"project as of a random moment: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms")
 
     async def rebuilds(self, store: EventStore, last: int) -> None:
         """Each figure on its own: one that fails is recorded with its error, and the others are still measured."""

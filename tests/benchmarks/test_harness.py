@@ -104,3 +104,10 @@ def test_notification_latency_is_judged_against_issue_10_s_500_ms() -> None:
     [line] = bound_sentence({"notification_e2e_p99_ms": 620.0}, detail)
     assert line.startswith("- Notification end to end (missed: p99 620.0 ms") and "400 of 400" in line
     assert bound_sentence({}, {}) == []
+
+
+def test_as_of_is_judged_against_issue_11_s_50_ms() -> None:
+    for p99, met in ((49.9, True), (50.0, False), (None, None)):
+        figures = {"as_of_p99_ms": p99}
+        judged = targets(figures, ratios(figures))["as_of_p99_ms"]
+        assert judged == {"value": p99, "threshold": 50, "kind": "max", "met": met}

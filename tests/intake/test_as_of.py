@@ -1,0 +1,127 @@
+"""`?as_of=` on intake's single-aggregate reads: the state the platform had recorded by that moment, folded from the
+log (docs/adr/0031), on the one clock that stamps `recorded_at` (ADR 0017)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.intake.bootstrap import create_app
+from shared.clock import CHINA, SimulatedClock
+from shared.settings import Settings
+from tests.intake.conftest import Intake
+from tests.intake.test_change_requests import _decide, _file
+from tests.platform import auth, bootstrap_orgs, project_body, running, runtime_of
+
+START = datetime(2024, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Beijing
+
+
+@pytest.fixture
+async def clocked(settings: Settings) -> AsyncIterator[tuple[Intake, SimulatedClock]]:
+    clock = SimulatedClock(START)
+    app = create_app(settings, clock=clock)
+    async with running(app) as client:
+        runtime = runtime_of(app)
+        platform = Intake(client, runtime, await bootstrap_orgs(runtime.store))
+        assert await runtime.runner.wait_for(await runtime.store.last_seq(), 10)
+        assert await runtime.runner.wait_for(await platform.create_programme(), 10)
+        yield platform, clock
+
+
+async def test_as_of_after_an_amendment_shows_the_earlier_version(clocked: tuple[Intake, SimulatedClock]) -> None:
+    intake, clock = clocked
+    hq = auth(intake.tokens["hq"])
+    r = await intake.client.post("/v1/projects", json=project_body(name="原名项目"), headers=hq)
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    registered = clock.now()
+    clock.advance(timedelta(days=2))
+    r = await intake.client.patch(
+        f"/v1/projects/{pid}", json={"name": "更名项目", "location": "山阳区"}, headers={**hq, "If-Match": "1"}
+    )
+    assert r.status_code == 200, r.text
+    amended = clock.now()
+    clock.advance(timedelta(days=1))
+    live = await intake.client.get(f"/v1/projects/{pid}", params={"min_seq": r.json()["seq"]}, headers=hq)
+    assert live.json()["name"] == "更名项目" and live.json()["version"] == 2
+    assert "tiaodu-as-of" not in live.headers
+
+    # A moment between the registration and the amendment: the project as first registered, version 1.
+    between = (registered + timedelta(days=1)).astimezone(UTC).isoformat()
+    then = await intake.client.get(f"/v1/projects/{pid}", params={"as_of": between}, headers=hq)
+    assert then.status_code == 200, then.text
+    assert then.json()["name"] == "原名项目" and then.json()["version"] == 1 and then.headers["etag"] == '"1"'
+    assert datetime.fromisoformat(then.headers["tiaodu-as-of"]) == registered + timedelta(days=1)
+    # The response is the live read's shape, field for field.
+    assert set(then.json()) == set(live.json())
+    # At the amendment's own moment (with an offset, Beijing time) it is included.
+    at = amended.astimezone(CHINA).isoformat()
+    r = await intake.client.get(f"/v1/projects/{pid}", params={"as_of": at}, headers=hq)
+    assert r.json()["name"] == "更名项目" and r.json()["version"] == 2
+    # A date alone is the end of that day in China: 1 March (registration day) shows version 1, 3 March version 2.
+    r = await intake.client.get(f"/v1/projects/{pid}", params={"as_of": "2024-03-01"}, headers=hq)
+    assert r.json()["version"] == 1
+    assert datetime.fromisoformat(r.headers["tiaodu-as-of"]) == datetime(2024, 3, 1, 23, 59, 59, 999999, tzinfo=CHINA)
+    r = await intake.client.get(f"/v1/projects/{pid}", params={"as_of": "2024-03-03"}, headers=hq)
+    assert r.json()["version"] == 2
+    # A moment in the future is now.
+    r = await intake.client.get(f"/v1/projects/{pid}", params={"as_of": "2099-01-01T00:00:00Z"}, headers=hq)
+    assert r.status_code == 200 and r.json()["version"] == 2
+    assert datetime.fromisoformat(r.headers["tiaodu-as-of"]) == clock.now()
+    # Before the project existed: 404 saying so.
+    r = await intake.client.get(f"/v1/projects/{pid}", params={"as_of": "2024-02-29T12:00:00+08:00"}, headers=hq)
+    assert r.status_code == 404 and "尚不存在" in r.json()["detail"], r.text
+    # The programme as of then counts only the projects registered by then.
+    r = await intake.client.get("/v1/programmes/prog", params={"as_of": "2024-02-29T12:00:00+08:00"}, headers=hq)
+    assert r.status_code == 404, r.text  # the programme was registered with the project, on 1 March
+    r = await intake.client.get("/v1/programmes/prog", params={"as_of": between}, headers=hq)
+    assert r.status_code == 200 and r.json()["project_count"] == 1, r.text
+
+
+@pytest.mark.parametrize(
+    "value", ["yesterday", "2024-13-01", "2024-03-01T10:00:00", "2024-03-01 10:00", "2024-03-01T25:00:00+08:00", ""]
+)
+async def test_a_bad_as_of_is_400_naming_it(clocked: tuple[Intake, SimulatedClock], value: str) -> None:
+    intake, _ = clocked
+    hq = auth(intake.tokens["hq"])
+    r = await intake.client.post("/v1/projects", json=project_body(), headers=hq)
+    r = await intake.client.get(f"/v1/projects/{r.json()['id']}", params={"as_of": value}, headers=hq)
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["errors"][0]["field"] == "as_of"
+
+
+async def test_as_of_respects_who_may_read(clocked: tuple[Intake, SimulatedClock]) -> None:
+    intake, _ = clocked
+    r = await intake.client.post("/v1/projects", json=project_body(), headers=auth(intake.tokens["hq"]))
+    pid = r.json()["id"]
+    assert await intake.runtime.runner.wait_for(r.json()["seq"], 10)
+    r = await intake.client.get(
+        f"/v1/projects/{pid}", params={"as_of": "2024-03-02"}, headers=auth(intake.tokens["unit-b"])
+    )
+    assert r.status_code == 403
+    r = await intake.client.get(
+        "/v1/projects/p-nothing", params={"as_of": "2024-03-02"}, headers=auth(intake.tokens["hq"])
+    )
+    assert r.status_code == 404
+
+
+async def test_a_change_request_as_of_before_its_decision_is_pending(clocked: tuple[Intake, SimulatedClock]) -> None:
+    intake, clock = clocked
+    r = await intake.client.post("/v1/projects", json=project_body(), headers=auth(intake.tokens["hq"]))
+    pid = r.json()["id"]
+    assert await intake.runtime.runner.wait_for(r.json()["seq"], 10)
+    body = {"kind": "planned_dates", "reason": "征地延期", "planned_start": "2024-09-01"}
+    cr_id = (await _file(intake, pid, body))["id"]
+    filed = clock.now()
+    clock.advance(timedelta(days=1))
+    rejected = await _decide(intake, cr_id, "reject")
+    assert await intake.runtime.runner.wait_for(rejected["seq"], 10)
+    path, unit = f"/v1/change-requests/{cr_id}", auth(intake.tokens["unit-a"])
+    live = (await intake.client.get(path, headers=unit)).json()
+    assert live["status"] == "rejected"
+    r = await intake.client.get(path, params={"as_of": (filed + timedelta(hours=1)).isoformat()}, headers=unit)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "pending" and r.json()["version"] == 1 and set(r.json()) == set(live)
