@@ -82,10 +82,10 @@ async def event_by_id(pool: asyncpg.Pool, schema: str, event_id: str) -> asyncpg
 
 
 async def aggregate_events(
-    pool: asyncpg.Pool, schema: str, aggregate_type: str, aggregate_id: str, *, recorded_to: datetime | None = None
+    pool: asyncpg.Pool, schema: str, aggregate_type: str, aggregate_id: str
 ) -> list[asyncpg.Record]:
-    """Every indexed event of one aggregate in version order (those recorded before `recorded_to`, when given)."""
-    filters = EventFilters(aggregate_type=aggregate_type, aggregate_id=aggregate_id, recorded_to=recorded_to)
+    """Every indexed event of one aggregate, in log order."""
+    filters = EventFilters(aggregate_type=aggregate_type, aggregate_id=aggregate_id)
     where, args = filters.where()
     async with pool.acquire() as conn:
         rows: list[asyncpg.Record] = await conn.fetch(
