@@ -88,3 +88,29 @@ class AggregateDiff(Answer):
     version_to: int = Field(ge=0, description="后一时刻的聚合版本")
     events: list[EventRef] = Field(description="两时刻之间记录的事件")
     changes: list[FieldChangeView] = Field(description="值不同的字段")
+
+
+class ChainBreakView(Answer):
+    aggregate_type: str = Field(description="聚合类型(存储主题无法解析时为空)")
+    aggregate_id: str = Field(description="聚合编号(存储主题无法解析时为该主题)")
+    seq: int = Field(description="该聚合第一处断链的事件流序号")
+    reason: str = Field(description="断链原因")
+    breaks: int = Field(ge=1, description="该聚合的断链事件数")
+
+
+class VerificationRunView(Answer):
+    id: uuid.UUID = Field(description="校验编号")
+    status: str = Field(description="running 进行中 / completed 完成 / failed 失败 / abandoned 执行进程已退出")
+    requested_by: ActorView = Field(description="发起者")
+    requested_at: datetime = Field(description="发起时间")
+    finished_at: datetime | None = Field(description="结束时间")
+    until_seq: int = Field(description="校验到的事件流序号(发起时日志末尾)")
+    events: int = Field(ge=0, description="已校验事件数")
+    aggregates: int = Field(ge=0, description="已校验聚合数")
+    broken_aggregates: int = Field(ge=0, description="断链聚合数")
+    intact: bool | None = Field(description="全部哈希链完好(未完成时为 null)")
+    error: str | None = Field(description="失败原因")
+    breaks: list[ChainBreakView] = Field(description="每个断链聚合的第一处断链(按序号,分页)")
+    breaks_total: int = Field(ge=0, description="断链聚合总数")
+    limit: int = Field(ge=1, description="断链列表每页条数")
+    offset: int = Field(ge=0, description="断链列表跳过条数")
