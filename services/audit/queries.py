@@ -29,6 +29,8 @@ class EventFilters:
     actor_org: str | None = None
     recorded_from: datetime | None = None
     recorded_to: datetime | None = None
+    # payload field -> value it must hold (as text); field names come from code, never from a request
+    payload_equals: dict[str, str] = field(default_factory=dict)
 
     def where(self) -> tuple[str, list[Any]]:
         conditions: list[str] = []
@@ -54,6 +56,8 @@ class EventFilters:
             add("recorded_at >= {}", self.recorded_from)
         if self.recorded_to is not None:
             add("recorded_at < {}", self.recorded_to)
+        for name, value in self.payload_equals.items():
+            add(f"payload->>'{name}' = {{}}", value)
         return (" WHERE " + " AND ".join(conditions)) if conditions else "", args
 
 
