@@ -42,7 +42,7 @@ def altered(data: bytes, **payload: Any) -> bytes:
     return json.dumps(document, ensure_ascii=False).encode()
 
 
-async def verify(audited: Audited, org: str = "auditor") -> dict[str, Any]:
+async def verify(audited: Audited, org: str = "hq") -> dict[str, Any]:
     r = await audited.audit.post("/v1/audit/verification", headers=audited.h(org))
     assert r.status_code == 202, r.text
     run_id = r.json()["id"]
@@ -107,10 +107,10 @@ async def test_forged_and_altered_events_are_named(audited: Audited) -> None:
     # The run is recorded: another process (a restart) answers the same result.
     again = audited.audit_app("audit-2")
     async with running(again) as client:
-        r = await client.get("/v1/audit/verification", headers=audited.h("auditor"))
+        r = await client.get("/v1/audit/verification", headers=audited.h("hq"))
         assert r.status_code == 200 and r.json() == result
         page = await client.get(f"/v1/audit/verification/{result['id']}", params={"limit": 1, "offset": 1},
-                                headers=audited.h("auditor"))  # fmt: skip
+                                headers=audited.h("hq"))  # fmt: skip
         assert page.json()["breaks"] == result["breaks"][1:2]
         assert runtime_of(again).schema == audited.audit_rt.schema
 
