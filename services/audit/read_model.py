@@ -2,9 +2,9 @@
 
 The index is a projection like every other read model (shared/projection.py): the projection reads every partition
 of the log, verifies each event's chain before it is applied, and a rebuild makes the index again from the log. A
-batch is written with one multi-row INSERT (`unnest` over one array per column), so that keeping up with the log
-costs one statement per batch, not one per event. Events the projection parks (forged, out of chain) are not in the
-index: the chain verification (verification.py) reads the log itself and names them.
+batch is written with one COPY, so that keeping up with the log costs one statement per batch, not one per event.
+Events the projection parks (forged, out of chain) are not in the index: the chain verification (verification.py)
+reads the log itself and names them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from shared.aggregate_table import insert_rows
 from shared.auth import IdentityReadModel
 from shared.eventstore import StoredEvent
 from shared.runtime import CompositeReadModel
@@ -77,9 +76,14 @@ class EventIndex:
         await conn.execute(DDL.format(s=schema))
 
     async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[StoredEvent]) -> None:
-        # ON CONFLICT: the careful path may apply again what a failed fast path had in its rolled-back batch.
-        await insert_rows(conn, f"{schema}.{EVENT_INDEX}", COLUMNS, [index_row(e) for e in events],
-                          on_conflict="ON CONFLICT (seq) DO NOTHING")  # fmt: skip
+        # COPY, not INSERT: an event reaches `apply` once (the projection commits it with its checkpoint, and a batch
+        # that fails is rolled back before it is applied again), so no conflict is handled here; a duplicate would
+        # fail the batch and park the event, not pass unseen. COPY wrote 35% more rows per second than a multi-row
+        # INSERT in the measurement of docs/adr/0029.
+        if events:
+            await conn.copy_records_to_table(
+                EVENT_INDEX, schema_name=schema, columns=list(COLUMNS), records=[index_row(e) for e in events]
+            )
 
 
 def read_model() -> CompositeReadModel:
