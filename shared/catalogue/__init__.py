@@ -1,6 +1,7 @@
 """One catalogue of every event in the platform; importing this package registers them all."""
 
 from shared.catalogue import (
+    audit,
     identity,
     intake,
     issue_coordination,
@@ -12,6 +13,6 @@ from shared.catalogue import (
 from shared.catalogue.registry import CATALOGUE, Catalogue, UnknownEventType
 
 __all__ = [
-    "CATALOGUE", "Catalogue", "UnknownEventType", "identity", "intake", "issue_coordination", "issue_rules",
+    "CATALOGUE", "Catalogue", "UnknownEventType", "audit", "identity", "intake", "issue_coordination", "issue_rules",
     "notification", "notification_delivery", "scheduling",
 ]  # fmt: skip
