@@ -35,6 +35,8 @@ SERVICES: dict[str, ServiceGrant] = {
         frozenset({"inbox", "delivery", "subscription", "routing_rule_set"}),
         (PROJECTION_GROUP, "notifications", "delivery"),
     ),
+    # audit indexes every event (its projection) and appends only its seals (docs/adr/0029, 0030).
+    "audit": ServiceGrant(frozenset({"seal"}), (PROJECTION_GROUP,)),
 }
 
 

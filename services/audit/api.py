@@ -1,0 +1,12 @@
+"""audit over HTTP (paths fixed by issue 11). Each part has its own router; `routers()` lists them in the order the
+app includes them, so that a part (the seals, api_seals.py) is added with one line here."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from services.audit.api_events import router as events_router
+
+
+def routers() -> list[APIRouter]:
+    return [events_router]

@@ -1,0 +1,94 @@
+"""Reads of the event index (read_model.py): lists in log order, paged by a key (the last `seq` seen) and an
+offset, each filter served by an index ending in `seq`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.audit.read_model import EVENT_INDEX
+
+SELECTED = (
+    "seq, event_id, type, schema_version, aggregate_type, aggregate_id, version, recorded_at, occurred_at, actor_org,"
+    " actor_role, actor_user, on_behalf_of, correlation_id, causation_id, hash, prev_hash, payload"
+)
+
+
+@dataclass
+class EventFilters:
+    """Every condition is optional; `recorded_from` is inclusive, `recorded_to` exclusive."""
+
+    aggregate_type: str | None = None
+    aggregate_id: str | None = None
+    correlation_id: str | None = None
+    types: list[str] = field(default_factory=list)
+    aggregate_types: list[str] | None = None  # None: any; a service's aggregate types (access log)
+    actor_org: str | None = None
+    recorded_from: datetime | None = None
+    recorded_to: datetime | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        conditions: list[str] = []
+        args: list[Any] = []
+
+        def add(sql: str, value: Any) -> None:
+            args.append(value)
+            conditions.append(sql.format(f"${len(args)}"))
+
+        if self.aggregate_type is not None:
+            add("aggregate_type = {}", self.aggregate_type)
+        if self.aggregate_id is not None:
+            add("aggregate_id = {}", self.aggregate_id)
+        if self.correlation_id is not None:
+            add("correlation_id = {}", self.correlation_id)
+        if self.types:
+            add("type = ANY({}::text[])", self.types)
+        if self.aggregate_types is not None:
+            add("aggregate_type = ANY({}::text[])", self.aggregate_types)
+        if self.actor_org is not None:
+            add("actor_org = {}", self.actor_org)
+        if self.recorded_from is not None:
+            add("recorded_at >= {}", self.recorded_from)
+        if self.recorded_to is not None:
+            add("recorded_at < {}", self.recorded_to)
+        return (" WHERE " + " AND ".join(conditions)) if conditions else "", args
+
+
+async def list_events(
+    pool: asyncpg.Pool, schema: str, filters: EventFilters, *, after_seq: int, limit: int, offset: int
+) -> tuple[list[asyncpg.Record], int]:
+    """A page of the matching events after `after_seq`, in log order, and how many match in all (any `after_seq`)."""
+    where, args = filters.where()
+    keyed = f"{where} {'AND' if where else 'WHERE'} seq > ${len(args) + 1}"
+    n = len(args) + 1
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            f"SELECT {SELECTED} FROM {schema}.{EVENT_INDEX}{keyed} ORDER BY seq LIMIT ${n + 1} OFFSET ${n + 2}",
+            *args, after_seq, limit, offset,
+        )  # fmt: skip
+        total = await conn.fetchval(f"SELECT count(*) FROM {schema}.{EVENT_INDEX}{where}", *args)
+    return rows, int(total)
+
+
+async def event_by_id(pool: asyncpg.Pool, schema: str, event_id: str) -> asyncpg.Record | None:
+    async with pool.acquire() as conn:
+        row: asyncpg.Record | None = await conn.fetchrow(
+            f"SELECT {SELECTED} FROM {schema}.{EVENT_INDEX} WHERE event_id = $1::uuid", event_id
+        )
+    return row
+
+
+async def aggregate_events(
+    pool: asyncpg.Pool, schema: str, aggregate_type: str, aggregate_id: str, *, recorded_to: datetime | None = None
+) -> list[asyncpg.Record]:
+    """Every indexed event of one aggregate in version order (those recorded before `recorded_to`, when given)."""
+    filters = EventFilters(aggregate_type=aggregate_type, aggregate_id=aggregate_id, recorded_to=recorded_to)
+    where, args = filters.where()
+    async with pool.acquire() as conn:
+        rows: list[asyncpg.Record] = await conn.fetch(
+            f"SELECT {SELECTED} FROM {schema}.{EVENT_INDEX}{where} ORDER BY seq", *args
+        )
+    return rows
