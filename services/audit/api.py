@@ -6,7 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.audit.api_events import router as events_router
+from services.audit.api_seals import router as seals_router
 
 
 def routers() -> list[APIRouter]:
-    return [events_router]
+    return [events_router, seals_router]

@@ -18,6 +18,7 @@ from typing import IO, Any
 import httpx
 
 from shared.catalogue.ownership import SERVICES as GRANTS
+from shared.devstack.audit_key import signing_key_env
 from shared.devstack.children import (
     LOG_TAIL_LINES,
     Child,
@@ -217,6 +218,8 @@ class Stack:
             env = self.child_env(name, SERVICE_PORT=str(port), REPLICA_ID=f"{name}-1")
             if self.receiver is not None:
                 env |= self.receiver.service_env(name)
+            if name == "audit":  # only audit holds the private key seals are signed with
+                env |= signing_key_env(self.run_dir)
             self.services.append(self._spawn(name, f"services.{name}", port, env))
         for child in self.services:
             wait_ready(child)
