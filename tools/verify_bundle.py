@@ -38,6 +38,8 @@ SEAL_KEYS = {"stream", "seal_number", "tree_size", "root_hash", "sealed_at", "ke
 EVENT_KEYS = {"seq", "subject", "stored", "inclusion"}
 MANIFEST_KEYS = {"stream", "scope", "complete_histories", "exported_at", "seal_number", "tree_size", "key_id", "events"}
 
+Listed = tuple[int, str, str, str, int]  # a manifest entry: seq, hash, aggregate type, aggregate id, version
+
 
 class Broken(Exception):
     """The first broken link; the message says what and where."""
@@ -231,20 +233,22 @@ def describe(event: dict[str, Any], doc: dict[str, Any] | None = None) -> str:
     return where
 
 
-def check_events(bundle: dict[str, Any], newest: dict[str, Any], complete: bool) -> list[tuple[int, str]]:
+def check_events(bundle: dict[str, Any], newest: dict[str, Any], complete: bool) -> list[Listed]:
     events = bundle["events"]
     if not isinstance(events, list):
         raise Broken("events is not a list")
     size, root = newest["tree_size"], bytes.fromhex(newest["root_hash"])
     heads: dict[tuple[str, str], tuple[int, str, int]] = {}  # aggregate -> (version, hash, seq) of the last event
-    seen: list[tuple[int, str]] = []
+    seen: list[Listed] = []
     last_seq = 0
-    for i, event in enumerate(events):
+    for i, event in enumerate(events):  # the order first: a swap is named as one, not as the chain break it causes
         keys_exactly(event, EVENT_KEYS, f"events[{i}]")
         seq = integer(event["seq"], f"events[{i}].seq", 1)
         if seq <= last_seq:
-            raise Broken(f"event seq {seq} comes after seq {last_seq}: the events are not in stream order")
+            raise Broken(f"events[{i}] (seq {seq}) comes after seq {last_seq}: the events are not in stream order")
         last_seq = seq
+    for event in events:
+        seq = event["seq"]
         if not isinstance(event["stored"], str):
             raise Broken(f"{describe(event)}: stored is not the event's JSON text")
         try:
@@ -272,7 +276,7 @@ def check_events(bundle: dict[str, Any], newest: dict[str, Any], complete: bool)
             raise Broken(f"{where}: inclusion proof in seal #{newest['seal_number']}: {exc}") from None
         if reached != root:
             raise Broken(f"{where}: its inclusion proof does not lead to the root of seal #{newest['seal_number']}")
-        seen.append((seq, computed))
+        seen.append((seq, computed, key[0], key[1], doc["version"]))
     return seen
 
 
@@ -299,6 +303,24 @@ def check_link(where: str, key: tuple[str, str], doc: dict[str, Any], head: tupl
         raise Broken(f"{where}: prev_hash is not the hash of {name} version {last_version} (seq {last_seq})")
 
 
+def check_listed(manifest: dict[str, Any], seen: list[Listed]) -> None:
+    """The events are exactly those the signed manifest lists."""
+    if not isinstance(manifest["events"], list):
+        raise Broken("the manifest's events is not a list")
+    listed = [tuple(item) for item in manifest["events"] if isinstance(item, list)]
+    for item in seen:
+        if item not in set(listed):
+            raise Broken(f"event seq {item[0]} ({item[2]}/{item[3]} version {item[4]}) is not one the signed "
+                         "manifest lists")  # fmt: skip
+    if len(listed) != len(seen) or len(listed) != len(manifest["events"]):
+        missing = sorted(set(listed) - set(seen))
+        if missing:
+            seq, digest, kind, ident, version = missing[0]
+            raise Broken(f"event seq {seq} ({kind}/{ident} version {version}, hash {digest}) is in the signed "
+                         f"manifest but missing from the bundle")  # fmt: skip
+        raise Broken(f"the signed manifest lists {len(manifest['events'])} events, the bundle holds {len(seen)}")
+
+
 def verify(bundle: Any, trusted: list[bytes]) -> str:
     """Returns a one-line summary; raises Broken at the first broken link."""
     keys_exactly(bundle, BUNDLE_KEYS, "the bundle")
@@ -311,15 +333,7 @@ def verify(bundle: Any, trusted: list[bytes]) -> str:
     newest = seals[-1]
     check_manifest(bundle, keys, newest)
     seen = check_events(bundle, newest, manifest["complete_histories"] is True)
-    listed = [tuple(item) if isinstance(item, list) else item for item in manifest["events"]]
-    for seq, digest in seen:
-        if (seq, digest) not in set(listed):
-            raise Broken(f"event seq {seq} (hash {digest}) is not one the signed manifest lists")
-    if len(listed) != len(seen):
-        missing = sorted(set(listed) - set(seen))
-        first = missing[0] if missing else listed[0]
-        raise Broken(f"the signed manifest lists {len(listed)} events, the bundle holds {len(seen)}: "
-                     f"event seq {first[0]} (hash {first[1]}) is missing")  # fmt: skip
+    check_listed(manifest, seen)
     aggregates = {json.loads(e["stored"])["aggregate_id"] for e in bundle["events"]}
     return (f"OK: {len(seen)} events of {len(aggregates)} aggregates; seals #{seals[0]['seal_number']}.."
             f"#{newest['seal_number']} consistent; newest seal covers seqs 1..{newest['tree_size']}, "

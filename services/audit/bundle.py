@@ -10,6 +10,7 @@ the platform key, so that leaving an event out or adding one is caught even when
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,6 @@ import rfc8785
 from services.audit import proofs
 from services.audit.sealing import SEALS, Sealer, SealRecord, catch_up, seal_by_number
 from services.audit.signing import Signer
-from services.audit.tree_store import leaf_of
 
 FORMAT = "tiaodu-history-bundle/1"
 EVENT_INDEX = "event_index"
@@ -132,7 +132,9 @@ async def export(sealer: Sealer, scope: Scope, *, exported_at: datetime) -> dict
             assert stored.data is not None and stored.subject is not None
             events.append({"seq": seq, "subject": stored.subject, "stored": stored.data.decode(),
                            "inclusion": await proofs.inclusion(conn, schema, store, newest, seq)})  # fmt: skip
-            listed.append([seq, leaf_of(stored.data).hex()])
+            envelope = json.loads(stored.data)
+            listed.append([seq, envelope["hash"], envelope["aggregate_type"], envelope["aggregate_id"],
+                           envelope["version"]])  # fmt: skip
     manifest: dict[str, Any] = {
         "stream": store.stream, "scope": scope.document(), "complete_histories": scope.complete_histories,
         "exported_at": exported_at.isoformat(), "seal_number": newest.seal.seal_number,
