@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from services.audit import proofs
 from services.audit.api_events import record_time_range
-from services.audit.bundle import NothingSealed, Scope, export
+from services.audit.bundle import IndexBehind, NothingSealed, Scope, export
 from services.audit.policies import AuditReader
 from services.audit.responses_seals import (
     ConsistencyView,
@@ -36,6 +36,7 @@ from shared.web import PrincipalDep, RuntimeDep
 
 router = APIRouter(prefix="/v1/audit", tags=["audit-seals"])
 TOKEN = r"^[A-Za-z0-9_-]{1,128}$"
+INDEX_WAIT_S = 10.0  # an export waits this long for the event index to reach the newest seal
 
 
 async def sealer_of(request: Request, rt: RuntimeDep) -> Sealer:
@@ -52,6 +53,25 @@ async def hq_only(principal: PrincipalDep) -> Principal:
         raise Problem(403, "只有指挥部办公室可以立即封存", errors=[
             {"field": "Authorization", "reason": f"角色 {principal.role.value} 无权封存"}])  # fmt: skip
     return principal
+
+
+@may_answer(404)
+async def names_a_seal() -> None:
+    """Documents the 404 of an operation that names a seal in its query (shared.contract)."""
+
+
+@may_answer(504)
+async def waits_for_index() -> None:
+    """Documents the 504 of an export whose event index lags behind the newest seal (shared.contract)."""
+
+
+@may_answer(409)
+async def may_conflict() -> None:
+    """Documents the 409 of an operation that meets the log in a state it cannot answer for (shared.contract)."""
+
+
+Names = Depends(names_a_seal)
+Conflicts = Depends(may_conflict)
 
 
 async def _seal(sealer: Sealer, number: int, field: str) -> SealRecord:
@@ -78,7 +98,8 @@ async def list_all(sealer: SealerDep, paging: PagingDep) -> Page[SealView]:
     return page_of(SealView, [seal_view(r) for r in records], total, paging)
 
 
-@router.post("/seals", summary="立即封存(指挥部办公室)", status_code=201, dependencies=[Depends(hq_only)])
+@router.post("/seals", summary="立即封存(指挥部办公室)", status_code=201, dependencies=[Depends(hq_only), Conflicts],
+             responses={200: {"model": SealView, "description": "自上次封存后没有新事件:返回上次的封存"}})  # fmt: skip
 async def seal_now(sealer: SealerDep, principal: PrincipalDep, response: Response) -> SealView:
     """封存事件流直到当前末尾;若自上次封存后没有新事件,返回上次的封存(200)。"""
     record, made = await seal(sealer, trigger="on_demand", actor=principal.actor())
@@ -89,7 +110,8 @@ async def seal_now(sealer: SealerDep, principal: PrincipalDep, response: Respons
     return seal_view(record)
 
 
-@router.get("/seals/consistency", summary="两次封存之间的一致性证明(RFC 6962)", dependencies=[AuditReader])
+@router.get("/seals/consistency", summary="两次封存之间的一致性证明(RFC 6962)",
+            dependencies=[AuditReader, Names, Conflicts])  # fmt: skip
 async def consistency(
     sealer: SealerDep,
     first: Annotated[int, Query(ge=1, description="较早的封存序号")],
@@ -111,7 +133,8 @@ async def get_seal(sealer: SealerDep, n: Annotated[int, Path(ge=1, description="
     return seal_view(await _seal(sealer, n, "n"))
 
 
-@router.get("/seals/{n}/inclusion", summary="事件包含在封存中的证明(RFC 6962 审计路径)", dependencies=[AuditReader])
+@router.get("/seals/{n}/inclusion", summary="事件包含在封存中的证明(RFC 6962 审计路径)",
+            dependencies=[AuditReader, Conflicts])  # fmt: skip
 async def inclusion(
     sealer: SealerDep,
     n: Annotated[int, Path(ge=1, description="封存序号")],
@@ -136,10 +159,12 @@ BUNDLE_FILE: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/exports", summary="导出可离线验证的历史包(按计划、项目或时段)", dependencies=[AuditReader],
+@router.get("/exports", summary="导出可离线验证的历史包(按计划、项目或时段)",
+            dependencies=[AuditReader, Conflicts, Depends(waits_for_index)],
             response_class=Response, responses=BUNDLE_FILE)  # fmt: skip
 async def export_bundle(
     sealer: SealerDep,
+    rt: RuntimeDep,
     programme_id: Annotated[str | None, Query(pattern=TOKEN, description="计划(工程)编号")] = None,
     project_id: Annotated[str | None, Query(pattern=TOKEN, description="项目编号")] = None,
     recorded_from: Annotated[datetime | None, Query(description="记录时间起(含),须带时区")] = None,
@@ -152,9 +177,12 @@ async def export_bundle(
         raise field_error("programme_id", "须给出 programme_id、project_id 或记录时段之一")
     scope = Scope(programme_id, project_id, recorded_from, recorded_to)
     try:
-        bundle = await export(sealer, scope, exported_at=sealer.clock.now())
+        bundle = await export(sealer, scope, exported_at=sealer.clock.now(),
+                              index_reached=lambda seq: rt.runner.wait_for(seq, INDEX_WAIT_S))  # fmt: skip
     except NothingSealed as exc:
         raise Problem(409, str(exc)) from exc
+    except IndexBehind as exc:
+        raise Problem(504, str(exc)) from exc
     name = programme_id or project_id or "period"
     return Response(
         json.dumps(bundle, ensure_ascii=False, indent=1).encode(),
