@@ -170,8 +170,9 @@ async def _demo_bundle_verifies(stack: Stack, client: httpx.AsyncClient, tokens:
                          timeout=120)  # fmt: skip
     assert r.status_code == 200, r.text
     (folder / "bundle.json").write_bytes(r.content)
-    done = await asyncio.to_thread(subprocess.run, [sys.executable, str(stack.root / "tools" / "verify_bundle.py"),
-                                   str(folder / "bundle.json"), "--trusted-key", key], capture_output=True, text=True)  # fmt: skip
+    command = [sys.executable, str(stack.root / "tools" / "verify_bundle.py"), str(folder / "bundle.json"),
+               "--trusted-key", key]  # fmt: skip
+    done = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.startswith("OK: "), done.stdout + done.stderr
 
 
