@@ -135,3 +135,23 @@ async def test_the_timer_seals_each_period_once_across_two_replicas(audited: Aud
         ran = [run for rt in rts for run in rt.timers.runs if run[0] == SEAL_TIMER] if all(rt.timers for rt in rts) \
             else []  # fmt: skip
         assert len({label for _, label in ran}) == len(ran)  # no period ran twice, on either replica
+
+
+async def test_the_stored_tree_is_a_cache_checked_against_the_seal(audited: Audited) -> None:
+    """Dropped, the tree is grown again from the log; damaged, it yields no proof (409), never a wrong one."""
+    a = audited
+    await a.project(name="缓存项目")
+    made = (await seal_now(a))["seal"]
+    n, size = made["seal_number"], made["tree_size"]
+    schema = a.audit_rt.schema
+    async with a.audit_rt.pool.acquire() as conn:
+        await conn.execute(f"DELETE FROM {schema}.merkle_nodes; DELETE FROM {schema}.merkle_frontier")
+    proof = await a.get(f"/v1/audit/seals/{n}/inclusion", seq=size)
+    log = await leaves(a, size)
+    path = [bytes.fromhex(p) for p in proof["proof"]]
+    assert ref.root_from_path(size - 1, size, log[-1], path) == bytes.fromhex(made["root_hash"])
+
+    async with a.audit_rt.pool.acquire() as conn:
+        await conn.execute(f"UPDATE {schema}.merkle_frontier SET nodes = array[sha256('forged')] WHERE size = $1", size)
+    r = await a.audit.get(f"/v1/audit/seals/{n}/inclusion", params={"seq": 1}, headers=a.h("auditor"))
+    assert r.status_code == 409 and f"#{n}" in r.json()["detail"], r.text
