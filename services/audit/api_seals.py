@@ -36,7 +36,6 @@ from shared.web import PrincipalDep, RuntimeDep
 
 router = APIRouter(prefix="/v1/audit", tags=["audit-seals"])
 TOKEN = r"^[A-Za-z0-9_-]{1,128}$"
-INDEX_WAIT_S = 10.0  # an export waits this long for the event index to reach the newest seal
 
 
 async def sealer_of(request: Request, rt: RuntimeDep) -> Sealer:
@@ -164,7 +163,6 @@ BUNDLE_FILE: dict[int | str, dict[str, Any]] = {
             response_class=Response, responses=BUNDLE_FILE)  # fmt: skip
 async def export_bundle(
     sealer: SealerDep,
-    rt: RuntimeDep,
     programme_id: Annotated[str | None, Query(pattern=TOKEN, description="计划(工程)编号")] = None,
     project_id: Annotated[str | None, Query(pattern=TOKEN, description="项目编号")] = None,
     recorded_from: Annotated[datetime | None, Query(description="记录时间起(含),须带时区")] = None,
@@ -177,8 +175,7 @@ async def export_bundle(
         raise field_error("programme_id", "须给出 programme_id、project_id 或记录时段之一")
     scope = Scope(programme_id, project_id, recorded_from, recorded_to)
     try:
-        bundle = await export(sealer, scope, exported_at=sealer.clock.now(),
-                              index_reached=lambda seq: rt.runner.wait_for(seq, INDEX_WAIT_S))  # fmt: skip
+        bundle = await export(sealer, scope, exported_at=sealer.clock.now())
     except NothingSealed as exc:
         raise Problem(409, str(exc)) from exc
     except IndexBehind as exc:

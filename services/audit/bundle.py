@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,9 +36,6 @@ class NothingSealed(LookupError):
 
 class IndexBehind(TimeoutError):
     """The event index has not reached the newest seal's end: a bundle now could leave sealed events out."""
-
-
-IndexReached = Callable[[int], Awaitable[bool]]  # waits (bounded) until the event index holds the log up to a seq
 
 
 @dataclass(frozen=True)
@@ -113,7 +109,7 @@ def public_keys(signer: Signer, key_ids: set[str]) -> list[dict[str, str]]:
     return [known[k].document() for k in sorted(key_ids) if k in known]
 
 
-async def export(sealer: Sealer, scope: Scope, *, exported_at: datetime, index_reached: IndexReached) -> dict[str, Any]:
+async def export(sealer: Sealer, scope: Scope, *, exported_at: datetime) -> dict[str, Any]:
     """The bundle of `scope`, as a JSON document; NothingSealed when no seal exists yet, IndexBehind when the index
     does not reach the newest seal in time."""
     store, schema = sealer.store, sealer.schema
@@ -121,7 +117,7 @@ async def export(sealer: Sealer, scope: Scope, *, exported_at: datetime, index_r
         newest = await catch_up(conn, schema, store)
     if newest is None:
         raise NothingSealed("尚无封存,无法导出可验证的历史包")
-    if not await index_reached(newest.seal.tree_size):
+    if not await sealer.index_reached(newest.seal.tree_size):
         raise IndexBehind(
             f"事件索引尚未到达封存 #{newest.seal.seal_number} 覆盖的序号 {newest.seal.tree_size},请稍后重试"
         )

@@ -8,6 +8,8 @@ from services.audit.sealing import Sealer, create_tables
 from services.audit.signing import Signer
 from shared.runtime import Runtime
 
+INDEX_WAIT_S = 10.0  # a seal waits this long for the event index to hold its leaves
+
 
 @dataclass
 class SealKeeper:
@@ -21,4 +23,5 @@ class SealKeeper:
             async with rt.pool.acquire() as conn:
                 await create_tables(conn, rt.schema)
             self._ready.add(rt.schema)
-        return Sealer(rt.store, rt.pool, rt.schema, rt.clock, self.signer)
+        return Sealer(rt.store, rt.pool, rt.schema, rt.clock, self.signer,
+                      index_reached=lambda seq: rt.runner.wait_for(seq, INDEX_WAIT_S))  # fmt: skip

@@ -8,6 +8,7 @@ use, so a sealer that died between its append and its row leaves nothing missing
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,13 +45,15 @@ class SealRecord:
 
 @dataclass(frozen=True)
 class Sealer:
-    """What sealing needs: the log, the audit schema, the clock and the key."""
+    """What sealing needs: the log, the audit schema, the clock and the key; and a bounded wait until the event index
+    reaches a sequence (the leaves are read from it; what it lacks is read from the log, slower but the same)."""
 
     store: EventStore
     pool: asyncpg.Pool
     schema: str
     clock: Clock
     signer: Signer
+    index_reached: Callable[[int], Awaitable[bool]]
 
 
 async def create_tables(conn: asyncpg.Connection, schema: str) -> None:
@@ -111,6 +114,7 @@ async def seal(sealer: Sealer, *, trigger: str, actor: Actor = SEALER) -> tuple[
         size = await sealer.store.last_seq()
         if size == 0 or (last and size == last.seq):
             return last, False
+        await sealer.index_reached(size)
         frontier = await tree_store.grow(conn, sealer.schema, sealer.store, size)
         number = last.seal.seal_number + 1 if last else 1
         made = signed_seal(sealer.signer, {
