@@ -1,7 +1,8 @@
 """The platform's Ed25519 signing key: only the audit service holds the private half (docs/adr/0030).
 
-`TIAODU_AUDIT_SIGNING_KEY` holds the private key as base64 of its 32-byte seed (or PEM), or
-`TIAODU_AUDIT_SIGNING_KEY_FILE` names a file holding it (`make run` writes one into `.run/` with mode 0600). Outside
+`TIAODU_AUDIT_SIGNING_KEY` (or `TIAODU_SEAL_KEY`, deploy/'s name) holds the private key as base64 of its 32-byte
+seed (or PEM), or `TIAODU_AUDIT_SIGNING_KEY_FILE` names a file holding it (`make run` writes one into `.run/` with
+mode 0600). Outside
 development a missing key is an error at start; in development an ephemeral key is made (and said so in the log).
 After a rotation the earlier public keys stay verifiable: `TIAODU_AUDIT_PREVIOUS_PUBLIC_KEYS` lists them (base64,
 comma-separated), and `/v1/audit/public-key` publishes them all.
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 log = logging.getLogger("tiaodu.audit.signing")
 
 KEY_ENV = "TIAODU_AUDIT_SIGNING_KEY"
+DEPLOY_KEY_ENV = "TIAODU_SEAL_KEY"  # the name docker-compose.yml and deploy/k8s give the same key
 KEY_FILE_ENV = "TIAODU_AUDIT_SIGNING_KEY_FILE"
 PREVIOUS_ENV = "TIAODU_AUDIT_PREVIOUS_PUBLIC_KEYS"
 
@@ -102,6 +104,8 @@ def signer_from_env(environment: str, env: dict[str, str] | None = None) -> Sign
         raise RuntimeError(f"{PREVIOUS_ENV}: {exc}") from exc
     if text := env.get(KEY_ENV):
         source = KEY_ENV
+    elif text := env.get(DEPLOY_KEY_ENV):
+        source = DEPLOY_KEY_ENV
     elif path := env.get(KEY_FILE_ENV):
         source = f"{KEY_FILE_ENV} ({path})"
         try:

@@ -23,6 +23,7 @@ def test_a_missing_key_stops_the_service_outside_development() -> None:
         signer_from_env("production", {})
     with pytest.raises(RuntimeError, match="not an Ed25519 private key"):
         signer_from_env("production", {KEY_ENV: base64.b64encode(b"short").decode()})
+    assert signer_from_env("production", {"TIAODU_SEAL_KEY": new_private_text()}).key_id  # deploy/s name
     with pytest.raises(RuntimeError, match=KEY_FILE_ENV):
         signer_from_env("production", {KEY_FILE_ENV: "/nonexistent/key"})
     assert signer_from_env("development", {}).key_id  # development only: an ephemeral key
