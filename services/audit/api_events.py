@@ -27,9 +27,9 @@ RecordedTo = Annotated[datetime | None, Query(description="记录时间止(不�
 def record_time_range(recorded_from: datetime | None, recorded_to: datetime | None) -> None:
     for name, moment in (("recorded_from", recorded_from), ("recorded_to", recorded_to)):
         if moment is not None and moment.tzinfo is None:
-            raise field_error(name, "须带时区,例如 2024-01-01T08:00:00+08:00")
+            raise field_error(f"query.{name}", "须带时区,例如 2024-01-01T08:00:00+08:00")
     if recorded_from is not None and recorded_to is not None and recorded_from > recorded_to:
-        raise field_error("recorded_to", "不能早于 recorded_from")
+        raise field_error("query.recorded_to", "不能早于 recorded_from")
 
 
 @router.get("/events", summary="事件列表(按聚合、关联编号、类型、记录时间筛选,按流序号排列)",
@@ -50,7 +50,7 @@ async def list_events(
     record_time_range(recorded_from, recorded_to)
     for value in type or []:
         if not 1 <= len(value) <= 100:
-            raise field_error("type", "事件类型长度须为 1-100 个字符")
+            raise field_error("query.type", "事件类型长度须为 1-100 个字符")
     filters = queries.EventFilters(
         aggregate_type=aggregate_type, aggregate_id=aggregate_id, correlation_id=correlation_id, types=type or [],
         recorded_from=recorded_from, recorded_to=recorded_to,
@@ -65,5 +65,5 @@ async def list_events(
 async def get_event(event_id: Annotated[uuid.UUID, Path(description="事件编号")], rt: RuntimeDep) -> EventView:
     row = await queries.event_by_id(rt.pool, rt.schema, str(event_id))
     if row is None:
-        raise Problem(404, f"事件 {event_id} 不在事件索引中", errors=[{"field": "event_id", "reason": "不存在"}])
+        raise Problem(404, f"事件 {event_id} 不在事件索引中", errors=[{"field": "path.event_id", "reason": "不存在"}])
     return event_view(row)

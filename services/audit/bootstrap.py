@@ -8,12 +8,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.audit import verification
 from services.audit.api import routers
 from services.audit.reactions import REACTIONS
 from services.audit.read_model import read_model
 from services.audit.seal_keeper import SealKeeper
 from services.audit.signing import signer_from_env
 from services.audit.timers import audit_timers
+from services.audit.verification import Verifications
 from shared.clock import Clock
 from shared.runtime import Runtime
 from shared.settings import Settings
@@ -37,9 +39,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None, schema: str | 
         app.state.runtime = runtime
         app.state.clock = clock
         app.state.seal_keeper = keeper
+        await verification.create_tables(runtime.pool, runtime.schema)
+        runs = Verifications(runtime.pool, runtime.store, runtime.schema, settings.replica_id, clock)
+        app.state.verifications = runs
         try:
             yield
         finally:
+            await runs.stop()
             await runtime.stop()
 
     return service_app(

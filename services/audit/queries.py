@@ -29,6 +29,8 @@ class EventFilters:
     actor_org: str | None = None
     recorded_from: datetime | None = None
     recorded_to: datetime | None = None
+    # payload field -> value it must hold (as text); field names come from code, never from a request
+    payload_equals: dict[str, str] = field(default_factory=dict)
 
     def where(self) -> tuple[str, list[Any]]:
         conditions: list[str] = []
@@ -54,6 +56,8 @@ class EventFilters:
             add("recorded_at >= {}", self.recorded_from)
         if self.recorded_to is not None:
             add("recorded_at < {}", self.recorded_to)
+        for name, value in self.payload_equals.items():
+            add(f"payload->>'{name}' = {{}}", value)
         return (" WHERE " + " AND ".join(conditions)) if conditions else "", args
 
 
@@ -82,10 +86,10 @@ async def event_by_id(pool: asyncpg.Pool, schema: str, event_id: str) -> asyncpg
 
 
 async def aggregate_events(
-    pool: asyncpg.Pool, schema: str, aggregate_type: str, aggregate_id: str, *, recorded_to: datetime | None = None
+    pool: asyncpg.Pool, schema: str, aggregate_type: str, aggregate_id: str
 ) -> list[asyncpg.Record]:
-    """Every indexed event of one aggregate in version order (those recorded before `recorded_to`, when given)."""
-    filters = EventFilters(aggregate_type=aggregate_type, aggregate_id=aggregate_id, recorded_to=recorded_to)
+    """Every indexed event of one aggregate, in log order."""
+    filters = EventFilters(aggregate_type=aggregate_type, aggregate_id=aggregate_id)
     where, args = filters.where()
     async with pool.acquire() as conn:
         rows: list[asyncpg.Record] = await conn.fetch(

@@ -3,7 +3,10 @@ by type, by record time, paged by key."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from tests.audit.conftest import Audited
+from tests.platform import project_body
 
 
 async def test_the_index_holds_every_event_of_the_log(audited: Audited) -> None:
@@ -17,3 +20,55 @@ async def test_the_index_holds_every_event_of_the_log(audited: Audited) -> None:
     assert registered["payload"]["name"] == "测试项目"
     same = await audited.get(f"/v1/audit/events/{registered['id']}")
     assert same == registered
+
+
+async def test_filters_and_keyset_paging(audited: Audited) -> None:
+    first = await audited.project(name="项目一")
+    audited.clock.advance(timedelta(days=1))
+    moment = audited.clock.now()
+    r = await audited.intake.post("/v1/projects", json=project_body(name="项目二"),
+                                  headers=audited.h("hq", **{"X-Correlation-Id": "second"}))  # fmt: skip
+    assert r.status_code == 201, r.text
+    second = r.json()
+    await audited.synced()
+
+    by_aggregate = await audited.get("/v1/audit/events", aggregate_type="project", aggregate_id=first["id"])
+    assert [e["type"] for e in by_aggregate["items"]] == ["ProjectRegistered"]
+    by_correlation = await audited.get("/v1/audit/events", correlation_id="second")
+    assert {e["aggregate_id"] for e in by_correlation["items"]} == {second["id"]}
+    by_type = await audited.get("/v1/audit/events", type="ProjectRegistered")
+    assert by_type["total"] == 2
+    recent = await audited.get("/v1/audit/events", recorded_from=moment.isoformat())
+    assert [e["aggregate_id"] for e in recent["items"]] == [second["id"]]
+    earlier = await audited.get("/v1/audit/events", recorded_to=moment.isoformat(), type="ProjectRegistered")
+    assert [e["aggregate_id"] for e in earlier["items"]] == [first["id"]]
+
+    everything = await audited.get("/v1/audit/events", limit=500)
+    seen: list[int] = []
+    after = 0
+    while True:
+        page = await audited.get("/v1/audit/events", limit=3, after_seq=after)
+        assert page["total"] == everything["total"]
+        if not page["items"]:
+            break
+        seen += [e["seq"] for e in page["items"]]
+        after = page["items"][-1]["seq"]
+    assert seen == [e["seq"] for e in everything["items"]]
+    offset = await audited.get("/v1/audit/events", limit=2, offset=2)
+    assert [e["seq"] for e in offset["items"]] == seen[2:4]
+
+
+async def test_bad_filters_are_named(audited: Audited) -> None:
+    cases = [
+        ({"aggregate_type": "bad type"}, "aggregate_type"),
+        ({"recorded_from": "2024-01-02T00:00:00"}, "recorded_from"),
+        ({"recorded_from": "2024-01-02T00:00:00+08:00", "recorded_to": "2024-01-01T00:00:00+08:00"}, "recorded_to"),
+        ({"after_seq": "-1"}, "after_seq"),
+        ({"limit": "0"}, "limit"),
+    ]
+    for params, field in cases:
+        r = await audited.audit.get("/v1/audit/events", params=params, headers=audited.h("auditor"))
+        assert r.status_code == 422, (params, r.text)
+        assert f"query.{field}" in [e["field"] for e in r.json()["errors"]], (params, r.text)
+    r = await audited.audit.get("/v1/audit/events/00000000-0000-0000-0000-000000000000", headers=audited.h("hq"))
+    assert r.status_code == 404 and r.json()["errors"][0]["field"] == "path.event_id"
