@@ -59,8 +59,8 @@ class Scope:
         }
 
 
-def _aggregates_sql(schema: str, scope: Scope) -> tuple[str, list[Any]]:
-    """SQL for the (aggregate_type, aggregate_id) pairs in scope, and its parameters."""
+def _aggregates_sql(schema: str, scope: Scope) -> tuple[str, list[Any]] | None:
+    """SQL for the (aggregate_type, aggregate_id) pairs in scope and its parameters; None: every aggregate."""
     idx = f"{schema}.{EVENT_INDEX}"
     if scope.project_id is not None:
         projects = "SELECT $1::text AS id"
@@ -73,29 +73,27 @@ def _aggregates_sql(schema: str, scope: Scope) -> tuple[str, list[Any]]:
         own = (f"SELECT 'programme', $1::text UNION SELECT aggregate_type, aggregate_id FROM {idx}"
                " WHERE payload->>'programme_id' = $1")  # fmt: skip
     else:
-        return f"SELECT DISTINCT aggregate_type, aggregate_id FROM {idx}", []
-    sql = (f"WITH p AS ({projects}) {own} UNION SELECT 'project', id FROM p"
-           f" UNION SELECT DISTINCT i.aggregate_type, i.aggregate_id FROM {idx} i"
-           " JOIN p ON i.payload->>'project_id' = p.id"
-           f" WHERE i.aggregate_type <> ALL($2::text[])")  # fmt: skip
+        return None
+    sql = (f"WITH p AS ({projects}) SELECT t, i FROM ({own} UNION SELECT 'project', id FROM p"
+           f" UNION SELECT i.aggregate_type, i.aggregate_id FROM {idx} i JOIN p ON i.payload->>'project_id' = p.id)"
+           " AS u(t, i) WHERE t <> ALL($2::text[])")  # fmt: skip
     return sql, [*params, list(SHARED_AGGREGATES)]
 
 
 async def selected_seqs(conn: asyncpg.Connection, schema: str, scope: Scope, until_seq: int) -> list[int]:
-    aggregates, params = _aggregates_sql(schema, scope)
-    n = len(params)
-    where = [f"e.seq <= ${n + 1}"]
+    in_scope = _aggregates_sql(schema, scope)
+    aggregates, params = in_scope if in_scope else (None, [])
     params.append(until_seq)
+    where = [f"e.seq <= ${len(params)}"]
     if scope.recorded_from is not None:
         params.append(scope.recorded_from)
         where.append(f"e.recorded_at >= ${len(params)}")
     if scope.recorded_to is not None:
         params.append(scope.recorded_to)
         where.append(f"e.recorded_at < ${len(params)}")
+    join = f" JOIN ({aggregates}) a(t, i) ON e.aggregate_type = a.t AND e.aggregate_id = a.i" if aggregates else ""
     rows = await conn.fetch(
-        f"SELECT e.seq FROM {schema}.{EVENT_INDEX} e JOIN ({aggregates}) a(t, i)"
-        f" ON e.aggregate_type = a.t AND e.aggregate_id = a.i WHERE {' AND '.join(where)} ORDER BY e.seq",
-        *params,
+        f"SELECT e.seq FROM {schema}.{EVENT_INDEX} e{join} WHERE {' AND '.join(where)} ORDER BY e.seq", *params
     )
     return [r["seq"] for r in rows]
 
@@ -137,11 +135,12 @@ async def export(sealer: Sealer, scope: Scope, *, exported_at: datetime) -> dict
         ]  # fmt: skip
         events: list[dict[str, Any]] = []
         listed: list[list[Any]] = []
+        paths = await proofs.inclusions(conn, schema, store, newest, seqs)
         for seq in seqs:
             stored = await store.js.get_msg(store.stream, seq=seq, direct=True)
             assert stored.data is not None and stored.subject is not None
             events.append({"seq": seq, "subject": stored.subject, "stored": stored.data.decode(),
-                           "inclusion": await proofs.inclusion(conn, schema, store, newest, seq)})  # fmt: skip
+                           "inclusion": paths[seq]})  # fmt: skip
             envelope = json.loads(stored.data)
             listed.append([seq, envelope["hash"], envelope["aggregate_type"], envelope["aggregate_id"],
                            envelope["version"]])  # fmt: skip

@@ -155,6 +155,11 @@ async def test_every_tamper_is_caught_and_named(audited: Audited, tmp_path: Path
         code, out = verify(tampered, tmp_path)
         assert code == 1 and out.startswith("BROKEN: ") and expected in out, (name, out)
 
+    r = await audited.audit.get("/v1/audit/exports", params={"project_id": "p2"}, headers=audited.h("auditor"))
+    one = r.json()
+    assert {doc(e)["aggregate_id"] for e in one["events"]} == {"p2"} and one["manifest"]["scope"]["project_id"] == "p2"
+    assert verify(one, tmp_path, "--trusted-key", public_key)[0] == 0
+
     forged = copy.deepcopy(bundle)
     resigned_everything(forged)
     assert verify(forged, tmp_path)[0] == 0  # consistent in itself: without the published key, nothing to tell
