@@ -7,11 +7,12 @@ import uuid
 from typing import Annotated
 
 import asyncpg
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from services.audit import verification
 from services.audit.policies import AuditReader
 from services.audit.responses import ActorView, ChainBreakView, VerificationRunView
+from shared.contract import may_answer
 from shared.paging import Paging, PagingDep
 from shared.problems import Problem
 from shared.web import PrincipalDep, RuntimeDep
@@ -44,11 +45,18 @@ async def start(rt: RuntimeDep, principal: PrincipalDep, request: Request, respo
     return await run_view(rt, row, Paging(limit=100, offset=0))
 
 
-@router.get("", summary="最近一次哈希链校验的结果")
-async def last(rt: RuntimeDep, paging: PagingDep) -> VerificationRunView:
+@may_answer(404)
+async def last_run(rt: RuntimeDep) -> asyncpg.Record:
     row = await verification.run_record(rt.pool, rt.schema, None)
     if row is None:
         raise Problem(404, "尚未进行过哈希链校验:请先 POST /v1/audit/verification")
+    return row
+
+
+@router.get("", summary="最近一次哈希链校验的结果")
+async def last(
+    rt: RuntimeDep, paging: PagingDep, row: Annotated[asyncpg.Record, Depends(last_run)]
+) -> VerificationRunView:
     return await run_view(rt, row, paging)
 
 
