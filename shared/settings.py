@@ -18,6 +18,7 @@ DEFAULT_SCHEDULES = {
     # notification's digests: held notifications gathered, and the sponsoring leaders' weekly digest
     "notification_digest_daily": "daily 08:00", "notification_digest_weekly": "weekly mon 08:00",
     "leader_weekly_digest": "weekly mon 08:30",
+    "audit_seal": "every 5m",  # audit's seal of the log (docs/adr/0030)
 }  # fmt: skip
 
 

@@ -6,6 +6,8 @@ import asyncio
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +175,24 @@ async def _deliveries_reach_the_demo_receiver(
         assert (await receiver.get("/received")).json()["items"][0]["verified"] is False
 
 
+async def _demo_bundle_verifies(stack: Stack, client: httpx.AsyncClient, tokens: dict[str, Any], folder: Path) -> None:
+    """audit's seed sealed the demo history: the auditor downloads the demo programme's bundle and the offline
+    verifier, given the published key, accepts it; the signing key stays in `.run/`, readable by its owner only."""
+    assert stat.S_IMODE((stack.run_dir / "audit-signing-key").stat().st_mode) == 0o600
+    auditor = {"Authorization": f"Bearer {tokens['auditor']}"}
+    seals = (await client.get("/v1/audit/seals", headers=auditor)).json()
+    assert seals["total"] >= 1
+    key = (await client.get("/v1/audit/public-key", headers=auditor)).json()["keys"][0]["public_key"]
+    r = await client.get("/v1/audit/exports", params={"programme_id": "demo-2024-sanshi"}, headers=auditor,
+                         timeout=120)  # fmt: skip
+    assert r.status_code == 200, r.text
+    (folder / "bundle.json").write_bytes(r.content)
+    command = [sys.executable, str(stack.root / "tools" / "verify_bundle.py"), str(folder / "bundle.json"),
+               "--trusted-key", key]  # fmt: skip
+    done = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith("OK: "), done.stdout + done.stderr
+
+
 @pytest.mark.timeout(900)  # the seed lives the demo's nine months on its clock, day by day (docs/adr/0017)
 async def test_stack_seeds_demo_once_and_keeps_data_across_restarts(
     servers: tuple[Server, Server], tmp_path: Path
@@ -232,6 +252,7 @@ async def test_stack_seeds_demo_once_and_keeps_data_across_restarts(
             await _issues_of_the_demo(client, hq, tokens)
             await _seeded_issues_were_delivered(stack)
             await _deliveries_reach_the_demo_receiver(stack, client, hq, demo)
+            await _demo_bundle_verifies(stack, client, tokens, tmp_path)
             r = await client.post(
                 "/v1/programmes",
                 json={"name": "x", "year": 2024},

@@ -8,8 +8,9 @@ from fastapi import APIRouter
 from services.audit.api_access import router as access_router
 from services.audit.api_events import router as events_router
 from services.audit.api_history import router as history_router
+from services.audit.api_seals import router as seals_router
 from services.audit.api_verification import router as verification_router
 
 
 def routers() -> list[APIRouter]:
-    return [events_router, history_router, verification_router, access_router]
+    return [events_router, history_router, verification_router, access_router, seals_router]

@@ -12,6 +12,8 @@ from services.audit import verification
 from services.audit.api import routers
 from services.audit.reactions import REACTIONS
 from services.audit.read_model import read_model
+from services.audit.seal_keeper import SealKeeper
+from services.audit.signing import signer_from_env
 from services.audit.timers import audit_timers
 from services.audit.verification import Verifications
 from shared.clock import Clock
@@ -25,16 +27,18 @@ SERVICE = "audit"
 
 def create_app(settings: Settings, *, clock: Clock | None = None, schema: str | None = None) -> FastAPI:
     clock = clock or settings.clock()
+    keeper = SealKeeper(signer_from_env(settings.environment))  # no key outside development: refuse to start
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         setup_telemetry(SERVICE, settings)
         runtime = await Runtime.start(
-            SERVICE, settings, read_model(), schema=schema, reactions=REACTIONS, timers=audit_timers(settings),
+            SERVICE, settings, read_model(), schema=schema, reactions=REACTIONS, timers=audit_timers(settings, keeper),
             clock=clock,
         )  # fmt: skip
         app.state.runtime = runtime
         app.state.clock = clock
+        app.state.seal_keeper = keeper
         await verification.create_tables(runtime.pool, runtime.schema)
         runs = Verifications(runtime.pool, runtime.store, runtime.schema, settings.replica_id, clock)
         app.state.verifications = runs

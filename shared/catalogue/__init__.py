@@ -2,6 +2,7 @@
 
 from shared.catalogue import (
     access,
+    audit,
     identity,
     intake,
     issue_coordination,
@@ -14,6 +15,6 @@ from shared.catalogue import (
 from shared.catalogue.registry import CATALOGUE, Catalogue, UnknownEventType
 
 __all__ = [
-    "CATALOGUE", "Catalogue", "UnknownEventType", "access", "identity", "intake", "issue_coordination", "issue_rules",
-    "notification", "notification_delivery", "scheduling", "year_end",
+    "CATALOGUE", "Catalogue", "UnknownEventType", "access", "audit", "identity", "intake", "issue_coordination",
+    "issue_rules", "notification", "notification_delivery", "scheduling", "year_end",
 ]  # fmt: skip

@@ -18,6 +18,7 @@ from typing import IO, Any
 import httpx
 
 from shared.catalogue.ownership import SERVICES as GRANTS
+from shared.devstack.audit_key import signing_key_env
 from shared.devstack.children import (
     LOG_TAIL_LINES,
     Child,
@@ -240,6 +241,8 @@ class Stack:
                 env = self.child_env(name, SERVICE_PORT=str(port), REPLICA_ID=replica)
                 if self.receiver is not None:
                     env |= self.receiver.service_env(name)
+                if name == "audit":  # only audit holds the private key seals are signed with
+                    env |= signing_key_env(self.run_dir)
                 log_name = name if index == 1 else replica  # one replica: the log keeps its old name
                 self.services.append(self._spawn(log_name, f"services.{name}", port, env))
         for child in self.services:
