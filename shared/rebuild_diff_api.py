@@ -14,11 +14,11 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from shared.auth import Principal
 from shared.contract import may_answer
@@ -37,17 +37,28 @@ RUNS_TABLE = "_rebuild_diff_run"
 LIVE_WAIT_S = 60.0  # the live projection reaching the rebuild's last sequence before the comparison
 
 
+def _cell(value: Any) -> Any:
+    """A column's value as the answer types it: a scalar as it is, a json/jsonb or array column as its JSON text."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return value
+
+
+# One column's value: scalars as they are; json, jsonb and array columns as their JSON text (typed for clients).
+Cell = Annotated[str | int | float | bool | None, BeforeValidator(_cell)]
+
+
 class ColumnDifferenceAnswer(BaseModel):
     column: str = Field(description="列名")
-    live: Any = Field(description="现用读模型中的值")
-    rebuilt: Any = Field(description="由事件日志重建所得的值")
+    live: Cell = Field(description="现用读模型中的值(json、数组列为其 JSON 文本)")
+    rebuilt: Cell = Field(description="由事件日志重建所得的值(json、数组列为其 JSON 文本)")
 
 
 class RowDifferenceAnswer(BaseModel):
-    key: dict[str, Any] = Field(description="主键列及其值")
+    key: dict[str, Cell] = Field(description="主键列及其值")
     kind: str = Field(description="changed 两侧都有而列值不同;live_only 仅现用读模型有;rebuilt_only 仅重建结果有")
     columns: list[ColumnDifferenceAnswer] = Field(description="不同的列(kind 为 changed 时)")
-    row: dict[str, Any] | None = Field(description="仅一侧存在时该行的全部列")
+    row: dict[str, Cell] | None = Field(description="仅一侧存在时该行的全部列")
 
 
 class TableDifferenceAnswer(BaseModel):

@@ -236,8 +236,9 @@ async def test_money_is_a_decimal_string_in_wanyuan_in_requests_and_answers(plat
 
 
 # What this platform cannot answer: the clock needs development mode's platform clock (this platform runs on a
-# simulated one and answers 403); tests/scheduling/test_clock.py checks its answers against the document.
-CHECKED_ELSEWHERE = {"/v1/clock"}
+# simulated one and answers 403); tests/scheduling/test_clock.py checks its answers against the document. A rebuild
+# diff answers 404 until hq runs one (a rebuild of the whole log): tests/shared/test_rebuild_diff.py runs them.
+CHECKED_ELSEWHERE = {"/v1/clock", "/v1/audit/rebuild-diffs/intake", "/v1/audit/rebuild-diffs/scheduling"}
 # Reads answered in more than one shape, asked once for each.
 QUERIES: dict[str, list[dict[str, str]]] = {
     "/v1/projects/{project_id}/light": [{}, {"as_shown_on": MONITORED_ON.isoformat()}],

@@ -84,7 +84,10 @@ async def test_a_what_if_re_ranks_under_other_weights_and_records_nothing(platfo
             for u in answer["units"]] == [("unit-a", "68.33", 1, "pass", "58.75", 2),
                                           ("unit-b", "60.00", 2, "pass", "85.00", 1)]  # fmt: skip
     assert answer["recorded_run"] == 1 and answer["recompute"] is False
-    assert await platform.scheduling_rt.store.last_seq() == before  # nothing appended
+    # Nothing appended but the record of the auditor's read itself (docs/adr/0033).
+    store = platform.scheduling_rt.store
+    appended = [(await store.get(seq)).envelope.type for seq in range(before + 1, await store.last_seq() + 1)]
+    assert appended == ["AuditorAccessRecorded"]
     assert await evaluations(platform) == shown
     # A what-if under a published version's weights, and with a stricter grade line.
     await post(platform, "/v1/evaluation-rules", {"effective_from": "2025-01-06", "rules": {"weights": REPORTS_HEAVY}},

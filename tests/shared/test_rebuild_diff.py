@@ -13,6 +13,7 @@ from services.intake.bootstrap import read_model
 from shared.rebuild import diff_schemas, rebuild
 from shared.rebuild_diff import diff_rows
 from shared.settings import Settings
+from tests.contract.answers import answer_schema, schema_errors
 from tests.platform import auth, bootstrap_and_wait, project_body, running, runtime_of, wait_until
 from tests.shared.access_platform import access_events, record_of
 
@@ -78,6 +79,10 @@ async def test_a_corrupted_row_is_named_by_key_and_column(settings: Settings) ->
         assert row["columns"] == [{"column": "name", "live": "tampered", "rebuilt": "测试项目"}]
         organisations = tables["organisations"]
         assert (organisations["rebuilt_only"], organisations["live_only"], organisations["changed"]) == (1, 0, 0)
+        # The answer, a whole row included, is what the OpenAPI document says it is.
+        document = (await client.get("/openapi.json")).json()
+        schema = answer_schema(document, "get", PATH, 200)
+        assert schema is not None and schema_errors(document, schema, second) == []
         [gone] = organisations["rows"]
         assert (gone["kind"], gone["key"], gone["row"]["role"]) == ("rebuilt_only", {"id": "unit-b"}, "unit")
 
