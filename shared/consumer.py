@@ -31,6 +31,7 @@ from nats.js.errors import NotFoundError
 from shared.db import CONNECTION_ERRORS
 from shared.eventstore import EventStore
 from shared.leases import PartitionLeases
+from shared.metrics import CONSUMER_BATCHES
 from shared.names import consumer_name
 from shared.tasks import cancel_and_wait
 from shared.verification import Head, Key, Raw
@@ -288,6 +289,7 @@ class PartitionedConsumer:
             try:
                 checkpoint = await self.process(batch)
                 self.stats.batches += 1
+                CONSUMER_BATCHES.labels(self.service, self.group).inc()
                 return checkpoint
             except Fenced:
                 raise
@@ -300,7 +302,7 @@ class PartitionedConsumer:
 
     # -- read-your-writes -------------------------------------------------------------------------------------
 
-    async def _next_of_mine(self, partition: int, after_seq: int) -> int | None:
+    async def next_of_mine(self, partition: int, after_seq: int) -> int | None:
         """The first event after `after_seq` in this partition that this group consumes, or None."""
         if self.aggregate_types is None:
             return await self.store.first_in_partition_after(partition, after_seq)
@@ -315,7 +317,7 @@ class PartitionedConsumer:
         for partition, last_seq in (await self.checkpoints()).items():
             if last_seq >= min_seq:
                 continue
-            nxt = await self._next_of_mine(partition, last_seq)
+            nxt = await self.next_of_mine(partition, last_seq)
             if nxt is not None and nxt <= min_seq:
                 return False
         # A sequence the log has not reached yet is not reached by any consumer either.

@@ -23,6 +23,7 @@ from shared.clock import Clock
 from shared.db import create_pool, ident
 from shared.eventstore import EventStore, StoredEvent
 from shared.leases import PartitionLeases
+from shared.metrics import RuntimeMetrics
 from shared.names import LEASE_BUCKET, PROJECTION_GROUP, lease_group
 from shared.platform_clock import PlatformClock
 from shared.projection import AfterCommit, ProjectionRunner, Raw, ReadModel
@@ -80,7 +81,11 @@ class Runtime:
     reactions: list[ReactionRunner] = field(default_factory=list)
     timers: TimerRunner | None = None
     kv: KeyValue | None = None  # the lease bucket (leases, timers, the development clock)
+    metrics: RuntimeMetrics = field(init=False)  # what /metrics reads on scrape
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.metrics = RuntimeMetrics(self.service, self.settings.replica_id)
 
     @property
     def schema(self) -> str:
