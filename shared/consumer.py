@@ -48,6 +48,7 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     nats.errors.Error,
 )
 RETRY_MAX_DELAY_S = 5.0
+DRAIN_GRACE_S = 10.0  # how long a graceful stop waits for the batches in hand before cancelling them
 INACTIVE_CONSUMER_S = 3600.0  # a consumer nobody fetched from for this long is removed by the server
 
 
@@ -96,6 +97,9 @@ class PartitionedConsumer:
     aggregate_types: Sequence[str] | None = None  # consume only these aggregate types (None: the whole partition)
     stats: ConsumerStats = field(default_factory=ConsumerStats)
     _workers: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)  # set by `drain`
+    _ran: asyncio.Event = field(default_factory=asyncio.Event)  # set when `run` has ended
+    _started: bool = False
 
     @property
     def partitions(self) -> int:
@@ -114,30 +118,54 @@ class PartitionedConsumer:
     # -- lease loop -------------------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        self._started = True
         try:
-            while True:
+            while not self._stopping.is_set():
                 try:
                     acquired, lost, surplus = await self.leases.tick()
                 except (TimeoutError, nats.errors.Error) as exc:
                     log.warning("%s/%s: lease tick failed (%s); retrying", self.service, self.group, exc)
-                    await asyncio.sleep(self.tick_interval)
+                    await self._pause(self.tick_interval)
                     continue
                 for partition in lost | set(surplus):
                     await self._stop_worker(partition)
                 for partition in surplus:
                     await self.leases.release(partition)
                 for partition in acquired:
+                    if self._stopping.is_set():  # taken while a drain began: given back below with the rest
+                        continue
                     self._workers[partition] = asyncio.create_task(self._worker(partition))
                 for partition, task in list(self._workers.items()):
                     if task.done():  # a worker that stopped gives its lease back and is retried next tick
                         del self._workers[partition]
                         await self.leases.release(partition)
-                await asyncio.sleep(self.tick_interval)
+                await self._pause(self.tick_interval)
+            # Draining: each worker ends after the batch in hand is committed (or, past the grace, is cancelled).
+            if self._workers:
+                await asyncio.wait(list(self._workers.values()), timeout=DRAIN_GRACE_S)
         finally:
             for partition in list(self._workers):
                 await self._stop_worker(partition)
             with contextlib.suppress(Exception):
-                await self.leases.leave()
+                await self.leases.leave()  # every lease expired at once: the others take the share at their next tick
+            self._ran.set()
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def drain(self) -> None:
+        """Graceful stop (SIGTERM): stop taking work, let every worker commit the batch in hand, release the leases.
+
+        Returns when `run` has ended, or at once if it is not running."""
+        self._stopping.set()
+        if self._running:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ran.wait(), DRAIN_GRACE_S + 5.0)
+
+    @property
+    def _running(self) -> bool:
+        return self._started and not self._ran.is_set()
 
     async def _stop_worker(self, partition: int) -> None:
         task = self._workers.pop(partition, None)
@@ -212,13 +240,16 @@ class PartitionedConsumer:
             self.claimed(partition)
             log.info("%s/%s: partition %s taken at epoch %s after seq %s", self.service, self.group, partition,
                      epoch, checkpoint)  # fmt: skip
-            while True:
+            while not self._stopping.is_set():
                 sub = await self._fresh_consumer(partition, checkpoint)
                 try:
                     checkpoint = await self._consume(sub, partition, epoch, checkpoint)
                 finally:
                     with contextlib.suppress(Exception):
                         await sub.unsubscribe()
+                if self._stopping.is_set():
+                    log.info("%s/%s: partition %s drained at seq %s", self.service, self.group, partition, checkpoint)
+                    return
                 self.stats.recreated += 1
         except Fenced as exc:
             self.stats.fenced += 1
@@ -234,7 +265,7 @@ class PartitionedConsumer:
     ) -> int:
         """Fetch and process until a delivery does not follow the last one; returns the checkpoint reached."""
         next_delivery = 1
-        while True:
+        while not self._stopping.is_set():
             try:
                 msgs: list[Msg] = await sub.fetch(self.batch, timeout=1.0)
             except (TimeoutError, nats.errors.TimeoutError):
@@ -264,7 +295,8 @@ class PartitionedConsumer:
             if len(follows) < len(msgs):
                 return checkpoint
             if len(msgs) < self.batch and self.linger:
-                await asyncio.sleep(self.linger)
+                await self._pause(self.linger)
+        return checkpoint
 
     async def _delivered_elsewhere(self, partition: int, next_delivery: int) -> bool:
         """While idle: has the partition's consumer delivered more than this holder received (or gone away)?"""

@@ -70,7 +70,7 @@ class GroupReading:
     parked: int
 
 
-@dataclass
+@dataclass(eq=False)  # registered in a registry: hashed by identity
 class RuntimeMetrics(Collector):
     """What one runtime reports on scrape: read by `refresh` (async), then exposed by `collect` (sync)."""
 

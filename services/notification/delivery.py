@@ -100,7 +100,7 @@ class DeliveryEngine:
         now = rt.clock.now()
         recipient = await self.resolve(rt, state.org_id, state.person, state.urgency)
         ctx = Context(actor=ENGINE, correlation_id=state.correlation_id or f"delivery-{state.notification_id}",
-                      causation_id=state.request_event_id or None)  # fmt: skip
+                      causation_id=state.request_event_id or None, trace_context=state.trace_context)  # fmt: skip
         job = _Job(rt, spec, item, ctx)
         if (
             recipient.digest is not Digest.NONE and state.urgency in DIGESTIBLE
@@ -157,7 +157,7 @@ class DeliveryEngine:
         self, job: _Job, state: DeliveryState, target: Target, recipient: Recipient, now: datetime
     ) -> datetime | None:
         # A child of the notification's span: the trace of what caused it goes on to each channel's attempt.
-        with event_span(f"deliver {target.channel.value}", job.ctx.trace_context or {}, job.ctx.correlation_id):
+        with event_span(f"deliver {target.channel.value}", state.trace_context, job.ctx.correlation_id):
             answer = await self.senders[target.channel].send(
                 message_of(state), target.endpoint, idempotency_key=state.key, now=now
             )

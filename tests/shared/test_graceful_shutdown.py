@@ -1,0 +1,93 @@
+"""Graceful shutdown for real (ADR 0035): SIGTERM a replica process of the counting projection in the middle of a
+batch while events keep coming; it commits the batch in hand, gives its leases back and exits 0, the other replica
+takes its partitions over long before the leases would have expired, and every event is applied exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import signal
+import time
+from pathlib import Path
+
+from shared.settings import Settings
+from tests.platform import wait_until
+from tests.shared.counting import assert_exactly_once, caught_up, counting_runtime, read_log_facts
+from tests.shared.fleet import Fleet, applied_by, in_open_transaction, owners, top_seq
+from tests.shared.load import Writer
+
+# Long enough that a takeover by expiry cannot pass for a release: the survivor must take over in a third of it.
+LEASE_TTL_S = 45.0
+TAKEOVER_WITHIN_S = LEASE_TTL_S / 3
+BATCH = 50
+AGGREGATES = 50
+
+
+async def test_sigterm_mid_batch_commits_it_releases_the_leases_and_the_other_takes_over(
+    settings: Settings, tmp_path: Path
+) -> None:
+    settings = dataclasses.replace(settings, lease_ttl_s=LEASE_TTL_S, partitions=4)
+    async with counting_runtime(settings, run_projection=False) as rt, Fleet(settings, tmp_path, batch=BATCH) as fleet:
+        names = ["a", "b"]
+        for name in names:
+            await fleet.start(name)
+        writer = Writer(rt.store, AGGREGATES)
+        await writer.register_all()
+        load = asyncio.create_task(writer.steady(4000, per_second=150))
+        try:
+
+            async def both_sharing() -> bool:
+                fleet.check_alive()
+                return set((await owners(rt.pool, rt.schema)).values()) == set(names)
+
+            await wait_until(both_sharing, 60, "two replicas each applying a share of the partitions")
+            victim, held, tops = "", [], {}
+
+            async def caught_mid_batch() -> bool:
+                nonlocal victim, held, tops
+                current = await owners(rt.pool, rt.schema)
+                for name in names:
+                    mine = [p for p, owner in current.items() if owner == name]
+                    if mine and await in_open_transaction(rt.pool, name):
+                        tops = {p: await top_seq(rt.pool, rt.schema, p) for p in mine}
+                        fleet.replicas[name].send(signal.SIGTERM)
+                        victim, held = name, mine
+                        return True
+                return False
+
+            await wait_until(caught_mid_batch, 20, "a replica inside a batch transaction")
+            survivor = next(n for n in names if n != victim)
+            code = await asyncio.wait_for(fleet.replicas[victim].proc.wait(), 30)
+            exited = time.monotonic()
+            assert code == 0, f"the SIGTERMed replica exited with {code}\n{fleet.logs()}"
+            assert not load.done(), "the load ended before the stop: it must happen while writes continue"
+            # The batch in hand was committed by the victim itself (a cancelled one would have been rolled back and
+            # applied by the survivor), and each partition it held says it was drained.
+            committed = [await applied_by(rt.pool, rt.schema, victim, p, tops[p]) for p in held]
+            assert sum(committed) > 0, f"{victim} committed nothing after SIGTERM in partitions {held}"
+            log = fleet.replicas[victim].log.read_text()
+            for partition in held:
+                assert f"partition {partition} drained" in log, log[-3000:]
+
+            async def survivor_took_over() -> bool:
+                fleet.check_alive()
+                current = await owners(rt.pool, rt.schema)
+                tops_now = [await top_seq(rt.pool, rt.schema, p) for p in held]
+                return all(current.get(p) == survivor for p in held) and all(
+                    top > tops[p] for top, p in zip(tops_now, held, strict=True)
+                )
+
+            await wait_until(survivor_took_over, TAKEOVER_WITHIN_S, f"{survivor} applying partitions {held}")
+            took = time.monotonic() - exited
+            assert took < TAKEOVER_WITHIN_S, took
+            await load
+            facts = await read_log_facts(rt.store)
+
+            async def done() -> bool:
+                fleet.check_alive()
+                return await caught_up(rt.pool, rt.schema, facts)
+
+            await wait_until(done, 60, "the survivor to reach the end of the log")
+            await assert_exactly_once(rt.pool, rt.schema, rt.store)
+        finally:
+            load.cancel()
