@@ -32,9 +32,14 @@ async def test_request_trace_reaches_the_event_and_the_projection(
         finished = spans.get_finished_spans()
         server = [s for s in finished if s.name == "POST /v1/programmes"]
         assert server and format(server[0].context.trace_id, "032x") == TRACE_ID
-        projection = [s for s in finished if s.name == "project intake"]
-        linked = {format(link.context.trace_id, "032x") for s in projection for link in s.links}
-        assert TRACE_ID in linked
+        # server span -> append span (whose context the event carries) -> the projection batch that applies it
+        [append] = [s for s in finished if s.name == "append ProgrammeRegistered"]
+        assert append.parent is not None and append.parent.span_id == server[0].context.span_id
+        assert event.trace_context["traceparent"].split("-")[2] == format(append.context.span_id, "016x")
+        projection = [s for s in finished if s.name == "project intake" and s.context.trace_id == int(TRACE_ID, 16)]
+        assert projection and projection[0].parent is not None
+        assert projection[0].parent.span_id == append.context.span_id
+        assert append.context.span_id in {link.context.span_id for link in projection[0].links}
 
 
 def test_json_log_lines_carry_the_trace_span_and_correlation_ids(spans: InMemorySpanExporter) -> None:
