@@ -100,6 +100,7 @@ class PartitionedConsumer:
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)  # set by `drain`
     _ran: asyncio.Event = field(default_factory=asyncio.Event)  # set when `run` has ended
     _started: bool = False
+    _busy: set[int] = field(default_factory=set)  # partitions whose worker is processing a batch
 
     @property
     def partitions(self) -> int:
@@ -140,7 +141,12 @@ class PartitionedConsumer:
                         del self._workers[partition]
                         await self.leases.release(partition)
                 await self._pause(self.tick_interval)
-            # Draining: each worker ends after the batch in hand is committed (or, past the grace, is cancelled).
+            # Draining: a worker with a batch in hand ends once it is committed (or, past the grace, is cancelled);
+            # one waiting on a fetch has nothing in hand and is cancelled now (whatever it fetched is redelivered
+            # from the checkpoint to the next holder).
+            for partition, task in self._workers.items():
+                if partition not in self._busy:
+                    task.cancel()
             if self._workers:
                 await asyncio.wait(list(self._workers.values()), timeout=DRAIN_GRACE_S)
         finally:
@@ -255,6 +261,8 @@ class PartitionedConsumer:
             self.stats.fenced += 1
             log.warning("%s: %s", self.service, exc)
         except asyncio.CancelledError:
+            if self._stopping.is_set() and partition not in self._busy:
+                log.info("%s/%s: partition %s drained (nothing in hand)", self.service, self.group, partition)
             raise
         except Exception:
             log.exception("%s/%s: partition %s worker failed; it will be retried", self.service, self.group, partition)
@@ -291,7 +299,11 @@ class PartitionedConsumer:
             if follows:
                 raws = [Raw(m.metadata.sequence.stream, m.subject, m.data) for m in follows]
                 batch = Batch(partition, epoch, raws, [dict(m.headers or {}) for m in follows], checkpoint)
-                checkpoint = await self._process_retrying(batch)
+                self._busy.add(partition)
+                try:
+                    checkpoint = await self._process_retrying(batch)
+                finally:
+                    self._busy.discard(partition)
             if len(follows) < len(msgs):
                 return checkpoint
             if len(msgs) < self.batch and self.linger:
