@@ -7,6 +7,7 @@ import contextvars
 import json
 import logging
 import os
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -200,7 +201,8 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, service: str, replica: str = "") -> None:
         super().__init__()
         self.service = service
-        self.replica = replica or os.environ.get("REPLICA_ID") or f"{service}-{os.getpid()}"
+        # As shared.settings names the replica when REPLICA_ID is unset.
+        self.replica = replica or os.environ.get("REPLICA_ID") or f"{service}-{socket.gethostname()}-{os.getpid()}"
 
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
