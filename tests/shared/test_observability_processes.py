@@ -154,6 +154,9 @@ async def test_one_trace_across_two_service_processes_then_metrics_and_json_logs
                     (s[0]["reaction"], s[0]["outcome"]): s[1] for s in sched["tiaodu_reaction_events_total"]
                 }  # fmt: skip
                 assert handled[("light_reevaluation", "handled")] >= 1, handled
+                # Not in the OpenAPI document, so the gateway (which routes by it) never serves it publicly.
+                paths = (await client.get(f"{intake.url}/openapi.json")).json()["paths"]
+                assert "/metrics" not in paths and "/v1/projects" in paths
                 # Every family named by shared.metrics is declared (counters with no child yet show HELP and TYPE).
                 declared = {f.name for f in text_string_to_metric_families(intake_metrics)}
                 for name in metric_names():
