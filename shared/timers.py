@@ -117,9 +117,12 @@ class TimerRunner:
                 log.info("timer %s: period %s done", timer.name, period.label)
         finally:
             await cancel_and_wait(renewer, timeout=2.0)
-        async with held.lock:
-            if held.revision is not None:  # hand the lease back at once
-                await self._write(key, {**record, "expires_at": 0.0}, held.revision)
+            # Hand the lease back at once, also when stopped (SIGTERM) mid-run: the periods not recorded as done are
+            # run by the next holder (runs are idempotent by period, ADR 0008) without waiting for the expiry.
+            async with held.lock:
+                if held.revision is not None:
+                    with contextlib.suppress(*TRANSIENT):
+                        await self._write(key, {**record, "expires_at": 0.0}, held.revision)
 
     def _expiry(self) -> float:
         return time.time() + self.ttl

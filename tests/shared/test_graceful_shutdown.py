@@ -1,6 +1,7 @@
-"""Graceful shutdown for real (ADR 0035): SIGTERM a replica process of the counting projection in the middle of a
+"""Graceful shutdown (ADR 0035). For real: SIGTERM a replica process of the counting projection in the middle of a
 batch while events keep coming; it commits the batch in hand, gives its leases back and exits 0, the other replica
-takes its partitions over long before the leases would have expired, and every event is applied exactly once."""
+takes its partitions over long before the leases would have expired, and every event is applied exactly once.
+And a timer stopped mid-run gives its lease back at once."""
 
 from __future__ import annotations
 
@@ -8,9 +9,18 @@ import asyncio
 import dataclasses
 import signal
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
+from shared.auth import IdentityReadModel
+from shared.clock import CHINA, SimulatedClock
+from shared.names import LEASE_BUCKET
+from shared.runtime import Runtime
+from shared.schedule import Period, Schedule
 from shared.settings import Settings
+from shared.timers import Timer, TimerRunner
 from tests.platform import wait_until
 from tests.shared.counting import assert_exactly_once, caught_up, counting_runtime, read_log_facts
 from tests.shared.fleet import Fleet, applied_by, in_open_transaction, owners, top_seq
@@ -91,3 +101,42 @@ async def test_sigterm_mid_batch_commits_it_releases_the_leases_and_the_other_ta
             await assert_exactly_once(rt.pool, rt.schema, rt.store)
         finally:
             load.cancel()
+
+
+async def test_a_timer_stopped_mid_run_hands_its_lease_back_at_once(settings: Settings) -> None:
+    """A stop (the runtime's tasks cancelled after the drain) in the middle of a timer's run releases the timer's
+    lease: another replica runs the period now, not after the lease's TTL (here far longer than the test waits)."""
+    clock = SimulatedClock(datetime(2026, 11, 29, 7, tzinfo=CHINA).astimezone(UTC))
+    settings = dataclasses.replace(settings, lease_ttl_s=LEASE_TTL_S)
+    finished: list[str] = []
+    entered = asyncio.Event()
+
+    async def hangs(rt: Runtime, period: Period) -> None:
+        entered.set()
+        await asyncio.sleep(3600)
+
+    async def runs(rt: Runtime, period: Period) -> None:
+        finished.append(period.label)
+
+    def replica(name: str) -> Settings:
+        return dataclasses.replace(settings, replica_id=name)
+
+    a = await Runtime.start("timerstop", replica("a"), IdentityReadModel(), run_projection=False)
+    b = await Runtime.start("timerstop", replica("b"), IdentityReadModel(), run_projection=False)
+    try:
+        schedule = Schedule.parse("daily 06:00")
+        runner_a = TimerRunner(a, [Timer("t", schedule, hangs)], kv=await a.js.key_value(LEASE_BUCKET), clock=clock)
+        timer_b = Timer("t", schedule, runs)
+        runner_b = TimerRunner(b, [timer_b], kv=await b.js.key_value(LEASE_BUCKET), clock=clock)
+        running = asyncio.create_task(runner_a.tick(runner_a.timers[0]))
+        await asyncio.wait_for(entered.wait(), 10)
+        await runner_b.tick(timer_b)
+        assert finished == []  # a holds the lease
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        await runner_b.tick(timer_b)  # at once: no wait for the 45 s lease
+        assert finished == ["2026-11-29"]
+    finally:
+        await a.stop()
+        await b.stop()
