@@ -31,6 +31,7 @@ from nats.js.errors import NotFoundError
 from shared.db import CONNECTION_ERRORS
 from shared.eventstore import EventStore
 from shared.leases import PartitionLeases
+from shared.metrics import CONSUMER_BATCHES
 from shared.names import consumer_name
 from shared.tasks import cancel_and_wait
 from shared.verification import Head, Key, Raw
@@ -47,6 +48,7 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     nats.errors.Error,
 )
 RETRY_MAX_DELAY_S = 5.0
+DRAIN_GRACE_S = 10.0  # how long a graceful stop waits for the batches in hand before cancelling them
 INACTIVE_CONSUMER_S = 3600.0  # a consumer nobody fetched from for this long is removed by the server
 
 
@@ -95,6 +97,10 @@ class PartitionedConsumer:
     aggregate_types: Sequence[str] | None = None  # consume only these aggregate types (None: the whole partition)
     stats: ConsumerStats = field(default_factory=ConsumerStats)
     _workers: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)  # set by `drain`
+    _ran: asyncio.Event = field(default_factory=asyncio.Event)  # set when `run` has ended
+    _started: bool = False
+    _busy: set[int] = field(default_factory=set)  # partitions whose worker is processing a batch
 
     @property
     def partitions(self) -> int:
@@ -113,30 +119,59 @@ class PartitionedConsumer:
     # -- lease loop -------------------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        self._started = True
         try:
-            while True:
+            while not self._stopping.is_set():
                 try:
                     acquired, lost, surplus = await self.leases.tick()
                 except (TimeoutError, nats.errors.Error) as exc:
                     log.warning("%s/%s: lease tick failed (%s); retrying", self.service, self.group, exc)
-                    await asyncio.sleep(self.tick_interval)
+                    await self._pause(self.tick_interval)
                     continue
                 for partition in lost | set(surplus):
                     await self._stop_worker(partition)
                 for partition in surplus:
                     await self.leases.release(partition)
                 for partition in acquired:
+                    if self._stopping.is_set():  # taken while a drain began: given back below with the rest
+                        continue
                     self._workers[partition] = asyncio.create_task(self._worker(partition))
                 for partition, task in list(self._workers.items()):
                     if task.done():  # a worker that stopped gives its lease back and is retried next tick
                         del self._workers[partition]
                         await self.leases.release(partition)
-                await asyncio.sleep(self.tick_interval)
+                await self._pause(self.tick_interval)
+            # Draining: a worker with a batch in hand ends once it is committed (or, past the grace, is cancelled);
+            # one waiting on a fetch has nothing in hand and is cancelled now (whatever it fetched is redelivered
+            # from the checkpoint to the next holder).
+            for partition, task in self._workers.items():
+                if partition not in self._busy:
+                    task.cancel()
+            if self._workers:
+                await asyncio.wait(list(self._workers.values()), timeout=DRAIN_GRACE_S)
         finally:
             for partition in list(self._workers):
                 await self._stop_worker(partition)
             with contextlib.suppress(Exception):
-                await self.leases.leave()
+                await self.leases.leave()  # every lease expired at once: the others take the share at their next tick
+            self._ran.set()
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def drain(self) -> None:
+        """Graceful stop (SIGTERM): stop taking work, let every worker commit the batch in hand, release the leases.
+
+        Returns when `run` has ended, or at once if it is not running."""
+        self._stopping.set()
+        if self._running:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ran.wait(), DRAIN_GRACE_S + 5.0)
+
+    @property
+    def _running(self) -> bool:
+        return self._started and not self._ran.is_set()
 
     async def _stop_worker(self, partition: int) -> None:
         task = self._workers.pop(partition, None)
@@ -211,18 +246,23 @@ class PartitionedConsumer:
             self.claimed(partition)
             log.info("%s/%s: partition %s taken at epoch %s after seq %s", self.service, self.group, partition,
                      epoch, checkpoint)  # fmt: skip
-            while True:
+            while not self._stopping.is_set():
                 sub = await self._fresh_consumer(partition, checkpoint)
                 try:
                     checkpoint = await self._consume(sub, partition, epoch, checkpoint)
                 finally:
                     with contextlib.suppress(Exception):
                         await sub.unsubscribe()
+                if self._stopping.is_set():
+                    log.info("%s/%s: partition %s drained at seq %s", self.service, self.group, partition, checkpoint)
+                    return
                 self.stats.recreated += 1
         except Fenced as exc:
             self.stats.fenced += 1
             log.warning("%s: %s", self.service, exc)
         except asyncio.CancelledError:
+            if self._stopping.is_set() and partition not in self._busy:
+                log.info("%s/%s: partition %s drained (nothing in hand)", self.service, self.group, partition)
             raise
         except Exception:
             log.exception("%s/%s: partition %s worker failed; it will be retried", self.service, self.group, partition)
@@ -233,7 +273,7 @@ class PartitionedConsumer:
     ) -> int:
         """Fetch and process until a delivery does not follow the last one; returns the checkpoint reached."""
         next_delivery = 1
-        while True:
+        while not self._stopping.is_set():
             try:
                 msgs: list[Msg] = await sub.fetch(self.batch, timeout=1.0)
             except (TimeoutError, nats.errors.TimeoutError):
@@ -259,11 +299,16 @@ class PartitionedConsumer:
             if follows:
                 raws = [Raw(m.metadata.sequence.stream, m.subject, m.data) for m in follows]
                 batch = Batch(partition, epoch, raws, [dict(m.headers or {}) for m in follows], checkpoint)
-                checkpoint = await self._process_retrying(batch)
+                self._busy.add(partition)
+                try:
+                    checkpoint = await self._process_retrying(batch)
+                finally:
+                    self._busy.discard(partition)
             if len(follows) < len(msgs):
                 return checkpoint
             if len(msgs) < self.batch and self.linger:
-                await asyncio.sleep(self.linger)
+                await self._pause(self.linger)
+        return checkpoint
 
     async def _delivered_elsewhere(self, partition: int, next_delivery: int) -> bool:
         """While idle: has the partition's consumer delivered more than this holder received (or gone away)?"""
@@ -288,6 +333,7 @@ class PartitionedConsumer:
             try:
                 checkpoint = await self.process(batch)
                 self.stats.batches += 1
+                CONSUMER_BATCHES.labels(self.service, self.group).inc()
                 return checkpoint
             except Fenced:
                 raise
@@ -300,7 +346,7 @@ class PartitionedConsumer:
 
     # -- read-your-writes -------------------------------------------------------------------------------------
 
-    async def _next_of_mine(self, partition: int, after_seq: int) -> int | None:
+    async def next_of_mine(self, partition: int, after_seq: int) -> int | None:
         """The first event after `after_seq` in this partition that this group consumes, or None."""
         if self.aggregate_types is None:
             return await self.store.first_in_partition_after(partition, after_seq)
@@ -315,7 +361,7 @@ class PartitionedConsumer:
         for partition, last_seq in (await self.checkpoints()).items():
             if last_seq >= min_seq:
                 continue
-            nxt = await self._next_of_mine(partition, last_seq)
+            nxt = await self.next_of_mine(partition, last_seq)
             if nxt is not None and nxt <= min_seq:
                 return False
         # A sequence the log has not reached yet is not reached by any consumer either.

@@ -22,7 +22,8 @@ from pydantic import BaseModel
 
 from shared.catalogue import CATALOGUE
 from shared.clock import Clock, SystemClock
-from shared.envelope import TOKEN_RE, TRACE_CONTEXT_KEYS, Actor, Envelope, encode_envelope, parse_envelope
+from shared.envelope import TOKEN_RE, Actor, Envelope, encode_envelope, parse_envelope
+from shared.telemetry import append_span
 
 WRONG_LAST_SEQUENCE = 10071
 REPLAY_REPLY_TIMEOUT_S = 5.0
@@ -129,44 +130,46 @@ class EventStore:
         entry = CATALOGUE.entry_for(payload)
         if not entry.belongs_to(aggregate_type):
             raise ValueError(f"{entry.name} belongs to {entry.aggregate_type}, not {aggregate_type}")
-        now = self.clock.now()
-        envelope, data = encode_envelope(
-            {
-                "id": event_id or uuid.uuid4(),
-                "type": entry.name,
-                "schema_version": entry.schema_version,
-                "aggregate_type": aggregate_type,
-                "aggregate_id": aggregate_id,
-                "version": expected.version + 1,
-                "occurred_at": occurred_at or now,
-                "recorded_at": now,
-                "actor": context.actor,
-                "causation_id": context.causation_id,
-                "correlation_id": context.correlation_id,
-                # Only the W3C trace context is carried: nothing else a client sent enters the log.
-                "trace_context": {k: v for k, v in (context.trace_context or {}).items() if k in TRACE_CONTEXT_KEYS},
-                "prev_hash": expected.last_hash,
-                "payload": payload.model_dump(mode="json"),
+        # The event carries the append span's trace context: consumers' spans become its children (ADR 0035).
+        with append_span(entry.name, context.trace_context) as carried:
+            now = self.clock.now()
+            envelope, data = encode_envelope(
+                {
+                    "id": event_id or uuid.uuid4(),
+                    "type": entry.name,
+                    "schema_version": entry.schema_version,
+                    "aggregate_type": aggregate_type,
+                    "aggregate_id": aggregate_id,
+                    "version": expected.version + 1,
+                    "occurred_at": occurred_at or now,
+                    "recorded_at": now,
+                    "actor": context.actor,
+                    "causation_id": context.causation_id,
+                    "correlation_id": context.correlation_id,
+                    # Only the W3C trace context (of the append span) is carried: nothing a client sent enters the log.
+                    "trace_context": carried,
+                    "prev_hash": expected.last_hash,
+                    "payload": payload.model_dump(mode="json"),
+                }
+            )
+            headers = {
+                js_api.Header.MSG_ID: str(envelope.id),
+                js_api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(expected.last_seq),
+                "Tiaodu-Event-Type": entry.name,
+                **envelope.trace_context,
             }
-        )
-        headers = {
-            js_api.Header.MSG_ID: str(envelope.id),
-            js_api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(expected.last_seq),
-            "Tiaodu-Event-Type": entry.name,
-            **envelope.trace_context,
-        }
-        subject = self.publish_subject(aggregate_type, aggregate_id)
-        try:
-            ack = await self.js.publish(subject, data, stream=self.stream, headers=headers)
-        except APIError as exc:
-            if exc.err_code == WRONG_LAST_SEQUENCE:
-                raise ConcurrencyConflict(aggregate_type, aggregate_id, str(exc.description)) from exc
-            raise
-        if ack.duplicate:
-            # The same event id was appended moments ago (a retried command): answer with what is stored.
-            stored = await self.get(ack.seq)
-            return StoredEvent(stored.seq, stored.subject, stored.envelope, duplicate=True)
-        return StoredEvent(ack.seq, subject, envelope)
+            subject = self.publish_subject(aggregate_type, aggregate_id)
+            try:
+                ack = await self.js.publish(subject, data, stream=self.stream, headers=headers)
+            except APIError as exc:
+                if exc.err_code == WRONG_LAST_SEQUENCE:
+                    raise ConcurrencyConflict(aggregate_type, aggregate_id, str(exc.description)) from exc
+                raise
+            if ack.duplicate:
+                # The same event id was appended moments ago (a retried command): answer with what is stored.
+                stored = await self.get(ack.seq)
+                return StoredEvent(stored.seq, stored.subject, stored.envelope, duplicate=True)
+            return StoredEvent(ack.seq, subject, envelope)
 
     # -- reading --------------------------------------------------------------------------------------------
 

@@ -27,8 +27,9 @@ from shared.consumer import TRANSIENT, Batch, PartitionedConsumer
 from shared.domain_errors import DomainError
 from shared.envelope import Actor, Role
 from shared.eventstore import Context, StoredEvent
+from shared.metrics import REACTION_EVENTS
 from shared.problems import Problem
-from shared.telemetry import consumer_span
+from shared.telemetry import consumer_span, event_span
 from shared.verification import save_heads, verify
 
 if TYPE_CHECKING:
@@ -125,17 +126,24 @@ class ReactionRunner(PartitionedConsumer):
             await save_heads(conn, self.schema, self.group, checked.heads)
             await park(conn, self.schema, self.group, failed)
             await self.save_checkpoint(conn, batch.partition, fresh[-1].seq)
+        REACTION_EVENTS.labels(self.service, self.group, "handled").inc(
+            len(checked.sound) - len(failed) + len(checked.parked)
+        )
+        REACTION_EVENTS.labels(self.service, self.group, "parked").inc(len(failed))
         self.stats.applied += len(checked.sound)
         self.stats.parked += len(failed)
         return fresh[-1].seq
 
     async def _react(self, event: StoredEvent) -> str | None:
         """Run the handler for one event; the reason to park it, or None."""
-        handler = self.reaction.handlers.get(event.envelope.type)
+        env = event.envelope
+        handler = self.reaction.handlers.get(env.type)
         if handler is None:
             return None
         try:
-            await handler(self.runtime, Cause(event, self.group, self.actor))
+            # A child of the event's append span: the trace of the request goes on into what the reaction does.
+            with event_span(f"react {self.group} {env.type}", env.trace_context, env.correlation_id, seq=event.seq):
+                await handler(self.runtime, Cause(event, self.group, self.actor))
         except TRANSIENT:
             raise
         except Problem as exc:

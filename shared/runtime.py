@@ -23,6 +23,7 @@ from shared.clock import Clock
 from shared.db import create_pool, ident
 from shared.eventstore import EventStore, StoredEvent
 from shared.leases import PartitionLeases
+from shared.metrics import RuntimeMetrics
 from shared.names import LEASE_BUCKET, PROJECTION_GROUP, lease_group
 from shared.platform_clock import PlatformClock
 from shared.projection import AfterCommit, ProjectionRunner, Raw, ReadModel
@@ -80,7 +81,11 @@ class Runtime:
     reactions: list[ReactionRunner] = field(default_factory=list)
     timers: TimerRunner | None = None
     kv: KeyValue | None = None  # the lease bucket (leases, timers, the development clock)
+    metrics: RuntimeMetrics = field(init=False)  # what /metrics reads on scrape
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.metrics = RuntimeMetrics(self.service, self.settings.replica_id)
 
     @property
     def schema(self) -> str:
@@ -179,6 +184,9 @@ class Runtime:
             self.principals.forget_all()  # a credential issued or revoked here counts at once
 
     async def stop(self) -> None:
+        # Gracefully first: every consumer group commits the batch in hand and gives its leases back, so another
+        # replica takes the share at its next tick instead of after the leases' expiry (ADR 0035).
+        await asyncio.gather(*(consumer.drain() for consumer in [self.runner, *self.reactions]))
         for task in self._tasks:
             await cancel_and_wait(task, timeout=10.0)
         try:

@@ -1,13 +1,18 @@
-"""Telemetry defaults every service shares: OpenTelemetry tracer provider and JSON logs with correlation ids."""
+"""Telemetry defaults every service shares: OpenTelemetry traces (OTLP export) and JSON logs with trace and
+correlation ids (docs/adr/0035)."""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import os
+import socket
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry import metrics, trace
@@ -18,16 +23,33 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from shared.envelope import TRACE_CONTEXT_KEYS
-from shared.settings import Settings
+from shared.metrics import COMMAND_SECONDS
+
+if TYPE_CHECKING:  # settings import the clock, which imports the consumer, which imports the event store (and us)
+    from shared.settings import Settings
+
+# The standard variables of the OTLP exporter: either one turns the export on (docs/adr/0035).
+OTLP_ENDPOINT_ENV = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
 def setup_telemetry(service: str, settings: Settings) -> None:
-    """Install a tracer provider once per process; spans go to the console exporter when OTEL_TRACES_CONSOLE=1."""
+    """Install a tracer provider once per process.
+
+    Spans go to the OTLP/HTTP endpoint named by the standard environment (OTEL_EXPORTER_OTLP_ENDPOINT, e.g.
+    http://otel-collector:4318, or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT), to the console with OTEL_TRACES_CONSOLE=1,
+    and nowhere when neither is set (development). OTEL_SERVICE_NAME overrides the service's name.
+    """
     if isinstance(trace.get_tracer_provider(), TracerProvider):
         return
+    name = os.environ.get("OTEL_SERVICE_NAME") or service
     provider = TracerProvider(
-        resource=Resource.create({"service.name": service, "service.instance.id": settings.replica_id})
+        resource=Resource.create({"service.name": name, "service.instance.id": settings.replica_id})
     )
+    if any(os.environ.get(key) for key in OTLP_ENDPOINT_ENV):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        # Batched off the event loop, in the processor's own thread; the provider flushes it at exit.
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     if os.environ.get("OTEL_TRACES_CONSOLE") == "1":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(provider)
@@ -57,16 +79,63 @@ def current_trace_context() -> dict[str, str]:
     return {k: v for k, v in carrier.items() if k in TRACE_CONTEXT_KEYS}
 
 
+def _span_context(carrier: Mapping[str, str]) -> trace.SpanContext:
+    return trace.get_current_span(_TRACE_CONTEXT.extract(dict(carrier))).get_span_context()
+
+
 @contextmanager
 def consumer_span(name: str, contexts: Sequence[Mapping[str, str]], **attributes: Any) -> Iterator[trace.Span]:
-    """A span for work caused by events (a projection batch), linked to each causing request's trace."""
-    links = []
+    """A span for work caused by a batch of events (a projection batch).
+
+    It is a child of the first event's append span, so the trace of a request goes on into every projection that
+    applies its event, and linked to every causing event's span (the others' traces find it through the link, as the
+    OpenTelemetry messaging conventions do for a batch)."""
+    links: list[trace.Link] = []
+    parent: trace.SpanContext | None = None
     for carrier in contexts:
-        span_context = trace.get_current_span(extract(dict(carrier))).get_span_context()
+        span_context = _span_context(carrier)
         if span_context.is_valid:
             links.append(trace.Link(span_context))
-    with tracer().start_as_current_span(name, kind=trace.SpanKind.CONSUMER, links=links, attributes=attributes) as span:
+            parent = parent or span_context
+    context = trace.set_span_in_context(trace.NonRecordingSpan(parent)) if parent is not None else None
+    with tracer().start_as_current_span(
+        name, context=context, kind=trace.SpanKind.CONSUMER, links=links, attributes=attributes
+    ) as span:
         yield span
+
+
+@contextmanager
+def event_span(name: str, trace_context: Mapping[str, str], correlation_id: str, **attributes: Any) -> Iterator[None]:
+    """A span for work one event causes (a reaction's handler, a delivery): a child of the event's append span, with
+    the event's correlation id in the logs written meanwhile."""
+    parent = _span_context(trace_context)
+    context = trace.set_span_in_context(trace.NonRecordingSpan(parent)) if parent.is_valid else None
+    token = CORRELATION_ID.set(correlation_id)
+    try:
+        with tracer().start_as_current_span(name, context=context, kind=trace.SpanKind.CONSUMER, attributes=attributes):
+            yield
+    finally:
+        CORRELATION_ID.reset(token)
+
+
+@contextmanager
+def append_span(event_type: str, trace_context: Mapping[str, str] | None) -> Iterator[dict[str, str]]:
+    """The producer span of one append; yields the trace context the event carries (this span's).
+
+    Its parent is the current span (a request's server span, a reaction's event span) or else the context the
+    command was given (a command run outside any span: a seed, a timer)."""
+    context = None
+    if not trace.get_current_span().get_span_context().is_valid and trace_context:
+        parent = _span_context(trace_context)
+        if parent.is_valid:
+            context = trace.set_span_in_context(trace.NonRecordingSpan(parent))
+    with tracer().start_as_current_span(
+        f"append {event_type}",
+        context=context,
+        kind=trace.SpanKind.PRODUCER,
+        attributes={"tiaodu.event.type": event_type},
+    ):
+        yield current_trace_context()
 
 
 ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
@@ -91,6 +160,7 @@ class TracingMiddleware:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
         name = f"{scope['method']} {scope['path']}"
+        started = time.perf_counter()
         with tracer().start_as_current_span(name, context=extract(headers), kind=trace.SpanKind.SERVER) as span:
             status: dict[str, int] = {}
 
@@ -101,22 +171,56 @@ class TracingMiddleware:
                 await send(message)
 
             await self.app(scope, receive, send_wrapper)
+        if scope["method"] not in READS:
+            observe_command(scope, time.perf_counter() - started)
+
+
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def observe_command(scope: dict[str, Any], seconds: float) -> None:
+    """One histogram observation per command, labelled by the route's template (never the raw path: its ids would
+    make a series per aggregate); requests no route took are not commands."""
+    route = scope.get("route")
+    runtime = getattr(getattr(scope.get("app"), "state", None), "runtime", None)
+    if route is None or runtime is None:
+        return
+    COMMAND_SECONDS.labels(runtime.service, f"{scope['method']} {route.path}").observe(seconds)
+
+
+# The correlation id of the request or event being handled, for the logs (set by shared.web and event_span).
+CORRELATION_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
 
 
 class JsonFormatter(logging.Formatter):
-    def __init__(self, service: str) -> None:
+    """One JSON object a line: time (UTC, ms), level, service, replica, logger, message, and, when known, the
+    current trace and span ids and the correlation id; extra fields a call passes (seq, partition) too."""
+
+    EXTRA = ("seq", "partition")
+
+    def __init__(self, service: str, replica: str = "") -> None:
         super().__init__()
         self.service = service
+        # As shared.settings names the replica when REPLICA_ID is unset.
+        self.replica = replica or os.environ.get("REPLICA_ID") or f"{service}-{socket.gethostname()}-{os.getpid()}"
 
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "service": self.service,
+            "replica": self.replica,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "message": record.getMessage(),
         }
-        for key in ("correlation_id", "seq", "partition"):
+        span_context = trace.get_current_span().get_span_context()
+        if span_context.is_valid:
+            doc["trace_id"] = format(span_context.trace_id, "032x")
+            doc["span_id"] = format(span_context.span_id, "016x")
+        correlation = getattr(record, "correlation_id", None) or CORRELATION_ID.get()
+        if correlation:
+            doc["correlation_id"] = correlation
+        for key in self.EXTRA:
             if hasattr(record, key):
                 doc[key] = getattr(record, key)
         if record.exc_info:

@@ -24,6 +24,7 @@ from nats.js.kv import KeyValue
 from shared.clock import Clock
 from shared.consumer import TRANSIENT
 from shared.kv_records import read_record, write_record
+from shared.metrics import TIMER_RUNS
 from shared.names import timer_key
 from shared.schedule import Period, Schedule
 from shared.tasks import cancel_and_wait
@@ -72,8 +73,10 @@ class TimerRunner:
                 try:
                     await self.tick(timer)
                 except TRANSIENT as exc:
+                    TIMER_RUNS.labels(self.runtime.service, timer.name, "failed").inc()
                     log.warning("timer %s: %s: %s; retrying at the next poll", timer.name, type(exc).__name__, exc)
                 except Exception:
+                    TIMER_RUNS.labels(self.runtime.service, timer.name, "failed").inc()
                     log.exception("timer %s failed; retrying at the next poll", timer.name)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_s)
@@ -105,6 +108,7 @@ class TimerRunner:
             for period in todo:
                 await timer.handler(self.runtime, period)
                 self.runs.append((timer.name, period.label))
+                TIMER_RUNS.labels(self.runtime.service, timer.name, "ok").inc()
                 record = {"done": period.start.isoformat(), "label": period.label, "owner": self.owner}
                 async with held.lock:
                     held.revision = await self._write(key, {**record, "expires_at": self._expiry()}, held.revision)
@@ -113,9 +117,12 @@ class TimerRunner:
                 log.info("timer %s: period %s done", timer.name, period.label)
         finally:
             await cancel_and_wait(renewer, timeout=2.0)
-        async with held.lock:
-            if held.revision is not None:  # hand the lease back at once
-                await self._write(key, {**record, "expires_at": 0.0}, held.revision)
+            # Hand the lease back at once, also when stopped (SIGTERM) mid-run: the periods not recorded as done are
+            # run by the next holder (runs are idempotent by period, ADR 0008) without waiting for the expiry.
+            async with held.lock:
+                if held.revision is not None:
+                    with contextlib.suppress(*TRANSIENT):
+                        await self._write(key, {**record, "expires_at": 0.0}, held.revision)
 
     def _expiry(self) -> float:
         return time.time() + self.ttl

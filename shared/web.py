@@ -20,9 +20,10 @@ from shared.contract import install_contract, may_answer
 from shared.docs import mount_docs
 from shared.envelope import Role
 from shared.eventstore import Context
+from shared.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from shared.problems import Problem, problem_response
 from shared.runtime import Runtime
-from shared.telemetry import FASTAPI_TELEMETRY, TracingMiddleware, current_trace_context
+from shared.telemetry import CORRELATION_ID, FASTAPI_TELEMETRY, TracingMiddleware, current_trace_context
 
 log = logging.getLogger("tiaodu.http")
 
@@ -73,6 +74,7 @@ def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
 
 def context_of(request: Request, principal: Principal) -> Context:
     correlation = request.headers.get("x-correlation-id") or str(uuid.uuid4())
+    CORRELATION_ID.set(correlation)  # for the logs written while the request is handled
     # The request's server span (TracingMiddleware) is current here: the event carries its trace context.
     return Context(actor=principal.actor(), correlation_id=correlation, trace_context=current_trace_context())
 
@@ -199,6 +201,12 @@ def health_router() -> APIRouter:
             # it out of rotation) but they must be seen: they name an event nobody applied.
             body["parked_events"] = await runtime.parked()
         return JSONResponse(body, status_code=200 if ok else 503)
+
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics(runtime: RuntimeDep) -> Response:
+        # On the service's own port for Prometheus; not in the OpenAPI document, so the gateway does not route it.
+        await runtime.metrics.refresh(runtime)
+        return Response(runtime.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 
     @router.get("/projection/{service}", include_in_schema=False)
     async def projection_status(service: str, runtime: RuntimeDep) -> dict[str, object]:

@@ -51,7 +51,9 @@ from shared.catalogue.notification_delivery import NotificationDigested
 from shared.commands import execute, load
 from shared.envelope import Actor, Role
 from shared.eventstore import Context
+from shared.metrics import DELIVERIES
 from shared.runtime import Runtime
+from shared.telemetry import event_span
 
 log = logging.getLogger("tiaodu.notification.delivery")
 
@@ -98,7 +100,7 @@ class DeliveryEngine:
         now = rt.clock.now()
         recipient = await self.resolve(rt, state.org_id, state.person, state.urgency)
         ctx = Context(actor=ENGINE, correlation_id=state.correlation_id or f"delivery-{state.notification_id}",
-                      causation_id=state.request_event_id or None)  # fmt: skip
+                      causation_id=state.request_event_id or None, trace_context=state.trace_context)  # fmt: skip
         job = _Job(rt, spec, item, ctx)
         if (
             recipient.digest is not Digest.NONE and state.urgency in DIGESTIBLE
@@ -154,13 +156,16 @@ class DeliveryEngine:
     async def _attempt(
         self, job: _Job, state: DeliveryState, target: Target, recipient: Recipient, now: datetime
     ) -> datetime | None:
-        answer = await self.senders[target.channel].send(
-            message_of(state), target.endpoint, idempotency_key=state.key, now=now
-        )
+        # A child of the notification's span: the trace of what caused it goes on to each channel's attempt.
+        with event_span(f"deliver {target.channel.value}", state.trace_context, job.ctx.correlation_id):
+            answer = await self.senders[target.channel].send(
+                message_of(state), target.endpoint, idempotency_key=state.key, now=now
+            )
         self.stats["sent"] += 1
         if self.after_send is not None:
             await self.after_send(answer)
         outcome = OUTCOMES[answer.outcome]
+        DELIVERIES.labels(target.channel.value, outcome.value).inc()
         retry_after = timedelta(seconds=answer.retry_after_s) if answer.retry_after_s is not None else None
         following = self._step(state, recipient, now, just=AttemptRecord(target.name, outcome), retry_after=retry_after)
         number = state.next_attempt_no

@@ -72,6 +72,7 @@ class DeliveryState(BaseModel):
     # What caused it, carried by every step of its delivery (one trace from the source event to the receiver).
     correlation_id: str = ""
     request_event_id: str = ""
+    trace_context: dict[str, str] = Field(default_factory=dict)  # the request's append span: deliveries' parent
     round: int = 1
     attempts: list[AttemptFact] = Field(default_factory=list)
     delivered_round: int | None = None
@@ -109,7 +110,7 @@ def _requested(state: DeliveryState | None, env: Envelope, p: NotificationReques
         body=p.body, source_event_type=p.source_event_type, person=p.person,
         link_kind=link.kind.value if link else None, link_id=link.id if link else None,
         project_id=link.project_id if link else None, requested_at=env.recorded_at, is_digest=bool(p.digest_of),
-        correlation_id=env.correlation_id, request_event_id=str(env.id),
+        correlation_id=env.correlation_id, request_event_id=str(env.id), trace_context=dict(env.trace_context),
     )  # fmt: skip
 
 

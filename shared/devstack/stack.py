@@ -291,6 +291,8 @@ class Stack:
         users = {user: {"user": user, "password": pw} for user, pw in self.nats_passwords.items()}
         nats = {"url": self.nats_url, "users": users}
         demo = {"base_url": self.base_url, "tokens": self.tokens, "nats": nats, "clock": self.clock}
+        # Each service's Prometheus endpoint, on its own port (not behind the public base URL; docs/adr/0035).
+        demo["metrics"] = {child.name: f"{child.url}/metrics" for child in self.services}
         if self.receiver is not None:
             demo["receiver"] = {"url": self.receiver.child.url, "smtp_url": self.receiver.smtp_url}
         write_private_json(self.demo_file, demo)
