@@ -28,7 +28,7 @@ ALWAYS = frozenset({503})
 
 # Why each status happens, for the reader of the document (UI text: Simplified Chinese).
 REASONS = {
-    400: "请求头格式有误(If-Match、Idempotency-Key),或 as_of 不是有效的时刻",
+    400: "请求头格式有误(If-Match、Idempotency-Key)",
     401: "缺少令牌,或令牌无效、已吊销",
     403: "当前角色或机构无权执行此操作",
     404: "对象不存在",

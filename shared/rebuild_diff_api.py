@@ -62,23 +62,23 @@ class RowDifferenceAnswer(BaseModel):
 
 
 class TableDifferenceAnswer(BaseModel):
-    table: str
+    table: str = Field(description="读模型中的表名")
     key_columns: list[str] = Field(description="主键列")
     changed: int = Field(description="列值不同的行数")
     live_only: int = Field(description="仅现用读模型有的行数")
     rebuilt_only: int = Field(description="仅重建结果有的行数")
-    total: int
+    total: int = Field(description="存在差异的行数合计")
     rows_named: int = Field(description="下面列出的行数(每表至多 100 行,按主键排序)")
-    rows: list[RowDifferenceAnswer]
+    rows: list[RowDifferenceAnswer] = Field(description="存在差异的行(按主键排序,至多 100 行)")
 
 
 class RebuildDiffRun(BaseModel):
     id: int = Field(description="比对运行编号")
-    service: str
+    service: str = Field(description="读模型所属的服务")
     state: str = Field(description="running 运行中;done 完成;failed 失败(见 error);abandoned 运行它的进程已退出")
     requested_by: str = Field(description="发起的机构")
     started_at: datetime = Field(description="平台时钟上的开始时刻")
-    finished_at: datetime | None = None
+    finished_at: datetime | None = Field(default=None, description="平台时钟上的结束时刻;运行中为 null")
     until_seq: int | None = Field(default=None, description="重建所用事件日志的最后序号")
     applied: int | None = Field(default=None, description="重建应用的事件数")
     dead_lettered: int | None = Field(default=None, description="重建中被搁置的事件数")
@@ -87,7 +87,7 @@ class RebuildDiffRun(BaseModel):
     )
     identical: bool | None = Field(default=None, description="现用读模型与重建结果逐行一致")
     tables: list[TableDifferenceAnswer] = Field(default_factory=list, description="存在差异的表")
-    error: str | None = None
+    error: str | None = Field(default=None, description="失败原因(state 为 failed 时)")
 
 
 async def ensure_runs_table(conn: asyncpg.Connection, schema: str) -> None:

@@ -79,7 +79,7 @@ class AsOf:
         response.headers[AS_OF_HEADER] = self.moment.isoformat()
 
 
-@may_answer(400)  # an `as_of` that is not a timestamp
+@may_answer(422)  # an `as_of` that is not a timestamp: an invalid parameter, like any other
 async def as_of_query(
     runtime: RuntimeDep,
     as_of: Annotated[str | None, Query(description=AS_OF_DESCRIPTION)] = None,
@@ -90,7 +90,7 @@ async def as_of_query(
     try:
         moment = parse_as_of(as_of)
     except ValueError as e:
-        raise Problem(400, f"as_of: {e}", errors=[{"field": "as_of", "reason": str(e)}]) from None
+        raise Problem(422, f"as_of: {e}", errors=[{"field": "as_of", "reason": str(e)}]) from None
     return AsOf(min(moment, runtime.clock.now()), as_of)
 
 

@@ -172,7 +172,9 @@ async def _deliveries_reach_the_demo_receiver(
         forged = await receiver.post(f"/webhooks/{lead}", content=b"{}", headers={
             "webhook-id": "msg_x", "webhook-timestamp": "1", "webhook-signature": "v1,AAAA"})  # fmt: skip
         assert forged.status_code == 401
-        assert (await receiver.get("/received")).json()["items"][0]["verified"] is False
+        # Listed, unverified, among the platform's deliveries still arriving (the demo keeps notifying).
+        listed = (await receiver.get("/received")).json()["items"]
+        assert [i["verified"] for i in listed if i["channel"] == "webhook" and i["detail"] == "签名不符"] == [False]
 
 
 async def _demo_bundle_verifies(stack: Stack, client: httpx.AsyncClient, tokens: dict[str, Any], folder: Path) -> None:

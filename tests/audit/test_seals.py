@@ -46,9 +46,10 @@ async def test_hq_seals_on_demand_and_every_proof_checks_out(audited: Audited) -
     a = audited
     await a.project(name="一号项目")
     first = await seal_now(a)
+    assert (await seal_now(a, expect=200))["seal"] == first["seal"]  # nothing new since: the same seal
+    # The auditor may not seal; its refused request is itself recorded (an access record, docs/adr/0033).
     refused = await a.audit.post("/v1/audit/seals", headers=a.h("auditor"))
     assert refused.status_code == 403, refused.text
-    assert (await seal_now(a, expect=200))["seal"] == first["seal"]  # nothing new since: the same seal
     await a.project(name="二号项目")
     await a.project(name="三号项目")
     second = await seal_now(a)

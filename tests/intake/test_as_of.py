@@ -83,12 +83,12 @@ async def test_as_of_after_an_amendment_shows_the_earlier_version(clocked: tuple
 @pytest.mark.parametrize(
     "value", ["yesterday", "2024-13-01", "2024-03-01T10:00:00", "2024-03-01 10:00", "2024-03-01T25:00:00+08:00", ""]
 )
-async def test_a_bad_as_of_is_400_naming_it(clocked: tuple[Intake, SimulatedClock], value: str) -> None:
+async def test_a_bad_as_of_is_422_naming_it(clocked: tuple[Intake, SimulatedClock], value: str) -> None:
     intake, _ = clocked
     hq = auth(intake.tokens["hq"])
     r = await intake.client.post("/v1/projects", json=project_body(), headers=hq)
     r = await intake.client.get(f"/v1/projects/{r.json()['id']}", params={"as_of": value}, headers=hq)
-    assert r.status_code == 400, r.text
+    assert r.status_code == 422, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["errors"][0]["field"] == "as_of"
 

@@ -30,7 +30,7 @@ async def test_issue_and_order_as_of_show_the_earlier_state(platform: Platform) 
     r = await platform.issues.get(f"/v1/issues/{issue_id}", params={"as_of": before}, headers=platform.h("hq"))
     assert r.status_code == 404 and "尚不存在" in r.json()["detail"]
     r = await platform.issues.get(f"/v1/issues/{issue_id}", params={"as_of": "soon"}, headers=platform.h("hq"))
-    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "as_of"
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "as_of"
     # Who may read is decided now: an unrelated unit may not look at the past either.
     r = await platform.issues.get(f"/v1/issues/{issue_id}", params={"as_of": between}, headers=platform.h("unit-d"))
     assert r.status_code == 403

@@ -33,4 +33,4 @@ async def test_unread_count_as_of_a_moment_before_a_read(platform: Platform) -> 
     r = await platform.notification.get(
         "/v1/inbox/unread-count", params={"as_of": "2024-02-30"}, headers=platform.h("unit-b")
     )
-    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "as_of"
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "as_of"

@@ -46,7 +46,7 @@ async def test_as_of_after_a_plan_revision_shows_the_earlier_draft(platform: Pla
     r = await platform.scheduling.get(f"/v1/plans/{plan_id}", params={"as_of": "2024-01-31"}, headers=unit)
     assert r.status_code == 404 and "尚不存在" in r.json()["detail"]
     r = await platform.scheduling.get(f"/v1/plans/{plan_id}", params={"as_of": "31/01/2024"}, headers=unit)
-    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "as_of"
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "as_of"
 
 
 async def test_as_shown_on_d_and_as_now_known_for_d_with_a_late_report_and_a_later_rule(platform: Platform) -> None:

@@ -100,7 +100,9 @@ async def test_one_trace_across_two_service_processes_then_metrics_and_json_logs
                     mine = [s for s in spans if s.trace_id == server.trace_id]
                     append = one(mine, "intake's append span", name="append ProjectRegistered")
                     assert (append.service, append.kind, append.parent_span_id) == ("intake", PRODUCER, server.span_id)
-                    project = one(mine, "scheduling's projection span", name="project scheduling")
+                    project = one(
+                        mine, "scheduling's projection span", name="project scheduling", parent_span_id=append.span_id
+                    )
                     assert (project.service, project.kind, project.parent_span_id) == (
                         "scheduling", CONSUMER, append.span_id,
                     )  # fmt: skip
@@ -117,7 +119,7 @@ async def test_one_trace_across_two_service_processes_then_metrics_and_json_logs
                     return True
 
                 try:
-                    await wait_until(traced, 30, "the request's trace to reach scheduling's projection and reaction")
+                    await wait_until(traced, 90, "the request's trace to reach scheduling's projection and reaction")
                 except AssertionError:
                     edges()  # says which edge is missing
                     raise
