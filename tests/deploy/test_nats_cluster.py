@@ -317,6 +317,8 @@ async def serve_through_the_failover(cluster: Cluster, settings: Settings) -> No
             events = await runtime.store.read_aggregate("project", project_id)
             assert [e.seq for e in events] == [seq], f"{project_id}: {[e.seq for e in events]} for acknowledged {seq}"
         last = max(seq for _, seq in created)
+        # The projection catches up after the election (its lease ticks failed while the stream had no leader).
+        assert await runtime.runner.wait_for(last, 60), "the read model never reached the last acknowledged command"
         answer = await http.get(
             f"/v1/projects/{created[-1][0]}", params={"min_seq": str(last)}, headers=auth(tokens["hq"])
         )
