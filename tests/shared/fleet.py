@@ -19,6 +19,7 @@ import asyncpg
 
 from shared.devstack.embedded import tail
 from shared.settings import Settings
+from tests.platform import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,6 +77,17 @@ class Fleet:
         for replica in self.replicas.values():
             if replica.proc.returncode is not None and not replica.expected_exit:
                 raise AssertionError(f"replica {replica.name} exited on its own\n{replica.describe()}")
+
+    async def start_sharing(self, names: list[str], pool: asyncpg.Pool, schema: str, timeout: float) -> None:
+        """Start a replica per name and wait until each applies a share of the partitions (and none died)."""
+        for name in names:
+            await self.start(name)
+
+        async def all_sharing() -> bool:
+            self.check_alive()
+            return set((await owners(pool, schema)).values()) == set(names)
+
+        await wait_until(all_sharing, timeout, f"{len(names)} replicas each applying a share of the partitions")
 
     def logs(self) -> str:
         return "\n".join(r.describe() for r in self.replicas.values())

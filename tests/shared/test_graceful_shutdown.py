@@ -40,18 +40,11 @@ async def test_sigterm_mid_batch_commits_it_releases_the_leases_and_the_other_ta
     settings = dataclasses.replace(settings, lease_ttl_s=LEASE_TTL_S, partitions=4)
     async with counting_runtime(settings, run_projection=False) as rt, Fleet(settings, tmp_path, batch=BATCH) as fleet:
         names = ["a", "b"]
-        for name in names:
-            await fleet.start(name)
         writer = Writer(rt.store, AGGREGATES)
         await writer.register_all()
         load = asyncio.create_task(writer.steady(4000, per_second=150))
         try:
-
-            async def both_sharing() -> bool:
-                fleet.check_alive()
-                return set((await owners(rt.pool, rt.schema)).values()) == set(names)
-
-            await wait_until(both_sharing, 60, "two replicas each applying a share of the partitions")
+            await fleet.start_sharing(names, rt.pool, rt.schema, 60)
             victim, tops = "", {}
 
             async def caught_mid_batch() -> bool:

@@ -45,18 +45,11 @@ async def test_sigkill_mid_batch_moves_the_share_and_applies_every_event_once(
     settings = dataclasses.replace(settings, lease_ttl_s=LEASE_TTL_S, partitions=4)
     async with counting_runtime(settings, run_projection=False) as rt, Fleet(settings, tmp_path, batch=BATCH) as fleet:
         names = ["r1", "r2", "r3"]
-        for name in names:
-            await fleet.start(name)
         writer = Writer(rt.store, AGGREGATES)
         await writer.register_all()
         load = asyncio.create_task(writer.steady(3000, per_second=150))
         try:
-
-            async def all_sharing() -> bool:
-                fleet.check_alive()
-                return set((await owners(rt.pool, rt.schema)).values()) == set(names)
-
-            await wait_until(all_sharing, 30, "three replicas each applying a share of the partitions")
+            await fleet.start_sharing(names, rt.pool, rt.schema, 30)
             # Kill a replica the moment it is seen inside a batch: its transaction is open and has written.
             victim = ""
             held: list[int] = []
