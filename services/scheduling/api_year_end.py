@@ -8,26 +8,35 @@ of the projects it sponsors in the programme. The what-if is for the wide reader
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from services.scheduling import handlers_year_end
 from services.scheduling.deps import HQ, ID_PATTERN, ClockDep, Today
 from services.scheduling.handlers_year_end import RecordEvaluation, WhatIf
 from services.scheduling.policies import READ_ALL
-from services.scheduling.read_model_year_end import evaluation_rule_set, recorded_evaluation, recorded_evaluations
+from services.scheduling.read_model_year_end import (
+    EVALUATIONS,
+    evaluation_rule_set,
+    recorded_evaluation,
+    recorded_evaluations,
+)
 from services.scheduling.responses_year_end import EvaluationAnswer, UnitDetailAnswer, WhatIfAnswer
 from services.scheduling.year_end import evaluation_id
 from services.scheduling.year_end_rules import PublishEvaluationRules
 from shared.auth import Principal
+from shared.catalogue.dates import IsoDate
 from shared.catalogue.year_end import EvaluationRulesPublished, UnitScore, YearEndEvaluationRecorded
+from shared.contract import may_answer
 from shared.domain_errors import Forbidden, NotFound, invalid
 from shared.envelope import Role
 from shared.paging import Page, PagingDep, page_of
 from shared.project_directory import find_projects
 from shared.responses import Written
 from shared.runtime import Runtime
+from shared.time_travel import end_of_china_day, fold_as_of
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, require_roles, written
 
 router = APIRouter(tags=["evaluations"])
@@ -35,6 +44,12 @@ WIDE_READERS = require_roles(*READ_ALL)
 ProgrammeQuery = Annotated[str, Query(pattern=ID_PATTERN, description="年度重点项目批次编号")]
 YearQuery = Annotated[int, Query(ge=2000, le=2100, description="考评年度")]
 RunQuery = Annotated[int | None, Query(ge=1, description="第几次考评(默认最近一次)")]
+
+
+@may_answer(404)
+async def names_a_run() -> None:
+    """Documents the 404 of a list that names a run in its query (`run` beyond the last, nothing recorded by
+    `as_shown_on`) (shared.contract)."""
 
 
 @router.get("/evaluation-rules", summary="综合成效考评规则版本(权重、等次分数线、生效日期)", dependencies=[MinSeqDep])
@@ -105,26 +120,74 @@ async def _visible(rt: Runtime, principal: Principal) -> Visible:
 
 
 @router.get(
-    "/evaluations", summary="年度综合成效考评结果(已记录的各单位得分、名次、各项与规则版本)", dependencies=[MinSeqDep]
-)
+    "/evaluations", summary="年度综合成效考评结果(已记录的各单位得分、名次、各项与规则版本)",
+    description="三种视图,run、as_shown_on、as_known_for 至多给出一个(后两者须同时给出 programme_id 与 year):"
+    "默认为最近一次记录的考评;as_shown_on=D 为 D 日结束前记录的最近一次考评(D 日所显示的,不重算);"
+    "as_known_for=D 为按现在所知重新计算的截至 D 日的考评(计入 D 日之后补报、更正的数据,规则版本取 D 日生效者,"
+    "之后发布的规则版本不改变结果;不记录,run 为空)。",
+    dependencies=[MinSeqDep, Depends(names_a_run)],
+)  # fmt: skip
 async def list_evaluations(
     rt: RuntimeDep,
     principal: PrincipalDep,
     paging: PagingDep,
+    clock: ClockDep,
+    day: Today,
     programme_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="年度重点项目批次编号")] = None,
     year: Annotated[int | None, Query(ge=2000, le=2100, description="考评年度")] = None,
     run: RunQuery = None,
+    as_shown_on: Annotated[
+        IsoDate | None, Query(description="某日显示的考评:该日结束前记录的最近一次考评(不重新计算)")
+    ] = None,
+    as_known_for: Annotated[
+        IsoDate | None, Query(description="按现在所知重算截至某日的考评:计入之后补报与更正,规则取该日生效者(不记录)")
+    ] = None,
 ) -> Page[EvaluationAnswer]:
-    if run is not None and (programme_id is None or year is None):
-        raise invalid("run", "指定第几次考评须同时给出 programme_id 与 year")
+    given = [name for name, value in (("run", run), ("as_shown_on", as_shown_on), ("as_known_for", as_known_for))
+             if value is not None]  # fmt: skip
+    if len(given) > 1:
+        raise invalid(given[1], f"与 {given[0]} 只能给出一个")
+    if given and (programme_id is None or year is None):
+        raise invalid(given[0], f"给出 {given[0]} 须同时给出 programme_id 与 year")
     visible = await _visible(rt, principal)
-    items = [
-        EvaluationAnswer.in_run(recorded, unit)
-        for recorded in (_pick(runs, run) for runs in await _runs(rt, programme_id, year))
-        for unit in recorded.units
-        if visible(recorded.programme_id, unit.unit_id)
-    ]
+    if as_known_for is not None:
+        assert programme_id is not None and year is not None
+        units = await _as_known_for(rt, programme_id, year, as_known_for, clock.now())
+    elif as_shown_on is not None:
+        assert programme_id is not None and year is not None
+        units = await _as_shown_on(rt, programme_id, year, as_shown_on, day)
+    else:
+        units = [EvaluationAnswer.in_run(recorded, unit)
+                 for recorded in (_pick(runs, run) for runs in await _runs(rt, programme_id, year))
+                 for unit in recorded.units]  # fmt: skip
+    items = [answer for answer in units if visible(answer.programme_id, answer.unit_id)]
     return page_of(EvaluationAnswer, paging.cut(items), len(items), paging)
+
+
+Shown = list[EvaluationAnswer]
+
+
+async def _as_shown_on(rt: Runtime, programme_id: str, year: int, shown_on: date, today: date) -> Shown:
+    """The latest run recorded by the end of `shown_on`, folded from the log: what that day showed."""
+    if shown_on > today:
+        raise invalid("as_shown_on", f"日期 {shown_on} 晚于平台当日 {today}")
+    then = await fold_as_of(rt.store, EVALUATIONS, evaluation_id(programme_id, year), end_of_china_day(shown_on),
+                            noun=f"{programme_id} 的 {year} 年度综合成效考评")  # fmt: skip
+    recorded = then.state.latest
+    assert recorded is not None
+    return [EvaluationAnswer.in_run(recorded, unit) for unit in recorded.units]
+
+
+async def _as_known_for(rt: Runtime, programme_id: str, year: int, day: date, now: datetime) -> Shown:
+    async with rt.pool.acquire() as conn:
+        computed = await handlers_year_end.as_known_for(conn, rt.schema, programme_id, year, day, now)
+    # Not a recorded run: the header a run would have, so that the answer reads like one, without a run number.
+    header = YearEndEvaluationRecorded(
+        run=1, programme_id=programme_id, year=year, as_of=day, known_at=now, rule_version=computed.rules.version,
+        rules=computed.rules.rules, reporting_rule_version=computed.reporting_rule_version,
+        reporting_rule_versions=computed.reporting_rule_versions, units=computed.units,
+    )  # fmt: skip
+    return [EvaluationAnswer.in_run(header, unit, recorded=False) for unit in computed.units]
 
 
 @router.get(
@@ -154,6 +217,6 @@ async def unit_evaluation(
     "/evaluations/what-if", summary="考评测算:换一套权重或等次分数线重新排名(不记录,已记录的得分不变)",
     dependencies=[WIDE_READERS],
 )  # fmt: skip
-async def what_if(cmd: WhatIf, rt: RuntimeDep) -> WhatIfAnswer:
-    recorded, rules, units = await handlers_year_end.what_if(rt, cmd)
-    return WhatIfAnswer.of(recorded, rules, units, cmd.recompute)
+async def what_if(cmd: WhatIf, rt: RuntimeDep, clock: ClockDep) -> WhatIfAnswer:
+    result = await handlers_year_end.what_if(rt, cmd, clock.now())
+    return WhatIfAnswer.of(result.recorded, result.rules, result.units, cmd.recompute, result.refolded)

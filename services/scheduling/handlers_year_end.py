@@ -1,7 +1,8 @@
 """The year-end evaluation's use cases: publish rules, record a run (hq), what-if (records nothing).
 
 Recording computes every unit's parts from scheduling's ledger of facts first (one query), then load -> decide ->
-append through `handle`: the run is one event, so a programme year's scores are all recorded or none is.
+append through `handle`: the run is one event, so a programme year's scores are all recorded or none is. "As now
+known for" a date computes the same way on everything recorded until now, and records nothing (docs/adr/0037).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import asyncpg
 from pydantic import Field, StrictBool
 
 from services.scheduling import year_end
-from services.scheduling.evaluation import rule_set
 from services.scheduling.read_model_year_end import (
     EVALUATION_RULE_SET,
     EVALUATIONS,
@@ -24,7 +24,7 @@ from services.scheduling.read_model_year_end import (
     recorded_evaluation,
 )
 from services.scheduling.reporting_cadence import end_of_day
-from services.scheduling.year_end_parts import Period, Tally, project_parts
+from services.scheduling.year_end_parts import Period, ReportingRules, Tally, project_parts
 from services.scheduling.year_end_rules import (
     EVALUATION_RULE_SET_ID,
     PublishEvaluationRules,
@@ -32,8 +32,8 @@ from services.scheduling.year_end_rules import (
     decide_publish,
 )
 from shared.catalogue.dates import IsoDate
-from shared.catalogue.scheduling import Rules
 from shared.catalogue.year_end import (
+    Deductions,
     EvaluationRules,
     EvaluationRulesPublished,
     Part,
@@ -42,6 +42,7 @@ from shared.catalogue.year_end import (
     Weights,
     YearEndEvaluationRecorded,
 )
+from shared.clock import CHINA
 from shared.command_bodies import Strict
 from shared.commands import CommandMeta, Outcome, execute, handle
 from shared.domain_errors import invalid
@@ -65,10 +66,11 @@ class WhatIf(Strict):
     rule_version: Annotated[int, Field(ge=1, strict=True)] | None = Field(
         default=None, description="按已发布的某一考评规则版本测算(与 weights/thresholds 二选一)"
     )
-    weights: Weights | None = Field(default=None, description="测算用权重(各项之和为 100)")
+    weights: Weights | None = Field(default=None, description="测算用权重(各项之和为 100;可增加考评项)")
+    deductions: Deductions | None = Field(default=None, description="测算用扣分项(默认沿用已记录的)")
     thresholds: Thresholds | None = Field(default=None, description="测算用等次分数线(默认沿用已记录的)")
     recompute: StrictBool = Field(
-        default=False, description="按现在所知的事件重新计算各项(同一考评截止时刻),而非沿用已记录的各项得分率"
+        default=False, description="按现在所知的事件重新计算同一考评截止日的各项(补报、更正计入),而非沿用已记录的各项"
     )
 
 
@@ -77,6 +79,7 @@ class Computed:
     period: Period
     rules: EvaluationRulesPublished
     reporting_rule_version: int | None
+    reporting_rule_versions: list[int]
     units: list[UnitScore]
 
 
@@ -118,20 +121,21 @@ async def compute(
     conn: asyncpg.Connection, schema: str, programme_id: str, period: Period, rules: EvaluationRulesPublished
 ) -> Computed:
     """Every unit's parts as the ledger knows them at `period.known_at`, scored under `rules`."""
-    reporting = (await rule_set(conn, schema)).applicable(period.as_of)
     facts = await programme_facts(conn, schema, programme_id, period.year, period.known_at)
+    reporting = ReportingRules.of(facts.reporting_rules, period)
     tallies: dict[str, dict[Part, Tally]] = {}
     for unit_id, project_ids in facts.units.items():
         unit = tallies.setdefault(unit_id, {part: Tally() for part in Part})
         for project_id in project_ids:
             parts = project_parts(
-                facts.project[project_id], facts.plan[project_id], list(facts.issues[project_id].values()), period,
-                reporting.rules if reporting else Rules(),
+                facts.project[project_id], facts.plan[project_id], list(facts.issues[project_id].values()),
+                list(facts.orders[project_id].values()), period, reporting,
             )  # fmt: skip
             for part, tally in parts.items():
                 unit[part].add(tally)
     units = year_end.score_units(tallies, facts.units, rules.rules)
-    return Computed(period, rules, reporting.version if reporting else None, units)
+    in_force = reporting.in_force(period.as_of)
+    return Computed(period, rules, in_force.version if in_force else None, reporting.used(period), units)
 
 
 async def record(rt: Runtime, cmd: RecordEvaluation, meta: CommandMeta, *, now: datetime, today: date) -> Outcome:
@@ -148,10 +152,29 @@ async def record(rt: Runtime, cmd: RecordEvaluation, meta: CommandMeta, *, now: 
         rt, EVALUATIONS, year_end.evaluation_id(cmd.programme_id, year),
         lambda s: year_end.decide_record(
             s, programme_id=cmd.programme_id, year=year, as_of=as_of, known_at=period.known_at, rules=rules,
-            reporting_rule_version=computed.reporting_rule_version, units=computed.units,
+            reporting_rule_version=computed.reporting_rule_version,
+            reporting_rule_versions=computed.reporting_rule_versions, units=computed.units,
         ),
         meta, scope=f"evaluation:{cmd.programme_id}:{year}",
     )  # fmt: skip
+
+
+async def as_known_for(
+    conn: asyncpg.Connection, schema: str, programme_id: str, year: int, day: date, now: datetime
+) -> Computed:
+    """The programme year as now known for `day`: every event recorded until `now` (late reports and corrections
+    included) about what had happened by the end of `day`, under the rule version in force on `day` (a version
+    published after it cannot be: no rule takes effect before it is published). Records nothing."""
+    await _programme_year(conn, schema, programme_id)
+    if day.year != year:
+        raise invalid("as_known_for", f"须在 {year} 年内")
+    if day > now.astimezone(CHINA).date():
+        raise invalid("as_known_for", "不能晚于今日")
+    rules = (await evaluation_rule_set(conn, schema)).in_force(day)
+    if rules is None:
+        raise invalid("as_known_for", "该日尚无生效的考评规则")
+    period = Period(year, day, now, min(end_of_day(day), now))
+    return await compute(conn, schema, programme_id, period, rules)
 
 
 async def latest_run(conn: asyncpg.Connection, schema: str, programme_id: str, year: int) -> YearEndEvaluationRecorded:
@@ -161,8 +184,18 @@ async def latest_run(conn: asyncpg.Connection, schema: str, programme_id: str, y
     return state.latest
 
 
-async def what_if(rt: Runtime, cmd: WhatIf) -> tuple[YearEndEvaluationRecorded, EvaluationRules, list[UnitScore]]:
-    """The latest recorded run, the rules tried and the units under them; nothing is appended."""
+@dataclass(frozen=True)
+class WhatIfResult:
+    recorded: YearEndEvaluationRecorded
+    rules: EvaluationRules
+    units: list[UnitScore]
+    refolded: bool  # the parts were folded again (recompute, or a part the recorded run does not list)
+
+
+async def what_if(rt: Runtime, cmd: WhatIf, now: datetime) -> WhatIfResult:
+    """The latest recorded run, the rules tried and the units under them; nothing is appended. The recorded parts
+    are reweighed; they are folded again as now known for the recorded date (`recompute`), or as known when the run
+    was recorded when the rules tried add a part the run does not list."""
     if cmd.rule_version is not None and cmd.weights is not None:
         raise invalid("rule_version", "rule_version 与 weights 只能填一个")
     async with rt.pool.acquire() as conn:
@@ -173,13 +206,17 @@ async def what_if(rt: Runtime, cmd: WhatIf) -> tuple[YearEndEvaluationRecorded, 
             if version is None:
                 raise invalid("rule_version", "考评规则版本不存在")
             rules = version.rules
-        rules = EvaluationRules(weights=cmd.weights or rules.weights, thresholds=cmd.thresholds or rules.thresholds)
+        rules = EvaluationRules(
+            weights=cmd.weights or rules.weights, deductions=cmd.deductions or rules.deductions,
+            thresholds=cmd.thresholds or rules.thresholds,
+        )  # fmt: skip
         basis = recorded
-        if cmd.recompute:
-            period = Period(recorded.year, recorded.as_of, recorded.known_at)
-            published = EvaluationRulesPublished(
-                version=recorded.rule_version, effective_from=recorded.as_of, rules=recorded.rules
-            )
+        refold = cmd.recompute or not year_end.lists_every_part(recorded, rules)
+        if refold:
+            known_at = now if cmd.recompute else recorded.known_at
+            period = Period(recorded.year, recorded.as_of, known_at, min(recorded.known_at, known_at))
+            published = EvaluationRulesPublished(version=recorded.rule_version, effective_from=recorded.as_of,
+                                                 rules=rules)  # fmt: skip
             computed = await compute(conn, rt.schema, cmd.programme_id, period, published)
             basis = recorded.model_copy(update={"units": computed.units})
-    return recorded, rules, year_end.what_if(basis, rules)
+    return WhatIfResult(recorded, rules, year_end.what_if(basis, rules), refold)

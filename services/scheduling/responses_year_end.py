@@ -25,9 +25,9 @@ from shared.catalogue.year_end import (
 class PartAnswer(BaseModel):
     part: Part
     label: str = Field(description="考评项")
-    value: Decimal = Field(description="得分率(%)")
-    weight: int = Field(description="权重(分)")
-    weighted: Decimal = Field(description="加权得分")
+    value: Decimal = Field(description="得分率(%);扣分项为所扣分数")
+    weight: int = Field(description="权重(分);扣分项为 0")
+    weighted: Decimal = Field(description="加权得分;扣分项为负")
     counted: int = Field(description="计入事项数")
     numerator: Decimal
     denominator: Decimal
@@ -71,7 +71,8 @@ class RunAnswer(BaseModel):
     known_at: datetime = Field(description="计入该时刻前记录的事件")
     rule_version: int = Field(description="考评规则版本")
     rules: EvaluationRules
-    reporting_rule_version: int | None = Field(description="判定填报截止时间的预警规则版本")
+    reporting_rule_version: int | None = Field(description="考评截止日生效的预警规则版本")
+    reporting_rule_versions: list[int] = Field(description="判定各周填报截止时间所用的预警规则版本")
 
     @classmethod
     def header(cls, r: YearEndEvaluationRecorded) -> dict[str, Any]:
@@ -83,14 +84,16 @@ class EvaluationAnswer(UnitAnswer):
 
     programme_id: str
     year: int
-    run: int = Field(description="第几次考评(默认最近一次)")
+    run: int | None = Field(description="第几次考评(默认最近一次);按现在所知重算(as_known_for)时为空")
     as_of: date = Field(description="考评截止日")
+    known_at: datetime = Field(description="计入该时刻前记录的事件")
     rule_version: int = Field(description="考评规则版本")
 
     @classmethod
-    def in_run(cls, r: YearEndEvaluationRecorded, u: UnitScore) -> EvaluationAnswer:
-        return cls(**UnitAnswer.of(u).model_dump(), programme_id=r.programme_id, year=r.year, run=r.run,
-                   as_of=r.as_of, rule_version=r.rule_version)  # fmt: skip
+    def in_run(cls, r: YearEndEvaluationRecorded, u: UnitScore, *, recorded: bool = True) -> EvaluationAnswer:
+        return cls(**UnitAnswer.of(u).model_dump(), programme_id=r.programme_id, year=r.year,
+                   run=r.run if recorded else None, as_of=r.as_of, known_at=r.known_at,
+                   rule_version=r.rule_version)  # fmt: skip
 
 
 class UnitDetailAnswer(RunAnswer):
@@ -120,12 +123,18 @@ class WhatIfAnswer(BaseModel):
     recorded_run: int
     recorded_rule_version: int
     recompute: bool = Field(description="各项是否按现在所知的事件重新计算")
+    refolded: bool = Field(description="各项是否重新计算(recompute,或所试规则含已记录考评未列的考评项)")
     rules: EvaluationRules = Field(description="测算所用的权重与等次分数线")
     units: list[WhatIfUnit] = Field(description="测算结果,按测算名次排列(不记录)")
 
     @classmethod
     def of(
-        cls, recorded: YearEndEvaluationRecorded, rules: EvaluationRules, units: list[UnitScore], recompute: bool
+        cls,
+        recorded: YearEndEvaluationRecorded,
+        rules: EvaluationRules,
+        units: list[UnitScore],
+        recompute: bool,
+        refolded: bool,
     ) -> WhatIfAnswer:
         before = {u.unit_id: u for u in recorded.units}
         answers = [
@@ -134,5 +143,5 @@ class WhatIfAnswer(BaseModel):
             for u in units
         ]  # fmt: skip
         return cls(programme_id=recorded.programme_id, year=recorded.year, recorded_run=recorded.run,
-                   recorded_rule_version=recorded.rule_version, recompute=recompute, rules=rules,
+                   recorded_rule_version=recorded.rule_version, recompute=recompute, refolded=refolded, rules=rules,
                    units=answers)  # fmt: skip

@@ -2,8 +2,9 @@
 one rule version; recording a run; a what-if that weighs recorded parts otherwise and records nothing.
 
 A part's value is its tally as a percentage (two decimals, at most 100; full marks when nothing was due, e.g. a
-unit without issues); its weighted score is value × weight / 100 (two decimals); the score is their sum, so the
-parts always add up to the score shown (docs/adr/0032).
+unit without issues); its weighted score is value × weight / 100 (two decimals). A deduction (扣分项, e.g. weeks
+red) is its points per item times the items, at most its cap, and weighs in negatively. The score is their sum
+(never below 0), so the parts add up to the score shown (docs/adr/0032, 0037).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pydantic import BaseModel, Field
 from services.scheduling.year_end_parts import Tally
 from shared.catalogue import CATALOGUE
 from shared.catalogue.year_end import (
+    DEDUCTION_PARTS,
+    Deduction,
     EvaluationRules,
     EvaluationRulesPublished,
     Grade,
@@ -24,7 +27,6 @@ from shared.catalogue.year_end import (
     PartScore,
     Thresholds,
     UnitScore,
-    Weights,
     YearEndEvaluationRecorded,
 )
 from shared.envelope import Envelope
@@ -57,24 +59,42 @@ def grade(score: Decimal, thresholds: Thresholds) -> Grade:
     return Grade.FAIL
 
 
-def part_score(part: Part, tally: Tally, weights: Weights) -> PartScore:
-    value = percent(tally)
-    weight = weights.of(part)
+def deducted(items: Decimal, rule: Deduction) -> Decimal:
+    return min(rule.at_most, rule.points_each * items).quantize(CENT, ROUND_HALF_UP)
+
+
+def part_score(part: Part, tally: Tally, rules: EvaluationRules) -> PartScore:
+    if part in DEDUCTION_PARTS:
+        value, weight = deducted(tally.numerator, rules.deductions.root[part]), 0
+        weighted_score = -value
+    else:
+        value, weight = percent(tally), rules.weights.of(part)
+        weighted_score = weighted(value, weight)
     return PartScore(
         part=part, counted=tally.counted, numerator=tally.numerator, denominator=tally.denominator, value=value,
-        weight=weight, weighted=weighted(value, weight), events=tally.refs(),
+        weight=weight, weighted=weighted_score, events=tally.refs(),
     )  # fmt: skip
 
 
-def reweighed(parts: Sequence[PartScore], weights: Weights) -> list[PartScore]:
-    """The same parts (values and events) under other weights."""
-    return [p.model_copy(update={"weight": weights.of(p.part), "weighted": weighted(p.value, weights.of(p.part))})
-            for p in parts]  # fmt: skip
+def reweighed(parts: Sequence[PartScore], rules: EvaluationRules) -> list[PartScore]:
+    """The same parts (tallies and events) under other rules: the parts they list, in their order."""
+    by_part = {p.part: p for p in parts}
+    return [part_score(part, _tally_of(by_part[part]), rules).model_copy(update={"events": by_part[part].events})
+            for part in rules.parts]  # fmt: skip
+
+
+def _tally_of(p: PartScore) -> Tally:
+    return Tally(p.numerator, p.denominator, p.counted)
+
+
+def score_of(parts: Sequence[PartScore]) -> Decimal:
+    """The sum of the weighted parts, never below 0 (deductions cannot take a unit under nothing)."""
+    return max(Decimal(0), sum((p.weighted for p in parts), Decimal(0)))
 
 
 def ranked(units: Sequence[UnitScore], thresholds: Thresholds) -> list[UnitScore]:
     """Scored and graded units, best first; equal scores share a rank (1, 1, 3), then by unit id."""
-    scored = [u.model_copy(update={"score": sum((p.weighted for p in u.parts), Decimal(0))}) for u in units]
+    scored = [u.model_copy(update={"score": score_of(u.parts)}) for u in units]
     scored.sort(key=lambda u: (-u.score, u.unit_id))
     result: list[UnitScore] = []
     for i, unit in enumerate(scored):
@@ -88,7 +108,7 @@ def score_units(
 ) -> list[UnitScore]:
     units = [
         UnitScore(unit_id=unit_id, score=Decimal(0), grade=Grade.FAIL, rank=1, project_ids=sorted(projects[unit_id]),
-                  parts=[part_score(part, tallies[unit_id][part], rules.weights) for part in Part])
+                  parts=[part_score(part, tallies[unit_id][part], rules) for part in rules.parts])
         for unit_id in tallies
     ]  # fmt: skip
     return ranked(units, rules.thresholds)
@@ -123,16 +143,23 @@ def decide_record(
     known_at: datetime,
     rules: EvaluationRulesPublished,
     reporting_rule_version: int | None,
+    reporting_rule_versions: list[int],
     units: list[UnitScore],
 ) -> YearEndEvaluationRecorded:
     return YearEndEvaluationRecorded(
         run=len(state.runs) + 1 if state else 1, programme_id=programme_id, year=year, as_of=as_of,
         known_at=known_at, rule_version=rules.version, rules=rules.rules,
-        reporting_rule_version=reporting_rule_version, units=units,
+        reporting_rule_version=reporting_rule_version, reporting_rule_versions=reporting_rule_versions, units=units,
     )  # fmt: skip
 
 
 def what_if(recorded: YearEndEvaluationRecorded, rules: EvaluationRules) -> list[UnitScore]:
-    """The recorded parts under other weights and thresholds, re-ranked; the recorded run is left as it was."""
-    units = [u.model_copy(update={"parts": reweighed(u.parts, rules.weights)}) for u in recorded.units]
+    """The recorded parts under other weights, deductions and thresholds, re-ranked; the recorded run is left as it
+    was. Every part `rules` list must be among the recorded ones (else the parts are refolded: handlers_year_end)."""
+    units = [u.model_copy(update={"parts": reweighed(u.parts, rules)}) for u in recorded.units]
     return ranked(units, rules.thresholds)
+
+
+def lists_every_part(recorded: YearEndEvaluationRecorded, rules: EvaluationRules) -> bool:
+    recorded_parts = {p.part for u in recorded.units for p in u.parts} if recorded.units else set(rules.parts)
+    return set(rules.parts) <= recorded_parts

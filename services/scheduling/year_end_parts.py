@@ -10,21 +10,38 @@ tallies. What each part counts (docs/adr/0032):
   recorded by the deadline they had then (as issue_coordination counts 按时办结), and those still open whose
   deadline passed in the year by the evaluation's moment (late: not resolving is never better than resolving late);
 - reports on time: the weeks whose reporting deadline fell in the year and had passed, from the planned start; on
-  time when a report covering the week was recorded by the deadline (reporting_cadence.py, as the lights judge it).
-Only events recorded by the evaluation's moment (`known_at`, the end of its date) are given to these folds.
+  time when a report covering the week was recorded by the deadline (reporting_cadence.py, as the lights judge it),
+  each week's deadline by the lights rule version in force on its Monday (published by the evaluation date).
+What a rule version may add (docs/adr/0037):
+- supervision orders on time: the 督办 orders about the project (or one of its issues) closed in the year by their
+  deadline, and those still open whose deadline passed in the year (late);
+- meeting decisions on time: the dispatch meetings' decisions (议定事项, tracked as issues) about the project,
+  judged as issues are;
+- weeks red (a deduction): the ISO weeks of the year up to the evaluation date in which the project's light, as
+  recorded for its days, was red on at least one day.
+Two moments bound what is counted (bitemporally): events recorded by `known_at` are known (the end of the
+evaluation date for a recorded run, now for "as now known"), and what happened after `until` (the end of the
+evaluation date) had not happened yet on it: a resolution, a closure or a deadline moved then is not counted, a
+report for an earlier week recorded then is (late), a milestone recorded then as done on an earlier day is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
 
-from services.scheduling.reporting_cadence import FiledReport, due_weeks, reports_expected_from, week_status
+from services.scheduling.reporting_cadence import (
+    FiledReport,
+    IsoWeek,
+    deadline,
+    reports_expected_from,
+    week_status,
+)
 from shared.catalogue.intake import (
     ProgressReportAccepted,
     ProgressReported,
@@ -40,8 +57,11 @@ from shared.catalogue.issue_coordination import (
     IssueWithdrawn,
     MeetingDecisionTracked,
     ResolutionRejected,
+    SupervisionOrderClosed,
+    SupervisionOrderIssued,
 )
 from shared.catalogue.scheduling import (
+    Colour,
     ExemptionApproved,
     ExemptionRequested,
     ExemptionScope,
@@ -51,6 +71,8 @@ from shared.catalogue.scheduling import (
     PlanContent,
     ReportWeekStatus,
     Rules,
+    RuleVersionPublished,
+    StatusLightChanged,
 )
 from shared.catalogue.year_end import EventRef, Part
 from shared.clock import CHINA
@@ -95,14 +117,57 @@ class Tally:
 
 @dataclass(frozen=True)
 class Period:
-    """What is evaluated: a programme year, on the events recorded by `known_at` (the end of `as_of`)."""
+    """What is evaluated: a programme year as on `as_of`, on the events recorded by `known_at`; `valid_until` (the
+    end of `as_of`, or the moment of recording if earlier) bounds what had happened: the same as `known_at` for a
+    recorded run, earlier for "as now known for" the date."""
 
     year: int
     as_of: date
     known_at: datetime
+    valid_until: datetime | None = None
+
+    @property
+    def until(self) -> datetime:
+        return self.valid_until if self.valid_until is not None else self.known_at
 
     def holds(self, moment: datetime) -> bool:
-        return moment.astimezone(CHINA).year == self.year and moment <= self.known_at
+        return moment.astimezone(CHINA).year == self.year and moment <= self.until
+
+    def happened(self, fact: Fact) -> bool:
+        return fact.recorded_at <= self.until
+
+
+@dataclass(frozen=True)
+class ReportingRules:
+    """The lights rule versions whose weekly deadline judges the reports: those published by the end of the
+    evaluation date (version 1, the defaults, always), so that a version published later changes nothing."""
+
+    versions: tuple[RuleVersionPublished, ...] = ()
+
+    @classmethod
+    def of(cls, facts: Iterable[Fact], period: Period) -> ReportingRules:
+        published = [f.payload for f in facts if isinstance(f.payload, RuleVersionPublished)
+                     and (period.happened(f) or f.payload.version == 1)]  # fmt: skip
+        return cls(tuple(published))
+
+    def in_force(self, day: date) -> RuleVersionPublished | None:
+        candidates = [v for v in self.versions if v.effective_from <= day]
+        return max(candidates, key=lambda v: (v.effective_from, v.version)) if candidates else None
+
+    def used(self, period: Period) -> list[int]:
+        """The versions in force on the Mondays of the year up to the evaluation's moment."""
+        week, last = IsoWeek.of(date(period.year, 1, 1)), period.until.astimezone(CHINA).date()
+        used: set[int] = set()
+        while week.day(1) <= last:
+            if (version := self.in_force(week.day(1))) is not None:
+                used.add(version.version)
+            week = week.next()
+        return sorted(used)
+
+    def for_week(self, week: IsoWeek) -> Rules:
+        """The rules in force on the week's Monday: the reporting period began under them."""
+        version = self.in_force(week.day(1))
+        return version.rules if version is not None else Rules()
 
 
 # -- investment -------------------------------------------------------------------------------------------------
@@ -161,7 +226,8 @@ def milestones(plan: Iterable[Fact], period: Period) -> Tally:
         elif isinstance(p, MilestoneRebaselined) and p.milestone_id in found:
             found[p.milestone_id].due, found[p.milestone_id].due_set_by = p.to_date, fact
         elif isinstance(p, MilestoneCompleted) and p.milestone_id in found and found[p.milestone_id].completed is None:
-            found[p.milestone_id].completed, found[p.milestone_id].done_on = fact, p.done_on
+            if p.done_on <= period.as_of:  # recorded later as done by the date: done on it (as now known)
+                found[p.milestone_id].completed, found[p.milestone_id].done_on = fact, p.done_on
         elif isinstance(p, ExemptionRequested) and p.scope == ExemptionScope.MILESTONE and p.milestone_id:
             exemptions[p.exemption_id] = p.milestone_id
         elif isinstance(p, ExemptionApproved) and exemptions.get(p.exemption_id) in found:
@@ -204,6 +270,8 @@ def issue(steps: Iterable[Fact], period: Period) -> Tally:
     state: _Issue | None = None
     for fact in steps:
         p = fact.payload
+        if not period.happened(fact):
+            break  # recorded after the evaluation date (as now known): not yet resolved nor moved on it
         if state is None:
             state = _Issue(fact)
         if (deadline := _deadline_of(p)) is not None:
@@ -235,7 +303,21 @@ def issue(steps: Iterable[Fact], period: Period) -> Tally:
 # -- reports ----------------------------------------------------------------------------------------------------
 
 
-def reports(project: Iterable[Fact], period: Period, rules: Rules) -> Tally:
+def reporting_weeks(expected_from: date, period: Period, rules: ReportingRules) -> list[tuple[IsoWeek, Rules]]:
+    """The weeks whose deadline fell in the year on or after `expected_from` and had passed by the evaluation's
+    moment, each with the rules that set its deadline (the version in force for that reporting period)."""
+    weeks: list[tuple[IsoWeek, Rules]] = []
+    week = IsoWeek.of(expected_from)
+    while week.day(1) <= period.until.astimezone(CHINA).date():
+        week_rules = rules.for_week(week)
+        due = deadline(week, week_rules)
+        if due.date() >= expected_from and due <= period.until and due.astimezone(CHINA).year == period.year:
+            weeks.append((week, week_rules))
+        week = week.next()
+    return weeks
+
+
+def reports(project: Iterable[Fact], period: Period, rules: ReportingRules) -> Tally:
     planned_start: date | None = None
     basis: Fact | None = None
     filed: list[tuple[FiledReport, Fact]] = []
@@ -249,10 +331,8 @@ def reports(project: Iterable[Fact], period: Period, rules: Rules) -> Tally:
     if planned_start is None:
         return tally
     tally.cite(basis)
-    for week in due_weeks(reports_expected_from(planned_start, period.year), period.known_at, rules):
-        status = week_status(week, rules, [f for f, _ in filed], period.known_at)
-        if status.deadline.astimezone(CHINA).year != period.year:
-            continue
+    for week, week_rules in reporting_weeks(reports_expected_from(planned_start, period.year), period, rules):
+        status = week_status(week, week_rules, [f for f, _ in filed], period.known_at)
         tally.counted += 1
         tally.denominator += 1
         if status.status == ReportWeekStatus.ON_TIME:
@@ -263,16 +343,96 @@ def reports(project: Iterable[Fact], period: Period, rules: Rules) -> Tally:
     return tally
 
 
+# -- what a rule version may add -------------------------------------------------------------------------------
+
+
+def supervision_order(steps: Iterable[Fact], period: Period) -> Tally:
+    """One 督办 order's tally: closed in the year by its deadline (on time) or after it, or still open with its
+    deadline passed in the year (late); nothing counted otherwise."""
+    issued: Fact | None = None
+    closed: Fact | None = None
+    for fact in steps:
+        if not period.happened(fact):
+            break
+        if isinstance(fact.payload, SupervisionOrderIssued):
+            issued = fact
+        elif isinstance(fact.payload, SupervisionOrderClosed):
+            closed = fact
+    tally = Tally()
+    if issued is None:
+        return tally
+    due: datetime = issued.payload.deadline  # type: ignore[attr-defined]
+    if closed is not None:
+        if not period.holds(closed.recorded_at):
+            return tally
+        on_time = closed.recorded_at <= due
+    elif period.holds(due):
+        on_time = False  # still open, its deadline passed in the year
+    else:
+        return tally
+    tally.counted = 1
+    tally.denominator = Decimal(1)
+    tally.numerator = Decimal(1 if on_time else 0)
+    tally.cite(issued, closed)
+    return tally
+
+
+def red_weeks(project: Iterable[Fact], period: Period) -> Tally:
+    """The weeks of the year up to the evaluation date in which the project's light, as recorded for its days, was
+    red on at least one day (numerator), of the weeks it had a light (denominator). A light holds from the day it
+    was evaluated for until the next; a later run for the same day replaces an earlier one."""
+    by_day: dict[date, Fact] = {}
+    for fact in project:
+        p = fact.payload
+        if isinstance(p, StatusLightChanged) and p.as_of <= period.as_of:
+            by_day[p.as_of] = fact
+    tally = Tally()
+    days = sorted(by_day)
+    red: dict[IsoWeek, list[Fact]] = {}
+    lit: set[IsoWeek] = set()
+    for i, day in enumerate(days):
+        fact = by_day[day]
+        last = days[i + 1] - timedelta(days=1) if i + 1 < len(days) else period.as_of
+        first = max(day, date(period.year, 1, 1))
+        week = IsoWeek.of(first)
+        while week.day(1) <= last:
+            if week.day(7) >= date(period.year, 1, 1) and week.day(1) <= date(period.year, 12, 31):
+                lit.add(week)
+                if fact.payload.colour == Colour.RED:  # type: ignore[attr-defined]
+                    red.setdefault(week, []).append(fact)
+            week = week.next()
+    tally.denominator = Decimal(len(lit))
+    tally.numerator = Decimal(len(red))
+    tally.counted = len(red)
+    for facts in red.values():
+        tally.cite(*facts)
+    return tally
+
+
 def project_parts(
-    project: list[Fact], plan: list[Fact], issues: list[list[Fact]], period: Period, rules: Rules
+    project: list[Fact],
+    plan: list[Fact],
+    issues: list[list[Fact]],
+    orders: Sequence[list[Fact]],
+    period: Period,
+    rules: ReportingRules,
 ) -> dict[Part, Tally]:
-    """The four tallies of one project: its own events, its year plan's and each of its issues' (in log order)."""
-    issue_tally = Tally()
+    """Every tally of one project: its own events (registration, reports, lights), its year plan's, each of its
+    issues' (meeting decisions apart) and each of its 督办 orders' (in log order)."""
+    issue_tally, decision_tally, order_tally = Tally(), Tally(), Tally()
     for steps in issues:
-        issue_tally.add(issue(steps, period))
+        tally = issue(steps, period)
+        issue_tally.add(tally)  # decisions count among issues too, as issue_coordination's 按时办结 counts them
+        if steps and isinstance(steps[0].payload, MeetingDecisionTracked):
+            decision_tally.add(tally)
+    for steps in orders:
+        order_tally.add(supervision_order(steps, period))
     return {
         Part.INVESTMENT: investment(project, period),
         Part.MILESTONES: milestones(plan, period),
         Part.ISSUES: issue_tally,
         Part.REPORTS: reports(project, period, rules),
+        Part.SUPERVISION: order_tally,
+        Part.DECISIONS: decision_tally,
+        Part.RED_WEEKS: red_weeks(project, period),
     }

@@ -20,7 +20,7 @@ from shared.catalogue.issue_coordination import (
     IssueResolved,
     ResolutionRejected,
 )
-from shared.catalogue.year_end import Grade, Part, PartScore, Thresholds, UnitScore, Weights
+from shared.catalogue.year_end import CORE_PARTS, Grade, PartScore, Thresholds, UnitScore, Weights
 
 END_2024 = datetime(2024, 12, 31, 15, 59, tzinfo=UTC)
 PERIOD = Period(2024, date(2024, 12, 31), END_2024)
@@ -52,7 +52,7 @@ def test_grades_by_their_lowest_score(score: str, expected: Grade) -> None:
 def _unit(unit_id: str, weighted_parts: list[str]) -> UnitScore:
     parts = [PartScore(part=part, counted=1, numerator=Decimal(1), denominator=Decimal(1), value=Decimal(100),
                        weight=25, weighted=Decimal(w))
-             for part, w in zip(Part, weighted_parts, strict=True)]  # fmt: skip
+             for part, w in zip(CORE_PARTS, weighted_parts, strict=True)]  # fmt: skip
     return UnitScore(unit_id=unit_id, score=Decimal(0), grade=Grade.FAIL, rank=1, project_ids=[], parts=parts)
 
 
@@ -64,8 +64,8 @@ def test_equal_scores_share_a_rank_and_the_next_rank_is_skipped() -> None:
 
 @pytest.mark.parametrize(
     ("weights", "message"),
-    [({"investment_completion": 100}, "缺少"), ({part.value: 30 for part in Part}, "之和须为 100"),
-     ({**{part.value: 25 for part in Part}, "reports_on_time": "25"}, "integer")],
+    [({"investment_completion": 100}, "缺少"), ({part.value: 30 for part in CORE_PARTS}, "之和须为 100"),
+     ({**{part.value: 25 for part in CORE_PARTS}, "reports_on_time": "25"}, "integer")],
 )  # fmt: skip
 def test_weights_name_every_part_once_and_add_up_to_100(weights: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):

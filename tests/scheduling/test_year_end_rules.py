@@ -34,11 +34,19 @@ async def _problem(platform: Platform, path: str, body: dict[str, Any], status: 
     return problem
 
 
+def _units(page: dict[str, Any]) -> dict[str, tuple[str, int, str, int | None, int]]:
+    return {u["unit_id"]: (u["score"], u["rank"], u["grade"], u["run"], u["rule_version"]) for u in page["items"]}
+
+
 async def test_a_rule_version_published_after_the_date_changes_neither_what_was_shown_nor_what_is_known_for_it(
     platform: Platform,
 ) -> None:
     h = await script_2024(platform)
-    shown = await record_2024(platform)
+    shown = await record_2024(platform)  # Sunday 5 January 2025, as of 31 December 2024
+    as_recorded = {u: (s, rank, grade, 1, 1) for u, (s, grade, rank) in EXPECTED_SCORES.items()}
+    assert _units(shown) == as_recorded
+    known = await evaluations(platform, as_known_for="2024-12-31")
+    assert _units(known) == {u: (s, rank, grade, None, 1) for u, (s, grade, rank) in EXPECTED_SCORES.items()}
     # On 5 January 2025 hq publishes version 2 (reports weigh 70), in force from 6 January; it may not reach back.
     rules = {"weights": REPORTS_HEAVY}
     problem = await _problem(platform, "/v1/evaluation-rules", {"effective_from": "2024-12-31", "rules": rules})
@@ -49,6 +57,7 @@ async def test_a_rule_version_published_after_the_date_changes_neither_what_was_
     assert [(v["version"], v["effective_from"]) for v in r.json()["items"]] == [(1, "2000-01-01"), (2, "2025-01-06")]
     # 7 January: version 2 is in force, and 甲 files its week-52 report at last (recorded after 31 December).
     platform.clock.current = cst(date(2025, 1, 7), 10)
+    assert _units(await evaluations(platform, as_known_for="2024-12-31")) == _units(known)  # v2 changes nothing
     body = {"period_start": MONDAYS[7].isoformat(), "period_end": "2024-12-29", "investment_this_period": "500",
             "image_progress_pct": "10"}  # fmt: skip
     report = await post(platform, f"/v1/projects/{h.projects['unit-a']}/progress-reports", body, "unit-a", "intake")
@@ -56,9 +65,21 @@ async def test_a_rule_version_published_after_the_date_changes_neither_what_was_
                {"decision": "accept"}, "hq", "intake")  # fmt: skip
     await platform.synced()
 
-    assert await evaluations(platform) == shown  # as shown: the recorded run, untouched
-    # As now known for 31 December: a second run for 2024 uses the rules in force on that day (version 1) and the
-    # events recorded by its end, so it gives the same scores and parts.
+    # As shown: the recorded run, untouched, on the day it was recorded and after; nothing was shown before it.
+    assert await evaluations(platform) == shown
+    assert await evaluations(platform, as_shown_on="2025-01-05") == shown
+    assert await evaluations(platform, as_shown_on="2025-01-07") == shown
+    r = await platform.scheduling.get("/v1/evaluations", params={"programme_id": "prog", "year": 2024,
+                                      "as_shown_on": "2025-01-04"}, headers=auth(platform.tokens["hq"]))  # fmt: skip
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+    # As now known for 31 December: the late report counts (甲's investment 3500 / 4000 = 87.50, × 40% = 35.00;
+    # the week is late, not on time: reports still 6 / 8), under version 1, the one in force on that day:
+    # 甲 35.00 + 10.00 + 7.50 + 11.25 = 63.75 (合格); 乙 unchanged 85.00.
+    now_known = await evaluations(platform, as_known_for="2024-12-31")
+    assert _units(now_known) == {"unit-a": ("63.75", 2, "pass", None, 1), "unit-b": ("85.00", 1, "good", None, 1)}
+    investment = next(p for p in now_known["items"][1]["parts"] if p["part"] == "investment_completion")
+    assert (investment["numerator"], investment["denominator"], investment["value"]) == ("3500", "4000", "87.50")
+    # A second recorded run for 2024 counts what was known by the end of 31 December (as the first did).
     await post(platform, "/v1/evaluations", {"programme_id": "prog", "year": 2024}, "hq")
     await platform.synced()
     again = await evaluations(platform)
@@ -67,9 +88,10 @@ async def test_a_rule_version_published_after_the_date_changes_neither_what_was_
     assert [{k: v for k, v in u.items() if k not in unchanged} for u in again["items"]] == [
         {k: v for k, v in u.items() if k not in unchanged} for u in shown["items"]]  # fmt: skip
     assert await evaluations(platform, run=1) == shown
+    assert await evaluations(platform, as_shown_on="2025-01-05") == shown
     recomputed = await post(platform, "/v1/evaluations/what-if", {"programme_id": "prog", "year": 2024,
                                                                   "recompute": True}, "hq")  # fmt: skip
-    assert _scores(recomputed["units"]) == {u: (s, rank) for u, (s, _, rank) in EXPECTED_SCORES.items()}
+    assert _scores(recomputed["units"]) == {"unit-a": ("63.75", 2), "unit-b": ("85.00", 1)}
 
 
 async def test_a_what_if_re_ranks_under_other_weights_and_records_nothing(platform: Platform) -> None:
