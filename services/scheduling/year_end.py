@@ -66,7 +66,7 @@ def deducted(items: Decimal, rule: Deduction) -> Decimal:
 def part_score(part: Part, tally: Tally, rules: EvaluationRules) -> PartScore:
     if part in DEDUCTION_PARTS:
         value, weight = deducted(tally.numerator, rules.deductions.root[part]), 0
-        weighted_score = -value
+        weighted_score = Decimal(0) - value  # never "-0.00"
     else:
         value, weight = percent(tally), rules.weights.of(part)
         weighted_score = weighted(value, weight)

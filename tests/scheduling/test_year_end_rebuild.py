@@ -1,5 +1,6 @@
 """Equal after rebuild: scheduling's read model folded again from the log (docs/adr/0012) holds the same evaluation
-rules, recorded runs and ledger of facts, and a recomputation on the rebuilt tables gives the recorded scores."""
+rules, recorded runs and ledger of facts, and a recomputation on the rebuilt tables gives the recorded scores (with
+the parts a rule version adds: 督办 orders, decisions, weeks red, docs/adr/0037)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,17 @@ from services.scheduling.read_model_year_end import evaluation_rule_set, recorde
 from services.scheduling.year_end_parts import Period
 from shared.rebuild import diff_schemas, rebuild
 from tests.scheduling.conftest import Platform
-from tests.scheduling.year_end_history import record_2024, script_2024
+from tests.scheduling.year_end_history import ADDED_RULES, post, record_2024, script_2024, script_added
 
 REBUILT = "scheduling_year_end_rebuild"
 
 
 async def test_the_evaluation_is_equal_after_a_rebuild(platform: Platform) -> None:
-    await script_2024(platform)
+    await script_added(platform, await script_2024(platform))
+    await post(platform, "/v1/evaluation-rules", {"effective_from": "2024-12-31", "rules": ADDED_RULES}, "hq")
+    await platform.synced()
     shown = await record_2024(platform)
+    assert {u["rule_version"] for u in shown["items"]} == {2}
     rt = platform.scheduling_rt
     last = await rt.store.last_seq()
     await rebuild(rt.pool, rt.store, read_model(), REBUILT, until_seq=last)
@@ -31,5 +35,6 @@ async def test_the_evaluation_is_equal_after_a_rebuild(platform: Platform) -> No
         assert rules is not None
         again = await compute(conn, REBUILT, "prog", Period(2024, recorded.as_of, recorded.known_at), rules)
     assert again.units == recorded.units
+    assert {p.part for u in recorded.units for p in u.parts} == set(ADDED_RULES["weights"]) | {"red_weeks"}
     assert [(u.unit_id, str(u.score), u.rank) for u in recorded.units] == [
         (u["unit_id"], u["score"], u["rank"]) for u in shown["items"]]  # fmt: skip

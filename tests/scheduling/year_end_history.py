@@ -37,7 +37,11 @@ from shared.catalogue.issue_coordination import (
     IssueRaised,
     IssueResolved,
     IssueWithdrawn,
+    MeetingDecisionTracked,
+    SupervisionOrderClosed,
+    SupervisionOrderIssued,
 )
+from shared.catalogue.scheduling import Colour, DimensionLight, StatusLightChanged
 from shared.clock import CHINA
 from shared.envelope import Actor, Role
 from shared.eventstore import Context, Position
@@ -211,3 +215,93 @@ async def evaluations(platform: Platform, token: str = "hq", **params: Any) -> d
     assert r.status_code == 200, r.text
     answer: dict[str, Any] = r.json()
     return answer
+
+
+# -- what a rule version may add (docs/adr/0037) ------------------------------------------------------------------
+# After script_2024 (its clock at Friday 27 December 11:00), between then and the end of the year:
+# - 督办 orders: oa1 about 甲, due 30 Dec 18:00, closed 30 Dec 10:00 (on time); oa2 about issue ia2 (so 甲's), due
+#   30 Dec 18:00, never closed (late); ob1 about 乙, due 28 Dec 18:00, closed 30 Dec 11:00 (late); ob2 about 乙,
+#   due 15 Jan 2025 (not counted). 甲 1 / 2 = 50.00; 乙 0 / 1 = 0.00.
+# - a dispatch meeting's decision db1 for 乙 (tracked as an issue), due 30 Dec 18:00, resolved 30 Dec 12:00: on time.
+#   It counts among 乙's issues too: 2 / 3 = 66.67. 甲 has no decision: full marks.
+# - 甲's lights, recorded on 28 December by a catch-up for the days they were evaluated for: red from 18 Nov,
+#   yellow from 2 Dec, red from 20 Dec. Red on a day of ISO weeks 2024-W47, W48, W51, W52 and 2025-W01 (30-31 Dec):
+#   5 weeks red of the 7 it had a light. 乙 has no light: 0 weeks.
+ADDED_RULES = {
+    "weights": {"investment_completion": 30, "milestones_on_time": 30, "issues_resolved_on_time": 10,
+                "reports_on_time": 10, "supervision_orders_on_time": 10, "meeting_decisions_on_time": 10},
+    "deductions": {"red_weeks": {"points_each": "1", "at_most": "3"}},
+}  # fmt: skip
+# 甲: 22.50 + 10.00 (33.33 × 30% = 9.999) + 5.00 + 7.50 + 5.00 + 10.00 − 3.00 (5 weeks, at most 3) = 57.00 (不合格);
+# 乙: 30.00 + 30.00 + 6.67 (66.67 × 10%) + 5.00 + 0.00 + 10.00 − 0.00 = 81.67 (良好).
+EXPECTED_ADDED = {
+    "unit-a": {"investment_completion": ("75.00", 30, "22.50"), "milestones_on_time": ("33.33", 30, "10.00"),
+               "issues_resolved_on_time": ("50.00", 10, "5.00"), "reports_on_time": ("75.00", 10, "7.50"),
+               "supervision_orders_on_time": ("50.00", 10, "5.00"),
+               "meeting_decisions_on_time": ("100.00", 10, "10.00"), "red_weeks": ("3.00", 0, "-3.00")},
+    "unit-b": {"investment_completion": ("100.00", 30, "30.00"), "milestones_on_time": ("100.00", 30, "30.00"),
+               "issues_resolved_on_time": ("66.67", 10, "6.67"), "reports_on_time": ("50.00", 10, "5.00"),
+               "supervision_orders_on_time": ("0.00", 10, "0.00"),
+               "meeting_decisions_on_time": ("100.00", 10, "10.00"), "red_weeks": ("0.00", 0, "0.00")},
+}  # fmt: skip
+EXPECTED_ADDED_SCORES = {"unit-a": ("57.00", "fail", 2), "unit-b": ("81.67", "good", 1)}
+
+
+async def _order(platform: Platform, h: History, order_id: str, unit: str, due: datetime, **about: str) -> None:
+    issued = SupervisionOrderIssued(
+        deadline=due, deadline_source=DeadlineSource.HQ, target_unit_id=unit, programme_id="prog",
+        subject=f"督办 {order_id}", requirement="限期整改", **about,
+    )  # fmt: skip
+    stored = await platform.scheduling_rt.store.append("supervision_order", order_id, issued, expected=Position(),
+                                                       context=HQ_CTX)  # fmt: skip
+    h.positions[order_id] = Position().after(stored)
+
+
+async def _close(platform: Platform, h: History, order_id: str) -> None:
+    stored = await platform.scheduling_rt.store.append(
+        "supervision_order", order_id, SupervisionOrderClosed(conclusion="整改到位"), expected=h.positions[order_id],
+        context=HQ_CTX,
+    )  # fmt: skip
+    h.positions[order_id] = Position().after(stored)
+
+
+def _light(project_id: str, day: date, colour: Colour, previous: Colour | None) -> StatusLightChanged:
+    dimension = DimensionLight(colour=colour, reasons=[] if colour == Colour.GREEN else ["测试"])
+    return StatusLightChanged(
+        project_id=project_id, as_of=day, colour=colour, previous_colour=previous, milestones=dimension,
+        investment=dimension, reporting=dimension, rule_version=1,
+    )  # fmt: skip
+
+
+async def script_added(platform: Platform, h: History) -> None:
+    """The orders, the decision and the lights above, appended as their services write them."""
+    a, b = "unit-a", "unit-b"
+    due_30 = cst(date(2024, 12, 30), 18)
+    platform.clock.current = cst(date(2024, 12, 27), 12)
+    await _order(platform, h, "oa1", a, due_30, project_id=h.projects[a])
+    await _order(platform, h, "oa2", a, due_30, issue_id="ia2")
+    await _order(platform, h, "ob1", b, cst(date(2024, 12, 28), 18), project_id=h.projects[b])
+    await _order(platform, h, "ob2", b, cst(date(2025, 1, 15), 18), project_id=h.projects[b])
+    platform.clock.current = cst(date(2024, 12, 27), 16)
+    tracked = MeetingDecisionTracked(
+        meeting_id="meeting-1", decision_id="d1", text="协调设备进场", owner_unit_id=b, deadline_day=date(2024, 12, 30),
+        deadline=due_30, project_id=h.projects[b], programme_id="prog", decided_by="hq",
+    )  # fmt: skip
+    h.issues["db1"] = b
+    await _issue_event(platform, h, "db1", tracked, HQ_CTX)
+    platform.clock.current = cst(date(2024, 12, 28), 9)
+    light = Position()
+    for day, colour, previous in ((date(2024, 11, 18), Colour.RED, None),
+                                  (date(2024, 12, 2), Colour.YELLOW, Colour.RED),
+                                  (date(2024, 12, 20), Colour.RED, Colour.YELLOW)):  # fmt: skip
+        stored = await platform.scheduling_rt.store.append(
+            "light", h.projects[a], _light(h.projects[a], day, colour, previous), expected=light, context=HQ_CTX
+        )
+        light = Position().after(stored)
+    platform.clock.current = cst(date(2024, 12, 30), 10)
+    await _close(platform, h, "oa1")
+    platform.clock.current = cst(date(2024, 12, 30), 11)
+    await _close(platform, h, "ob1")
+    platform.clock.current = cst(date(2024, 12, 30), 12)
+    await _issue_event(platform, h, "db1", IssueResolved(answer="设备已进场"), unit_ctx(b))
+    await platform.synced()
