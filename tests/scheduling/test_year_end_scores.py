@@ -3,13 +3,23 @@ parts as counted by hand, every part traceable to the events behind it, and who 
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from shared.catalogue import CATALOGUE
 from tests.platform import auth
 from tests.scheduling.conftest import Platform
-from tests.scheduling.year_end_history import EXPECTED, EXPECTED_SCORES, History, evaluations, record_2024, script_2024
+from tests.scheduling.year_end_history import (
+    EXPECTED,
+    EXPECTED_SCORES,
+    History,
+    cst,
+    evaluations,
+    post,
+    record_2024,
+    script_2024,
+)
 
 PROG_2024 = {"programme_id": "prog", "year": 2024}
 PART_TYPES = {
@@ -106,3 +116,28 @@ async def test_a_unit_reads_its_own_a_leader_its_sponsored_units_and_only_wide_r
     r = await platform.scheduling.post("/v1/evaluations", json={"programme_id": "prog"},
                                        headers=auth(platform.tokens["unit-a"]))  # fmt: skip
     assert r.status_code == 403
+
+
+async def test_each_week_is_judged_by_the_deadline_of_the_lights_rule_version_in_force_for_it(
+    platform: Platform,
+) -> None:
+    # Early in 2024 hq publishes lights rule version 2: from Monday 2 December (week 49) reports are due by
+    # Wednesday 17:00. Weeks 45-48 keep Friday 17:00 (version 1 was in force for them).
+    platform.clock.current = cst(date(2024, 1, 2), 9)
+    strict = {"effective_from": "2024-12-02", "rules": {"report_deadline_weekday": 3}}
+    await post(platform, "/v1/rules", strict, "hq")
+    await platform.synced()
+    await script_2024(platform)
+    answer = await record_2024(platform)
+    # 甲: W45, W46, W48 on time by Friday; W47 late (Saturday); W49-W51 filed on Fridays, after Wednesday: late;
+    # W52 never: 3 / 8 = 37.50, × 15% = 5.625 -> 5.63; 30.00 + 10.00 + 7.50 + 5.63 = 53.13.
+    # (Judged all year by the version in force on 31 December, it would be 0 / 8.) 乙 is unchanged: 4 / 8.
+    units = {u["unit_id"]: u for u in answer["items"]}
+    reports = {unit: next(p for p in u["parts"] if p["part"] == "reports_on_time") for unit, u in units.items()}
+    assert {unit: (p["numerator"], p["denominator"], p["value"]) for unit, p in reports.items()} == {
+        "unit-a": ("3", "8", "37.50"), "unit-b": ("4", "8", "50.00")}  # fmt: skip
+    assert {unit: (u["score"], u["rank"]) for unit, u in units.items()} == {
+        "unit-a": ("53.13", 2), "unit-b": ("85.00", 1)}  # fmt: skip
+    r = await platform.scheduling.get("/v1/evaluations/units/unit-a", params=PROG_2024,
+                                      headers=auth(platform.tokens["hq"]))  # fmt: skip
+    assert (r.json()["reporting_rule_version"], r.json()["reporting_rule_versions"]) == (2, [1, 2])
