@@ -19,6 +19,7 @@ DEFAULT_SCHEDULES = {
     "notification_digest_daily": "daily 08:00", "notification_digest_weekly": "weekly mon 08:00",
     "leader_weekly_digest": "weekly mon 08:30",
     "audit_seal": "every 5m",  # audit's seal of the log (docs/adr/0030)
+    "year_end_evaluation": "daily 07:00",  # scheduling records each closed programme year's evaluation (ADR 0037)
 }  # fmt: skip
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated
 
 import asyncpg
@@ -50,6 +50,7 @@ from shared.eventstore import Context
 from shared.runtime import Runtime
 
 DEFAULT_EVALUATION_RULES_EVENT_ID = uuid.UUID("3c7e9a1b-2d4f-4e6a-8b0c-1d2e3f4a5b6c")
+CLOSING_NAMESPACE = uuid.UUID("8e1f0c52-7a3b-4d9e-9c21-5b6d4e3f2a10")  # the year-end timer's event ids
 Slug = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Year = Annotated[int, Field(ge=2000, le=2100, strict=True)]
 
@@ -156,6 +157,65 @@ async def record(rt: Runtime, cmd: RecordEvaluation, meta: CommandMeta, *, now: 
             reporting_rule_versions=computed.reporting_rule_versions, units=computed.units,
         ),
         meta, scope=f"evaluation:{cmd.programme_id}:{year}",
+    )  # fmt: skip
+
+
+def closing_day(year: int) -> date:
+    """The day the timer records a programme year's evaluation: the first working day after it ends, taken as the
+    first weekday after New Year's Day (scheduling keeps no holiday calendar: issue_coordination owns it)."""
+    day = date(year + 1, 1, 2)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
+
+
+def closing_event_id(programme_id: str, year: int) -> uuid.UUID:
+    return uuid.uuid5(CLOSING_NAMESPACE, year_end.evaluation_id(programme_id, year))
+
+
+async def record_closed_years(rt: Runtime, day: date, now: datetime, ctx: Context) -> list[Outcome]:
+    """The year-end timer's work on `day`: from the closing day of a programme year on, record its evaluation as of
+    31 December, once. Idempotent across replicas and restarts: nothing is appended when a run as of the whole year
+    (as of 31 December, counting what was known by its end) is recorded already (by hq or by an earlier timer run),
+    and the event id is derived from the programme year, so that two replicas racing append it once. Answers what
+    was appended (an outcome per programme year recorded now)."""
+    year = day.year - 1
+    if day < closing_day(year):
+        return []
+    async with rt.pool.acquire() as conn:
+        rows = await conn.fetch(f"SELECT id FROM {rt.schema}.programmes WHERE year = $1 ORDER BY id", year)
+    outcomes = [await _record_closing(rt, r["id"], year, now, ctx) for r in rows]
+    return [outcome for outcome in outcomes if outcome is not None and outcome.appended]
+
+
+def _closed(state: year_end.EvaluationState | None, as_of: date) -> bool:
+    return state is not None and any(r.as_of == as_of and r.known_at == end_of_day(as_of) for r in state.runs)
+
+
+async def _record_closing(rt: Runtime, programme_id: str, year: int, now: datetime, ctx: Context) -> Outcome | None:
+    as_of = date(year, 12, 31)
+    async with rt.pool.acquire() as conn:
+        if _closed(await recorded_evaluation(conn, rt.schema, year_end.evaluation_id(programme_id, year)), as_of):
+            return None  # recorded already: no need to compute it again
+        rules = (await evaluation_rule_set(conn, rt.schema)).in_force(as_of)
+        if rules is None:
+            raise invalid("as_of", "该日尚无生效的考评规则")
+        period = Period(year, as_of, min(end_of_day(as_of), now))
+        computed = await compute(conn, rt.schema, programme_id, period, rules)
+
+    def decide(state: year_end.EvaluationState | None) -> YearEndEvaluationRecorded | None:
+        if _closed(state, as_of):
+            return None
+        return year_end.decide_record(
+            state, programme_id=programme_id, year=year, as_of=as_of, known_at=period.known_at, rules=rules,
+            reporting_rule_version=computed.reporting_rule_version,
+            reporting_rule_versions=computed.reporting_rule_versions, units=computed.units,
+        )  # fmt: skip
+
+    return await execute(
+        pool=rt.pool, store=rt.store, schema=rt.schema, spec=EVALUATIONS,
+        aggregate_id=year_end.evaluation_id(programme_id, year), decide=decide, context=ctx,
+        event_id=closing_event_id(programme_id, year),
     )  # fmt: skip
 
 
