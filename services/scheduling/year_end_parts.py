@@ -5,7 +5,8 @@ tallies. What each part counts (docs/adr/0032):
 - investment completion: the year's accepted investment (reports whose period ends in the year; a report recorded
   before the review existed counts at once) over the annual planned investment (as registered or last amended);
 - milestones on time: the year plan's milestones completed, or due by the evaluation date, not excused by an
-  approved exemption; on time when completed on or before the date due (baseline, moved only by a re-baseline);
+  approved exemption; on time when completed on or before the date due (baseline, moved only by a re-baseline; as
+  the plan stood on the date, while a completion or an exemption recorded later about it counts: a correction);
 - issues resolved on time: the project's issues resolved in the year (the resolution that stands), on time when
   recorded by the deadline they had then (as issue_coordination counts 按时办结), and those still open whose
   deadline passed in the year by the evaluation's moment (late: not resolving is never better than resolving late);
@@ -217,6 +218,8 @@ def milestones(plan: Iterable[Fact], period: Period) -> Tally:
     exemptions: dict[str, str] = {}  # exemption id -> milestone id
     for fact in plan:
         p = fact.payload
+        if isinstance(p, PlanContent | PlanBaselineApproved | MilestoneRebaselined) and not period.happened(fact):
+            continue  # the plan as it stood on the evaluation date: a later revision or re-baseline had not happened
         if isinstance(p, PlanContent):  # drafted or revised: the milestones as a whole
             found = {m.milestone_id: _Milestone(m.planned_date, fact) for m in p.milestones}
         elif isinstance(p, PlanBaselineApproved):
@@ -271,7 +274,7 @@ def issue(steps: Iterable[Fact], period: Period) -> Tally:
     for fact in steps:
         p = fact.payload
         if not period.happened(fact):
-            break  # recorded after the evaluation date (as now known): not yet resolved nor moved on it
+            continue  # recorded after the evaluation date (as now known): not yet resolved nor moved on it
         if state is None:
             state = _Issue(fact)
         if (deadline := _deadline_of(p)) is not None:
@@ -353,7 +356,7 @@ def supervision_order(steps: Iterable[Fact], period: Period) -> Tally:
     closed: Fact | None = None
     for fact in steps:
         if not period.happened(fact):
-            break
+            continue  # not yet issued nor closed on the evaluation date
         if isinstance(fact.payload, SupervisionOrderIssued):
             issued = fact
         elif isinstance(fact.payload, SupervisionOrderClosed):
@@ -392,14 +395,14 @@ def red_weeks(project: Iterable[Fact], period: Period) -> Tally:
     lit: set[IsoWeek] = set()
     for i, day in enumerate(days):
         fact = by_day[day]
-        last = days[i + 1] - timedelta(days=1) if i + 1 < len(days) else period.as_of
+        # The days it held, within the year and up to the evaluation date (a red 2024 December is not 2025's).
         first = max(day, date(period.year, 1, 1))
+        last = min(days[i + 1] - timedelta(days=1) if i + 1 < len(days) else period.as_of, period.as_of)
         week = IsoWeek.of(first)
-        while week.day(1) <= last:
-            if week.day(7) >= date(period.year, 1, 1) and week.day(1) <= date(period.year, 12, 31):
-                lit.add(week)
-                if fact.payload.colour == Colour.RED:  # type: ignore[attr-defined]
-                    red.setdefault(week, []).append(fact)
+        while first <= last and week.day(1) <= last:
+            lit.add(week)
+            if fact.payload.colour == Colour.RED:  # type: ignore[attr-defined]
+                red.setdefault(week, []).append(fact)
             week = week.next()
     tally.denominator = Decimal(len(lit))
     tally.numerator = Decimal(len(red))

@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from services.scheduling.year_end import grade, percent, ranked, weighted
-from services.scheduling.year_end_parts import Fact, Period, Tally, issue
+from services.scheduling.year_end_parts import Fact, Period, Tally, issue, red_weeks
 from shared.catalogue.issue_coordination import (
     DeadlineSource,
     IssueAssigned,
@@ -20,6 +20,7 @@ from shared.catalogue.issue_coordination import (
     IssueResolved,
     ResolutionRejected,
 )
+from shared.catalogue.scheduling import Colour, DimensionLight, StatusLightChanged
 from shared.catalogue.year_end import CORE_PARTS, Grade, PartScore, Thresholds, UnitScore, Weights
 
 END_2024 = datetime(2024, 12, 31, 15, 59, tzinfo=UTC)
@@ -97,3 +98,39 @@ def test_an_open_issue_counts_late_once_its_deadline_passed_in_the_year_and_not_
     assert (issue(steps, PERIOD).numerator, issue(steps, PERIOD).denominator) == (0, 1)
     before_due = Period(2024, date(2024, 6, 9), datetime(2024, 6, 9, 15, 59, tzinfo=UTC))
     assert issue(steps, before_due).counted == 0
+
+
+def _light(seq: int, day: date, colour: Colour) -> Fact:
+    dimension = DimensionLight(colour=colour)
+    payload = StatusLightChanged(project_id="p", as_of=day, colour=colour, milestones=dimension, investment=dimension,
+                                 reporting=dimension, rule_version=1)  # fmt: skip
+    return Fact(seq, str(uuid.uuid4()), "StatusLightChanged", "p", END_2024, payload)
+
+
+def test_weeks_red_are_the_weeks_of_the_year_up_to_the_date_with_a_red_day() -> None:
+    lights = [_light(1, date(2023, 12, 28), Colour.RED),  # red over New Year: 2024-W01 (1-7 Jan) counts, 2023 not
+              _light(2, date(2024, 1, 3), Colour.GREEN),
+              _light(3, date(2024, 3, 10), Colour.RED),  # a Sunday: W10 red by one day
+              _light(4, date(2024, 3, 11), Colour.YELLOW),
+              _light(5, date(2024, 12, 30), Colour.RED)]  # fmt: skip
+    # Up to 31 December: red W01, W10 and the 2025-W01 days of 2024 (30-31 Dec); lit every week of 2024 (W01-W52
+    # and 2025-W01's two days): 53 weeks.
+    tally = red_weeks(lights, PERIOD)
+    assert (tally.numerator, tally.denominator) == (3, 53)
+    assert [ref.seq for ref in tally.refs()] == [1, 3, 5]
+    # As of 10 March: W01 and W10 red, of W01-W10.
+    march = Period(2024, date(2024, 3, 10), datetime(2024, 3, 10, 15, 59, tzinfo=UTC))
+    assert (red_weeks(lights, march).numerator, red_weeks(lights, march).denominator) == (2, 10)
+    # Year 2025 as of 5 January: the red from 30 December holds into 2025-W01 (its 2025 days): 1 of 1.
+    next_year = Period(2025, date(2025, 1, 5), datetime(2025, 1, 5, 15, 59, tzinfo=UTC))
+    assert (red_weeks(lights, next_year).numerator, red_weeks(lights, next_year).denominator) == (1, 1)
+
+
+def test_as_now_known_a_resolution_recorded_after_the_date_had_not_happened_on_it() -> None:
+    steps = [_fact(1, RAISED, datetime(2024, 6, 1, tzinfo=UTC)), _fact(2, ASSIGNED, datetime(2024, 6, 1, tzinfo=UTC)),
+             _fact(3, IssueResolved(answer="a"), datetime(2024, 6, 20, tzinfo=UTC))]  # fmt: skip
+    # As now known (everything recorded) for 15 June: open then, its deadline (10 June) passed: late.
+    known_for_15_june = Period(2024, date(2024, 6, 15), END_2024, datetime(2024, 6, 15, 15, 59, tzinfo=UTC))
+    tally = issue(steps, known_for_15_june)
+    assert (tally.numerator, tally.denominator) == (0, 1)
+    assert [ref.seq for ref in tally.refs()] == [1, 2]
