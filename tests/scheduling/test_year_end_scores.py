@@ -141,3 +141,12 @@ async def test_each_week_is_judged_by_the_deadline_of_the_lights_rule_version_in
     r = await platform.scheduling.get("/v1/evaluations/units/unit-a", params=PROG_2024,
                                       headers=auth(platform.tokens["hq"]))  # fmt: skip
     assert (r.json()["reporting_rule_version"], r.json()["reporting_rule_versions"]) == (2, [1, 2])
+    # On 6 January hq publishes lights version 3, reaching back to 4 November (lights rules may): Monday 17:00.
+    # Published after 31 December, it changes neither what was shown nor what is now known for that day.
+    platform.clock.current = cst(date(2025, 1, 6), 9)
+    await post(platform, "/v1/rules", {"effective_from": "2024-11-04", "rules": {"report_deadline_weekday": 1}}, "hq")
+    await platform.synced()
+    assert await evaluations(platform, as_shown_on="2025-01-06") == answer
+    known = await evaluations(platform, as_known_for="2024-12-31")
+    assert {u["unit_id"]: (u["score"], u["rank"], u["run"]) for u in known["items"]} == {
+        "unit-a": ("53.13", 2, None), "unit-b": ("85.00", 1, None)}  # fmt: skip
