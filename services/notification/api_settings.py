@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from services.notification import handlers_settings as h
-from services.notification import policies
+from services.notification import history, policies
 from services.notification.api import OrgQuery
 from services.notification.commands import (
     ConfigureContactPoint,
@@ -19,8 +19,11 @@ from services.notification.commands import (
     PublishRoutingRules,
     SubscribeBody,
 )
+from services.notification.domain_rules import RULE_SET_ID
+from services.notification.domain_subscriptions import SubscriptionState
 from services.notification.queries_settings import settings_of
 from services.notification.read_model_facts import RULE_SETS
+from services.notification.read_model_subscriptions import SUBSCRIPTIONS
 from services.notification.responses import Written
 from services.notification.responses_settings import (
     ContactPointView,
@@ -36,6 +39,8 @@ from shared.command_bodies import command_from
 from shared.commands import Outcome, load
 from shared.envelope import Role
 from shared.paging import Page, PagingDep
+from shared.runtime import Runtime
+from shared.time_travel import AsOf, AsOfDep
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, require_roles, written
 
 router = APIRouter(prefix="/v1")
@@ -61,13 +66,29 @@ def _setting(item_id: str, outcome: Outcome, response: Response, status: int, lo
     return SettingWritten(id=item_id, org_id=outcome.aggregate_id, version=body["version"], seq=body["seq"])
 
 
-@router.get("/contact-points", tags=["contact-points"], summary="联系方式列表(密钥只显示提示)",
-            dependencies=[MinSeqDep])  # fmt: skip
+SETTINGS_AS_OF = (
+    "给出 as_of 时为历史视图:该机构的设置(联系方式、接收偏好、订阅)在该时刻的状态,由其事件日志折叠而成;该时刻尚未"
+    "设置过时与从未设置的机构相同(空列表或默认偏好、版本号 0,不返回 404)。"
+)
+
+
+async def settings_then(rt: Runtime, org: str, as_of: AsOf | None, response: Response) -> tuple[SubscriptionState, int]:
+    """An organisation's settings now (the read model), or folded from the log up to `as_of`; its version then."""
+    if as_of is None:
+        return await settings_of(rt.pool, rt.schema, org)
+    state, events = await history.folded_until(rt.store, SUBSCRIPTIONS, org, as_of.moment)
+    as_of.mark(response)
+    return state or SubscriptionState(org_id=org), history.version_of(events)
+
+
+@router.get("/contact-points", tags=["contact-points"], summary="联系方式列表(密钥只显示提示;可查历史时刻 as_of)",
+            description=SETTINGS_AS_OF, dependencies=[MinSeqDep])  # fmt: skip
 async def list_contact_points(
-    rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep, org_id: OrgQuery = None
-) -> Page[ContactPointView]:
+    rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep, as_of: AsOfDep, response: Response,
+    org_id: OrgQuery = None,
+) -> Page[ContactPointView]:  # fmt: skip
     org = policies.readable_org(principal, org_id)
-    state, _ = await settings_of(rt.pool, rt.schema, org)
+    state, _ = await settings_then(rt, org, as_of, response)
     points = [contact_point_view(org, p) for _, p in sorted(state.contact_points.items())]
     return Page(items=paging.cut(points), total=len(points), **paging.echo())
 
@@ -96,12 +117,13 @@ async def remove_contact_point(contact_point_id: ContactPointId, rt: RuntimeDep,
     return _setting(contact_point_id, outcome, response, 200, f"/v1/contact-points?org_id={outcome.aggregate_id}")
 
 
-@router.get("/preferences", tags=["preferences"], summary="接收偏好(各紧急程度的渠道、免打扰时段、汇总推送)",
-            dependencies=[MinSeqDep])  # fmt: skip
-async def get_preferences(rt: RuntimeDep, principal: PrincipalDep, response: Response,
+@router.get("/preferences", tags=["preferences"],
+            summary="接收偏好(各紧急程度的渠道、免打扰时段、汇总推送;可查历史时刻 as_of)",
+            description=SETTINGS_AS_OF + "版本号(ETag)为该时刻设置的版本。", dependencies=[MinSeqDep])  # fmt: skip
+async def get_preferences(rt: RuntimeDep, principal: PrincipalDep, as_of: AsOfDep, response: Response,
                           org_id: OrgQuery = None) -> PreferencesView:  # fmt: skip
     org = policies.readable_org(principal, org_id)
-    state, version = await settings_of(rt.pool, rt.schema, org)
+    state, version = await settings_then(rt, org, as_of, response)
     response.headers["ETag"] = f'"{version}"'
     return PreferencesView(org_id=org, version=version, preferences=state.preferences)
 
@@ -112,12 +134,14 @@ async def set_preferences(body: PreferencesBody, rt: RuntimeDep, meta: MetaDep, 
     return _written(outcome, response, 200, f"/v1/preferences?org_id={outcome.aggregate_id}")
 
 
-@router.get("/subscriptions", tags=["subscriptions"], summary="订阅列表", dependencies=[MinSeqDep])
+@router.get("/subscriptions", tags=["subscriptions"], summary="订阅列表(可查历史时刻 as_of)",
+            description=SETTINGS_AS_OF, dependencies=[MinSeqDep])  # fmt: skip
 async def list_subscriptions(
-    rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep, org_id: OrgQuery = None
-) -> Page[SubscriptionView]:
+    rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep, as_of: AsOfDep, response: Response,
+    org_id: OrgQuery = None,
+) -> Page[SubscriptionView]:  # fmt: skip
     org = policies.readable_org(principal, org_id)
-    state, _ = await settings_of(rt.pool, rt.schema, org)
+    state, _ = await settings_then(rt, org, as_of, response)
     items = [subscription_view(org, s) for _, s in sorted(state.subscriptions.items())]
     return Page(items=paging.cut(items), total=len(items), **paging.echo())
 
@@ -137,10 +161,18 @@ async def unsubscribe(
     return _setting(subscription_id, outcome, response, 200, f"/v1/subscriptions?org_id={outcome.aggregate_id}")
 
 
-@router.get("/routing-rules", tags=["routing-rules"], summary="路由规则版本(事件类型、条件 -> 接收方 -> 紧急程度)",
-            dependencies=[MinSeqDep])  # fmt: skip
-async def list_routing_rules(rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep) -> Page[RoutingRulesPublished]:
-    state = (await load(rt.pool, rt.store, rt.schema, RULE_SETS, "default")).state
+@router.get("/routing-rules", tags=["routing-rules"],
+            summary="路由规则版本(事件类型、条件 -> 接收方 -> 紧急程度;可查历史时刻 as_of)",
+            description="给出 as_of 时为历史视图:该时刻已发布的路由规则版本(由事件日志折叠);之后发布的版本(即使生效日期"
+            "更早)不列出;该时刻尚无版本时为空列表。", dependencies=[MinSeqDep])  # fmt: skip
+async def list_routing_rules(
+    rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep, as_of: AsOfDep, response: Response
+) -> Page[RoutingRulesPublished]:
+    if as_of is None:
+        state = (await load(rt.pool, rt.store, rt.schema, RULE_SETS, RULE_SET_ID)).state
+    else:
+        state, _ = await history.folded_until(rt.store, RULE_SETS, RULE_SET_ID, as_of.moment)
+        as_of.mark(response)
     versions = state.versions if state else []
     return Page(items=paging.cut(versions), total=len(versions), **paging.echo())
 

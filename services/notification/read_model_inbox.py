@@ -52,7 +52,8 @@ CREATE INDEX IF NOT EXISTS notifications_unread ON {s}.notifications (org_id, se
 """
 
 
-def _request_row(event: StoredEvent, p: NotificationRequested) -> Row:
+def request_row(event: StoredEvent, p: NotificationRequested) -> Row:
+    """A requested notification's columns (COLUMNS' order): the row the read model inserts, the as-of fold starts."""
     env = event.envelope
     link = p.link
     return (p.notification_id, env.aggregate_id, event.seq, env.recorded_at, p.source_event_id, p.source_event_type,
@@ -91,7 +92,7 @@ class InboxReadModel:
         for event in mine:
             payload: Any = CATALOGUE.payload_of(event)
             if isinstance(payload, NotificationRequested):
-                requested.append(_request_row(event, payload))
+                requested.append(request_row(event, payload))
                 gathered.extend((held_id, payload.notification_id) for held_id in payload.digest_of)
             elif isinstance(payload, NotificationDigested):
                 held.append((payload.notification_id, payload.digest.value))

@@ -25,6 +25,7 @@ from tests.notification.delivery_helpers import (
     verified,
     webhook_point,
 )
+from tests.notification.test_inbox_as_of import inbox_then
 from tests.platform import wait_until
 
 __all__ = ["receiver"]  # the receiver fixture, used by name
@@ -110,6 +111,8 @@ async def test_after_the_last_try_a_dead_letter_that_hq_resends_with_the_same_ke
     spent = datetime.fromisoformat(log[-1]["attempted_at"]) - datetime.fromisoformat(log[0]["attempted_at"])
     assert spent <= timedelta(minutes=10)  # at least 5 attempts within 10 minutes
     await reaches(platform, nid, "failed")
+    dead_letter_moment = platform.clock.now().isoformat()
+    platform.clock.advance(timedelta(seconds=1))  # hq resends after the moment of the dead letter
 
     r = await platform.notification.get("/v1/dead-letters", headers=platform.h("hq"))
     assert r.status_code == 200, r.text
@@ -157,6 +160,11 @@ async def test_after_the_last_try_a_dead_letter_that_hq_resends_with_the_same_ke
     assert [a["attempt"] for a in filtered.json()["items"]] == [8]
     bad = await platform.notification.get("/v1/deliveries", params={"period": "2024-13"}, headers=platform.h("hq"))
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "period"
+
+    # The inbox as of the dead letter, before hq resent it (folded from the log): failed after 6 tries then.
+    [then] = [i for i in (await inbox_then(platform, "unit-b", dead_letter_moment))["items"] if i["id"] == nid]
+    [now] = [i for i in (await platform.inbox("unit-b"))["items"] if i["id"] == nid]
+    assert (then["status"], then["attempts"], now["status"], now["attempts"]) == ("failed", 6, "delivered", 8)
 
 
 async def test_quiet_hours_defer_until_their_end_and_critical_goes_through(

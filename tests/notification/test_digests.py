@@ -22,6 +22,7 @@ from tests.notification.delivery_helpers import (
     verified,
     webhook_point,
 )
+from tests.notification.test_inbox_as_of import inbox_then
 from tests.platform import running, runtime_of, wait_until
 
 __all__ = ["receiver"]  # the receiver fixture, used by name
@@ -62,6 +63,7 @@ async def test_a_daily_digest_gathers_what_was_held_once_with_two_replicas(
     assert [r.headers["webhook-id"] for r in receiver.received] == [urgent]
     assert await inbox_digests(platform, held) == [("digest", "daily", None)] * 3  # the inbox says they wait
 
+    held_moment = platform.clock.now().isoformat()
     second = platform.notification_app("notification-2")
     async with running(second):
         replicas = [platform.notification_rt, runtime_of(second)]
@@ -91,6 +93,14 @@ async def test_a_daily_digest_gathers_what_was_held_once_with_two_replicas(
     assert status == "delivered"
     titles = [item["title"] for item in (await platform.inbox("unit-b"))["items"]]
     assert titles.count("每日通知汇总(2024-01-02,共 3 条)") == 1
+
+    # As of before the digest ran (folded from the log): the three held, no digest yet; as of now: the live list.
+    then = {i["id"]: i for i in (await inbox_then(platform, "unit-b", held_moment))["items"]}
+    assert [(then[nid]["status"], then[nid]["digest"], then[nid]["digest_id"]) for nid in held] == [
+        ("digest", "daily", None)
+    ] * 3
+    assert digest["notification_id"] not in then
+    assert await inbox_then(platform, "unit-b", "2099-01-01") == await platform.inbox("unit-b")
 
 
 async def test_each_sponsoring_leader_gets_one_weekly_digest_of_its_projects(platform: Platform) -> None:
