@@ -37,6 +37,15 @@ def event_ledger(table: str, id_column: str, aggregate_type: str, *, with_actor:
     return RowTable(table, columns, dict.fromkeys(names, _timeline_row if with_actor else _step_row))
 
 
+TIMELINE_FIELDS = ("seq", "type", "recorded_at", "actor_org_id", "actor_role", "payload")  # what its queries answer
+
+
+def timeline_rows(events: Sequence[StoredEvent]) -> list[dict[str, Any]]:
+    """The rows a `with_actor` ledger holds of these events (payload as JSON text), without the aggregate's id: a
+    timeline as of a moment is the aggregate's events recorded by then, read from the log (shared.time_travel)."""
+    return [dict(zip(TIMELINE_FIELDS, row[:1] + row[2:], strict=True)) for row in map(_timeline_row, events)]
+
+
 @dataclass(frozen=True)
 class LedgeredAggregate:
     """A read-model part (shared.projection.ReadModel): the aggregate table, its ledger and their indexes (SQL with

@@ -173,19 +173,28 @@ async def _direct_batch(store: EventStore, subject: str, seq: int, batch: int) -
     return chunk
 
 
-async def fold_as_of(
-    store: EventStore, aggregate: Folding[S], aggregate_id: str, moment: datetime, *, noun: str
-) -> Historical[S]:
-    """The aggregate folded from its events recorded by `moment`; Problem 404 (naming `noun`, e.g. "项目") when it
-    did not exist then, or never did."""
+async def existing_events_as_of(
+    store: EventStore, aggregate_type: str, aggregate_id: str, moment: datetime, *, noun: str
+) -> list[StoredEvent]:
+    """The aggregate's events recorded by `moment` (an aggregate's timeline then); Problem 404 (naming `noun`, e.g.
+    "项目") when it did not exist then, or never did."""
     if not subject_token_ok(aggregate_id):
         raise Problem(404, f"{noun}不存在")
-    events, later = await events_until(store, aggregate.aggregate_type, aggregate_id, moment)
+    events, later = await events_until(store, aggregate_type, aggregate_id, moment)
     if not events:
         if later:
             shown = moment.astimezone(CHINA).isoformat(timespec="seconds")
             raise Problem(404, f"{noun}在 {shown}(北京时间)尚不存在", as_of=moment.isoformat())
         raise Problem(404, f"{noun}不存在")
+    return events
+
+
+async def fold_as_of(
+    store: EventStore, aggregate: Folding[S], aggregate_id: str, moment: datetime, *, noun: str
+) -> Historical[S]:
+    """The aggregate folded from its events recorded by `moment`; Problem 404 (naming `noun`, e.g. "项目") when it
+    did not exist then, or never did."""
+    events = await existing_events_as_of(store, aggregate.aggregate_type, aggregate_id, moment, noun=noun)
     state: S | None = None
     for event in events:
         state = aggregate.evolve(state, event)

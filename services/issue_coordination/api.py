@@ -3,8 +3,9 @@ named after it (api_actions.py). Paths are fixed by issue 9 so that unit clients
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
@@ -16,11 +17,12 @@ from services.issue_coordination.views import EVENT_SUMMARIES, IssueView, Timeli
 from shared.auth import Principal
 from shared.catalogue.issue_coordination import IssueCategory, IssueLevel
 from shared.commands import Outcome
+from shared.event_ledger import timeline_rows
 from shared.paging import Page, Paging, PagingDep
 from shared.problems import Problem
 from shared.project_directory import project_entry
 from shared.runtime import Runtime
-from shared.time_travel import AsOfDep, fold_as_of
+from shared.time_travel import AsOf, AsOfDep, existing_events_as_of, fold_as_of
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, written
 
 router = APIRouter(prefix="/v1", tags=["issues"])
@@ -89,12 +91,43 @@ async def get_issue(
     return issue_view(state, version, now)
 
 
-@router.get("/issues/{issue_id}/timeline", summary="问题的办理过程(每一步的时间、机构与内容)", dependencies=[MinSeqDep])
+TIMELINE_AS_OF = (
+    "给出 as_of 时为历史视图:截至该时刻已记录的步骤(由事件日志读出);该时刻{noun}尚不存在时返回 404;"
+    "谁可查看按现行{noun}信息判断。"
+)
+
+
+@router.get("/issues/{issue_id}/timeline", summary="问题的办理过程(每一步的时间、机构与内容;可查历史时刻 as_of)",
+            description=TIMELINE_AS_OF.format(noun="问题"), dependencies=[MinSeqDep])  # fmt: skip
 async def issue_timeline(
-    issue_id: IssueId, rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep
+    issue_id: IssueId, rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep, as_of: AsOfDep, response: Response
 ) -> Page[TimelineEntry]:
     await readable_issue(rt, principal, issue_id)
+    if as_of is not None:
+        rows = await timeline_as_of(rt, ISSUES.aggregate_type, issue_id, as_of, response, noun="问题")
+        return timeline_page_of(payload_parsed(paging.cut(rows)), len(rows), paging, EVENT_SUMMARIES)
     return await timeline_page(rt, TIMELINE.table, "issue_id", issue_id, paging, EVENT_SUMMARIES)
+
+
+async def timeline_as_of(
+    rt: Runtime, aggregate_type: str, aggregate_id: str, as_of: AsOf, response: Response, *, noun: str
+) -> list[dict[str, Any]]:
+    """An issue's or a 督办 order's timeline rows as of a moment: its events recorded by then, from the log (404
+    when it did not exist yet), shaped as the ledger's rows (the payload as JSON text)."""
+    events = await existing_events_as_of(rt.store, aggregate_type, aggregate_id, as_of.moment, noun=noun)
+    as_of.mark(response)
+    return timeline_rows(events)
+
+
+def timeline_page_of(
+    rows: list[dict[str, Any]], total: int, paging: Paging, summaries: Mapping[str, str]
+) -> Page[TimelineEntry]:
+    items = [TimelineEntry(**row, summary=summaries.get(row["type"], row["type"])) for row in rows]
+    return Page(items=items, total=total, **paging.echo())
+
+
+def payload_parsed(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**row, "payload": json.loads(row["payload"])} for row in rows]
 
 
 async def timeline_page(
@@ -104,5 +137,4 @@ async def timeline_page(
     summary."""
     rows, total = await queries.timeline(rt.pool, rt.schema, table, id_column, aggregate_id,
                                          limit=paging.limit, offset=paging.offset)  # fmt: skip
-    items = [TimelineEntry(**row, summary=summaries.get(row["type"], row["type"])) for row in rows]
-    return Page(items=items, total=total, **paging.echo())
+    return timeline_page_of(rows, total, paging, summaries)

@@ -13,12 +13,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from services.issue_coordination.api import IssueId, readable_issue
+from services.issue_coordination.api import IssueId, readable_issue, timeline_as_of
+from services.issue_coordination.read_model import ISSUES
 from shared.catalogue.issue_coordination import DeadlineSource, IssueEscalated, IssueLevel
 from shared.paging import Page, PagingDep, page_of
+from shared.time_travel import AsOfDep
 from shared.web import MinSeqDep, PrincipalDep, RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["issues"])
@@ -58,12 +60,18 @@ def escalation_view(row: Mapping[str, Any]) -> EscalationView:
     )  # fmt: skip
 
 
-@router.get("/issues/{issue_id}/escalations", summary="问题的逐级上报记录(每一步的层级、理由、升级方式与新期限)",
-            dependencies=[MinSeqDep])  # fmt: skip
+@router.get("/issues/{issue_id}/escalations",
+            summary="问题的逐级上报记录(每一步的层级、理由、升级方式与新期限;可查历史时刻 as_of)",
+            description="给出 as_of 时为历史视图:截至该时刻已记录的升级步骤(由事件日志读出);该时刻问题尚不存在时返回"
+            " 404;谁可查看按现行问题信息判断。", dependencies=[MinSeqDep])  # fmt: skip
 async def list_escalations(
-    issue_id: IssueId, rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep
+    issue_id: IssueId, rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep, as_of: AsOfDep, response: Response
 ) -> Page[EscalationView]:
     await readable_issue(rt, principal, issue_id)
+    if as_of is not None:
+        timeline = await timeline_as_of(rt, ISSUES.aggregate_type, issue_id, as_of, response, noun="问题")
+        steps = [row for row in timeline if row["type"] == "IssueEscalated"]
+        return page_of(EscalationView, [escalation_view(r) for r in paging.cut(steps)], len(steps), paging)
     where = f"FROM {rt.schema}.issue_timeline WHERE issue_id = $1 AND type = 'IssueEscalated'"
     total = await rt.pool.fetchval(f"SELECT count(*) {where}", issue_id)
     rows = await rt.pool.fetch(

@@ -9,7 +9,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
-from services.issue_coordination.api import timeline_page
+from services.issue_coordination.api import (
+    TIMELINE_AS_OF,
+    payload_parsed,
+    timeline_as_of,
+    timeline_page,
+    timeline_page_of,
+)
 from services.issue_coordination.supervision import OPEN_ORDER, ORDER_STATUS_LABELS, OrderState, OrderStatus, Plan
 from services.issue_coordination.supervision_handlers import (
     Close,
@@ -156,11 +162,15 @@ async def get_one(
     return order_view(order, version, now)
 
 
-@router.get("/{order_id}/timeline", summary="督办过程(下达、整改方案、催办、办结)", dependencies=[MinSeqDep])
+@router.get("/{order_id}/timeline", summary="督办过程(下达、整改方案、催办、办结;可查历史时刻 as_of)",
+            description=TIMELINE_AS_OF.format(noun="督办单"), dependencies=[MinSeqDep])  # fmt: skip
 async def timeline(
-    order_id: OrderId, rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep
+    order_id: OrderId, rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep, as_of: AsOfDep, response: Response
 ) -> Page[TimelineEntry]:
     await readable(rt, principal, order_id)
+    if as_of is not None:
+        rows = await timeline_as_of(rt, ORDERS.aggregate_type, order_id, as_of, response, noun="督办单")
+        return timeline_page_of(payload_parsed(paging.cut(rows)), len(rows), paging, ORDER_EVENT_SUMMARIES)
     return await timeline_page(rt, ORDER_TIMELINE.table, "order_id", order_id, paging, ORDER_EVENT_SUMMARIES)
 
 
