@@ -37,8 +37,9 @@ from services.scheduling.responses_lights import (
 from services.scheduling.weekly_data import WEEK_PATTERN, ReportWeek, weekly_facts
 from services.scheduling.weekly_report import build_weekly_report
 from shared.auth import Principal
+from shared.catalogue import CATALOGUE
 from shared.catalogue.dates import IsoDate
-from shared.catalogue.scheduling import Colour
+from shared.catalogue.scheduling import Colour, StatusLightChanged
 from shared.domain_errors import invalid
 from shared.envelope import Role
 from shared.paging import Page, PagingDep, page_of
@@ -154,13 +155,25 @@ async def _light_as_shown(rt: RuntimeDep, project_id: str, shown_on: date, today
 
 
 @router.get(
-    "/projects/{project_id}/light/history", tags=["lights"], summary="项目红黄绿灯变化记录(颜色或原因变化时记录)",
+    "/projects/{project_id}/light/history", tags=["lights"],
+    summary="项目红黄绿灯变化记录(颜色或原因变化时记录;可查历史时刻 as_of)",
+    description="给出 as_of 时为历史视图:截至该时刻已记录的灯色变化(由该项目灯色的事件日志读出);"
+    "该时刻尚无记录时为空列表(与尚未评价的项目相同)。",
     dependencies=[MinSeqDep],
 )  # fmt: skip
 async def get_light_history(
-    project_id: str, rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep
+    project_id: str, rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep, as_of: AsOfDep, response: Response
 ) -> Page[LightHistoryEntry]:
     await _visible_project(rt, principal, project_id)
+    if as_of is not None:
+        events, _ = await events_until(rt.store, LIGHTS.aggregate_type, project_id, as_of.moment)
+        as_of.mark(response)
+        changes = [
+            queries_lights.history_item(changed, e.seq, e.envelope.recorded_at)
+            for e in events
+            if isinstance(changed := CATALOGUE.payload_of(e), StatusLightChanged)
+        ]
+        return page_of(LightHistoryEntry, paging.cut(changes), len(changes), paging)
     async with rt.pool.acquire() as conn:
         items, total = await queries_lights.light_history(
             conn, rt.schema, project_id, limit=paging.limit, offset=paging.offset

@@ -4,7 +4,7 @@ programme (filtered, paged, counted) and the items of a monitoring day, as the A
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -65,11 +65,14 @@ async def light_history(
     )  # fmt: skip
     total = await conn.fetchval(f"SELECT count(*) FROM {schema}.light_history WHERE project_id = $1", project_id)
     items = [
-        {**(light_public(StatusLightChanged.model_validate_json(r["payload"])) or {}), "seq": r["seq"],
-         "recorded_at": r["recorded_at"].isoformat()}
-        for r in rows
-    ]  # fmt: skip
+        history_item(StatusLightChanged.model_validate_json(r["payload"]), r["seq"], r["recorded_at"]) for r in rows
+    ]
     return items, int(total)
+
+
+def history_item(changed: StatusLightChanged, seq: int, recorded_at: datetime) -> dict[str, Any]:
+    """One entry of a light's history (a row of `light_history`, or its event read from the log for `as_of`)."""
+    return {**(light_public(changed) or {}), "seq": seq, "recorded_at": recorded_at.isoformat()}
 
 
 LIGHTS_WHERE = (

@@ -106,6 +106,11 @@ async def test_rule_change_never_rewrites_history_and_what_if_compares(platform:
         ("2024-06-30", "yellow", 1),
         ("2024-07-01", "red", 2),
     ]
+    # As of the end of 30 June (record time): only the change recorded then; before any, an empty history.
+    for as_of, expected in (("2024-06-30", history[:1]), ("2024-06-29", [])):
+        r = await platform.scheduling.get(f"/v1/projects/{pid}/light/history", params={"as_of": as_of}, headers=hq)
+        assert r.status_code == 200 and "tiaodu-as-of" in r.headers, r.text
+        assert r.json()["items"] == expected and r.json()["total"] == len(expected), as_of
     r = await platform.scheduling.get(f"/v1/projects/{pid}/light/what-if", params={"rule_version": 9}, headers=hq)
     assert r.status_code == 404
 
