@@ -19,11 +19,14 @@ from services.intake.commands import (
 )
 from services.intake.policies import can_read_project
 from services.intake.progress import ReportStatus
+from services.intake.progress_as_of import ledger_then
+from services.intake.read_model import PROJECTS
 from services.intake.responses_progress import ProgressLedgerPage, ReportAnswer, ReportFiledAnswer
 from shared.command_bodies import command_from
 from shared.paging import PagingDep
 from shared.problems import Problem
 from shared.responses import Written, documented, prepared_json
+from shared.time_travel import AsOfDep, existing_events_as_of
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep
 
 router = APIRouter(prefix="/v1")
@@ -81,20 +84,28 @@ async def review_report(
 @router.get(
     "/projects/{project_id}/progress-reports",
     tags=["progress"],
-    summary="项目的进度台账(各填报的现行数字、审核状态与更正历史)",
+    summary="项目的进度台账(各填报的现行数字、审核状态与更正历史;可查历史时刻 as_of)",
     description="cumulative_investment 累计完成投资只计审核通过的填报(按最近一次审核通过时的数字);"
-    "pending_investment 为待审核填报的本期投资之和,单列显示。",
+    "pending_investment 为待审核填报的本期投资之和,单列显示。"
+    "给出 as_of 时为历史视图:该时刻已记录的填报、更正与审核(由该项目的事件日志折叠),各项数字与审核状态均为该时刻"
+    "的值;该时刻项目尚不存在时返回 404;谁可查看按现行项目信息判断。",
     dependencies=[MinSeqDep],
 )
 async def list_progress_reports(
-    project_id: ProjectId, rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep
-) -> ProgressLedgerPage:
+    project_id: ProjectId, rt: RuntimeDep, principal: PrincipalDep, paging: PagingDep, as_of: AsOfDep,
+    response: Response,
+) -> ProgressLedgerPage:  # fmt: skip
     found = await queries.get_project(rt.pool, rt.schema, project_id)
     if found is None:
         raise Problem(404, "项目不存在")
     project, _ = found
-    can_read_project(principal, project)
-    items = await queries.list_progress_reports(rt.pool, rt.schema, project_id)
+    can_read_project(principal, project)  # who may read is a question of now, also for a historical view
+    if as_of is not None:
+        events = await existing_events_as_of(rt.store, PROJECTS.aggregate_type, project_id, as_of.moment, noun="项目")
+        project, items = ledger_then(events)
+        as_of.mark(response)
+    else:
+        items = await queries.list_progress_reports(rt.pool, rt.schema, project_id)
     pending = [i for i in items if i["status"] == ReportStatus.PENDING]
     # A project has one report a week: the ledger's totals need all of them, so the page is cut in memory.
     return ProgressLedgerPage(
