@@ -18,6 +18,7 @@ from services.scheduling.deps import HQ, ID_PATTERN, ClockDep, Today
 from services.scheduling.handlers_year_end import RecordEvaluation, WhatIf
 from services.scheduling.policies import READ_ALL
 from services.scheduling.read_model_year_end import (
+    EVALUATION_RULE_SET,
     EVALUATIONS,
     evaluation_rule_set,
     recorded_evaluation,
@@ -25,7 +26,7 @@ from services.scheduling.read_model_year_end import (
 )
 from services.scheduling.responses_year_end import EvaluationAnswer, UnitDetailAnswer, WhatIfAnswer
 from services.scheduling.year_end import evaluation_id
-from services.scheduling.year_end_rules import PublishEvaluationRules
+from services.scheduling.year_end_rules import EvaluationRuleSetState, PublishEvaluationRules
 from shared.auth import Principal
 from shared.catalogue.dates import IsoDate
 from shared.catalogue.year_end import EvaluationRulesPublished, UnitScore, YearEndEvaluationRecorded
@@ -36,7 +37,7 @@ from shared.paging import Page, PagingDep, page_of
 from shared.project_directory import find_projects
 from shared.responses import Written
 from shared.runtime import Runtime
-from shared.time_travel import end_of_china_day, fold_as_of
+from shared.time_travel import AsOfDep, end_of_china_day, events_until, fold_as_of
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, require_roles, written
 
 router = APIRouter(tags=["evaluations"])
@@ -52,10 +53,24 @@ async def names_a_run() -> None:
     `as_shown_on`) (shared.contract)."""
 
 
-@router.get("/evaluation-rules", summary="综合成效考评规则版本(权重、等次分数线、生效日期)", dependencies=[MinSeqDep])
-async def list_evaluation_rules(rt: RuntimeDep, paging: PagingDep) -> Page[EvaluationRulesPublished]:
-    async with rt.pool.acquire() as conn:
-        versions = [v.model_dump() for v in (await evaluation_rule_set(conn, rt.schema)).versions]
+@router.get(
+    "/evaluation-rules", summary="综合成效考评规则版本(权重、等次分数线、生效日期;可查历史时刻 as_of)",
+    description="给出 as_of 时为历史视图:该时刻已发布的考评规则版本(由事件日志折叠);该时刻尚无版本时为空列表。",
+    dependencies=[MinSeqDep],
+)  # fmt: skip
+async def list_evaluation_rules(
+    rt: RuntimeDep, paging: PagingDep, as_of: AsOfDep, response: Response
+) -> Page[EvaluationRulesPublished]:
+    if as_of is not None:
+        events, _ = await events_until(rt.store, EVALUATION_RULE_SET.aggregate_type, "default", as_of.moment)
+        rules: EvaluationRuleSetState | None = None
+        for event in events:
+            rules = EVALUATION_RULE_SET.evolve(rules, event)
+        as_of.mark(response)
+    else:
+        async with rt.pool.acquire() as conn:
+            rules = await evaluation_rule_set(conn, rt.schema)
+    versions = [v.model_dump() for v in rules.versions] if rules is not None else []
     return page_of(EvaluationRulesPublished, paging.cut(versions), len(versions), paging)
 
 

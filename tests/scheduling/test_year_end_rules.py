@@ -55,6 +55,12 @@ async def test_a_rule_version_published_after_the_date_changes_neither_what_was_
     await platform.synced()
     r = await platform.scheduling.get("/v1/evaluation-rules", headers=auth(platform.tokens["auditor"]))
     assert [(v["version"], v["effective_from"]) for v in r.json()["items"]] == [(1, "2000-01-01"), (2, "2025-01-06")]
+    # As of 4 January (record time), before version 2 was published: version 1 alone.
+    then = await platform.scheduling.get(
+        "/v1/evaluation-rules", params={"as_of": "2025-01-04"}, headers=auth(platform.tokens["auditor"])
+    )
+    assert then.status_code == 200 and "tiaodu-as-of" in then.headers, then.text
+    assert then.json()["items"] == r.json()["items"][:1] and then.json()["total"] == 1
     # 7 January: version 2 is in force, and 甲 files its week-52 report at last (recorded after 31 December).
     platform.clock.current = cst(date(2025, 1, 7), 10)
     assert _units(await evaluations(platform, as_known_for="2024-12-31")) == _units(known)  # v2 changes nothing
