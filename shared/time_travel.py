@@ -8,7 +8,9 @@ moment: one or two requests for one aggregate, whatever the size of the log (doc
 `as_of` is an RFC 3339 timestamp with an offset (`2024-05-10T12:00:00+08:00`, `...Z`); a date alone
 (`2024-05-10`) means the end of that day in China (Asia/Shanghai), i.e. everything recorded on that business day.
 A moment after the platform's now is now (nothing later is known); a moment before the aggregate's first event is
-404 saying it did not exist yet; a value that is not a timestamp is 400 naming `as_of`.
+404 saying it did not exist yet (reads whose live answer for an unknown key is empty or the defaults, an
+organisation's inbox and settings, a rule set, answer that instead); a value that is not a timestamp is 422 naming
+`as_of`.
 """
 
 from __future__ import annotations
