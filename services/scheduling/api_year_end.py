@@ -25,7 +25,7 @@ from services.scheduling.read_model_year_end import (
     recorded_evaluations,
 )
 from services.scheduling.responses_year_end import EvaluationAnswer, UnitDetailAnswer, WhatIfAnswer
-from services.scheduling.year_end import evaluation_id
+from services.scheduling.year_end import EvaluationState, evaluation_id
 from services.scheduling.year_end_rules import EvaluationRuleSetState, PublishEvaluationRules
 from shared.auth import Principal
 from shared.catalogue.dates import IsoDate
@@ -37,7 +37,7 @@ from shared.paging import Page, PagingDep, page_of
 from shared.project_directory import find_projects
 from shared.responses import Written
 from shared.runtime import Runtime
-from shared.time_travel import AsOfDep, end_of_china_day, events_until, fold_as_of
+from shared.time_travel import AsOf, AsOfDep, end_of_china_day, events_until, fold_as_of
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, require_roles, written
 
 router = APIRouter(tags=["evaluations"])
@@ -205,8 +205,22 @@ async def _as_known_for(rt: Runtime, programme_id: str, year: int, day: date, no
     return [EvaluationAnswer.in_run(header, unit, recorded=False) for unit in computed.units]
 
 
+async def _runs_as_of(rt: Runtime, programme_id: str, year: int, as_of: AsOf) -> list[YearEndEvaluationRecorded]:
+    """The runs of a programme year recorded by `as_of` (its evaluation aggregate folded from the log)."""
+    events, _ = await events_until(
+        rt.store, EVALUATIONS.aggregate_type, evaluation_id(programme_id, year), as_of.moment
+    )
+    state: EvaluationState | None = None
+    for event in events:
+        state = EVALUATIONS.evolve(state, event)
+    return state.runs if state is not None else []
+
+
 @router.get(
-    "/evaluations/units/{unit_id}", summary="某单位的考评详情(各项及其依据的事件)", dependencies=[MinSeqDep],
+    "/evaluations/units/{unit_id}", summary="某单位的考评详情(各项及其依据的事件;可查历史时刻 as_of)",
+    description="给出 as_of 时为历史视图:该时刻已记录的考评(由事件日志折叠),默认取其中最近一次;该时刻尚未考评时"
+    "返回 404(与现行视图相同)。",
+    dependencies=[MinSeqDep],
 )  # fmt: skip
 async def unit_evaluation(
     unit_id: Annotated[str, Path(pattern=ID_PATTERN, description="责任单位编号")],
@@ -214,11 +228,17 @@ async def unit_evaluation(
     year: YearQuery,
     rt: RuntimeDep,
     principal: PrincipalDep,
+    as_of: AsOfDep,
+    response: Response,
     run: RunQuery = None,
 ) -> UnitDetailAnswer:
     if not (await _visible(rt, principal))(programme_id, unit_id):
         raise Forbidden("只能查看本单位(或所包保项目的责任单位)的考评")
-    runs = await _runs(rt, programme_id, year)
+    if as_of is not None:
+        runs = [then] if (then := await _runs_as_of(rt, programme_id, year, as_of)) else []
+        as_of.mark(response)
+    else:
+        runs = await _runs(rt, programme_id, year)
     if not runs:
         raise NotFound(f"{programme_id} 的 {year} 年度尚未进行综合成效考评")
     recorded = _pick(runs[0], run)

@@ -41,8 +41,6 @@ WITHOUT_AS_OF = {
         "a list over many change requests (a read-model join); each has /v1/change-requests/{id}?as_of=",
     ("intake", "/v1/attachments/{attachment_id}"):
         "a file's bytes, unchanged once uploaded (its size and SHA-256 are in the log): nothing to travel in",
-    ("scheduling", "/v1/evaluations/units/{unit_id}"):
-        "a recorded evaluation run, never changed after it is recorded; `run` picks one (year-end views: ADR 0032)",
     ("audit", "/v1/audit/events/{event_id}"): "one event as stored: immutable",
     ("audit", "/v1/audit/aggregates/{aggregate_type}/{aggregate_id}/history"):
         "every event of the aggregate with its record time: the history itself",

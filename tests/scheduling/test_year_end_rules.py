@@ -95,6 +95,14 @@ async def test_a_rule_version_published_after_the_date_changes_neither_what_was_
         {k: v for k, v in u.items() if k not in unchanged} for u in shown["items"]]  # fmt: skip
     assert await evaluations(platform, run=1) == shown
     assert await evaluations(platform, as_shown_on="2025-01-05") == shown
+    # A unit's detail as of 6 January (record time) is the run recorded on the 5th; before it, none yet (404).
+    detail = "/v1/evaluations/units/unit-a"
+    for as_of, expected in ((None, 2), ("2025-01-06", 1), ("2025-01-04", None)):
+        params = {"programme_id": "prog", "year": 2024, **({"as_of": as_of} if as_of else {})}
+        r = await platform.scheduling.get(detail, params=params, headers=auth(platform.tokens["auditor"]))
+        assert r.status_code == (404 if expected is None else 200), r.text
+        assert expected is None or r.json()["run"] == expected, as_of
+        assert ("tiaodu-as-of" in r.headers) == (as_of is not None and expected is not None), as_of
     recomputed = await post(platform, "/v1/evaluations/what-if", {"programme_id": "prog", "year": 2024,
                                                                   "recompute": True}, "hq")  # fmt: skip
     assert _scores(recomputed["units"]) == {"unit-a": ("63.75", 2), "unit-b": ("85.00", 1)}
