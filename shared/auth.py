@@ -7,6 +7,7 @@ credential is an event; each service's projection applies it within its lag, typ
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import secrets
@@ -45,6 +46,11 @@ class Principal:
     credential_id: str
 
     def actor(self) -> Actor:
+        return self._actor
+
+    @functools.cached_property
+    def _actor(self) -> Actor:
+        """Built once per principal (an Actor is immutable): a cached principal answers every request of its token."""
         return Actor(org_id=self.org_id, role=self.role, user=self.credential_id)
 
 
