@@ -28,6 +28,8 @@ def serve(service: str, create_app: Callable[[Settings], FastAPI]) -> None:
     settings = Settings.from_env(service)
     if settings.process_role == "worker" and settings.worker_sched == "batch":
         batch_scheduling()
+    if settings.process_role == "worker" and settings.worker_nice:
+        os.nice(settings.worker_nice)
     if settings.api_workers == 1:
         run_app(service, frozen_after_startup(create_app(settings)), settings.service_port)
         return

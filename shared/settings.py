@@ -86,6 +86,8 @@ class Settings:
     api_workers: int = 1
     # The Linux scheduling policy of a worker-only process (TIAODU_WORKER_SCHED): `batch` or `normal` (shared.serve).
     worker_sched: str = "batch"
+    # How much lower a worker-only process's priority is than the API's (TIAODU_WORKER_NICE, 0-19; shared.serve).
+    worker_nice: int = 0
 
     @property
     def runs_api(self) -> bool:
@@ -128,6 +130,7 @@ class Settings:
             process_role=os.environ.get("TIAODU_ROLE", "all"),
             api_workers=int(os.environ.get("TIAODU_WORKERS", "1")),
             worker_sched=os.environ.get("TIAODU_WORKER_SCHED", "batch"),
+            worker_nice=int(os.environ.get("TIAODU_WORKER_NICE", "0")),
             # How long a dead replica's partitions stay its own before another takes them (docs/adr/0002, 0034).
             lease_ttl_s=float(os.environ.get("TIAODU_LEASE_TTL_S", "6")),
         )
@@ -135,6 +138,8 @@ class Settings:
             raise RuntimeError(f"TIAODU_ROLE: {settings.process_role!r} is not one of {', '.join(PROCESS_ROLES)}")
         if settings.worker_sched not in ("batch", "normal"):
             raise RuntimeError(f"TIAODU_WORKER_SCHED: {settings.worker_sched!r} is not one of batch, normal")
+        if not 0 <= settings.worker_nice <= 19:
+            raise RuntimeError(f"TIAODU_WORKER_NICE: {settings.worker_nice} must be between 0 and 19")
         if not 0 <= settings.projection_linger_s <= 1:
             raise RuntimeError("TIAODU_PROJECTION_LINGER_MS: must be between 0 and 1000")
         if settings.api_workers < 1:

@@ -12,17 +12,18 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from fastapi.telemetry import TelemetryConfig
+from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
-from opentelemetry.propagate import extract
+from opentelemetry.propagate import extract, get_global_textmap
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from shared.envelope import TRACE_CONTEXT_KEYS
 from shared.metrics import COMMAND_SECONDS
 
 if TYPE_CHECKING:  # settings import the clock, which imports the consumer, which imports the event store (and us)
@@ -74,9 +75,45 @@ _TRACE_CONTEXT = TraceContextTextMapPropagator()
 
 def current_trace_context() -> dict[str, str]:
     """W3C trace context of the current span, to be carried in an event's envelope and NATS headers."""
-    carrier: dict[str, str] = {}
-    _TRACE_CONTEXT.inject(carrier)
-    return {k: v for k, v in carrier.items() if k in TRACE_CONTEXT_KEYS}
+    return trace_context_of(trace.get_current_span().get_span_context())
+
+
+def trace_context_of(span_context: trace.SpanContext) -> dict[str, str]:
+    """The W3C trace context (`traceparent`, and `tracestate` when there is one) of a span, as
+    TraceContextTextMapPropagator.inject writes it (the tests compare the two), without the propagator's detour
+    through the current context and a carrier."""
+    if not span_context.is_valid:
+        return {}
+    carried = {
+        "traceparent": f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}-{span_context.trace_flags:02x}"
+    }
+    if span_context.trace_state:
+        carried["tracestate"] = span_context.trace_state.to_header()
+    return carried
+
+
+class CurrentSpan:
+    """A started span made current for a `with` block and ended after it, as `tracer.start_as_current_span` does, with
+    none of its two generator-based context managers (on the command path, a fifth of a span's cost): an exception
+    (not a BaseException such as a cancellation, as `trace.use_span`) is recorded on it and sets its status."""
+
+    __slots__ = ("span", "token")
+
+    def __init__(self, span: trace.Span) -> None:
+        self.span = span
+
+    def __enter__(self) -> trace.Span:
+        self.token = otel_context.attach(trace.set_span_in_context(self.span))
+        return self.span
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        otel_context.detach(self.token)
+        if isinstance(exc, Exception):
+            self.span.__exit__(exc_type, exc, tb)  # the SDK's span records it, sets ERROR and ends
+        else:
+            self.span.end()
 
 
 def _span_context(carrier: Mapping[str, str]) -> trace.SpanContext:
@@ -118,24 +155,34 @@ def event_span(name: str, trace_context: Mapping[str, str], correlation_id: str,
         CORRELATION_ID.reset(token)
 
 
-@contextmanager
-def append_span(event_type: str, trace_context: Mapping[str, str] | None) -> Iterator[dict[str, str]]:
-    """The producer span of one append; yields the trace context the event carries (this span's).
+class AppendSpan(CurrentSpan):
+    """The producer span of one append; `with` gives the trace context the event carries (this span's)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> dict[str, str]:  # type: ignore[override]
+        return trace_context_of(super().__enter__().get_span_context())
+
+
+# Per event type, built once: the attributes and the name of its append spans (the SDK copies attributes it keeps).
+_APPEND_SPAN_NAMES: dict[str, tuple[str, dict[str, str]]] = {}
+
+
+def append_span(event_type: str, trace_context: Mapping[str, str] | None) -> AppendSpan:
+    """The producer span of one append, to be entered with `with`: it gives the trace context the event carries.
 
     Its parent is the current span (a request's server span, a reaction's event span) or else the context the
     command was given (a command run outside any span: a seed, a timer)."""
     context = None
-    if not trace.get_current_span().get_span_context().is_valid and trace_context:
+    if trace_context and not trace.get_current_span().get_span_context().is_valid:
         parent = _span_context(trace_context)
         if parent.is_valid:
             context = trace.set_span_in_context(trace.NonRecordingSpan(parent))
-    with tracer().start_as_current_span(
-        f"append {event_type}",
-        context=context,
-        kind=trace.SpanKind.PRODUCER,
-        attributes={"tiaodu.event.type": event_type},
-    ):
-        yield current_trace_context()
+    named = _APPEND_SPAN_NAMES.get(event_type)
+    if named is None:
+        named = _APPEND_SPAN_NAMES[event_type] = (f"append {event_type}", {"tiaodu.event.type": event_type})
+    name, attributes = named
+    return AppendSpan(tracer().start_span(name, context=context, kind=trace.SpanKind.PRODUCER, attributes=attributes))
 
 
 ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
@@ -158,15 +205,13 @@ class TracingMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
         name = f"{scope['method']} {scope['path']}"
         started = time.perf_counter()
-        with tracer().start_as_current_span(name, context=extract(headers), kind=trace.SpanKind.SERVER) as span:
-            status: dict[str, int] = {}
+        span = tracer().start_span(name, context=caller_context(scope), kind=trace.SpanKind.SERVER)
+        with CurrentSpan(span):
 
             async def send_wrapper(message: Any) -> None:
                 if message["type"] == "http.response.start":
-                    status["code"] = message["status"]
                     span.set_attribute("http.response.status_code", message["status"])
                 await send(message)
 
@@ -176,6 +221,28 @@ class TracingMiddleware:
 
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The installed propagator and the request headers it reads (ASGI gives header names lower-cased).
+_PROPAGATED: tuple[object, frozenset[bytes]] = (None, frozenset())
+
+
+_NO_CALLER = otel_context.Context()  # a request's span without a caller's trace context is a root span
+
+
+def caller_context(scope: dict[str, Any]) -> otel_context.Context:
+    """The caller's context as the installed propagator (W3C trace context by default, OTEL_PROPAGATORS) extracts
+    it from the request's headers: only the headers it reads are decoded, and none is looked at without one."""
+    global _PROPAGATED
+    propagator = get_global_textmap()
+    if _PROPAGATED[0] is not propagator:
+        _PROPAGATED = (propagator, frozenset(name.lower().encode("latin-1") for name in propagator.fields))
+    fields = _PROPAGATED[1]
+    carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ()) if k in fields}
+    return extract(carrier) if carrier else _NO_CALLER
+
+
+# (service, method, route) -> the histogram's child for it: `labels()` checks and joins its label values on every
+# call; a service has a few dozen operations.
+_COMMAND_SERIES: dict[tuple[str, str, str], Any] = {}
 
 
 def observe_command(scope: dict[str, Any], seconds: float) -> None:
@@ -185,7 +252,11 @@ def observe_command(scope: dict[str, Any], seconds: float) -> None:
     runtime = getattr(getattr(scope.get("app"), "state", None), "runtime", None)
     if route is None or runtime is None:
         return
-    COMMAND_SECONDS.labels(runtime.service, f"{scope['method']} {route.path}").observe(seconds)
+    key = (runtime.service, scope["method"], route.path)
+    series = _COMMAND_SERIES.get(key)
+    if series is None:
+        series = _COMMAND_SERIES[key] = COMMAND_SECONDS.labels(runtime.service, f"{scope['method']} {route.path}")
+    series.observe(seconds)
 
 
 # The correlation id of the request or event being handled, for the logs (set by shared.web and event_span).

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 
@@ -111,33 +111,41 @@ def check_idempotency_key(key: str | None) -> str | None:
     return key
 
 
-IfMatchHeader = Annotated[
-    str | None,
-    Header(alias="If-Match", description="期望的当前版本(ETag)", json_schema_extra={"pattern": IF_MATCH_PATTERN}),
-]
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        description="重试同一请求时带同一值:不会重复写入,按首次结果应答",
-        json_schema_extra={"minLength": 1, "maxLength": 200},
-    ),
-]
+# The request headers every command may carry, as the OpenAPI document lists them (shared.contract adds them to each
+# operation using `command_meta`, which reads them itself).
+COMMAND_HEADERS = [
+    {
+        "name": "If-Match",
+        "in": "header",
+        "required": False,
+        "description": "期望的当前版本(ETag)",
+        "schema": {"type": "string", "pattern": IF_MATCH_PATTERN, "title": "If-Match",
+                   "description": "期望的当前版本(ETag)"},
+    },
+    {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": "重试同一请求时带同一值:不会重复写入,按首次结果应答",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 200, "title": "Idempotency-Key",
+                   "description": "重试同一请求时带同一值:不会重复写入,按首次结果应答"},
+    },
+]  # fmt: skip
 
 
-# One dependency for everything a command needs besides its body: FastAPI's cost grows with every dependency it
-# solves per request, and this one is on every write. 400: a malformed header; 401/403: the principal; 404/409: the
-# command names something missing, a lost race or a state that forbids it; 412: If-Match is not the current version.
-@may_answer(400, 401, 403, 404, 409, 412, authenticates=True)
-async def command_meta(
-    request: Request, if_match: IfMatchHeader = None, key: IdempotencyKeyHeader = None
-) -> CommandMeta:
+# One dependency for everything a command needs besides its body: FastAPI's cost grows with every dependency and
+# parameter it solves per request, and this one is on every write, so it reads its two headers from the request
+# itself (documented through COMMAND_HEADERS). 400: a malformed header; 401/403: the principal; 404/409: the command
+# names something missing, a lost race or a state that forbids it; 412: If-Match is not the current version.
+@may_answer(400, 401, 403, 404, 409, 412, authenticates=True, headers=COMMAND_HEADERS)
+async def command_meta(request: Request) -> CommandMeta:
     principal = await authenticate(request)
+    headers = request.headers
     return CommandMeta(
         principal=principal,
         context=context_of(request, principal),
-        if_match=parse_if_match(if_match),
-        idempotency_key=check_idempotency_key(key),
+        if_match=parse_if_match(headers.get("if-match")),
+        idempotency_key=check_idempotency_key(headers.get("idempotency-key")),
     )
 
 

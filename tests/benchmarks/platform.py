@@ -43,7 +43,8 @@ class Platform:
     def intake_processes(self) -> dict[str, Any]:
         if not self.split:
             return {"roles": False, "all": 1, "note": "TIAODU_ROLE not in this checkout: one process does all"}
-        return {"roles": True, "worker": self.worker_processes, "api": 1, "api_workers": self.api_workers}
+        extra = {"env": extra_intake_env()} if extra_intake_env() else {}
+        return {"roles": True, "worker": self.worker_processes, "api": 1, "api_workers": self.api_workers, **extra}
 
     @property
     def api_url(self) -> str:
@@ -55,7 +56,7 @@ class Platform:
 
     def intake_env(self, role: str, workers: int, replica: str | None) -> dict[str, str]:
         """`replica` None: each API process names itself (service-host-pid), as uvicorn's workers share one env."""
-        env = self.servers.service_env("intake") | ({"REPLICA_ID": replica} if replica else {})
+        env = self.servers.service_env("intake") | ({"REPLICA_ID": replica} if replica else {}) | extra_intake_env()
         return env | ({"TIAODU_ROLE": role, "TIAODU_WORKERS": str(workers)} if self.split else {})
 
     def start_intake(self) -> None:
@@ -158,6 +159,13 @@ class Platform:
                     return loop.time() - t0
                 if r.status_code != 504 or loop.time() - t0 > timeout:
                     raise RuntimeError(f"intake did not reach seq {seq} in {timeout:.0f}s: {r.status_code} {r.text}")
+
+
+def extra_intake_env() -> dict[str, str]:
+    """BENCH_INTAKE_ENV="TIAODU_X=1,TIAODU_Y=2": settings for every intake process, to compare variants of a knob
+    in one sitting (the bench otherwise runs the services with their defaults)."""
+    pairs = [item.partition("=") for item in os.environ.get("BENCH_INTAKE_ENV", "").split(",") if item.strip()]
+    return {name.strip(): value.strip() for name, _, value in pairs}
 
 
 def own_rss_mb() -> float:

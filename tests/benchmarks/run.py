@@ -14,6 +14,13 @@ Order (each step on the state the one before left):
    beside the raw ordered replay and a PostgreSQL COPY;
 8. peak RSS of every process, results.
 Sizes come from BENCH_* variables (see Config) so a reduced run is one variable away.
+
+Only some rounds: `BENCH_ONLY=commands` (direct and gateway command rounds), `direct` (direct rounds only), `lag`
+(the projection lag round), comma-separated, e.g. `BENCH_ONLY=direct,lag python -m tests.benchmarks`: fresh servers,
+intake (and the gateway for `commands`), the projects registered, a settled database, then just those rounds. The
+results go to the logs directory (bench/ holds full runs only), with the same CPU table and per-command sentences.
+`BENCH_PROFILE=1` adds one direct round with `py-spy record --format raw` attached to every intake process after the
+measured rounds (never during them: the sampler takes CPU too); the collapsed stacks land in the logs directory.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -84,6 +93,27 @@ class Config:
     # dealt round-robin (docs/adr/0012).
     rebuild_processes: int = _env_int("BENCH_REBUILD_PROCS", os.cpu_count() or 2)
     catchup_timeout: float = _env_float("BENCH_CATCHUP_TIMEOUT", 900)
+    only: tuple[str, ...] = tuple(x for x in os.environ.get("BENCH_ONLY", "").replace(" ", "").split(",") if x)
+    profile: bool = os.environ.get("BENCH_PROFILE", "") not in ("", "0")
+
+    def __post_init__(self) -> None:
+        unknown = set(self.only) - set(ONLY_STAGES)
+        if unknown:
+            raise SystemExit(f"BENCH_ONLY: unknown {sorted(unknown)}; one or more of {', '.join(ONLY_STAGES)}")
+
+
+# The rounds BENCH_ONLY can pick (see the module's docstring).
+ONLY_STAGES = ("commands", "direct", "lag")
+
+
+def start_sampler(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling a process without stopping it (--nonblocking) into collapsed stacks (one line per stack)."""
+    spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen(
+        [str(spy), "record", "--pid", str(pid), "--duration", str(int(seconds)), "--format", "raw",
+         "--rate", "200", "--output", str(output)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
 
 
 def client_cpu_ms(load_round: dict[str, Any]) -> float:
@@ -157,28 +187,34 @@ class Bench:
             await conn.close()
         return round(time.perf_counter() - t0, 1)
 
-    async def command_rounds(self) -> None:
+    async def command_rounds(self, *, gateway: bool = True, compare_clients: bool = True) -> None:
         # The eventsourcing baseline wrote to the same PostgreSQL just before: its autovacuum is not ours to measure.
         self.detail["settle_commands_s"] = await self.settle_database()
-        await self.load(self.platform.api_url, 2.0)
-        await self.load(self.platform.gateway_url, 2.0)
-        rounds: dict[str, list[dict[str, Any]]] = {"direct": [], "gateway": []}
+        routes = [("direct", self.platform.api_url)] + ([("gateway", self.platform.gateway_url)] if gateway else [])
+        for _, url in routes:
+            await self.load(url, 2.0)
+        rounds: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in routes}
         for _ in range(self.config.rounds):
-            for name, url in (("direct", self.platform.api_url), ("gateway", self.platform.gateway_url)):
+            for name, url in routes:
                 result = await self.load(url, self.config.seconds)
                 rounds[name].append(result)
                 say(f"{name:8} {result['per_s']:6.0f}/s p50 {result['p50_ms']:6.1f} ms p99 {result['p99_ms']:6.1f} ms"
                     f" cpu {result['cpu_s']}")  # fmt: skip
         self.detail["commands"] = rounds
-        direct, gateway = rounds["direct"], rounds["gateway"]
+        direct = rounds["direct"]
         self.figures |= {
             "commands_per_s": statistics.median(r["per_s"] for r in direct),
             "command_p50_ms": statistics.median(r["p50_ms"] for r in direct),
             "command_p99_ms": statistics.median(r["p99_ms"] for r in direct),
-            "gateway_commands_per_s": statistics.median(r["per_s"] for r in gateway),
-            "gateway_command_p50_ms": statistics.median(r["p50_ms"] for r in gateway),
-            "gateway_command_p99_ms": statistics.median(r["p99_ms"] for r in gateway),
         }
+        if gateway:
+            self.figures |= {
+                "gateway_commands_per_s": statistics.median(r["per_s"] for r in rounds["gateway"]),
+                "gateway_command_p50_ms": statistics.median(r["p50_ms"] for r in rounds["gateway"]),
+                "gateway_command_p99_ms": statistics.median(r["p99_ms"] for r in rounds["gateway"]),
+            }
+        if not compare_clients:
+            return
         async with self.failure_recorded("client_comparison"):
             # Is the client the bottleneck? One direct round with httpx beside aiohttp's: client CPU per command.
             httpx_round = await self.load(self.platform.api_url, self.config.seconds, client="httpx")
@@ -274,6 +310,9 @@ class Bench:
             await nc.close()
 
     async def _run(self, store: EventStore) -> None:
+        if self.config.only:
+            await self._run_only(store)
+            return
         c, p = self.config, self.platform
         await asyncio.to_thread(p.bootstrap_demo)
         await asyncio.to_thread(p.start_intake)
@@ -329,6 +368,45 @@ class Bench:
         # 7. rebuild beside its baselines
         await self.rebuilds(store, last)
         self.figures["peak_rss_mb"] = p.peak_rss_mb() | {"bench": own_rss_mb()}
+
+    async def _run_only(self, store: EventStore) -> None:
+        """BENCH_ONLY: the platform as the full run starts it, then only the rounds asked for (a short history: the
+        command path's cost is flat in history, which the full run's 10k/1m rounds show)."""
+        c, p = self.config, self.platform
+        await asyncio.to_thread(p.bootstrap_demo)
+        await asyncio.to_thread(p.start_intake)
+        if "commands" in c.only:
+            await asyncio.to_thread(p.start_gateway)
+        say(f"only {', '.join(c.only)}; intake processes: {p.intake_processes}; load client {c.client}")
+        await p.register_projects(c.projects)
+        await p.caught_up(await store.last_seq(), c.catchup_timeout)
+        if "commands" in c.only or "direct" in c.only:
+            await self.command_rounds(gateway="commands" in c.only, compare_clients=False)
+        if c.profile:
+            async with self.failure_recorded("profile"):
+                await self.profiled_round()
+        if "lag" in c.only:
+            async with self.failure_recorded("projection_lag"):
+                await self.projection_lag(store)
+        self.figures["peak_rss_mb"] = p.peak_rss_mb() | {"bench": own_rss_mb()}
+
+    async def profiled_round(self) -> None:
+        """One direct round with py-spy sampling every intake process (collapsed stacks, `--format raw`), after the
+        measured rounds: the sampler's own CPU would otherwise be in their figures."""
+        seconds = self.config.seconds
+        pids = {n: pid for s in self.platform.services.values() if s.name.startswith("intake") for n, pid in
+                s.pids().items() if "resource-tracker" not in n}  # fmt: skip
+        samplers = {name: start_sampler(pid, seconds + 1, self.platform.logs / f"profile-{name}.txt")
+                    for name, pid in pids.items()}  # fmt: skip
+        try:
+            result = await self.load(self.platform.api_url, seconds)
+        finally:
+            errors = {name: proc.communicate(timeout=120)[1].decode()[-300:] for name, proc in samplers.items()}
+        failed = {name: errors[name] for name, proc in samplers.items() if proc.returncode != 0}
+        if failed:
+            raise RuntimeError(f"py-spy failed: {failed}")
+        self.detail["profiled_round"] = result
+        say(f"profiled round {result['per_s']:.0f}/s; stacks in {self.platform.logs}/profile-*.txt")
 
     async def as_of(self, store: EventStore, projects: int) -> None:
         """One project as of a random record moment over the million-event log (as_of_round.py)."""
@@ -397,7 +475,7 @@ async def main() -> None:
         bench.figures["intake_processes"] = platform.intake_processes
         bench.figures["loadavg_before"] = loadavg
     bench.figures["bench_seconds"] = round(time.perf_counter() - started, 1)
-    out = ROOT / "bench"
+    out = logs if config.only else ROOT / "bench"  # a partial run never stands in for a full one
     bench.figures["failures"] = bench.failures
     write_results(out, bench.figures, bench.detail, asdict(config))
     say(f"wrote {out}/results.json and results.md in {bench.figures['bench_seconds']:.0f} s (logs in {logs})")

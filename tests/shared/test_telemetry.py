@@ -5,11 +5,24 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, NonRecordingSpan, SpanContext, StatusCode, TraceFlags, TraceState
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from services.intake.bootstrap import create_app
 from shared.settings import Settings
-from shared.telemetry import CORRELATION_ID, JsonFormatter, tracer
+from shared.telemetry import (
+    CORRELATION_ID,
+    CurrentSpan,
+    JsonFormatter,
+    append_span,
+    caller_context,
+    current_trace_context,
+    trace_context_of,
+    tracer,
+)
 from tests.platform import auth, bootstrap_and_wait, running, runtime_of
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -61,3 +74,44 @@ def test_json_log_lines_carry_the_trace_span_and_correlation_ids(spans: InMemory
         "intake", "intake-7", "WARNING", "已处理 事件",
     )  # fmt: skip
     assert inside["time"].endswith("+00:00")
+
+
+def test_the_trace_context_an_event_carries_is_what_the_w3c_propagator_writes() -> None:
+    """shared.telemetry formats `traceparent`/`tracestate` itself (no detour through a carrier): byte for byte the
+    propagator's, for sampled and unsampled spans, with and without a trace state; nothing for no span."""
+    for flags in (TraceFlags.DEFAULT, TraceFlags.SAMPLED):
+        for state in (TraceState(), TraceState([("vendor", "v1"), ("other", "x-2")])):
+            context = SpanContext(int(TRACE_ID, 16), 0x00F067AA0BA902B7, False, TraceFlags(flags), state)
+            injected: dict[str, str] = {}
+            TraceContextTextMapPropagator().inject(injected, trace.set_span_in_context(NonRecordingSpan(context)))
+            assert trace_context_of(context) == injected
+    assert trace_context_of(INVALID_SPAN_CONTEXT) == {}
+    assert current_trace_context() == {}  # no current span
+
+
+def test_a_request_span_continues_only_what_the_caller_s_trace_headers_say(spans: InMemorySpanExporter) -> None:
+    parent = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
+    headers = [(b"authorization", b"Bearer x"), (b"traceparent", parent.encode()), (b"tracestate", b"vendor=v1")]
+    continued = trace.get_current_span(caller_context({"headers": headers})).get_span_context()
+    assert (format(continued.trace_id, "032x"), continued.trace_state.to_header()) == (TRACE_ID, "vendor=v1")
+    with tracer().start_as_current_span("ambient"):  # a request without one is a root span, whatever is current
+        root = caller_context({"headers": [(b"authorization", b"Bearer x")]})
+        assert not trace.get_current_span(root).get_span_context().is_valid
+
+
+def test_a_current_span_is_the_parent_inside_and_records_the_exception_that_leaves_it(
+    spans: InMemorySpanExporter,
+) -> None:
+    spans.clear()
+    with pytest.raises(ValueError, match="坏了"), CurrentSpan(tracer().start_span("outer")) as outer:
+        with append_span("ProgressReported", None) as carried:
+            assert carried == current_trace_context()  # the append span's own context is what the event carries
+        raise ValueError("坏了")
+    assert not trace.get_current_span().get_span_context().is_valid  # detached again
+    finished = {s.name: s for s in spans.get_finished_spans()}
+    append, done = finished["append ProgressReported"], finished["outer"]
+    assert append.parent is not None and append.parent.span_id == outer.get_span_context().span_id
+    assert dict(append.attributes or {}) == {"tiaodu.event.type": "ProgressReported"}
+    assert carried["traceparent"].split("-")[2] == format(append.context.span_id, "016x")
+    assert done.status.status_code == StatusCode.ERROR
+    assert [e.name for e in done.events] == ["exception"]
