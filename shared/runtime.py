@@ -140,7 +140,10 @@ class Runtime:
                 owner=settings.replica_id,
                 ttl=settings.lease_ttl_s,
             )
-            return {"service": owner, "schema": owner, "pool": pool, "store": store, "js": js, "leases": leases}
+            return {
+                "service": owner, "schema": owner, "pool": pool, "store": store, "js": js, "leases": leases,
+                "tick_interval": settings.lease_tick_s,
+            }  # fmt: skip
 
         runner = ProjectionRunner(
             read_model=read_model,
