@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nats.js.errors import NotFoundError
@@ -64,8 +64,9 @@ def prepare_multiprocess_dir(service: str) -> str:
     emptied (files of an earlier run would count again), or a new one of this run."""
     path = os.environ.get(MULTIPROC_ENV)
     if path:
-        shutil.rmtree(path, ignore_errors=True)
-        os.makedirs(path)
+        os.makedirs(path, exist_ok=True)
+        for stale in Path(path).glob("*.db"):  # the files only: the folder may be a mount point (an emptyDir)
+            stale.unlink()
     else:
         path = tempfile.mkdtemp(prefix=f"tiaodu-{service}-metrics-")
     os.environ[MULTIPROC_ENV] = path

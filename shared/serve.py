@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from shared.collector import SERVING, tune_collector
-from shared.metrics import prepare_multiprocess_dir, worker_exited
+from shared.metrics import MULTIPROC_ENV, prepare_multiprocess_dir, worker_exited
 from shared.settings import Settings
 from shared.telemetry import log_config
 
@@ -30,6 +30,8 @@ def serve(service: str, create_app: Callable[[Settings], FastAPI]) -> None:
     if settings.process_role == "worker" and settings.worker_sched == "batch":
         batch_scheduling()
     if settings.api_workers == 1:
+        if os.environ.get(MULTIPROC_ENV):  # the operator's folder: this run's files only (shared.metrics)
+            prepare_multiprocess_dir(service)
         run_app(service, frozen_after_startup(create_app(settings)), settings.service_port)
         return
     os.environ[FACTORY_ENV] = f"{create_app.__module__}:{create_app.__qualname__}"

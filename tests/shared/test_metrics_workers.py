@@ -68,8 +68,13 @@ async def test_one_scrape_sums_the_counters_of_every_api_worker(settings: Settin
             return len(counts) == 2 and all(n > 0 for n in counts.values())
 
         await wait_until(both_workers_counted, 60, "both API workers answering the operation")
+
+        async def all_observed() -> bool:  # a command is observed just after its answer is sent
+            return sum(per_worker(directory, tmp_path).values()) == sent
+
+        await wait_until(all_observed, 30, f"the workers' files counting all {sent} commands")
         counts = per_worker(directory, tmp_path)
-        assert sum(counts.values()) == sent, counts
+        assert len(counts) == 2 and all(n > 0 for n in counts.values()), counts
         # Every scrape, on a new connection so that either worker may answer, counts what both answered.
         for _ in range(6):
             async with httpx.AsyncClient(base_url=api.url, timeout=20) as client:
