@@ -7,15 +7,18 @@ pending events, lag and checkpoint per partition this replica holds, the leases 
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nats.js.errors import NotFoundError
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -48,6 +51,41 @@ DELIVERIES = Counter(
 CONSUMER_BATCHES = Counter("tiaodu_consumer_batches", "Batches a consumer group has committed.", ["service", "group"])
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# Several API worker processes behind one port (TIAODU_WORKERS > 1): each writes its counters and histograms to
+# files in this directory (prometheus-client's multiprocess mode), and a scrape, whichever worker it reaches, sums
+# the files of all of them. prometheus-client reads the variable when it is first imported, so shared.serve sets it
+# before uvicorn starts the workers.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def prepare_multiprocess_dir(service: str) -> str:
+    """Give the workers about to start an empty directory for their metrics: the operator's PROMETHEUS_MULTIPROC_DIR
+    emptied (files of an earlier run would count again), or a new one of this run."""
+    path = os.environ.get(MULTIPROC_ENV)
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for stale in Path(path).glob("*.db"):  # the files only: the folder may be a mount point (an emptyDir)
+            stale.unlink()
+    else:
+        path = tempfile.mkdtemp(prefix=f"tiaodu-{service}-metrics-")
+    os.environ[MULTIPROC_ENV] = path
+    return path
+
+
+def worker_exited(pid: int) -> None:
+    """A worker stopping: its live gauges leave the sums (its counters stay: what it counted happened)."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+def process_registry() -> CollectorRegistry:
+    """Where the counters and histograms are read: this process's registry, or all workers' files summed."""
+    if not os.environ.get(MULTIPROC_ENV):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
 
 
 def _stream_time(headers: dict[str, str] | None) -> float | None:
@@ -88,8 +126,9 @@ class RuntimeMetrics(Collector):
         self.readings = [await _read_group(runtime, consumer, parked.get(consumer.group, 0)) for consumer in groups]
 
     def exposition(self) -> bytes:
-        """The process's counters and histograms, then this runtime's gauges (one text document)."""
-        return generate_latest(REGISTRY) + generate_latest(self.registry)
+        """The counters and histograms (this process's, or every API worker's summed), then this runtime's gauges
+        (one text document)."""
+        return generate_latest(process_registry()) + generate_latest(self.registry)
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         labels = ["service", "group", "partition"]

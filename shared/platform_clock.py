@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from nats.js.kv import KeyValue
@@ -41,6 +42,8 @@ class PlatformClock:
     base: Clock
     offset: timedelta = timedelta(0)
     revision: int | None = None  # of the clock record the offset was read from
+    # Told when the offset moves (the runtime's timers look for due periods at once, not at their next poll).
+    on_move: list[Callable[[], None]] = field(default_factory=list)
 
     def now(self) -> datetime:
         return self.base.now() + self.offset
@@ -59,9 +62,13 @@ class PlatformClock:
         """Take the record of `revision`, unless a newer one was taken already (a read racing an advance)."""
         if self.revision is not None and revision < self.revision:
             return
-        if offset != self.offset:
+        moved = offset != self.offset
+        if moved:
             log.info("platform clock offset %s -> %s", self.offset, offset)
         self.offset, self.revision = offset, revision
+        if moved:
+            for listener in self.on_move:
+                listener()
 
     async def follow(self, kv: KeyValue, stream: str, interval: float = FOLLOW_S) -> None:
         while True:

@@ -140,7 +140,10 @@ class Runtime:
                 owner=settings.replica_id,
                 ttl=settings.lease_ttl_s,
             )
-            return {"service": owner, "schema": owner, "pool": pool, "store": store, "js": js, "leases": leases}
+            return {
+                "service": owner, "schema": owner, "pool": pool, "store": store, "js": js, "leases": leases,
+                "tick_interval": settings.lease_tick_s,
+            }  # fmt: skip
 
         runner = ProjectionRunner(
             read_model=read_model,
@@ -160,6 +163,8 @@ class Runtime:
             await runtime.clock.refresh(kv, settings.stream)  # before any timer or request reads it
         if timers:
             runtime.timers = TimerRunner(runtime, timers, kv=kv, clock=runtime.clock, poll_s=settings.timer_poll_s)
+            if isinstance(runtime.clock, PlatformClock):  # a moved development clock makes periods due in every process
+                runtime.clock.on_move.append(runtime.timers.wake)
         if run_projection and settings.runs_background:
             runtime._tasks.append(asyncio.create_task(runner.run(), name=f"{service}-projection"))
             for reactor in runtime.reactions:

@@ -16,6 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from shared.collector import SERVING, tune_collector
+from shared.metrics import MULTIPROC_ENV, prepare_multiprocess_dir, worker_exited
 from shared.settings import Settings
 from shared.telemetry import log_config
 
@@ -31,10 +32,13 @@ def serve(service: str, create_app: Callable[[Settings], FastAPI]) -> None:
     if settings.process_role == "worker" and settings.worker_nice:
         os.nice(settings.worker_nice)
     if settings.api_workers == 1:
+        if os.environ.get(MULTIPROC_ENV):  # the operator's folder: this run's files only (shared.metrics)
+            prepare_multiprocess_dir(service)
         run_app(service, frozen_after_startup(create_app(settings)), settings.service_port)
         return
     os.environ[FACTORY_ENV] = f"{create_app.__module__}:{create_app.__qualname__}"
     os.environ[SERVICE_ENV] = service
+    prepare_multiprocess_dir(service)  # one scrape of /metrics sums every worker's counters (shared.metrics)
     uvicorn.run(
         "shared.serve:app_from_env",
         factory=True,
@@ -59,7 +63,26 @@ def app_from_env() -> FastAPI:
     """The app of one of several API worker processes (uvicorn's factory)."""
     module, _, name = os.environ[FACTORY_ENV].partition(":")
     create_app: Callable[[Settings], FastAPI] = getattr(importlib.import_module(module), name)
-    return frozen_after_startup(create_app(Settings.from_env(os.environ[SERVICE_ENV])))
+    return marked_dead_on_exit(frozen_after_startup(create_app(Settings.from_env(os.environ[SERVICE_ENV]))))
+
+
+def marked_dead_on_exit(app: FastAPI) -> FastAPI:
+    """A worker that stops (uvicorn's supervisor stopping or replacing it) takes its live gauges out of the sums.
+
+    A SIGKILLed worker cannot: uvicorn's supervisor has no hook for a child's death. Its counters staying is right
+    (they counted what happened); the platform keeps no multiprocess gauges (its gauges are read on scrape)."""
+    started = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(asgi: Any) -> AsyncIterator[Any]:
+        try:
+            async with started(asgi) as state:
+                yield state
+        finally:
+            worker_exited(os.getpid())
+
+    app.router.lifespan_context = lifespan
+    return app
 
 
 def frozen_after_startup(app: FastAPI) -> FastAPI:

@@ -48,6 +48,14 @@ def clock_start_from_env() -> datetime | None:
 
 PROCESS_ROLES = ("all", "api", "worker")
 
+# Partition leases (shared.leases; docs/operations.md, "A lost replica"): a SIGKILLed replica's share is taken by the
+# others within TTL + one lease tick + the tick's own round trips. 4 s keeps that well under issue 12's 10 s on a
+# loaded host, and the tick, a quarter of the TTL, renews three times before a lease could lapse.
+DEFAULT_LEASE_TTL_S = 4.0
+LEASE_TICKS_PER_TTL = 4
+MAX_LEASE_TICK_S = 1.0  # longer TTLs (tests that must tell a release from an expiry) still tick every second
+MIN_LEASE_TTL_S = 2.0  # below this a busy event loop or a slow KV round trip makes leases flap
+
 
 def nats_servers(url: str) -> list[str]:
     """NATS_URL may name several servers of one cluster, comma-separated (docker-compose.yml's three nodes): the
@@ -69,7 +77,7 @@ class Settings:
     nats_user: str | None = None
     nats_password: str | None = None
     read_wait_default_s: float = 2.0
-    lease_ttl_s: float = 6.0
+    lease_ttl_s: float = DEFAULT_LEASE_TTL_S
     timer_poll_s: float = 30.0
     # How long a projection waits after a partial batch before fetching again (TIAODU_PROJECTION_LINGER_MS): a few
     # milliseconds more lag buy batches several times larger, and a batch's cost is mostly per batch.
@@ -88,6 +96,11 @@ class Settings:
     worker_sched: str = "batch"
     # How much lower a worker-only process's priority is than the API's (TIAODU_WORKER_NICE, 0-19; shared.serve).
     worker_nice: int = 0
+
+    @property
+    def lease_tick_s(self) -> float:
+        """How often a consumer group renews its leases, counts the live replicas and takes a free share."""
+        return min(MAX_LEASE_TICK_S, self.lease_ttl_s / LEASE_TICKS_PER_TTL)
 
     @property
     def runs_api(self) -> bool:
@@ -132,7 +145,7 @@ class Settings:
             worker_sched=os.environ.get("TIAODU_WORKER_SCHED", "batch"),
             worker_nice=int(os.environ.get("TIAODU_WORKER_NICE", "0")),
             # How long a dead replica's partitions stay its own before another takes them (docs/adr/0002, 0034).
-            lease_ttl_s=float(os.environ.get("TIAODU_LEASE_TTL_S", "6")),
+            lease_ttl_s=float(os.environ.get("TIAODU_LEASE_TTL_S", DEFAULT_LEASE_TTL_S)),
         )
         if settings.process_role not in PROCESS_ROLES:
             raise RuntimeError(f"TIAODU_ROLE: {settings.process_role!r} is not one of {', '.join(PROCESS_ROLES)}")
@@ -142,6 +155,9 @@ class Settings:
             raise RuntimeError(f"TIAODU_WORKER_NICE: {settings.worker_nice} must be between 0 and 19")
         if not 0 <= settings.projection_linger_s <= 1:
             raise RuntimeError("TIAODU_PROJECTION_LINGER_MS: must be between 0 and 1000")
+        if settings.lease_ttl_s < MIN_LEASE_TTL_S:
+            ttl = settings.lease_ttl_s
+            raise RuntimeError(f"TIAODU_LEASE_TTL_S: {ttl:g} is below {MIN_LEASE_TTL_S:g} s (leases would flap)")
         if settings.api_workers < 1:
             raise RuntimeError(f"TIAODU_WORKERS: {settings.api_workers} must be at least 1")
         for timer in settings.schedules:

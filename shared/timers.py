@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tiaodu.timers")
 
+# How long after another replica's lease on due work lapses a replica looks again (a replica that died mid-run
+# leaves its periods to the others: they take them as its lease lapses, not at their next poll; ADR 0038).
+LAPSE_MARGIN_S = 0.05
+
 TimerHandler = Callable[["Runtime", Period], Awaitable[Any]]
 
 
@@ -58,6 +62,7 @@ class TimerRunner:
         self.ttl = runtime.settings.lease_ttl_s
         self.runs: list[tuple[str, str]] = []  # (timer, period label) this replica ran, for status and tests
         self._wake = asyncio.Event()
+        self._lapse_at: float | None = None  # the earliest expiry of another replica's lease on a timer with due work
 
     def wake(self) -> None:
         """Look for due periods now rather than at the next poll (the development clock was moved forward)."""
@@ -69,6 +74,7 @@ class TimerRunner:
 
     async def run(self) -> None:
         while True:
+            self._lapse_at = None
             for timer in self.timers:
                 try:
                     await self.tick(timer)
@@ -79,8 +85,15 @@ class TimerRunner:
                     TIMER_RUNS.labels(self.runtime.service, timer.name, "failed").inc()
                     log.exception("timer %s failed; retrying at the next poll", timer.name)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                await asyncio.wait_for(self._wake.wait(), self._pause())
             self._wake.clear()
+
+    def _pause(self) -> float:
+        """Until the next poll or, when another replica holds due work, until its lease could have lapsed (each
+        renewal of a live holder moves that on: one KV read per renewal while it runs)."""
+        if self._lapse_at is None:
+            return self.poll_s
+        return min(self.poll_s, max(0.0, self._lapse_at - time.time()) + LAPSE_MARGIN_S)
 
     async def _read(self, key: str) -> tuple[dict[str, Any], int | None]:
         record, revision = await read_record(self.kv, key)
@@ -99,7 +112,9 @@ class TimerRunner:
         if not todo:
             return
         if record.get("owner") not in (None, self.owner) and record.get("expires_at", 0) > time.time():
-            return  # another replica is running it
+            expires = float(record["expires_at"])  # another replica is running it: look again when it could lapse
+            self._lapse_at = expires if self._lapse_at is None else min(self._lapse_at, expires)
+            return
         held = _Held(await self._write(key, {**record, "owner": self.owner, "expires_at": self._expiry()}, revision))
         if held.revision is None:
             return  # another replica took it first

@@ -69,12 +69,15 @@ async def wait_for(fact: str, check: object, timeout: float = 10.0) -> None:
 
 
 @asynccontextmanager
-async def gateway_process(upstreams: list[str], tmp_path: Path) -> AsyncIterator[GatewayProcess]:
+async def gateway_process(
+    upstreams: list[str], tmp_path: Path, extra_env: dict[str, str] | None = None
+) -> AsyncIterator[GatewayProcess]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIAODU_")} | {
         "TIAODU_GATEWAY_ROUTES": ",".join(upstreams),
         "SERVICE_PORT": str(port),
         "PYTHONPATH": str(ROOT),
+        **(extra_env or {}),
     }
     log = tmp_path / f"gateway-{port}.log"
     with log.open("wb") as fh:

@@ -37,6 +37,17 @@ async def test_make_run_starts_replicas_behind_the_gateway(servers: tuple[Server
         assert len({c.url for c in stack.services}) == len(stack.services)  # a port each
         assert all((tmp_path / "run" / "logs" / f"{c.name}.log").exists() for c in stack.services)
         async with httpx.AsyncClient(base_url=stack.base_url, timeout=10) as client:
+
+            async def healthy_servers() -> list[float]:  # per service backend, from the gateway's HAProxy exporter
+                scraped = (await client.get(stack.gateway_metrics_url)).text
+                return sorted(float(line.rsplit(" ", 1)[1]) for line in scraped.splitlines()
+                              if line.startswith('haproxy_backend_active_servers{proxy="upstream_'))  # fmt: skip
+
+            async def healthy_are(expected: list[float]) -> bool:
+                return await healthy_servers() == expected
+
+            others = [1.0] * (len(stack.replicas) - 2)  # the services with one replica each
+            await wait_until(lambda: healthy_are([*others, 2.0, 2.0]), 10, "every replica healthy in the gateway")
             # Served by intake (it asks for a token), not by the gateway, with one replica or the other gone.
             assert (await client.get("/v1/projects")).status_code == 401
             intake[0].proc.send_signal(signal.SIGKILL)
@@ -54,6 +65,8 @@ async def test_make_run_starts_replicas_behind_the_gateway(servers: tuple[Server
                 return r.status_code == 503 and r.headers["content-type"] == "application/problem+json"
 
             await wait_until(refused, 10, "the base URL answering 503 with no intake replica up")
+            # Its health checks (every second) take both out: the gateway's metrics show intake with none.
+            await wait_until(lambda: healthy_are([0.0, *others, 2.0]), 10, "the gateway's metrics showing intake down")
             r = await client.get("/v1/projects")
             assert int(r.headers["retry-after"]) > 0 and "127.0.0.1" not in r.text
     finally:

@@ -35,6 +35,9 @@ class GatewaySettings:
     routes: tuple[str, ...]
     service_port: int = 8000
     service_host: str = "127.0.0.1"
+    # HAProxy's Prometheus exporter (TIAODU_GATEWAY_METRICS_PORT, same host): off unless set; compose and Kubernetes
+    # set 8405. Never the public port: what a scrape shows (backends, replicas, error rates) is for operators.
+    metrics_port: int | None = None
 
     @classmethod
     def from_env(cls) -> GatewaySettings:
@@ -44,10 +47,16 @@ class GatewaySettings:
         for route in routes:
             for replica in route.split("|"):
                 server_address(replica.strip())  # an unusable URL stops the gateway at start, naming it
+        service_port = int(os.environ.get("SERVICE_PORT", "8000"))
+        metrics = os.environ.get("TIAODU_GATEWAY_METRICS_PORT", "").strip()
+        metrics_port = int(metrics) if metrics else None
+        if metrics_port == service_port:
+            raise RuntimeError(f"gateway: TIAODU_GATEWAY_METRICS_PORT {metrics_port} must differ from SERVICE_PORT")
         return cls(
             routes=routes,
-            service_port=int(os.environ.get("SERVICE_PORT", "8000")),
+            service_port=service_port,
             service_host=os.environ.get("SERVICE_HOST", "127.0.0.1"),
+            metrics_port=metrics_port,
         )
 
     @property
@@ -58,8 +67,15 @@ class GatewaySettings:
 
     @property
     def listen(self) -> str:
-        host = f"[{self.service_host}]" if ":" in self.service_host else self.service_host
-        return f"{host}:{self.service_port}"
+        return f"{self._host}:{self.service_port}"
+
+    @property
+    def metrics_listen(self) -> str | None:
+        return None if self.metrics_port is None else f"{self._host}:{self.metrics_port}"
+
+    @property
+    def _host(self) -> str:
+        return f"[{self.service_host}]" if ":" in self.service_host else self.service_host
 
 
 def create_app(settings: GatewaySettings, haproxy: HAProxy | None = None) -> FastAPI:
@@ -77,6 +93,7 @@ def create_app(settings: GatewaySettings, haproxy: HAProxy | None = None) -> Fas
             lua_file=data_plane.lua_file,
             routes=routes,
             pools=pools,
+            metrics_listen=settings.metrics_listen,
         )
         await data_plane.load(config)
 

@@ -158,7 +158,7 @@ class HAProxy:
         return self.folder.lua_file
 
     @classmethod
-    def start(cls, listen: str) -> HAProxy:
+    def start(cls, listen: str, metrics_listen: str | None = None) -> HAProxy:
         """Start HAProxy on `listen` with every request going to the control plane until the first routing table
         is loaded. Call from the main thread: PR_SET_PDEATHSIG fires when the thread that forked the child ends,
         and the main thread lives as long as the process."""
@@ -171,7 +171,12 @@ class HAProxy:
             (folder.path / PID_FILE).write_text(str(os.getpid()), encoding="utf-8")
             Path(folder.lua_file).write_text(HOP_BY_HOP_LUA, encoding="utf-8")
             first = render_config(
-                listen=listen, control_socket=folder.control_socket, lua_file=folder.lua_file, routes=[], pools={}
+                listen=listen,
+                control_socket=folder.control_socket,
+                lua_file=folder.lua_file,
+                routes=[],
+                pools={},
+                metrics_listen=metrics_listen,
             )
             folder.config_file.write_text(first, encoding="utf-8")
             check_config(binary, folder.config_file)

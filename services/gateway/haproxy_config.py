@@ -31,6 +31,17 @@ GRACE_PERIOD = "5s"
 RETRY_AFTER_S = 2  # a restarting service is back within seconds (make run, a rolling deploy)
 CONTROL_PLANE = "control_plane"
 
+# HAProxy's own Prometheus exporter (built in: `haproxy -vv` lists the prometheus-exporter service), on a port of
+# its own (TIAODU_GATEWAY_METRICS_PORT), never on the public front: requests, responses by class, healthy replicas
+# and response times per backend. The families the Grafana dashboard reads (deploy/grafana, tested against a scrape).
+METRICS_PATH = "/metrics"
+GATEWAY_METRICS = (
+    "haproxy_frontend_http_requests_total",
+    "haproxy_backend_http_responses_total",
+    "haproxy_backend_active_servers",
+    "haproxy_backend_response_time_average_seconds",
+)
+
 # HAProxy marks its own 502 (an upstream that closed or answered garbage) with this response header, so that only
 # that answer, never an upstream's own 502, is turned into the documented 503; it never leaves the gateway.
 GATEWAY_ERROR_HEADER = "X-Tiaodu-Gateway-Error"
@@ -176,10 +187,12 @@ def render_config(
     lua_file: str,
     routes: Sequence[Route],
     pools: Mapping[str, Sequence[str]],
+    metrics_listen: str | None = None,
 ) -> str:
     """The whole HAProxy configuration. `listen` is the public address (`host:port`), `control_socket` the
     Python app's unix socket, `lua_file` where HOP_BY_HOP_LUA is; `pools` maps an upstream's base URL to its
-    server addresses (its replicas, balanced and health-checked when more than one: docs/adr/0034)."""
+    server addresses (its replicas, balanced and health-checked when more than one: docs/adr/0034);
+    `metrics_listen`, when given, the address of HAProxy's Prometheus exporter."""
     upstreams = list(pools)
     dns = any(_needs_dns(a) for servers in pools.values() for a in servers)
     lines = [
@@ -209,6 +222,8 @@ def render_config(
     if dns:
         # Upstreams by name (compose, Kubernetes) are resolved again while running, not only at a reload.
         lines += ["resolvers system", "    parse-resolv-conf", "    hold valid 10s", ""]
+    if metrics_listen is not None:
+        lines += _metrics_frontend(metrics_listen)
     lines += [
         "frontend gateway",
         f"    bind {listen}",
@@ -238,6 +253,17 @@ def render_config(
         lines += [*_backend(backend_name(upstream, upstreams), pools[upstream], host_header=True, check_dns=dns), ""]
     lines += _backend(CONTROL_PLANE, [f"unix@{control_socket}"], host_header=False, check_dns=False)
     return "\n".join(lines) + "\n"
+
+
+def _metrics_frontend(metrics_listen: str) -> list[str]:
+    """The exporter answers METRICS_PATH on its own address; anything else there is a 404 (no stats page, no API)."""
+    return [
+        "frontend metrics",
+        f"    bind {metrics_listen}",
+        f"    http-request use-service prometheus-exporter if {{ path {METRICS_PATH} }}",
+        '    http-request return status 404 content-type text/plain string "not found"',
+        "",
+    ]
 
 
 def _use_backends(routes: Sequence[Route], upstreams: Sequence[str]) -> list[str]:

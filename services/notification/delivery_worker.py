@@ -200,7 +200,7 @@ async def start_delivery(runtime: Runtime, reaction: Reaction, deliver: Deliver)
     )  # fmt: skip
     runner = DeliveryRunner(
         deliver=deliver, reaction=reaction, runtime=runtime, service=runtime.schema, schema=runtime.schema,
-        pool=runtime.pool, store=runtime.store, js=runtime.js, leases=leases,
+        pool=runtime.pool, store=runtime.store, js=runtime.js, leases=leases, tick_interval=settings.lease_tick_s,
     )  # fmt: skip
     await runner.setup()
     runtime.reactions.append(runner)

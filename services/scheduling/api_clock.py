@@ -84,4 +84,4 @@ async def _advance(rt: Runtime, clock: PlatformClock, delta: timedelta) -> None:
     assert rt.kv is not None  # Runtime.start opens the lease bucket before anything is served
     clock.moved_to(*await advance_offset(rt.kv, rt.settings.stream, delta))
     if rt.timers is not None:
-        rt.timers.wake()  # this replica's timers catch up now; the others at their next poll
+        rt.timers.wake()  # this replica's timers catch up now; the others as they follow the clock (within 1 s)

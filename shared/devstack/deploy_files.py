@@ -83,6 +83,24 @@ def replicas_env(service: str) -> str:
     return f"{upper(service)}_REPLICAS"
 
 
+# The cluster's routes: a server accepts a route only from one presenting this user and the password of the
+# Secret `tiaodu-nats-route` / NATS_ROUTE_PASSWORD (no default). A route URL must carry the credentials itself (NATS
+# does not put them on the routes it is told of), and a configuration cannot build a string from a variable, so each
+# route URL is an environment variable of its own, composed where the password is known (compose's interpolation,
+# Kubernetes' `$(VAR)` expansion).
+ROUTE_USER = "route"
+ROUTE_PASSWORD_ENV = "NATS_CLUSTER_ROUTE_PASSWORD"  # sorts before NATS_ROUTE_<n>: Kubernetes expands in list order
+ROUTE_SECRET = "tiaodu-nats-route"
+NATS_NODES = 3
+
+
+def route_env(node: int) -> str:
+    return f"NATS_ROUTE_{node}"
+
+
+GATEWAY_METRICS_PORT = 8405  # HAProxy's Prometheus exporter beside the gateway's public 8080 (services/gateway)
+
+
 def nats_secret(user: str) -> str:
     return f"tiaodu-nats-{dns(user)}"
 
@@ -97,11 +115,18 @@ def pg_secret(service: str) -> str:
 def compose_passwords() -> str:
     nats = [f"  {password_env(u)}: {required(password_env(u))}" for u in [*SERVICES, ADMIN]]
     pg = [f"  {pg_password_env(s)}: {required(pg_password_env(s))}" for s in SERVICES]
+    routes = [
+        f"  {route_env(n)}: nats-route://{ROUTE_USER}:{required(ROUTE_PASSWORD_ENV)}@nats{n}:6222"
+        for n in range(1, NATS_NODES + 1)
+    ]
     return "\n".join(
         [
-            "# Each NATS server reads every user's password from its environment (deploy/nats/nats.conf).",
+            "# Each NATS server reads every user's password from its environment (deploy/nats/nats.conf), and the",
+            "# routes' password with the route URLs built from it (only the cluster's servers may open a route).",
             "x-nats-passwords: &nats-passwords",
             *nats,
+            f"  {ROUTE_PASSWORD_ENV}: {required(ROUTE_PASSWORD_ENV)}",
+            *routes,
             "# The PostgreSQL init script creates a role and a schema per service (deploy/postgres/init/).",
             "x-postgres-roles: &postgres-roles",
             f'  TIAODU_SERVICES: "{" ".join(SERVICES)}"',
@@ -146,6 +171,10 @@ def compose_services() -> str:
         "      OTEL_EXPORTER_OTLP_ENDPOINT: http://otel-collector:4318",
         "      OTEL_SERVICE_NAME: gateway",
         f"      TIAODU_GATEWAY_ROUTES: {routes}",
+        "      # HAProxy's Prometheus exporter, on the compose network only (docs/operations.md, Metrics).",
+        f'      TIAODU_GATEWAY_METRICS_PORT: "{GATEWAY_METRICS_PORT}"',
+        "    expose:",
+        f'      - "{GATEWAY_METRICS_PORT}"',
         "    ports:",
         '      - "${TIAODU_HTTP_PORT:-8080}:8080"',
         "    depends_on:",
@@ -176,6 +205,8 @@ def env_example() -> str:
         "",
         "# NATS: one user per service (docs/adr/0006), and `admin`, which only the one-shot `provision` uses.",
         *[f"{password_env(u)}=" for u in [*SERVICES, ADMIN]],
+        "# NATS cluster routes: the password each server presents to the others and requires of them.",
+        f"{ROUTE_PASSWORD_ENV}=",
         "",
     ]
     for service, secrets in SERVICE_SECRETS.items():
@@ -256,7 +287,7 @@ def deployment(name: str, component: str, pod: dict[str, Any]) -> dict[str, Any]
     }
 
 
-def companions(name: str, component: str, port: int) -> list[dict[str, Any]]:
+def companions(name: str, component: str, port: int, *more_ports: dict[str, Any]) -> list[dict[str, Any]]:
     """The Service, the HorizontalPodAutoscaler and the PodDisruptionBudget of a Deployment."""
     meta = {"name": name, "labels": labels(name, component)}
     target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
@@ -268,7 +299,7 @@ def companions(name: str, component: str, port: int) -> list[dict[str, Any]]:
             "metadata": meta,
             "spec": {
                 "selector": {"app.kubernetes.io/name": name},
-                "ports": [{"name": "http", "port": port, "targetPort": "http"}],
+                "ports": [{"name": "http", "port": port, "targetPort": "http"}, *more_ports],
             },
         },
         {
@@ -332,12 +363,13 @@ def gateway_manifests() -> list[dict[str, Any]]:
         "name": "gateway",
         "image": "tiaodu",
         "command": ["python", "-m", "services.gateway"],
-        "ports": [{"name": "http", "containerPort": 8080}],
+        "ports": [{"name": "http", "containerPort": 8080}, {"name": "metrics", "containerPort": GATEWAY_METRICS_PORT}],
         "env": [
             {"name": "SERVICE_HOST", "value": "0.0.0.0"},
             {"name": "SERVICE_PORT", "value": "8080"},
             {"name": "TIAODU_ENV", "value": "production"},
             {"name": "TIAODU_GATEWAY_ROUTES", "value": routes},
+            {"name": "TIAODU_GATEWAY_METRICS_PORT", "value": str(GATEWAY_METRICS_PORT)},
             {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": "http://otel-collector:4318"},
             {"name": "OTEL_SERVICE_NAME", "value": "gateway"},
             {"name": "REPLICA_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
@@ -351,7 +383,11 @@ def gateway_manifests() -> list[dict[str, Any]]:
         # HAProxy's configuration and sockets live in a private folder under /tmp (docs/adr/0013).
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
-    return [deployment("gateway", "gateway", {"containers": [container]}), *companions("gateway", "gateway", 8080)]
+    metrics = {"name": "metrics", "port": GATEWAY_METRICS_PORT, "targetPort": "metrics"}
+    return [
+        deployment("gateway", "gateway", {"containers": [container]}),
+        *companions("gateway", "gateway", 8080, metrics),
+    ]
 
 
 def dump_all(docs: list[dict[str, Any]], header: str) -> str:
@@ -465,17 +501,30 @@ def nats_values() -> str:
         "# Three servers in one cluster, JetStream on a volume each; the stream and the lease bucket are created\n"
         "# with 3 replicas by the provision Job (TIAODU_STREAM_REPLICAS). One user per service with exactly its\n"
         "# permissions (the same as deploy/nats/nats.conf, docs/adr/0006), each password from its own Secret\n"
-        "# `tiaodu-nats-<user>` (key `password`). The pods meet the namespace's `restricted` Pod Security Standard.\n"
+        "# `tiaodu-nats-<user>` (key `password`). The cluster's routes require the user `route` with the password of\n"
+        f"# the Secret `{ROUTE_SECRET}`. The pods meet the namespace's `restricted` Pod Security Standard.\n"
     )
-    env = {
+    env: dict[str, Any] = {
         password_env(u): {"valueFrom": {"secretKeyRef": {"name": nats_secret(u), "key": "password"}}}
         for u in [*SERVICES, ADMIN]
     }
+    # The chart lists `container.env` sorted by name: the password comes before the route URLs that expand it.
+    env[ROUTE_PASSWORD_ENV] = {"valueFrom": {"secretKeyRef": {"name": ROUTE_SECRET, "key": "password"}}}
+    headless = "nats-headless"  # the chart's headless Service of the StatefulSet `nats` (fullnameOverride)
+    for n in range(NATS_NODES):
+        env[route_env(n)] = f"nats://{ROUTE_USER}:$({ROUTE_PASSWORD_ENV})@nats-{n}.{headless}:6222"
+    route_auth = {"user": ROUTE_USER, "password": f"<< ${ROUTE_PASSWORD_ENV} >>"}
+    routes = [f"<< ${route_env(n)} >>" for n in range(NATS_NODES)]
     restricted = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
     values = {
         "fullnameOverride": "nats",  # the Service `nats` that NATS_URL (tiaodu-config) names
         "config": {
-            "cluster": {"enabled": True, "replicas": 3},
+            # The chart's own route URLs carry no credentials: replaced by ours, and route authorization required.
+            "cluster": {
+                "enabled": True,
+                "replicas": NATS_NODES,
+                "merge": {"authorization": route_auth, "routes": routes},
+            },
             "jetstream": {"enabled": True, "fileStore": {"enabled": True, "dir": "/data", "pvc": {"size": "20Gi"}}},
             "monitor": {"enabled": True},
             "merge": {"accounts": nats_accounts_values()},
@@ -520,6 +569,11 @@ def k8s_secret_commands() -> str:
     for user in [*SERVICES, ADMIN]:
         create = f"kubectl -n {NAMESPACE} create secret generic {nats_secret(user)}"
         lines.append(f'{create} --from-literal=password="$(openssl rand -hex 24)"')
+    lines += [
+        "# NATS cluster routes: the password the servers present to each other (hex: it goes into route URLs).",
+        f"kubectl -n {NAMESPACE} create secret generic {ROUTE_SECRET}"
+        ' --from-literal=password="$(openssl rand -hex 24)"',
+    ]
     lines.append("# PostgreSQL: one login role per service (CloudNativePG managed roles read basic-auth Secrets).")
     for service in SERVICES:
         lines += [

@@ -99,6 +99,7 @@ class Stack:
         self.services: list[Child] = []
         self.replicas: dict[str, int] = {}  # service → how many processes run it
         self.gateway: Child | None = None
+        self.gateway_metrics_url = ""  # HAProxy's Prometheus exporter (TIAODU_GATEWAY_METRICS_PORT)
         self.receiver: DemoReceiver | None = None  # make run's demo receiver (webhooks and e-mail), demo only
         self.nats_url = ""
         self.nats_passwords: dict[str, str] = {}
@@ -256,8 +257,12 @@ class Stack:
         port = self.port or free_port()
         # One entry per service, its replicas joined by `|` (services/gateway/bootstrap.py).
         routes = ",".join("|".join(c.url for c in self.replicas_of(name)) for name in self.replicas)
-        env = self.child_env(TIAODU_GATEWAY_ROUTES=routes, SERVICE_PORT=str(port))
+        metrics_port = free_port()
+        env = self.child_env(
+            TIAODU_GATEWAY_ROUTES=routes, SERVICE_PORT=str(port), TIAODU_GATEWAY_METRICS_PORT=str(metrics_port)
+        )
         self.gateway = self._spawn(GATEWAY, f"services.{GATEWAY}", port, env)
+        self.gateway_metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         wait_ready(self.gateway)
         self.base_url = self.gateway.url
 
@@ -292,7 +297,10 @@ class Stack:
         nats = {"url": self.nats_url, "users": users}
         demo = {"base_url": self.base_url, "tokens": self.tokens, "nats": nats, "clock": self.clock}
         # Each service's Prometheus endpoint, on its own port (not behind the public base URL; docs/adr/0035).
-        demo["metrics"] = {child.name: f"{child.url}/metrics" for child in self.services}
+        metrics = {child.name: f"{child.url}/metrics" for child in self.services}
+        if self.gateway_metrics_url:  # the gateway's HAProxy, on a port of its own (docs/adr/0038)
+            metrics[GATEWAY] = self.gateway_metrics_url
+        demo["metrics"] = metrics
         if self.receiver is not None:
             demo["receiver"] = {"url": self.receiver.child.url, "smtp_url": self.receiver.smtp_url}
         write_private_json(self.demo_file, demo)

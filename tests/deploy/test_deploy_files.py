@@ -257,9 +257,18 @@ def test_compose_nats_is_a_three_node_cluster(compose: dict[str, Any]) -> None:
     conf = parse_nats_conf(NATS_CONF.read_text(encoding="utf-8"))
     assert conf["server_name"] == Var("SERVER_NAME")
     assert conf["jetstream"]["store_dir"] == "/data"
-    routes = {urlsplit(r).hostname: urlsplit(r).port for r in conf["cluster"]["routes"]}
     listen_port = int(str(conf["cluster"]["listen"]).rsplit(":", 1)[1])
-    assert routes == dict.fromkeys(NATS_NODES, listen_port)
+    # Routes only with the route user's password (no default: compose refuses to start without it, as for every
+    # secret); each route URL is a variable compose composes from that password.
+    auth = conf["cluster"]["authorization"]
+    assert auth == {"user": "route", "password": Var("NATS_CLUSTER_ROUTE_PASSWORD")}
+    password = filled_env()["NATS_CLUSTER_ROUTE_PASSWORD"]
+    for node in NATS_NODES:
+        env = compose["services"][node]["environment"]
+        assert all(isinstance(r, Var) for r in conf["cluster"]["routes"]), "no route without credentials"
+        urls = [urlsplit(env[r]) for r in conf["cluster"]["routes"]]
+        assert {u.hostname: u.port for u in urls} == dict.fromkeys(NATS_NODES, listen_port)
+        assert {(u.username, u.password) for u in urls} == {("route", password)}
     names, data = set(), set()
     for node in NATS_NODES:
         svc = compose["services"][node]
@@ -557,7 +566,7 @@ def test_nats_values_are_the_official_charts(nats_values: dict[str, Any]) -> Non
     assert unknown_chart_keys(nats_values, chart_defaults) == []
     assert unknown_chart_keys({"config": {"clustr": {}}}, chart_defaults) == ["config.clustr"]  # the check bites
     config = nats_values["config"]
-    assert config["cluster"] == {"enabled": True, "replicas": 3}
+    assert {k: v for k, v in config["cluster"].items() if k != "merge"} == {"enabled": True, "replicas": 3}
     assert config["jetstream"]["enabled"] and config["jetstream"]["fileStore"]["enabled"]
     assert config["jetstream"]["fileStore"]["pvc"]["size"], "JetStream on a persistent volume per server"
     assert nats_values["podDisruptionBudget"]["enabled"], "the chart's budget keeps a quorum through drains"
@@ -594,6 +603,7 @@ def chart_rendered_config(values: dict[str, Any]) -> str:
             "max_file_store": f"<< {store['pvc']['size']} >>",
         },
     }
+    doc["cluster"].update(config["cluster"].get("merge", {}))  # the chart merges `config.cluster.merge` over it
     doc.update(config["merge"])
     return re.sub(r'"<<\s+(.*?)\s+>>"', r"\1", json.dumps(doc, indent=2))
 
@@ -601,10 +611,32 @@ def chart_rendered_config(values: dict[str, Any]) -> str:
 def test_nats_config_the_chart_renders_passes_the_server_check(nats_values: dict[str, Any], tmp_path: Path) -> None:
     conf = tmp_path / "nats.conf"
     conf.write_text(chart_rendered_config(nats_values), encoding="utf-8")
-    env = dict.fromkeys(nats_values["container"]["env"], "pw")
+    env = chart_env(nats_values["container"]["env"])
     check_with_nats_server(conf, {**env, "SERVER_NAME": "nats-0"})
-    missing = {k: v for k, v in env.items() if k != password_env(ADMIN)}
-    assert run([tool("nats-server"), "-t", "-c", str(conf)], env={**missing, "SERVER_NAME": "x"}).returncode != 0
+    for secret in (password_env(ADMIN), "NATS_CLUSTER_ROUTE_PASSWORD"):
+        missing = {k: v for k, v in env.items() if k != secret}
+        assert run([tool("nats-server"), "-t", "-c", str(conf)], env={**missing, "SERVER_NAME": "x"}).returncode != 0
+    # The routes: every server of the StatefulSet, each URL with the route user and the Secret's password.
+    cluster = nats_values["config"]["cluster"]["merge"]
+    assert cluster["authorization"] == {"user": "route", "password": "<< $NATS_CLUSTER_ROUTE_PASSWORD >>"}
+    routes = [HELM_RAW.fullmatch(r) for r in cluster["routes"]]
+    assert all(routes), "each route a variable of the environment"
+    urls = [urlsplit(env[m.group(1)]) for m in routes if m]
+    assert [u.hostname for u in urls] == [f"nats-{n}.nats-headless" for n in range(3)]
+    assert {(u.username, u.password) for u in urls} == {("route", env["NATS_CLUSTER_ROUTE_PASSWORD"])}
+
+
+def chart_env(entries: dict[str, Any]) -> dict[str, str]:
+    """The container's environment as Kubernetes gives it: the chart lists `container.env` sorted by name, each
+    Secret is some value, and `$(NAME)` expands a variable listed before (an unknown one stays as written)."""
+    env: dict[str, str] = {}
+    for name in sorted(entries):
+        value = entries[name]
+        if isinstance(value, dict):
+            env[name] = f"secret-of-{name.lower().replace('_', '-')}"
+        else:
+            env[name] = re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), str(value))
+    return env
 
 
 def test_nats_images_match_the_server_the_tests_run(compose: dict[str, Any], nats_values: dict[str, Any]) -> None:
@@ -830,7 +862,8 @@ def test_k8s_secrets_come_from_secrets_and_are_documented(nats_values: dict[str,
                     assert ref is not None, f"{where}: {name} must come from a Secret"
                 if ref is not None:
                     refs.add((ref["name"], ref["key"]))
-    refs |= {(v["valueFrom"]["secretKeyRef"]["name"], "password") for v in nats_values["container"]["env"].values()}
+    nats_env = [v for v in nats_values["container"]["env"].values() if isinstance(v, dict)]  # the rest: route URLs
+    refs |= {(v["valueFrom"]["secretKeyRef"]["name"], "password") for v in nats_env}
     refs |= {(pg_secret(s), "password") for s in SERVICES}
     for secret, key in refs:
         assert re.search(

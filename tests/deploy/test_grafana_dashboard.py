@@ -1,7 +1,9 @@
-"""The Grafana dashboard in deploy/grafana names only metrics the services export, and shows every one of them.
+"""The Grafana dashboard in deploy/grafana names only metrics the services and the gateway export, and shows every
+one of them.
 
 What the services export is `shared.metrics.metric_names()`; tests/shared/test_observability_processes.py checks
-that list against the `/metrics` of real service processes."""
+that list against the `/metrics` of real service processes. What the gateway's HAProxy exports and the dashboard
+reads is `GATEWAY_METRICS`, checked against a scrape of a real gateway by tests/test_gateway_metrics.py."""
 
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+from services.gateway.haproxy_config import GATEWAY_METRICS
 from shared.metrics import metric_names
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "tiaodu-dashboard.json"
-METRIC = re.compile(r"\btiaodu_[a-z_]+\b")
+METRIC = re.compile(r"\b(?:tiaodu|haproxy)_[a-z_]+\b")
 # Names inside label matchers or legends are labels, not metrics: only identifiers outside braces and quotes count.
 LABELS = re.compile(r"\{[^}]*\}|\"[^\"]*\"")
 
@@ -45,7 +48,7 @@ def test_the_dashboard_is_a_grafana_dashboard() -> None:
 
 
 def test_every_expression_names_metrics_the_services_export() -> None:
-    exported = set(metric_names())
+    exported = {*metric_names(), *GATEWAY_METRICS}
     for expr in _exprs(_dashboard()):
         named = set(METRIC.findall(LABELS.sub("", expr)))
         assert named, expr
@@ -54,6 +57,6 @@ def test_every_expression_names_metrics_the_services_export() -> None:
 
 def test_every_exported_family_is_on_the_dashboard() -> None:
     named = {m for expr in _exprs(_dashboard()) for m in METRIC.findall(LABELS.sub("", expr))}
-    families = {re.sub(r"_(bucket|sum|count)$", "", name) for name in metric_names()}
+    families = {re.sub(r"_(bucket|sum|count)$", "", name) for name in [*metric_names(), *GATEWAY_METRICS]}
     shown = {re.sub(r"_(bucket|sum|count)$", "", name) for name in named}
     assert families <= shown, f"not on the dashboard: {sorted(families - shown)}"

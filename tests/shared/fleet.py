@@ -48,6 +48,8 @@ class Fleet:
     settings: Settings
     log_dir: Path
     batch: int = 50
+    module: str = "tests.shared.replica_proc"  # what each replica runs (tests.shared.timer_proc: a probe timer)
+    env: dict[str, str] = field(default_factory=dict)  # more settings for every replica
     replicas: dict[str, ReplicaProcess] = field(default_factory=dict)
 
     async def start(self, name: str) -> ReplicaProcess:
@@ -63,11 +65,12 @@ class Fleet:
             "TIAODU_LEASE_TTL_S": str(self.settings.lease_ttl_s),
             "REPLICA_ID": name,
             "PROJECTION_BATCH": str(self.batch),
+            **self.env,
         }
         log = self.log_dir / f"{name}.log"
         with log.open("wb") as out:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "tests.shared.replica_proc", cwd=ROOT, env=env, stdout=out, stderr=out
+                sys.executable, "-m", self.module, cwd=ROOT, env=env, stdout=out, stderr=out
             )
         self.replicas[name] = ReplicaProcess(name, proc, log)
         return self.replicas[name]

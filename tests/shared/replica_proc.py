@@ -10,7 +10,6 @@ killed, or until SIGTERM stops it cleanly.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import signal
@@ -21,9 +20,7 @@ from tests.shared.counting import COUNTER, CountingReadModel
 
 
 async def main() -> None:
-    settings = dataclasses.replace(
-        Settings.from_env(COUNTER), lease_ttl_s=float(os.environ.get("TIAODU_LEASE_TTL_S", "6"))
-    )
+    settings = Settings.from_env(COUNTER)
     runtime = await Runtime.start(COUNTER, settings, CountingReadModel(settings.replica_id))
     # Set before the projection task first runs (no await since start): its workers fetch this many at a time.
     runtime.runner.batch = int(os.environ.get("PROJECTION_BATCH", "50"))

@@ -122,6 +122,7 @@ async def test_api_workers_serve_while_a_separate_worker_projects(settings: Sett
         ("TIAODU_PROJECTION_LINGER_MS", "5000"),
         ("TIAODU_WORKER_SCHED", "idle"),
         ("TIAODU_WORKER_NICE", "20"),
+        ("TIAODU_LEASE_TTL_S", "1"),  # below the 2 s under which leases flap
     ],
 )
 def test_a_wrong_process_setting_stops_the_process_naming_it(settings: Settings, variable: str, value: str) -> None:

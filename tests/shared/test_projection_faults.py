@@ -11,17 +11,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import signal
+import time
 from collections.abc import Awaitable
 from pathlib import Path
 
 from shared.runtime import Runtime
-from shared.settings import Settings
+from shared.settings import DEFAULT_LEASE_TTL_S, Settings
 from tests.platform import wait_until
 from tests.shared.counting import assert_exactly_once, caught_up, counting_runtime, read_log_facts
 from tests.shared.fleet import Fleet, applied_by, in_open_transaction, owners, top_seq
 from tests.shared.load import Writer
 
-LEASE_TTL_S = 2.0
+LEASE_TTL_S = 2.0  # the frozen-replica test: short, so that it waits less for each of its takeovers
+SHARE_MOVES_WITHIN_S = 10.0  # issue 12: a killed replica's share moves to the others within 10 s
 BATCH = 50  # small batches: a replica is killed or frozen with work in hand, not between two large ones
 AGGREGATES = 50
 
@@ -41,8 +43,9 @@ async def _finish(fleet: Fleet, rt: Runtime) -> None:
 async def test_sigkill_mid_batch_moves_the_share_and_applies_every_event_once(
     settings: Settings, tmp_path: Path
 ) -> None:
-    # The default four partitions over three replicas: shares of 2, 1 and 1.
-    settings = dataclasses.replace(settings, lease_ttl_s=LEASE_TTL_S, partitions=4)
+    # The default four partitions over three replicas (shares of 2, 1 and 1) and the default lease settings, so the
+    # takeover below is the one production sees (docs/operations.md, "A lost replica").
+    settings = dataclasses.replace(settings, lease_ttl_s=DEFAULT_LEASE_TTL_S, partitions=4)
     async with counting_runtime(settings, run_projection=False) as rt, Fleet(settings, tmp_path, batch=BATCH) as fleet:
         names = ["r1", "r2", "r3"]
         writer = Writer(rt.store, AGGREGATES)
@@ -54,15 +57,17 @@ async def test_sigkill_mid_batch_moves_the_share_and_applies_every_event_once(
             victim = ""
             held: list[int] = []
             at_kill: dict[int, int] = {}
+            killed_at = 0.0
 
             async def caught_mid_batch() -> bool:
-                nonlocal victim, held, at_kill
+                nonlocal victim, held, at_kill, killed_at
                 current = await owners(rt.pool, rt.schema)
                 for name in names:
                     mine = [p for p, owner in current.items() if owner == name]
                     if mine and await in_open_transaction(rt.pool, name):
                         fleet.replicas[name].send(signal.SIGKILL)
                         victim, held, at_kill = name, mine, dict(writer.last_seq_by_partition)
+                        killed_at = time.monotonic()
                         return True
                 return False
 
@@ -74,7 +79,13 @@ async def test_sigkill_mid_batch_moves_the_share_and_applies_every_event_once(
                 tops = [await top_seq(rt.pool, rt.schema, p, not_by=victim) for p in held]
                 return all(top > at_kill[p] for top, p in zip(tops, held, strict=True))
 
-            await wait_until(share_moved, 10, f"partitions {held} of the killed {victim} to move to the others")
+            await wait_until(
+                share_moved, SHARE_MOVES_WITHIN_S, f"partitions {held} of the killed {victim} to move to the others"
+            )
+            # The figure docs/operations.md quotes (pytest -s shows it): kill -> every partition of the victim applied
+            # again by a survivor, as seen by this polling test (its polls and the load's pace add to it).
+            print(f"takeover: {victim}'s partitions {held} applied by the others {time.monotonic() - killed_at:.1f}s "
+                  f"after the SIGKILL (lease TTL {settings.lease_ttl_s:g}s)")  # fmt: skip
             await load
             await _finish(fleet, rt)
         finally:
