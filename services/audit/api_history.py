@@ -35,12 +35,10 @@ async def history(
     aggregate_type: AggregateType, aggregate_id: AggregateId, rt: RuntimeDep, paging: PagingDep
 ) -> Page[EventView]:
     filters = queries.EventFilters(aggregate_type=aggregate_type, aggregate_id=aggregate_id)
-    rows, total = await queries.list_events(
-        rt.pool, rt.schema, filters, after_seq=0, limit=paging.limit, offset=paging.offset
-    )
-    if total == 0:
+    page = await queries.list_events(rt.pool, rt.schema, filters, after_seq=0, limit=paging.limit, offset=paging.offset)
+    if page.total == 0:
         raise not_found(aggregate_type, aggregate_id)
-    return page_of(EventView, [event_view(r) for r in rows], total, paging)
+    return page_of(EventView, [event_view(r) for r in page.rows], page.total, paging)
 
 
 def fields_until(rows: list[asyncpg.Record], moment: datetime) -> tuple[domain.FieldState, int]:
