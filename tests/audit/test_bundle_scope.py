@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +223,26 @@ def test_every_rule_and_calendar_version_an_event_names_is_a_dependency() -> Non
             if member.endswith(("rule_version", "calendar_version")):
                 named |= {(aggregate, member) for aggregate in {entry.aggregate_type, *entry.also_on}}
     assert named and named <= set(DEPENDS_ON), sorted(named - set(DEPENDS_ON))
+
+
+async def test_a_programme_period_keeps_whole_chains_whole_and_starts_them_mid_way(
+    audited: Audited, tmp_path: Path
+) -> None:
+    a = audited
+    await two_programmes(a)
+    a.clock.advance(timedelta(days=1))
+    since = a.clock.now()
+    for pid in ("p1", "p3"):
+        r = await a.intake.patch(f"/v1/projects/{pid}", json={"location": "南区"}, headers=a.h("hq"))
+        assert r.status_code == 200, r.text
+    await a.synced()
+    assert (await a.audit.post("/v1/audit/seals", headers=a.h("hq"))).status_code == 201
+    await a.synced()
+    b = await export(a, programme_id="prog", recorded_from=since.isoformat())
+    entries = {f"{x['aggregate_type']}/{x['aggregate_id']}": x for x in b["manifest"]["aggregates"]}
+    assert b["manifest"]["complete_histories"] is False
+    assert (entries["project/p1"]["mode"], entries["project/p1"]["first_version"]) == ("chain", 2)
+    assert entries["organisation/hq"]["first_version"] == 1  # who acted: whole, whatever the period
+    assert not [k for k in entries if k.startswith(("project/p2", "project/p3", "light/", "monitoring/"))]
+    code, out = verify(b, tmp_path)
+    assert code == 0, out
