@@ -1,12 +1,15 @@
-"""Which events a history bundle holds, and how each aggregate is to be checked (docs/audit.md §6.2).
+"""Which events a history bundle holds, and how each aggregate is to be checked (docs/audit.md §6.1).
 
 An event *concerns* a programme or project scope when it is on one of the scope's own aggregates (the programme, its
 projects) or its payload names one of the scope's projects (`project_id`, or a `project_ids` list, at any depth) or
-the programme (`programme_id`, at any depth). An aggregate with an event that concerns the scope is:
-- exported as a **chain** when every one of its events up to the seal concerns the scope (a project, its plan, its
-  lights, its issues): the verifier checks its versions, links and (without a period) its start at version 1;
-- exported as **events** when only some do (a day's monitoring run, an inbox, an auditor's day of reads, a project
-  code later claimed by another project): only the events that concern the scope, each proved on its own by its
+the programme (`programme_id`, at any depth). An event that names no project and no programme at all is *neutral*
+(a plan's baseline, an issue's assignment, a meeting's minutes); one that names only others is *another scope's*.
+An aggregate with an event that concerns the scope is:
+- exported as a **chain** when none of its events up to the seal is another scope's (a project, its plan, its
+  lights, its issues): all its events, neutral ones included; the verifier checks its versions, links and (without a
+  period) its start at version 1;
+- exported as **events** when some are (a day's monitoring run, an inbox, an auditor's day of reads, a project code
+  later claimed by another project): only the events that concern the scope, each proved on its own by its
   inclusion proof against the seal, without the rest of its chain (which belongs to other scopes).
 The versioned rules and calendars those events were decided under (`DEPENDS_ON`) and the organisations that acted
 on them are exported whole, as chains from version 1 (a light names its rule version; the auditor needs the rule).
@@ -32,6 +35,13 @@ CONCERNS = (
     "jsonb_path_exists(e.payload, 'lax $.**.project_id ? (@ == $projects[*])', $2::jsonb)"
     " OR jsonb_path_exists(e.payload, 'lax $.**.project_ids ? (@ == $projects[*])', $2::jsonb)"
     " OR jsonb_path_exists(e.payload, 'lax $.**.programme_id ? (@ == $programme)', $2::jsonb)"
+)
+
+# An event that names some project or programme (then, if not in the selection, another scope's).
+NAMES_ANY = (
+    "jsonb_path_exists(e.payload, 'lax $.**.project_id ? (@ != null)')"
+    " OR jsonb_path_exists(e.payload, 'lax $.**.project_ids ? (@ != null)')"
+    " OR jsonb_path_exists(e.payload, 'lax $.**.programme_id ? (@ != null)')"
 )
 
 # (aggregate type of an event, payload member at any depth) -> the aggregate type of the versioned rules (or
@@ -158,13 +168,25 @@ async def select(conn: asyncpg.Connection, schema: str, scope: Scope, until_seq:
             until_seq, json.dumps({"projects": projects, "programme": scope.programme_id or ""}),
             [t for t, _ in own], [i for _, i in own], *params,
         )  # fmt: skip
+        # An aggregate with an event about another scope (naming other projects or programmes only) is mixed.
         rows = await conn.fetch(
-            f"SELECT s.aggregate_type, s.aggregate_id FROM {SELECTION} s GROUP BY 1, 2 HAVING count(*) < ("
-            f"SELECT count(*) FROM {idx} e WHERE e.aggregate_type = s.aggregate_type"
-            " AND e.aggregate_id = s.aggregate_id AND e.seq <= $1)",
+            f"SELECT t.aggregate_type, t.aggregate_id FROM (SELECT DISTINCT aggregate_type, aggregate_id FROM"
+            f" {SELECTION}) t WHERE EXISTS (SELECT 1 FROM {idx} e WHERE e.aggregate_type = t.aggregate_type"
+            f" AND e.aggregate_id = t.aggregate_id AND e.seq <= $1 AND NOT EXISTS (SELECT 1 FROM {SELECTION} s"
+            f" WHERE s.seq = e.seq) AND ({NAMES_ANY}))",
             until_seq,
         )  # fmt: skip
         mixed = {(r["aggregate_type"], r["aggregate_id"]) for r in rows}
+        # The other aggregates are the scope's whole: their events that name nobody (a plan's baseline, an issue's
+        # assignment, a meeting's minutes) belong with them.
+        await conn.execute(
+            f"INSERT INTO {SELECTION} SELECT {columns}, 'scope', {_period(scope, 4)[0]}"
+            f" FROM {idx} e JOIN (SELECT DISTINCT aggregate_type, aggregate_id FROM {SELECTION}) t"
+            " ON e.aggregate_type = t.aggregate_type AND e.aggregate_id = t.aggregate_id"
+            " WHERE e.seq <= $1 AND NOT (e.aggregate_type, e.aggregate_id) IN"
+            " (SELECT * FROM unnest($2::text[], $3::text[])) ON CONFLICT (seq) DO NOTHING",
+            until_seq, [t for t, _ in mixed], [i for _, i in mixed], *params,
+        )  # fmt: skip
         await conn.execute(f"DELETE FROM {SELECTION} WHERE NOT in_period")
     await _add_dependencies(conn, idx, until_seq)
     return Selection(projects, await _entries(conn, scope, mixed))

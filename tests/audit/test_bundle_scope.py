@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from shared.catalogue.scheduling import (
     Colour,
     DimensionLight,
     MonitoringCompleted,
+    PlanBaselineApproved,
+    PlanDrafted,
     ReportOverdueFlagged,
     Rules,
     RuleVersionPublished,
@@ -33,7 +36,8 @@ from tests.audit.seal_helpers import event_hash, key_env
 from tests.audit.test_bundle_tamper import Bundle, doc, verify
 from tests.platform import SYSTEM_CTX
 
-DAY = "2024-01-02"
+DAY, NEXT_DAY = "2024-01-02", "2024-01-03"
+NO_MONEY = [Decimal(0)] * 12
 
 
 @pytest.fixture(autouse=True)
@@ -67,7 +71,8 @@ def flag(project_id: str) -> ReportOverdueFlagged:
 
 
 async def two_programmes(a: Audited) -> tuple[Bundle, str]:
-    """prog (p1, p2) and other (p3); a rule version, p1's light, one day's monitoring flagging p1 and p3; sealed."""
+    """prog (p1, p2) and other (p3); a rule version, p1's light and plan (its baseline names no project), one day's
+    monitoring flagging p1 and p3 and the next day's flagging p1 alone (its summary names nobody); sealed."""
     r = await a.intake.post("/v1/programmes", json={"id": "other", "name": "另一计划", "year": 2024}, headers=a.h("hq"))
     assert r.status_code == 201, r.text
     for pid, programme in (("p1", "prog"), ("p2", "prog"), ("p3", "other")):
@@ -75,6 +80,10 @@ async def two_programmes(a: Audited) -> tuple[Bundle, str]:
     await append(a, "rule_set", "default", RuleVersionPublished(version=1, effective_from=DAY, rules=Rules()))
     await append(a, "light", "p1", light("p1"))
     await append(a, "monitoring", DAY, flag("p1"), flag("p3"), MonitoringCompleted(day=DAY, items=2, lights_changed=1))
+    await append(a, "monitoring", NEXT_DAY, flag("p1"), MonitoringCompleted(day=NEXT_DAY, items=1, lights_changed=0))
+    await append(a, "plan", "plan-p1", PlanDrafted(project_id="p1", year=2024, annual_target_investment=Decimal(4000),
+                                                   monthly_investment=NO_MONEY),
+                 PlanBaselineApproved(milestone_dates={}, monthly_investment=NO_MONEY))  # fmt: skip
     await a.synced()
     assert (await a.audit.post("/v1/audit/seals", headers=a.h("hq"))).status_code == 201
     await a.synced()
@@ -110,8 +119,11 @@ async def test_a_programme_bundle_holds_what_concerns_it_and_nothing_else(audite
         assert aggregates[own][:2] == ("scope", "chain"), own
     # The day's monitoring mixes programmes: only p1's flag, alone, proved by its inclusion in the seal.
     assert aggregates[f"monitoring/{DAY}"] == ("scope", "events", 1)
-    [flagged] = [doc(e) for e in b["events"] if doc(e)["aggregate_type"] == "monitoring"]
+    [flagged] = [doc(e) for e in b["events"] if doc(e)["aggregate_id"] == DAY]
     assert flagged["payload"]["project_id"] == "p1" and flagged["version"] == 1
+    # Every event of these names p1 or nobody: the scope's whole, events that name nobody included.
+    assert aggregates["plan/plan-p1"] == ("scope", "chain", 2)
+    assert aggregates[f"monitoring/{NEXT_DAY}"] == ("scope", "chain", 2)
     assert aggregates["rule_set/default"] == ("rules", "chain", 1)  # p1's light names rule version 1
     assert aggregates["organisation/hq"][:2] == ("actor", "chain")  # hq registered the projects
     assert not [k for k in aggregates if "p3" in k or "other" in k]
