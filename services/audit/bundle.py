@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import IO, Any
 
@@ -53,7 +54,7 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode()
 
 
-async def _batches(conn: asyncpg.Connection, query: str) -> Any:
+async def _batches(conn: asyncpg.Connection, query: str) -> AsyncIterator[list[asyncpg.Record]]:
     """Rows of `query` over the selection, in stream order, BATCH at a time (a server-side cursor)."""
     cursor = await conn.cursor(query)
     while rows := await cursor.fetch(BATCH):

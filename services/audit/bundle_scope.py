@@ -160,8 +160,8 @@ async def select(conn: asyncpg.Connection, schema: str, scope: Scope, until_seq:
         projects = await _projects(conn, schema, scope, until_seq)
         own = [("project", p) for p in projects] + ([("programme", scope.programme_id)] if scope.programme_id else [])
         period, params = _period(scope, 5)
-        # Every event up to the seal is weighed (a chain is whole only if all its events concern the scope); the
-        # period then chooses which of them are exported.
+        # Every event up to the seal is weighed (an aggregate is mixed if any of its events is another scope's);
+        # the period then chooses which of them are exported.
         await conn.execute(
             f"INSERT INTO {SELECTION} SELECT {columns}, 'scope', {period} FROM {idx} e WHERE e.seq <= $1 AND ("
             f"(e.aggregate_type, e.aggregate_id) IN (SELECT * FROM unnest($3::text[], $4::text[])) OR {CONCERNS})",
@@ -179,8 +179,9 @@ async def select(conn: asyncpg.Connection, schema: str, scope: Scope, until_seq:
         mixed = {(r["aggregate_type"], r["aggregate_id"]) for r in rows}
         # The other aggregates are the scope's whole: their events that name nobody (a plan's baseline, an issue's
         # assignment, a meeting's minutes) belong with them.
+        in_period, _ = _period(scope, 4)
         await conn.execute(
-            f"INSERT INTO {SELECTION} SELECT {columns}, 'scope', {_period(scope, 4)[0]}"
+            f"INSERT INTO {SELECTION} SELECT {columns}, 'scope', {in_period}"
             f" FROM {idx} e JOIN (SELECT DISTINCT aggregate_type, aggregate_id FROM {SELECTION}) t"
             " ON e.aggregate_type = t.aggregate_type AND e.aggregate_id = t.aggregate_id"
             " WHERE e.seq <= $1 AND NOT (e.aggregate_type, e.aggregate_id) IN"
