@@ -188,6 +188,8 @@ async def export_bundle(
                 raise Problem(409, str(exc)) from exc
             if isinstance(exc, IndexBehind):
                 raise Problem(504, str(exc)) from exc
+            if isinstance(exc, proofs.TreeMismatch):
+                raise Problem(409, f"事件流与封存不符:{exc}") from exc
             raise
     name = programme_id or project_id or "period"
     return FileResponse(path, media_type="application/json", filename=f"tiaodu-bundle-{name}.json",
