@@ -9,9 +9,11 @@ It checks, in this order, and stops at the first broken link, naming it:
 2. each seal's Ed25519 signature over the RFC 8785 JSON of the seal without `signature`;
 3. the RFC 6962 consistency proof between each two consecutive seals;
 4. the export manifest's signature;
-5. each event in stream order: its hash (SHA-256 of the RFC 8785 JSON of the stored event without `hash`), its
-   subject, its aggregate chain (version continuity, `prev_hash`), its RFC 6962 inclusion proof in the newest seal;
-6. that the events are exactly the ones the signed manifest lists.
+5. the listing: its SHA-256 is the one the manifest signed, and it agrees with the manifest's aggregates;
+6. each event in stream order: its hash (SHA-256 of the RFC 8785 JSON of the stored event without `hash`), its
+   subject, its aggregate (one the manifest names: a `chain` is checked for version continuity and `prev_hash`, an
+   `events` aggregate's events stand alone), its RFC 6962 inclusion proof in the newest seal;
+7. that the events are exactly the ones the listing names.
 Exit status 0: every check passed; 1: a check failed (the line starting `BROKEN` says which and where).
 """
 
@@ -31,14 +33,17 @@ import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-FORMAT = "tiaodu-history-bundle/1"
-BUNDLE_KEYS = {"format", "manifest", "manifest_signature", "public_keys", "seals", "consistency", "events"}
+FORMAT = "tiaodu-history-bundle/2"
+BUNDLE_KEYS = {"format", "manifest", "manifest_signature", "public_keys", "seals", "consistency", "listing", "events"}
 SEAL_KEYS = {"stream", "seal_number", "tree_size", "root_hash", "sealed_at", "key_id", "algorithm", "trigger",
              "signature"}  # fmt: skip
 EVENT_KEYS = {"seq", "subject", "stored", "inclusion"}
-MANIFEST_KEYS = {"stream", "scope", "complete_histories", "exported_at", "seal_number", "tree_size", "key_id", "events"}
+MANIFEST_KEYS = {"stream", "scope", "projects", "complete_histories", "exported_at", "seal_number", "tree_size",
+                 "key_id", "aggregates", "events", "listing_sha256"}  # fmt: skip
+AGGREGATE_KEYS = {"aggregate_type", "aggregate_id", "reason", "mode", "first_version", "last_version", "events"}
 
-Listed = tuple[int, str, str, str, int]  # a manifest entry: seq, hash, aggregate type, aggregate id, version
+Listed = tuple[int, str, str, str, int]  # a listing entry: seq, hash, aggregate type, aggregate id, version
+Aggregate = tuple[str, str]
 
 
 class Broken(Exception):
@@ -233,12 +238,63 @@ def describe(event: dict[str, Any], doc: dict[str, Any] | None = None) -> str:
     return where
 
 
-def check_events(bundle: dict[str, Any], newest: dict[str, Any], complete: bool) -> list[Listed]:
+def check_listing(bundle: dict[str, Any], manifest: dict[str, Any]) -> dict[Aggregate, dict[str, Any]]:
+    """The listing is the one the manifest signed, and agrees with the manifest's aggregates; returns those."""
+    listing = bundle["listing"]
+    if not isinstance(listing, list):
+        raise Broken("listing is not a list")
+    digest = hashlib.sha256(rfc8785.dumps(listing)).hexdigest()
+    if digest != manifest["listing_sha256"]:
+        signed = manifest["listing_sha256"]
+        raise Broken(f"the listing is not the one the signed manifest commits to (its SHA-256 is {digest}, "
+                     f"the manifest signed {signed}): an event was added to it or left out")  # fmt: skip
+    if manifest["events"] != len(listing):
+        raise Broken(f"the manifest counts {manifest['events']} events, the listing names {len(listing)}")
+    aggregates: dict[Aggregate, dict[str, Any]] = {}
+    for i, entry in enumerate(manifest["aggregates"] if isinstance(manifest["aggregates"], list) else [None]):
+        entry = keys_exactly(entry, AGGREGATE_KEYS, f"manifest aggregates[{i}]")
+        key = (entry["aggregate_type"], entry["aggregate_id"])
+        if entry["mode"] not in ("chain", "events") or entry["reason"] not in ("scope", "rules", "actor"):
+            raise Broken(f"manifest aggregates[{i}] ({key[0]}/{key[1]}): unknown mode or reason")
+        if key in aggregates:
+            raise Broken(f"the manifest names {key[0]}/{key[1]} twice")
+        aggregates[key] = entry
+    versions: dict[Aggregate, list[int]] = {}
+    last_seq = 0
+    for i, item in enumerate(listing):
+        if not (isinstance(item, list) and len(item) == 5 and all(isinstance(x, str) for x in item[1:4])):
+            raise Broken(f"listing[{i}] is not [seq, hash, aggregate_type, aggregate_id, version]")
+        seq, version = integer(item[0], f"listing[{i}] seq", 1), integer(item[4], f"listing[{i}] version", 1)
+        hex32(item[1], f"listing[{i}] hash")
+        if seq <= last_seq:
+            raise Broken(f"listing[{i}] (seq {seq}) comes after seq {last_seq}: the listing is not in stream order")
+        last_seq = seq
+        if (item[2], item[3]) not in aggregates:
+            raise Broken(f"listing[{i}] (seq {seq}) is of {item[2]}/{item[3]}, an aggregate the manifest does not name")
+        versions.setdefault((item[2], item[3]), []).append(version)
+    for key, entry in aggregates.items():
+        name, got = f"{key[0]}/{key[1]}", versions.get(key, [])
+        first, last = entry["first_version"], entry["last_version"]
+        if not got or (len(got), got[0], max(got)) != (entry["events"], first, last):
+            held = f"{len(got)}" + (f" (versions {got[0]}..{max(got)})" if got else "")
+            raise Broken(f"the manifest declares {entry['events']} events of {name} (versions {first}..{last}), "
+                         f"the listing names {held}")  # fmt: skip
+        if any(b <= a for a, b in itertools.pairwise(got)):
+            raise Broken(f"the listing names versions of {name} out of order")
+        if entry["mode"] == "chain" and got != list(range(first, last + 1)):
+            raise Broken(f"the manifest declares {name} a chain, but the listing skips versions of it")
+        if entry["mode"] == "chain" and manifest["complete_histories"] is True and first != 1:
+            raise Broken(f"the history of {name} starts at version {first}: versions before it are missing")
+    return aggregates
+
+
+def check_events(bundle: dict[str, Any], newest: dict[str, Any], aggregates: dict[Aggregate, dict[str, Any]]
+                 ) -> list[Listed]:  # fmt: skip
     events = bundle["events"]
     if not isinstance(events, list):
         raise Broken("events is not a list")
     size, root = newest["tree_size"], bytes.fromhex(newest["root_hash"])
-    heads: dict[tuple[str, str], tuple[int, str, int]] = {}  # aggregate -> (version, hash, seq) of the last event
+    heads: dict[Aggregate, tuple[int, str, int]] = {}  # aggregate -> (version, hash, seq) of its last event
     seen: list[Listed] = []
     last_seq = 0
     for i, event in enumerate(events):  # the order first: a swap is named as one, not as the chain break it causes
@@ -265,7 +321,9 @@ def check_events(bundle: dict[str, Any], newest: dict[str, Any], complete: bool)
         if len(parts) != 5 or parts[1] != "evp" or (parts[3], parts[4]) != (doc["aggregate_type"], doc["aggregate_id"]):
             raise Broken(f"{where}: stored subject {event['subject']!r} is not that aggregate's")
         key = (doc["aggregate_type"], doc["aggregate_id"])
-        check_link(where, key, doc, heads.get(key), complete)
+        if key not in aggregates:
+            raise Broken(f"{where}: {key[0]}/{key[1]} is not an aggregate the manifest names")
+        check_link(where, key, doc, heads.get(key), aggregates[key])
         heads[key] = (doc["version"], doc["hash"], seq)
         if seq > size:
             raise Broken(f"{where}: not covered by the newest seal #{newest['seal_number']} (seqs 1..{size})")
@@ -280,21 +338,27 @@ def check_events(bundle: dict[str, Any], newest: dict[str, Any], complete: bool)
     return seen
 
 
-def check_link(where: str, key: tuple[str, str], doc: dict[str, Any], head: tuple[int, str, int] | None,
-               complete: bool) -> None:  # fmt: skip
+def check_link(where: str, key: Aggregate, doc: dict[str, Any], head: tuple[int, str, int] | None,
+               declared: dict[str, Any]) -> None:  # fmt: skip
+    """A chain: versions first..last without a gap, each `prev_hash` the previous hash (none before version 1). An
+    `events` aggregate: its events stand alone (each proved by its inclusion), versions rising; two consecutive
+    versions still link."""
     version = doc.get("version")
     name = f"{key[0]}/{key[1]}"
+    if type(version) is not int or version < 1:
+        raise Broken(f"{where}: version {version!r} is not a positive integer")
     if head is None:
-        if version == 1 and doc.get("prev_hash") is None:
-            return
-        if complete:
-            raise Broken(f"{where}: the history of {name} starts at version {version}: versions before it are missing")
-        if type(version) is not int or version < 1:
-            raise Broken(f"{where}: version {version!r} is not a positive integer")
+        if version == 1 and doc.get("prev_hash") is not None:
+            raise Broken(f"{where}: version 1 of {name} has a prev_hash")
+        if declared["mode"] == "chain" and version != declared["first_version"]:
+            raise Broken(f"{where}: the history of {name} starts at version {version}, the manifest declares "
+                         f"{declared['first_version']}: versions before it are missing")  # fmt: skip
         return
     last_version, last_hash, last_seq = head
+    if declared["mode"] == "events" and version > last_version + 1:
+        return  # the versions between belong to other scopes
     if version != last_version + 1:
-        if type(version) is int and version > last_version + 1:
+        if version > last_version + 1:
             missing = f"version {last_version + 1}" if version == last_version + 2 else \
                 f"versions {last_version + 1}..{version - 1}"  # fmt: skip
             raise Broken(f"{where}: {name} {missing} missing between seq {last_seq} and this event")
@@ -303,22 +367,19 @@ def check_link(where: str, key: tuple[str, str], doc: dict[str, Any], head: tupl
         raise Broken(f"{where}: prev_hash is not the hash of {name} version {last_version} (seq {last_seq})")
 
 
-def check_listed(manifest: dict[str, Any], seen: list[Listed]) -> None:
-    """The events are exactly those the signed manifest lists."""
-    if not isinstance(manifest["events"], list):
-        raise Broken("the manifest's events is not a list")
-    listed = [tuple(item) for item in manifest["events"] if isinstance(item, list)]
+def check_listed(bundle: dict[str, Any], seen: list[Listed]) -> None:
+    """The events are exactly those the (signed) listing names."""
+    listed = [tuple(item) for item in bundle["listing"]]
+    names = set(listed)
     for item in seen:
-        if item not in set(listed):
+        if item not in names:
             raise Broken(f"event seq {item[0]} ({item[2]}/{item[3]} version {item[4]}) is not one the signed "
-                         "manifest lists")  # fmt: skip
-    if len(listed) != len(seen) or len(listed) != len(manifest["events"]):
-        missing = sorted(set(listed) - set(seen))
-        if missing:
-            seq, digest, kind, ident, version = missing[0]
-            raise Broken(f"event seq {seq} ({kind}/{ident} version {version}, hash {digest}) is in the signed "
-                         f"manifest but missing from the bundle")  # fmt: skip
-        raise Broken(f"the signed manifest lists {len(manifest['events'])} events, the bundle holds {len(seen)}")
+                         "listing names")  # fmt: skip
+    missing = sorted(names - set(seen))
+    if missing:
+        seq, digest, kind, ident, version = missing[0]
+        raise Broken(f"event seq {seq} ({kind}/{ident} version {version}, hash {digest}) is in the signed listing "
+                     f"but missing from the bundle")  # fmt: skip
 
 
 def verify(bundle: Any, trusted: list[bytes]) -> str:
@@ -332,10 +393,12 @@ def verify(bundle: Any, trusted: list[bytes]) -> str:
     check_consistency_proofs(bundle, seals)
     newest = seals[-1]
     check_manifest(bundle, keys, newest)
-    seen = check_events(bundle, newest, manifest["complete_histories"] is True)
-    check_listed(manifest, seen)
-    aggregates = {json.loads(e["stored"])["aggregate_id"] for e in bundle["events"]}
-    return (f"OK: {len(seen)} events of {len(aggregates)} aggregates; seals #{seals[0]['seal_number']}.."
+    aggregates = check_listing(bundle, manifest)
+    seen = check_events(bundle, newest, aggregates)
+    check_listed(bundle, seen)
+    chains = sum(1 for a in aggregates.values() if a["mode"] == "chain")
+    return (f"OK: {len(seen)} events of {len(aggregates)} aggregates ({chains} whole chains, "
+            f"{len(aggregates) - chains} with single events); seals #{seals[0]['seal_number']}.."
             f"#{newest['seal_number']} consistent; newest seal covers seqs 1..{newest['tree_size']}, "
             f"root {newest['root_hash']}, key {newest['key_id']}")  # fmt: skip
 

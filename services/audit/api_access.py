@@ -66,7 +66,7 @@ async def access_log(
     filters = queries.EventFilters(
         types=[ACCESS_EVENT], payload_equals={k: v for k, v in wanted.items() if v is not None}
     )
-    rows, total = await queries.list_events(
+    page = await queries.list_events(
         rt.pool, rt.schema, filters, after_seq=after_seq, limit=paging.limit, offset=paging.offset
     )
-    return page_of(AccessRecord, [access_record(r) for r in rows], total, paging)
+    return page_of(AccessRecord, [access_record(r) for r in page.rows], page.total, paging)

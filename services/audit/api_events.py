@@ -10,8 +10,8 @@ from fastapi import APIRouter, Path, Query
 
 from services.audit import queries
 from services.audit.policies import AuditReader
-from services.audit.responses import EventView, event_view
-from shared.paging import Page, PagingDep, page_of
+from services.audit.responses import EventPage, EventView, event_view
+from shared.paging import PagingDep
 from shared.problems import Problem, field_error
 from shared.web import MinSeqDep, RuntimeDep
 
@@ -46,7 +46,9 @@ async def list_events(
     recorded_from: RecordedFrom = None,
     recorded_to: RecordedTo = None,
     after_seq: AfterSeq = 0,
-) -> Page[EventView]:
+) -> EventPage:
+    """事件按流序号排列。翻页以 `after_seq` 为键(传上一页最后一条的 seq,看 `has_more` 是否还有);`total`:有筛选条件时为
+    精确条数,无筛选条件时为事件索引的最高流序号(高水位,不逐条计数,见 `total_exact`)。"""
     record_time_range(recorded_from, recorded_to)
     for value in type or []:
         if not 1 <= len(value) <= 100:
@@ -55,10 +57,11 @@ async def list_events(
         aggregate_type=aggregate_type, aggregate_id=aggregate_id, correlation_id=correlation_id, types=type or [],
         recorded_from=recorded_from, recorded_to=recorded_to,
     )  # fmt: skip
-    rows, total = await queries.list_events(
+    page = await queries.list_events(
         rt.pool, rt.schema, filters, after_seq=after_seq, limit=paging.limit, offset=paging.offset
     )
-    return page_of(EventView, [event_view(r) for r in rows], total, paging)
+    return EventPage(items=[event_view(r) for r in page.rows], total=page.total, total_exact=page.total_exact,
+                     has_more=page.has_more, **paging.echo())  # fmt: skip
 
 
 @router.get("/events/{event_id}", summary="按编号查看一个事件", dependencies=[MinSeqDep])

@@ -35,12 +35,10 @@ async def history(
     aggregate_type: AggregateType, aggregate_id: AggregateId, rt: RuntimeDep, paging: PagingDep
 ) -> Page[EventView]:
     filters = queries.EventFilters(aggregate_type=aggregate_type, aggregate_id=aggregate_id)
-    rows, total = await queries.list_events(
-        rt.pool, rt.schema, filters, after_seq=0, limit=paging.limit, offset=paging.offset
-    )
-    if total == 0:
+    page = await queries.list_events(rt.pool, rt.schema, filters, after_seq=0, limit=paging.limit, offset=paging.offset)
+    if page.total == 0:
         raise not_found(aggregate_type, aggregate_id)
-    return page_of(EventView, [event_view(r) for r in rows], total, paging)
+    return page_of(EventView, [event_view(r) for r in page.rows], page.total, paging)
 
 
 def fields_until(rows: list[asyncpg.Record], moment: datetime) -> tuple[domain.FieldState, int]:
@@ -59,6 +57,8 @@ async def diff(
     moment_from: Annotated[datetime, Query(alias="from", description="前一时刻(记录时间,须带时区)")],
     moment_to: Annotated[datetime | None, Query(alias="to", description="后一时刻(记录时间,须带时区;默认现在)")] = None,
 ) -> AggregateDiff:
+    """只比较事件载荷中的字段(按记录时间依次叠加)。所属服务在折叠时派生的字段(状态、当前层级、基准日期等)不在其中:
+    请以相同的 from、to 时刻调用所属服务的单聚合读取并带 `as_of`(如 `/v1/projects/{id}?as_of=`),见 docs/audit.md §8。"""
     to = moment_to if moment_to is not None else rt.clock.now()
     for name, moment in (("from", moment_from), ("to", to)):
         if moment.tzinfo is None:

@@ -5,11 +5,14 @@ The auditor and hq read them; nobody writes but the seal timer and hq's on-deman
 
 from __future__ import annotations
 
-import json
+import os
+import tempfile
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
 
 from services.audit import proofs
 from services.audit.api_events import record_time_range
@@ -174,15 +177,20 @@ async def export_bundle(
     if not (programme_id or project_id or recorded_from or recorded_to):
         raise field_error("programme_id", "须给出 programme_id、project_id 或记录时段之一")
     scope = Scope(programme_id, project_id, recorded_from, recorded_to)
-    try:
-        bundle = await export(sealer, scope, exported_at=sealer.clock.now())
-    except NothingSealed as exc:
-        raise Problem(409, str(exc)) from exc
-    except IndexBehind as exc:
-        raise Problem(504, str(exc)) from exc
+    # Written to a temporary file as it is made (never whole in memory), sent from it, removed once sent.
+    with tempfile.NamedTemporaryFile(prefix="tiaodu-bundle-", suffix=".json", delete=False) as out:
+        path = out.name
+        try:
+            await export(sealer, scope, out, exported_at=sealer.clock.now())
+        except BaseException as exc:
+            os.unlink(path)
+            if isinstance(exc, NothingSealed):
+                raise Problem(409, str(exc)) from exc
+            if isinstance(exc, IndexBehind):
+                raise Problem(504, str(exc)) from exc
+            if isinstance(exc, proofs.TreeMismatch):
+                raise Problem(409, f"事件流与封存不符:{exc}") from exc
+            raise
     name = programme_id or project_id or "period"
-    return Response(
-        json.dumps(bundle, ensure_ascii=False, indent=1).encode(),
-        media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="tiaodu-bundle-{name}.json"'},
-    )
+    return FileResponse(path, media_type="application/json", filename=f"tiaodu-bundle-{name}.json",
+                        content_disposition_type="attachment", background=BackgroundTask(os.unlink, path))  # fmt: skip

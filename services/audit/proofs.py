@@ -17,9 +17,8 @@ class TreeMismatch(RuntimeError):
     """The log as it is now does not give the root a seal signed."""
 
 
-async def _checked_nodes(
-    conn: asyncpg.Connection, schema: str, store: EventStore, seals: list[SealRecord], ranges: list[merkle.Range]
-) -> dict[merkle.NodeKey, bytes]:
+async def check_roots(conn: asyncpg.Connection, schema: str, store: EventStore, seals: list[SealRecord]) -> None:
+    """Raise TreeMismatch unless the stored tree gives each seal's signed root."""
     for record in seals:
         frontier = await tree_store.grow(conn, schema, store, record.seal.tree_size)
         if frontier.root().hex() != record.seal.root_hash:
@@ -27,11 +26,21 @@ async def _checked_nodes(
                 f"the log's first {record.seal.tree_size} events no longer give the root of seal "
                 f"#{record.seal.seal_number}"
             )
+
+
+async def _nodes(conn: asyncpg.Connection, schema: str, ranges: list[merkle.Range]) -> dict[merkle.NodeKey, bytes]:
     wanted = merkle.nodes_needed(ranges)
     found = await tree_store.nodes(conn, schema, wanted)
     if len(found) != len(wanted):
         raise TreeMismatch(f"{len(wanted) - len(found)} tree nodes are missing from {schema}.{tree_store.NODES}")
     return found
+
+
+async def _checked_nodes(
+    conn: asyncpg.Connection, schema: str, store: EventStore, seals: list[SealRecord], ranges: list[merkle.Range]
+) -> dict[merkle.NodeKey, bytes]:
+    await check_roots(conn, schema, store, seals)
+    return await _nodes(conn, schema, ranges)
 
 
 async def inclusion(
@@ -47,8 +56,17 @@ async def inclusions(
     conn: asyncpg.Connection, schema: str, store: EventStore, record: SealRecord, seqs: list[int]
 ) -> dict[int, list[str]]:
     """The audit paths of many sequences in one seal: the seal's root checked once, every node fetched in one query."""
+    await check_roots(conn, schema, store, [record])
+    return await inclusions_checked(conn, schema, record, seqs)
+
+
+async def inclusions_checked(
+    conn: asyncpg.Connection, schema: str, record: SealRecord, seqs: list[int]
+) -> dict[int, list[str]]:
+    """`inclusions` for a seal whose root the caller has checked (`check_roots`): a bundle proves its events in
+    batches against one seal, checked once."""
     ranges = {seq: merkle.inclusion_ranges(seq - 1, record.seal.tree_size) for seq in seqs}
-    found = await _checked_nodes(conn, schema, store, [record], [r for rs in ranges.values() for r in rs])
+    found = await _nodes(conn, schema, [r for rs in ranges.values() for r in rs])
     return {seq: [merkle.range_hash(lo, hi, found).hex() for lo, hi in rs] for seq, rs in ranges.items()}
 
 

@@ -61,20 +61,35 @@ class EventFilters:
         return (" WHERE " + " AND ".join(conditions)) if conditions else "", args
 
 
+@dataclass(frozen=True)
+class EventsPage:
+    rows: list[asyncpg.Record]
+    total: int
+    total_exact: bool
+    has_more: bool
+
+
 async def list_events(
     pool: asyncpg.Pool, schema: str, filters: EventFilters, *, after_seq: int, limit: int, offset: int
-) -> tuple[list[asyncpg.Record], int]:
-    """A page of the matching events after `after_seq`, in log order, and how many match in all (any `after_seq`)."""
+) -> EventsPage:
+    """A page of the matching events after `after_seq`, in log order; whether more follow it; and how many match in
+    all (any `after_seq`). Filtered, the total is an exact count over the filter's index. Unfiltered, it is the
+    index's high-water mark, the highest sequence it holds (read from the primary key's end, not counted): the log
+    has no gaps, so it equals the count unless the projection parked an event (the verification names those); an
+    exact count(*) over millions of rows would cost seconds per page."""
     where, args = filters.where()
     keyed = f"{where} {'AND' if where else 'WHERE'} seq > ${len(args) + 1}"
     n = len(args) + 1
     async with pool.acquire() as conn:
         rows = await conn.fetch(
             f"SELECT {SELECTED} FROM {schema}.{EVENT_INDEX}{keyed} ORDER BY seq LIMIT ${n + 1} OFFSET ${n + 2}",
-            *args, after_seq, limit, offset,
+            *args, after_seq, limit + 1, offset,
         )  # fmt: skip
-        total = await conn.fetchval(f"SELECT count(*) FROM {schema}.{EVENT_INDEX}{where}", *args)
-    return rows, int(total)
+        if where:
+            total = await conn.fetchval(f"SELECT count(*) FROM {schema}.{EVENT_INDEX}{where}", *args)
+        else:
+            total = await conn.fetchval(f"SELECT coalesce(max(seq), 0) FROM {schema}.{EVENT_INDEX}")
+    return EventsPage(rows[:limit], int(total), total_exact=bool(where), has_more=len(rows) > limit)
 
 
 async def event_by_id(pool: asyncpg.Pool, schema: str, event_id: str) -> asyncpg.Record | None:

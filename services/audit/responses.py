@@ -39,6 +39,18 @@ class EventView(Answer):
     payload: dict[str, Any] = Field(description="事件载荷")
 
 
+class EventPage(Answer):
+    """A page of /v1/audit/events: the platform's page shape, with an honest total and keyset paging's `has_more`."""
+
+    items: list[EventView] = Field(description="本页事件(按流序号)")
+    total: int = Field(ge=0, description="有筛选条件时:符合条件的精确条数;无筛选条件时:事件索引的最高流序号"
+                       "(高水位:日志序号无空缺,仅当有事件被投影搁置时大于实际条数),不逐条计数")  # fmt: skip
+    total_exact: bool = Field(description="total 是否为精确计数(有筛选条件时为 true)")
+    has_more: bool = Field(description="本页之后是否还有符合条件的事件(按键翻页时以此判断是否继续)")
+    limit: int = Field(ge=1, description="每页条数")
+    offset: int = Field(ge=0, description="跳过条数")
+
+
 def event_view(row: asyncpg.Record) -> EventView:
     return EventView(
         seq=row["seq"], id=row["event_id"], type=row["type"], schema_version=row["schema_version"],

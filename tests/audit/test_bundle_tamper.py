@@ -157,7 +157,8 @@ async def test_every_tamper_is_caught_and_named(audited: Audited, tmp_path: Path
 
     r = await audited.audit.get("/v1/audit/exports", params={"project_id": "p2"}, headers=audited.h("auditor"))
     one = r.json()
-    assert {doc(e)["aggregate_id"] for e in one["events"]} == {"p2"} and one["manifest"]["scope"]["project_id"] == "p2"
+    assert one["manifest"]["scope"]["project_id"] == "p2"
+    assert {doc(e)["aggregate_id"] for e in one["events"]} == {"p2", "hq"}  # hq acted on it: its organisation too
     assert verify(one, tmp_path, "--trusted-key", public_key)[0] == 0
 
     forged = copy.deepcopy(bundle)
