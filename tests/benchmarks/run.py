@@ -13,12 +13,16 @@ Order (each step on the state the one before left):
 7. rebuild of every read model (each service's `cli rebuild` under its own NATS user, BENCH_REBUILD_PROCS processes)
    beside the raw ordered replay and a PostgreSQL COPY;
 8. peak RSS of every process, results.
-Sizes come from BENCH_* variables (see Config) so a reduced run is one variable away.
+Sizes come from BENCH_* variables (see Config) so a reduced run is one variable away. `BENCH_ONLY=history` runs
+only the history figures (the generator, intake's catch-up after it, the rebuilds beside the raw replay) on a log of
+BENCH_EVENTS events, and prints them instead of writing bench/results.*: what a change to the generator or the rebuild
+is measured with.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import statistics
 import tempfile
@@ -84,6 +88,7 @@ class Config:
     # dealt round-robin (docs/adr/0012).
     rebuild_processes: int = _env_int("BENCH_REBUILD_PROCS", os.cpu_count() or 2)
     catchup_timeout: float = _env_float("BENCH_CATCHUP_TIMEOUT", 900)
+    only: str = os.environ.get("BENCH_ONLY", "")  # "history": the generator, catch-up and rebuild figures alone
 
 
 def client_cpu_ms(load_round: dict[str, Any]) -> float:
@@ -269,9 +274,40 @@ class Bench:
         nc = await connect_nats(s, "bench")
         store = EventStore(nc.jetstream(), stream=s.stream, prefix=s.subject_prefix, partitions=s.partitions)
         try:
-            await self._run(store)
+            await (self._run_history(store) if self.config.only == "history" else self._run(store))
         finally:
             await nc.close()
+
+    async def _run_history(self, store: EventStore) -> None:
+        """Step 6 and 7 alone, on a fresh platform: the generator with intake stopped, intake's catch-up, the
+        rebuilds beside the raw replay and COPY."""
+        p = self.platform
+        await asyncio.to_thread(p.bootstrap_demo)
+        await asyncio.to_thread(p.start_intake)
+        await p.register_projects(1)  # the programme `caught_up` reads
+        await generator.register_programmes(store)
+        await asyncio.to_thread(p.stop_intake)
+        stopped_at = await store.last_seq()
+        _, big = await asyncio.to_thread(self.generate, self.config.events - stopped_at, 0)
+        self.detail["generator"] = {"big": big}
+        self.figures["generate_events_per_s"] = big["per_s"]
+        self.figures["generate_seconds_for_1m"] = 1_000_000 / big["per_s"]
+        self.figures["generate_cpu_us_per_event"] = sum(r["cpu_s"] for r in big["per_process"]) / big["events"] * 1e6
+        last = await store.last_seq()
+        say(f"generator: {big['events']} events in {big['seconds']:.1f} s = {big['per_s']:.0f}/s, "
+            f"{self.figures['generate_cpu_us_per_event']:.1f} us CPU per event; log at {last}")  # fmt: skip
+        await asyncio.to_thread(p.start_intake)
+        worker = p.services["intake-worker" if p.split else "intake"]
+        cpu0 = cpu_seconds(worker.child.proc.pid)
+        seconds = await p.caught_up(last, self.config.catchup_timeout)
+        self.figures["catchup_events_per_s"] = (last - stopped_at) / seconds
+        self.figures["catchup_cpu_us_per_event"] = (
+            (cpu_seconds(worker.child.proc.pid) - cpu0) / (last - stopped_at) * 1e6
+        )
+        say(f"intake caught up: {self.figures['catchup_events_per_s']:.0f} events/s, "
+            f"{self.figures['catchup_cpu_us_per_event']:.1f} us CPU per event in its worker")  # fmt: skip
+        await asyncio.to_thread(p.stop_intake)
+        await self.rebuilds(store, last)
 
     async def _run(self, store: EventStore) -> None:
         c, p = self.config, self.platform
@@ -397,6 +433,12 @@ async def main() -> None:
         bench.figures["intake_processes"] = platform.intake_processes
         bench.figures["loadavg_before"] = loadavg
     bench.figures["bench_seconds"] = round(time.perf_counter() - started, 1)
+    if config.only:
+        say(f"figures: {json.dumps(bench.figures, default=str)}")
+        say(f"detail: {json.dumps(bench.detail, default=str)}")
+        if bench.failures:
+            raise SystemExit(f"make bench: {len(bench.failures)} measurement(s) failed: {bench.failures}")
+        return
     out = ROOT / "bench"
     bench.figures["failures"] = bench.failures
     write_results(out, bench.figures, bench.detail, asdict(config))
