@@ -27,23 +27,26 @@ ProcessMsg = Callable[[int, bytes, bytes, bytes, Any], Awaitable[None]]
 _ROUTES = "_tiaodu_direct_routes"
 
 
-def direct_deliveries(nc: NATS, sid: int, delivered: Delivered) -> Callable[[], None]:
+def direct_deliveries(nc: NATS, sid: int, delivered: Delivered, *, with_reply_only: bool = True) -> Callable[[], None]:
     """From now on every message of subscription `sid` with a reply subject goes to `delivered` (synchronously, in
-    the order the server sent them) instead of to the subscription; returns the function that ends it."""
-    routes: dict[int, Delivered] | None = getattr(nc, _ROUTES, None)
+    the order the server sent them) instead of to the subscription; returns the function that ends it.
+
+    `with_reply_only=False` routes every message of the subscription, those without a reply subject too (the
+    acknowledgements of a batch of publishes: shared.eventstore's `append_batch`); their headers are not read."""
+    routes: dict[int, tuple[Delivered, bool]] | None = getattr(nc, _ROUTES, None)
     if routes is None:
         routes = {}
         setattr(nc, _ROUTES, routes)
         nc._process_msg = _router(routes, nc._process_msg)  # type: ignore[method-assign, assignment]
-    routes[sid] = delivered
+    routes[sid] = (delivered, with_reply_only)
     return lambda: routes.pop(sid, None) and None
 
 
-def _router(routes: dict[int, Delivered], nats_way: ProcessMsg) -> ProcessMsg:
+def _router(routes: dict[int, tuple[Delivered, bool]], nats_way: ProcessMsg) -> ProcessMsg:
     async def process_msg(sid: int, subject: bytes, reply: bytes, data: bytes, headers: Any) -> None:
-        delivered = routes.get(sid)
-        if delivered is not None and reply:
-            delivered(subject, reply, data)
+        route = routes.get(sid)
+        if route is not None and (reply or not route[1]):
+            route[0](subject, reply, data)
             return
         await nats_way(sid, subject, reply, data, headers)
 

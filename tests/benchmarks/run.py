@@ -21,11 +21,15 @@ intake (and the gateway for `commands`), the projects registered, a settled data
 results go to the logs directory (bench/ holds full runs only), with the same CPU table and per-command sentences.
 `BENCH_PROFILE=1` adds one direct round with `py-spy record --format raw` attached to every intake process after the
 measured rounds (never during them: the sampler takes CPU too); the collapsed stacks land in the logs directory.
+`BENCH_ONLY=history` (alone) runs only the history figures (the generator, intake's catch-up after it, the rebuilds
+beside the raw replay) on a log of BENCH_EVENTS events, and prints them instead of writing bench/results.*: what a
+change to the generator or the rebuild is measured with.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import statistics
 import subprocess
@@ -100,10 +104,12 @@ class Config:
         unknown = set(self.only) - set(ONLY_STAGES)
         if unknown:
             raise SystemExit(f"BENCH_ONLY: unknown {sorted(unknown)}; one or more of {', '.join(ONLY_STAGES)}")
+        if "history" in self.only and len(self.only) > 1:
+            raise SystemExit("BENCH_ONLY: history runs alone (it builds the million-event log)")
 
 
 # The rounds BENCH_ONLY can pick (see the module's docstring).
-ONLY_STAGES = ("commands", "direct", "lag")
+ONLY_STAGES = ("commands", "direct", "lag", "history")
 
 
 def start_sampler(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes]:
@@ -305,9 +311,40 @@ class Bench:
         nc = await connect_nats(s, "bench")
         store = EventStore(nc.jetstream(), stream=s.stream, prefix=s.subject_prefix, partitions=s.partitions)
         try:
-            await self._run(store)
+            await (self._run_history(store) if "history" in self.config.only else self._run(store))
         finally:
             await nc.close()
+
+    async def _run_history(self, store: EventStore) -> None:
+        """Step 6 and 7 alone, on a fresh platform: the generator with intake stopped, intake's catch-up, the
+        rebuilds beside the raw replay and COPY."""
+        p = self.platform
+        await asyncio.to_thread(p.bootstrap_demo)
+        await asyncio.to_thread(p.start_intake)
+        await p.register_projects(1)  # the programme `caught_up` reads
+        await generator.register_programmes(store)
+        await asyncio.to_thread(p.stop_intake)
+        stopped_at = await store.last_seq()
+        _, big = await asyncio.to_thread(self.generate, self.config.events - stopped_at, 0)
+        self.detail["generator"] = {"big": big}
+        self.figures["generate_events_per_s"] = big["per_s"]
+        self.figures["generate_seconds_for_1m"] = 1_000_000 / big["per_s"]
+        self.figures["generate_cpu_us_per_event"] = sum(r["cpu_s"] for r in big["per_process"]) / big["events"] * 1e6
+        last = await store.last_seq()
+        say(f"generator: {big['events']} events in {big['seconds']:.1f} s = {big['per_s']:.0f}/s, "
+            f"{self.figures['generate_cpu_us_per_event']:.1f} us CPU per event; log at {last}")  # fmt: skip
+        await asyncio.to_thread(p.start_intake)
+        worker = p.services["intake-worker" if p.split else "intake"]
+        cpu0 = cpu_seconds(worker.child.proc.pid)
+        seconds = await p.caught_up(last, self.config.catchup_timeout)
+        self.figures["catchup_events_per_s"] = (last - stopped_at) / seconds
+        self.figures["catchup_cpu_us_per_event"] = (
+            (cpu_seconds(worker.child.proc.pid) - cpu0) / (last - stopped_at) * 1e6
+        )
+        say(f"intake caught up: {self.figures['catchup_events_per_s']:.0f} events/s, "
+            f"{self.figures['catchup_cpu_us_per_event']:.1f} us CPU per event in its worker")  # fmt: skip
+        await asyncio.to_thread(p.stop_intake)
+        await self.rebuilds(store, last)
 
     async def _run(self, store: EventStore) -> None:
         if self.config.only:
@@ -475,6 +512,12 @@ async def main() -> None:
         bench.figures["intake_processes"] = platform.intake_processes
         bench.figures["loadavg_before"] = loadavg
     bench.figures["bench_seconds"] = round(time.perf_counter() - started, 1)
+    if "history" in config.only:
+        say(f"figures: {json.dumps(bench.figures, default=str)}")
+        say(f"detail: {json.dumps(bench.detail, default=str)}")
+        if bench.failures:
+            raise SystemExit(f"make bench: {len(bench.failures)} measurement(s) failed: {bench.failures}")
+        return
     out = logs if config.only else ROOT / "bench"  # a partial run never stands in for a full one
     bench.figures["failures"] = bench.failures
     write_results(out, bench.figures, bench.detail, asdict(config))

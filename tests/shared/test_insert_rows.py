@@ -1,0 +1,40 @@
+"""`insert_rows` sends numeric columns as text (docs/adr/0040): what PostgreSQL stores must be exactly the Decimal
+the row held, its scale included, and NULL stays NULL; other columns beside them are unchanged."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import asyncpg
+
+from shared.aggregate_table import insert_rows
+from shared.settings import Settings
+
+COLUMNS = {"id": "text", "amount": "numeric", "tags": "text[]", "at": "timestamptz"}
+VALUES = [Decimal("10.56"), Decimal("0.10"), Decimal("1E+2"), Decimal("-0.000001"), Decimal("12345678901234567890.5"),
+          Decimal("NaN"), None, Decimal(7)]  # fmt: skip
+
+
+async def test_numerics_are_stored_exactly_as_the_decimals_the_rows_held(settings: Settings) -> None:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute("CREATE TABLE amounts (id text PRIMARY KEY, amount numeric, tags text[], at timestamptz)")
+        at = datetime(2024, 3, 8, 2, 0, tzinfo=UTC)
+        rows = [(f"r{i}", value, ["甲", "b"], at) for i, value in enumerate(VALUES)]
+        await insert_rows(conn, "public.amounts", COLUMNS, rows)
+        stored = {
+            r["id"]: r for r in await conn.fetch("SELECT id, amount, amount::text AS text, tags, at FROM amounts")
+        }
+        for i, value in enumerate(VALUES):
+            row = stored[f"r{i}"]
+            if value is None:
+                assert row["amount"] is None
+            elif value.is_nan():
+                assert row["amount"].is_nan()
+            else:
+                assert row["amount"] == value and row["amount"].as_tuple().exponent == min(0, value.as_tuple().exponent)
+            assert (row["tags"], row["at"]) == (["甲", "b"], at)
+        assert stored["r1"]["text"] == "0.10" and stored["r2"]["text"] == "100"
+    finally:
+        await conn.close()
