@@ -41,7 +41,7 @@ def spans() -> InMemorySpanExporter:
 def servers() -> Iterator[tuple[Server, Server]]:
     root = Path(tempfile.mkdtemp(prefix="tiaodu-test-"))
     nats_server = start_nats(root / "nats")
-    pg_server = start_postgres(root / "pg")
+    pg_server = start_postgres(root / "pg", durable=False)  # thrown away at the end: nothing need reach the disk
     try:
         yield nats_server, pg_server
     finally:
