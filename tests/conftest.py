@@ -41,7 +41,7 @@ def spans() -> InMemorySpanExporter:
 def servers() -> Iterator[tuple[Server, Server]]:
     root = Path(tempfile.mkdtemp(prefix="tiaodu-test-"))
     nats_server = start_nats(root / "nats")
-    pg_server = start_postgres(root / "pg")
+    pg_server = start_postgres(root / "pg", durable=False)  # thrown away at the end: nothing need reach the disk
     try:
         yield nats_server, pg_server
     finally:
@@ -51,8 +51,7 @@ def servers() -> Iterator[tuple[Server, Server]]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture
-async def settings(servers: tuple[Server, Server], spans: InMemorySpanExporter) -> AsyncIterator[Settings]:
+async def fresh_settings(servers: tuple[Server, Server]) -> Settings:
     """Settings for a fresh, isolated platform: new stream, subject prefix and database."""
     nats_server, pg_server = servers
     n = next(_counter)
@@ -73,7 +72,20 @@ async def settings(servers: tuple[Server, Server], spans: InMemorySpanExporter) 
     )
     # What `make run` and the deployment do as the admin user (the suite's server has no users).
     await provision_at(settings.nats_url, StreamLayout.of(settings))
-    yield settings
+    return settings
+
+
+@pytest.fixture
+async def settings(servers: tuple[Server, Server], spans: InMemorySpanExporter) -> Settings:
+    """A fresh, isolated platform for each test."""
+    return await fresh_settings(servers)
+
+
+@pytest.fixture(scope="module")
+async def module_settings(servers: tuple[Server, Server], spans: InMemorySpanExporter) -> Settings:
+    """One fresh, isolated platform for a module's tests that write nothing (each checks that it wrote nothing):
+    they share the platform's start and seed instead of repeating them (see tests/intake/test_bad_input.py)."""
+    return await fresh_settings(servers)
 
 
 @pytest.fixture(scope="module")

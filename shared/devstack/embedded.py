@@ -113,8 +113,16 @@ def _placement(data_dir: Path) -> PgPlacement:
     return PgPlacement(installed_bin(_wheel_bin()), data_folder(data_dir, user), user)
 
 
-def start_postgres(data_dir: Path, port: int | None = None) -> Server:
-    """A PostgreSQL server whose log is `data_dir/postgres.log`; as root, see shared/devstack/pg_home.py."""
+# A throwaway server (the test suite's shared one, deleted at the end of the session) need not survive a power cut:
+# without flushing to disk, a CREATE DATABASE per test and the checkpoints are cheap, and stopping it does not wait
+# for a shutdown checkpoint's thousands of fsyncs. A SIGKILL of PostgreSQL loses nothing either way (the kernel
+# keeps what was written); a server a test kills and restarts is a durable one all the same (test_dependency_faults).
+THROWAWAY_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+
+
+def start_postgres(data_dir: Path, port: int | None = None, *, durable: bool = True) -> Server:
+    """A PostgreSQL server whose log is `data_dir/postgres.log`; as root, see shared/devstack/pg_home.py.
+    `durable=False` for a throwaway server (THROWAWAY_SETTINGS)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     where = _placement(data_dir)
     uid, gid = (where.user.uid, where.user.gid) if where.user else (None, None)
@@ -142,6 +150,7 @@ def start_postgres(data_dir: Path, port: int | None = None) -> Server:
         )
     port = port or free_port()
     log = data_dir / "postgres.log"
+    settings = ("max_connections=200", *(("fsync=on",) if durable else THROWAWAY_SETTINGS))
     with log.open("ab") as log_fh:  # the server writes through the inherited descriptor, not the path
         proc = subprocess.Popen(
             [
@@ -154,10 +163,7 @@ def start_postgres(data_dir: Path, port: int | None = None) -> Server:
                 "127.0.0.1",
                 "-k",
                 "",  # TCP only: no socket folder that the PostgreSQL user would have to reach
-                "-c",
-                "max_connections=200",
-                "-c",
-                "fsync=on",
+                *(arg for setting in settings for arg in ("-c", setting)),
             ],
             stdout=log_fh,
             stderr=subprocess.STDOUT,

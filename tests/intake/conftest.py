@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -29,8 +30,9 @@ class Intake:
         return seq
 
 
-@pytest.fixture
-async def intake(settings: Settings) -> AsyncIterator[Intake]:
+@asynccontextmanager
+async def intake_platform(settings: Settings) -> AsyncIterator[Intake]:
+    """intake in-process with the test organisations and a programme, their events applied."""
     app = create_app(settings)
     async with running(app) as client:
         runtime = runtime_of(app)
@@ -39,4 +41,17 @@ async def intake(settings: Settings) -> AsyncIterator[Intake]:
         platform = Intake(client, runtime, tokens)
         seq = await platform.create_programme()
         assert await runtime.runner.wait_for(seq, 10)
+        yield platform
+
+
+@pytest.fixture
+async def intake(settings: Settings) -> AsyncIterator[Intake]:
+    async with intake_platform(settings) as platform:
+        yield platform
+
+
+@pytest.fixture(scope="module")
+async def module_intake(module_settings: Settings) -> AsyncIterator[Intake]:
+    """One intake for a module's tests that write nothing (conftest.module_settings)."""
+    async with intake_platform(module_settings) as platform:
         yield platform

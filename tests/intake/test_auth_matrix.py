@@ -58,9 +58,9 @@ async def call(intake: Intake, endpoint: str, headers: dict[str, str]) -> httpx.
     ],
 )
 async def test_without_a_valid_bearer_token_every_endpoint_is_401(
-    intake: Intake, headers: dict[str, str], challenge: str
+    seeded: Intake, headers: dict[str, str], challenge: str
 ) -> None:
-    await seed(intake)
+    intake = seeded
     before = await intake.runtime.store.last_seq()
     reads = [("GET", "/v1/projects"), ("GET", f"/v1/projects/{PID}"), ("GET", "/v1/organisations")]
     for method, path in reads + [(m, p) for m, p, *_ in WRITES.values()]:
@@ -71,26 +71,45 @@ async def test_without_a_valid_bearer_token_every_endpoint_is_401(
     assert await intake.runtime.store.last_seq() == before
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("endpoint", list(WRITES))
-async def test_write_matrix(intake: Intake, endpoint: str, role: str) -> None:
+# Every endpoint against every role: the allowed calls write, so each gets a fresh intake; the refused ones write
+# nothing (an auditor's attempt only its access record) and share one.
+MATRIX: Final = [(endpoint, role) for endpoint in WRITES for role in ROLES]
+ALLOWED: Final = [pytest.param(e, r, id=f"{e}-{r}") for e, r in MATRIX if r in WRITES[e][4]]
+REFUSED: Final = [pytest.param(e, r, id=f"{e}-{r}") for e, r in MATRIX if r not in WRITES[e][4]]
+
+
+@pytest.fixture(scope="module")
+async def seeded(module_intake: Intake) -> Intake:
+    """One intake with PID registered, for the tests that write nothing else (each checks what it wrote)."""
+    await seed(module_intake)
+    return module_intake
+
+
+@pytest.mark.parametrize(("endpoint", "role"), ALLOWED)
+async def test_write_matrix_allowed(intake: Intake, endpoint: str, role: str) -> None:
     await seed(intake)
-    *_, ok, allowed = WRITES[endpoint]
+    ok = WRITES[endpoint][3]
     before = await intake.runtime.store.last_seq()
     r = await call(intake, endpoint, auth(intake.tokens[role]))
     # let the projection apply it (stopping a busy projection can stall the teardown)
     assert await intake.runtime.runner.wait_for(await intake.runtime.store.last_seq(), 5)
-    if role in allowed:
-        assert r.status_code == ok, r.text
-        assert await intake.runtime.store.last_seq() == before + 1
-    else:
-        assert r.status_code == 403, r.text
-        assert r.headers["content-type"].startswith("application/problem+json")
-        # Nothing written; an auditor's refused attempt is in the access log (ADR 0033), and only that.
-        recorded = 1 if role == "auditor" else 0
-        assert await intake.runtime.store.last_seq() == before + recorded
-        if recorded:
-            assert (await intake.runtime.store.get(before + 1)).envelope.type == "AuditorAccessRecorded"
+    assert r.status_code == ok, r.text
+    assert await intake.runtime.store.last_seq() == before + 1
+
+
+@pytest.mark.parametrize(("endpoint", "role"), REFUSED)
+async def test_write_matrix_refused(seeded: Intake, endpoint: str, role: str) -> None:
+    intake = seeded
+    before = await intake.runtime.store.last_seq()
+    r = await call(intake, endpoint, auth(intake.tokens[role]))
+    assert await intake.runtime.runner.wait_for(await intake.runtime.store.last_seq(), 5)
+    assert r.status_code == 403, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    # Nothing written; an auditor's refused attempt is in the access log (ADR 0033), and only that.
+    recorded = 1 if role == "auditor" else 0
+    assert await intake.runtime.store.last_seq() == before + recorded
+    if recorded:
+        assert (await intake.runtime.store.get(before + 1)).envelope.type == "AuditorAccessRecorded"
 
 
 @pytest.mark.parametrize(
@@ -98,8 +117,9 @@ async def test_write_matrix(intake: Intake, endpoint: str, role: str) -> None:
     [("admin", 200), ("hq", 200), ("auditor", 200), ("supervision", 200), ("leader-a", 200), ("unit-a", 200),
      ("unit-b", 403)],
 )  # fmt: skip
-async def test_reading_a_project_and_its_reports(intake: Intake, role: str, status: int) -> None:
-    seq = await seed(intake)
+async def test_reading_a_project_and_its_reports(seeded: Intake, role: str, status: int) -> None:
+    intake = seeded
+    seq = await intake.runtime.store.last_seq()
     for path in (f"/v1/projects/{PID}", f"/v1/projects/{PID}/progress-reports"):
         r = await intake.client.get(path, params={"min_seq": seq}, headers=auth(intake.tokens[role]))
         assert r.status_code == status, (path, r.text)

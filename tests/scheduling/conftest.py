@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -52,8 +52,10 @@ class Platform:
         return project_id
 
 
-@pytest.fixture
-async def platform(settings: Settings) -> AsyncIterator[Platform]:
+@asynccontextmanager
+async def scheduling_platform(settings: Settings) -> AsyncIterator[Platform]:
+    """intake and scheduling (no monitoring, no reactions) on one SimulatedClock, with the test organisations and a
+    programme."""
     clock = SimulatedClock()
     # One clock for both services, as in a deployment: it stamps every event's recorded_at (docs/adr/0017).
     intake_app = create_intake(dataclasses.replace(settings, replica_id="intake-1"), clock=clock)
@@ -70,4 +72,18 @@ async def platform(settings: Settings) -> AsyncIterator[Platform]:
                               headers=auth(p.tokens["hq"]))  # fmt: skip
         assert r.status_code == 201, r.text
         await p.synced()
+        yield p
+
+
+@pytest.fixture
+async def platform(settings: Settings) -> AsyncIterator[Platform]:
+    async with scheduling_platform(settings) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+async def module_platform(module_settings: Settings) -> AsyncIterator[Platform]:
+    """One platform for a module's tests that each work on projects of their own and move no clock
+    (conftest.module_settings)."""
+    async with scheduling_platform(module_settings) as p:
         yield p

@@ -101,8 +101,9 @@ BAD_PLANS: list[tuple[str, dict[str, Any], int, str]] = [
 
 @pytest.mark.parametrize(("case", "overrides", "status", "field"), BAD_PLANS, ids=[c[0] for c in BAD_PLANS])
 async def test_bad_plans_name_the_field_and_write_nothing(
-    platform: Platform, case: str, overrides: dict[str, Any], status: int, field: str
+    module_platform: Platform, case: str, overrides: dict[str, Any], status: int, field: str
 ) -> None:
+    platform = module_platform  # each case on a project of its own
     pid = await platform.project()
     before = await platform.scheduling_rt.store.last_seq()
     r = await platform.scheduling.post(
