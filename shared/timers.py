@@ -38,6 +38,10 @@ log = logging.getLogger("tiaodu.timers")
 # leaves its periods to the others: they take them as its lease lapses, not at their next poll; ADR 0038).
 LAPSE_MARGIN_S = 0.05
 
+# How long a run waits for this service's read model to hold every event recorded before it (the runs select their
+# work from it) before giving up until the next poll.
+CATCH_UP_S = 10.0
+
 TimerHandler = Callable[["Runtime", Period], Awaitable[Any]]
 
 
@@ -121,6 +125,7 @@ class TimerRunner:
         renewer = asyncio.create_task(self._renew(key, held))
         try:
             for period in todo:
+                await self._caught_up(timer)
                 await timer.handler(self.runtime, period)
                 self.runs.append((timer.name, period.label))
                 TIMER_RUNS.labels(self.runtime.service, timer.name, "ok").inc()
@@ -138,6 +143,14 @@ class TimerRunner:
                 if held.revision is not None:
                     with contextlib.suppress(*TRANSIENT):
                         await self._write(key, {**record, "expires_at": 0.0}, held.revision)
+
+    async def _caught_up(self, timer: Timer) -> None:
+        """A run selects its work from this service's read model, which must hold every event recorded before the
+        run begins: a partition just taken over from a dead replica may still be replaying, and a period marked done
+        on a partial view would never be run again. Raises (the period stays due) when it does not catch up."""
+        last = await self.runtime.store.last_seq()
+        if not await self.runtime.runner.wait_for(last, CATCH_UP_S):
+            raise TimeoutError(f"timer {timer.name}: the read model did not reach seq {last} in {CATCH_UP_S:.0f} s")
 
     def _expiry(self) -> float:
         return time.time() + self.ttl
