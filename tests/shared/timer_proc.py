@@ -17,15 +17,14 @@ Each run of a period records, in the test's `probe` schema:
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
-import signal
 
 from shared.runtime import Runtime
 from shared.schedule import Period, Schedule
 from shared.settings import Settings
 from shared.timers import Timer
 from tests.shared.counting import COUNTER, CountingReadModel
+from tests.shared.replica_proc import run_process, run_until_sigterm
 
 PROBE_SCHEMA = "probe"
 PROBE_DDL = f"""
@@ -52,15 +51,8 @@ async def main() -> None:
         settings.replica_id, os.environ.get("PROBE_SCHEDULE", "every 1h"), float(os.environ.get("PROBE_WORK_S", "0.5"))
     )
     runtime = await Runtime.start(COUNTER, settings, CountingReadModel(settings.replica_id), timers=[timer])
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    logging.getLogger("tiaodu.replica").info("timer replica %s running", settings.replica_id)
-    try:
-        await stop.wait()
-    finally:
-        await runtime.stop()
+    await run_until_sigterm(runtime, f"timer replica {settings.replica_id}")
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
-    asyncio.run(main())
+    run_process(main)
