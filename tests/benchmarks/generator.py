@@ -115,6 +115,13 @@ class Writer:
         self.position = self.position.after(event)
         self.count += 1
 
+    async def append_now(self, store: EventStore, payload: BaseModel, occurred: date) -> StoredEvent:
+        """One append on its own, awaited (a paced load such as the notification round's, not a batch)."""
+        stored = await store.append(self.type, self.id, payload, expected=self.position, context=self.context,
+                                    occurred_at=_at(occurred))  # fmt: skip
+        self.stored(stored)
+        return stored
+
 
 # A story yields (writer, append) and is sent the stored event; it returns how many events it appended.
 Step = tuple[Writer, Append]

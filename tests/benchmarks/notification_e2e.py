@@ -153,13 +153,13 @@ async def _append_flags(store: EventStore, projects: list[tuple[str, str]], conf
             await asyncio.sleep(delay)  # pacing the load, not waiting for a fact
         if day not in writers:
             ctx = Context(actor=MONITOR, correlation_id=f"bench-monitoring-{day_id(day)}")
-            writers = {day: Writer(store, "monitoring", day_id(day), ctx)}
+            writers = {day: Writer("monitoring", day_id(day), ctx)}
         year, week, _ = (day - timedelta(days=7)).isocalendar()
         flag = ReportOverdueFlagged(day=day, project_id=project_id, unit_id=unit, last_period_end=None,
                                     days_since=(day - FIRST_DAY).days + 7, week=f"{year}-W{week:02d}",
                                     weeks_missing=1)  # fmt: skip
         before = time.time()
-        stored = await writers[day].append(flag, day)
+        stored = await writers[day].append_now(store, flag, day)
         sent.append(Sent(stored.envelope.id, unit, before, time.time()))
     return sent
 
