@@ -51,6 +51,9 @@ class Timer:
     schedule: Schedule
     handler: TimerHandler
     catch_up: int = 7  # after an outage, at most this many missed periods run (oldest first)
+    # The handler selects its work from this service's read model, so a period waits until it holds every event
+    # recorded before the period runs (False: the handler reads nothing the projection writes, e.g. the seals).
+    reads_model: bool = True
 
 
 class TimerRunner:
@@ -125,7 +128,8 @@ class TimerRunner:
         renewer = asyncio.create_task(self._renew(key, held))
         try:
             for period in todo:
-                await self._caught_up(timer)
+                if timer.reads_model:
+                    await self._caught_up(timer)
                 await timer.handler(self.runtime, period)
                 self.runs.append((timer.name, period.label))
                 TIMER_RUNS.labels(self.runtime.service, timer.name, "ok").inc()

@@ -22,4 +22,4 @@ def audit_timers(settings: Settings, keeper: SealKeeper) -> list[Timer]:
     async def seal_period(rt: Runtime, period: Period) -> None:
         await seal(await keeper.sealer(rt), trigger=f"timer:{period.label}")
 
-    return [Timer(SEAL_TIMER, settings.schedule(SEAL_TIMER), seal_period, catch_up=1)]
+    return [Timer(SEAL_TIMER, settings.schedule(SEAL_TIMER), seal_period, catch_up=1, reads_model=False)]

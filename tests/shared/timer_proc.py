@@ -42,7 +42,7 @@ def probe_timer(replica: str, schedule: str, work_s: float) -> Timer:
                 await conn.execute(f"INSERT INTO {PROBE_SCHEMA}.finished VALUES ($1, $2)", period.label, replica)
                 await asyncio.sleep(work_s)  # the run's work, inside its transaction: the window a kill lands in
 
-    return Timer("probe", Schedule.parse(schedule), handler)
+    return Timer("probe", Schedule.parse(schedule), handler, reads_model=False)  # it writes its own probe table
 
 
 async def main() -> None:
