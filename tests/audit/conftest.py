@@ -14,11 +14,14 @@ import pytest
 from fastapi import FastAPI
 
 from services.audit.bootstrap import create_app as create_audit
+from services.audit.timers import SEAL_TIMER
 from services.intake.bootstrap import create_app as create_intake
 from shared.clock import SimulatedClock
+from shared.kv_records import read_record
+from shared.names import timer_key
 from shared.runtime import Runtime
 from shared.settings import Settings
-from tests.platform import auth, bootstrap_orgs, project_body, running, runtime_of
+from tests.platform import auth, bootstrap_orgs, project_body, running, runtime_of, wait_until
 
 
 @dataclass
@@ -39,6 +42,20 @@ class Audited:
         last = await self.audit_rt.store.last_seq()
         for rt in (self.intake_rt, self.audit_rt):
             assert await rt.runner.wait_for(last, 15)
+
+    async def timer_period_done(self) -> None:
+        """Until the seal timer has run its period at the clock's time: a test's own writes after this are then
+        sealed only by hq's on-demand seal, never raced by the timer's (which seals at start)."""
+        kv = self.audit_rt.kv
+        assert kv is not None
+        key = timer_key(self.settings.stream, "audit", SEAL_TIMER)
+        due = self.settings.schedule(SEAL_TIMER).due(self.clock.now()).label
+
+        async def done() -> bool:
+            record, _ = await read_record(kv, key)
+            return record is not None and record.get("label") == due and record.get("expires_at") == 0.0
+
+        await wait_until(done, timeout=20, what=f"the seal timer's period {due}")
 
     def audit_app(self, replica: str) -> FastAPI:
         """Another replica of audit on the same clock and schema."""
@@ -75,4 +92,5 @@ async def audited(settings: Settings) -> AsyncIterator[Audited]:
                               headers=a.h("hq"))  # fmt: skip
         assert r.status_code == 201, r.text
         await a.synced()
+        await a.timer_period_done()
         yield a

@@ -12,12 +12,10 @@ import pytest
 
 from services.audit.timers import SEAL_TIMER
 from shared.catalogue.audit import SEAL_AGGREGATE, SEAL_CHAIN_ID
-from shared.kv_records import read_record
-from shared.names import timer_key
 from tests.audit import rfc6962_reference as ref
 from tests.audit.conftest import Audited
 from tests.audit.seal_helpers import event_hash, key_env, signature_ok
-from tests.platform import running, runtime_of, wait_until
+from tests.platform import running, runtime_of
 
 
 @pytest.fixture(autouse=True)
@@ -115,22 +113,14 @@ async def test_the_timer_seals_each_period_once_across_two_replicas(audited: Aud
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(running(second := a.audit_app("audit-2")))
         rts = [a.audit_rt, runtime_of(second)]
-        kv = a.audit_rt.kv
-        assert kv is not None
-        key = timer_key(a.settings.stream, "audit", SEAL_TIMER)
         for _ in range(2):
             a.clock.advance(timedelta(minutes=5))
             due = a.audit_rt.settings.schedule(SEAL_TIMER).due(a.clock.now()).label
-
-            async def sealed(label: str = due) -> bool:
-                record, _ = await read_record(kv, key)
-                return record is not None and record.get("label") == label and record.get("expires_at") == 0.0
-
             for _ in range(3):  # both replicas look again and again: still one seal for the period
                 for rt in rts:
                     assert rt.timers is not None
                     rt.timers.wake()
-                await wait_until(sealed, timeout=20, what=f"the seal of {due}")
+                await a.timer_period_done()
             made = await seals_with(a, f"timer:{due}")
             assert len(made) == 1, made
             await a.project(name=f"{due} 之后的项目")  # something new for the next period to seal
