@@ -5,9 +5,13 @@
 
 - Closed loop (no rate): `concurrency` clients, each owning its projects, so its If-Match version is always current
   and every answer should be 201; answers count, errors, per_s, p50_ms, p99_ms and the projects' new versions.
-- Paced (rate): commands leave at a steady rate round robin over the projects, whatever the answers do (the
-  projection lag measurement), each with If-Match after its project's previous answer; each acknowledged command is
-  listed as [seq, monotonic time of its answer] (CLOCK_MONOTONIC is one clock for every process of the machine).
+- Paced (rate): commands are due at a steady rate round robin over the projects, whatever the answers do (the
+  sustained-rate latency and the projection lag measurements), each with If-Match after its project's previous
+  answer, over at most `concurrency` connections; each acknowledged command is listed as [seq, monotonic time of its
+  answer] (CLOCK_MONOTONIC is one clock for every process of the machine). A command's latency runs from the moment
+  it was due, not from when it got a connection: a command held back (every connection busy, its project's previous
+  command unanswered) counts that wait, so a server that falls behind the pace shows in the figures (no coordinated
+  omission).
 
 aiohttp is the default client: httpx spends about three times its CPU per request, enough to make the client the
 bottleneck of one process at 1,000 requests/s (`client_cpu_s` in the answer shows what the client used).
@@ -98,25 +102,25 @@ async def paced(post: Post, projects: dict[str, int], rate: float, seconds: floa
     latencies: list[float] = []
     tasks: set[asyncio.Task[None]] = set()
 
-    async def send(project: str) -> None:
+    async def send(project: str, due: float) -> None:
         async with locks[project]:
-            t0 = time.perf_counter()
             status, body = await post(project, {"If-Match": str(versions[project])})
             if status != 201 or not isinstance(body, dict):
                 errors.append(f"{status} {str(body)[:200]}")
                 follow_current_version(versions, project, body)
                 return
             acks.append((int(body["seq"]), time.monotonic()))
-            latencies.append(time.perf_counter() - t0)
+            latencies.append(time.perf_counter() - due)
             versions[project] = int(body["version"])
 
     total = int(rate * seconds)
     start = time.perf_counter()
     for i in range(total):
-        delay = start + i / rate - time.perf_counter()
+        due = start + i / rate
+        delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)  # the pace itself: each command leaves at its slot, answered or not
-        task = asyncio.create_task(send(ids[i % len(ids)]))
+        task = asyncio.create_task(send(ids[i % len(ids)], due))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     sent_s = time.perf_counter() - start
