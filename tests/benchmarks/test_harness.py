@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import nats
 
 from services.intake.bootstrap import read_model as intake_read_model
 from services.scheduling.bootstrap import read_model as scheduling_read_model
@@ -33,12 +32,11 @@ from tests.benchmarks.report import ratios, targets
 from tests.benchmarks.servers import BenchServers
 
 
-async def test_generated_history_is_applied_by_every_read_model_without_a_parked_event(settings: Settings) -> None:
-    nc = await nats.connect(settings.nats_url)
+async def test_generated_history_is_applied_by_every_read_model_without_a_parked_event(
+    settings: Settings, store: EventStore
+) -> None:
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
     try:
-        store = EventStore(nc.jetstream(), stream=settings.stream, prefix=settings.subject_prefix,
-                           partitions=settings.partitions)  # fmt: skip
         programmes = await register_programmes(store)
         weeks = 60  # a project reporting across a year boundary: two plans
         written = await generate(store, first=0, count=5, weeks=weeks, inflight=3)
@@ -52,7 +50,6 @@ async def test_generated_history_is_applied_by_every_read_model_without_a_parked
         assert reports == 5 * weeks
     finally:
         await pool.close()
-        await nc.close()
 
 
 def test_lag_is_measured_to_the_first_covering_move_of_the_event_s_own_partition() -> None:
