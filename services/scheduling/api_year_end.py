@@ -194,11 +194,7 @@ async def _as_known_for(rt: Runtime, programme_id: str, year: int, day: date, no
     async with rt.pool.acquire() as conn:
         computed = await handlers_year_end.as_known_for(conn, rt.schema, programme_id, year, day, now)
     # Not a recorded run: the header a run would have, so that the answer reads like one, without a run number.
-    header = YearEndEvaluationRecorded(
-        run=1, programme_id=programme_id, year=year, as_of=day, known_at=now, rule_version=computed.rules.version,
-        rules=computed.rules.rules, reporting_rule_version=computed.reporting_rule_version,
-        reporting_rule_versions=computed.reporting_rule_versions, units=computed.units,
-    )  # fmt: skip
+    header = computed.run(None, programme_id)
     return [EvaluationAnswer.in_run(header, unit, recorded=False) for unit in computed.units]
 
 
