@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Generic, Protocol, TypeVar
@@ -191,15 +192,30 @@ async def existing_events_as_of(
     return events
 
 
+def folded(aggregate: Folding[S], events: Iterable[StoredEvent]) -> S | None:
+    """The aggregate after these events of it (None: there were none)."""
+    state: S | None = None
+    for event in events:
+        state = aggregate.evolve(state, event)
+    return state
+
+
+async def folded_until(
+    store: EventStore, aggregate: Folding[S], aggregate_id: str, moment: datetime
+) -> tuple[S | None, list[StoredEvent]]:
+    """The aggregate folded from its events recorded by `moment` (None: it had none yet), and those events: for the
+    reads whose live answer for an unknown key is empty or the defaults, never 404."""
+    events, _ = await events_until(store, aggregate.aggregate_type, aggregate_id, moment)
+    return folded(aggregate, events), events
+
+
 async def fold_as_of(
     store: EventStore, aggregate: Folding[S], aggregate_id: str, moment: datetime, *, noun: str
 ) -> Historical[S]:
     """The aggregate folded from its events recorded by `moment`; Problem 404 (naming `noun`, e.g. "项目") when it
     did not exist then, or never did."""
     events = await existing_events_as_of(store, aggregate.aggregate_type, aggregate_id, moment, noun=noun)
-    state: S | None = None
-    for event in events:
-        state = aggregate.evolve(state, event)
+    state = folded(aggregate, events)
     assert state is not None
     last = events[-1]
     return Historical(state, Position(last.envelope.version, last.seq, last.envelope.hash), last.envelope.recorded_at)

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
+import nats
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -20,6 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from shared.devstack.embedded import Server, start_nats, start_postgres
 from shared.devstack.pg_home import discard_data
+from shared.eventstore import EventStore
 from shared.provision import StreamLayout, provision_at
 from shared.settings import Settings
 from tests.gateway_upstreams import Upstream, issues_app, projects_app, start_upstream
@@ -79,6 +81,17 @@ async def fresh_settings(servers: tuple[Server, Server]) -> Settings:
 async def settings(servers: tuple[Server, Server], spans: InMemorySpanExporter) -> Settings:
     """A fresh, isolated platform for each test."""
     return await fresh_settings(servers)
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[EventStore]:
+    """The test's platform's event store, on a NATS connection of the test's own (closed after it)."""
+    nc = await nats.connect(settings.nats_url)
+    try:
+        yield EventStore(nc.jetstream(), stream=settings.stream, prefix=settings.subject_prefix,
+                         partitions=settings.partitions)  # fmt: skip
+    finally:
+        await nc.close()
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from shared.command_bodies import command_from
 from shared.envelope import Role
 from shared.paging import Page, PagingDep
 from shared.runtime import Runtime
-from shared.time_travel import AsOf, AsOfDep, events_until
+from shared.time_travel import AsOf, AsOfDep, folded_until
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, require_roles, written
 
 router = APIRouter(prefix="/v1")
@@ -40,10 +40,7 @@ async def versions_as_of(
     rt: Runtime, table: AggregateTable[S], aggregate_id: str, as_of: AsOf, response: Response
 ) -> S:
     """The versions published by `as_of` (record time); none yet: an empty list."""
-    events, _ = await events_until(rt.store, table.aggregate_type, aggregate_id, as_of.moment)
-    state: S | None = None
-    for event in events:
-        state = table.evolve(state, event)
+    state, _ = await folded_until(rt.store, table, aggregate_id, as_of.moment)
     as_of.mark(response)
     return state if state is not None else table.model()
 

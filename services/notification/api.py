@@ -13,7 +13,7 @@ from services.notification.read_model_inbox import INBOXES
 from services.notification.responses import NotificationView, UnreadCount, Written, notification_view
 from shared.catalogue.notification_rules import Urgency
 from shared.paging import Page, PagingDep
-from shared.time_travel import AsOfDep
+from shared.time_travel import AsOfDep, folded_until
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, written
 
 router = APIRouter(prefix="/v1", tags=["inbox"])
@@ -49,7 +49,7 @@ async def list_inbox(
         org_id=policies.readable_org(principal, org_id), unread=unread, urgency=urgency and urgency.value
     )
     if as_of is not None:
-        _, events = await history.folded_until(rt.store, INBOXES, filters.org_id, as_of.moment)
+        _, events = await folded_until(rt.store, INBOXES, filters.org_id, as_of.moment)
         then = history.filtered(history.notification_rows(events), filters)
         as_of.mark(response)
         return Page(items=[notification_view(r) for r in paging.cut(then)], total=len(then), **paging.echo())
@@ -67,7 +67,7 @@ async def unread_count(
     target = policies.readable_org(principal, org_id)
     if as_of is not None:
         # An inbox is opened by its first notification: none by then is an empty inbox, as the live count says.
-        state, _ = await history.folded_until(rt.store, INBOXES, target, as_of.moment)
+        state, _ = await folded_until(rt.store, INBOXES, target, as_of.moment)
         as_of.mark(response)
         return UnreadCount(org_id=target, unread=state.unread if state is not None else 0)
     return UnreadCount(org_id=target, unread=await queries.unread_count(rt.pool, rt.schema, target))

@@ -40,7 +40,7 @@ from shared.commands import Outcome, load
 from shared.envelope import Role
 from shared.paging import Page, PagingDep
 from shared.runtime import Runtime
-from shared.time_travel import AsOf, AsOfDep
+from shared.time_travel import AsOf, AsOfDep, folded_until
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, require_roles, written
 
 router = APIRouter(prefix="/v1")
@@ -76,7 +76,7 @@ async def settings_then(rt: Runtime, org: str, as_of: AsOf | None, response: Res
     """An organisation's settings now (the read model), or folded from the log up to `as_of`; its version then."""
     if as_of is None:
         return await settings_of(rt.pool, rt.schema, org)
-    state, events = await history.folded_until(rt.store, SUBSCRIPTIONS, org, as_of.moment)
+    state, events = await folded_until(rt.store, SUBSCRIPTIONS, org, as_of.moment)
     as_of.mark(response)
     return state or SubscriptionState(org_id=org), history.version_of(events)
 
@@ -171,7 +171,7 @@ async def list_routing_rules(
     if as_of is None:
         state = (await load(rt.pool, rt.store, rt.schema, RULE_SETS, RULE_SET_ID)).state
     else:
-        state, _ = await history.folded_until(rt.store, RULE_SETS, RULE_SET_ID, as_of.moment)
+        state, _ = await folded_until(rt.store, RULE_SETS, RULE_SET_ID, as_of.moment)
         as_of.mark(response)
     versions = state.versions if state else []
     return Page(items=paging.cut(versions), total=len(versions), **paging.echo())

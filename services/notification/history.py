@@ -1,6 +1,6 @@
 """notification's aggregates as the platform knew them at a moment (`as_of`, record time), folded from the log with
-the service's own folds (docs/adr/0031): an organisation's settings (`subscription`), the routing rule versions
-(`routing_rule_set`) and an inbox with its notifications (`inbox`).
+the service's own folds (`shared.time_travel.folded_until`, docs/adr/0031): an organisation's settings
+(`subscription`), the routing rule versions (`routing_rule_set`) and an inbox with its notifications (`inbox`).
 
 These reads are keyed by organisation (or are the one rule set), and their live answers never say "not found": an
 organisation without settings has the defaults, an inbox without notifications is empty. A moment before the
@@ -14,14 +14,10 @@ one into the same rows, so every field of the live list (the delivery status and
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
-from typing import Any, TypeVar
-
-from pydantic import BaseModel
+from typing import Any
 
 from services.notification.queries import InboxFilters
 from services.notification.read_model_inbox import COLUMNS, request_row
-from shared.aggregate_table import AggregateTable
 from shared.catalogue import CATALOGUE
 from shared.catalogue.notification import (
     DeliveryAttempted,
@@ -31,22 +27,9 @@ from shared.catalogue.notification import (
     NotificationRequested,
 )
 from shared.catalogue.notification_delivery import DeliveryResendRequested, NotificationDigested
-from shared.eventstore import EventStore, StoredEvent
-from shared.time_travel import events_until
+from shared.eventstore import StoredEvent
 
-S = TypeVar("S", bound=BaseModel)
 Row = dict[str, Any]
-
-
-async def folded_until(
-    store: EventStore, table: AggregateTable[S], aggregate_id: str, moment: datetime
-) -> tuple[S | None, list[StoredEvent]]:
-    """The aggregate folded from its events recorded by `moment` (None: it had none yet), and those events."""
-    events, _ = await events_until(store, table.aggregate_type, aggregate_id, moment)
-    state: S | None = None
-    for event in events:
-        state = table.evolve(state, event)
-    return state, events
 
 
 def version_of(events: list[StoredEvent]) -> int:

@@ -25,8 +25,8 @@ from services.scheduling.read_model_year_end import (
     recorded_evaluations,
 )
 from services.scheduling.responses_year_end import EvaluationAnswer, UnitDetailAnswer, WhatIfAnswer
-from services.scheduling.year_end import EvaluationState, evaluation_id
-from services.scheduling.year_end_rules import EvaluationRuleSetState, PublishEvaluationRules
+from services.scheduling.year_end import evaluation_id
+from services.scheduling.year_end_rules import PublishEvaluationRules
 from shared.auth import Principal
 from shared.catalogue.dates import IsoDate
 from shared.catalogue.year_end import EvaluationRulesPublished, UnitScore, YearEndEvaluationRecorded
@@ -37,7 +37,7 @@ from shared.paging import Page, PagingDep, page_of
 from shared.project_directory import find_projects
 from shared.responses import Written
 from shared.runtime import Runtime
-from shared.time_travel import AsOf, AsOfDep, end_of_china_day, events_until, fold_as_of
+from shared.time_travel import AsOf, AsOfDep, end_of_china_day, fold_as_of, folded_until
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep, require_roles, written
 
 router = APIRouter(tags=["evaluations"])
@@ -62,10 +62,7 @@ async def list_evaluation_rules(
     rt: RuntimeDep, paging: PagingDep, as_of: AsOfDep, response: Response
 ) -> Page[EvaluationRulesPublished]:
     if as_of is not None:
-        events, _ = await events_until(rt.store, EVALUATION_RULE_SET.aggregate_type, "default", as_of.moment)
-        rules: EvaluationRuleSetState | None = None
-        for event in events:
-            rules = EVALUATION_RULE_SET.evolve(rules, event)
+        rules, _ = await folded_until(rt.store, EVALUATION_RULE_SET, "default", as_of.moment)
         as_of.mark(response)
     else:
         async with rt.pool.acquire() as conn:
@@ -197,22 +194,13 @@ async def _as_known_for(rt: Runtime, programme_id: str, year: int, day: date, no
     async with rt.pool.acquire() as conn:
         computed = await handlers_year_end.as_known_for(conn, rt.schema, programme_id, year, day, now)
     # Not a recorded run: the header a run would have, so that the answer reads like one, without a run number.
-    header = YearEndEvaluationRecorded(
-        run=1, programme_id=programme_id, year=year, as_of=day, known_at=now, rule_version=computed.rules.version,
-        rules=computed.rules.rules, reporting_rule_version=computed.reporting_rule_version,
-        reporting_rule_versions=computed.reporting_rule_versions, units=computed.units,
-    )  # fmt: skip
+    header = computed.run(None, programme_id)
     return [EvaluationAnswer.in_run(header, unit, recorded=False) for unit in computed.units]
 
 
 async def _runs_as_of(rt: Runtime, programme_id: str, year: int, as_of: AsOf) -> list[YearEndEvaluationRecorded]:
     """The runs of a programme year recorded by `as_of` (its evaluation aggregate folded from the log)."""
-    events, _ = await events_until(
-        rt.store, EVALUATIONS.aggregate_type, evaluation_id(programme_id, year), as_of.moment
-    )
-    state: EvaluationState | None = None
-    for event in events:
-        state = EVALUATIONS.evolve(state, event)
+    state, _ = await folded_until(rt.store, EVALUATIONS, evaluation_id(programme_id, year), as_of.moment)
     return state.runs if state is not None else []
 
 

@@ -83,6 +83,15 @@ class Computed:
     reporting_rule_versions: list[int]
     units: list[UnitScore]
 
+    def run(self, state: year_end.EvaluationState | None, programme_id: str) -> YearEndEvaluationRecorded:
+        """The run these scores make: the next of `state` when recorded, run 1 of none for "as now known" (shown,
+        not recorded)."""
+        return year_end.decide_record(
+            state, programme_id=programme_id, year=self.period.year, as_of=self.period.as_of,
+            known_at=self.period.known_at, rules=self.rules, reporting_rule_version=self.reporting_rule_version,
+            reporting_rule_versions=self.reporting_rule_versions, units=self.units,
+        )  # fmt: skip
+
 
 async def publish_rules(rt: Runtime, cmd: PublishEvaluationRules, meta: CommandMeta, *, today: date) -> Outcome:
     return await handle(
@@ -151,12 +160,7 @@ async def record(rt: Runtime, cmd: RecordEvaluation, meta: CommandMeta, *, now: 
         computed = await compute(conn, rt.schema, cmd.programme_id, period, rules)
     return await handle(
         rt, EVALUATIONS, year_end.evaluation_id(cmd.programme_id, year),
-        lambda s: year_end.decide_record(
-            s, programme_id=cmd.programme_id, year=year, as_of=as_of, known_at=period.known_at, rules=rules,
-            reporting_rule_version=computed.reporting_rule_version,
-            reporting_rule_versions=computed.reporting_rule_versions, units=computed.units,
-        ),
-        meta, scope=f"evaluation:{cmd.programme_id}:{year}",
+        lambda s: computed.run(s, cmd.programme_id), meta, scope=f"evaluation:{cmd.programme_id}:{year}",
     )  # fmt: skip
 
 
@@ -204,13 +208,7 @@ async def _record_closing(rt: Runtime, programme_id: str, year: int, now: dateti
         computed = await compute(conn, rt.schema, programme_id, period, rules)
 
     def decide(state: year_end.EvaluationState | None) -> YearEndEvaluationRecorded | None:
-        if _closed(state, as_of):
-            return None
-        return year_end.decide_record(
-            state, programme_id=programme_id, year=year, as_of=as_of, known_at=period.known_at, rules=rules,
-            reporting_rule_version=computed.reporting_rule_version,
-            reporting_rule_versions=computed.reporting_rule_versions, units=computed.units,
-        )  # fmt: skip
+        return None if _closed(state, as_of) else computed.run(state, programme_id)
 
     return await execute(
         pool=rt.pool, store=rt.store, schema=rt.schema, spec=EVALUATIONS,

@@ -26,15 +26,12 @@ from shared.domain_errors import NotFound
 from shared.eventstore import EventStore
 from shared.problems import Problem
 from shared.runtime import Runtime
-from shared.time_travel import end_of_china_day, events_until
+from shared.time_travel import end_of_china_day, folded_until
 
 
 async def rules_known_by(store: EventStore, moment: datetime) -> RuleSetState:
     """The rule set as published by `moment` (none published yet: empty, i.e. the defaults)."""
-    events, _ = await events_until(store, RULE_SET.aggregate_type, RULE_SET_ID, moment)
-    state: RuleSetState | None = None
-    for event in events:
-        state = RULE_SET.evolve(state, event)
+    state, _ = await folded_until(store, RULE_SET, RULE_SET_ID, moment)
     return state or RuleSetState()
 
 

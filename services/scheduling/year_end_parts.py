@@ -285,21 +285,31 @@ def issue(steps: Iterable[Fact], period: Period) -> Tally:
             state.resolved = state.deadline_then = None
         elif isinstance(p, IssueWithdrawn):
             state.withdrawn = True
-    tally = Tally()
     if state is None or state.withdrawn:
-        return tally
-    if state.resolved is not None:
-        if not period.holds(state.resolved.recorded_at):
+        return Tally()
+    return _closed_on_time(state.resolved, state.deadline_then, state.deadline, period,
+                           cited=(state.created, state.deadline_set_by))  # fmt: skip
+
+
+def _closed_on_time(
+    closed: Fact | None, due_then: datetime | None, due: datetime | None, period: Period, cited: tuple[Fact | None, ...]
+) -> Tally:
+    """One item judged as 按时办结 counts it (an issue, a 督办 order): closed in the year, on time when recorded by
+    the deadline it had then (`due_then`); still open with its deadline (`due`) passed in the year, late; else
+    nothing counted. The tally cites `cited` and the closing."""
+    tally = Tally()
+    if closed is not None:
+        if not period.holds(closed.recorded_at):
             return tally
-        on_time = state.deadline_then is not None and state.resolved.recorded_at <= state.deadline_then
-    elif state.deadline is not None and period.holds(state.deadline):
+        on_time = due_then is not None and closed.recorded_at <= due_then
+    elif due is not None and period.holds(due):
         on_time = False  # still open, its deadline passed in the year
     else:
         return tally
     tally.counted = 1
     tally.denominator = Decimal(1)
     tally.numerator = Decimal(1 if on_time else 0)
-    tally.cite(state.created, state.deadline_set_by, state.resolved)
+    tally.cite(*cited, closed)
     return tally
 
 
@@ -361,23 +371,10 @@ def supervision_order(steps: Iterable[Fact], period: Period) -> Tally:
             issued = fact
         elif isinstance(fact.payload, SupervisionOrderClosed):
             closed = fact
-    tally = Tally()
     if issued is None:
-        return tally
+        return Tally()
     due: datetime = issued.payload.deadline  # type: ignore[attr-defined]
-    if closed is not None:
-        if not period.holds(closed.recorded_at):
-            return tally
-        on_time = closed.recorded_at <= due
-    elif period.holds(due):
-        on_time = False  # still open, its deadline passed in the year
-    else:
-        return tally
-    tally.counted = 1
-    tally.denominator = Decimal(1)
-    tally.numerator = Decimal(1 if on_time else 0)
-    tally.cite(issued, closed)
-    return tally
+    return _closed_on_time(closed, due, due, period, cited=(issued,))
 
 
 def red_weeks(project: Iterable[Fact], period: Period) -> Tally:

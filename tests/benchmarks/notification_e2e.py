@@ -249,28 +249,38 @@ def figures_of(figures: dict[str, Any], detail: dict[str, Any], config: RoundCon
     }  # fmt: skip
 
 
+async def round_alone(
+    servers: BenchServers, logs: Path, figures: dict[str, Any], detail: dict[str, Any],
+    config: RoundConfig | None = None, *, split: bool = True,
+) -> None:  # fmt: skip
+    """The round alone on `servers`: the demo organisations and intake as the bench starts them, the programme the
+    projects belong to, then `notification_round`; every process stopped after it. `split` False runs intake as
+    one process (a smaller platform: tests/benchmarks/test_harness.py)."""
+    platform = Platform(servers, logs, api_workers=1, worker_processes=1, split=split)
+    nc = await connect_nats(servers.settings, "bench")
+    try:
+        await asyncio.to_thread(platform.bootstrap_demo)
+        await asyncio.to_thread(platform.start_intake)
+        await platform.register_projects(0)  # the programme the projects belong to
+        s = servers.settings
+        store = EventStore(nc.jetstream(), stream=s.stream, prefix=s.subject_prefix, partitions=s.partitions)
+        await notification_round(servers, platform, store, figures, detail, config)
+    finally:
+        await nc.close()
+        platform.stop_all()
+
+
 async def main() -> None:
-    """The round alone on fresh servers (intake and the demo organisations as the bench starts them)."""
+    """The round alone on fresh servers; prints the figures (also those measured before a failure)."""
     figures: dict[str, Any] = {}
     detail: dict[str, Any] = {}
     async with bench_servers() as servers:
         logs = Path(tempfile.mkdtemp(prefix="tiaodu-bench-logs-"))
-        platform = Platform(servers, logs, api_workers=1, worker_processes=1)
-        nc = await connect_nats(servers.settings, "bench")
         try:
-            await asyncio.to_thread(platform.bootstrap_demo)
-            await asyncio.to_thread(platform.start_intake)
-            await platform.register_projects(0)  # the programme the projects belong to
-            s = servers.settings
-            store = EventStore(nc.jetstream(), stream=s.stream, prefix=s.subject_prefix, partitions=s.partitions)
-            try:
-                await notification_round(servers, platform, store, figures, detail)
-            finally:
-                print(json.dumps({"figures": figures, "detail": detail, "logs": str(logs)}, ensure_ascii=False,
-                                 indent=2), flush=True)  # fmt: skip
+            await round_alone(servers, logs, figures, detail)
         finally:
-            await nc.close()
-            platform.stop_all()
+            print(json.dumps({"figures": figures, "detail": detail, "logs": str(logs)}, ensure_ascii=False,
+                             indent=2), flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

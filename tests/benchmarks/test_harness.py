@@ -4,31 +4,39 @@
   models, none parked, as many as the generator says (the bench sizes its history by that count).
 - The lag arithmetic pairs each acknowledgement with the first checkpoint move of its own partition covering it.
 - The notification round pairs each expected notification with its webhook's first arrival, and a lost one makes the
-  percentiles it reaches unmeasured, never better.
+  percentiles it reaches unmeasured, never better; and the round itself runs (its processes, the receiver, the
+  flags appended through the generator's Writer) at a tiny size, so that a change it depends on fails here and not
+  first in `make bench`.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import asyncpg
-import nats
 
 from services.intake.bootstrap import read_model as intake_read_model
 from services.scheduling.bootstrap import read_model as scheduling_read_model
+from shared.catalogue.ownership import SERVICES
+from shared.devstack.embedded import Server
+from shared.devstack.nats_config import ADMIN
 from shared.eventstore import EventStore
 from shared.rebuild import rebuild
 from shared.settings import Settings
 from tests.benchmarks.db_figures import CheckpointWatch
 from tests.benchmarks.e2e_figures import Expected, bound_sentence, nearest_rank, pair, summary
 from tests.benchmarks.generator import events_per_project, generate, register_programmes
+from tests.benchmarks.notification_e2e import RoundConfig, round_alone
 from tests.benchmarks.report import ratios, targets
+from tests.benchmarks.servers import BenchServers
 
 
-async def test_generated_history_is_applied_by_every_read_model_without_a_parked_event(settings: Settings) -> None:
-    nc = await nats.connect(settings.nats_url)
+async def test_generated_history_is_applied_by_every_read_model_without_a_parked_event(
+    settings: Settings, store: EventStore
+) -> None:
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
     try:
-        store = EventStore(nc.jetstream(), stream=settings.stream, prefix=settings.subject_prefix,
-                           partitions=settings.partitions)  # fmt: skip
         programmes = await register_programmes(store)
         weeks = 60  # a project reporting across a year boundary: two plans
         written = await generate(store, first=0, count=5, weeks=weeks, inflight=3)
@@ -42,7 +50,6 @@ async def test_generated_history_is_applied_by_every_read_model_without_a_parked
         assert reports == 5 * weeks
     finally:
         await pool.close()
-        await nc.close()
 
 
 def test_lag_is_measured_to_the_first_covering_move_of_the_event_s_own_partition() -> None:
@@ -78,6 +85,26 @@ def test_each_expected_notification_is_paired_with_its_webhook_s_first_arrival()
     assert (paired.lost, paired.unexpected) == (["ntf-c"], 1)
     assert [round(x, 3) for x in paired.routing_ms] == [50.0]  # only where the request's time is known
     assert [round(x, 3) for x in paired.delivery_ms] == [130.0]
+
+
+async def test_the_notification_round_runs_at_a_tiny_size(
+    servers: tuple[Server, Server], settings: Settings, tmp_path: Path
+) -> None:
+    """`make bench`'s notification round as it is, on the suite's servers: ten flags to two units' webhooks, each
+    one received and verified. The suite's NATS has no users: the passwords the bench's service processes are
+    given are not checked (the bench's own servers check them)."""
+    nats_server, pg_server = servers
+    passwords = {user: "unchecked" for user in [*SERVICES, ADMIN]}
+    bench = BenchServers(tmp_path, nats_server, pg_server, passwords, settings)
+    figures: dict[str, Any] = {}
+    detail: dict[str, Any] = {}
+    config = RoundConfig(rate=20, seconds=0.5, units=2, projects_per_unit=1, drain_s=60)
+    await round_alone(bench, tmp_path, figures, detail, config, split=False)  # raises on a lost notification
+    assert (figures["notification_e2e_count"], figures["notification_e2e_lost"]) == (10, 0)
+    assert figures["notification_e2e_p99_ms"] is not None
+    done = detail["notification_e2e"]
+    assert (done["expected"], done["bad_signatures"], done["unexpected"]) == (10, 0, 0)
+    assert done["routing_ms"]["p99_ms"] is not None  # notification's read model recorded each request
 
 
 def test_a_lost_notification_never_makes_a_percentile_better() -> None:

@@ -4,28 +4,14 @@ and each append's outcome on its own: a stale position is that append's conflict
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import nats
 import pytest
 
 from services.intake.commands import RegisterProgramme
 from services.intake.domain import decide_register_programme
 from shared.envelope import Actor, Role, parse_envelope
 from shared.eventstore import Append, ConcurrencyConflict, Context, EventStore, Position, StoredEvent
-from shared.settings import Settings
 
 HQ = Context(actor=Actor(org_id="hq", role=Role.HQ, user="batch"), correlation_id="batch-test")
-
-
-@pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[EventStore]:
-    nc = await nats.connect(settings.nats_url)
-    try:
-        yield EventStore(nc.jetstream(), stream=settings.stream, prefix=settings.subject_prefix,
-                         partitions=settings.partitions)  # fmt: skip
-    finally:
-        await nc.close()
 
 
 def registered(pid: str, year: int = 2024) -> Append:

@@ -8,24 +8,11 @@ middle of a read, and at the edges (an empty partition, an end before the partit
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import nats
 import pytest
 
 from shared.eventstore import EventStore
 from shared.partition_reader import Delivery, PartitionReader
-from shared.settings import Settings
-
-
-@pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[EventStore]:
-    nc = await nats.connect(settings.nats_url)
-    try:
-        yield EventStore(nc.jetstream(), stream=settings.stream, prefix=settings.subject_prefix,
-                         partitions=settings.partitions)  # fmt: skip
-    finally:
-        await nc.close()
 
 
 async def publish(store: EventStore, count: int, aggregates: int, size: int = 0) -> None:
