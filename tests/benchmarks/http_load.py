@@ -5,6 +5,8 @@
 
 - Closed loop (no rate): `concurrency` clients, each owning its projects, so its If-Match version is always current
   and every answer should be 201; answers count, errors, per_s, p50_ms, p99_ms and the projects' new versions.
+- Paced clients (pace): the closed loop's clients, each due to send at its share of a steady rate (wrk2's model):
+  the latency at a sustained rate, each command timed from the moment it was due.
 - Paced (rate): commands are due at a steady rate round robin over the projects, whatever the answers do (the
   sustained-rate latency and the projection lag measurements), each with If-Match after its project's previous
   answer, over at most `concurrency` connections; each acknowledged command is listed as [seq, monotonic time of its
@@ -91,6 +93,43 @@ async def closed_loop(post: Post, projects: dict[str, int], concurrency: int, se
             "per_s": len(latencies) / elapsed, "p50_ms": p50, "p99_ms": p99, "versions": versions}  # fmt: skip
 
 
+async def paced_clients(
+    post: Post, projects: dict[str, int], concurrency: int, rate: float, seconds: float
+) -> dict[str, Any]:
+    """`concurrency` clients, each owning its projects as in the closed loop, together due to send `rate` commands/s:
+    client k's n-th command is due at start + (n * concurrency + k) / rate (wrk2's constant-throughput model). A
+    client behind its schedule sends at once, and every latency runs from the moment its command was due, so falling
+    behind the pace shows in the figures (no coordinated omission)."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    ids = sorted(projects)
+    versions = dict(projects)
+    start = time.perf_counter() + 0.01
+    per_client = int(rate * seconds) // concurrency
+
+    async def client(k: int, mine: list[str]) -> None:
+        for n in range(per_client):
+            due = start + (n * concurrency + k) / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            project = mine[n % len(mine)]
+            status, body = await post(project, {"If-Match": str(versions[project])})
+            if status != 201 or not isinstance(body, dict):
+                errors.append(f"{status} {str(body)[:200]}")
+                follow_current_version(versions, project, body)
+                continue
+            latencies.append(time.perf_counter() - due)
+            versions[project] = body["version"]
+
+    await asyncio.gather(*(client(k, ids[k::concurrency]) for k in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    p50, p99 = quantiles_ms(latencies)
+    return {"count": len(latencies), "due": per_client * concurrency, "errors": len(errors),
+            "first_errors": errors[:3], "elapsed_s": elapsed, "per_s": len(latencies) / elapsed, "p50_ms": p50,
+            "p99_ms": p99, "max_ms": max(latencies, default=0.0) * 1000, "versions": versions}  # fmt: skip
+
+
 async def paced(post: Post, projects: dict[str, int], rate: float, seconds: float) -> dict[str, Any]:
     ids = sorted(projects)
     versions: dict[str, int] = dict(projects)
@@ -136,6 +175,8 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
     auth = {"Authorization": f"Bearer {token}"}
 
     async def measure(post: Post) -> dict[str, Any]:
+        if job.get("pace"):
+            return await paced_clients(post, job["projects"], concurrency, job["pace"], job["seconds"])
         if job.get("rate"):
             return await paced(post, job["projects"], job["rate"], job["seconds"])
         return await closed_loop(post, job["projects"], concurrency, job["seconds"])
