@@ -93,7 +93,7 @@ class Config:
     sustained_rate: float = _env_float("BENCH_SUSTAINED_RATE", 1000)
     lag_rate: float = _env_float("BENCH_LAG_RATE", 500)
     lag_seconds: float = _env_float("BENCH_LAG_SECONDS", 20)
-    api_workers: int = _env_int("BENCH_API_WORKERS", 2)
+    api_workers: int = _env_int("BENCH_API_WORKERS", 1)
     worker_processes: int = _env_int("BENCH_WORKER_PROCS", 1)
     client: str = os.environ.get("BENCH_CLIENT", "aiohttp")
     copy_rows: int = _env_int("BENCH_COPY_ROWS", 1_000_000)
