@@ -70,9 +70,7 @@ def evolve_report(state: ReportState | None, envelope: Envelope, p: ReportEvent)
     if isinstance(p, ProgressReported):
         # Reports recorded before the review existed counted at once: they stand as accepted.
         legacy = not p.awaiting_review
-        # Built from the checked payload's own values, which have the state's types already: validating them again
-        # (~3 us a report) would give the same state.
-        return ReportState.model_construct(
+        return ReportState(
             report_id=p.report_id, project_id=envelope.aggregate_id, period_start=p.period_start,
             period_end=p.period_end, investment_this_period=p.investment_this_period,
             image_progress_pct=p.image_progress_pct, image_progress_text=p.image_progress_text,
