@@ -88,8 +88,16 @@ def as_columns(rows: Sequence[Row], columns: Mapping[str, str], *, numeric_as_te
 async def insert_rows(
     conn: asyncpg.Connection, table: str, columns: Mapping[str, str], rows: Sequence[Row], *, on_conflict: str = ""
 ) -> None:
-    """INSERT every row in one statement. `table` is schema-qualified; `columns` maps name -> SQL type."""
+    """INSERT every row in one statement. `table` is schema-qualified; `columns` maps name -> SQL type.
+
+    Rows only appended (no `on_conflict`: every ledger, the rows appended per event) go by COPY: the same rows,
+    constraints and errors (a duplicate key) as the INSERT, at a fraction of PostgreSQL's cost (no arrays built and
+    taken apart, no executor per row; docs/adr/0042)."""
     if not rows:
+        return
+    if not on_conflict:
+        schema, _, name = table.rpartition(".")
+        await conn.copy_records_to_table(name, schema_name=schema or None, columns=list(columns), records=rows)
         return
     names = ", ".join(columns)
     selected = ", ".join(_selected(name, sql_type) for name, sql_type in columns.items())

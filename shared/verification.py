@@ -165,8 +165,8 @@ async def follow_chains(checked: Verified, raws: Sequence[Raw], heads: dict[Key,
     result = Verified([], list(checked.parked), {})
     by_seq = {raw.seq: raw for raw in raws}
     for event in checked.sound:
-        key = subject_key(event.subject)
         env = event.envelope
+        key = (env.aggregate_type, env.aggregate_id)  # the stored subject's key: `check_event` saw they are equal
         head = heads[key] if key in heads else (await lookup(key, event.seq) if env.version > 1 else None)
         version, prev_hash = (head.version + 1, head.hash) if head else (1, None)
         if env.version != version:
@@ -195,7 +195,7 @@ async def verify(
     `known`: heads the caller knows to be what `_chain` holds (a partition's holder remembers what it committed);
     only the others are read from the database."""
     checked = check_all(raws)
-    keys = {subject_key(e.subject) for e in checked.sound}
+    keys = {(e.envelope.aggregate_type, e.envelope.aggregate_id) for e in checked.sound}  # their subjects' keys
     heads = {key: known[key] for key in keys if key in known} if known else {}
     heads.update(await load_heads(conn, schema, group, [key for key in keys if key not in heads]))
     return await follow_chains(checked, raws, heads, lookup)

@@ -12,22 +12,17 @@ from services.intake.api_attachments import router as attachments_router
 from services.intake.api_change_requests import router as change_request_router
 from services.intake.api_progress import router as progress_router
 from services.intake.reactions import change_requests
-from services.intake.read_model import IntakeReadModel
-from shared.auth import IdentityReadModel
+from services.intake.read_models import SERVICE, read_model
 from shared.clock import Clock
 from shared.projection import AfterCommit
 from shared.provision import verify_attachment_store
 from shared.rebuild_diff_api import rebuild_diff_router
-from shared.runtime import CompositeReadModel, Runtime
+from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.telemetry import setup_telemetry
 from shared.web import service_app
 
-SERVICE = "intake"
-
-
-def read_model() -> CompositeReadModel:
-    return CompositeReadModel([IdentityReadModel(), IntakeReadModel()])
+__all__ = ["SERVICE", "create_app", "read_model"]
 
 
 def create_app(

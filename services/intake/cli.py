@@ -13,11 +13,11 @@ import asyncio
 import json
 import uuid
 
-from services.intake.bootstrap import SERVICE, read_model
 from services.intake.commands import IssueCredential, RegisterOrganisation
 from services.intake.demo_data import ORGANISATIONS
 from services.intake.identity import OrganisationState, decide_issue_credential, decide_register_organisation
 from services.intake.identity import evolve_organisation as evolve
+from services.intake.read_models import SERVICE, read_model
 from shared.auth import new_token, token_digest
 from shared.envelope import Actor, Role
 from shared.eventstore import Context, EventStore, Position

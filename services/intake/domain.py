@@ -118,9 +118,11 @@ def fold(
     first: type[BaseModel],
     changes: Changes[S],
     payload: BaseModel | None = None,
+    touched: Mapping[str, object] | None = None,
 ) -> S:
     """One event into an aggregate's state: `first` creates it, every later event is looked up in `changes`.
-    `payload` is the envelope's payload when the caller has already validated it (a projection's checked events)."""
+    `payload` is the envelope's payload when the caller has already validated it (a projection's checked events).
+    `touched`: fields every later event sets besides its change (when it was updated), in the same copy."""
     if payload is None:
         payload = CATALOGUE.load_payload(envelope.type, envelope.schema_version, envelope.payload)
     if state is None:
@@ -130,7 +132,8 @@ def fold(
     change = changes.get(type(payload))
     if change is None:
         raise ValueError(f"cannot apply {envelope.type} to {envelope.aggregate_type} {envelope.aggregate_id}")
-    return state.model_copy(update=change(state, payload))
+    update = change(state, payload)
+    return state.model_copy(update={**update, **touched} if touched else update)
 
 
 # What an event records about itself rather than about the project (the approved change request it applies).
@@ -210,8 +213,10 @@ def evolve_project(state: ProjectState | None, envelope: Envelope, payload: Base
             **dict(p),
         )
 
-    project = fold(state, envelope, create, ProjectRegistered, PROJECT_CHANGES, payload)
-    return project if state is None else project.model_copy(update={"updated_at": envelope.recorded_at})
+    # One copy per event: the fold's copy sets `updated_at` too (a second copy was ~2% of a rebuild's CPU).
+    return fold(
+        state, envelope, create, ProjectRegistered, PROJECT_CHANGES, payload, {"updated_at": envelope.recorded_at}
+    )
 
 
 # -- decisions: programmes and projects -----------------------------------------------------------------------

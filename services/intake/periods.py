@@ -27,12 +27,12 @@ def covered(spans: list[Span], start: date, end: date) -> list[Span]:
     if spans and spans[-1].end < start <= spans[-1].end + ONE_DAY:
         # The next week's report (nearly every report): the last span grows. Spans are kept sorted by start.
         last = spans[-1]
-        return [*spans[:-1], Span.model_construct(start=last.start, end=max(last.end, end))]
+        return [*spans[:-1], Span(start=last.start, end=max(last.end, end))]
     merged: list[Span] = []
-    for s in sorted([*spans, Span.model_construct(start=start, end=end)], key=lambda s: s.start):
+    for s in sorted([*spans, Span(start=start, end=end)], key=lambda s: s.start):
         if merged and s.start <= merged[-1].end + ONE_DAY:
             if s.end > merged[-1].end:
-                merged[-1] = Span.model_construct(start=merged[-1].start, end=s.end)
+                merged[-1] = Span(start=merged[-1].start, end=s.end)
         else:
             merged.append(s)
     return merged

@@ -14,38 +14,20 @@ from services.scheduling.api_clock import router as clock_router
 from services.scheduling.handlers import ensure_default_rules
 from services.scheduling.reaction_milestones import milestone_completion
 from services.scheduling.reactions import change_requests, light_reevaluation
-from services.scheduling.read_model import SchedulingReadModel
-from services.scheduling.read_model_issues import KnownIssuesReadModel
-from services.scheduling.read_model_supervision import KnownOrdersReadModel
-from services.scheduling.read_model_year_end import YearEndReadModel
+from services.scheduling.read_models import SERVICE, read_model
 from services.scheduling.timers import scheduling_timers
-from shared.auth import IdentityReadModel
 from shared.clock import Clock
 from shared.envelope import Actor, Role
 from shared.eventstore import Context
-from shared.project_directory import ProjectDirectory
 from shared.rebuild_diff_api import rebuild_diff_router
-from shared.runtime import CompositeReadModel, Runtime
+from shared.runtime import Runtime
 from shared.settings import Settings
 from shared.telemetry import setup_telemetry
 from shared.web import service_app
 
-SERVICE = "scheduling"
 SYSTEM = Actor(org_id="platform", role=Role.SYSTEM, user="scheduling-monitor")
 log = logging.getLogger("tiaodu.scheduling")
-
-
-def read_model() -> CompositeReadModel:
-    return CompositeReadModel(
-        [
-            IdentityReadModel(),
-            ProjectDirectory(),
-            SchedulingReadModel(),
-            KnownIssuesReadModel(),
-            KnownOrdersReadModel(),
-            YearEndReadModel(),
-        ]
-    )
+__all__ = ["SERVICE", "SYSTEM", "create_app", "read_model"]
 
 
 def create_app(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from services.scheduling.bootstrap import SERVICE, read_model
+from services.scheduling.read_models import SERVICE, read_model
 from shared.rebuild_processes import add_rebuild_command, run_rebuild_command
 from shared.settings import Settings
 
