@@ -1,6 +1,7 @@
-"""The progress ledger's report rows on real PostgreSQL: the reports a batch files are appended (COPY), the ones it
-corrects or reviews upserted, and a report id filed again in a later batch (only a forged log has one) keeps its
-latest state, as an upsert of every row did (docs/adr/0042)."""
+"""The progress ledger's report rows on real PostgreSQL: in a bulk batch the reports it files are appended (COPY), the
+ones it corrects or reviews upserted; a live batch upserts every row. Either way a report id filed again in a later
+batch (only a forged log has one) keeps its latest state (docs/adr/0042). `COPY_FROM_ROWS` set to 1 makes the few
+events here a bulk batch."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import asyncpg
+import pytest
 from pydantic import BaseModel
 
+from services.intake import ledger as ledger_module
 from services.intake.ledger import ReportLedger
+from shared import aggregate_table
 from shared.catalogue import CATALOGUE
 from shared.catalogue.intake import ProgressReportAccepted, ProgressReported
 from shared.envelope import seal_envelope
@@ -41,7 +45,13 @@ def reported(report_id: str, amount: str, day: int) -> ProgressReported:
     )  # fmt: skip
 
 
-async def test_filed_reports_are_appended_and_a_report_filed_again_keeps_its_latest_state(settings: Settings) -> None:
+@pytest.mark.parametrize("batch", ["bulk", "live"])
+async def test_filed_reports_are_appended_and_a_report_filed_again_keeps_its_latest_state(
+    settings: Settings, batch: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if batch == "bulk":
+        monkeypatch.setattr(ledger_module, "COPY_FROM_ROWS", 1)
+        monkeypatch.setattr(aggregate_table, "COPY_FROM_ROWS", 1)
     ledger = ReportLedger()
     conn = await asyncpg.connect(settings.database_url)
     try:

@@ -1,6 +1,7 @@
-"""`insert_rows` sends numeric columns as text (docs/adr/0040), and rows only appended go by COPY (docs/adr/0042):
-either way what PostgreSQL stores must be exactly the Decimal the row held, its scale included, and NULL stays NULL;
-other columns beside them are unchanged, and a duplicate key fails as an INSERT's does."""
+"""`insert_rows` sends numeric columns as text (docs/adr/0040), and many rows only appended go by COPY (docs/adr/0042;
+`COPY_FROM_ROWS` is set to 1 here to take that path with a few rows): either way what PostgreSQL stores must be
+exactly the Decimal the row held, its scale included, and NULL stays NULL; other columns beside them are unchanged,
+and a duplicate key fails as an INSERT's does."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
+from shared import aggregate_table
 from shared.aggregate_table import insert_rows
 from shared.settings import Settings
 
@@ -18,8 +20,18 @@ VALUES = [Decimal("10.56"), Decimal("0.10"), Decimal("1E+2"), Decimal("-0.000001
           Decimal("NaN"), None, Decimal(7)]  # fmt: skip
 
 
-@pytest.mark.parametrize("on_conflict", ["", "ON CONFLICT (id) DO NOTHING"], ids=["copy", "insert"])
-async def test_numerics_are_stored_exactly_as_the_decimals_the_rows_held(settings: Settings, on_conflict: str) -> None:
+@pytest.fixture(params=["copy", "insert"])
+def append_by(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Appends by COPY (from one row on) or by one INSERT (the default threshold, more rows than any case here)."""
+    if request.param == "copy":
+        monkeypatch.setattr(aggregate_table, "COPY_FROM_ROWS", 1)
+    return str(request.param)
+
+
+@pytest.mark.parametrize("on_conflict", ["", "ON CONFLICT (id) DO NOTHING"], ids=["append", "upsert"])
+async def test_numerics_are_stored_exactly_as_the_decimals_the_rows_held(
+    settings: Settings, on_conflict: str, append_by: str
+) -> None:
     conn = await asyncpg.connect(settings.database_url)
     try:
         await conn.execute("DROP TABLE IF EXISTS amounts")
@@ -44,7 +56,7 @@ async def test_numerics_are_stored_exactly_as_the_decimals_the_rows_held(setting
         await conn.close()
 
 
-async def test_appending_a_row_whose_key_is_taken_fails_as_an_insert_does(settings: Settings) -> None:
+async def test_appending_a_row_whose_key_is_taken_fails_as_an_insert_does(settings: Settings, append_by: str) -> None:
     conn = await asyncpg.connect(settings.database_url)
     try:
         await conn.execute("DROP TABLE IF EXISTS appended")
