@@ -22,7 +22,12 @@ from nats.aio.client import Client as NATS
 
 # (subject, reply subject, data) of one delivery, as the server sent them.
 Delivered = Callable[[bytes, bytes, bytes], None]
+# (subject, data, header block) of one message: the block as the server sent it (`NATS/1.0[ status]\r\nKey: value
+# \r\n...`), or None for a message without headers.
+Received = Callable[[bytes, bytes, bytes | None], None]
 ProcessMsg = Callable[[int, bytes, bytes, bytes, Any], Awaitable[None]]
+# A subscription's route: the function, and whether only messages with a reply subject take it.
+Route = tuple[Callable[[bytes, bytes, bytes, bytes | None], None], bool]
 
 _ROUTES = "_tiaodu_direct_routes"
 
@@ -33,20 +38,45 @@ def direct_deliveries(nc: NATS, sid: int, delivered: Delivered, *, with_reply_on
 
     `with_reply_only=False` routes every message of the subscription, those without a reply subject too (the
     acknowledgements of a batch of publishes: shared.eventstore's `append_batch`); their headers are not read."""
-    routes: dict[int, tuple[Delivered, bool]] | None = getattr(nc, _ROUTES, None)
+    return _route(nc, sid, (lambda subject, reply, data, _headers: delivered(subject, reply, data), with_reply_only))
+
+
+def direct_messages(nc: NATS, sid: int, received: Received) -> Callable[[], None]:
+    """Every message of subscription `sid` goes to `received` with its header block unparsed (a direct get's replies
+    carry their sequence and subject only there: shared.time_travel reads them with `header_fields`)."""
+    return _route(nc, sid, (lambda subject, _reply, data, headers: received(subject, data, headers), False))
+
+
+def header_fields(block: bytes | None) -> tuple[str, dict[str, str]]:
+    """A header block as (status, fields): the status line's code and description ("" for none) and each `Key: value`
+    line (a key given twice keeps its last value; what the callers read is never repeated)."""
+    if not block:
+        return "", {}
+    lines = block.decode("latin-1").split("\r\n")  # header lines are ASCII; never fail on a stray byte
+    status = lines[0][len("NATS/1.0") :].strip()
+    fields = {}
+    for line in lines[1:]:
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip()] = value.strip()
+    return status, fields
+
+
+def _route(nc: NATS, sid: int, route: Route) -> Callable[[], None]:
+    routes: dict[int, Route] | None = getattr(nc, _ROUTES, None)
     if routes is None:
         routes = {}
         setattr(nc, _ROUTES, routes)
         nc._process_msg = _router(routes, nc._process_msg)  # type: ignore[method-assign, assignment]
-    routes[sid] = (delivered, with_reply_only)
+    routes[sid] = route
     return lambda: routes.pop(sid, None) and None
 
 
-def _router(routes: dict[int, tuple[Delivered, bool]], nats_way: ProcessMsg) -> ProcessMsg:
+def _router(routes: dict[int, Route], nats_way: ProcessMsg) -> ProcessMsg:
     async def process_msg(sid: int, subject: bytes, reply: bytes, data: bytes, headers: Any) -> None:
         route = routes.get(sid)
         if route is not None and (reply or not route[1]):
-            route[0](subject, reply, data)
+            route[0](subject, reply, data, headers)
             return
         await nats_way(sid, subject, reply, data, headers)
 

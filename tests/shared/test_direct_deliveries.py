@@ -10,8 +10,9 @@ from collections.abc import Awaitable, Callable
 import nats
 from nats.aio.msg import Msg
 
-from shared.direct_deliveries import direct_deliveries
+from shared.direct_deliveries import direct_deliveries, direct_messages, header_fields
 from shared.settings import Settings
+from tests.platform import wait_until
 
 
 async def test_routed_deliveries_reach_their_function_and_the_rest_takes_nats_py_s_way(settings: Settings) -> None:
@@ -70,3 +71,32 @@ async def _until(arrived: asyncio.Event, condition: Callable[[], bool], timeout:
             await arrived.wait()
 
     await asyncio.wait_for(wait(), timeout)
+
+
+async def test_a_routed_message_s_header_block_reads_as_nats_py_reads_it(settings: Settings) -> None:
+    """`direct_messages` hands over the raw header block; `header_fields` reads from it what nats-py's `Msg` would
+    (the fields, and the status and description of a status line)."""
+    nc = await nats.connect(settings.nats_url)
+    try:
+        blocks: list[tuple[bytes, bytes | None]] = []
+        sub = await nc.subscribe("hdr.routed")
+        unroute = direct_messages(nc, sub._id, lambda _subject, data, block: blocks.append((data, block)))
+        await nc.publish("hdr.routed", b"one", headers={"Nats-Sequence": "42", "Nats-Subject": "a.b.c"})
+        await nc.publish("hdr.routed", b"two")
+        await nc.flush()
+
+        async def both() -> bool:
+            return len(blocks) == 2
+
+        await wait_until(both, what="both messages routed")
+        unroute()
+        [(first, block), (second, none)] = blocks
+        assert (first, second, none) == (b"one", b"two", None)
+        assert header_fields(block) == ("", {"Nats-Sequence": "42", "Nats-Subject": "a.b.c"})
+        assert header_fields(b"NATS/1.0 204 EOB\r\nNats-Pending-Messages: 0\r\n\r\n") == (
+            "204 EOB",
+            {"Nats-Pending-Messages": "0"},
+        )
+        await sub.unsubscribe()
+    finally:
+        await nc.close()
