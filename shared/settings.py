@@ -81,7 +81,7 @@ class Settings:
     timer_poll_s: float = 30.0
     # How long a projection waits after a partial batch before fetching again (TIAODU_PROJECTION_LINGER_MS): a few
     # milliseconds more lag buy batches several times larger, and a batch's cost is mostly per batch.
-    projection_linger_s: float = 0.02
+    projection_linger_s: float = 0.04
     # Timer schedules (shared.timers.Schedule): when each service's time-driven work runs, China time.
     schedules: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SCHEDULES))
     # Where the platform clock starts (TIAODU_CLOCK_START, ISO 8601 with offset); None: the real time. `make run`'s
@@ -137,7 +137,7 @@ class Settings:
             nats_user=os.environ.get("NATS_USER") or None,
             nats_password=os.environ.get("NATS_PASSWORD") or None,
             timer_poll_s=float(os.environ.get("TIAODU_TIMER_POLL_S", "30")),
-            projection_linger_s=float(os.environ.get("TIAODU_PROJECTION_LINGER_MS", "20")) / 1000,
+            projection_linger_s=float(os.environ.get("TIAODU_PROJECTION_LINGER_MS", "40")) / 1000,
             schedules=schedules_from_env(),
             clock_start=clock_start_from_env(),
             process_role=os.environ.get("TIAODU_ROLE", "all"),

@@ -32,6 +32,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+import uvloop
 
 from tests.benchmarks.processes import cpu_seconds, job_argument
 
@@ -213,6 +214,6 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
 
 if __name__ == "__main__":
     cpu_before = cpu_seconds(os.getpid())
-    answer = asyncio.run(run(job_argument()))
+    answer = uvloop.run(run(job_argument()))  # the services' event loop: the client's own CPU is the machine's too
     answer["client_cpu_s"] = cpu_seconds(os.getpid()) - cpu_before
     print(json.dumps(answer))

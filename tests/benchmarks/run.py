@@ -240,6 +240,7 @@ class Bench:
         that sustained rate. The closed loop above measures capacity instead: its clients never pause, so its latency is
         clients / throughput by Little's law, set by how many clients there are."""
         c = self.config
+        await self.load(self.platform.api_url, 2.0, pace=c.sustained_rate)  # warm-up: connections, caches
         rounds = []
         for _ in range(c.rounds):
             result = await self.load(self.platform.api_url, c.seconds, pace=c.sustained_rate)
