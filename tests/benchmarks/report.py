@@ -245,9 +245,10 @@ def latency_bounds(results: dict[str, Any], cores: int) -> list[str]:
     clients = results["config"]["concurrency"]
     if rate and due and p50 and p99:
         out.append(
-            f"- Command latency (the target's): commands due at a steady {due:.0f}/s round robin over the projects, "
-            f"sent over at most {clients} keep-alive connections, each timed from the moment it was due (a command "
-            "held back because every connection was busy counts that wait: a server falling behind the pace would "
+            f"- Command latency (the target's, docs/adr/0043): {clients} keep-alive clients, each owning its "
+            f"projects, together due to send {due:.0f} commands/s (client k's n-th command due at start + "
+            f"(n * {clients} + k) / {due:.0f} s, wrk2's model), each command timed from the moment it was due (a "
+            "client behind its schedule sends at once and its wait counts: a server falling behind the pace would "
             f"show). Answered {rate:.0f}/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms; median of the rounds."
         )
     rate, p50, p99 = results.get("commands_per_s"), results.get("closed_loop_p50_ms"), results.get("closed_loop_p99_ms")
