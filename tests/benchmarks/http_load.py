@@ -65,6 +65,20 @@ def follow_current_version(versions: dict[str, int], project: str, body: dict[st
         versions[project] = body["current_version"]
 
 
+async def send_one(
+    post: Post, versions: dict[str, int], project: str, since: float, latencies: list[float], errors: list[str]
+) -> None:
+    """One command on `project` at its current version: its latency from `since` when it is answered 201, else its
+    error (and the version a refusal names, for the project's next command)."""
+    status, body = await post(project, {"If-Match": str(versions[project])})
+    if status != 201 or not isinstance(body, dict):
+        errors.append(f"{status} {str(body)[:200]}")
+        follow_current_version(versions, project, body)
+        return
+    latencies.append(time.perf_counter() - since)
+    versions[project] = body["version"]
+
+
 async def closed_loop(post: Post, projects: dict[str, int], concurrency: int, seconds: float) -> dict[str, Any]:
     latencies: list[float] = []
     errors: list[str] = []
@@ -77,14 +91,7 @@ async def closed_loop(post: Post, projects: dict[str, int], concurrency: int, se
         while time.perf_counter() < deadline:
             project = mine[n % len(mine)]
             n += 1
-            t0 = time.perf_counter()
-            status, body = await post(project, {"If-Match": str(versions[project])})
-            if status != 201 or not isinstance(body, dict):
-                errors.append(f"{status} {str(body)[:200]}")
-                follow_current_version(versions, project, body)
-                continue
-            latencies.append(time.perf_counter() - t0)
-            versions[project] = body["version"]
+            await send_one(post, versions, project, time.perf_counter(), latencies, errors)
 
     start = time.perf_counter()
     await asyncio.gather(*(client(ids[i::concurrency]) for i in range(concurrency)))
@@ -114,14 +121,7 @@ async def paced_clients(
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            project = mine[n % len(mine)]
-            status, body = await post(project, {"If-Match": str(versions[project])})
-            if status != 201 or not isinstance(body, dict):
-                errors.append(f"{status} {str(body)[:200]}")
-                follow_current_version(versions, project, body)
-                continue
-            latencies.append(time.perf_counter() - due)
-            versions[project] = body["version"]
+            await send_one(post, versions, mine[n % len(mine)], due, latencies, errors)
 
     await asyncio.gather(*(client(k, ids[k::concurrency]) for k in range(concurrency)))
     elapsed = time.perf_counter() - start

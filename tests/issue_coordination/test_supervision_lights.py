@@ -16,7 +16,6 @@ from shared.settings import Settings
 from tests.issue_coordination.conftest import DEADLINE, Platform
 from tests.issue_coordination.quiet import quiet_platform_of
 from tests.issue_coordination.test_issue_agenda import agenda
-from tests.issue_coordination.test_issue_lights import light
 from tests.issue_coordination.test_meeting_decisions import meeting
 from tests.platform import wait_until
 
@@ -62,7 +61,11 @@ async def issue_dimension_says(p: Platform, project_id: str, colour: str, reason
     shown: dict[str, Any] = {}
 
     async def says() -> bool:
-        shown.update(await light(p, project_id))
+        r = await p.scheduling.get(f"/v1/projects/{project_id}/light", headers=p.h("hq"))
+        if r.status_code == 404:  # not evaluated yet: a reaction behind scheduling's projection evaluates it
+            return False
+        assert r.status_code == 200, r.text
+        shown.update(r.json())
         return shown.get("issues") == {"colour": colour, "reasons": reasons}
 
     await wait_until(says, 15, f"the issue dimension to turn {colour} with {reasons}")
