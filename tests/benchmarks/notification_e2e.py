@@ -46,7 +46,7 @@ from shared.eventstore import Context, EventStore
 from shared.runtime import connect_nats
 from tests.benchmarks.e2e_figures import Expected, Paired, pair, summary
 from tests.benchmarks.generator import Writer
-from tests.benchmarks.platform import Platform
+from tests.benchmarks.platform import Platform, token_known
 from tests.benchmarks.processes import machine_busy_seconds, start_tool
 from tests.benchmarks.servers import BenchServers, bench_servers
 from tests.platform import project_body
@@ -118,13 +118,7 @@ async def _contact_points(platform: Platform, secrets: dict[str, str], receiver_
     headers = {"Authorization": f"Bearer {platform.tokens['hq']}"}
     base = platform.services["notification"].url
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
-        # A fresh service knows hq's token once its projection has folded the credentials: until then it answers 401.
-        deadline = time.monotonic() + 60
-        while True:
-            r = await client.get("/v1/contact-points")
-            if r.status_code != 401 or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.1)
+        await token_known(client, "/v1/contact-points")
         last = 0
         for unit, secret in secrets.items():
             body = {"org_id": unit, "kind": "webhook", "address": f"{receiver_url}/hooks/{unit}", "secret": secret,

@@ -7,6 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,7 @@ class Platform:
         leader = next(iter(self.tokens["leaders"]))
         headers = {"Authorization": f"Bearer {self.tokens['hq']}"}
         async with httpx.AsyncClient(base_url=self.api_url, headers=headers, timeout=60) as client:
+            await token_known(client, "/v1/programmes")
             r = await client.post("/v1/programmes", json={"id": "prog", "name": "压测计划", "year": 2024})
             assert r.status_code == 201, r.text
             r = await client.get("/v1/programmes/prog", params={"min_seq": r.json()["seq"], "wait_ms": 20000})
@@ -159,6 +161,16 @@ class Platform:
                     return loop.time() - t0
                 if r.status_code != 504 or loop.time() - t0 > timeout:
                     raise RuntimeError(f"intake did not reach seq {seq} in {timeout:.0f}s: {r.status_code} {r.text}")
+
+
+async def token_known(client: httpx.AsyncClient, path: str, timeout: float = 60) -> None:
+    """Until a fresh service's projection has folded the credentials bootstrapped before it started: until then it
+    answers the client's token with 401 (the service is ready, its read model not yet current)."""
+    deadline = time.monotonic() + timeout
+    while (r := await client.get(path)).status_code == 401:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{path} still answers 401 after {timeout:.0f}s: {r.text}")
+        await asyncio.sleep(0.1)
 
 
 def extra_intake_env() -> dict[str, str]:
