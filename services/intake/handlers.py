@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from services.intake import code_claims, domain, identity, policies, queries
 from services.intake.commands import (
@@ -33,10 +34,13 @@ from services.intake.handlers_change_requests import (
 )
 from services.intake.read_model import ORGANISATIONS, PROGRAMMES, PROJECT_CODES, PROJECTS
 from shared.auth import new_token, token_digest
-from shared.commands import CommandMeta, Outcome, already_applied, handle, load
+from shared.commands import AggregateSpec, CommandMeta, Outcome, already_applied, handle, load
 from shared.domain_errors import Invalid
 from shared.envelope import Role
+from shared.eventstore import subject_token_ok
 from shared.runtime import Runtime
+
+S = TypeVar("S")
 
 # -- programmes and projects --------------------------------------------------------------------------------
 
@@ -199,9 +203,21 @@ async def _done_before(rt: Runtime, meta: CommandMeta, scope: str) -> bool:
     return event_id is not None and await already_applied(rt.pool, rt.schema, event_id) is not None
 
 
+async def _as_logged(rt: Runtime, spec: AggregateSpec[S], aggregate_id: str) -> S | None:
+    """An aggregate as the log holds it now: the read model's row and the events after it. Where the read model
+    does not show an aggregate, it may be one registered a moment ago that the projection has not folded yet (it
+    lingers up to 40 ms to batch): a client that registers a programme and then its projects must not be told the
+    programme does not exist. One direct get, only on this path."""
+    if not subject_token_ok(aggregate_id):
+        return None
+    return (await load(rt.pool, rt.store, rt.schema, spec, aggregate_id)).state
+
+
 async def _check_project_references(rt: Runtime, cmd: RegisterProject, project_id: str) -> int:
     """Check what a registration names outside its own aggregate; returns the programme's year."""
     year = await queries.programme_year(rt.pool, rt.schema, cmd.programme_id)
+    if year is None and (programme := await _as_logged(rt, PROGRAMMES, cmd.programme_id)) is not None:
+        year = programme.year
     if year is None:
         raise Invalid("所属年度重点项目批次不存在", field="programme_id", reason="年度重点项目批次不存在")
     await _check_organisation(rt, cmd.unit_id, Role.UNIT, "unit_id")
@@ -217,7 +233,10 @@ ORGANISATION_KINDS = {Role.UNIT: "责任单位", Role.LEADER: "包保市领导"}
 
 
 async def _check_organisation(rt: Runtime, org_id: str, role: Role, field: str) -> None:
-    if await queries.organisation_role(rt.pool, rt.schema, org_id) != role:
+    found = await queries.organisation_role(rt.pool, rt.schema, org_id)
+    if found is None and (organisation := await _as_logged(rt, ORGANISATIONS, org_id)) is not None:
+        found = organisation.role
+    if found != role:
         chinese = ORGANISATION_KINDS[role]
         raise Invalid(
             f"{chinese} {org_id} 不存在(须为角色 {role.value} 的机构)",
