@@ -70,9 +70,9 @@ def evolve_report(state: ReportState | None, envelope: Envelope, p: ReportEvent)
     if isinstance(p, ProgressReported):
         # Reports recorded before the review existed counted at once: they stand as accepted.
         legacy = not p.awaiting_review
-        # Built from a payload and an envelope already validated, field by field of the same types: not validated
-        # again (`ReportState(...)` checked each value anew, ~2% of a rebuild of intake).
-        return ReportState.model_construct(
+        # Validated, though its values are: pydantic-core builds it faster than `model_construct` (4.9 against
+        # 6.3 us, measured; docs/adr/0042).
+        return ReportState(
             report_id=p.report_id, project_id=envelope.aggregate_id, period_start=p.period_start,
             period_end=p.period_end, investment_this_period=p.investment_this_period,
             image_progress_pct=p.image_progress_pct, image_progress_text=p.image_progress_text,
