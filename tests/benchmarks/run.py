@@ -412,6 +412,8 @@ class Bench:
         self.figures["generate_events_per_s"] = big["per_s"]
         self.figures["generate_seconds"] = big["seconds"]
         self.figures["generate_seconds_for_1m"] = 1_000_000 / big["per_s"]  # what the target judges (report.py)
+        # The same code in every run: how fast the machine was this run (a VM whose two cores contend shows here).
+        self.figures["generate_cpu_us_per_event"] = sum(r["cpu_s"] for r in big["per_process"]) / big["events"] * 1e6
         last = await store.last_seq()
         self.figures["log_events_at_1m"] = last
         say(f"generator: {big['events']} events in {big['seconds']:.0f} s = {big['per_s']:.0f}/s; log at {last}")
