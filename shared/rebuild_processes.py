@@ -17,6 +17,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -103,14 +104,15 @@ async def rebuild_in_processes(
 
 
 def forked_children(settings: Settings, processes: int) -> ProcessPoolExecutor | None:
-    """The folding processes of a rebuild with `processes`, forked now (None: it folds in this process).
+    """The folding processes of a rebuild with `processes`, forked now (None: it folds in this process, or this
+    process already runs a thread and the rebuild spawns its processes instead).
 
     A spawned child imports the service's read model again before it folds: about a second of CPU per child on the
     bench's two cores, 2-3% of a rebuild of a million events. A forked child starts with everything this process
     imported. Only a process that holds no event loop, socket or thread yet may fork safely: the rebuild command's,
     before it starts its loop (`run_rebuild_command`); a rebuild begun inside a running loop spawns its children."""
     count = len(shares(settings.partitions, processes))
-    if count == 1:
+    if count == 1 or threading.active_count() > 1:  # a thread could hold a lock the child would copy: spawn then
         return None
     children = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork"))
     children.submit(os.getpid).result()  # a fork context starts every process at the first task, here and now

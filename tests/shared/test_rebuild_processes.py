@@ -123,3 +123,28 @@ async def test_a_rebuild_that_read_fewer_events_than_the_log_holds_fails_loudly(
             await check_whole(store, RebuildResult("s", last, last - 2, 1, read=last))
     finally:
         await nc.close()
+
+
+FORK_PROBE = """
+import threading
+from shared.rebuild_processes import forked_children
+from shared.settings import Settings
+
+settings = Settings(nats_url="nats://unused", database_url="postgresql://unused", partitions=4)
+assert forked_children(settings, 1) is None  # one share: the rebuild folds in this process
+children = forked_children(settings, 2)
+assert children is not None and children._mp_context.get_start_method() == "fork"
+assert len(children._processes) == 2  # started now, before any loop, socket or thread
+children.shutdown()
+stop = threading.Event()
+threading.Thread(target=stop.wait).start()
+assert forked_children(settings, 2) is None  # a thread runs: the rebuild spawns its processes instead
+stop.set()
+print("ok")
+"""
+
+
+def test_the_rebuild_command_forks_its_processes_only_while_no_thread_runs() -> None:
+    """In a fresh interpreter, as the rebuild command's process is: a pytest process runs threads of its own."""
+    done = subprocess.run([sys.executable, "-c", FORK_PROBE], capture_output=True, text=True, timeout=60, check=False)
+    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
