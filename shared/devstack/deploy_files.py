@@ -446,7 +446,15 @@ def pg_cluster() -> str:
             "storage": {"size": "20Gi"},
             "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "2Gi"}},
             "bootstrap": {
-                "initdb": {"database": DATABASE, "owner": DATABASE, "postInitApplicationSQL": grant},
+                "initdb": {
+                    "database": DATABASE,
+                    "owner": DATABASE,
+                    "postInitApplicationSQL": grant,
+                    # as the embedded server's (docs/adr/0046): code point order without libc's strcoll
+                    "encoding": "UTF8",
+                    "localeProvider": "builtin",
+                    "builtinLocale": "C.UTF-8",
+                },
             },
             "managed": {"roles": roles},
         },

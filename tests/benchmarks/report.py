@@ -244,6 +244,13 @@ def bounds(results: dict[str, Any], detail: dict[str, Any]) -> list[str]:
             for n, v in rebuilt.items()) + "; the raw replay is one process that only counts, so the rebuild's Python "
             "per event (nats-py's parsing, the envelope and payload checks, the folds) spread over the cores "
             "bounds the ratio.")  # fmt: skip
+    replays = (detail.get("raw_ordered_replay") or {}).get("runs") or []
+    if replays:
+        out.append(
+            "- Raw ordered replay before, between and after the rebuilds: "
+            + ", ".join(f"{r['per_s']:.0f}" for r in replays)
+            + " events/s (the baseline is their median)."
+        )
     return out
 
 
