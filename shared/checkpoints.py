@@ -3,20 +3,37 @@
 - `_checkpoint` (group, partition): the last stream sequence used and the epoch of the holder (shared.consumer);
 - `_chain` (group, aggregate): the head of every hash chain the group has seen (shared.verification);
 - `_dead_letter` (group, seq): what the group parked, with the reason and the bytes;
-- `_applied_event`: every event id the projection applied, for idempotent commands (shared.commands).
+- `_applied_event`: the id of every event of the service's own aggregates the projection applied, for idempotent
+  commands (shared.commands).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import asyncpg
 
+from shared.catalogue.ownership import own_aggregates
 from shared.ddl import lock_free_when_done
+from shared.eventstore import StoredEvent
 from shared.verification import CHAIN_TABLE, Raw
 
 log = logging.getLogger("tiaodu.consumer")
+
+
+def ids_for_commands(service: str) -> Callable[[Sequence[StoredEvent]], Sequence[StoredEvent]]:
+    """Which applied events `_applied_event` keeps: those of the aggregate types `service` appends.
+
+    A command's id (a client's idempotency key, a reaction's derived id) only ever names an event of its own service's
+    aggregates (shared.commands.already_applied), while a read model folds every service's events: keeping all of them
+    cost scheduling's, issue coordination's, notification's and audit's projections a row per event of the whole log.
+    A service the ownership table does not know (a test's) keeps every id."""
+    own = own_aggregates(service)
+    if own is None:
+        return lambda events: events
+    return lambda events: [e for e in events if e.envelope.aggregate_type in own]
+
 
 RUNNER_TABLES = """
 CREATE TABLE IF NOT EXISTS {s}._checkpoint (

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from shared.checkpoints import create_runner_tables, ensure_checkpoints, park
+from shared.checkpoints import create_runner_tables, ensure_checkpoints, ids_for_commands, park
 from shared.consumer import TRANSIENT, Batch, PartitionedConsumer
 from shared.eventstore import StoredEvent
 from shared.names import PROJECTION_GROUP
@@ -165,6 +165,7 @@ class ProjectionRunner(PartitionedConsumer):
         super().__init__(group=PROJECTION_GROUP, **kwargs)
         self.read_model = read_model
         self.after_commit = after_commit
+        self.ids_for_commands = ids_for_commands(self.service)
         self.committed: list[Callable[[list[Raw]], None]] = []  # told of every committed batch (caches)
         # Per partition: the chain heads this holder committed since it took the partition; `_chain` holds the same
         # for these keys, because only the holder of the epoch commits there.
@@ -222,7 +223,8 @@ class ProjectionRunner(PartitionedConsumer):
             raise CarefulPath from exc  # the transaction is spoilt: roll back, then one event at a time
         last = batch.raws[-1].seq
         await park(conn, self.schema, PROJECTION_GROUP, checked.parked)
-        if not await record_batch(conn, self.schema, batch, last, checked.heads, checked.sound, guarded=True):
+        ids = self.ids_for_commands(checked.sound)
+        if not await record_batch(conn, self.schema, batch, last, checked.heads, ids, guarded=True):
             raise CarefulPath  # fenced, or the checkpoint moved (a commit whose answer was lost): find out which
         return Committed(last, len(checked.sound), len(checked.parked), checked.heads, batch.raws)
 
@@ -235,7 +237,8 @@ class ProjectionRunner(PartitionedConsumer):
         applied, failed = await apply_one_by_one(conn, self.schema, self.read_model, checked.sound, fresh)
         parked = [*checked.parked, *failed]
         await park(conn, self.schema, PROJECTION_GROUP, parked)
-        await record_batch(conn, self.schema, batch, fresh[-1].seq, checked.heads, applied, guarded=False)
+        ids = self.ids_for_commands(applied)
+        await record_batch(conn, self.schema, batch, fresh[-1].seq, checked.heads, ids, guarded=False)
         return Committed(fresh[-1].seq, len(applied), len(parked), checked.heads, fresh)
 
     async def lag(self) -> dict[str, Any]:

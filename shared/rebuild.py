@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
 from shared.aggregate_table import Events
-from shared.checkpoints import park
+from shared.checkpoints import ids_for_commands, park
 from shared.consumer import TRANSIENT
 from shared.db import ident
-from shared.eventstore import EventStore
+from shared.eventstore import EventStore, StoredEvent
 from shared.names import PROJECTION_GROUP, REBUILD_GROUP, consumer_name
 from shared.partition_reader import PartitionReader
 from shared.projection import ReadModel, apply_one_by_one, create_schema
@@ -37,6 +37,7 @@ from shared.verification import Head, Key, Raw, Verified, check_all, follow_chai
 
 log = logging.getLogger("tiaodu.rebuild")
 
+IdsForCommands = Callable[[Sequence[StoredEvent]], Sequence[StoredEvent]]  # shared.checkpoints.ids_for_commands
 WRITE_ATTEMPTS = 5  # a batch's transaction retried after a transient failure (a deadlock with another partition)
 
 
@@ -113,6 +114,7 @@ async def _write(
     partition: int,
     raws: Sequence[Raw],
     checked: Verified,
+    for_commands: IdsForCommands,
 ) -> tuple[int, int]:
     """One batch of one partition in the caller's transaction: the read model, the bookkeeping, the partition's
     checkpoint; returns (applied, parked)."""
@@ -134,7 +136,7 @@ async def _write(
         columns=["event_id", "aggregate_type", "aggregate_id", "version", "seq"],
         records=[
             (e.envelope.id, e.envelope.aggregate_type, e.envelope.aggregate_id, e.envelope.version, e.seq)
-            for e in applied
+            for e in for_commands(applied)
         ],
     )
     await conn.execute(
@@ -147,12 +149,18 @@ async def _write(
 
 
 async def _write_retrying(
-    pool: asyncpg.Pool, schema: str, read_model: ReadModel, partition: int, raws: Sequence[Raw], checked: Verified
+    pool: asyncpg.Pool,
+    schema: str,
+    read_model: ReadModel,
+    partition: int,
+    raws: Sequence[Raw],
+    checked: Verified,
+    for_commands: IdsForCommands,
 ) -> tuple[int, int]:
     for attempt in range(1, WRITE_ATTEMPTS + 1):
         try:
             async with pool.acquire() as conn, conn.transaction():
-                return await _write(conn, schema, read_model, partition, raws, checked)
+                return await _write(conn, schema, read_model, partition, raws, checked, for_commands)
         except TRANSIENT as exc:
             if attempt == WRITE_ATTEMPTS:
                 raise
@@ -181,9 +189,10 @@ async def rebuild_partition(
     )
     heads: dict[Key, Head] = {}  # every chain's head so far: the whole partition is replayed, so none is read back
     result = RebuildResult(s, end, 0, 0)
+    for_commands = ids_for_commands(service)  # the ids `_applied_event` keeps, as the live projection keeps them
     async for raws, messages in _batches(reader, end, batch, verify_hashes=verify_hashes):
         checked = await follow_chains(messages, raws, heads, _no_earlier_head)
-        applied, parked = await _write_retrying(pool, s, read_model, partition, raws, checked)
+        applied, parked = await _write_retrying(pool, s, read_model, partition, raws, checked, for_commands)
         result.applied += applied
         result.dead_lettered += parked
         result.read += len(raws)

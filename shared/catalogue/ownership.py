@@ -55,6 +55,12 @@ SERVICES = {
 }
 
 
+def own_aggregates(service: str) -> frozenset[str] | None:
+    """The aggregate types `service` appends; None for a name this table does not know (a test's consumer)."""
+    grant = SERVICES.get(service)
+    return None if grant is None else grant.aggregates
+
+
 def owner_of(aggregate_type: str) -> str:
     """The service that may append events of `aggregate_type`; KeyError if none does."""
     for service, grant in SERVICES.items():
