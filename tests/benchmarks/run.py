@@ -11,8 +11,9 @@ Order (each step on the state the one before left):
 5. projection lag at a steady pace;
 6. intake stopped, the generator brings the log to 1,000,000 events, intake restarted and caught up, p50 at 1m;
 6b. one project as of a random record moment over the 1m log (as_of_round.py: `as_of_p99_ms`);
-7. rebuild of every read model (each service's `cli rebuild` under its own NATS user, BENCH_REBUILD_PROCS processes)
-   beside the raw ordered replay and a PostgreSQL COPY;
+7. rebuild of every service's read model, one after another (each service's `cli rebuild` under its own NATS user,
+   BENCH_REBUILD_PROCS processes), beside the raw ordered replay (before, amid and after them: their median) and a
+   PostgreSQL COPY;
 8. peak RSS of every process, results.
 Sizes come from BENCH_* variables (see Config) so a reduced run is one variable away.
 
@@ -46,6 +47,7 @@ from typing import Any
 
 import asyncpg
 
+from shared.catalogue.ownership import SERVICES
 from shared.eventstore import EventStore
 from shared.runtime import connect_nats
 from tests.benchmarks import db_figures, generator
@@ -497,19 +499,21 @@ class Bench:
         c, s = self.config, self.servers.settings
         pool = await asyncpg.create_pool(s.database_url, min_size=1, max_size=4)
         try:
-            # The baseline before, between and after the rebuilds, its median taken: a machine whose speed drifts
-            # (a VM whose cores contend with its neighbours') then slows the baseline and the rebuilds alike.
+            # The baseline before, amid and after the rebuilds, its median taken: a machine whose speed drifts (a VM
+            # whose cores contend with its neighbours') then slows the baseline and the rebuilds alike.
             replays: list[dict[str, Any]] = []
             rebuilt: dict[str, Any] = {}
-            services, procs = ["intake", "scheduling"], c.rebuild_processes
+            services, procs = list(SERVICES), c.rebuild_processes  # every service's read model
+            replay_after = {None, services[len(services) // 2 - 1], services[-1]}
             for service in [None, *services]:
                 if service is not None:
                     async with self.failure_recorded(f"rebuild {service}"):
                         one = await asyncio.to_thread(db_figures.rebuild_all, self.servers, [service], last, procs)
                         rebuilt.update(one)
                         say(f"rebuild: {one}")
-                async with self.failure_recorded("raw_ordered_replay"):
-                    replays.append(await asyncio.to_thread(self.raw_replay))
+                if service in replay_after:
+                    async with self.failure_recorded("raw_ordered_replay"):
+                        replays.append(await asyncio.to_thread(self.raw_replay))
             if replays:
                 self.detail["raw_ordered_replay"] = {"runs": replays}
                 self.figures["raw_ordered_replay_per_s"] = statistics.median(r["per_s"] for r in replays)
@@ -518,6 +522,9 @@ class Bench:
                 self.figures["rebuild_processes"] = procs
                 seconds = sum(r["seconds"] for r in rebuilt.values())
                 self.figures["rebuild_events_per_s"] = sum(r["events_read"] for r in rebuilt.values()) / seconds
+                slowest = min(rebuilt, key=lambda name: rebuilt[name]["per_s"])
+                self.figures["rebuild_slowest_events_per_s"] = rebuilt[slowest]["per_s"]
+                self.figures["rebuild_slowest"] = slowest
                 self.figures["rebuild_parked_events"] = sum(r["parked"] for r in rebuilt.values())
             async with self.failure_recorded("pg_copy"):
                 copy = await db_figures.pg_copy(pool, c.copy_rows)
