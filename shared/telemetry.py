@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from fastapi.telemetry import TelemetryConfig
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.propagate import extract, get_global_textmap
@@ -27,6 +26,8 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from shared.metrics import COMMAND_SECONDS
 
 if TYPE_CHECKING:  # settings import the clock, which imports the consumer, which imports the event store (and us)
+    from fastapi.telemetry import TelemetryConfig  # a type only: the event store's users need no web framework
+
     from shared.settings import Settings
 
 # The standard variables of the OTLP exporter: either one turns the export on (docs/adr/0035).
