@@ -107,17 +107,20 @@ async def _batches(
         await cancel_and_wait(task, timeout=5.0)
 
 
-async def _write(
-    conn: asyncpg.Connection,
-    schema: str,
-    read_model: ReadModel,
-    partition: int,
-    raws: Sequence[Raw],
-    checked: Verified,
-    for_commands: IdsForCommands,
-) -> tuple[int, int]:
+@dataclass(frozen=True)
+class Destination:
+    """Where one partition's batches are written: the scratch schema and its read model, and the ids kept."""
+
+    schema: str
+    read_model: ReadModel
+    partition: int
+    for_commands: IdsForCommands  # the applied events `_applied_event` keeps, as the live projection keeps them
+
+
+async def _write(conn: asyncpg.Connection, to: Destination, raws: Sequence[Raw], checked: Verified) -> tuple[int, int]:
     """One batch of one partition in the caller's transaction: the read model, the bookkeeping, the partition's
     checkpoint; returns (applied, parked)."""
+    schema, read_model = to.schema, to.read_model
     parked = list(checked.parked)
     try:
         async with conn.transaction():  # one savepoint per batch of thousands: a failure falls back to one by one
@@ -136,36 +139,30 @@ async def _write(
         columns=["event_id", "aggregate_type", "aggregate_id", "version", "seq"],
         records=[
             (e.envelope.id, e.envelope.aggregate_type, e.envelope.aggregate_id, e.envelope.version, e.seq)
-            for e in for_commands(applied)
+            for e in to.for_commands(applied)
         ],
     )
     await conn.execute(
         f"UPDATE {schema}._checkpoint SET last_seq = $3 WHERE grp = $1 AND partition = $2",
         PROJECTION_GROUP,
-        partition,
+        to.partition,
         raws[-1].seq,
     )
     return len(applied), len(parked)
 
 
 async def _write_retrying(
-    pool: asyncpg.Pool,
-    schema: str,
-    read_model: ReadModel,
-    partition: int,
-    raws: Sequence[Raw],
-    checked: Verified,
-    for_commands: IdsForCommands,
+    pool: asyncpg.Pool, to: Destination, raws: Sequence[Raw], checked: Verified
 ) -> tuple[int, int]:
     for attempt in range(1, WRITE_ATTEMPTS + 1):
         try:
             async with pool.acquire() as conn, conn.transaction():
-                return await _write(conn, schema, read_model, partition, raws, checked, for_commands)
+                return await _write(conn, to, raws, checked)
         except TRANSIENT as exc:
             if attempt == WRITE_ATTEMPTS:
                 raise
-            log.warning("%s: batch of partition %s from seq %s failed (%s: %s); attempt %s of %s", schema,
-                        partition, raws[0].seq, type(exc).__name__, exc, attempt + 1, WRITE_ATTEMPTS)  # fmt: skip
+            log.warning("%s: batch of partition %s from seq %s failed (%s: %s); attempt %s of %s", to.schema,
+                        to.partition, raws[0].seq, type(exc).__name__, exc, attempt + 1, WRITE_ATTEMPTS)  # fmt: skip
             await asyncio.sleep(0.1 * attempt)
     raise AssertionError("unreachable")
 
@@ -189,10 +186,10 @@ async def rebuild_partition(
     )
     heads: dict[Key, Head] = {}  # every chain's head so far: the whole partition is replayed, so none is read back
     result = RebuildResult(s, end, 0, 0)
-    for_commands = ids_for_commands(service)  # the ids `_applied_event` keeps, as the live projection keeps them
+    to = Destination(s, read_model, partition, ids_for_commands(service))
     async for raws, messages in _batches(reader, end, batch, verify_hashes=verify_hashes):
         checked = await follow_chains(messages, raws, heads, _no_earlier_head)
-        applied, parked = await _write_retrying(pool, s, read_model, partition, raws, checked, for_commands)
+        applied, parked = await _write_retrying(pool, to, raws, checked)
         result.applied += applied
         result.dead_lettered += parked
         result.read += len(raws)
