@@ -131,12 +131,18 @@ async def test_nats_sigkilled_under_a_load_of_commands_loses_no_acknowledged_com
                         refused.append((began, time.monotonic() - began))
                         await asyncio.sleep(0.1)
 
+            def begun_later() -> int:
+                """Refusals of commands begun a second after the kill, the ones timed below. Those in flight at the
+                kill may be refused within milliseconds too (nats-py sees the socket close): restarting NATS after a
+                count of any refusals could come before a single later one had begun."""
+                return sum(1 for began, _ in refused if began > killed + NOTICED_WITHIN_S)
+
             load = asyncio.gather(*(register(w) for w in range(WORKERS)))
             try:
                 await wait_until(lambda: _at_least(len(acked), 30), 60, "30 commands acknowledged")
                 sigkill_tree(nats_server)
                 killed, killed_at = time.monotonic(), len(acked)
-                await wait_until(lambda: _at_least(len(refused), 4 * WORKERS), 30, "commands refused while away")
+                await wait_until(lambda: _at_least(begun_later(), 2 * WORKERS), 30, "commands refused while away")
                 nats_server = start_nats(tmp_path / "nats", port=nats_server.port)
                 await asyncio.wait_for(load, 120)
             finally:
