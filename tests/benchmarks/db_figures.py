@@ -29,30 +29,27 @@ from tests.benchmarks.servers import BenchServers
 CHANNEL = "bench_checkpoint"
 
 
-def rebuild_all(servers: BenchServers, services: list[str], until_seq: int, processes: int) -> dict[str, Any]:
-    """Each service's read model rebuilt from sequence 1 into a scratch schema, one after the other, the way an
-    operator runs it: `python -m services.<service>.cli rebuild` with the service's own NATS user and `processes`
-    processes; timed from outside (the command's start-up included)."""
-    figures: dict[str, Any] = {}
-    for name in services:
-        command = [sys.executable, "-m", f"services.{name}.cli", "rebuild", "--schema", f"bench_rebuild_{name}",
-                   "--processes", str(processes), "--until-seq", str(until_seq)]  # fmt: skip
-        t0, busy0, cpu0 = time.perf_counter(), machine_busy_seconds(), _children_cpu_seconds()
-        done = subprocess.run(command, env=clean_env(**servers.service_env(name)), cwd=ROOT, capture_output=True,
-                              text=True, timeout=3600)  # fmt: skip
-        seconds = time.perf_counter() - t0
-        busy, cpu = machine_busy_seconds() - busy0, _children_cpu_seconds() - cpu0
-        if done.returncode != 0:
-            raise RuntimeError(f"{name} rebuild exited with {done.returncode}:\n{done.stderr[-3000:]}")
-        answer = json.loads(done.stdout.strip().splitlines()[-1])
-        figures[name] = {"events_read": until_seq, "applied": answer["applied"], "parked": answer["dead_lettered"],
-                         "processes": answer["processes"], "command_seconds": answer["seconds"],
-                         "seconds": round(seconds, 2), "per_s": until_seq / seconds,
-                         # What bounds it: CPU per event in the rebuild's own processes and in everything else.
-                         "cpu_us_per_event": round(cpu / until_seq * 1e6, 1),
-                         "other_cpu_us_per_event": round((busy - cpu) / until_seq * 1e6, 1),
-                         "machine_busy_cores": round(busy / seconds, 2)}  # fmt: skip
-    return figures
+def rebuild_one(servers: BenchServers, name: str, until_seq: int, processes: int) -> dict[str, Any]:
+    """A service's read model rebuilt from sequence 1 into a scratch schema, the way an operator runs it:
+    `python -m services.<service>.cli rebuild` with the service's own NATS user and `processes` processes; timed
+    from outside (the command's start-up included)."""
+    command = [sys.executable, "-m", f"services.{name}.cli", "rebuild", "--schema", f"bench_rebuild_{name}",
+               "--processes", str(processes), "--until-seq", str(until_seq)]  # fmt: skip
+    t0, busy0, cpu0 = time.perf_counter(), machine_busy_seconds(), _children_cpu_seconds()
+    done = subprocess.run(command, env=clean_env(**servers.service_env(name)), cwd=ROOT, capture_output=True,
+                          text=True, timeout=3600)  # fmt: skip
+    seconds = time.perf_counter() - t0
+    busy, cpu = machine_busy_seconds() - busy0, _children_cpu_seconds() - cpu0
+    if done.returncode != 0:
+        raise RuntimeError(f"{name} rebuild exited with {done.returncode}:\n{done.stderr[-3000:]}")
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"events_read": until_seq, "applied": answer["applied"], "parked": answer["dead_lettered"],
+            "processes": answer["processes"], "command_seconds": answer["seconds"],
+            "seconds": round(seconds, 2), "per_s": until_seq / seconds,
+            # What bounds it: CPU per event in the rebuild's own processes and in everything else.
+            "cpu_us_per_event": round(cpu / until_seq * 1e6, 1),
+            "other_cpu_us_per_event": round((busy - cpu) / until_seq * 1e6, 1),
+            "machine_busy_cores": round(busy / seconds, 2)}  # fmt: skip
 
 
 def _children_cpu_seconds() -> float:

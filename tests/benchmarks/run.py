@@ -504,14 +504,14 @@ class Bench:
             replays: list[dict[str, Any]] = []
             rebuilt: dict[str, Any] = {}
             services, procs = list(SERVICES), c.rebuild_processes  # every service's read model
-            replay_after = {None, services[len(services) // 2 - 1], services[-1]}
-            for service in [None, *services]:
+            for done, service in enumerate([None, *services]):
                 if service is not None:
                     async with self.failure_recorded(f"rebuild {service}"):
-                        one = await asyncio.to_thread(db_figures.rebuild_all, self.servers, [service], last, procs)
-                        rebuilt.update(one)
-                        say(f"rebuild: {one}")
-                if service in replay_after:
+                        rebuilt[service] = await asyncio.to_thread(
+                            db_figures.rebuild_one, self.servers, service, last, procs
+                        )
+                        say(f"rebuild {service}: {rebuilt[service]}")
+                if done in (0, len(services) // 2, len(services)):  # before, amid, after
                     async with self.failure_recorded("raw_ordered_replay"):
                         replays.append(await asyncio.to_thread(self.raw_replay))
             if replays:
