@@ -116,6 +116,10 @@ class PartitionedConsumer:
     def claimed(self, partition: int) -> None:
         """Told when this replica takes a partition with a new epoch (a subclass forgets what it remembered)."""
 
+    async def handing_over(self, partitions: set[int]) -> None:
+        """Told before these partitions are given up while their leases are still ours (a rebalance, a drain): a
+        subclass finishes what it has in hand outside the batches, briefly (the lease loop waits on it)."""
+
     # -- lease loop -------------------------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -128,6 +132,8 @@ class PartitionedConsumer:
                     log.warning("%s/%s: lease tick failed (%s); retrying", self.service, self.group, exc)
                     await self._pause(self.tick_interval)
                     continue
+                if surplus:
+                    await self.handing_over(set(surplus))
                 for partition in lost | set(surplus):
                     await self._stop_worker(partition)
                 for partition in surplus:
@@ -144,6 +150,7 @@ class PartitionedConsumer:
             # Draining: a worker with a batch in hand ends once it is committed (or, past the grace, is cancelled);
             # one waiting on a fetch has nothing in hand and is cancelled now (whatever it fetched is redelivered
             # from the checkpoint to the next holder).
+            await self.handing_over(set(self._workers))
             for partition, task in self._workers.items():
                 if partition not in self._busy:
                     task.cancel()

@@ -5,9 +5,11 @@ works the queue while this replica holds the partition's lease (docs/adr/0028).
   and DeliveryResendRequested into a row of `delivery_queue` (inserting one that is there already does nothing, so a
   redelivery or a replay is harmless). The queue is this reaction's own table, never part of a rebuildable projection.
 - The sender of a partition runs beside the partition's consumer, inside the same lease: losing the lease (or a newer
-  epoch taking the checkpoint) stops both, so two replicas never work one inbox at once. A sender takes the rows that
-  are due on the platform clock and hands each to the engine (delivery.py), which decides on the inbox as the log has
-  it and answers when the row is due again (a retry, the end of quiet hours) or that it is finished.
+  epoch taking the checkpoint) stops both, so two replicas never work one inbox at once. Giving a partition up
+  gracefully (a rebalance, a drain) first lets the sender finish the row in hand, so the next holder does not send
+  it again. A sender takes the rows that are due on the platform clock and hands each to the engine (delivery.py),
+  which decides on the inbox as the log has it and answers when the row is due again (a retry, the end of quiet
+  hours) or that it is finished.
 - The queue only says when to look again; what was tried and what comes next is in the inbox aggregate. A crash after
   a send and before its record repeats that attempt with the same idempotency key (the receiver drops it); a crash
   after the record and before the row moved finds the attempt recorded and only moves the row.
@@ -92,6 +94,8 @@ class DeliveryRunner(ReactionRunner):
         self.epochs: dict[int, int] = {}
         self.wakes: dict[int, asyncio.Event] = {}
         self.sent: int = 0  # queue rows worked, for status and tests
+        self.senders: dict[int, asyncio.Task[None]] = {}
+        self.finishing: set[int] = set()  # partitions being handed over: their sender stops after the row in hand
 
     async def setup(self) -> None:
         await super().setup()
@@ -112,11 +116,26 @@ class DeliveryRunner(ReactionRunner):
     async def _worker(self, partition: int) -> None:
         self.epochs.pop(partition, None)
         sender = asyncio.create_task(self._send_loop(partition), name=f"{self.service}-sender-p{partition}")
+        self.senders[partition] = sender
         try:
             await super()._worker(partition)
         finally:
             await cancel_and_wait(sender, timeout=5.0)
+            self.senders.pop(partition, None)
+            self.finishing.discard(partition)
             self.epochs.pop(partition, None)
+
+    async def handing_over(self, partitions: set[int]) -> None:
+        """Let each sender finish the row in hand (send and record) before its partition goes. A send cancelled
+        mid-flight is unrecorded, so the next holder would send it again: harmless to a receiver that drops a
+        repeated webhook-id, but a graceful rebalance or drain has no reason to make one. Bounded well inside the
+        lease's TTL, since the lease loop renews the other partitions only after this returns."""
+        busy = [self.senders[p] for p in partitions if p in self.senders]
+        self.finishing |= partitions
+        for partition in partitions:
+            self.wake(partition)
+        if busy:
+            await asyncio.wait(busy, timeout=self.leases.ttl / 2)
 
     async def still_held(self, partition: int, epoch: int) -> bool:
         """The partition is still ours: nobody claimed its checkpoint with a newer epoch."""
@@ -128,7 +147,7 @@ class DeliveryRunner(ReactionRunner):
 
     async def _send_loop(self, partition: int) -> None:
         wake = self.wakes.setdefault(partition, asyncio.Event())
-        while True:
+        while partition not in self.finishing:
             epoch = self.epochs.get(partition)
             try:
                 if epoch is not None:
@@ -151,6 +170,8 @@ class DeliveryRunner(ReactionRunner):
             if rows and not await self.still_held(partition, epoch):
                 return  # a newer holder claimed the partition: its sender works these rows
             for row in rows:
+                if partition in self.finishing:
+                    return
                 item = QueueItem(**dict(row))
                 try:
                     again = await self.deliver(self.runtime, item)
@@ -162,7 +183,7 @@ class DeliveryRunner(ReactionRunner):
                     again = now + RETRY_BROKEN
                 self.sent += 1
                 await self._reschedule(item, again, partition, epoch)
-            if len(rows) < BATCH:
+            if len(rows) < BATCH or partition in self.finishing:
                 return
 
     async def _reschedule(self, item: QueueItem, again: datetime | None, partition: int, epoch: int) -> None:

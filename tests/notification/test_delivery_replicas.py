@@ -1,8 +1,10 @@
 """Two replicas share the delivery work by partition leases: every notification is sent once (no retries needed,
-no crash: so no repeat at all), each recorded delivered once, whichever replica holds its inbox's partition."""
+no crash: so no repeat at all), each recorded delivered once, whichever replica holds its inbox's partition; and a
+replica that gives partitions up to a newcomer first finishes the sends it has in flight."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 
@@ -63,3 +65,48 @@ async def test_two_replicas_send_each_notification_once(platform: Platform, rece
         )
     assert {r["notification_id"]: r["n"] for r in rows} == dict.fromkeys(ids, 1)
     print(f"{len(ids)} notifications appended and received in {elapsed:.2f}s")
+
+
+async def test_a_send_in_flight_when_a_replica_joins_is_finished_not_sent_again(
+    platform: Platform, receiver: Receiver
+) -> None:
+    """The receiver holds every webhook; one per inbox is in flight on the first replica when the second joins and
+    takes the upper half of the partitions (shared.leases: the lowest stay). The first replica's senders finish
+    those sends while the leases are still theirs; before, they were cancelled unrecorded and sent again."""
+    receiver.hold = asyncio.Event()
+    for org in ORGS:
+        await webhook_point(platform, org, receiver)
+    await platform.synced()  # the contact points are in the read model the engine resolves recipients from
+    ids = {org: await request(platform, org) for org in ORGS}
+    rt = platform.notification_rt
+    partition_of = {org: (await rt.store.read_aggregate("inbox", org))[0].partition for org in ORGS}
+    given_up = {p for p in partition_of.values() if p >= platform.settings.partitions // 2}
+    assert given_up, partition_of  # the orgs' inboxes span the half the newcomer takes
+    await receiver.wait_for(len(set(partition_of.values())))  # each partition's sender has its first send in flight
+    first = delivery_runner(rt)
+    second = platform.notification_app("notification-2")
+    async with running(second):
+
+        async def handing_over() -> bool:
+            return given_up <= first.finishing
+
+        await wait_until(handing_over, 30, "the first replica handing its upper partitions over")
+        receiver.hold.set()
+
+        async def all_received() -> bool:
+            return {r.headers["webhook-id"] for r in receiver.received} == set(ids.values())
+
+        await wait_until(all_received, WAIT_S, "every notification received")
+        await platform.synced()
+        assert await runtime_of(second).settled(WAIT_S)
+
+        async def queue_empty() -> bool:  # a repeat would come before its row leaves the queue
+            async with rt.pool.acquire() as conn:
+                return await conn.fetchval(f"SELECT count(*) FROM {rt.schema}.delivery_queue") == 0
+
+        await wait_until(queue_empty, WAIT_S, "the delivery queue worked off")
+    counts = Counter(r.headers["webhook-id"] for r in receiver.received)
+    assert set(counts.values()) == {1}, counts.most_common(3)
+    async with rt.pool.acquire() as conn:
+        attempts = await conn.fetchval(f"SELECT count(*) FROM {rt.schema}.delivery_attempts")
+    assert attempts == len(ORGS)
