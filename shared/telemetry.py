@@ -21,6 +21,7 @@ from opentelemetry.propagate import extract, get_global_textmap
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from shared.metrics import COMMAND_SECONDS
@@ -44,15 +45,22 @@ def setup_telemetry(service: str, settings: Settings) -> None:
     if isinstance(trace.get_tracer_provider(), TracerProvider):
         return
     name = os.environ.get("OTEL_SERVICE_NAME") or service
+    otlp = any(os.environ.get(key) for key in OTLP_ENDPOINT_ENV)
+    console = os.environ.get("OTEL_TRACES_CONSOLE") == "1"
+    # Spans nobody exports are not recorded (the SDK would build, time and drop each one: a few percent of a
+    # command's CPU). Their ids are still made and carried, so events and logs still join up by trace; the
+    # standard OTEL_TRACES_SAMPLER, when set, decides instead.
+    unexported = not (otlp or console or os.environ.get("OTEL_TRACES_SAMPLER"))
     provider = TracerProvider(
-        resource=Resource.create({"service.name": name, "service.instance.id": settings.replica_id})
+        resource=Resource.create({"service.name": name, "service.instance.id": settings.replica_id}),
+        sampler=ALWAYS_OFF if unexported else None,
     )
-    if any(os.environ.get(key) for key in OTLP_ENDPOINT_ENV):
+    if otlp:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         # Batched off the event loop, in the processor's own thread; the provider flushes it at exit.
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    if os.environ.get("OTEL_TRACES_CONSOLE") == "1":
+    if console:
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(provider)
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from opentelemetry import trace
@@ -26,6 +30,7 @@ from shared.telemetry import (
 from tests.platform import auth, bootstrap_and_wait, running, runtime_of
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_request_trace_reaches_the_event_and_the_projection(
@@ -115,3 +120,33 @@ def test_a_current_span_is_the_parent_inside_and_records_the_exception_that_leav
     assert carried["traceparent"].split("-")[2] == format(append.context.span_id, "016x")
     assert done.status.status_code == StatusCode.ERROR
     assert [e.name for e in done.events] == ["exception"]
+
+
+SAMPLING_PROBE = """
+from shared.settings import Settings
+from shared.telemetry import append_span, setup_telemetry, tracer
+setup_telemetry("intake", Settings(nats_url="nats://127.0.0.1:1", database_url="postgresql://x/y"))
+span = tracer().start_span("probe")
+with append_span("ProjectRegistered", None) as carried:
+    pass
+print(span.is_recording(), span.get_span_context().is_valid, int(carried["traceparent"].split("-")[3], 16) & 1)
+"""
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "False True 0"),  # no exporter: ids made and carried, nothing recorded
+        ({"OTEL_TRACES_CONSOLE": "1"}, "True True 1"),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1"}, "True True 1"),
+        ({"OTEL_TRACES_SAMPLER": "always_on"}, "True True 1"),  # the standard variable decides when set
+    ],
+)
+def test_spans_are_recorded_only_where_something_exports_them(env: dict[str, str], expected: str) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    done = subprocess.run(
+        [sys.executable, "-c", SAMPLING_PROBE], env={**clean, **env, "PYTHONPATH": str(ROOT)}, capture_output=True,
+        text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == expected  # (the console exporter prints the spans after it)
