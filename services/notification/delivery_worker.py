@@ -115,6 +115,7 @@ class DeliveryRunner(ReactionRunner):
 
     async def _worker(self, partition: int) -> None:
         self.epochs.pop(partition, None)
+        self.finishing.discard(partition)  # a hand-over of an earlier holding is over: this sender works
         sender = asyncio.create_task(self._send_loop(partition), name=f"{self.service}-sender-p{partition}")
         self.senders[partition] = sender
         try:
@@ -130,12 +131,12 @@ class DeliveryRunner(ReactionRunner):
         mid-flight is unrecorded, so the next holder would send it again: harmless to a receiver that drops a
         repeated webhook-id, but a graceful rebalance or drain has no reason to make one. Bounded well inside the
         lease's TTL, since the lease loop renews the other partitions only after this returns."""
-        busy = [self.senders[p] for p in partitions if p in self.senders]
-        self.finishing |= partitions
-        for partition in partitions:
+        senders = {p: task for p, task in self.senders.items() if p in partitions}
+        self.finishing |= senders.keys()
+        for partition in senders:
             self.wake(partition)
-        if busy:
-            await asyncio.wait(busy, timeout=self.leases.ttl / 2)
+        if senders:
+            await asyncio.wait(senders.values(), timeout=self.leases.ttl / 2)
 
     async def still_held(self, partition: int, epoch: int) -> bool:
         """The partition is still ours: nobody claimed its checkpoint with a newer epoch."""
