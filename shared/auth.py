@@ -245,6 +245,12 @@ class PrincipalCache:
         reading.set_result(principal)
         return principal
 
+    def forget(self, token: str) -> None:
+        """Read this token again at its next request (it may have been issued since it was found unknown)."""
+        digest = token_digest(token)
+        self._entries.pop(digest, None)
+        self._reading.pop(digest, None)
+
     def forget_all(self) -> None:
         self._forgotten += 1
         self._entries.clear()

@@ -83,6 +83,8 @@ class Runtime:
     kv: KeyValue | None = None  # the lease bucket (leases, timers, the development clock)
     metrics: RuntimeMetrics = field(init=False)  # what /metrics reads on scrape
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # The one wait in progress for the projection to reach the log's end on behalf of unknown tokens (its target).
+    _unknown_token_wait: tuple[int, asyncio.Task[bool]] | None = None
 
     def __post_init__(self) -> None:
         self.metrics = RuntimeMetrics(self.service, self.settings.replica_id)
@@ -187,6 +189,20 @@ class Runtime:
     def _identity_changed(self, raws: list[Raw]) -> None:
         if any(raw.subject.split(".")[3:4] == ["organisation"] for raw in raws):
             self.principals.forget_all()  # a credential issued or revoked here counts at once
+
+    async def caught_up_for_unknown_token(self) -> bool:
+        """A token this process does not know may have been issued a moment ago in another service, or before this
+        process started while its projection still catches up: wait, at most `read_wait_default_s`, until the
+        projection has reached the log's end as it is now. True when it has (what the read model says of the token
+        is then final); False when it still lags. Unknown tokens arriving together share one wait, so a burst of
+        bad tokens costs one poll of the checkpoints, not one each."""
+        last = await self.store.last_seq()
+        current = self._unknown_token_wait
+        if current is None or current[0] < last or current[1].done():
+            wait = self.runner.wait_for(last, self.settings.read_wait_default_s)
+            current = (last, asyncio.create_task(wait, name=f"{self.service}-unknown-token-wait"))
+            self._unknown_token_wait = current
+        return await asyncio.shield(current[1])
 
     async def stop(self) -> None:
         # Gracefully first: every consumer group commits the batch in hand and gives its leases back, so another

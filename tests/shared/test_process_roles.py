@@ -114,6 +114,36 @@ async def test_api_workers_serve_while_a_separate_worker_projects(settings: Sett
                 assert r.status_code == 200 and r.json()["name"] == "等待投影", r.text
 
 
+async def test_a_credential_issued_a_moment_ago_is_not_refused_as_invalid_while_the_projection_catches_up(
+    settings: Settings,
+) -> None:
+    """An API process knows tokens through its read model, which a separate worker fills. A token issued before the
+    read model has it is not answered 401 "invalid": without a worker the API says it cannot tell yet (503 with
+    Retry-After), and with one it waits the moment until the worker has projected the credential."""
+    env = service_env(settings)
+    tokens = await asyncio.to_thread(demo_tokens, env)
+    admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    unit = next(iter(tokens["units"]))  # type: ignore[call-overload]
+    with intake_process(env | {"TIAODU_ROLE": "api"}, "api") as api:
+        async with httpx.AsyncClient(base_url=api.url, timeout=10) as client:
+            r = await client.get("/v1/organisations", headers=admin)  # nothing has projected the credential yet
+            assert r.status_code == 503, r.text
+            assert r.headers["content-type"] == "application/problem+json" and r.headers["retry-after"] == "1"
+            with intake_process(env | {"TIAODU_ROLE": "worker"}, "worker"):
+                for n in range(5):  # each token is used the moment the API answered its issue, before any projection
+                    r = await client.post(f"/v1/organisations/{unit}/credentials", json={"label": f"新令牌{n}"},
+                                          headers=admin)  # fmt: skip
+                    assert r.status_code == 201, r.text
+                    issued = r.json()
+                    r = await client.get("/v1/organisations", headers={"Authorization": f"Bearer {issued['token']}"})
+                    assert r.status_code == 200, f"token {n} (seq {issued['seq']}): {r.status_code} {r.text}"
+                # A token nobody issued is refused at once: the projection is at the log's end, nothing to wait for.
+                for _ in range(3):
+                    r = await client.get("/v1/organisations", headers={"Authorization": "Bearer no-such-token"})
+                    assert r.status_code == 401, r.text
+                    assert r.elapsed.total_seconds() < 1.0, r.elapsed
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
