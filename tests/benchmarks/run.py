@@ -3,13 +3,14 @@
 Order (each step on the state the one before left):
 1. servers, demo organisations, intake (worker + API processes) and the gateway, 100 projects registered; then the
    notification round (notification_e2e.py: source event appended -> signed webhook received), its service stopped;
-2. history to ~10,000 events with the generator, then command p50 at 10k;
+2. history to ~10,000 events with the generator, then command p50 at 10k on this platform (for comparison only);
 3. baselines at the same concurrency: raw JetStream publish with the expected-sequence header, the
    `eventsourcing` library with and without its aggregate cache;
 4. commands over HTTP, rounds alternating direct and through the gateway (CPU of every process per round), then
    rounds at a sustained 1,000 commands/s direct (the latency target's p50 and p99);
 5. projection lag at a steady pace;
-6. intake stopped, the generator brings the log to 1,000,000 events, intake restarted and caught up, p50 at 1m;
+6. intake stopped, the generator brings the log to 1,000,000 events, intake restarted and caught up; then the p50
+   rounds at 1m alternated with those of a twin platform built now with 10,000 events (paired_p50_rounds);
 6b. one project as of a random record moment over the 1m log (as_of_round.py: `as_of_p99_ms`);
 7. rebuild of every service's read model, one after another (each service's `cli rebuild` under its own NATS user,
    BENCH_REBUILD_PROCS processes), beside the raw ordered replay (before, amid and after them: their median) and a
@@ -145,32 +146,38 @@ class Bench:
 
     # -- loads ----------------------------------------------------------------------------------------------
 
-    async def load(self, url: str, seconds: float, **extra: Any) -> dict[str, Any]:
-        """In a thread: the bench's event loop stays free for the checkpoint notifications it stamps meanwhile."""
-        return await asyncio.to_thread(self._load, url, seconds, **extra)
+    async def load(self, url: str, seconds: float, platform: Platform | None = None, **extra: Any) -> dict[str, Any]:
+        """In a thread: the bench's event loop stays free for the checkpoint notifications it stamps meanwhile.
+        `platform`: the one `url` belongs to (default: the bench's own; the p50 twin has another)."""
+        return await asyncio.to_thread(self._load, url, seconds, platform or self.platform, **extra)
 
-    def cpu(self, services: list[Service]) -> dict[str, float]:
+    def cpu(self, services: list[Service], servers: BenchServers | None = None) -> dict[str, float]:
         """CPU seconds so far of every service process and of the two servers (PostgreSQL with its backends)."""
+        servers = servers or self.servers
         return all_cpu(services) | {
-            "nats-server": cpu_seconds(self.servers.nats.proc.pid),
-            "postgres": tree_cpu_seconds(self.servers.postgres.proc.pid),
+            "nats-server": cpu_seconds(servers.nats.proc.pid),
+            "postgres": tree_cpu_seconds(servers.postgres.proc.pid),
         }
 
-    def _load(self, url: str, seconds: float, **extra: Any) -> dict[str, Any]:
+    def _load(self, url: str, seconds: float, platform: Platform, **extra: Any) -> dict[str, Any]:
         """One load round from the client process; CPU seconds of every process (client included) beside it."""
-        job = {"base_url": url, "token": self.platform.unit_token, "projects": self.platform.versions,
+        job = {"base_url": url, "token": platform.unit_token, "projects": platform.versions,
                "concurrency": self.config.concurrency, "seconds": seconds, "client": self.config.client}  # fmt: skip
         job |= extra
-        services = list(self.platform.services.values())
-        before, bench_before, machine_before = self.cpu(services), cpu_seconds(os.getpid()), machine_busy_seconds()
+        services = list(platform.services.values())
+
+        def cpu_now() -> dict[str, float]:
+            return self.cpu(services, platform.servers)
+
+        before, bench_before, machine_before = cpu_now(), cpu_seconds(os.getpid()), machine_busy_seconds()
         t0 = time.perf_counter()
         result = finish_tool(start_tool("tests.benchmarks.http_load", job), "http_load")
         result["window_s"] = time.perf_counter() - t0  # the client's start-up included: what the CPU figures span
-        cpu = cpu_delta(before, self.cpu(services)) | {"client": round(result.pop("client_cpu_s"), 2)}
+        cpu = cpu_delta(before, cpu_now()) | {"client": round(result.pop("client_cpu_s"), 2)}
         cpu["bench"] = round(cpu_seconds(os.getpid()) - bench_before, 2)
         cpu["machine"] = round(machine_busy_seconds() - machine_before, 2)
         result["cpu_s"] = cpu
-        self.platform.versions.update(result.pop("versions"))
+        platform.versions.update(result.pop("versions"))
         if result["errors"]:
             say(f"  {result['errors']} errors, e.g. {result['first_errors']}")
         return result
@@ -185,13 +192,66 @@ class Bench:
         say(f"command p50 at {label}: {p50:.1f} ms ({rates})")
         return p50
 
-    async def settle_database(self) -> float:
+    async def paired_p50_rounds(self) -> None:
+        """Issue 7's "cost flat in history": command p50 with 1,000,000 events in the log against 10,000, measured
+        side by side. The 10k figure taken on the bench's own platform before the generator ran is minutes older
+        than the 1m one, and this machine's speed drifts by a third between such moments (the load client, whose
+        work does not depend on the history, spent 30% more CPU per command in one run's 1m rounds than in its 10k
+        rounds). So a twin platform (its own NATS and PostgreSQL, intake and the demo organisations, the same
+        projects and a 10,000-event history written by the same generator) is built now, and its rounds alternate
+        with the 1m platform's (twin, 1m, 1m, twin, ...): a drift reaches both alike. The platform idle between
+        its rounds costs the other next to nothing."""
+        c = self.config
+        async with bench_servers() as twin_servers:
+            logs = self.platform.logs / "twin"
+            logs.mkdir()
+            twin = Platform(twin_servers, logs, c.api_workers, c.worker_processes)
+            try:
+                self.detail["twin_history"] = await self.small_history(twin)
+                self.detail["settle_1m_s"] = await self.settle_database()
+                self.detail["settle_twin_s"] = await self.settle_database(twin_servers)
+                for platform in (twin, self.platform):
+                    await self.load(platform.api_url, 2.0, platform)  # warm-up: connections, caches
+                rounds: dict[str, list[dict[str, Any]]] = {"10k": [], "1m": []}
+                for i in range(c.rounds):
+                    for label in ("10k", "1m") if i % 2 == 0 else ("1m", "10k"):
+                        platform = twin if label == "10k" else self.platform
+                        rounds[label].append(await self.load(platform.api_url, c.p50_seconds, platform))
+                self.detail["twin_peak_rss_mb"] = twin.peak_rss_mb()
+            finally:
+                twin.stop_all()
+        for label, measured in rounds.items():
+            self.detail[f"p50_{label}"] = measured
+            self.figures[f"command_p50_ms_at_{label}"] = float(statistics.median(r["p50_ms"] for r in measured))
+            rates = ", ".join(f"{r['per_s']:.0f}/s" for r in measured)
+            say(f"command p50 at {label}: {self.figures[f'command_p50_ms_at_{label}']:.1f} ms ({rates})")
+
+    async def small_history(self, platform: Platform) -> dict[str, Any]:
+        """On a fresh platform: the demo organisations, intake, the bench's projects and programmes, and the
+        generator's history up to `small_history` events, projected. Returns the generator's figures."""
+        c, servers = self.config, platform.servers
+        await asyncio.to_thread(platform.bootstrap_demo)
+        await asyncio.to_thread(platform.start_intake)
+        await platform.register_projects(c.projects)
+        nc = await connect_nats(servers.settings, "bench-twin")
+        try:
+            store = EventStore(nc.jetstream(), stream=servers.settings.stream, prefix=servers.settings.subject_prefix,
+                               partitions=servers.settings.partitions)  # fmt: skip
+            await generator.register_programmes(store)
+            _, small = await asyncio.to_thread(self.generate, c.small_history - await store.last_seq(), 0, servers)
+            last = await store.last_seq()
+        finally:
+            await nc.close()
+        await platform.caught_up(last, c.catchup_timeout)
+        return small | {"log_events": last}
+
+    async def settle_database(self, servers: BenchServers | None = None) -> float:
         """The p50 and command rounds measure a database at rest, as a long-running one is: after a catch-up of
         900,000 events (or the eventsourcing baseline's writes) autovacuum would otherwise vacuum and analyse the grown
         tables during the round (PostgreSQL's CPU per command doubled in the 1m round). VACUUM (ANALYZE) and
         CHECKPOINT do that work before the clock starts, before every stage alike. Returns the seconds it took."""
         t0 = time.perf_counter()
-        conn = await asyncpg.connect(self.servers.settings.database_url)
+        conn = await asyncpg.connect((servers or self.servers).settings.database_url)
         try:
             await conn.execute("VACUUM (ANALYZE)")
             await conn.execute("CHECKPOINT")
@@ -316,9 +376,10 @@ class Bench:
 
     # -- history --------------------------------------------------------------------------------------------
 
-    def generate(self, events: int, first: int) -> tuple[int, dict[str, Any]]:
-        """At least `events` more events from generated projects `first`.. in parallel processes."""
-        c, s = self.config, self.servers.settings
+    def generate(self, events: int, first: int, servers: BenchServers | None = None) -> tuple[int, dict[str, Any]]:
+        """At least `events` more events from generated projects `first`.. in parallel processes (on the bench's
+        servers unless told others)."""
+        c, s = self.config, (servers or self.servers).settings
         count = generator.projects_for(events, first, c.weeks)
         procs = max(1, min(c.generator_processes, count // 8 or 1))
         shares = [count // procs + (1 if i < count % procs else 0) for i in range(procs)]
@@ -400,7 +461,8 @@ class Bench:
         next_project, small = await asyncio.to_thread(self.generate, wanted, 0)
         await p.caught_up(await store.last_seq(), c.catchup_timeout)
         self.figures["log_events_at_10k"] = await store.last_seq()
-        self.figures["command_p50_ms_at_10k"] = await self.p50_rounds("10k")
+        # The same platform's p50 before its history grows; the target's 10k figure is the twin's (paired_p50_rounds).
+        self.figures["command_p50_ms_at_10k_same_platform"] = await self.p50_rounds("10k_same_platform")
         # 3-5
         async with self.failure_recorded("baselines"):
             await self.baselines()
@@ -433,7 +495,8 @@ class Bench:
             await conn.close()
         if self.figures["parked_events"]:
             say(f"WARNING: intake parked {self.figures['parked_events']} events of the generated history")
-        self.figures["command_p50_ms_at_1m"] = await self.p50_rounds("1m")
+        async with self.failure_recorded("p50_paired"):
+            await self.paired_p50_rounds()
         async with self.failure_recorded("as_of"):
             await self.as_of(store, generated_projects)
         # 7. rebuild beside its baselines
