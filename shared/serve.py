@@ -1,7 +1,8 @@
 """Run one service as its own process: settings from the environment, JSON logs, uvicorn.
 
-With TIAODU_WORKERS=N uvicorn's own supervisor runs N API processes behind one port (restarting any that dies);
-each is a replica with its own connections, so optimistic concurrency keeps their commands safe.
+With TIAODU_WORKERS=N, N API processes serve one port, each on its own SO_REUSEPORT socket (shared.api_workers,
+which restarts any that dies); each is a replica with its own connections, so optimistic concurrency keeps their
+commands safe.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from shared.api_workers import supervise
 from shared.collector import SERVING, tune_collector
 from shared.metrics import MULTIPROC_ENV, prepare_multiprocess_dir, worker_exited
 from shared.settings import Settings
@@ -39,15 +41,8 @@ def serve(service: str, create_app: Callable[[Settings], FastAPI]) -> None:
     os.environ[FACTORY_ENV] = f"{create_app.__module__}:{create_app.__qualname__}"
     os.environ[SERVICE_ENV] = service
     prepare_multiprocess_dir(service)  # one scrape of /metrics sums every worker's counters (shared.metrics)
-    uvicorn.run(
-        "shared.serve:app_from_env",
-        factory=True,
-        workers=settings.api_workers,
-        host=os.environ.get("SERVICE_HOST", "127.0.0.1"),
-        port=settings.service_port or 8000,
-        log_config=log_config(service),
-        access_log=False,
-    )
+    host, port = os.environ.get("SERVICE_HOST", "127.0.0.1"), settings.service_port or 8000
+    supervise(service, "shared.serve:app_from_env", host, port, settings.api_workers)  # a socket each (ADR 0048)
 
 
 def batch_scheduling() -> None:
@@ -67,9 +62,9 @@ def app_from_env() -> FastAPI:
 
 
 def marked_dead_on_exit(app: FastAPI) -> FastAPI:
-    """A worker that stops (uvicorn's supervisor stopping or replacing it) takes its live gauges out of the sums.
+    """A worker that stops (the supervisor stopping or replacing it) takes its live gauges out of the sums.
 
-    A SIGKILLed worker cannot: uvicorn's supervisor has no hook for a child's death. Its counters staying is right
+    A SIGKILLed worker cannot, and the supervisor marks it when it replaces it. Its counters staying is right
     (they counted what happened); the platform keeps no multiprocess gauges (its gauges are read on scrape)."""
     started = app.router.lifespan_context
 

@@ -85,3 +85,51 @@ async def test_one_scrape_sums_the_counters_of_every_api_worker(settings: Settin
             # The scraped worker's own gauges follow (a runtime's leases, partitions, parked events).
             assert any(name == "tiaodu_parked_events" for name, _, _ in samples)
     assert "counter_1.db" not in {p.name for p in directory.iterdir()}
+
+
+async def test_keep_alive_connections_opened_together_spread_over_the_api_workers(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """32 clients connecting at the same moment and keeping their connections (a load test, a department's pool):
+    each API worker accepts on its own SO_REUSEPORT socket, so both get a share of the connections and of the work.
+    With uvicorn's one shared socket, the idle worker that woke first took nearly all of them."""
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    env = service_env(settings) | {"PROMETHEUS_MULTIPROC_DIR": str(directory)}
+    tokens = await asyncio.to_thread(demo_tokens, service_env(settings))
+    hq = {"Authorization": f"Bearer {tokens['hq']}"}
+    connections, rounds = 32, 4
+    with intake_process(env | {"TIAODU_WORKERS": "2"}, "api") as api:
+        warm_up = 0
+
+        async def both_listening() -> bool:  # ready means one worker is; the other may still be starting
+            nonlocal warm_up
+            async with httpx.AsyncClient(base_url=api.url, headers=hq, timeout=20) as client:
+                for _ in range(4):  # a new connection each
+                    r = await client.post("/v1/programmes", json={"id": f"w{warm_up}", "name": "计划", "year": 2024},
+                                          headers={"Connection": "close"})  # fmt: skip
+                    assert r.status_code == 201, r.text
+                    warm_up += 1
+            counts = per_worker(directory, tmp_path)
+            return len(counts) == 2 and sum(counts.values()) == warm_up
+
+        await wait_until(both_listening, 60, "both API workers answering")
+        before = per_worker(directory, tmp_path)
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        async with httpx.AsyncClient(base_url=api.url, headers=hq, limits=limits, timeout=20) as client:
+            for n in range(rounds):  # the same keep-alive connections each round
+                replies = await asyncio.gather(*(
+                    client.post("/v1/programmes", json={"id": f"b{n}-{i}", "name": "计划", "year": 2024})
+                    for i in range(connections)
+                ))  # fmt: skip
+                assert all(r.status_code == 201 for r in replies), [r.text for r in replies if r.status_code != 201]
+        sent = connections * rounds
+
+        async def all_observed() -> bool:
+            return sum(per_worker(directory, tmp_path).values()) == warm_up + sent
+
+        await wait_until(all_observed, 30, f"the workers' files counting all {sent} commands")
+        counts = {pid: n - before[pid] for pid, n in per_worker(directory, tmp_path).items()}
+        # Connections are dealt by a hash of their addresses: an even split is likely, one below 1/8 is not (p < 1e-5;
+        # the shared socket gave 120/8, 73/55 and 15/113 in three runs, the sockets of each 57/71, 62/66 and 78/50).
+        assert len(counts) == 2 and min(counts.values()) >= sent / 8, counts

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -112,6 +113,50 @@ async def test_api_workers_serve_while_a_separate_worker_projects(settings: Sett
             with intake_process(worker_env, "worker-2"):
                 r = await client.get(f"/v1/projects/{created['id']}", params={"min_seq": created["seq"]})
                 assert r.status_code == 200 and r.json()["name"] == "等待投影", r.text
+
+
+def api_pids(supervisor: int) -> set[int]:
+    found = subprocess.run(["pgrep", "-P", str(supervisor)], capture_output=True, text=True).stdout.split()
+    return {int(pid) for pid in found if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()}
+
+
+async def test_a_killed_api_process_is_replaced_and_a_stop_ends_them_all(settings: Settings) -> None:
+    """The supervisor of TIAODU_WORKERS (shared.api_workers): an API process SIGKILLed is replaced by a new one,
+    the port keeps answering meanwhile, and SIGTERM to the supervisor stops every API process it started."""
+    env = service_env(settings)
+    tokens = await asyncio.to_thread(demo_tokens, env)
+    hq = {"Authorization": f"Bearer {tokens['hq']}"}
+    with intake_process(env | {"TIAODU_WORKERS": "2"}, "api") as api:
+        first = await asyncio.to_thread(api_pids, api.proc.pid)
+        assert len(first) == 2
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+
+        async def replaced() -> bool:
+            now = await asyncio.to_thread(api_pids, api.proc.pid)
+            return len(now) == 2 and victim not in now
+
+        await wait_until(replaced, 30, "a new API process in place of the killed one")
+        async with httpx.AsyncClient(base_url=api.url, headers=hq, timeout=10) as client:
+            for _ in range(6):  # new connections: whichever process takes them answers
+                r = await client.get("/v1/organisations", headers={"Connection": "close"})
+                assert r.status_code == 200, r.text
+        started = await asyncio.to_thread(api_pids, api.proc.pid)
+    # intake_process stopped the supervisor with SIGTERM: none of its API processes outlives it.
+    assert await asyncio.to_thread(left_running, started | first - {victim}) == set()
+
+
+def left_running(pids: set[int]) -> set[int]:
+    """Those of `pids` still running (a zombie awaiting its reaper is not)."""
+    running = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            continue
+        if state != "Z":
+            running.add(pid)
+    return running
 
 
 async def test_a_credential_issued_a_moment_ago_is_not_refused_as_invalid_while_the_projection_catches_up(
