@@ -225,7 +225,7 @@ def bounds(results: dict[str, Any], detail: dict[str, Any]) -> list[str]:
             f"processes that are not the bench's; busiest process {busiest} at {shares[busiest]:.2f} cores. "
             "CPU ms per command: " + ", ".join(f"{n} {v:.2f}" for n, v in per_request.items() if v >= 0.05) + "."
         )
-    out += latency_bounds(results, cores)
+    out += latency_bounds(results, cores, detail)
     out += bound_sentence(results, detail)
     if len(per_command) == 2:
         out.append(gateway_cost(per_command["direct"], per_command["gateway"]))
@@ -262,9 +262,9 @@ def bounds(results: dict[str, Any], detail: dict[str, Any]) -> list[str]:
     return out
 
 
-def latency_bounds(results: dict[str, Any], cores: int) -> list[str]:
-    """How the latency figures were measured, and Little's law for the closed loop: N clients that never pause, at X
-    commands/s, wait N / X seconds per command on average."""
+def latency_bounds(results: dict[str, Any], cores: int, detail: dict[str, Any] | None = None) -> list[str]:
+    """How the latency figures were measured, what the sustained rounds kept busy, and Little's law for the closed
+    loop: N clients that never pause, at X commands/s, wait N / X seconds per command on average."""
     out = []
     rate, due = results.get("sustained_commands_per_s"), results.get("sustained_rate")
     p50, p99 = results.get("command_p50_ms"), results.get("command_p99_ms")
@@ -277,6 +277,9 @@ def latency_bounds(results: dict[str, Any], cores: int) -> list[str]:
             "client behind its schedule sends at once and its wait counts: a server falling behind the pace would "
             f"show). Answered {rate:.0f}/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms; median of the rounds."
         )
+        rounds = (detail or {}).get("sustained") or []
+        if rounds:
+            out.append("- What bounds it: " + sustained_load(rounds, cores))
     rate, p50, p99 = results.get("commands_per_s"), results.get("closed_loop_p50_ms"), results.get("closed_loop_p99_ms")
     if rate and p50 and p99:
         out.append(
@@ -288,6 +291,26 @@ def latency_bounds(results: dict[str, Any], cores: int) -> list[str]:
             "command may wait behind another process's time slice; the tail is those waits adding up."
         )
     return out
+
+
+def sustained_load(rounds: list[dict[str, Any]], cores: int) -> str:
+    """Each sustained round's p99 beside how busy it kept the machine and the API process: a latency tail at a
+    steady rate is queueing, which grows steeply as the busiest resource nears full use."""
+    parts = []
+    for r in rounds:
+        window, cpu = float(r.get("window_s") or r["elapsed_s"]), r["cpu_s"]
+        api = sum(v for name, v in cpu.items() if name.startswith("intake-api"))
+        per_command = api * 1000 / max(r["count"], 1)
+        parts.append(
+            f"p99 {r['p99_ms']:.0f} ms with the machine {cpu['machine'] / window:.2f} of {cores} cores busy and the "
+            f"API {api / window:.2f} of its core ({per_command:.2f} ms per command)"
+        )
+    return (
+        "; ".join(parts) + ". At this rate the single API process is the busiest resource; a command arriving while "
+        "it works on others waits, and the machine's other processes (the projection worker, nats-server, "
+        "PostgreSQL, the load client) take the second core and part of the first. The tail follows how close to "
+        "full the API's core runs, which moves with the machine's speed from run to run (docs/adr/0043)."
+    )
 
 
 def gateway_cost(direct: dict[str, float], gateway: dict[str, float]) -> str:
