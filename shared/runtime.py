@@ -93,6 +93,11 @@ class Runtime:
     def schema(self) -> str:
         return self.runner.schema
 
+    @property
+    def snapshots(self) -> tuple[asyncpg.Pool, str]:
+        """Where this service's read model keeps its aggregates' snapshots (shared.time_travel.fold_as_of)."""
+        return self.pool, self.schema
+
     @classmethod
     async def start(
         cls,
@@ -210,6 +215,8 @@ class Runtime:
         await asyncio.gather(*(consumer.drain() for consumer in [self.runner, *self.reactions]))
         for task in self._tasks:
             await cancel_and_wait(task, timeout=10.0)
+        if self._unknown_token_wait is not None:  # its requests end with the server; the wait reads the pool
+            await cancel_and_wait(self._unknown_token_wait[1], timeout=1.0)
         try:
             await asyncio.wait_for(self.pool.close(), timeout=10)
         except TimeoutError:
