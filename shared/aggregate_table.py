@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
@@ -38,35 +37,6 @@ class BulkTable(Protocol):
 
 
 POSITION_COLUMNS = {"version": "int", "last_seq": "bigint", "last_hash": "text"}
-
-# Every SNAPSHOT_EVERY versions an aggregate's folded state is kept beside its live row, so that time travel
-# (shared.time_travel.fold_as_of) reads at most that many of its events from the log instead of all of them: over a
-# million-event log each event of a long-lived aggregate read costs the server a lookup across the log's blocks
-# (~80 us of nats-server CPU each, measured), and a project's few hundred made the as-of read's tail.
-SNAPSHOT_EVERY = 64
-SNAPSHOTS = "_snapshots"
-SNAPSHOT_COLUMNS = {
-    "aggregate_type": "text", "aggregate_id": "text", "version": "int", "seq": "bigint", "hash": "text",
-    "subject": "text", "recorded_at": "timestamptz", "state": "jsonb",
-}  # fmt: skip
-SNAPSHOTS_DDL = (
-    "CREATE TABLE IF NOT EXISTS {schema}._snapshots (aggregate_type text NOT NULL, aggregate_id text NOT NULL,"
-    " version int NOT NULL, seq bigint NOT NULL, hash text NOT NULL, subject text NOT NULL,"
-    " recorded_at timestamptz NOT NULL, state jsonb NOT NULL, PRIMARY KEY (aggregate_type, aggregate_id, version));"
-)
-
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Snapshot(Generic[T]):
-    """An aggregate's state after the event at `position`, recorded at `recorded_at` (stored as `subject`)."""
-
-    state: T
-    position: Position
-    subject: str
-    recorded_at: datetime
 
 
 def _is_array(sql_type: str) -> bool:
@@ -195,7 +165,7 @@ class AggregateTable(Generic[S]):
         return (
             f"CREATE TABLE IF NOT EXISTS {schema}.{self.table} (id text PRIMARY KEY{extra}, version int NOT NULL,"
             f" last_seq bigint NOT NULL, last_hash text NOT NULL, state jsonb NOT NULL);"
-        ) + SNAPSHOTS_DDL.format(schema=schema)
+        )
 
     def evolve(self, state: S | None, event: StoredEvent) -> S:
         return self.fold(state, event)
@@ -207,22 +177,6 @@ class AggregateTable(Generic[S]):
         if row is None:
             return None, Position()
         return self.model.model_validate_json(row["state"]), Position(row["version"], row["last_seq"], row["last_hash"])
-
-    async def snapshot_until(
-        self, conn: asyncpg.Connection, schema: str, aggregate_id: str, moment: datetime
-    ) -> Snapshot[S] | None:
-        """The latest snapshot of the aggregate recorded by `moment`, if any."""
-        row = await conn.fetchrow(
-            f"SELECT version, seq, hash, subject, recorded_at, state FROM {schema}.{SNAPSHOTS} WHERE aggregate_type"
-            " = $1 AND aggregate_id = $2 AND recorded_at <= $3 ORDER BY version DESC LIMIT 1",
-            self.aggregate_type,
-            aggregate_id,
-            moment,
-        )
-        if row is None:
-            return None
-        position = Position(row["version"], row["seq"], row["hash"])
-        return Snapshot(self.model.model_validate_json(row["state"]), position, row["subject"], row["recorded_at"])
 
     async def load_states(self, conn: asyncpg.Connection, schema: str, ids: Sequence[str]) -> dict[str, S]:
         rows = await conn.fetch(f"SELECT id, state FROM {schema}.{self.table} WHERE id = ANY($1)", list(ids))
@@ -237,15 +191,10 @@ class AggregateTable(Generic[S]):
             await self.load_states(conn, schema, list({e.envelope.aggregate_id for e in mine}))
         )
         last: dict[str, StoredEvent] = {}
-        snapshots: list[Row] = []
         for event in mine:
             key = event.envelope.aggregate_id
-            state = states[key] = self.fold(states.get(key), event)
+            states[key] = self.fold(states.get(key), event)
             last[key] = event
-            if event.envelope.version % SNAPSHOT_EVERY == 0:
-                env = event.envelope
-                snapshots.append((self.aggregate_type, key, env.version, event.seq, env.hash, event.subject,
-                                  env.recorded_at, state.model_dump_json()))  # fmt: skip
         folded = {k: v for k, v in states.items() if v is not None and k in last}
         columns = {
             "id": "text",
@@ -268,7 +217,6 @@ class AggregateTable(Generic[S]):
         await insert_rows(
             conn, f"{schema}.{self.table}", columns, rows, on_conflict=f"ON CONFLICT (id) DO UPDATE SET {updates}"
         )
-        await insert_rows(conn, f"{schema}.{SNAPSHOTS}", SNAPSHOT_COLUMNS, snapshots)
         return folded
 
 

@@ -20,12 +20,10 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Generic, Protocol, TypeVar, cast
+from typing import Annotated, Generic, Protocol, TypeVar
 
-import asyncpg
 from fastapi import Depends, Query, Response
 
-from shared.aggregate_table import Snapshot
 from shared.clock import CHINA
 from shared.contract import may_answer
 from shared.direct_deliveries import direct_messages, header_fields
@@ -122,25 +120,19 @@ REPLY_TIMEOUT_S = 5.0
 
 
 async def events_until(
-    store: EventStore, aggregate_type: str, aggregate_id: str, moment: datetime, *, after: tuple[int, str] | None = None
+    store: EventStore, aggregate_type: str, aggregate_id: str, moment: datetime
 ) -> tuple[list[StoredEvent], bool]:
     """The aggregate's events recorded by `moment`, in order, and whether any event was recorded after it.
 
     Stream order is record order on one subject (the writer stamps `recorded_at` at append, ADR 0017), so the read
     stops at the first event recorded after the moment. Read with batched direct gets filtered on the aggregate's
     subject (one request answers up to BATCH events, as `EventStore.read_log` reads the whole log): a project with
-    a few hundred events costs two or three round trips, not one per event.
-
-    `after` (a stream sequence of the aggregate's and its stored subject, a snapshot's): only the events after it."""
+    a few hundred events costs two or three round trips, not one per event."""
     # The stored subject carries the aggregate's partition (`<prefix>.evp.<n>.<type>.<id>`): the first request asks
     # with the wildcard for one event, the rest with the literal subject it names, which the server finds through
     # its per-subject index (a wildcard filter made it scan the stream: its CPU per read grew with the log).
-    if after is None:
-        asked = 1
-        chunk = await _direct_batch(store, store.stored_filter(aggregate_type, aggregate_id), 1, asked)
-    else:
-        asked = BATCH
-        chunk = await _direct_batch(store, after[1], after[0] + 1, asked)
+    asked = 1
+    chunk = await _direct_batch(store, store.stored_filter(aggregate_type, aggregate_id), 1, asked)
     events: list[StoredEvent] = []
     while True:
         for found, stored_subject, data in chunk:
@@ -220,53 +212,14 @@ async def folded_until(
     return folded(aggregate, events), events
 
 
-class Snapshotted(Folding[S], Protocol[S]):
-    """An aggregate whose read model keeps snapshots of its state (shared.aggregate_table.AggregateTable)."""
-
-    async def snapshot_until(
-        self, conn: asyncpg.Connection, schema: str, aggregate_id: str, moment: datetime
-    ) -> Snapshot[S] | None: ...
-
-
 async def fold_as_of(
-    store: EventStore,
-    aggregate: Folding[S],
-    aggregate_id: str,
-    moment: datetime,
-    *,
-    noun: str,
-    snapshots: tuple[asyncpg.Pool, str] | None = None,
+    store: EventStore, aggregate: Folding[S], aggregate_id: str, moment: datetime, *, noun: str
 ) -> Historical[S]:
     """The aggregate folded from its events recorded by `moment`; Problem 404 (naming `noun`, e.g. "项目") when it
-    did not exist then, or never did.
-
-    `snapshots` (the read model's pool and schema), for an aggregate that keeps them: the fold starts from the
-    latest snapshot recorded by `moment` and reads only the events after it (at most SNAPSHOT_EVERY). A snapshot
-    is the state the service's own fold reached at that version, so the answer is the same as folding from the
-    first event; without one (none yet, or a read model rebuilt before snapshots existed) it folds them all."""
-    if snapshots is not None and hasattr(aggregate, "snapshot_until"):
-        pool, schema = snapshots
-        async with pool.acquire() as conn:
-            snapshot = await cast(Snapshotted[S], aggregate).snapshot_until(conn, schema, aggregate_id, moment)
-        if snapshot is not None:
-            return await _fold_after(store, aggregate, aggregate_id, moment, snapshot)
+    did not exist then, or never did."""
     events = await existing_events_as_of(store, aggregate.aggregate_type, aggregate_id, moment, noun=noun)
     state = folded(aggregate, events)
     assert state is not None
-    last = events[-1]
-    return Historical(state, Position(last.envelope.version, last.seq, last.envelope.hash), last.envelope.recorded_at)
-
-
-async def _fold_after(
-    store: EventStore, aggregate: Folding[S], aggregate_id: str, moment: datetime, snapshot: Snapshot[S]
-) -> Historical[S]:
-    after = (snapshot.position.last_seq, snapshot.subject)
-    events, _ = await events_until(store, aggregate.aggregate_type, aggregate_id, moment, after=after)
-    state = snapshot.state
-    for event in events:
-        state = aggregate.evolve(state, event)
-    if not events:
-        return Historical(state, snapshot.position, snapshot.recorded_at)
     last = events[-1]
     return Historical(state, Position(last.envelope.version, last.seq, last.envelope.hash), last.envelope.recorded_at)
 

@@ -10,11 +10,8 @@ from typing import Any
 import pytest
 
 from services.intake.bootstrap import create_app
-from services.intake.read_model import PROJECTS
-from shared.aggregate_table import SNAPSHOT_EVERY
 from shared.clock import CHINA, SimulatedClock
 from shared.settings import Settings
-from shared.time_travel import fold_as_of
 from tests.intake.conftest import Intake
 from tests.intake.test_change_requests import _decide, _file
 from tests.platform import auth, bootstrap_orgs, project_body, running, runtime_of
@@ -174,37 +171,3 @@ async def test_the_progress_ledger_as_of_a_moment_before_a_review(clocked: tuple
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "as_of"
     r = await intake.client.get(path, params={"as_of": filed.isoformat()}, headers=auth(intake.tokens["unit-b"]))
     assert r.status_code == 403
-
-
-async def test_as_of_from_a_snapshot_is_the_fold_from_the_first_event(clocked: tuple[Intake, SimulatedClock]) -> None:
-    """A project amended 150 times: its read model keeps snapshots at versions 64 and 128, and an as-of read that
-    starts from one (reading only the events after it) answers exactly what folding every event from the first
-    gives, at moments before, on, between and after the snapshots' events."""
-    intake, clock = clocked
-    hq = auth(intake.tokens["hq"])
-    r = await intake.client.post("/v1/projects", json=project_body(name="名称1"), headers=hq)
-    assert r.status_code == 201, r.text
-    pid, seq = r.json()["id"], r.json()["seq"]
-    recorded = {1: clock.now()}
-    for version in range(2, 151):
-        clock.advance(timedelta(minutes=10))
-        r = await intake.client.patch(f"/v1/projects/{pid}", json={"name": f"名称{version}"},
-                                      headers={**hq, "If-Match": str(version - 1)})  # fmt: skip
-        assert r.status_code == 200 and r.json()["version"] == version, r.text
-        recorded[version], seq = clock.now(), r.json()["seq"]
-    rt = intake.runtime
-    assert await rt.runner.wait_for(seq, 20)
-    async with rt.pool.acquire() as conn:
-        kept = await conn.fetch(
-            f"SELECT version FROM {rt.schema}._snapshots WHERE aggregate_type = 'project' AND aggregate_id = $1", pid
-        )
-    assert sorted(row["version"] for row in kept) == [SNAPSHOT_EVERY, 2 * SNAPSHOT_EVERY]
-
-    for version in (1, 63, 64, 65, 100, 127, 128, 129, 150):
-        for moment in (recorded[version], recorded[version] + timedelta(minutes=5)):
-            whole = await fold_as_of(rt.store, PROJECTS, pid, moment, noun="项目")
-            fast = await fold_as_of(rt.store, PROJECTS, pid, moment, noun="项目", snapshots=rt.snapshots)
-            assert fast == whole, (version, moment)
-            assert whole.position.version == version and whole.state.name == f"名称{version}"
-            r = await intake.client.get(f"/v1/projects/{pid}", params={"as_of": moment.isoformat()}, headers=hq)
-            assert r.status_code == 200 and r.json()["version"] == version and r.json()["name"] == f"名称{version}"
