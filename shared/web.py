@@ -43,16 +43,17 @@ async def authenticate(request: Request) -> Principal:
         return known
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise Problem(401, "缺少或无效的 Authorization: Bearer 令牌", headers={"WWW-Authenticate": "Bearer"})
     runtime: Runtime = request.app.state.runtime
-    principal = await runtime.principals.principal(runtime.pool, runtime.schema, token.strip())
+    principal = await runtime.principals.principal(runtime.pool, runtime.schema, token)
     if principal is None:
         # Unknown here is not yet invalid: the credential may be in the log but not in this process's read model.
         if not await runtime.caught_up_for_unknown_token():
             raise Problem(503, "身份信息正在同步,请稍后重试", headers={"Retry-After": "1"})
-        runtime.principals.forget(token.strip())
-        principal = await runtime.principals.principal(runtime.pool, runtime.schema, token.strip())
+        runtime.principals.forget(token)
+        principal = await runtime.principals.principal(runtime.pool, runtime.schema, token)
     if principal is None:
         raise Problem(401, "令牌无效或已吊销", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     request.scope.setdefault("state", {})["principal"] = principal  # for shared.access_log, which asks afterwards

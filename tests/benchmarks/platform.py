@@ -164,10 +164,11 @@ class Platform:
 
 
 async def token_known(client: httpx.AsyncClient, path: str, timeout: float = 60) -> None:
-    """Until a fresh service's projection has folded the credentials bootstrapped before it started: until then it
-    answers the client's token with 401 (the service is ready, its read model not yet current)."""
+    """Until a fresh service's projection has folded the credentials bootstrapped before it started: a service whose
+    projection lags past its wait answers the token with 503 meanwhile (shared.web.authenticate), and a checkout
+    from before that answered 401."""
     deadline = time.monotonic() + timeout
-    while (r := await client.get(path)).status_code == 401:
+    while (r := await client.get(path)).status_code in (401, 503):
         if time.monotonic() > deadline:
             raise RuntimeError(f"{path} still answers 401 after {timeout:.0f}s: {r.text}")
         await asyncio.sleep(0.1)
