@@ -176,18 +176,27 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(problem, request.url.path)
 
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
-        # A dependency (PostgreSQL, NATS) is away: say so at once, with when to retry, never a stack trace.
-        log.warning("dependency unavailable on %s %s: %s: %s", request.method, request.url.path,
-                    type(exc).__name__, exc)  # fmt: skip
-        problem = Problem(
-            503, "依赖服务暂不可用,请稍后重试(写请求请带 Idempotency-Key 重试)", headers={"Retry-After": "1"}
-        )
-        return problem_response(problem, request.url.path)
+        return problem_response(problem_of(exc, request.method, request.url.path), request.url.path)
 
     for kind in UNAVAILABLE:
         app.add_exception_handler(kind, _unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(Problem(500, "服务器内部错误,已记录日志"), request.url.path)
+        return problem_response(problem_of(exc, request.method, request.url.path), request.url.path)
+
+
+def problem_of(exc: Exception, method: str, path: str) -> Problem:
+    """The answer to an exception a route raised (the app's handlers and shared.direct_commands agree through this):
+    a problem as it is, a domain error's own, a dependency away 503 with when to retry, anything else 500, logged."""
+    if isinstance(exc, Problem):
+        return exc
+    if isinstance(exc, DomainError):
+        return from_domain(exc)
+    if isinstance(exc, UNAVAILABLE):
+        # A dependency (PostgreSQL, NATS) is away: say so at once, with when to retry, never a stack trace.
+        log.warning("dependency unavailable on %s %s: %s: %s", method, path, type(exc).__name__, exc)
+        retry = "依赖服务暂不可用,请稍后重试(写请求请带 Idempotency-Key 重试)"
+        return Problem(503, retry, headers={"Retry-After": "1"})
+    log.error("unhandled error on %s %s", method, path, exc_info=exc)
+    return Problem(500, "服务器内部错误,已记录日志")

@@ -7,17 +7,15 @@ answer that grew a field the model lacks fails the suite loudly instead of silen
 document says `additionalProperties: false`, so a client knows it has the whole shape. Money in answers is
 `shared.money.Money` (the same decimal string a client sent), dates are dates, enums are enums.
 
-The one hot path (a progress report, ~1,000/s) writes its small answer itself (`prepared_json`) and documents it
-with `responses=`: a response model there would validate and serialise the answer a second time.
+The one hot path (a progress report, ~1,000/s) writes its small answer itself (shared.direct_commands) and documents
+it with `responses=`: a response model there would validate and serialise the answer a second time.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic_core import to_json
 
 # Exactly the fields a model names, each always present (a field with a default is still answered: required).
 ANSWER_CONFIG = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
@@ -41,13 +39,3 @@ class Written(Answer):
 def documented(model: type[BaseModel], description: str) -> dict[str, Any]:
     """A `responses=` entry for a route that writes its answer itself: the schema of what it writes."""
     return {"model": model, "description": description}
-
-
-def prepared_json(body: dict[str, Any], response: Response) -> Response:
-    """`body` written once as compact JSON, with the status and headers the route set on `response` (FastAPI
-    copies them only onto answers it serialises itself). For flat bodies of strings and integers (a write's
-    answer): anything else belongs in an answer model."""
-    content = to_json(body)
-    answer = Response(content, status_code=response.status_code or 200, media_type="application/json")
-    answer.headers.raw.extend(response.headers.raw)
-    return answer

@@ -6,7 +6,7 @@ import logging
 import re
 import uuid
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -24,6 +24,9 @@ from shared.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from shared.problems import Problem, problem_response
 from shared.runtime import Runtime
 from shared.telemetry import CORRELATION_ID, FASTAPI_TELEMETRY, TracingMiddleware, current_trace_context
+
+if TYPE_CHECKING:
+    from shared.direct_commands import DirectCommand
 
 log = logging.getLogger("tiaodu.http")
 
@@ -267,10 +270,12 @@ def service_app(
     lifespan: Lifespan[FastAPI],
     routers: Sequence[tuple[APIRouter, str]],
     runs_api: bool,
+    direct: Sequence[DirectCommand] = (),
 ) -> FastAPI:
     """A service's FastAPI app: the common middleware, health and offline /docs, and its routers (each with its
-    prefix, in the order given: FastAPI tries them in turn) when the process serves the API; a `worker` process
-    serves its health endpoints only."""
+    prefix, in the order given: FastAPI tries them in turn) when the process serves the API, with the `direct`
+    routes of its commands issued most (shared.direct_commands); a `worker` process serves its health endpoints
+    only."""
     app = FastAPI(
         telemetry=FASTAPI_TELEMETRY,
         title=title,
@@ -280,14 +285,15 @@ def service_app(
         docs_url=None,  # shared.docs serves /docs with Swagger UI's files from the service itself
         redoc_url=None,
     )
-    install_common(app)
+    install_common(app, direct if runs_api else ())
     if runs_api:
         for router, prefix in routers:
             app.include_router(router, prefix=prefix)
     return app
 
 
-def install_common(app: FastAPI) -> None:
+def install_common(app: FastAPI, direct: Sequence[DirectCommand] = ()) -> None:
+    from shared.direct_commands import DirectCommands
     from shared.problems import install_problem_handlers
 
     install_problem_handlers(app)
@@ -295,6 +301,8 @@ def install_common(app: FastAPI) -> None:
     app.include_router(health_router())
     if app.docs_url is None and app.openapi_url is not None:  # the app leaves /docs to us: served from here
         mount_docs(app, openapi_url=app.openapi_url, title=f"{app.title} · 接口文档")
+    if direct:  # innermost; it finds its FastAPI routes when the app starts (they are included after this)
+        app.add_middleware(DirectCommands, fastapi=app, commands=direct)
     app.add_middleware(RecordAuditorAccess)  # inside the others: the principal is known, the request's span current
     app.add_middleware(TracingMiddleware)
     app.add_middleware(BodyLimitMiddleware)  # a body over the limit is never read

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from services.intake.api import router
 from services.intake.api_attachments import router as attachments_router
 from services.intake.api_change_requests import router as change_request_router
+from services.intake.api_progress import DIRECT
 from services.intake.api_progress import router as progress_router
 from services.intake.reactions import change_requests
 from services.intake.read_models import SERVICE, read_model
@@ -62,4 +63,5 @@ def create_app(
             (rebuild_diff_router(SERVICE, read_model), ""),
         ],
         runs_api=settings.runs_api,
+        direct=DIRECT,
     )

@@ -98,7 +98,7 @@ class Config:
     lag_seconds: float = _env_float("BENCH_LAG_SECONDS", 20)
     api_workers: int = _env_int("BENCH_API_WORKERS", 1)
     worker_processes: int = _env_int("BENCH_WORKER_PROCS", 1)
-    client: str = os.environ.get("BENCH_CLIENT", "aiohttp")
+    client: str = os.environ.get("BENCH_CLIENT", "lean")
     copy_rows: int = _env_int("BENCH_COPY_ROWS", 1_000_000)
     # Processes per rebuild (`python -m services.<service>.cli rebuild --processes`): one per core, partitions
     # dealt round-robin (docs/adr/0012).
@@ -288,9 +288,10 @@ class Bench:
         if not compare_clients:
             return
         async with self.failure_recorded("client_comparison"):
-            # Is the client the bottleneck? One direct round with httpx beside aiohttp's: client CPU per command.
-            httpx_round = await self.load(self.platform.api_url, self.config.seconds, client="httpx")
-            compared = ((self.config.client, direct[len(direct) // 2]), ("httpx", httpx_round))
+            # What the client takes from the machine: one direct round with aiohttp beside the lean client's.
+            other = "aiohttp" if self.config.client != "aiohttp" else "lean"
+            other_round = await self.load(self.platform.api_url, self.config.seconds, client=other)
+            compared = ((self.config.client, direct[len(direct) // 2]), (other, other_round))
             self.detail["client_comparison"] = {
                 name: {"per_s": r["per_s"], "client_cpu_ms_per_command": client_cpu_ms(r)} for name, r in compared
             }
