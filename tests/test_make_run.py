@@ -115,19 +115,20 @@ async def _attachment_round_trip(client: httpx.AsyncClient, hq: dict[str, str], 
 
 async def _seeded_issues_were_delivered(stack: Stack) -> None:
     """The notification seed gave the contact points before issue coordination's seed ran: a newcomer finds that
-    seed's issues already delivered at the receiver (webhooks verified, e-mails to hq and supervision), not only in
-    the inboxes."""
+    seed's issues already delivered at the receiver (the lead units' webhooks, verified), not only in the inboxes.
+    (E-mail is checked by _deliveries_reach_the_demo_receiver: hq and supervision, who prefer it, are told of a
+    light only when it turns red, and the demo's lights turned before the contact points existed.)"""
     assert stack.receiver is not None
     async with httpx.AsyncClient(base_url=stack.receiver.child.url, timeout=10) as receiver:
         deadline = asyncio.get_running_loop().time() + 60
         while True:
             items = (await receiver.get("/received")).json()["items"]
-            if {i["channel"] for i in items} >= {"webhook", "email"}:
+            assigned = [i for i in items if i["channel"] == "webhook" and i["title"].startswith("问题交办:")]
+            if assigned:
                 break
             assert asyncio.get_running_loop().time() < deadline, items
             await asyncio.sleep(0.5)
     assert all(i["verified"] for i in items if i["channel"] == "webhook"), items
-    assert any(i["org"] in ("hq", "supervision") for i in items if i["channel"] == "email"), items
 
 
 async def _deliveries_reach_the_demo_receiver(

@@ -3,7 +3,8 @@ recipients -> urgency. hq publishes whole versions with an effective date (`Rout
 notification records the rule and version that routed it.
 
 Conditions compare a payload field's value, written as text (an enum's value, a number's digits), with a list of
-values: `{"field": "colour", "values": ["red"]}`. A repeating flag (a milestone overdue day after day) is routed once
+values: `{"field": "colour", "values": ["red"]}`, or `"negated": true` for a value none of those (a light that turned
+red: its `previous_colour` is not red). A repeating flag (a milestone overdue day after day) is routed once
 and then every `remind_every` counts of `count_field`, not once a day.
 """
 
@@ -49,6 +50,11 @@ class Condition(BaseModel):
     values: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         min_length=1, max_length=20, description="字段取值(文字形式)之一即满足"
     )
+    # Added later (optional: conditions published without it mean what they meant).
+    negated: bool = Field(default=False, description="为 true 时反过来:字段取值不是所列之一(或没有该字段)才满足")
+
+    def holds(self, payload: dict[str, object]) -> bool:
+        return (_text(payload.get(self.field)) in self.values) != self.negated
 
 
 class RoutingRule(BaseModel):
@@ -79,7 +85,7 @@ class RoutingRule(BaseModel):
     def matches(self, event_type: str, payload: dict[str, object]) -> bool:
         if event_type != self.event_type:
             return False
-        if not all(_text(payload.get(c.field)) in c.values for c in self.conditions):
+        if not all(c.holds(payload) for c in self.conditions):
             return False
         if self.count_field is None or self.remind_every is None:
             return True
@@ -128,11 +134,15 @@ def default_rules() -> list[RoutingRule]:
         _rule("milestone-overdue", "MilestoneOverdueFlagged", [R.PROJECT_UNIT, R.SPONSOR], U.URGENT,
               count_field="days_overdue", remind_every=7),
         _rule("report-missing", "ReportOverdueFlagged", [R.PROJECT_UNIT], U.NORMAL, person=LIAISON),
+        # A light "turned" red or yellow: from another colour or none. A light is recorded again whenever its
+        # reasons' words change (a milestone a day later each day); a red project is not news every morning.
         _rule("light-red", "StatusLightChanged", [R.PROJECT_UNIT, R.SPONSOR, R.HQ, R.SUPERVISION, R.SUBSCRIBERS],
               U.URGENT,
-              conditions=[{"field": "colour", "values": ["red"]}]),
+              conditions=[{"field": "colour", "values": ["red"]},
+                          {"field": "previous_colour", "values": ["red"], "negated": True}]),
         _rule("light-yellow", "StatusLightChanged", [R.PROJECT_UNIT, R.SUBSCRIBERS], U.NORMAL,
-              conditions=[{"field": "colour", "values": ["yellow"]}]),
+              conditions=[{"field": "colour", "values": ["yellow"]},
+                          {"field": "previous_colour", "values": ["yellow"], "negated": True}]),
         _rule("change-approved", "ChangeRequestApproved", [R.PROJECT_UNIT], U.NORMAL),
         _rule("change-rejected", "ChangeRequestRejected", [R.PROJECT_UNIT], U.NORMAL),
         _rule("meeting-scheduled", "DispatchMeetingScheduled", [R.MEETING_ORGS], U.NORMAL),

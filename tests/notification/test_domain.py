@@ -39,6 +39,20 @@ def test_conditions_pick_the_light_rule_by_colour() -> None:
     assert ids(matching_rules(version, "StatusLightChanged", {"colour": "red"})) == ["light-red"]
     assert ids(matching_rules(version, "StatusLightChanged", {"colour": "yellow"})) == ["light-yellow"]
     assert matching_rules(version, "StatusLightChanged", {"colour": "green"}) == []
+    # A light that turned (from another colour or none) is news; one recorded again in the same colour is not.
+    turned = [
+        ("red", None),
+        ("red", "green"),
+        ("red", "yellow"),
+        ("yellow", None),
+        ("yellow", "green"),
+        ("yellow", "red"),
+    ]
+    for colour, previous in turned:
+        payload = {"colour": colour, "previous_colour": previous}
+        assert ids(matching_rules(version, "StatusLightChanged", payload)) == [f"light-{colour}"], payload
+    for colour in ("red", "yellow"):
+        assert matching_rules(version, "StatusLightChanged", {"colour": colour, "previous_colour": colour}) == []
     assert ids(matching_rules(version, "MilestoneDueSoonFlagged", {"days_left": 3})) == ["milestone-due-soon"]
     assert matching_rules(version, "MilestoneDueSoonFlagged", {"days_left": 7}) == []
 
