@@ -309,7 +309,8 @@ def sustained_load(rounds: list[dict[str, Any]], cores: int) -> str:
         "; ".join(parts) + ". At this rate the single API process is the busiest resource; a command arriving while "
         "it works on others waits, and the machine's other processes (the projection worker, nats-server, "
         "PostgreSQL, the load client) take the second core and part of the first. The tail follows how close to "
-        "full the API's core runs, which moves with the machine's speed from run to run (docs/adr/0043)."
+        "full the API's core runs, which moves with the machine's speed from run to run (docs/adr/0043); the "
+        "progress report's direct route (docs/adr/0049) keeps that core about a third idle at this rate."
     )
 
 
