@@ -20,43 +20,20 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, ValidationError
-from pydantic_core import to_json
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.commands import CommandMeta, Outcome
+from shared.commands import CommandMeta
 from shared.problems import problem_of, problem_response
+from shared.responses import CommandAnswer
 from shared.runtime import Runtime
 from shared.web import check_idempotency_key, context_of, parse_if_match
-
-
-@dataclass(frozen=True)
-class CommandAnswer:
-    """A command's answer, the same whichever route gave it: status, a flat JSON body, headers."""
-
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def response(self) -> Response:
-        return Response(to_json(self.body), status_code=self.status, media_type="application/json",
-                        headers=self.headers)  # fmt: skip
-
-
-def written_answer(outcome: Outcome, status: int = 200, *, location: str | None = None, **extra: Any) -> CommandAnswer:
-    """A write's answer as shared.web.written gives it: `{id, version, seq}` plus extras, the version as ETag."""
-    headers = {"ETag": f'"{outcome.version}"'}
-    if location is not None:
-        headers["Location"] = location
-    return CommandAnswer(status, {**outcome.body(), **extra}, headers)
-
 
 # (runtime, path parameters, the validated body, meta) -> the answer; the FastAPI route calls the same function.
 Run = Callable[[Runtime, Mapping[str, str], Any, CommandMeta], Awaitable[CommandAnswer]]

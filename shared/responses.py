@@ -13,9 +13,15 @@ it with `responses=`: a response model there would validate and serialise the an
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import to_json
+from starlette.responses import Response
+
+if TYPE_CHECKING:
+    from shared.commands import Outcome
 
 # Exactly the fields a model names, each always present (a field with a default is still answered: required).
 ANSWER_CONFIG = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
@@ -39,3 +45,25 @@ class Written(Answer):
 def documented(model: type[BaseModel], description: str) -> dict[str, Any]:
     """A `responses=` entry for a route that writes its answer itself: the schema of what it writes."""
     return {"model": model, "description": description}
+
+
+@dataclass(frozen=True)
+class CommandAnswer:
+    """A command's answer, the same whichever route gave it: status, a flat JSON body, headers."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def response(self) -> Response:
+        return Response(to_json(self.body), status_code=self.status, media_type="application/json",
+                        headers=self.headers)  # fmt: skip
+
+
+def written_answer(outcome: Outcome, status: int = 200, *, location: str | None = None, **extra: Any) -> CommandAnswer:
+    """A write's answer: `{id, version, seq}` plus extras, the new version as ETag (shared.web.written sets it on a
+    FastAPI route's response; a direct route answers it as it is)."""
+    headers = {"ETag": f'"{outcome.version}"'}
+    if location is not None:
+        headers["Location"] = location
+    return CommandAnswer(status, {**outcome.body(), **extra}, headers)

@@ -22,6 +22,7 @@ from shared.envelope import Role
 from shared.eventstore import Context
 from shared.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from shared.problems import Problem, problem_response
+from shared.responses import written_answer
 from shared.runtime import Runtime
 from shared.telemetry import CORRELATION_ID, FASTAPI_TELEMETRY, TracingMiddleware, current_trace_context
 
@@ -195,12 +196,12 @@ MinSeqDep = Depends(wait_min_seq)
 def written(
     outcome: Outcome, response: Response, status: int = 200, *, location: str | None = None, **extra: Any
 ) -> dict[str, Any]:
-    """A write's answer: `{id, version, seq}` (plus extras), its status, the new version as ETag."""
-    response.status_code = status
-    response.headers["ETag"] = f'"{outcome.version}"'
-    if location is not None:
-        response.headers["Location"] = location
-    return {**outcome.body(), **extra}
+    """A write's answer: `{id, version, seq}` (plus extras), its status, the new version as ETag (the body, with the
+    status and headers set on FastAPI's `response`)."""
+    answer = written_answer(outcome, status, location=location, **extra)
+    response.status_code = answer.status
+    response.headers.update(answer.headers)
+    return answer.body
 
 
 def health_router() -> APIRouter:

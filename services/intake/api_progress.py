@@ -25,10 +25,10 @@ from services.intake.read_model import PROJECTS
 from services.intake.responses_progress import ProgressLedgerPage, ReportAnswer, ReportFiledAnswer
 from shared.command_bodies import command_from
 from shared.commands import CommandMeta
-from shared.direct_commands import CommandAnswer, DirectCommand, written_answer
+from shared.direct_commands import DirectCommand
 from shared.paging import PagingDep
 from shared.problems import Problem
-from shared.responses import Written, documented
+from shared.responses import CommandAnswer, Written, documented, written_answer
 from shared.runtime import Runtime
 from shared.time_travel import AsOfDep, existing_events_as_of
 from shared.web import MetaDep, MinSeqDep, PrincipalDep, RuntimeDep
