@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
-from typing import Any
 from urllib.parse import parse_qsl
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DEFAULT_LIMIT = 1024 * 1024  # 1 MB: a command is a few KB; uploads (attachments) get routes and limits of their own
 # Uploads the route itself reads as a stream, under a limit of its own (only the declared length is checked here): the
@@ -18,12 +18,6 @@ STREAMED_UPLOADS: dict[tuple[str, str], int] = {("POST", "/v1/attachments"): 20 
 MAX_JSON_DEPTH = 32  # the deepest command is 4 levels deep
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")  # an escape \u0000 (not the text "\\u0000")
-
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def json_depth(body: bytes) -> int:
@@ -71,7 +65,7 @@ class BodyLimitMiddleware:
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                await self.app(scope, _replay([message], receive), send)  # the client went away: let the app see it
+                await self.app(scope, replay([message], receive), send)  # the client went away: let the app see it
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
@@ -89,11 +83,11 @@ class BodyLimitMiddleware:
             if _JSON_NUL.search(body):  # JSON text carries a NUL only escaped
                 await _refuse(scope, send, 422, "含 NUL 字符", "不能含 NUL 字符")
                 return
-        replayed = _replay([{"type": "http.request", "body": body, "more_body": False}], receive)
+        replayed = replay([{"type": "http.request", "body": body, "more_body": False}], receive)
         await self.app(scope, replayed, send)
 
 
-def _replay(messages: list[Message], then: Receive) -> Receive:
+def replay(messages: list[Message], then: Receive) -> Receive:
     """Hand the app what was already read, then the connection itself (a disconnect arrives when it happens)."""
     queue = list(messages)
 

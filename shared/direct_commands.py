@@ -27,8 +27,9 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared.body_limit import replay
 from shared.commands import CommandMeta
 from shared.problems import problem_of, problem_response
 from shared.responses import CommandAnswer
@@ -86,7 +87,8 @@ class DirectCommands:
                 matched = pattern.match(scope["path"])
                 if matched is not None:
                     body, receive = await read_body(receive)
-                    if await self.answer(scope, receive, send, body, matched.groupdict(), command, route):
+                    path = matched.groupdict()
+                    if body is not None and await self.answer(scope, receive, send, body, path, command, route):
                         return
                     break
         await self.app(scope, receive, send)
@@ -128,25 +130,15 @@ class DirectCommands:
         return True
 
 
-async def read_body(receive: Receive) -> tuple[bytes, Receive]:
-    """The whole body, and a `receive` that gives it again (to the app, when the direct route leaves the request)."""
+async def read_body(receive: Receive) -> tuple[bytes | None, Receive]:
+    """The whole body (None if the client went away before sending it all), and a `receive` that gives the request
+    to the app as it came (when the direct route leaves the request to it)."""
     chunks: list[bytes] = []
     while True:
         message = await receive()
-        if message["type"] != "http.request":  # the client went away: the app sees it as it would have
-            return b"".join(chunks), _replay(b"".join(chunks), message, receive)
+        if message["type"] != "http.request":  # a disconnect: the app meets it as it would have
+            return None, replay([message], receive)
         chunks.append(message.get("body", b""))
         if not message.get("more_body"):
             body = b"".join(chunks)
-            return body, _replay(body, None, receive)
-
-
-def _replay(body: bytes, last: Message | None, receive: Receive) -> Receive:
-    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
-    if last is not None:
-        pending.append(last)
-
-    async def replayed() -> Message:
-        return pending.pop(0) if pending else await receive()
-
-    return replayed
+            return body, replay([{"type": "http.request", "body": body, "more_body": False}], receive)

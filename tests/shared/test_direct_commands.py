@@ -8,6 +8,7 @@ and log positions aside; a counter on the direct route's handler proves which ro
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from datetime import date
@@ -149,3 +150,36 @@ async def test_what_the_direct_route_cannot_validate_is_left_to_fastapi_and_answ
     assert "ProgressReported" not in [e.envelope.type for e in events]
     r = await intake.client.post(path, content=b"{}", headers={"Content-Type": "application/json"})  # no token
     assert r.status_code == 401 and answered == [], r.text
+
+
+async def test_a_client_gone_before_its_whole_body_arrived_writes_nothing(counted: tuple[Intake, list[str]]) -> None:
+    """Half a body, then the client disconnects: nothing is written. (The body limit, outside, reads a body before
+    the direct route does and hands on the disconnect; the direct route then leaves the request to the app.)"""
+    intake, answered = counted
+    pid = await _project(intake)
+    body = json.dumps(week("2024-03-04", "2024-03-10")).encode()
+    incoming = [
+        {"type": "http.request", "body": body, "more_body": True},  # valid JSON so far, but more was announced
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = auth(intake.tokens["unit-a"], **{"Content-Type": "application/json"})
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": f"/v1/projects/{pid}/progress-reports", "raw_path": b"", "query_string": b"", "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 1), "server": ("intake.test", 80),
+    }  # fmt: skip
+    app = intake.client._transport.app  # type: ignore[attr-defined]  # the in-process app httpx calls
+    with contextlib.suppress(Exception):  # what the app does with a vanished client is its own (ClientDisconnect)
+        await app(scope, receive, send)
+    assert answered == [] and not [m for m in sent if m.get("status") == 201], sent
+    events = await intake.runtime.store.read_aggregate("project", pid)
+    assert "ProgressReported" not in [e.envelope.type for e in events]
