@@ -38,7 +38,7 @@ test: venv haproxy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	PYTHONPATH=. $(PY) -m pytest -q
+	PYTHONPATH=. $(PY) -m pytest -q --durations=15  # the slowest tests, named in every run (CI keeps the suite well under 20 min)
 
 schema: venv
 	PYTHONPATH=. $(PY) -m shared.catalogue.export docs/events.schema.json
