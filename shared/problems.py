@@ -151,13 +151,12 @@ def allowed_methods(request: Request) -> list[str]:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc, request.url.path)
+    async def _answered(request: Request, exc: Exception) -> JSONResponse:
+        return problem_response(problem_of(exc, request.method, request.url.path), request.url.path)
 
-    @app.exception_handler(DomainError)
-    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        return problem_response(from_domain(exc), request.url.path)
+    # A problem, a domain error, a dependency away, anything else: as problem_of says (shared.direct_commands too).
+    for kind in (Problem, DomainError, *UNAVAILABLE, Exception):
+        app.add_exception_handler(kind, _answered)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -174,16 +173,6 @@ def install_problem_handlers(app: FastAPI) -> None:
             # Starlette names only the methods of the first route whose path matched; clients need all of them.
             problem.headers["Allow"] = ", ".join(allowed_methods(request))
         return problem_response(problem, request.url.path)
-
-    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
-        return problem_response(problem_of(exc, request.method, request.url.path), request.url.path)
-
-    for kind in UNAVAILABLE:
-        app.add_exception_handler(kind, _unavailable)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return problem_response(problem_of(exc, request.method, request.url.path), request.url.path)
 
 
 def problem_of(exc: Exception, method: str, path: str) -> Problem:

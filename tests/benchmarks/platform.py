@@ -170,7 +170,7 @@ async def token_known(client: httpx.AsyncClient, path: str, timeout: float = 60)
     deadline = time.monotonic() + timeout
     while (r := await client.get(path)).status_code in (401, 503):
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{path} still answers 401 after {timeout:.0f}s: {r.text}")
+            raise RuntimeError(f"{path} still answers {r.status_code} after {timeout:.0f}s: {r.text}")
         await asyncio.sleep(0.1)
 
 
