@@ -49,7 +49,7 @@ def servers() -> Iterator[tuple[Server, Server]]:
     finally:
         nats_server.stop()
         pg_server.stop()
-        discard_data(root / "pg")
+        discard_data(root / "pg", in_background=True)
         shutil.rmtree(root, ignore_errors=True)
 
 

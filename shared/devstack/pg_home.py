@@ -19,6 +19,7 @@ import importlib.metadata
 import os
 import pwd
 import shutil
+import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,8 +99,32 @@ def data_folder(data_dir: Path, user: PgUser) -> Path:
     return pgdata
 
 
-def discard_data(data_dir: Path) -> None:
-    """Remove the data folder of `data_dir` (a test's or a benchmark's throwaway server), if it has one."""
+DISCARDED = ".discarded-"
+
+
+def discard_data(data_dir: Path, *, in_background: bool = False) -> None:
+    """Remove the data folder of `data_dir` (a test's or a benchmark's throwaway server), if it has one.
+
+    `in_background`: the folder is renamed out of the way at once and removed by a detached `rm`, so the caller
+    need not wait; the test suite's server ends with hundreds of databases (~300 files each), which take tens of
+    seconds to remove. A removal cut short (the machine stopped) is finished by the next one.
+    """
     id_file = data_dir / "pgdata.id"
-    if id_file.exists():
-        shutil.rmtree(pg_home() / "data" / id_file.read_text(encoding="utf-8").strip(), ignore_errors=True)
+    if not id_file.exists():
+        return
+    data_root = pg_home() / "data"
+    folder = data_root / id_file.read_text(encoding="utf-8").strip()
+    if not in_background:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    if folder.exists():
+        folder.rename(data_root / f"{DISCARDED}{folder.name}")
+    leftovers = [str(path) for path in data_root.glob(f"{DISCARDED}*")]
+    if leftovers:
+        # The shell starts `rm` in the background and exits: the `rm` outlives the caller and nobody waits on it.
+        subprocess.run(
+            ["sh", "-c", 'rm -rf -- "$@" >/dev/null 2>&1 &', "sh", *leftovers],
+            stdin=subprocess.DEVNULL,
+            check=True,
+            start_new_session=True,
+        )

@@ -91,7 +91,7 @@ async def bench_servers() -> AsyncIterator[BenchServers]:
     finally:
         nats_server.stop()
         pg_server.stop()
-        discard_data(root / "pg")
+        discard_data(root / "pg", in_background=True)
         shutil.rmtree(root, ignore_errors=True)
 
 
