@@ -93,6 +93,11 @@ class Runtime:
     def schema(self) -> str:
         return self.runner.schema
 
+    @property
+    def snapshots(self) -> tuple[asyncpg.Pool, str]:
+        """Where this service's read model keeps its aggregates' snapshots (shared.time_travel.fold_as_of)."""
+        return self.pool, self.schema
+
     @classmethod
     async def start(
         cls,

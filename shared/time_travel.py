@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Generic, Protocol, TypeVar
+from typing import Annotated, Generic, Protocol, TypeVar, cast
 
+import asyncpg
 from fastapi import Depends, Query, Response
 
+from shared.aggregate_table import Snapshot
 from shared.clock import CHINA
 from shared.contract import may_answer
 from shared.direct_deliveries import direct_messages, header_fields
@@ -33,6 +36,8 @@ from shared.problems import Problem
 from shared.web import RuntimeDep
 
 S = TypeVar("S")
+
+log = logging.getLogger("tiaodu.time_travel")
 
 AS_OF_HEADER = "Tiaodu-As-Of"  # on a historical answer: the moment it shows (UTC, RFC 3339)
 AS_OF_DESCRIPTION = (
@@ -120,19 +125,33 @@ REPLY_TIMEOUT_S = 5.0
 
 
 async def events_until(
-    store: EventStore, aggregate_type: str, aggregate_id: str, moment: datetime
+    store: EventStore,
+    aggregate_type: str,
+    aggregate_id: str,
+    moment: datetime,
+    *,
+    start: tuple[int, str] | None = None,
+    first_batch: int = BATCH,
 ) -> tuple[list[StoredEvent], bool]:
     """The aggregate's events recorded by `moment`, in order, and whether any event was recorded after it.
 
     Stream order is record order on one subject (the writer stamps `recorded_at` at append, ADR 0017), so the read
     stops at the first event recorded after the moment. Read with batched direct gets filtered on the aggregate's
     subject (one request answers up to BATCH events, as `EventStore.read_log` reads the whole log): a project with
-    a few hundred events costs two or three round trips, not one per event."""
+    a few hundred events costs two or three round trips, not one per event.
+
+    `start` (a stream sequence of the aggregate's and its stored subject: a snapshot's event): only the events from
+    it on, the first request asking for `first_batch` (a snapshot's distance to the next: what the moment can
+    need)."""
     # The stored subject carries the aggregate's partition (`<prefix>.evp.<n>.<type>.<id>`): the first request asks
     # with the wildcard for one event, the rest with the literal subject it names, which the server finds through
     # its per-subject index (a wildcard filter made it scan the stream: its CPU per read grew with the log).
-    asked = 1
-    chunk = await _direct_batch(store, store.stored_filter(aggregate_type, aggregate_id), 1, asked)
+    if start is None:
+        asked = 1
+        chunk = await _direct_batch(store, store.stored_filter(aggregate_type, aggregate_id), 1, asked)
+    else:
+        asked = first_batch
+        chunk = await _direct_batch(store, start[1], start[0], asked)
     events: list[StoredEvent] = []
     while True:
         for found, stored_subject, data in chunk:
@@ -212,14 +231,75 @@ async def folded_until(
     return folded(aggregate, events), events
 
 
+class Snapshotted(Folding[S], Protocol[S]):
+    """An aggregate whose read model keeps snapshots of its state (shared.aggregate_table.AggregateTable)."""
+
+    snapshot_every: int  # 0: it keeps none
+
+    async def snapshot_until(
+        self, conn: asyncpg.Connection, schema: str, aggregate_id: str, moment: datetime
+    ) -> Snapshot[S] | None: ...
+
+
 async def fold_as_of(
-    store: EventStore, aggregate: Folding[S], aggregate_id: str, moment: datetime, *, noun: str
+    store: EventStore,
+    aggregate: Folding[S],
+    aggregate_id: str,
+    moment: datetime,
+    *,
+    noun: str,
+    snapshots: tuple[asyncpg.Pool, str] | None = None,
 ) -> Historical[S]:
     """The aggregate folded from its events recorded by `moment`; Problem 404 (naming `noun`, e.g. "项目") when it
-    did not exist then, or never did."""
+    did not exist then, or never did.
+
+    `snapshots` (the read model's pool and schema), for an aggregate that keeps them: the fold starts from the
+    latest snapshot recorded by `moment` and reads only the events after it (fewer than `snapshot_every` up to the
+    moment: one request). A snapshot is the state the service's own fold reached at that version, so the answer is
+    the same as folding from the first event. Without one (none yet, a state over the size bound, a read model
+    built before snapshots existed) it folds them all; so it does, with a warning, when the log does not hold the
+    snapshot's event as the snapshot names it (sequence, version, hash): the log is the record, a snapshot only a
+    shortcut."""
+    if snapshots is not None and getattr(aggregate, "snapshot_every", 0) > 0:
+        pool, schema = snapshots
+        async with pool.acquire() as conn:
+            snapshot = await cast(Snapshotted[S], aggregate).snapshot_until(conn, schema, aggregate_id, moment)
+        if snapshot is not None:
+            then = await _fold_after(store, aggregate, aggregate_id, moment, snapshot)
+            if then is not None:
+                return then
     events = await existing_events_as_of(store, aggregate.aggregate_type, aggregate_id, moment, noun=noun)
     state = folded(aggregate, events)
     assert state is not None
+    last = events[-1]
+    return Historical(state, Position(last.envelope.version, last.seq, last.envelope.hash), last.envelope.recorded_at)
+
+
+async def _fold_after(
+    store: EventStore, aggregate: Folding[S], aggregate_id: str, moment: datetime, snapshot: Snapshot[S]
+) -> Historical[S] | None:
+    """The fold from `snapshot` over the events after it recorded by `moment`; None when the log does not hold the
+    snapshot's event where and as the snapshot says (its stream sequence, version and hash)."""
+    # The snapshot's own event, then up to the next snapshot's version: the event that may close the read (recorded
+    # after the moment) included. Reading the snapshot's event costs one more event and checks the snapshot
+    # against the log even when nothing follows it by the moment.
+    every = cast(Snapshotted[S], aggregate).snapshot_every
+    at = snapshot.position
+    events, _ = await events_until(
+        store, aggregate.aggregate_type, aggregate_id, moment, start=(at.last_seq, snapshot.subject),
+        first_batch=every + 1,
+    )  # fmt: skip
+    own = events[0] if events else None
+    if own is None or (own.seq, own.envelope.version, own.envelope.hash) != (at.last_seq, at.version, at.last_hash):
+        found = "nothing" if own is None else f"version {own.envelope.version} at seq {own.seq}"
+        log.warning(
+            "snapshot of %s %s at version %d (seq %d) does not match the log (%s there): folded from the log",
+            aggregate.aggregate_type, aggregate_id, at.version, at.last_seq, found,
+        )  # fmt: skip
+        return None
+    state = snapshot.state
+    for event in events[1:]:
+        state = aggregate.evolve(state, event)
     last = events[-1]
     return Historical(state, Position(last.envelope.version, last.seq, last.envelope.hash), last.envelope.recorded_at)
 

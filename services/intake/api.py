@@ -88,7 +88,9 @@ async def get_programme(
     programme_id: ProgrammeId, rt: RuntimeDep, principal: PrincipalDep, as_of: AsOfDep, response: Response
 ) -> ProgrammeAnswer:
     if as_of is not None:
-        then = await fold_as_of(rt.store, PROGRAMMES, programme_id, as_of.moment, noun="年度重点项目批次")
+        then = await fold_as_of(
+            rt.store, PROGRAMMES, programme_id, as_of.moment, noun="年度重点项目批次", snapshots=rt.snapshots
+        )
         as_of.mark(response)
         count = await queries.programme_project_count(rt.pool, rt.schema, programme_id, as_of.moment)
         shown = {**then.state.model_dump(), "version": then.position.version, "project_count": count}
@@ -150,7 +152,7 @@ async def get_project(
     state, version = found
     can_read_project(principal, state)  # who may read is a question of now, also for a historical view
     if as_of is not None:
-        then = await fold_as_of(rt.store, PROJECTS, project_id, as_of.moment, noun="项目")
+        then = await fold_as_of(rt.store, PROJECTS, project_id, as_of.moment, noun="项目", snapshots=rt.snapshots)
         state, version = then.state, then.position.version
         as_of.mark(response)
     response.headers["ETag"] = f'"{version}"'

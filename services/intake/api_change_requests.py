@@ -113,7 +113,9 @@ async def get_one(
     can_read_project(principal, project[0])
     state, version = found
     if as_of is not None:
-        then = await fold_as_of(rt.store, CHANGE_REQUESTS, change_request_id, as_of.moment, noun="变更申请")
+        then = await fold_as_of(
+            rt.store, CHANGE_REQUESTS, change_request_id, as_of.moment, noun="变更申请", snapshots=rt.snapshots
+        )
         state, version = then.state, then.position.version
         as_of.mark(response)
     response.headers["ETag"] = f'"{version}"'

@@ -37,6 +37,7 @@ PROJECTS = AggregateTable(
         "code": ("text", lambda s: s.code), "demo": ("boolean", lambda s: s.demo),
         "registered_at": ("timestamptz", lambda s: s.registered_at),
     },
+    snapshot_every=32,  # a project has hundreds of events a year (weekly reports); its state stays small
 )  # fmt: skip
 # National code claims: what a registration or amendment loads to claim a code (services/intake/code_claims.py).
 PROJECT_CODES = AggregateTable(
@@ -68,8 +69,8 @@ CREATE INDEX IF NOT EXISTS change_requests_project ON {s}.change_requests (proje
 
 class IntakeReadModel:
     tables = (
-        "programmes", "projects", "project_codes", "progress_reports", "progress_report_history", "plan_milestones",
-        "change_requests", "attachments",
+        "programmes", *PROJECTS.tables, "project_codes", "progress_reports", "progress_report_history",
+        "plan_milestones", "change_requests", "attachments",
     )  # fmt: skip
     parts: tuple[BulkTable, ...] = (
         PROGRAMMES, PROJECTS, PROJECT_CODES, ReportLedger(), REPORT_HISTORY, PlanMilestones(), CHANGE_REQUESTS,

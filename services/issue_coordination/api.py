@@ -84,7 +84,7 @@ async def get_issue(
     state, version = await readable_issue(rt, principal, issue_id)
     now = rt.clock.now()
     if as_of is not None:
-        then = await fold_as_of(rt.store, ISSUES, issue_id, as_of.moment, noun="问题")
+        then = await fold_as_of(rt.store, ISSUES, issue_id, as_of.moment, noun="问题", snapshots=rt.snapshots)
         state, version, now = then.state, then.position.version, as_of.moment
         as_of.mark(response)
     response.headers["ETag"] = f'"{version}"'

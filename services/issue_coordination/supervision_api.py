@@ -155,7 +155,7 @@ async def get_one(
     order, version = await readable(rt, principal, order_id)
     now = rt.clock.now()
     if as_of is not None:
-        then = await fold_as_of(rt.store, ORDERS, order_id, as_of.moment, noun="督办单")
+        then = await fold_as_of(rt.store, ORDERS, order_id, as_of.moment, noun="督办单", snapshots=rt.snapshots)
         order, version, now = then.state, then.position.version, as_of.moment
         as_of.mark(response)
     response.headers["ETag"] = f'"{version}"'

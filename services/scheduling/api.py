@@ -82,7 +82,7 @@ async def get_plan(
     if project is not None:
         can_read_project(principal, project)
     if as_of is not None:
-        then = await fold_as_of(rt.store, PLANS, plan_id, as_of.moment, noun="实施方案")
+        then = await fold_as_of(rt.store, PLANS, plan_id, as_of.moment, noun="实施方案", snapshots=rt.snapshots)
         plan = {**then.state.model_dump(mode="json"), "version": then.position.version}
         as_of.mark(response)
     response.headers["ETag"] = f'"{plan["version"]}"'

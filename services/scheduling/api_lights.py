@@ -131,7 +131,7 @@ async def get_light(
     if as_known_for is not None:
         return await light_as_known(rt, project_id, as_known_for, day, clock.now())
     if as_of is not None:
-        then = await fold_as_of(rt.store, LIGHTS, project_id, as_of.moment, noun="该项目的灯色")
+        then = await fold_as_of(rt.store, LIGHTS, project_id, as_of.moment, noun="该项目的灯色", snapshots=rt.snapshots)
         as_of.mark(response)
         shown = queries_lights.light_public(then.state.current) or {}
         return LightAsOfAnswer.model_validate(

@@ -89,7 +89,7 @@ async def meeting_then(
     state, version = await visible_meeting(rt, principal, meeting_id)
     if as_of is None:
         return state, version
-    then = await fold_as_of(rt.store, MEETINGS, meeting_id, as_of.moment, noun="调度会")
+    then = await fold_as_of(rt.store, MEETINGS, meeting_id, as_of.moment, noun="调度会", snapshots=rt.snapshots)
     as_of.mark(response)
     return then.state, then.position.version
 

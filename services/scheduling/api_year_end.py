@@ -184,7 +184,7 @@ async def _as_shown_on(rt: Runtime, programme_id: str, year: int, shown_on: date
     if shown_on > today:
         raise invalid("as_shown_on", f"日期 {shown_on} 晚于平台当日 {today}")
     then = await fold_as_of(rt.store, EVALUATIONS, evaluation_id(programme_id, year), end_of_china_day(shown_on),
-                            noun=f"{programme_id} 的 {year} 年度综合成效考评")  # fmt: skip
+                            noun=f"{programme_id} 的 {year} 年度综合成效考评", snapshots=rt.snapshots)  # fmt: skip
     recorded = then.state.latest
     assert recorded is not None
     return [EvaluationAnswer.in_run(recorded, unit) for unit in recorded.units]

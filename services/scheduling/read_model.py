@@ -122,11 +122,13 @@ PLANS = AggregateTable(
     "plans", "plan", PlanState, evolve_plan,
     {"project_id": ("text", lambda s: s.project_id), "year": ("int", lambda s: s.year),
      "baselined": ("boolean", lambda s: s.baselined)},
+    snapshot_every=32,
 )  # fmt: skip
 RULE_SET = AggregateTable("rule_set", "rule_set", RuleSetState, evolve_rule_set)
 LIGHTS = AggregateTable(
     "lights", "light", LightState, evolve_light,
     {"colour": ("text", lambda s: s.current.colour.value if s.current else None)},
+    snapshot_every=32,  # a light is recorded again most days; its state is the last record
 )  # fmt: skip
 MONITORING_DAYS = AggregateTable("monitoring_days", "monitoring", MonitoringDayState, evolve_day)
 MEETINGS = AggregateTable(
@@ -274,7 +276,7 @@ ALTER TABLE {s}.decisions ADD COLUMN IF NOT EXISTS recorded_at timestamptz;
 
 class SchedulingReadModel:
     tables = ("programmes", "progress", "report_revisions", "plan_figures", "phase_changes", "light_history",
-              "monitoring_items", "decisions", *(t.table for t in TABLES))  # fmt: skip
+              "monitoring_items", "decisions", *(name for t in TABLES for name in t.tables))  # fmt: skip
 
     async def create_tables(self, conn: asyncpg.Connection, schema: str) -> None:
         ddl = DDL.format(s=schema) + REVISIONS_DDL.format(s=schema) + PLAN_FIGURES_DDL.format(s=schema)

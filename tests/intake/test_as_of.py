@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 
 from services.intake.bootstrap import create_app
+from services.intake.read_model import PROJECTS
+from shared import aggregate_table
 from shared.clock import CHINA, SimulatedClock
 from shared.settings import Settings
+from shared.time_travel import fold_as_of
 from tests.intake.conftest import Intake
 from tests.intake.test_change_requests import _decide, _file
 from tests.platform import auth, bootstrap_orgs, project_body, running, runtime_of
@@ -171,3 +174,93 @@ async def test_the_progress_ledger_as_of_a_moment_before_a_review(clocked: tuple
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "as_of"
     r = await intake.client.get(path, params={"as_of": filed.isoformat()}, headers=auth(intake.tokens["unit-b"]))
     assert r.status_code == 403
+
+
+async def amended_project(intake: Intake, clock: SimulatedClock, versions: int) -> tuple[str, dict[int, datetime]]:
+    """A project registered and amended until `versions`, ten minutes apart; when each version was recorded."""
+    hq = auth(intake.tokens["hq"])
+    r = await intake.client.post("/v1/projects", json=project_body(name="名称1"), headers=hq)
+    assert r.status_code == 201, r.text
+    pid, seq = r.json()["id"], r.json()["seq"]
+    recorded = {1: clock.now()}
+    for version in range(2, versions + 1):
+        clock.advance(timedelta(minutes=10))
+        r = await intake.client.patch(f"/v1/projects/{pid}", json={"name": f"名称{version}"},
+                                      headers={**hq, "If-Match": str(version - 1)})  # fmt: skip
+        assert r.status_code == 200 and r.json()["version"] == version, r.text
+        recorded[version], seq = clock.now(), r.json()["seq"]
+    assert await intake.runtime.runner.wait_for(seq, 20)
+    return pid, recorded
+
+
+async def kept_versions(intake: Intake, pid: str) -> list[int]:
+    rt = intake.runtime
+    async with rt.pool.acquire() as conn:
+        rows = await conn.fetch(f"SELECT version FROM {rt.schema}.{PROJECTS.snapshot_table} WHERE id = $1", pid)
+    return sorted(row["version"] for row in rows)
+
+
+async def test_as_of_from_a_snapshot_is_the_fold_from_the_first_event(clocked: tuple[Intake, SimulatedClock]) -> None:
+    """A project amended 80 times: its read model keeps snapshots at versions 32 and 64, and an as-of read that
+    starts from one (reading only the events after it) answers exactly what folding every event from the first
+    gives, at moments before, on, between and after the snapshots' events."""
+    intake, clock = clocked
+    every = PROJECTS.snapshot_every
+    pid, recorded = await amended_project(intake, clock, 2 * every + 16)
+    assert await kept_versions(intake, pid) == [every, 2 * every]
+
+    rt = intake.runtime
+    hq = auth(intake.tokens["hq"])
+    for version in (1, every - 1, every, every + 1, every + every // 2, 2 * every - 1, 2 * every, 2 * every + 16):
+        for moment in (recorded[version], recorded[version] + timedelta(minutes=5)):
+            whole = await fold_as_of(rt.store, PROJECTS, pid, moment, noun="项目")
+            fast = await fold_as_of(rt.store, PROJECTS, pid, moment, noun="项目", snapshots=rt.snapshots)
+            assert fast == whole, (version, moment)
+            assert whole.position.version == version and whole.state.name == f"名称{version}"
+            r = await intake.client.get(f"/v1/projects/{pid}", params={"as_of": moment.isoformat()}, headers=hq)
+            assert r.status_code == 200 and r.json()["version"] == version and r.json()["name"] == f"名称{version}"
+    before = recorded[1] - timedelta(minutes=1)
+    r = await intake.client.get(f"/v1/projects/{pid}", params={"as_of": before.isoformat()}, headers=hq)
+    assert r.status_code == 404 and "尚不存在" in r.json()["detail"], r.text
+
+
+async def test_a_state_over_the_size_bound_is_not_kept_and_the_read_folds_from_the_first_event(
+    clocked: tuple[Intake, SimulatedClock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Snapshots are bounded by size: a state larger than SNAPSHOT_MAX_BYTES is not kept (its snapshots would grow
+    with the square of its versions if it grew with them), and time travel folds that aggregate from its first
+    event, with the same answer."""
+    intake, clock = clocked
+    monkeypatch.setattr(aggregate_table, "SNAPSHOT_MAX_BYTES", 64)  # smaller than any project's state
+    every = PROJECTS.snapshot_every
+    pid, recorded = await amended_project(intake, clock, every + 2)
+    assert await kept_versions(intake, pid) == []
+    r = await intake.client.get(
+        f"/v1/projects/{pid}", params={"as_of": recorded[every + 1].isoformat()}, headers=auth(intake.tokens["hq"])
+    )
+    assert r.status_code == 200 and r.json()["version"] == every + 1 and r.json()["name"] == f"名称{every + 1}"
+
+
+async def test_a_snapshot_that_does_not_link_to_the_log_is_set_aside(
+    clocked: tuple[Intake, SimulatedClock], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The log is the record and a snapshot only a shortcut: a snapshot row altered in the read model (its state and
+    hash) no longer matches its event in the log, so the read folds from the first event, answers what the log says
+    and warns."""
+    intake, clock = clocked
+    every = PROJECTS.snapshot_every
+    pid, recorded = await amended_project(intake, clock, every + 4)
+    rt = intake.runtime
+    async with rt.pool.acquire() as conn:
+        altered = await conn.execute(
+            f"UPDATE {rt.schema}.{PROJECTS.snapshot_table} SET hash = 'forged',"
+            " state = jsonb_set(state, '{location}', '\"伪造地点\"') WHERE id = $1 AND version = $2",
+            pid, every,
+        )  # fmt: skip
+    assert altered == "UPDATE 1"
+    r = await intake.client.get(
+        f"/v1/projects/{pid}", params={"as_of": recorded[every + 2].isoformat()}, headers=auth(intake.tokens["hq"])
+    )
+    assert r.status_code == 200 and r.json()["version"] == every + 2, r.text
+    assert r.json()["location"] != "伪造地点"
+    assert any("does not match the log" in m for m in caplog.messages), caplog.messages
