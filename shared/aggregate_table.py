@@ -262,7 +262,7 @@ class AggregateTable(Generic[S]):
             last[key] = event
             if self.snapshot_every and event.envelope.version % self.snapshot_every == 0:
                 kept = state.model_dump_json()
-                if len(kept) <= SNAPSHOT_MAX_BYTES:
+                if len(kept.encode()) <= SNAPSHOT_MAX_BYTES:  # bytes, as stored: a Chinese character is three
                     env = event.envelope
                     snapshots.append((key, env.version, event.seq, env.hash, event.subject, env.recorded_at, kept))
         folded = {k: v for k, v in states.items() if v is not None and k in last}

@@ -279,7 +279,7 @@ async def _fold_after(
     store: EventStore, aggregate: Folding[S], aggregate_id: str, moment: datetime, snapshot: Snapshot[S]
 ) -> Historical[S] | None:
     """The fold from `snapshot` over the events after it recorded by `moment`; None when the log does not hold the
-    snapshot's event where and as the snapshot says (its stream sequence, version and hash)."""
+    snapshot's event where and as the snapshot says (the aggregate's, at its stream sequence, version and hash)."""
     # The snapshot's own event, then up to the next snapshot's version: the event that may close the read (recorded
     # after the moment) included. Reading the snapshot's event costs one more event and checks the snapshot
     # against the log even when nothing follows it by the moment.
@@ -290,7 +290,9 @@ async def _fold_after(
         first_batch=every + 1,
     )  # fmt: skip
     own = events[0] if events else None
-    if own is None or (own.seq, own.envelope.version, own.envelope.hash) != (at.last_seq, at.version, at.last_hash):
+    named = (aggregate.aggregate_type, aggregate_id, at.last_seq, at.version, at.last_hash)
+    if own is None or (own.envelope.aggregate_type, own.envelope.aggregate_id, own.seq, own.envelope.version,
+                       own.envelope.hash) != named:  # fmt: skip
         found = "nothing" if own is None else f"version {own.envelope.version} at seq {own.seq}"
         log.warning(
             "snapshot of %s %s at version %d (seq %d) does not match the log (%s there): folded from the log",

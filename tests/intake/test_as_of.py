@@ -264,3 +264,27 @@ async def test_a_snapshot_that_does_not_link_to_the_log_is_set_aside(
     assert r.status_code == 200 and r.json()["version"] == every + 2, r.text
     assert r.json()["location"] != "伪造地点"
     assert any("does not match the log" in m for m in caplog.messages), caplog.messages
+
+
+async def test_another_aggregates_snapshot_put_in_place_of_one_is_set_aside(
+    clocked: tuple[Intake, SimulatedClock], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A consistent forgery: project A's snapshot row replaced by project B's (B's subject, sequence, version, hash
+    and state). The log holds that event as named, but it is B's: A's read sets the row aside and answers A."""
+    intake, clock = clocked
+    every = PROJECTS.snapshot_every
+    a, _ = await amended_project(intake, clock, every + 2)
+    b, _ = await amended_project(intake, clock, every + 2)  # recorded after A's: B's events are all before `now`
+    rt = intake.runtime
+    table = f"{rt.schema}.{PROJECTS.snapshot_table}"
+    async with rt.pool.acquire() as conn:
+        replaced = await conn.execute(
+            f"UPDATE {table} AS t SET seq = o.seq, hash = o.hash, subject = o.subject, state = o.state"
+            f" FROM {table} AS o WHERE t.id = $1 AND o.id = $2 AND t.version = $3 AND o.version = $3",
+            a, b, every,
+        )  # fmt: skip
+    assert replaced == "UPDATE 1"
+    now = clock.now().isoformat()
+    r = await intake.client.get(f"/v1/projects/{a}", params={"as_of": now}, headers=auth(intake.tokens["hq"]))
+    assert r.status_code == 200 and r.json()["id"] == a and r.json()["version"] == every + 2, r.text
+    assert any("does not match the log" in m for m in caplog.messages), caplog.messages
