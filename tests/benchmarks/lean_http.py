@@ -68,12 +68,15 @@ class _Connection(asyncio.Protocol):
 class KeepAlivePool:
     """Up to `size` keep-alive connections to one server; a request takes the idle one idle longest (opening one if
     none is idle and the pool is not full, else waiting for one) and gives it back when answered. A broken one is
-    dropped; a request it was carrying fails (no retry: a command may have been applied)."""
+    dropped; a request it was carrying fails (no retry: a command may have been applied). A request unanswered
+    after `timeout` seconds fails with TimeoutError and its connection is dropped (httpx and aiohttp give up after
+    30 s in the other rounds too): a server that stops answering ends a round with errors, never hangs it."""
 
-    def __init__(self, base_url: str, size: int, headers: dict[str, str]) -> None:
+    def __init__(self, base_url: str, size: int, headers: dict[str, str], *, timeout: float = 30.0) -> None:
         parts = urlsplit(base_url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.size = size
+        self.timeout = timeout
         fixed = {"Host": f"{self.host}:{self.port}", **headers}
         self.fixed = "".join(f"{name}: {value}\r\n" for name, value in fixed.items())
         # Oldest first: every connection is used in turn, so none idles into the server's keep-alive timeout.
@@ -121,7 +124,8 @@ class KeepAlivePool:
         head = f"{method} {path} HTTP/1.1\r\n{self.fixed}{extra}{kind}Content-Length: {len(payload)}\r\n\r\n"
         connection = await self._acquire()
         try:
-            answer = await connection.exchange(head.encode() + payload)
+            async with asyncio.timeout(self.timeout):
+                answer = await connection.exchange(head.encode() + payload)
         except BaseException:
             connection.lost = True
             self._release(connection)
