@@ -6,7 +6,6 @@ Tests are isolated by giving each its own stream, subject prefix and database, n
 from __future__ import annotations
 
 import itertools
-import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.devstack.embedded import Server, start_nats, start_postgres
-from shared.devstack.pg_home import discard_data
+from shared.devstack.pg_home import discard_data, remove_detached
 from shared.eventstore import EventStore
 from shared.provision import StreamLayout, provision_at
 from shared.settings import Settings
@@ -47,10 +46,10 @@ def servers() -> Iterator[tuple[Server, Server]]:
     try:
         yield nats_server, pg_server
     finally:
-        nats_server.stop()
-        pg_server.stop()
+        nats_server.discard()
+        pg_server.discard()
         discard_data(root / "pg", in_background=True)
-        shutil.rmtree(root, ignore_errors=True)
+        remove_detached([root])  # the NATS store: a folder per stream, thousands at the end of the suite
 
 
 async def fresh_settings(servers: tuple[Server, Server]) -> Settings:

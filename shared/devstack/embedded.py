@@ -55,6 +55,20 @@ class Server:
     # process left behind held a stop for its whole timeout); SIGINT is its "fast" shutdown: clients are told, the
     # server checkpoints and exits. nats-server stops gracefully on SIGTERM.
     stop_signal: int = signal.SIGTERM
+    # How a throwaway server is ended (`discard`): nothing it holds is wanted, so no graceful stop. nats-server is
+    # killed (its graceful stop writes every stream's state: thousands of streams at the end of the test suite);
+    # PostgreSQL gets SIGQUIT, its "immediate" shutdown, which still ends its children and frees shared memory.
+    discard_signal: int = signal.SIGKILL
+
+    def discard(self, timeout: float = 10.0) -> None:
+        """End a throwaway server at once (its data is removed after, unread)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(self.discard_signal)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.proc.poll() is None:
@@ -184,7 +198,9 @@ def start_postgres(data_dir: Path, port: int | None = None, *, durable: bool = T
         )
     wait_for_port(port, timeout=30, proc=proc, name="postgres", log=log)
     _wait_pg_ready(where.bin, port, proc, log)
-    return Server("postgres", f"postgresql://postgres@127.0.0.1:{port}/postgres", proc, port, signal.SIGINT)
+    return Server(
+        "postgres", f"postgresql://postgres@127.0.0.1:{port}/postgres", proc, port, signal.SIGINT, signal.SIGQUIT
+    )
 
 
 def _wait_pg_ready(bin_dir: Path, port: int, proc: subprocess.Popen[bytes], log: Path) -> None:

@@ -119,11 +119,15 @@ def discard_data(data_dir: Path, *, in_background: bool = False) -> None:
         return
     if folder.exists():
         folder.rename(data_root / f"{DISCARDED}{folder.name}")
-    leftovers = [str(path) for path in data_root.glob(f"{DISCARDED}*")]
-    if leftovers:
-        # The shell starts `rm` in the background and exits: the `rm` outlives the caller and nobody waits on it.
+    remove_detached(list(data_root.glob(f"{DISCARDED}*")))
+
+
+def remove_detached(paths: list[Path]) -> None:
+    """Remove `paths` (folders or files) with an `rm` nobody waits on: the shell starts it in the background and
+    exits, so it outlives the caller."""
+    if paths:
         subprocess.run(
-            ["sh", "-c", 'rm -rf -- "$@" >/dev/null 2>&1 &', "sh", *leftovers],
+            ["sh", "-c", 'rm -rf -- "$@" >/dev/null 2>&1 &', "sh", *(str(path) for path in paths)],
             stdin=subprocess.DEVNULL,
             check=True,
             start_new_session=True,

@@ -7,7 +7,6 @@ ordered consumer) runs as `admin`.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +17,7 @@ import asyncpg
 
 from shared.devstack.embedded import Server, start_nats, start_postgres
 from shared.devstack.nats_config import ADMIN, local_passwords, render_server_config
-from shared.devstack.pg_home import discard_data
+from shared.devstack.pg_home import discard_data, remove_detached
 from shared.provision import StreamLayout, provision_at
 from shared.settings import Settings
 
@@ -89,10 +88,10 @@ async def bench_servers() -> AsyncIterator[BenchServers]:
         await provision_at(admin.nats_url, StreamLayout.of(admin), user=ADMIN, password=passwords[ADMIN])
         yield servers
     finally:
-        nats_server.stop()
-        pg_server.stop()
+        nats_server.discard()
+        pg_server.discard()
         discard_data(root / "pg", in_background=True)
-        shutil.rmtree(root, ignore_errors=True)
+        remove_detached([root])  # the NATS store: a folder per stream, thousands at the end of the suite
 
 
 @asynccontextmanager

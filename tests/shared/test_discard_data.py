@@ -3,11 +3,14 @@ hundreds of databases), and a removal cut short finished by the next one."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from shared.devstack.embedded import start_nats, start_postgres
 from shared.devstack.pg_home import DISCARDED, discard_data
 
 
@@ -46,3 +49,30 @@ def test_a_server_that_never_started_has_nothing_to_discard(tmp_path: Path, monk
     monkeypatch.setenv("TIAODU_PG_HOME", str(tmp_path / "pg-home"))
     discard_data(tmp_path / "never-started", in_background=True)  # no pgdata.id: nothing to do, no error
     assert not (tmp_path / "pg-home").exists()
+
+
+def segment_exists(shm_id: str) -> bool:
+    shown = subprocess.run(["ipcs", "-m", "-i", shm_id], capture_output=True, text=True, check=True)
+    return f"shmid={shm_id}" in shown.stdout  # ipcs says "not found" on stderr and exits 0
+
+
+def test_a_throwaway_server_is_ended_at_once_and_postgres_frees_its_shared_memory(tmp_path: Path) -> None:
+    """`Server.discard` ends the suite's throwaway servers without a graceful stop (nats-server's writes every
+    stream's state); PostgreSQL's immediate shutdown still ends its children and removes its shared memory segment,
+    so a discarded server leaves nothing behind on the machine. The data is then removed in the background."""
+    pg = start_postgres(tmp_path / "pg", durable=False)
+    nats = start_nats(tmp_path / "nats")
+    try:
+        # postmaster.pid's last line: the shared memory segment's key and id (PostgreSQL's own record of it).
+        shm_id = (tmp_path / "pg" / "pgdata" / "postmaster.pid").read_text().splitlines()[6].split()[1]
+        assert segment_exists(shm_id)
+        started = time.monotonic()
+        nats.discard()
+        pg.discard()
+        assert time.monotonic() - started < 5
+        assert nats.proc.returncode == -signal.SIGKILL and pg.proc.returncode == 0  # PostgreSQL exits cleanly
+        assert not segment_exists(shm_id), "PostgreSQL's shared memory segment outlived it"
+    finally:
+        nats.stop()
+        pg.stop()
+        discard_data(tmp_path / "pg", in_background=True)
