@@ -135,6 +135,8 @@ ROWS: list[tuple[str, str, str | None, str | None, str | None]] = [
     ("command p50 ms at 1m events", "command_p50_ms_at_1m", "command_p50_ms_at_10k", "p50_1m_vs_10k", "p50_1m_vs_10k"),
     ("project as of a random moment p50 ms (1m events)", "as_of_p50_ms", None, None, None),
     ("project as of a random moment p99 ms (1m events)", "as_of_p99_ms", None, None, "as_of_p99_ms"),
+    ("... a second round at once (other projects and moments): p50 ms", "as_of_warm_p50_ms", None, None, None),
+    ("... a second round at once (other projects and moments): p99 ms", "as_of_warm_p99_ms", None, None, None),
     ("projection lag p99 ms", "projection_lag_p99_ms", None, None, "projection_lag_p99_ms"),
     ("rebuild events/s (every read model, one after another)", "rebuild_events_per_s", "raw_ordered_replay_per_s",
      "rebuild_vs_raw_replay", "rebuild_vs_raw_replay"),
