@@ -231,6 +231,8 @@ def bounds(results: dict[str, Any], detail: dict[str, Any]) -> list[str]:
     out += bound_sentence(results, detail)
     if len(per_command) == 2:
         out.append(gateway_cost(per_command["direct"], per_command["gateway"]))
+    if detail.get("as_of"):
+        out.append(as_of_sentence(detail["as_of"], detail.get("as_of_warm")))
     if detail.get("client_comparison"):
         out.append("- The load client (CPU ms per command, one process): " + ", ".join(
             f"{n} {v['client_cpu_ms_per_command']:.2f} ms at {v['per_s']:.0f}/s"
@@ -313,6 +315,25 @@ def sustained_load(rounds: list[dict[str, Any]], cores: int) -> str:
         "PostgreSQL, the load client) take the second core and part of the first. The tail follows how close to "
         "full the API's core runs, which moves with the machine's speed from run to run (docs/adr/0043); the "
         "progress report's direct route (docs/adr/0049) keeps that core about a third idle at this rate."
+    )
+
+
+def as_of_sentence(first: dict[str, Any], warm: dict[str, Any] | None) -> str:
+    """What an as-of read cost, and how its first round compares with the next (docs/adr/0031)."""
+    cpu = ", ".join(f"{n} {v:.2f}" for n, v in first.get("cpu_ms_per_read", {}).items() if v >= 0.05)
+    then = (
+        f"; a second round at once over other projects and moments: p50 {warm['p50_ms']} ms, p99 {warm['p99_ms']} ms"
+        if warm
+        else ""
+    )
+    return (
+        f"- Project as of a random moment ({first['samples']} reads, one at a time, of {first['projects']} generated "
+        f"projects): p50 {first['p50_ms']} ms, p99 {first['p99_ms']} ms, max {first['max_ms']} ms{then}. CPU ms per "
+        f"read: {cpu}. A read is the live row, the latest snapshot recorded by the moment (PostgreSQL) and one "
+        "direct get of at most 33 events on the project's subject (nats-server). The judged round is the first "
+        "reads of the histories since the generator wrote them: its tail is reads that nats-server answers slower "
+        "the first time (likely its per-block state for reads filtered by subject; not traced), which the second "
+        "round no longer meets at the same p50."
     )
 
 
