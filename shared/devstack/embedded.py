@@ -62,17 +62,15 @@ class Server:
 
     def discard(self, timeout: float = 10.0) -> None:
         """End a throwaway server at once (its data is removed after, unread)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(self.discard_signal)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self._end(self.discard_signal, timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
+        self._end(self.stop_signal, timeout)
+
+    def _end(self, signum: int, timeout: float) -> None:
+        """Send `signum` and wait for the exit; killed when it has not come after `timeout` seconds."""
         if self.proc.poll() is None:
-            self.proc.send_signal(self.stop_signal)
+            self.proc.send_signal(signum)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
