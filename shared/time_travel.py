@@ -119,6 +119,11 @@ class Historical(Generic[S]):
     position: Position
     recorded_at: datetime  # when the last event folded was recorded
 
+    @classmethod
+    def ending_with(cls, state: S, last: StoredEvent) -> Historical[S]:
+        """The state folded up to and with `last`: its position and record time are that event's."""
+        return cls(state, Position().after(last), last.envelope.recorded_at)
+
 
 BATCH = 64  # events per direct-get request: past the moment, at most this many are read for nothing
 REPLY_TIMEOUT_S = 5.0
@@ -261,33 +266,32 @@ async def fold_as_of(
     snapshot's event as the snapshot names it (sequence, version, hash): the log is the record, a snapshot only a
     shortcut."""
     if snapshots is not None and getattr(aggregate, "snapshot_every", 0) > 0:
+        snapshotted = cast(Snapshotted[S], aggregate)
         pool, schema = snapshots
         async with pool.acquire() as conn:
-            snapshot = await cast(Snapshotted[S], aggregate).snapshot_until(conn, schema, aggregate_id, moment)
+            snapshot = await snapshotted.snapshot_until(conn, schema, aggregate_id, moment)
         if snapshot is not None:
-            then = await _fold_after(store, aggregate, aggregate_id, moment, snapshot)
+            then = await _fold_after(store, snapshotted, aggregate_id, moment, snapshot)
             if then is not None:
                 return then
     events = await existing_events_as_of(store, aggregate.aggregate_type, aggregate_id, moment, noun=noun)
     state = folded(aggregate, events)
     assert state is not None
-    last = events[-1]
-    return Historical(state, Position(last.envelope.version, last.seq, last.envelope.hash), last.envelope.recorded_at)
+    return Historical.ending_with(state, events[-1])
 
 
 async def _fold_after(
-    store: EventStore, aggregate: Folding[S], aggregate_id: str, moment: datetime, snapshot: Snapshot[S]
+    store: EventStore, aggregate: Snapshotted[S], aggregate_id: str, moment: datetime, snapshot: Snapshot[S]
 ) -> Historical[S] | None:
     """The fold from `snapshot` over the events after it recorded by `moment`; None when the log does not hold the
     snapshot's event where and as the snapshot says (the aggregate's, at its stream sequence, version and hash)."""
     # The snapshot's own event, then up to the next snapshot's version: the event that may close the read (recorded
     # after the moment) included. Reading the snapshot's event costs one more event and checks the snapshot
     # against the log even when nothing follows it by the moment.
-    every = cast(Snapshotted[S], aggregate).snapshot_every
     at = snapshot.position
     events, _ = await events_until(
         store, aggregate.aggregate_type, aggregate_id, moment, start=(at.last_seq, snapshot.subject),
-        first_batch=every + 1,
+        first_batch=aggregate.snapshot_every + 1,
     )  # fmt: skip
     own = events[0] if events else None
     named = (aggregate.aggregate_type, aggregate_id, at.last_seq, at.version, at.last_hash)
@@ -302,8 +306,7 @@ async def _fold_after(
     state = snapshot.state
     for event in events[1:]:
         state = aggregate.evolve(state, event)
-    last = events[-1]
-    return Historical(state, Position(last.envelope.version, last.seq, last.envelope.hash), last.envelope.recorded_at)
+    return Historical.ending_with(state, events[-1])
 
 
 def end_of_china_day(day: date) -> datetime:
